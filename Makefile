@@ -1,0 +1,66 @@
+# Frontline: `make run` sets everything up and starts the bot; `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# Rasa 3.6 needs Python 3.10: RASA_PYTHON, else python3.10 on PATH, else pyenv's newest 3.10.
+RASA_PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.10.*/bin/python 2>/dev/null | sort -V | tail -n 1)
+PIP_QUIET := --quiet --disable-pip-version-check
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install train run chat test test-unit test-rasa test-e2e lock clean
+
+help:
+	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
+	@echo "make chat   talk to the sandbox bot as a customer, in this terminal"
+	@echo "make test   install, train if needed, run the whole test suite"
+
+.venv/.installed: requirements/app.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Frontline needs Python 3.11 or newer as '$(PYTHON)' (set PYTHON=/path/to/python3.11)."; exit 1; }
+	$(PYTHON) -m venv .venv
+	.venv/bin/pip install $(PIP_QUIET) -r requirements/app.txt
+	.venv/bin/pip install $(PIP_QUIET) --no-deps -e .
+	@touch $@
+
+.venv-rasa/.installed: requirements/rasa.txt
+	@if [ -z "$(RASA_PYTHON)" ]; then \
+	  echo "Rasa 3.6 needs Python 3.10 and none was found (tried RASA_PYTHON, python3.10 on PATH, pyenv)."; \
+	  echo "Install one with 'pyenv install 3.10', or point RASA_PYTHON=/path/to/python3.10."; exit 1; fi
+	$(RASA_PYTHON) -m venv .venv-rasa
+	.venv-rasa/bin/pip install $(PIP_QUIET) -r requirements/rasa.txt
+	@touch $@
+
+install: .venv/.installed .venv-rasa/.installed
+
+train: install
+	.venv/bin/frontline train
+
+run: train
+	.venv/bin/honcho start -f Procfile
+
+chat: install
+	.venv/bin/frontline chat
+
+test: train test-rasa test-unit test-e2e
+
+test-rasa: train
+	.venv-rasa/bin/rasa data validate --domain domain.yml --data nlu --config config.yml --fail-on-warnings
+	.venv-rasa/bin/python -m pytest -q -p no:cacheprovider tests/nlu
+	.venv-rasa/bin/rasa test core --model "$$(.venv/bin/python -c 'from bot.config import load_settings; from bot.rasa_runtime import current_model; print(current_model(load_settings()))')" \
+	  --stories tests/test_stories.yml --fail-on-prediction-errors --out var/results/core
+
+test-unit: install
+	.venv/bin/python -m pytest -q -p no:cacheprovider -m "not e2e"
+
+test-e2e: train
+	.venv/bin/python -m pytest -q -p no:cacheprovider -m e2e
+
+lock:
+	rm -rf /tmp/frontline-lock && $(PYTHON) -m venv /tmp/frontline-lock/app && /tmp/frontline-lock/app/bin/pip install $(PIP_QUIET) -r requirements/app.in
+	/tmp/frontline-lock/app/bin/pip freeze --all --exclude pip --exclude setuptools --exclude wheel > requirements/app.txt
+	$(RASA_PYTHON) -m venv /tmp/frontline-lock/rasa && /tmp/frontline-lock/rasa/bin/pip install $(PIP_QUIET) -r requirements/rasa.in
+	/tmp/frontline-lock/rasa/bin/pip freeze --all --exclude pip --exclude setuptools --exclude wheel > requirements/rasa.txt
+
+clean:
+	rm -rf .venv .venv-rasa var

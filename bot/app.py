@@ -1,0 +1,116 @@
+"""The app process: the Telegram application, its intake and outbox, one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import BotCommand, Update
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.chat.handlers import CustomerChat
+from bot.config import Settings
+from bot.rasa import RasaClient
+from bot.storage import inbox
+from bot.storage.db import create_engine, create_sessionmaker, migrate
+from bot.telegram.dispatch import ChatDispatcher
+from bot.telegram.intake import Intake
+from bot.telegram.outbox import Outbox
+
+log = logging.getLogger(__name__)
+SANDBOX_TOKEN = "1000000001:sandbox-token"
+COMMANDS = [BotCommand("start", "Start or restart the conversation"), BotCommand("help", "What I can help with")]
+
+
+async def _post_init(application: Application) -> None:
+    await application.bot.delete_webhook()
+    await application.bot.set_my_commands(COMMANDS)
+
+
+def build_application(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], rasa: RasaClient, *, token: str, api_url: str
+) -> tuple[Application, Outbox]:
+    """Wire every handler of the bot; the whole bot reads from here."""
+    file_url = api_url.rstrip("/").rpartition("/")[0] + "/file/bot"
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(api_url)
+        .base_file_url(file_url)
+        .updater(None)
+        .rate_limiter(AIORateLimiter(max_retries=5))
+        .post_init(_post_init)
+        .build()
+    )
+    outbox = Outbox(application.bot, sessions)
+    chat = CustomerChat(settings, sessions, rasa, outbox)
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("start", chat.on_start, filters=private))
+    application.add_handler(CommandHandler("help", chat.on_help, filters=private))
+    application.add_handler(MessageHandler(private & filters.COMMAND, chat.on_unknown_command))
+    application.add_handler(MessageHandler(private & filters.TEXT, chat.on_text))
+    application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, chat.on_media))
+    application.add_handler(CallbackQueryHandler(chat.on_button))
+    application.add_error_handler(chat.on_error)
+    return application, outbox
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the app until `stop` is set: migrate, then poll, dispatch and deliver."""
+    engine = create_engine(settings.database_url)
+    await migrate(engine)
+    sessions = create_sessionmaker(engine)
+    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        stack.push_async_callback(rasa.close)
+        token, api_url = settings.telegram_token, settings.telegram_api_url
+        if settings.sandbox:
+            api_url = await _start_sandbox_emulator(settings, stack)
+            token = SANDBOX_TOKEN
+        application, outbox = build_application(settings, sessions, rasa, token=token, api_url=api_url)
+
+        async def handle(update: Update) -> None:
+            await application.process_update(update)
+            async with sessions.begin() as session:
+                await inbox.mark_done(session, update.update_id)
+
+        dispatcher = ChatDispatcher(handle)
+        intake = Intake(application.bot, sessions, dispatcher)
+        async with application:
+            await application.start()
+            tasks = [asyncio.create_task(intake.run(), name="intake"), asyncio.create_task(outbox.run(), name="outbox")]
+            log.info("app ready: Telegram API %s, Rasa %s", api_url, settings.rasa_url)
+            await stop.wait()
+            log.info("stopping: finishing the updates in hand")
+            tasks[0].cancel()
+            await asyncio.wait_for(dispatcher.join(), timeout=15)
+            tasks[1].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await application.stop()
+
+
+async def _start_sandbox_emulator(settings: Settings, stack: contextlib.AsyncExitStack) -> str:
+    from bot.emulator.server import EmulatorServer
+
+    emulator = EmulatorServer()
+    base = await emulator.start(settings.emulator_host, settings.emulator_port)
+    stack.push_async_callback(emulator.stop)
+    log.info("sandbox mode (no TELEGRAM_BOT_TOKEN): Telegram emulator at %s; talk to the bot with `make chat`", base)
+    return f"{base}/bot"
+
+
+def run(settings: Settings) -> None:
+    """Run the app in the foreground; SIGINT or SIGTERM stop it cleanly."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(main())

@@ -1,0 +1,223 @@
+"""Customer chat: every private message is stored, answered by Rasa, and the reply recorded before it is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import replies
+from bot.config import Settings
+from bot.faults import failpoint
+from bot.rasa import RasaClient, RasaReply, RasaUnavailable, escape_customer_text
+from bot.storage import buttons, inbox, transcript
+from bot.storage.models import Conversation
+from bot.telegram.formatting import split_text
+from bot.telegram.outbox import Outbox
+
+log = logging.getLogger(__name__)
+TYPING_REFRESH = 4.0
+MEDIA_KINDS = ("photo", "sticker", "voice", "video_note", "video", "audio", "document", "location", "contact")
+
+
+def media_kind(update: Update) -> str:
+    """The kind of non-text content a message carries."""
+    message = update.effective_message
+    return next((kind for kind in MEDIA_KINDS if message is not None and getattr(message, kind, None)), "other")
+
+
+def _file_id(update: Update, kind: str) -> str | None:
+    attachment = getattr(update.effective_message, kind, None)
+    if isinstance(attachment, tuple):
+        attachment = attachment[-1] if attachment else None
+    return getattr(attachment, "file_id", None)
+
+
+class CustomerChat:
+    """The handlers of the customers' private chats with the bot."""
+
+    def __init__(
+        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], rasa: RasaClient, outbox: Outbox
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._rasa = rasa
+        self._outbox = outbox
+
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start: greet the customer through Rasa, by name."""
+        conversation = await self._record(update, kind="command", text=update.effective_message.text)
+        await self._ask_rasa(update, conversation, "/greet", context)
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/help: what the bot can do and how to ask."""
+        conversation = await self._record(update, kind="command", text=update.effective_message.text)
+        await self._reply(update, conversation, [{"text": replies.HELP}])
+
+    async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A command we don't have: say so politely instead of guessing."""
+        text = update.effective_message.text or ""
+        conversation = await self._record(update, kind="command", text=text)
+        command = text.split()[0].split("@")[0][:64] if text.strip() else "/"
+        await self._reply(update, conversation, [{"text": replies.UNKNOWN_COMMAND.format(command=command)}])
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A customer's text (new or edited): store it and let Rasa answer."""
+        message = update.effective_message
+        kind = "edited" if update.edited_message else "text"
+        conversation = await self._record(update, kind=kind, text=message.text)
+        if len(message.text) > self._settings.max_nlu_chars:
+            await self._reply(update, conversation, [{"text": replies.LONG_MESSAGE}])
+            return
+        await self._ask_rasa(update, conversation, escape_customer_text(message.text), context)
+
+    async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo, sticker, voice note, file…: keep it and ask for words."""
+        kind = media_kind(update)
+        caption = update.effective_message.caption or ""
+        conversation = await self._record(update, kind=kind, text=caption, payload={"file_id": _file_id(update, kind)})
+        if caption and len(caption) <= self._settings.max_nlu_chars:
+            await self._ask_rasa(update, conversation, escape_customer_text(caption), context)
+            return
+        await self._reply(update, conversation, [{"text": replies.MEDIA.get(kind, replies.OTHER_MEDIA)}])
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A button press: resolve its server-side payload; refuse data we never issued to this chat."""
+        query = update.callback_query
+        chat_id = update.effective_chat.id if update.effective_chat else 0
+        async with self._sessions() as session:
+            button = await buttons.resolve(session, chat_id=chat_id, data=query.data)
+        if button is None:
+            log.warning("refused callback data %r from user %s in chat %s", query.data, query.from_user.id, chat_id)
+            with contextlib.suppress(TelegramError):
+                await query.answer(replies.EXPIRED_BUTTON)
+            return
+        with contextlib.suppress(TelegramError):
+            await query.answer()
+            await query.edit_message_reply_markup(reply_markup=None)
+        conversation = await self._record(update, kind="button", text=button.title, payload={"payload": button.payload})
+        await self._ask_rasa(update, conversation, button.payload, context)
+
+    async def _record(
+        self, update: Update, *, kind: str, text: str | None, payload: dict[str, Any] | None = None
+    ) -> Conversation:
+        user = update.effective_user
+        async with self._sessions.begin() as session:
+            customer = await transcript.upsert_customer(
+                session,
+                telegram_user_id=user.id,
+                first_name=user.first_name,
+                last_name=user.last_name,
+                username=user.username,
+                language_code=user.language_code,
+            )
+            conversation = await transcript.conversation_for_chat(session, chat_id=update.effective_chat.id, customer=customer)
+            message = update.effective_message
+            await transcript.record_incoming(
+                session,
+                conversation=conversation,
+                update_id=update.update_id,
+                kind=kind,
+                text=text or "",
+                payload=payload,
+                telegram_message_id=message.message_id if message and not update.callback_query else None,
+            )
+        failpoint(self._settings, "after-inbox")
+        return conversation
+
+    async def _ask_rasa(
+        self, update: Update, conversation: Conversation, text: str, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
+        async with self._sessions.begin() as session:
+            answered = bool(await transcript.replies_to(session, update.update_id))
+            first_trip = not answered and await inbox.mark_sent_to_rasa(session, update.update_id)
+        if answered:
+            await self._outbox.flush(conversation.chat_id)
+            return
+        if not first_trip:
+            # Rasa already has this message (a restart came between asking and answering):
+            # never ask twice; answer with what it said then.
+            recovered = await self._rasa.replies_after(conversation.sender_id, update.update_id)
+            await self._reply(update, conversation, recovered or [{"text": replies.TROUBLE}])
+            return
+        async with self._typing(context, conversation.chat_id):
+            try:
+                answer = await self._rasa.send(conversation.sender_id, text, self._metadata(update))
+            except RasaUnavailable as exc:
+                log.warning("no answer from Rasa for update %s: %s", update.update_id, exc)
+                answer = []
+        await self._reply(update, conversation, answer or [{"text": replies.TROUBLE}])
+
+    async def _reply(self, update: Update, conversation: Conversation, answer: list[RasaReply]) -> None:
+        async with self._sessions.begin() as session:
+            if not await transcript.replies_to(session, update.update_id):
+                for reply in answer:
+                    await self._queue(session, conversation, update.update_id, reply)
+        failpoint(self._settings, "before-send")
+        await self._outbox.flush(conversation.chat_id)
+
+    async def _queue(self, session: AsyncSession, conversation: Conversation, update_id: int, reply: RasaReply) -> None:
+        parts = split_text(reply.get("text") or "")
+        if not parts and reply.get("buttons"):
+            parts = ["Please choose:"]
+        for index, part in enumerate(parts):
+            payload = None
+            if reply.get("buttons") and index == len(parts) - 1:
+                payload = {"buttons": [
+                    {"title": b["title"], "callback_data": await buttons.register(
+                        session, chat_id=conversation.chat_id, title=b["title"], payload=b["payload"])}
+                    for b in reply["buttons"]
+                ]}
+            await transcript.queue_outgoing(session, conversation=conversation, text=part, update_id=update_id, payload=payload)
+
+    @staticmethod
+    def _metadata(update: Update) -> dict[str, Any]:
+        user = update.effective_user
+        return {
+            "update_id": update.update_id,
+            "telegram": {
+                "user_id": user.id,
+                "chat_id": update.effective_chat.id,
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "username": user.username,
+                "language_code": user.language_code,
+            },
+        }
+
+    @contextlib.asynccontextmanager
+    async def _typing(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> AsyncIterator[None]:
+        async def keep_typing() -> None:
+            while True:
+                with contextlib.suppress(TelegramError):
+                    await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+                await asyncio.sleep(TYPING_REFRESH)
+
+        task = asyncio.create_task(keep_typing())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The one error handler: log with the traceback, then tell the customer we had trouble."""
+        log.error("handler failed for update %s", getattr(update, "update_id", None), exc_info=context.error)
+        if not isinstance(update, Update) or update.effective_chat is None or update.effective_chat.type != "private":
+            return
+        with contextlib.suppress(Exception):
+            async with self._sessions.begin() as session:
+                conversation = await transcript.find_conversation(session, update.effective_chat.id)
+                if conversation is None or await transcript.replies_to(session, update.update_id):
+                    return
+                await transcript.queue_outgoing(session, conversation=conversation, text=replies.TROUBLE, update_id=update.update_id)
+            await self._outbox.flush(update.effective_chat.id)

@@ -1,0 +1,69 @@
+"""`frontline`: one command for every process and chore."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from urllib.parse import urlparse
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _run_app(settings: Settings, _args: argparse.Namespace) -> None:
+    from bot.app import run
+
+    run(settings)
+
+
+def _run_rasa(settings: Settings, _args: argparse.Namespace) -> None:
+    from bot.rasa_runtime import serve
+
+    serve(settings)
+
+
+def _run_actions(settings: Settings, _args: argparse.Namespace) -> None:
+    url = urlparse(settings.action_server_url)
+    os.execv(sys.executable, [
+        sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(url.port or 5055),
+    ])
+
+
+def _train(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.rasa_runtime import train
+
+    print(train(settings, force=args.force))
+
+
+def _chat(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.sandbox_chat import chat
+
+    chat(settings, name=args.name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="frontline", description="Frontline, a customer-support assistant on Telegram.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("app", help="run the Telegram application (sandbox mode without TELEGRAM_BOT_TOKEN)").set_defaults(func=_run_app)
+    commands.add_parser("rasa", help="run the Rasa server on the newest trained model").set_defaults(func=_run_rasa)
+    commands.add_parser("actions", help="run the Rasa action server").set_defaults(func=_run_actions)
+    train = commands.add_parser("train", help="train the Rasa model if the content changed")
+    train.add_argument("--force", action="store_true", help="train even if a current model exists")
+    train.set_defaults(func=_train)
+    chat = commands.add_parser("chat", help="talk to the sandbox bot as a customer, in this terminal")
+    chat.add_argument("--name", default=os.environ.get("USER", "Alex").capitalize(), help="your first name in the chat")
+    chat.set_defaults(func=_chat)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.exit(f"Configuration error: {exc}")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    args.func(settings, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Configuration from the environment, validated once at start."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
+DEFAULT_ORDER_NUMBER_PATTERN = "[A-Za-z]{1,3}[0-9]{4,10}"
+_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message says which and what is expected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app and the action server read from the environment."""
+
+    var_dir: Path
+    models_dir: Path
+    database_url: str
+    rasa_url: str
+    rasa_timeout: float
+    action_server_url: str
+    telegram_token: str | None
+    telegram_api_url: str
+    emulator_host: str
+    emulator_port: int
+    order_number_pattern: str
+    max_nlu_chars: int
+    log_level: str
+    failpoints: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no Telegram token is configured: the app runs against its own emulator."""
+        return self.telegram_token is None
+
+    @property
+    def telegram_file_url(self) -> str:
+        """Base URL for file downloads, derived from the API URL as Telegram lays them out."""
+        base = self.telegram_api_url.rstrip("/")
+        head, _, tail = base.rpartition("/")
+        return f"{head}/file/{tail}"
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default).strip()
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL such as {default!r}; got {value!r}")
+    return value.rstrip("/")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return kind(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {'whole ' if kind is int else ''}number such as {default}; got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than zero; got {raw!r}")
+    return value
+
+
+def _database_url(env: Mapping[str, str], var_dir: Path) -> str:
+    value = env.get("DATABASE_URL", "").strip()
+    if not value:
+        return f"sqlite+aiosqlite:///{var_dir / 'frontline.db'}"
+    if value.startswith(("postgres://", "postgresql://")):
+        value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+    if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError(
+            "DATABASE_URL must be a PostgreSQL URL (postgresql://user@host:5432/dbname) "
+            f"or an SQLite one (sqlite+aiosqlite:///path/to/file.db); got {value!r}"
+        )
+    return value
+
+
+def _order_pattern(env: Mapping[str, str]) -> str:
+    value = env.get("ORDER_NUMBER_PATTERN", DEFAULT_ORDER_NUMBER_PATTERN).strip()
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ConfigError(f"ORDER_NUMBER_PATTERN must be a regular expression such as {DEFAULT_ORDER_NUMBER_PATTERN!r}; {exc}") from None
+    return value
+
+
+def _token(env: Mapping[str, str]) -> str | None:
+    value = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not value:
+        return None
+    if not _TOKEN.match(value):
+        raise ConfigError("TELEGRAM_BOT_TOKEN must look like 123456789:AAE...; ask @BotFather for one, or unset it for sandbox mode")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; raise ConfigError naming the variable that is wrong."""
+    env = os.environ if env is None else env
+    var_dir = Path(env.get("FRONTLINE_VAR", "var")).resolve()
+    log_level = env.get("LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR; got {log_level!r}")
+    return Settings(
+        var_dir=var_dir,
+        models_dir=Path(env.get("FRONTLINE_MODELS", var_dir / "models")).resolve(),
+        database_url=_database_url(env, var_dir),
+        rasa_url=_url(env, "RASA_URL", "http://127.0.0.1:5005"),
+        rasa_timeout=_number(env, "RASA_TIMEOUT", 8.0),
+        action_server_url=_url(env, "ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
+        telegram_token=_token(env),
+        telegram_api_url=_url(env, "TELEGRAM_API_URL", TELEGRAM_API_URL),
+        emulator_host=env.get("EMULATOR_HOST", "127.0.0.1"),
+        emulator_port=int(_number(env, "EMULATOR_PORT", 8081, int)),
+        order_number_pattern=_order_pattern(env),
+        max_nlu_chars=int(_number(env, "MAX_NLU_CHARS", 1000, int)),
+        log_level=log_level,
+        failpoints=frozenset(p for p in env.get("FRONTLINE_FAILPOINTS", "").split(",") if p),
+    )

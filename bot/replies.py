@@ -1,0 +1,40 @@
+"""What the app says on its own, when Rasa is not the one answering."""
+
+HELP = (
+    "I'm the shop's support assistant. Just write to me in your own words, for example:\n"
+    "• \"Where is my order?\"\n"
+    "• \"How do I return something?\"\n"
+    "• \"My parcel arrived damaged\"\n"
+    "• \"I'd like to talk to a person\"\n\n"
+    "Commands: /start to begin again, /help for this message."
+)
+
+TROUBLE = (
+    "I'm sorry, I'm having trouble answering right now. Your message is saved and our team can see it. "
+    "Please give me a minute and try again."
+)
+
+UNKNOWN_COMMAND = (
+    "Sorry, I don't know the command {command}. You don't need commands with me: just tell me what you need "
+    "in your own words. /help shows a few examples."
+)
+
+LONG_MESSAGE = (
+    "Thank you for the detailed message, I've saved all of it. I understand short messages best: could you "
+    "tell me in a sentence or two what you need, so I can help you straight away?"
+)
+
+EXPIRED_BUTTON = "Sorry, that button is no longer valid. Just tell me what you need."
+
+MEDIA = {
+    "photo": "Thanks for the photo, I've saved it. I can only read text for now: could you tell me in words what it shows or what you need?",
+    "sticker": "Thanks for the sticker! I understand text best: how can I help you?",
+    "voice": "Thanks for the voice message, I've saved it. I can't listen to audio yet: could you type what you need?",
+    "video_note": "Thanks for the video, I've saved it. I can't watch videos yet: could you type what you need?",
+    "video": "Thanks for the video, I've saved it. I can't watch videos yet: could you type what you need?",
+    "audio": "Thanks for the audio, I've saved it. I can't listen to audio yet: could you type what you need?",
+    "document": "Thanks for the file, I've saved it. I can't open files myself: could you tell me in words what it is about?",
+    "location": "Thanks for the location, I've saved it. Could you tell me in words what you need?",
+    "contact": "Thanks for the contact, I've saved it. Could you tell me in words what you need?",
+}
+OTHER_MEDIA = "Thanks, I've saved that. I understand text best: could you tell me in words what you need?"

@@ -1,0 +1,29 @@
+"""Button payloads kept on the server; Telegram carries only a short random id."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import CallbackPayload
+
+PREFIX = "b:"
+
+
+async def register(session: AsyncSession, *, chat_id: int, title: str, payload: str) -> str:
+    """Store a button's payload and return the callback data that stands for it."""
+    key = secrets.token_urlsafe(12)
+    session.add(CallbackPayload(id=key, chat_id=chat_id, title=title[:255], payload=payload))
+    await session.flush()
+    return PREFIX + key
+
+
+async def resolve(session: AsyncSession, *, chat_id: int, data: str | None) -> CallbackPayload | None:
+    """The payload behind callback data, only if it was issued to this very chat."""
+    if not data or not data.startswith(PREFIX):
+        return None
+    found = await session.get(CallbackPayload, data[len(PREFIX):][:32])
+    if found is None or found.chat_id != chat_id:
+        return None
+    return found

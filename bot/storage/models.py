@@ -1,0 +1,141 @@
+"""Database tables: customers, conversations, the inbox of updates, the transcript, button payloads."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, the only clock the storage layer uses."""
+    return datetime.now(timezone.utc)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention and timestamps every table carries."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ConversationState(str, enum.Enum):
+    """Who is answering the customer: the bot, nobody yet (waiting for a person), a person."""
+
+    BOT = "BOT"
+    QUEUED = "QUEUED"
+    HUMAN = "HUMAN"
+    CLOSED = "CLOSED"
+
+
+class InboxStatus(str, enum.Enum):
+    """Processing state of one Telegram update."""
+
+    PENDING = "PENDING"
+    DONE = "DONE"
+
+
+class Direction(str, enum.Enum):
+    """Which way a message travelled."""
+
+    IN = "IN"
+    OUT = "OUT"
+
+
+class DeliveryStatus(str, enum.Enum):
+    """Delivery state of an outgoing message: recorded before sending, marked after."""
+
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(cls, native_enum=False, length=16, validate_strings=True)
+
+
+class Customer(Base):
+    """A Telegram user who wrote to the bot."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    first_name: Mapped[str] = mapped_column(String(255), default="")
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    username: Mapped[str | None] = mapped_column(String(255))
+    language_code: Mapped[str | None] = mapped_column(String(16))
+
+
+class Conversation(Base):
+    """A customer's private chat with the bot, and who is answering it."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    state: Mapped[ConversationState] = mapped_column(_enum(ConversationState), default=ConversationState.BOT)
+
+    @property
+    def sender_id(self) -> str:
+        """The conversation id Rasa knows this chat by."""
+        return f"tg-{self.chat_id}"
+
+
+class InboxUpdate(Base):
+    """A Telegram update, stored before Telegram is told it arrived."""
+
+    __tablename__ = "inbox_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[InboxStatus] = mapped_column(_enum(InboxStatus), default=InboxStatus.PENDING, index=True)
+    rasa_sent_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+
+
+class Message(Base):
+    """One message of the transcript, in or out; outgoing ones double as the outbox."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_outbox", "status", "chat_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    kind: Mapped[str] = mapped_column(String(32), default="text")
+    text: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any] | None]
+    update_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus))
+    sent_at: Mapped[datetime | None]
+
+
+class CallbackPayload(Base):
+    """What a button means, kept on the server; Telegram only carries its short id."""
+
+    __tablename__ = "callback_payloads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[str] = mapped_column(Text)

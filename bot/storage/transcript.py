@@ -1,0 +1,139 @@
+"""Customers, their conversations, and every message in and out (the outbox is the pending part)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import Conversation, Customer, DeliveryStatus, Direction, Message, utcnow
+
+
+async def upsert_customer(
+    session: AsyncSession,
+    *,
+    telegram_user_id: int,
+    first_name: str,
+    last_name: str | None = None,
+    username: str | None = None,
+    language_code: str | None = None,
+) -> Customer:
+    """The customer for a Telegram user, created or refreshed with the newest profile."""
+    customer = await session.scalar(select(Customer).where(Customer.telegram_user_id == telegram_user_id))
+    if customer is None:
+        customer = Customer(telegram_user_id=telegram_user_id)
+        session.add(customer)
+    customer.first_name = first_name
+    customer.last_name = last_name
+    customer.username = username
+    customer.language_code = language_code
+    await session.flush()
+    return customer
+
+
+async def conversation_for_chat(session: AsyncSession, *, chat_id: int, customer: Customer) -> Conversation:
+    """The customer's conversation in this chat, opened on first contact."""
+    conversation = await session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
+    if conversation is None:
+        conversation = Conversation(chat_id=chat_id, customer_id=customer.id)
+        session.add(conversation)
+        await session.flush()
+    return conversation
+
+
+async def find_conversation(session: AsyncSession, chat_id: int) -> Conversation | None:
+    """The conversation in a chat, if the chat ever wrote to us."""
+    return await session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
+
+
+async def record_incoming(
+    session: AsyncSession,
+    *,
+    conversation: Conversation,
+    update_id: int,
+    kind: str,
+    text: str,
+    payload: dict[str, Any] | None = None,
+    telegram_message_id: int | None = None,
+) -> Message:
+    """Store what the customer sent; recording the same update twice returns the first record."""
+    existing = await session.scalar(
+        select(Message).where(Message.update_id == update_id, Message.direction == Direction.IN)
+    )
+    if existing is not None:
+        return existing
+    message = Message(
+        conversation_id=conversation.id,
+        chat_id=conversation.chat_id,
+        direction=Direction.IN,
+        kind=kind,
+        text=text,
+        payload=payload,
+        update_id=update_id,
+        telegram_message_id=telegram_message_id,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def queue_outgoing(
+    session: AsyncSession,
+    *,
+    conversation: Conversation,
+    text: str,
+    update_id: int | None,
+    payload: dict[str, Any] | None = None,
+) -> Message:
+    """Record a reply before it is sent: it is in the outbox until marked sent."""
+    message = Message(
+        conversation_id=conversation.id,
+        chat_id=conversation.chat_id,
+        direction=Direction.OUT,
+        kind="text",
+        text=text,
+        payload=payload,
+        update_id=update_id,
+        status=DeliveryStatus.PENDING,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def replies_to(session: AsyncSession, update_id: int) -> list[Message]:
+    """Replies already recorded for an update, in order."""
+    rows = await session.scalars(
+        select(Message).where(Message.update_id == update_id, Message.direction == Direction.OUT).order_by(Message.id)
+    )
+    return list(rows)
+
+
+async def outbox(session: AsyncSession, chat_id: int | None = None) -> list[Message]:
+    """Replies recorded but not yet delivered, oldest first, for one chat or all."""
+    query = select(Message).where(Message.status == DeliveryStatus.PENDING)
+    if chat_id is not None:
+        query = query.where(Message.chat_id == chat_id)
+    return list(await session.scalars(query.order_by(Message.id)))
+
+
+async def mark_delivered(session: AsyncSession, message_id: int, *, telegram_message_id: int | None) -> None:
+    """Telegram accepted the reply."""
+    message = await session.get(Message, message_id)
+    if message is not None:
+        message.status = DeliveryStatus.SENT
+        message.telegram_message_id = telegram_message_id
+        message.sent_at = utcnow()
+
+
+async def mark_undeliverable(session: AsyncSession, message_id: int) -> None:
+    """Telegram refused the reply for good (blocked bot, chat gone): stop retrying it."""
+    message = await session.get(Message, message_id)
+    if message is not None:
+        message.status = DeliveryStatus.FAILED
+
+
+async def messages(session: AsyncSession, chat_id: int) -> list[Message]:
+    """The whole transcript of a chat, in order."""
+    return list(await session.scalars(select(Message).where(Message.chat_id == chat_id).order_by(Message.id)))

@@ -1,0 +1,61 @@
+"""Fetching updates from Telegram: each is stored in the inbox before the next poll confirms it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot, Update
+from telegram.error import TelegramError
+
+from bot.storage import inbox
+from bot.telegram.dispatch import ChatDispatcher, chat_key
+
+log = logging.getLogger(__name__)
+POLL_TIMEOUT = 25
+
+
+class Intake:
+    """Long-polls getUpdates itself, because Telegram drops updates an offset has confirmed."""
+
+    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession], dispatcher: ChatDispatcher) -> None:
+        self._bot = bot
+        self._sessions = sessions
+        self._dispatcher = dispatcher
+
+    async def resume(self) -> int | None:
+        """Hand stored but unprocessed updates to the dispatcher; return the offset to poll from."""
+        async with self._sessions() as session:
+            for row in await inbox.pending(session):
+                update = Update.de_json(row.payload, self._bot)
+                if update is not None:
+                    self._dispatcher.submit(update)
+            newest = await inbox.newest_update_id(session)
+        return None if newest is None else newest + 1
+
+    async def accept(self, update: Update) -> None:
+        """Store one update and hand it on, unless it was stored before."""
+        async with self._sessions.begin() as session:
+            is_new = await inbox.store(
+                session, update_id=update.update_id, chat_id=chat_key(update) or None, payload=update.to_dict()
+            )
+        if is_new:
+            self._dispatcher.submit(update)
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        offset = await self.resume()
+        backoff = 1.0
+        while True:
+            try:
+                updates = await self._bot.get_updates(offset=offset, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
+            except TelegramError as exc:
+                log.warning("getUpdates failed, retrying in %.0f s: %s", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 1.0
+            for update in updates:
+                await self.accept(update)
+                offset = update.update_id + 1

@@ -1,0 +1,74 @@
+"""Delivering recorded replies: in order per chat, marked sent only after Telegram accepted them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.storage import transcript
+from bot.storage.models import Message
+
+log = logging.getLogger(__name__)
+RETRY_INTERVAL = 2.0
+
+
+def keyboard(payload: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """The inline keyboard stored with a reply, one button per row."""
+    buttons = (payload or {}).get("buttons") or []
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b["title"], callback_data=b["callback_data"])] for b in buttons])
+
+
+class Outbox:
+    """Sends pending replies; a chat is flushed by one task at a time so order is kept."""
+
+    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._bot = bot
+        self._sessions = sessions
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def flush(self, chat_id: int) -> None:
+        """Deliver everything pending for one chat, stopping at the first transient failure."""
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        async with lock:
+            async with self._sessions() as session:
+                pending = await transcript.outbox(session, chat_id)
+            for message in pending:
+                if not await self._deliver(message):
+                    break
+
+    async def flush_all(self) -> None:
+        """Deliver whatever is pending in any chat (after a restart, or a transient failure)."""
+        async with self._sessions() as session:
+            chats = {m.chat_id for m in await transcript.outbox(session)}
+        await asyncio.gather(*(self.flush(chat_id) for chat_id in chats))
+
+    async def run(self) -> None:
+        """Retry pending deliveries until cancelled."""
+        while True:
+            try:
+                await self.flush_all()
+            except Exception:
+                log.exception("outbox retry round failed")
+            await asyncio.sleep(RETRY_INTERVAL)
+
+    async def _deliver(self, message: Message) -> bool:
+        try:
+            sent = await self._bot.send_message(message.chat_id, message.text, reply_markup=keyboard(message.payload))
+        except (Forbidden, BadRequest) as exc:
+            log.warning("reply %s to chat %s refused for good: %s", message.id, message.chat_id, exc)
+            async with self._sessions.begin() as session:
+                await transcript.mark_undeliverable(session, message.id)
+            return True
+        except (RetryAfter, NetworkError, TelegramError) as exc:
+            log.warning("reply %s to chat %s not delivered yet: %s", message.id, message.chat_id, exc)
+            return False
+        async with self._sessions.begin() as session:
+            await transcript.mark_delivered(session, message.id, telegram_message_id=sent.message_id)
+        return True

@@ -1,0 +1,45 @@
+"""Configuration: sensible defaults, and a refusal that names the variable when a value is wrong."""
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+
+def test_defaults_run_the_sandbox_on_sqlite() -> None:
+    settings = load_settings({})
+    assert settings.sandbox
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.rasa_url == "http://127.0.0.1:5005"
+
+
+def test_postgres_url_gets_the_async_driver() -> None:
+    settings = load_settings({"DATABASE_URL": "postgresql://u@db:5432/frontline"})
+    assert settings.database_url == "postgresql+asyncpg://u@db:5432/frontline"
+
+
+def test_file_url_follows_the_api_url() -> None:
+    settings = load_settings({"TELEGRAM_API_URL": "http://127.0.0.1:9000/bot"})
+    assert settings.telegram_file_url == "http://127.0.0.1:9000/file/bot"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TELEGRAM_BOT_TOKEN", "not-a-token"),
+        ("RASA_URL", "localhost:5005"),
+        ("TELEGRAM_API_URL", "ftp://x"),
+        ("DATABASE_URL", "mysql://x"),
+        ("RASA_TIMEOUT", "soon"),
+        ("RASA_TIMEOUT", "-1"),
+        ("ORDER_NUMBER_PATTERN", "[A-Z"),
+        ("LOG_LEVEL", "LOUD"),
+        ("EMULATOR_PORT", "80.5"),
+    ],
+)
+def test_malformed_value_is_refused_by_name(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings({variable: value})
+
+
+def test_a_token_switches_sandbox_off() -> None:
+    assert not load_settings({"TELEGRAM_BOT_TOKEN": "123456:ABC-def_1"}).sandbox

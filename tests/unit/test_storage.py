@@ -1,0 +1,109 @@
+"""The storage layer on SQLite and PostgreSQL: inbox once-only, transcript, outbox, button payloads."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.storage import buttons, inbox, transcript
+from bot.storage.models import ConversationState, DeliveryStatus, InboxStatus
+
+
+async def _conversation(sessions: async_sessionmaker[AsyncSession], chat_id: int = 42):
+    async with sessions.begin() as session:
+        customer = await transcript.upsert_customer(session, telegram_user_id=chat_id, first_name="Dana")
+        return await transcript.conversation_for_chat(session, chat_id=chat_id, customer=customer)
+
+
+async def test_an_update_is_stored_once(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        assert await inbox.store(session, update_id=7, chat_id=42, payload={"update_id": 7})
+    async with sessions.begin() as session:
+        assert not await inbox.store(session, update_id=7, chat_id=42, payload={"update_id": 7})
+        assert [row.update_id for row in await inbox.pending(session)] == [7]
+        assert await inbox.newest_update_id(session) == 7
+
+
+async def test_rasa_is_asked_at_most_once_per_update(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        await inbox.store(session, update_id=1, chat_id=42, payload={})
+    async with sessions.begin() as session:
+        assert await inbox.mark_sent_to_rasa(session, 1)
+    async with sessions.begin() as session:
+        assert not await inbox.mark_sent_to_rasa(session, 1)
+
+
+async def test_done_updates_are_no_longer_pending(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        for update_id in (3, 1, 2):
+            await inbox.store(session, update_id=update_id, chat_id=42, payload={})
+    async with sessions.begin() as session:
+        await inbox.mark_done(session, 2)
+    async with sessions() as session:
+        assert [row.update_id for row in await inbox.pending(session)] == [1, 3]
+        assert (await inbox.get(session, 2)).status is InboxStatus.DONE
+
+
+async def test_customer_profile_is_refreshed_not_duplicated(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        first = await transcript.upsert_customer(session, telegram_user_id=5, first_name="Sam", username="sam")
+    async with sessions.begin() as session:
+        again = await transcript.upsert_customer(session, telegram_user_id=5, first_name="Samuel", username=None)
+    assert again.id == first.id
+    assert (again.first_name, again.username) == ("Samuel", None)
+
+
+async def test_conversation_starts_with_the_bot(sessions: async_sessionmaker[AsyncSession]) -> None:
+    conversation = await _conversation(sessions)
+    assert conversation.state is ConversationState.BOT
+    assert conversation.sender_id == "tg-42"
+    async with sessions() as session:
+        assert (await transcript.find_conversation(session, 42)).id == conversation.id
+        assert await transcript.find_conversation(session, 43) is None
+
+
+async def test_incoming_message_recorded_once_per_update(sessions: async_sessionmaker[AsyncSession]) -> None:
+    conversation = await _conversation(sessions)
+    for _ in range(2):
+        async with sessions.begin() as session:
+            await transcript.record_incoming(session, conversation=conversation, update_id=9, kind="text", text="hi")
+    async with sessions() as session:
+        assert [(m.direction.value, m.text) for m in await transcript.messages(session, 42)] == [("IN", "hi")]
+
+
+async def test_outbox_keeps_order_until_delivered(sessions: async_sessionmaker[AsyncSession]) -> None:
+    conversation = await _conversation(sessions)
+    async with sessions.begin() as session:
+        first = await transcript.queue_outgoing(session, conversation=conversation, text="one", update_id=9)
+        await transcript.queue_outgoing(session, conversation=conversation, text="two", update_id=9)
+    async with sessions() as session:
+        assert [m.text for m in await transcript.outbox(session, 42)] == ["one", "two"]
+        assert [m.text for m in await transcript.replies_to(session, 9)] == ["one", "two"]
+    async with sessions.begin() as session:
+        await transcript.mark_delivered(session, first.id, telegram_message_id=100)
+    async with sessions() as session:
+        assert [m.text for m in await transcript.outbox(session)] == ["two"]
+        delivered = (await transcript.messages(session, 42))[0]
+        assert (delivered.status, delivered.telegram_message_id) == (DeliveryStatus.SENT, 100)
+
+
+async def test_undeliverable_reply_leaves_the_outbox(sessions: async_sessionmaker[AsyncSession]) -> None:
+    conversation = await _conversation(sessions)
+    async with sessions.begin() as session:
+        message = await transcript.queue_outgoing(session, conversation=conversation, text="x", update_id=None)
+    async with sessions.begin() as session:
+        await transcript.mark_undeliverable(session, message.id)
+    async with sessions() as session:
+        assert await transcript.outbox(session) == []
+
+
+async def test_button_payload_only_resolves_in_its_own_chat(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        data = await buttons.register(session, chat_id=42, title="Talk to a person", payload="/request_human")
+    assert len(data.encode()) <= 64
+    async with sessions() as session:
+        found = await buttons.resolve(session, chat_id=42, data=data)
+        assert (found.title, found.payload) == ("Talk to a person", "/request_human")
+        assert await buttons.resolve(session, chat_id=43, data=data) is None
+        assert await buttons.resolve(session, chat_id=42, data="b:forged") is None
+        assert await buttons.resolve(session, chat_id=42, data='/inform{"x":1}') is None
+        assert await buttons.resolve(session, chat_id=42, data=None) is None
