@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
 TYPING_REFRESH = 4.0
+COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,64}")
 MEDIA_KINDS = ("photo", "sticker", "voice", "video_note", "video", "audio", "document", "location", "contact")
 
 
@@ -66,8 +68,8 @@ class CustomerChat:
         """A command we don't have: say so politely instead of guessing."""
         text = update.effective_message.text or ""
         conversation = await self._record(update, kind="command", text=text)
-        command = text.split()[0].split("@")[0][:64] if text.strip() else "/"
-        await self._reply(update, conversation, [{"text": replies.UNKNOWN_COMMAND.format(command=command)}])
+        command = COMMAND_NAME.match(text.strip())
+        await self._reply(update, conversation, [{"text": replies.UNKNOWN_COMMAND.format(command=command[0] if command else "/")}])
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A customer's text (new or edited): store it and let Rasa answer."""

@@ -1,0 +1,576 @@
+"""The Bot API methods, independent of HTTP."""
+
+import copy
+import json
+import mimetypes
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.emulator import chats, topics
+from bot.emulator.errors import ApiError, bad_request, not_found, too_many_requests
+from bot.emulator.media import DOWNLOAD_LIMIT, MEDIA_KINDS, default_meta, placeholder_bytes
+from bot.emulator.outgoing import (
+    Placement,
+    caption,
+    caption_content,
+    check_writable,
+    find_chat,
+    find_message,
+    message_text,
+    placement,
+    reply_markup,
+    text_content,
+    topic_for_send,
+)
+from bot.emulator.params import Params, Upload
+from bot.emulator.state import JSON, Chat, EmulatorState
+
+MAX_UPDATES_PER_CALL = 100
+MAX_CALLBACK_ANSWER_LENGTH = 200
+MAX_COMMANDS = 100
+CHAT_ACTIONS = frozenset(
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
+)
+CONTENT_FIELDS = (
+    "text",
+    "entities",
+    "caption",
+    "caption_entities",
+    "location",
+    "contact",
+    *MEDIA_KINDS,
+)
+_NOT_MODIFIED = (
+    "message is not modified: specified new message content and reply markup are exactly "
+    "the same as a current content and reply markup of the message"
+)
+_QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
+_POLL_CONFLICT = (
+    "Conflict: terminated by other getUpdates request; "
+    "make sure that only one bot instance is running"
+)
+_WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Bot API request: canonical method name, parameters and the calling bot."""
+
+    method: str
+    params: Params
+    bot: JSON
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+class BotApi:
+    """Dispatches Bot API methods (case-insensitively) against the emulator state."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+        table: dict[str, Handler] = {
+            "getMe": self.get_me,
+            "getUpdates": self.get_updates,
+            "setWebhook": self.set_webhook,
+            "deleteWebhook": self.delete_webhook,
+            "getWebhookInfo": self.get_webhook_info,
+            "setMyCommands": self.set_my_commands,
+            "getMyCommands": self.get_my_commands,
+            "deleteMyCommands": self.delete_my_commands,
+            "sendMessage": self.send_message,
+            "sendChatAction": self.send_chat_action,
+            "answerCallbackQuery": self.answer_callback_query,
+            "editMessageText": self.edit_message_text,
+            "editMessageReplyMarkup": self.edit_message_reply_markup,
+            "deleteMessage": self.delete_message,
+            "copyMessage": self.copy_message,
+            "forwardMessage": self.forward_message,
+            "getFile": self.get_file,
+            "getChat": self.get_chat,
+            "getChatMember": self.get_chat_member,
+            "getChatAdministrators": self.get_chat_administrators,
+            "createForumTopic": self.create_forum_topic,
+            "editForumTopic": self.edit_forum_topic,
+            "closeForumTopic": self.close_forum_topic,
+            "reopenForumTopic": self.reopen_forum_topic,
+            "deleteForumTopic": self.delete_forum_topic,
+        }
+        for kind in MEDIA_KINDS:
+            table["send" + kind.capitalize()] = self._file_sender(kind)
+        self._methods = {name.lower(): (name, handler) for name, handler in table.items()}
+
+    def canonical_name(self, method: str) -> str | None:
+        """The documented spelling of a method name, or None if unknown."""
+        entry = self._methods.get(method.lower())
+        return entry[0] if entry else None
+
+    async def call(self, method: str, token: str, params: Params) -> Any:
+        """Run a method and return its `result`; errors are raised as ApiError."""
+        entry = self._methods.get(method.lower())
+        if entry is None:
+            raise not_found()
+        name, handler = entry
+        self.state.bot = self.state.bot_user(token)
+        return await handler(Call(name, params, self.state.bot))
+
+    # --- bot and updates -------------------------------------------------
+
+    async def get_me(self, call: Call) -> JSON:
+        """getMe: the bot with its capabilities."""
+        return {
+            **call.bot,
+            "can_join_groups": True,
+            # The emulator delivers every group message it is told to, as a bot
+            # with privacy mode off would get them.
+            "can_read_all_group_messages": True,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    async def get_updates(self, call: Call) -> list[JSON]:
+        """getUpdates: confirm by offset, then return pending updates, long-polling."""
+        state, params = self.state, call.params
+        if state.webhook.get("url"):
+            raise ApiError(409, _WEBHOOK_CONFLICT)
+        limit = min(max(params.get_int("limit") or MAX_UPDATES_PER_CALL, 1), MAX_UPDATES_PER_CALL)
+        allowed = params.get_json("allowed_updates")
+        if allowed is not None:
+            if not isinstance(allowed, list):
+                raise bad_request("can't parse allowed_updates JSON array")
+            state.allowed_updates = [str(kind) for kind in allowed]
+        state.confirm_updates(params.get_int("offset") or 0)
+        state.poll_generation += 1
+        generation = state.poll_generation
+        # Wake an older poll so that it ends with a conflict, as on Telegram.
+        state.changed.notify()
+
+        def ready() -> list[JSON] | None:
+            if state.closing:
+                return []
+            if state.poll_generation != generation:
+                raise ApiError(409, _POLL_CONFLICT)
+            return state.deliverable_updates(limit) or None
+
+        updates = await state.changed.wait_until(ready, params.get_float("timeout") or 0.0)
+        return updates or []
+
+    async def set_webhook(self, call: Call) -> bool:
+        """setWebhook: stored only; the emulator never calls webhooks."""
+        params = call.params
+        url = params.get_str("url") or ""
+        if url and not url.lower().startswith("https://"):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        self._drop_pending_if_asked(params)
+        self.state.webhook = {
+            "url": url,
+            "max_connections": params.get_int("max_connections") or 40,
+            "allowed_updates": params.get_json("allowed_updates"),
+            "has_secret_token": params.has("secret_token"),
+        }
+        return True
+
+    async def delete_webhook(self, call: Call) -> bool:
+        """deleteWebhook."""
+        self._drop_pending_if_asked(call.params)
+        self.state.webhook = {}
+        return True
+
+    def _drop_pending_if_asked(self, params: Params) -> None:
+        if params.get_bool("drop_pending_updates"):
+            self.state.updates.clear()
+
+    async def get_webhook_info(self, call: Call) -> JSON:
+        """getWebhookInfo."""
+        webhook = self.state.webhook
+        info: JSON = {
+            "url": webhook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.state.updates),
+        }
+        if webhook.get("url"):
+            info["max_connections"] = webhook["max_connections"]
+            if webhook.get("allowed_updates") is not None:
+                info["allowed_updates"] = webhook["allowed_updates"]
+        return info
+
+    # --- commands --------------------------------------------------------
+
+    @staticmethod
+    def _commands_key(params: Params) -> str:
+        scope = params.get_json("scope") or {"type": "default"}
+        return json.dumps(scope, sort_keys=True) + "|" + (params.get_str("language_code") or "")
+
+    async def set_my_commands(self, call: Call) -> bool:
+        """setMyCommands, validated as Telegram does."""
+        commands = call.params.get_json("commands")
+        if not isinstance(commands, list):
+            raise bad_request("can't parse commands JSON object")
+        if len(commands) > MAX_COMMANDS:
+            raise bad_request("BOT_COMMANDS_TOO_MUCH")
+        for command in commands:
+            _check_command(command)
+        self.state.commands[self._commands_key(call.params)] = [
+            {"command": command["command"], "description": command["description"]}
+            for command in commands
+        ]
+        return True
+
+    async def get_my_commands(self, call: Call) -> list[JSON]:
+        """getMyCommands."""
+        return self.state.commands.get(self._commands_key(call.params), [])
+
+    async def delete_my_commands(self, call: Call) -> bool:
+        """deleteMyCommands."""
+        self.state.commands.pop(self._commands_key(call.params), None)
+        return True
+
+    # --- sending ---------------------------------------------------------
+
+    def _writable_chat(self, params: Params) -> Chat:
+        chat = find_chat(self.state, params)
+        check_writable(chat)
+        return chat
+
+    def _emit(
+        self, call: Call, chat: Chat, where: Placement, content: JSON, echo: JSON | None
+    ) -> JSON:
+        """Apply flood limits, then store the bot's new message."""
+        retry_after = self.state.limiter.acquire(chat.id, chat.is_private)
+        if retry_after is not None:
+            raise too_many_requests(retry_after)
+        return chat.compose(call.bot, content, where.thread_id, where.reply_to, echo)
+
+    def _log_sent(
+        self, call: Call, message: JSON, markup: JSON | None, **extra: Any
+    ) -> None:
+        """Record a sent or edited message in the sent log."""
+        reply = message.get("reply_to_message")
+        self.state.record_sent(
+            {
+                "method": call.method,
+                "chat_id": message["chat"]["id"],
+                "message_id": message["message_id"],
+                "message_thread_id": message.get("message_thread_id"),
+                "text": message.get("text"),
+                "caption": message.get("caption"),
+                "entities": message.get("entities") or message.get("caption_entities") or [],
+                "parse_mode": call.params.get_str("parse_mode"),
+                "reply_markup": markup,
+                "reply_to_message_id": reply["message_id"] if reply else None,
+                "disable_notification": call.params.get_bool("disable_notification"),
+                "time": time.time(),
+                "message": message,
+                **extra,
+            }
+        )
+
+    async def send_message(self, call: Call) -> JSON:
+        """sendMessage."""
+        chat = self._writable_chat(call.params)
+        formatted = message_text(call.params)
+        markup, echo = reply_markup(call.params)
+        where = placement(call.params, chat)
+        message = self._emit(call, chat, where, text_content(formatted), echo)
+        self._log_sent(call, message, markup)
+        return message
+
+    def _file_sender(self, kind: str) -> Handler:
+        async def send_file(call: Call) -> JSON:
+            return await self._send_file(call, kind)
+
+        return send_file
+
+    async def _send_file(self, call: Call, kind: str) -> JSON:
+        """sendPhoto, sendDocument, sendVoice, sendSticker and the like."""
+        chat = self._writable_chat(call.params)
+        described_caption = caption_content(caption(call.params)) if kind != "sticker" else {}
+        markup, echo = reply_markup(call.params)
+        where = placement(call.params, chat)
+        media, file_info = self._media(call.params, kind)
+        content = {kind: media, **described_caption}
+        message = self._emit(call, chat, where, content, echo)
+        self._log_sent(call, message, markup, file=file_info)
+        return message
+
+    def _media(self, params: Params, kind: str) -> tuple[Any, JSON]:
+        """The media object for a send: an upload, a known file_id or a URL."""
+        upload = params.upload(kind)
+        if upload is not None:
+            return self._store(kind, upload.data, params, upload)
+        reference = params.get_str(kind)
+        if not reference:
+            raise bad_request(f"there is no {kind} in the request")
+        if reference.lower().startswith(("http://", "https://")):
+            # Telegram would fetch the URL; offline, the file gets placeholder bytes.
+            media, info = self._store(kind, placeholder_bytes(kind), params, None)
+            return media, {**info, "url": reference}
+        known = self.state.files.get(reference)
+        if known is None:
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        if known.kind != kind:
+            raise bad_request("type of file mismatch")
+        media = self.state.files.photo_set(reference) if kind == "photo" else known.describe()
+        return media, _file_info(kind, media)
+
+    def _store(
+        self, kind: str, data: bytes, params: Params, upload: Upload | None
+    ) -> tuple[Any, JSON]:
+        files = self.state.files
+        if kind == "photo":
+            sizes = files.add_photo(data)
+            return sizes, _file_info(kind, sizes)
+        options = {
+            "file_name": upload.filename if upload else None,
+            "mime_type": _upload_mime_type(upload),
+            "duration": params.get_int("duration"),
+            "width": params.get_int("width"),
+            "height": params.get_int("height"),
+            "emoji": params.get_str("emoji"),
+        }
+        described = files.add(kind, data, default_meta(kind, data, options)).describe()
+        return described, _file_info(kind, described)
+
+    def _source_message(self, params: Params, missing: str) -> tuple[JSON, JSON]:
+        """The message to copy or forward, and its content fields."""
+        source_chat = find_chat(self.state, params, "from_chat_id")
+        source = find_message(source_chat, params.require_int("message_id"), missing)
+        content = {key: copy.deepcopy(source[key]) for key in CONTENT_FIELDS if key in source}
+        if not content:
+            raise bad_request("message can't be copied")
+        return source, content
+
+    async def copy_message(self, call: Call) -> JSON:
+        """copyMessage: same content, no link to the original; returns a MessageId."""
+        chat = self._writable_chat(call.params)
+        source, content = self._source_message(call.params, "message to copy not found")
+        if "text" not in content and call.params.has("caption"):
+            content.pop("caption", None)
+            content.pop("caption_entities", None)
+            content.update(caption_content(caption(call.params)))
+        markup, echo = reply_markup(call.params)
+        where = placement(call.params, chat)
+        message = self._emit(call, chat, where, content, echo)
+        self._log_sent(call, message, markup, source=_source_ref(source))
+        return {"message_id": message["message_id"]}
+
+    async def forward_message(self, call: Call) -> JSON:
+        """forwardMessage: same content with its forward_origin."""
+        chat = self._writable_chat(call.params)
+        source, content = self._source_message(call.params, "message to forward not found")
+        content["forward_origin"] = source.get("forward_origin") or {
+            "type": "user",
+            "sender_user": source["from"],
+            "date": source["date"],
+        }
+        where = Placement(_thread_id(chat, call.params), None)
+        message = self._emit(call, chat, where, content, None)
+        self._log_sent(call, message, None, source=_source_ref(source))
+        return message
+
+    async def send_chat_action(self, call: Call) -> bool:
+        """sendChatAction: checked, then only logged."""
+        chat = self._writable_chat(call.params)
+        if call.params.get_str("action") not in CHAT_ACTIONS:
+            raise bad_request("wrong parameter action in request")
+        topic_for_send(chat, call.params.get_int("message_thread_id"))
+        return True
+
+    async def answer_callback_query(self, call: Call) -> bool:
+        """answerCallbackQuery: each query can be answered once."""
+        params = call.params
+        record = self.state.callbacks.get(params.get_str("callback_query_id") or "")
+        if record is None or record["answered"]:
+            raise bad_request(_QUERY_INVALID)
+        text = params.get_str("text")
+        if text and len(text) > MAX_CALLBACK_ANSWER_LENGTH:
+            raise bad_request("MESSAGE_TOO_LONG")
+        record["answered"] = True
+        record["answer"] = {
+            "text": text,
+            "show_alert": params.get_bool("show_alert"),
+            "url": params.get_str("url"),
+            "cache_time": params.get_int("cache_time") or 0,
+            "time": time.time(),
+        }
+        self.state.changed.notify()
+        return True
+
+    # --- editing and deleting ------------------------------------------
+
+    def _own_message(self, call: Call) -> JSON:
+        """The bot's message named by chat_id and message_id, open for editing."""
+        if call.params.has("inline_message_id"):
+            raise bad_request("inline messages are not supported by the emulator")
+        chat = find_chat(self.state, call.params)
+        message_id = call.params.require_int("message_id")
+        message = find_message(chat, message_id, "message to edit not found")
+        if message["from"]["id"] != call.bot["id"]:
+            raise bad_request("message can't be edited")
+        check_writable(chat)
+        return message
+
+    def _apply_edit(self, call: Call, message: JSON, changes: JSON) -> JSON:
+        """Replace content and keyboard; an edit without reply_markup removes the keyboard."""
+        markup, echo = reply_markup(call.params)
+        before = {key: message.get(key) for key in changes} | {
+            "reply_markup": message.get("reply_markup")
+        }
+        after = changes | {"reply_markup": echo}
+        if before == after:
+            raise bad_request(_NOT_MODIFIED)
+        for key, value in after.items():
+            if value is None:
+                message.pop(key, None)
+            else:
+                message[key] = value
+        message["edit_date"] = int(time.time())
+        self._log_sent(call, message, markup)
+        return message
+
+    async def edit_message_text(self, call: Call) -> JSON:
+        """editMessageText."""
+        message = self._own_message(call)
+        if "text" not in message:
+            raise bad_request("there is no text in the message to edit")
+        formatted = message_text(call.params)
+        changes = {"text": formatted.text, "entities": formatted.entities or None}
+        return self._apply_edit(call, message, changes)
+
+    async def edit_message_reply_markup(self, call: Call) -> JSON:
+        """editMessageReplyMarkup."""
+        return self._apply_edit(call, self._own_message(call), {})
+
+    async def delete_message(self, call: Call) -> bool:
+        """deleteMessage: own messages anywhere, others' in groups with the right."""
+        chat = find_chat(self.state, call.params)
+        message_id = call.params.require_int("message_id")
+        message = find_message(chat, message_id, "message to delete not found")
+        is_own = message["from"]["id"] == call.bot["id"]
+        if not (is_own or chat.is_private or chats.bot_can(chat, "can_delete_messages")):
+            raise bad_request("message can't be deleted")
+        del chat.messages[message_id]
+        return True
+
+    # --- files and chats ------------------------------------------------
+
+    async def get_file(self, call: Call) -> JSON:
+        """getFile: assigns the download path."""
+        stored = self.state.files.get(call.params.get_str("file_id") or "")
+        if stored is None:
+            raise bad_request("invalid file_id")
+        if len(stored.data) > DOWNLOAD_LIMIT:
+            raise bad_request("file is too big")
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+            "file_path": self.state.files.assign_path(stored),
+        }
+
+    async def get_chat(self, call: Call) -> JSON:
+        """getChat."""
+        return chats.full_info(find_chat(self.state, call.params))
+
+    async def get_chat_member(self, call: Call) -> JSON:
+        """getChatMember."""
+        chat = find_chat(self.state, call.params)
+        return chats.chat_member(self.state, chat, call.params.require_int("user_id"), call.bot)
+
+    async def get_chat_administrators(self, call: Call) -> list[JSON]:
+        """getChatAdministrators."""
+        chat = find_chat(self.state, call.params)
+        return chats.administrators(self.state, chat, call.bot)
+
+    # --- forum topics ---------------------------------------------------
+
+    async def create_forum_topic(self, call: Call) -> JSON:
+        """createForumTopic."""
+        chat = find_chat(self.state, call.params)
+        return topics.create(chat, call.params, call.bot).as_json()
+
+    async def edit_forum_topic(self, call: Call) -> bool:
+        """editForumTopic."""
+        topics.edit(find_chat(self.state, call.params), call.params, call.bot)
+        return True
+
+    async def close_forum_topic(self, call: Call) -> bool:
+        """closeForumTopic."""
+        topics.set_closed(find_chat(self.state, call.params), call.params, call.bot, closed=True)
+        return True
+
+    async def reopen_forum_topic(self, call: Call) -> bool:
+        """reopenForumTopic."""
+        topics.set_closed(find_chat(self.state, call.params), call.params, call.bot, closed=False)
+        return True
+
+    async def delete_forum_topic(self, call: Call) -> bool:
+        """deleteForumTopic: the topic and all its messages."""
+        topics.delete(find_chat(self.state, call.params), call.params)
+        return True
+
+
+def _thread_id(chat: Chat, params: Params) -> int | None:
+    """The open topic named by message_thread_id, as a thread id."""
+    topic = topic_for_send(chat, params.get_int("message_thread_id"))
+    return topic.thread_id if topic else None
+
+
+def _check_command(command: Any) -> None:
+    if not isinstance(command, dict):
+        raise bad_request("can't parse BotCommand JSON object")
+    name, description = command.get("command"), command.get("description")
+    if not isinstance(name, str) or not 1 <= len(name) <= 32 or not _is_command_name(name):
+        raise bad_request("BOT_COMMAND_INVALID")
+    if not isinstance(description, str) or not 1 <= len(description) <= 256:
+        raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
+
+
+def _is_command_name(name: str) -> bool:
+    return all(char.isascii() and (char.islower() or char.isdigit() or char == "_") for char in name)
+
+
+def _file_info(kind: str, media: Any) -> JSON:
+    """The sent log's summary of a file; for photos, the largest size."""
+    described = media[-1] if isinstance(media, list) else media
+    info = {
+        "kind": kind,
+        "file_id": described["file_id"],
+        "file_unique_id": described["file_unique_id"],
+        "size": described.get("file_size"),
+    }
+    for key in ("file_name", "mime_type", "width", "height", "duration", "emoji"):
+        if key in described:
+            info[key] = described[key]
+    return info
+
+
+def _upload_mime_type(upload: Upload | None) -> str | None:
+    """What Telegram would detect: the declared type if meaningful, else by file name."""
+    if upload is None:
+        return None
+    if upload.content_type and upload.content_type != "application/octet-stream":
+        return upload.content_type
+    return mimetypes.guess_type(upload.filename)[0]
+
+
+def _source_ref(source: JSON) -> JSON:
+    return {"chat_id": source["chat"]["id"], "message_id": source["message_id"]}

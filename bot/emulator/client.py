@@ -1,0 +1,286 @@
+"""A typed client for the emulator's control API (`/_emulator/...`)."""
+
+import asyncio
+import base64
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+JSON = dict[str, Any]
+TextPredicate = Callable[[str], bool]
+
+
+class EmulatorClientError(Exception):
+    """The control API rejected a request."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(f"{status}: {description}")
+        self.status = status
+        self.description = description
+
+
+@dataclass(frozen=True)
+class SentBatch:
+    """Messages from the sent log and the seq to continue after."""
+
+    messages: list[JSON]
+    last: int
+
+
+def _message_text(entry: JSON) -> str | None:
+    return entry.get("text") if entry.get("text") is not None else entry.get("caption")
+
+
+def _without_none(values: JSON) -> JSON:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+class EmulatorClient:
+    """Drives the emulator as the tests' users do: `EmulatorClient("http://127.0.0.1:8081")`."""
+
+    def __init__(self, base_url: str, session: aiohttp.ClientSession | None = None) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._session = session
+        self._owns_session = session is None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def _request(
+        self, method: str, path: str, body: JSON | None = None, query: JSON | None = None
+    ) -> JSON:
+        url = f"{self._base_url}/_emulator/{path}"
+        params = {key: str(value) for key, value in _without_none(query or {}).items()}
+        async with self._http().request(method, url, json=body, params=params) as response:
+            payload = await response.json(content_type=None)
+            if response.status >= 400:
+                raise EmulatorClientError(response.status, payload.get("description", ""))
+            return payload
+
+    async def health(self) -> bool:
+        """Whether the emulator answers."""
+        return bool((await self._request("GET", "health")).get("ok"))
+
+    async def reset(self) -> None:
+        """Forget users, chats, updates, logs and faults; limits back to default."""
+        await self._request("POST", "reset")
+
+    async def add_user(
+        self,
+        first_name: str = "Test",
+        *,
+        user_id: int | None = None,
+        last_name: str | None = None,
+        username: str | None = None,
+        language_code: str | None = None,
+        started: bool = True,
+    ) -> JSON:
+        """Create a user (and their private chat, whose id is the user's id)."""
+        body = {
+            "id": user_id,
+            "first_name": first_name,
+            "last_name": last_name,
+            "username": username,
+            "language_code": language_code,
+            "started": started,
+        }
+        return await self._request("POST", "users", _without_none(body))
+
+    async def block(self, user_id: int, blocked: bool = True) -> JSON:
+        """Make a user block (or unblock) the bot."""
+        return await self._request("POST", f"users/{user_id}/block", {"blocked": blocked})
+
+    async def add_group(
+        self,
+        title: str,
+        *,
+        is_forum: bool = False,
+        members: Iterable[int] = (),
+        admins: Iterable[int] = (),
+        bot_rights: JSON | None = None,
+        owner_id: int | None = None,
+        chat_type: str = "supergroup",
+    ) -> JSON:
+        """Create a group or supergroup the bot is in; bot_rights makes the bot an admin."""
+        body = {
+            "title": title,
+            "type": chat_type,
+            "is_forum": is_forum,
+            "members": list(members),
+            "admins": list(admins),
+            "bot_rights": bot_rights,
+            "owner_id": owner_id,
+        }
+        return await self._request("POST", "groups", _without_none(body))
+
+    async def send_text(
+        self,
+        from_id: int,
+        text: str,
+        *,
+        chat_id: int | None = None,
+        message_thread_id: int | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> JSON:
+        """A user sends a text; returns `{update_id, message}`."""
+        body = {
+            "from_id": from_id,
+            "chat_id": chat_id,
+            "kind": "text",
+            "text": text,
+            "message_thread_id": message_thread_id,
+            "reply_to_message_id": reply_to_message_id,
+        }
+        return await self._request("POST", "messages", _without_none(body))
+
+    async def send_media(
+        self,
+        from_id: int,
+        kind: str,
+        *,
+        chat_id: int | None = None,
+        caption: str | None = None,
+        content: bytes | None = None,
+        message_thread_id: int | None = None,
+        reply_to_message_id: int | None = None,
+        **options: Any,
+    ) -> JSON:
+        """A user sends a photo, voice, sticker, document, video, location or contact."""
+        # `options` carry the kind's details: file_name, mime_type, duration,
+        # emoji, latitude/longitude, contact.
+        body = {
+            "from_id": from_id,
+            "chat_id": chat_id,
+            "kind": kind,
+            "caption": caption,
+            "content_base64": base64.b64encode(content).decode() if content is not None else None,
+            "message_thread_id": message_thread_id,
+            "reply_to_message_id": reply_to_message_id,
+            **options,
+        }
+        return await self._request("POST", "messages", _without_none(body))
+
+    async def edit(self, chat_id: int, message_id: int, text: str) -> JSON:
+        """A user edits their message; returns `{update_id, message}`."""
+        body = {"chat_id": chat_id, "message_id": message_id, "text": text}
+        return await self._request("POST", "edits", body)
+
+    async def press(
+        self, from_id: int, message_id: int, data: str, *, chat_id: int | None = None, forged: bool = False
+    ) -> JSON:
+        """A user presses an inline button (forged: data that is on no button, as a tampered client sends)."""
+        body = {"from_id": from_id, "chat_id": chat_id, "message_id": message_id, "data": data, "force": forged or None}
+        return await self._request("POST", "callbacks", _without_none(body))
+
+    async def callback_answer(self, callback_query_id: str) -> JSON:
+        """A callback query with the bot's answer (`answered`, `answer`)."""
+        return await self._request("GET", f"callbacks/{callback_query_id}")
+
+    async def sent(
+        self, chat_id: int | None = None, after: int = 0, wait: float = 0.0
+    ) -> SentBatch:
+        """Sent or edited messages after a seq; `wait` long-polls for the first one."""
+        query = {"chat_id": chat_id, "after": after, "wait": wait or None}
+        payload = await self._request("GET", "sent", query=query)
+        return SentBatch(payload["messages"], payload["last"])
+
+    async def wait_for_text(
+        self,
+        chat_id: int | None = None,
+        after: int = 0,
+        predicate: TextPredicate | None = None,
+        timeout: float = 5.0,
+    ) -> list[JSON]:
+        """New messages up to the first whose text (or caption) matches; TimeoutError if none."""
+        deadline = time.monotonic() + timeout
+        seen: list[JSON] = []
+        cursor = after
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                texts = [_message_text(entry) for entry in seen]
+                raise TimeoutError(f"no matching message in {timeout}s; saw {texts!r}")
+            batch = await self.sent(chat_id, cursor, wait=remaining)
+            for entry in batch.messages:
+                seen.append(entry)
+                text = _message_text(entry)
+                if text is not None and (predicate is None or predicate(text)):
+                    return seen
+            cursor = batch.last
+
+    async def file_content(self, file_id: str) -> bytes:
+        """The bytes stored for any file id (uploaded by the bot or injected)."""
+        url = f"{self._base_url}/_emulator/files/{file_id}"
+        async with self._http().get(url) as response:
+            if response.status >= 400:
+                raise EmulatorClientError(response.status, await response.text())
+            return await response.read()
+
+    async def calls(self, method: str | None = None, after: int = 0) -> list[JSON]:
+        """The Bot API call log, optionally for one method."""
+        payload = await self._request("GET", "calls", query={"method": method, "after": after})
+        return payload["calls"]
+
+    async def pending_updates(self) -> list[JSON]:
+        """Updates the bot has not confirmed yet."""
+        return (await self._request("GET", "updates/pending"))["updates"]
+
+    async def set_fault(
+        self,
+        mode: str,
+        *,
+        method: str = "*",
+        chat_id: int | None = None,
+        count: int = 1,
+        retry_after: int | None = None,
+        delay: float | None = None,
+    ) -> JSON:
+        """Make matching Bot API calls fail: mode is 429, 500, 502, slow or drop."""
+        body = {
+            "mode": mode,
+            "method": method,
+            "chat_id": chat_id,
+            "count": count,
+            "retry_after": retry_after,
+            "delay": delay,
+        }
+        return (await self._request("POST", "faults", _without_none(body)))["fault"]
+
+    async def clear_faults(self) -> None:
+        """Remove every fault rule."""
+        await self._request("DELETE", "faults")
+
+    async def set_limits(self, **settings: float | bool) -> JSON:
+        """Change flood limits (names as in `LimitConfig`); past sends are forgotten."""
+        return await self._request("POST", "limits", settings)
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client opened it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    async def __aenter__(self) -> "EmulatorClient":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+async def wait_until_healthy(base_url: str, timeout: float = 10.0) -> None:
+    """Wait for an emulator started elsewhere (e.g. `python -m bot.emulator`) to answer."""
+    deadline = time.monotonic() + timeout
+    async with EmulatorClient(base_url) as client:
+        while time.monotonic() < deadline:
+            try:
+                if await client.health():
+                    return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"the emulator at {base_url} did not answer within {timeout}s")

@@ -1,0 +1,65 @@
+"""One running stack (emulator, actions, Rasa, app) shared by the end-to-end tests of a run."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import load_settings
+from bot.emulator.client import EmulatorClient
+from bot.rasa_runtime import current_model
+from bot.storage.db import create_engine, create_sessionmaker
+from tests.e2e.stack import ROOT, VENV_BIN, Stack
+
+_user_ids = itertools.count(700_001)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Start the real processes once; train first if no model matches the content."""
+    if current_model(load_settings()) is None:
+        subprocess.run([str(VENV_BIN / "frontline"), "train"], cwd=ROOT, check=True)
+    running = Stack(tmp_path_factory.mktemp("stack"))
+    try:
+        running.start_emulator()
+        running.start_actions()
+        running.start_rasa()
+        running.start_app()
+        yield running
+    except Exception:
+        for name in ("emulator", "actions", "rasa", "app"):
+            print(f"--- {name} log ---\n{running.log(name)}")
+        raise
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+async def emulator(stack: Stack) -> AsyncIterator[EmulatorClient]:
+    """A control-API client of the stack's emulator."""
+    async with EmulatorClient(stack.emulator_url) as client:
+        yield client
+
+
+@pytest.fixture
+async def customer(emulator: EmulatorClient) -> dict:
+    """A new customer with a private chat, unique to the test."""
+    return await emulator.add_user("Maya", user_id=next(_user_ids), last_name="Lind", username="maya_l", language_code="en")
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the app's database, to check what it stored."""
+    engine = create_engine(stack.database_url)
+    yield create_sessionmaker(engine)
+    await engine.dispose()

@@ -1,0 +1,142 @@
+"""The real stack as separate processes: Bot API emulator, action server, Rasa, app."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+TEST_TOKEN = "123456789:e2e-test-token"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get_json(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def wait_until(predicate, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    """Poll until predicate() is true; fail with `what` (and the process's fate) after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited with code {process.returncode}")
+        time.sleep(0.25)
+    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
+
+
+@dataclass
+class Stack:
+    """Ports, environment and processes of one running stack."""
+
+    workdir: Path
+    emulator_port: int = field(default_factory=free_port)
+    actions_port: int = field(default_factory=free_port)
+    rasa_port: int = field(default_factory=free_port)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.workdir / 'frontline.db'}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment every process of this stack runs with."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FRONTLINE_FAILPOINTS"))}
+        env.update(
+            FRONTLINE_VAR=str(self.workdir),
+            FRONTLINE_MODELS=str(ROOT / "var" / "models"),
+            DATABASE_URL=self.database_url,
+            RASA_URL=self.rasa_url,
+            RASA_TIMEOUT="6",
+            ACTION_SERVER_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
+            TELEGRAM_BOT_TOKEN=TEST_TOKEN,
+            TELEGRAM_API_URL=f"{self.emulator_url}/bot",
+            TF_CPP_MIN_LOG_LEVEL="2",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    def _spawn(self, name: str, command: list[str], **extra: str) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "ab")
+        process = subprocess.Popen(command, cwd=ROOT, env=self.env(**extra), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def start_emulator(self) -> None:
+        process = self._spawn("emulator", [sys.executable, "-m", "bot.emulator", "--port", str(self.emulator_port)])
+        wait_until(lambda: _get_json(f"{self.emulator_url}/_emulator/health"), 20, "emulator", process)
+
+    def start_actions(self) -> None:
+        process = self._spawn("actions", [str(VENV_BIN / "frontline"), "actions"])
+        wait_until(lambda: _get_json(f"http://127.0.0.1:{self.actions_port}/health"), 60, "action server", process)
+
+    def start_rasa(self) -> None:
+        process = self._spawn("rasa", [str(VENV_BIN / "frontline"), "rasa"])
+        wait_until(lambda: (_get_json(f"{self.rasa_url}/status") or {}).get("model_file"), 240, "rasa", process)
+
+    def start_app(self, **extra: str) -> subprocess.Popen:
+        before = self._last_call()
+        process = self._spawn("app", [str(VENV_BIN / "frontline"), "app"], **extra)
+        wait_until(lambda: self._last_call("getUpdates") > before, 30, "app", process)
+        return process
+
+    def _last_call(self, method: str | None = None) -> int:
+        query = f"?method={method}" if method else ""
+        calls = (_get_json(f"{self.emulator_url}/_emulator/calls{query}") or {}).get("calls") or []
+        return max((call["seq"] for call in calls), default=0)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Stop one process (SIGKILL by default: no chance to clean up)."""
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, sig)
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Stop everything politely, then firmly."""
+        for name in list(self.processes):
+            process = self.processes[name]
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for name in list(self.processes):
+            try:
+                self.processes[name].wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill(name)
+        self.processes.clear()
+
+    def log(self, name: str) -> str:
+        """What a process printed, for failure messages."""
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""

@@ -1,0 +1,71 @@
+"""Processes failing under the customer: they are told the truth, and nothing is lost."""
+
+from __future__ import annotations
+
+import time
+
+from bot import replies
+from bot.emulator.client import EmulatorClient
+from bot.storage import transcript
+from bot.storage.models import Direction
+from tests.e2e.helpers import last_text, say, variations
+from tests.e2e.stack import Stack
+
+
+async def test_action_server_down_gets_the_trouble_answer(emulator: EmulatorClient, customer: dict, stack: Stack) -> None:
+    stack.kill("actions")
+    try:
+        started = time.monotonic()
+        messages = await say(emulator, customer["id"], "hello", timeout=20)
+        assert last_text(messages) == replies.TROUBLE
+        assert time.monotonic() - started < 10
+    finally:
+        stack.start_actions()
+    messages = await say(emulator, customer["id"], "hello", expect=variations("utter_greet_name", first_name="Maya"))
+    assert last_text(messages) in variations("utter_greet_name", first_name="Maya")
+
+
+async def test_rasa_down_gets_the_trouble_answer_and_recovers(emulator: EmulatorClient, customer: dict, stack: Stack) -> None:
+    stack.kill("rasa")
+    try:
+        started = time.monotonic()
+        messages = await say(emulator, customer["id"], "what are your opening hours", timeout=20)
+        assert last_text(messages) == replies.TROUBLE
+        assert time.monotonic() - started < 10
+    finally:
+        stack.start_rasa()
+    messages = await say(emulator, customer["id"], "when are you open", expect=variations("utter_faq/opening_hours"))
+    assert last_text(messages) in variations("utter_faq/opening_hours")
+
+
+async def test_app_killed_after_storing_answers_after_restart(emulator: EmulatorClient, customer: dict, stack: Stack, db) -> None:
+    await _restart_app_with(stack, "after-inbox")
+    after = (await emulator.sent(customer["id"])).last
+    await emulator.send_text(customer["id"], "how long does delivery take")
+    stack.processes["app"].wait(timeout=20)
+    stack.start_app()
+    messages = await emulator.wait_for_text(customer["id"], after, timeout=20)
+    assert last_text(messages) in variations("utter_faq/delivery_time")
+    await _assert_answered_once(db, customer["id"])
+
+
+async def test_app_killed_before_sending_delivers_after_restart(emulator: EmulatorClient, customer: dict, stack: Stack, db) -> None:
+    await _restart_app_with(stack, "before-send")
+    after = (await emulator.sent(customer["id"])).last
+    await emulator.send_text(customer["id"], "how long does delivery take")
+    stack.processes["app"].wait(timeout=20)
+    stack.start_app()
+    messages = await emulator.wait_for_text(customer["id"], after, timeout=20)
+    assert last_text(messages) in variations("utter_faq/delivery_time")
+    await _assert_answered_once(db, customer["id"])
+
+
+async def _restart_app_with(stack: Stack, failpoint: str) -> None:
+    stack.kill("app")
+    stack.start_app(FRONTLINE_FAILPOINTS=failpoint)
+
+
+async def _assert_answered_once(db, chat_id: int) -> None:
+    async with db() as session:
+        stored = await transcript.messages(session, chat_id)
+    assert [m.direction for m in stored] == [Direction.IN, Direction.OUT]
