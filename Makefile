@@ -7,6 +7,8 @@ PYTHON ?= python3
 RASA_PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.10.*/bin/python 2>/dev/null | sort -V | tail -n 1)
 PIP_QUIET := --quiet --disable-pip-version-check
 export TF_CPP_MIN_LOG_LEVEL := 2
+export RASA_TELEMETRY_ENABLED := false
+export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install train run chat test test-unit test-rasa test-e2e bench-latency lock clean

@@ -86,7 +86,7 @@ def _database_url(env: Mapping[str, str], var_dir: Path) -> str:
 
 
 def _order_pattern(env: Mapping[str, str]) -> str:
-    value = env.get("ORDER_NUMBER_PATTERN", DEFAULT_ORDER_NUMBER_PATTERN).strip()
+    value = env.get("ORDER_NUMBER_PATTERN", "").strip() or DEFAULT_ORDER_NUMBER_PATTERN
     try:
         re.compile(value)
     except re.error as exc:

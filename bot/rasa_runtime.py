@@ -46,6 +46,7 @@ def latest_model(settings: Settings) -> Path | None:
 def _rasa_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["RASA_TELEMETRY_ENABLED"] = "false"  # it would report to a server on the internet
     env["ORDER_NUMBER_PATTERN"] = settings.order_number_pattern
     env["PYTHONPATH"] = str(ROOT)
     return env

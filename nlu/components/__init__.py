@@ -1,0 +1,1 @@
+"""Custom Rasa graph components; imported only inside .venv-rasa."""
