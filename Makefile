@@ -3,8 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-# Rasa 3.6 needs Python 3.10: RASA_PYTHON, else python3.10 on PATH, else pyenv's newest 3.10.
-RASA_PYTHON ?= $(shell command -v python3.10 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.10.*/bin/python 2>/dev/null | sort -V | tail -n 1)
+# Rasa 3.6 needs Python 3.10: RASA_PYTHON, else a working python3.10 on PATH, else pyenv's newest 3.10.
+RASA_PYTHON ?= $(shell for p in $$(command -v python3.10) $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.10.*/bin/python 2>/dev/null | sort -V -r); do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 PIP_QUIET := --quiet --disable-pip-version-check
 export TF_CPP_MIN_LOG_LEVEL := 2
 export RASA_TELEMETRY_ENABLED := false

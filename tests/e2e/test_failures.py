@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+
+import pytest
 
 from bot import replies
 from bot.emulator.client import EmulatorClient
@@ -38,8 +41,12 @@ async def test_rasa_down_gets_the_trouble_answer_and_recovers(emulator: Emulator
     assert last_text(messages) in variations("utter_faq/opening_hours")
 
 
-async def test_app_killed_after_storing_answers_after_restart(emulator: EmulatorClient, customer: dict, stack: Stack, db) -> None:
-    await _restart_app_with(stack, "after-inbox")
+@pytest.mark.parametrize("failpoint", ["after-inbox", "before-send"])
+async def test_app_killed_mid_message_answers_once_after_restart(
+    emulator: EmulatorClient, customer: dict, stack: Stack, db, failpoint: str
+) -> None:
+    """Killed after storing the update (Rasa not asked yet) or after recording the reply (not sent yet)."""
+    await _restart_app_with(stack, failpoint)
     after = (await emulator.sent(customer["id"])).last
     await emulator.send_text(customer["id"], "how long does delivery take")
     stack.processes["app"].wait(timeout=20)
@@ -47,17 +54,9 @@ async def test_app_killed_after_storing_answers_after_restart(emulator: Emulator
     messages = await emulator.wait_for_text(customer["id"], after, timeout=20)
     assert last_text(messages) in variations("utter_faq/delivery_time")
     await _assert_answered_once(db, customer["id"])
-
-
-async def test_app_killed_before_sending_delivers_after_restart(emulator: EmulatorClient, customer: dict, stack: Stack, db) -> None:
-    await _restart_app_with(stack, "before-send")
-    after = (await emulator.sent(customer["id"])).last
-    await emulator.send_text(customer["id"], "how long does delivery take")
-    stack.processes["app"].wait(timeout=20)
-    stack.start_app()
-    messages = await emulator.wait_for_text(customer["id"], after, timeout=20)
-    assert last_text(messages) in variations("utter_faq/delivery_time")
-    await _assert_answered_once(db, customer["id"])
+    await asyncio.sleep(1)  # room for a duplicate to show up, if there were one
+    sent = [m for m in (await emulator.sent(customer["id"], after)).messages if m["method"] == "sendMessage"]
+    assert len(sent) == 1
 
 
 async def _restart_app_with(stack: Stack, failpoint: str) -> None:
