@@ -25,6 +25,8 @@ def _run_rasa(settings: Settings, _args: argparse.Namespace) -> None:
 
 def _run_actions(settings: Settings, _args: argparse.Namespace) -> None:
     url = urlparse(settings.action_server_url)
+    # rasa_sdk 3.21 warns on every start that it is newer than Rasa 3.6; it serves 3.6 correctly.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:rasa_sdk.utils")
     os.execv(sys.executable, [
         sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(url.port or 5055),
     ])

@@ -106,8 +106,10 @@ def serve(settings: Settings) -> None:
     url = urlparse(settings.rasa_url)
     rasa = str(RASA_VENV / "bin" / "rasa")
     os.chdir(ROOT)
+    env = _rasa_env(settings)
+    env.setdefault("PYTHONWARNINGS", "ignore")  # Rasa 3.6's dependencies print pages of deprecation warnings
     os.execve(rasa, [
         rasa, "run", "--enable-api", "--model", str(model),
         "--endpoints", str(endpoints), "--credentials", str(credentials),
         "--interface", url.hostname or "127.0.0.1", "--port", str(url.port or 5005),
-    ], _rasa_env(settings))
+    ], env)

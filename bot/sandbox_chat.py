@@ -37,7 +37,8 @@ async def _print_replies(emulator: EmulatorClient, chat_id: int, buttons: list[d
     while True:
         batch = await emulator.sent(chat_id, after, wait=POLL_SECONDS)
         for message in batch.messages:
-            _show(message, buttons)
+            if message.get("method") == "sendMessage":  # edits only remove a pressed keyboard
+                _show(message, buttons)
         after = batch.last
 
 

@@ -144,3 +144,11 @@ async def test_every_message_in_and_out_is_stored(emulator: EmulatorClient, cust
     assert outgoing and all(m.status is DeliveryStatus.SENT and m.telegram_message_id for m in outgoing)
     assert outgoing[-1].text == last_text(messages)
     assert len(updates) == 2 and all(u.status is InboxStatus.DONE and u.rasa_sent_at for u in updates)
+
+
+def test_order_numbers_emails_and_phones_are_extracted(stack: Stack) -> None:
+    text = "my order A12345 never came, mail me at dana@example.org or call +44 20 7946 0958"
+    request = urllib.request.Request(f"{stack.rasa_url}/model/parse", data=json.dumps({"text": text}).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        entities = {(e["entity"], e["value"]) for e in json.loads(response.read())["entities"]}
+    assert {("order_number", "A12345"), ("email", "dana@example.org"), ("phone", "+44 20 7946 0958")} <= entities
