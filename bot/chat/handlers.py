@@ -167,6 +167,10 @@ class CustomerChat:
         await self._outbox.flush(conversation.chat_id)
 
     async def _queue(self, session: AsyncSession, conversation: Conversation, update_id: int, reply: RasaReply) -> None:
+        if reply.get("custom"):
+            # A decision for the app (the handoff payload): kept with the transcript; the desk acts on it.
+            kind = "handoff" if "handoff" in reply["custom"] else "custom"
+            await transcript.record_event(session, conversation=conversation, kind=kind, payload=reply["custom"], update_id=update_id)
         parts = split_text(reply.get("text") or "")
         if not parts and reply.get("buttons"):
             parts = ["Please choose:"]

@@ -139,3 +139,45 @@ class CallbackPayload(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
     title: Mapped[str] = mapped_column(String(255))
     payload: Mapped[str] = mapped_column(Text)
+
+
+class TicketStatus(str, enum.Enum):
+    """Where a complaint stands, as the customer is told."""
+
+    OPEN = "OPEN"
+    IN_PROGRESS = "IN_PROGRESS"
+    RESOLVED = "RESOLVED"
+    CLOSED = "CLOSED"
+
+
+class TicketPriority(str, enum.Enum):
+    """How soon a person should look at a ticket."""
+
+    LOW = "LOW"
+    NORMAL = "NORMAL"
+    HIGH = "HIGH"
+    URGENT = "URGENT"
+
+
+class Ticket(Base):
+    """A complaint the customer confirmed; kept for the business, anonymised if the customer asks us to forget them."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"))
+    category: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    order_number: Mapped[str | None] = mapped_column(String(64))
+    desired_resolution: Mapped[str] = mapped_column(String(32))
+    contact: Mapped[str | None] = mapped_column(String(255))
+    photos: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.OPEN)
+    priority: Mapped[TicketPriority] = mapped_column(_enum(TicketPriority), default=TicketPriority.NORMAL)
+
+    @property
+    def reference(self) -> str:
+        """The number the customer and the agents quote."""
+        return f"T{self.id:06d}"

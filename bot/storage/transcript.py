@@ -102,6 +102,24 @@ async def queue_outgoing(
     return message
 
 
+async def record_event(
+    session: AsyncSession, *, conversation: Conversation, kind: str, payload: dict[str, Any], update_id: int | None
+) -> Message:
+    """Store something the bot decided that is not a message to send (a handoff request, say)."""
+    message = Message(
+        conversation_id=conversation.id,
+        chat_id=conversation.chat_id,
+        direction=Direction.OUT,
+        kind=kind,
+        text="",
+        payload=payload,
+        update_id=update_id,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
 async def replies_to(session: AsyncSession, update_id: int) -> list[Message]:
     """Replies already recorded for an update, in order."""
     rows = await session.scalars(

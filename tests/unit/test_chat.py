@@ -221,3 +221,14 @@ async def test_a_handled_update_is_marked_done_and_recorded_once(harness: Harnes
         stored = await transcript.messages(session, 4242)
     assert [m.direction for m in stored] == [Direction.IN, Direction.OUT]
     assert len(harness.rasa.received) == 1
+
+
+async def test_a_handoff_payload_is_stored_not_sent(harness: Harness) -> None:
+    handoff = {"handoff": {"reason": "customer_request", "ticket_id": None, "collected": {"order_number": "A12345"}}}
+    harness.rasa.answer = lambda body: [{"text": "A person will pick this up."}, {"custom": handoff}]
+    messages = await harness.say("I want a person")
+    assert messages[-1]["text"] == "A person will pick this up."
+    async with harness.sessions() as session:
+        stored = await transcript.messages(session, 4242)
+    assert [(m.kind, m.payload) for m in stored if m.kind == "handoff"] == [("handoff", handoff)]
+    assert len((await harness.emulator.sent(4242)).messages) == 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.storage import buttons, inbox, transcript
-from bot.storage.models import ConversationState, DeliveryStatus, InboxStatus
+from bot.storage import buttons, inbox, tickets, transcript
+from bot.storage.models import ConversationState, DeliveryStatus, InboxStatus, TicketPriority, TicketStatus
 
 
 async def _conversation(sessions: async_sessionmaker[AsyncSession], chat_id: int = 42):
@@ -107,3 +107,42 @@ async def test_button_payload_only_resolves_in_its_own_chat(sessions: async_sess
         assert await buttons.resolve(session, chat_id=42, data="b:forged") is None
         assert await buttons.resolve(session, chat_id=42, data='/inform{"x":1}') is None
         assert await buttons.resolve(session, chat_id=42, data=None) is None
+
+
+async def test_a_ticket_is_created_once_per_key(sessions: async_sessionmaker[AsyncSession]) -> None:
+    conversation = await _conversation(sessions)
+    fields = dict(category="delivery", description="It never came", desired_resolution="refund", priority=TicketPriority.HIGH)
+    async with sessions.begin() as session:
+        first, created = await tickets.create(session, idempotency_key="tg-42:7", conversation=conversation, **fields)
+    async with sessions.begin() as session:
+        again, created_again = await tickets.create(session, idempotency_key="tg-42:7", conversation=conversation, **fields)
+    assert created and not created_again
+    assert again.id == first.id and first.reference == f"T{first.id:06d}"
+    async with sessions() as session:
+        mine = await tickets.for_customer(session, conversation.customer_id)
+        assert [t.id for t in mine] == [first.id]
+        assert (mine[0].status, mine[0].priority, mine[0].photos) == (TicketStatus.OPEN, TicketPriority.HIGH, [])
+        assert await tickets.count_in_category(session, conversation.customer_id, "delivery") == 1
+        assert await tickets.count_in_category(session, conversation.customer_id, "billing") == 0
+
+
+async def test_tickets_belong_to_their_customer_only(sessions: async_sessionmaker[AsyncSession]) -> None:
+    mine, theirs = await _conversation(sessions, 42), await _conversation(sessions, 43)
+    fields = dict(category="billing", description="charged twice", desired_resolution="refund", priority=TicketPriority.NORMAL)
+    async with sessions.begin() as session:
+        await tickets.create(session, idempotency_key="a", conversation=mine, **fields)
+        await tickets.create(session, idempotency_key="b", conversation=theirs, **fields)
+    async with sessions() as session:
+        assert [t.idempotency_key for t in await tickets.for_customer(session, mine.customer_id)] == ["a"]
+
+
+async def test_ticket_text_is_stored_as_text(sessions: async_sessionmaker[AsyncSession]) -> None:
+    conversation = await _conversation(sessions)
+    junk = "'); DROP TABLE tickets; -- 💥 " + "x" * 3000
+    async with sessions.begin() as session:
+        ticket, _ = await tickets.create(
+            session, idempotency_key="k", conversation=conversation, category="other", description=junk,
+            desired_resolution="just_informing", priority=TicketPriority.NORMAL,
+        )
+    async with sessions() as session:
+        assert (await tickets.for_customer(session, conversation.customer_id))[0].description == junk

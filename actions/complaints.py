@@ -1,0 +1,214 @@
+"""The complaint form: what the customer already said is taken from any message, never asked again."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.db import settings
+
+FORM = "complaint_form"
+NONE = "none"
+MAX_ORDER_NUMBER = 32
+MAX_DESCRIPTION = 4000
+# Messages with these intents are questions or requests of their own: they never fill a slot,
+# so the form is rejected for the turn and the rules answer them.
+INTERRUPTIONS = {"faq", "bot_challenge", "stop", "request_human", "check_ticket_status", "greet", "goodbye", "out_of_scope"}
+CATEGORIES = {
+    "damaged_or_wrong_item": r"broke|broken|damaged|crack|smashed|shattered|dent|scratch|faulty|defect|doesn'?t work|not working|stopped working|wrong (item|size|colou?r|product|one)|missing (part|piece)s?",
+    "delivery": r"late|delay|never (came|arrived)|(hasn'?t|has not|didn'?t|did not|not) (arrive|come|turn)|not (delivered|received)|lost|deliver|courier|parcel|package|shipping|tracking",
+    "billing": r"charg|bill|invoice|overcharg|payment|paid twice|double|debited|price",
+    "service": r"rude|unhelpful|impolite|customer service|support|staff|nobody (answer|repl|respond)|no (reply|answer|response)|ignored",
+}
+RESOLUTIONS = {
+    "refund": r"refund|money back|reimburs|pay me back|my money",
+    "replacement": r"replace|new one|another one|exchange|swap|send (it|one) again",
+    "repair": r"repair|fix",
+    "just_informing": r"just (letting|wanted|want|to let|informing)|let(ting)? you know|no need|nothing|for your information|fyi",
+}
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")
+PHONE = re.compile(r"^\+?[\d\s().-]{7,24}$")
+CATEGORY_TEXT = {
+    "delivery": "the problem with your delivery",
+    "damaged_or_wrong_item": "your item arriving damaged or wrong",
+    "billing": "the problem with your bill",
+    "service": "the service you received from us",
+    "other": "what went wrong",
+}
+RESOLUTION_TEXT = {
+    "refund": "a refund",
+    "replacement": "a replacement",
+    "repair": "a repair",
+    "just_informing": "no action, you're letting us know",
+}
+
+
+def last_match(text: str, patterns: dict[str, str]) -> str | None:
+    """The key whose pattern matches last in the text (so "not a refund, a replacement" picks replacement)."""
+    best, position = None, -1
+    for key, pattern in patterns.items():
+        for found in re.finditer(pattern, text, re.IGNORECASE):
+            if found.start() > position:
+                best, position = key, found.start()
+    return best
+
+
+def is_order_number(value: str) -> bool:
+    """Whether a value is an order number in the configured format."""
+    return len(value) <= MAX_ORDER_NUMBER and re.fullmatch(settings().order_number_pattern, value, re.IGNORECASE) is not None
+
+
+def is_contact(value: str) -> bool:
+    """An email address, or a phone number of 7 to 15 digits."""
+    if EMAIL.match(value):
+        return True
+    return bool(PHONE.match(value)) and 7 <= sum(c.isdigit() for c in value) <= 15
+
+
+def _intent(tracker: Tracker) -> str | None:
+    return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def _text(tracker: Tracker) -> str:
+    return (tracker.latest_message.get("text") or "").strip()
+
+
+def _entity(tracker: Tracker, name: str) -> str | None:
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+class ValidateComplaintForm(FormValidationAction):
+    """Extracts every complaint detail from whatever the customer writes, and checks each one."""
+
+    def name(self) -> str:
+        return "validate_complaint_form"
+
+    def _asking(self, tracker: Tracker, slot: str) -> bool:
+        return tracker.get_slot("requested_slot") == slot and _intent(tracker) not in INTERRUPTIONS
+
+    def _correcting(self, tracker: Tracker) -> bool:
+        return tracker.get_slot("requested_slot") == "complaint_confirmed"
+
+    async def extract_complaint_description(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        text = _text(tracker)
+        if self._asking(tracker, "complaint_description") and text:
+            return {"complaint_description": text[:MAX_DESCRIPTION]}
+        # The message that started the complaint is the customer's own account, when it says more than "I want to complain".
+        if _intent(tracker) == "complain" and not tracker.get_slot("complaint_description") and len(text.split()) >= 6:
+            return {"complaint_description": text[:MAX_DESCRIPTION]}
+        return {}
+
+    async def extract_order_number(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        entity = _entity(tracker, "order_number")
+        if entity and _intent(tracker) not in INTERRUPTIONS:
+            return {"order_number": entity.upper()}
+        if self._asking(tracker, "order_number"):
+            return {"order_number": NONE if _intent(tracker) == "deny" else _text(tracker)}
+        return {}
+
+    async def validate_order_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if value == NONE or (isinstance(value, str) and is_order_number(value)):
+            return {"order_number": value}
+        dispatcher.utter_message(response="utter_invalid_order_number")
+        return {"order_number": None}
+
+    async def extract_complaint_category(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._choice(tracker, "complaint_category", CATEGORIES, fallback="other")
+
+    async def extract_desired_resolution(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._choice(tracker, "desired_resolution", RESOLUTIONS, fallback=None)
+
+    def _choice(self, tracker: Tracker, slot: str, patterns: dict[str, str], fallback: str | None) -> dict[str, Any]:
+        entity = _entity(tracker, slot)
+        if entity is not None and (entity in patterns or entity == fallback):
+            return {slot: entity}
+        if _intent(tracker) in INTERRUPTIONS:
+            return {}
+        if self._asking(tracker, slot):
+            return {slot: last_match(_text(tracker), patterns) or fallback}
+        if not tracker.get_slot(slot) or self._correcting(tracker):
+            found = last_match(_text(tracker), patterns)
+            return {slot: found} if found else {}
+        return {}
+
+    async def validate_complaint_category(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return {"complaint_category": value if value in CATEGORY_TEXT else None}
+
+    async def validate_desired_resolution(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return {"desired_resolution": value if value in RESOLUTION_TEXT else None}
+
+    async def extract_contact(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        entity = _entity(tracker, "email") or _entity(tracker, "phone")
+        if entity and (self._asking(tracker, "contact") or self._correcting(tracker)):
+            return {"contact": entity}
+        if self._asking(tracker, "contact"):
+            return {"contact": NONE if _intent(tracker) == "deny" else _text(tracker)}
+        return {}
+
+    async def validate_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if value == NONE or (isinstance(value, str) and is_contact(value)):
+            return {"contact": value}
+        dispatcher.utter_message(response="utter_invalid_contact")
+        return {"contact": None}
+
+    async def extract_complaint_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if not self._asking(tracker, "complaint_confirmed"):
+            return {}
+        if _intent(tracker) == "affirm":
+            return {"complaint_confirmed": True}
+        if _intent(tracker) == "deny":
+            dispatcher.utter_message(response="utter_ask_what_to_change")
+        # Anything else is a correction, taken by the other extractors; then the summary is read back again.
+        return {"complaint_confirmed": None}
+
+
+class ActionAskComplaintConfirmed(Action):
+    """Reads the collected details back in words, not slot values, and asks to confirm."""
+
+    def name(self) -> str:
+        return "action_ask_complaint_confirmed"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        order = tracker.get_slot("order_number")
+        contact = tracker.get_slot("contact")
+        dispatcher.utter_message(
+            response="utter_ask_complaint_confirmed",
+            complaint_category=CATEGORY_TEXT.get(tracker.get_slot("complaint_category"), "something else"),
+            desired_resolution=RESOLUTION_TEXT.get(tracker.get_slot("desired_resolution"), "to be agreed"),
+            order_number=order if order and order != NONE else "no order number",
+            contact=contact if contact and contact != NONE else "this chat",
+        )
+        return []
+
+
+class ActionStopComplaint(Action):
+    """Ends the form on request; the slots stay, so the complaint can be resumed later."""
+
+    def name(self) -> str:
+        return "action_stop_complaint"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_complaint_stopped")
+        return [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+
+class ActionComplaintHandoff(Action):
+    """A person was asked for mid-complaint: hand over with everything collected so far."""
+
+    def name(self) -> str:
+        return "action_complaint_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        collected = {
+            slot: tracker.get_slot(slot)
+            for slot in ("complaint_description", "order_number", "complaint_category", "desired_resolution", "contact")
+            if tracker.get_slot(slot) is not None
+        }
+        dispatcher.utter_message(response="utter_complaint_handoff")
+        dispatcher.utter_message(json_message={"handoff": {"reason": "customer_request", "ticket_id": tracker.get_slot("ticket_id"), "collected": collected}})
+        return [ActiveLoop(None), SlotSet("requested_slot", None)]

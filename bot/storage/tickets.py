@@ -1,0 +1,54 @@
+"""Tickets: complaints the customer confirmed, created once however often the request is retried."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import Conversation, Ticket, TicketPriority
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    idempotency_key: str,
+    conversation: Conversation,
+    category: str,
+    description: str,
+    desired_resolution: str,
+    priority: TicketPriority,
+    order_number: str | None = None,
+    contact: str | None = None,
+    photos: list[str] | None = None,
+) -> tuple[Ticket, bool]:
+    """The ticket for this key, created now unless an earlier attempt already did; True when new."""
+    existing = await session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing, False
+    ticket = Ticket(
+        idempotency_key=idempotency_key,
+        customer_id=conversation.customer_id,
+        conversation_id=conversation.id,
+        category=category,
+        description=description,
+        desired_resolution=desired_resolution,
+        priority=priority,
+        order_number=order_number,
+        contact=contact,
+        photos=photos or [],
+    )
+    session.add(ticket)
+    await session.flush()
+    return ticket, True
+
+
+async def for_customer(session: AsyncSession, customer_id: int) -> list[Ticket]:
+    """A customer's tickets, newest first."""
+    rows = await session.scalars(select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id.desc()))
+    return list(rows)
+
+
+async def count_in_category(session: AsyncSession, customer_id: int, category: str) -> int:
+    """How many earlier tickets of this customer were about the same kind of problem."""
+    query = select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id, Ticket.category == category)
+    return await session.scalar(query) or 0
