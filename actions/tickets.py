@@ -72,11 +72,10 @@ class ActionSubmitComplaint(Action):
             log.exception("could not store the complaint of %s", tracker.sender_id)
             dispatcher.utter_message(response="utter_ticket_not_saved")
             return []
-        name = first_name_from(tracker.latest_message.get("metadata")) or tracker.get_slot("first_name") or "there"
+        name = first_name_from(tracker.latest_message.get("metadata")) or tracker.get_slot("first_name")
+        response = ("utter_apology_repeat" if repeat else "utter_apology") + ("" if name else "_no_name")
         dispatcher.utter_message(
-            response="utter_apology_repeat" if repeat else "utter_apology",
-            first_name=name,
-            complaint_category_text=CATEGORY_TEXT.get(category, CATEGORY_TEXT["other"]),
+            response=response, first_name=name, complaint_category_text=CATEGORY_TEXT.get(category, CATEGORY_TEXT["other"])
         )
         dispatcher.utter_message(response="utter_ticket_created", ticket_id=ticket.reference)
         return [SlotSet("ticket_id", ticket.reference), *(SlotSet(slot, None) for slot in COMPLAINT_SLOTS)]

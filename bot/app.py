@@ -22,7 +22,11 @@ from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
 SANDBOX_TOKEN = "1000000001:sandbox-token"
-COMMANDS = [BotCommand("start", "Start or restart the conversation"), BotCommand("help", "What I can help with")]
+COMMANDS = [
+    BotCommand("start", "Start or restart the conversation"),
+    BotCommand("tickets", "Your complaints and where they stand"),
+    BotCommand("help", "What I can help with"),
+]
 
 
 async def _post_init(application: Application) -> None:
@@ -50,6 +54,7 @@ def build_application(
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", chat.on_start, filters=private))
     application.add_handler(CommandHandler("help", chat.on_help, filters=private))
+    application.add_handler(CommandHandler("tickets", chat.on_tickets, filters=private))
     application.add_handler(MessageHandler(private & filters.COMMAND, chat.on_unknown_command))
     application.add_handler(MessageHandler(private & filters.TEXT, chat.on_text))
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, chat.on_media))

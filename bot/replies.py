@@ -6,7 +6,7 @@ HELP = (
     "• \"How do I return something?\"\n"
     "• \"My parcel arrived damaged\"\n"
     "• \"I'd like to talk to a person\"\n\n"
-    "Commands: /start to begin again, /help for this message."
+    "Commands: /start to begin again, /tickets for your complaints and where they stand, /help for this message."
 )
 
 TROUBLE = (

@@ -59,6 +59,11 @@ class CustomerChat:
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
         await self._ask_rasa(update, conversation, "/greet", context)
 
+    async def on_tickets(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/tickets: the customer's complaints and where they stand (Rasa's action knows them)."""
+        conversation = await self._record(update, kind="command", text=update.effective_message.text)
+        await self._ask_rasa(update, conversation, "/check_ticket_status", context)
+
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help: what the bot can do and how to ask."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)

@@ -237,3 +237,11 @@ async def test_customers_see_only_their_own_tickets(action_db: async_sessionmake
     await ActionListTickets().run(dispatcher, tracker("my complaints?", "check_ticket_status"), DOMAIN)
     assert dispatcher.messages[0]["response"] == "utter_tickets_intro"
     assert dispatcher.messages[1]["text"].count("•") == 1 and "open, waiting for our team" in dispatcher.messages[1]["text"]
+
+
+async def test_without_a_name_the_apology_does_not_pretend_to_know_it(action_db: async_sessionmaker[AsyncSession]) -> None:
+    t = _confirmed(9)
+    t.latest_message["metadata"] = {"update_id": 9}
+    dispatcher = CollectingDispatcher()
+    await ActionSubmitComplaint().run(dispatcher, t, DOMAIN)
+    assert dispatcher.messages[0]["response"] == "utter_apology_no_name"

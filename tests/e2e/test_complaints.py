@@ -1,0 +1,37 @@
+"""A complaint through the real stack: first message to ticket number, then the status query."""
+
+from __future__ import annotations
+
+import re
+
+from bot.emulator.client import EmulatorClient
+from bot.storage import tickets, transcript
+from tests.e2e.helpers import press, replies_after
+
+TICKET = re.compile(r"T\d{6}")
+
+
+def _with_buttons(messages: list[dict]) -> dict:
+    return next(m for m in reversed(messages) if (m.get("reply_markup") or {}).get("inline_keyboard"))
+
+
+async def test_an_all_in_one_complaint_becomes_a_ticket_in_three_turns(emulator: EmulatorClient, customer: dict, db) -> None:
+    user = customer["id"]
+    text = "my order A12345 arrived broken and I want a refund"
+    after = (await emulator.sent(user)).last
+    await emulator.send_text(user, text)
+    contact_question = await replies_after(emulator, user, after)
+    summary = await press(emulator, user, _with_buttons(contact_question), "No need, this chat is fine", until="A12345")
+    done = await press(emulator, user, _with_buttons(summary), "Yes, that's right", until="T0")
+    said = " ".join(m["text"] for m in done)
+    reference = TICKET.search(said)[0]
+    assert "Maya" in said, "the apology uses the customer's name"
+    async with db() as session:
+        conversation = await transcript.find_conversation(session, user)
+        [ticket] = await tickets.for_customer(session, conversation.customer_id)
+    assert (ticket.reference, ticket.description, ticket.order_number, ticket.category, ticket.desired_resolution) == (
+        reference, text, "A12345", "damaged_or_wrong_item", "refund")
+    after = (await emulator.sent(user)).last
+    await emulator.send_text(user, "/tickets")
+    listing = await replies_after(emulator, user, after, until=reference)
+    assert any(reference in m["text"] for m in listing)
