@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -82,6 +83,16 @@ def _entity(tracker: Tracker, name: str) -> str | None:
     return next(tracker.get_latest_entity_values(name), None)
 
 
+def _checked(
+    dispatcher: CollectingDispatcher, slot: str, value: Any, is_valid: Callable[[str], bool], reask: str
+) -> dict[str, Any]:
+    """Keep a valid value (or "none"); otherwise say why with `reask` and leave the slot to be asked again."""
+    if value == NONE or (isinstance(value, str) and is_valid(value)):
+        return {slot: value}
+    dispatcher.utter_message(response=reask)
+    return {slot: None}
+
+
 class ValidateComplaintForm(FormValidationAction):
     """Extracts every complaint detail from whatever the customer writes, and checks each one."""
 
@@ -112,10 +123,7 @@ class ValidateComplaintForm(FormValidationAction):
         return {}
 
     async def validate_order_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if value == NONE or (isinstance(value, str) and is_order_number(value)):
-            return {"order_number": value}
-        dispatcher.utter_message(response="utter_invalid_order_number")
-        return {"order_number": None}
+        return _checked(dispatcher, "order_number", value, is_order_number, "utter_invalid_order_number")
 
     async def extract_complaint_category(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return self._choice(tracker, "complaint_category", CATEGORIES, fallback="other")
@@ -151,10 +159,7 @@ class ValidateComplaintForm(FormValidationAction):
         return {}
 
     async def validate_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if value == NONE or (isinstance(value, str) and is_contact(value)):
-            return {"contact": value}
-        dispatcher.utter_message(response="utter_invalid_contact")
-        return {"contact": None}
+        return _checked(dispatcher, "contact", value, is_contact, "utter_invalid_contact")
 
     async def extract_complaint_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if not self._asking(tracker, "complaint_confirmed"):
