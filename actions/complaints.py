@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.db import settings
+from bot.storage.models import TicketStatus
 
 FORM = "complaint_form"
 NONE = "none"
@@ -40,6 +41,12 @@ CATEGORY_TEXT = {
     "billing": "the problem with your bill",
     "service": "the service you received from us",
     "other": "what went wrong",
+}
+STATUS_TEXT = {
+    TicketStatus.OPEN: "open, waiting for our team",
+    TicketStatus.IN_PROGRESS: "being worked on",
+    TicketStatus.RESOLVED: "resolved",
+    TicketStatus.CLOSED: "closed",
 }
 RESOLUTION_TEXT = {
     "refund": "a refund",

@@ -11,21 +11,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.complaints import CATEGORY_TEXT, NONE
+from actions.complaints import CATEGORY_TEXT, NONE, STATUS_TEXT
 from actions.db import chat_id, sessions
 from actions.greeting import first_name_from
 from actions.priority import ticket_priority
 from bot.storage import tickets, transcript
-from bot.storage.models import TicketStatus
 
 log = logging.getLogger(__name__)
 COMPLAINT_SLOTS = ("complaint_description", "order_number", "complaint_category", "desired_resolution", "contact", "complaint_confirmed")
-STATUS_TEXT = {
-    TicketStatus.OPEN: "open, waiting for our team",
-    TicketStatus.IN_PROGRESS: "being worked on",
-    TicketStatus.RESOLVED: "resolved",
-    TicketStatus.CLOSED: "closed",
-}
 
 
 def idempotency_key(tracker: Tracker) -> str:

@@ -35,6 +35,8 @@ class Settings:
     order_number_pattern: str
     max_nlu_chars: int
     log_level: str
+    regular_min_visits: int
+    regular_min_tickets: int
     failpoints: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -124,5 +126,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         order_number_pattern=_order_pattern(env),
         max_nlu_chars=int(_number(env, "MAX_NLU_CHARS", 1000, int)),
         log_level=log_level,
+        regular_min_visits=int(_number(env, "REGULAR_MIN_VISITS", 3, int)),
+        regular_min_tickets=int(_number(env, "REGULAR_MIN_TICKETS", 2, int)),
         failpoints=frozenset(p for p in env.get("FRONTLINE_FAILPOINTS", "").split(",") if p),
     )

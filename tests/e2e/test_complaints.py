@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from bot.emulator.client import EmulatorClient
 from bot.storage import tickets, transcript
-from tests.e2e.helpers import press, replies_after
+from tests.e2e.helpers import press, replies_after, variations
 
 TICKET = re.compile(r"T\d{6}")
 
@@ -35,3 +36,13 @@ async def test_an_all_in_one_complaint_becomes_a_ticket_in_three_turns(emulator:
     await emulator.send_text(user, "/tickets")
     listing = await replies_after(emulator, user, after, until=reference)
     assert any(reference in m["text"] for m in listing)
+
+    # Two days later the customer is back: welcomed as such, and reminded of the open complaint.
+    async with db.begin() as session:
+        for message in await transcript.messages(session, user):
+            message.created_at -= timedelta(days=2)
+    after = (await emulator.sent(user)).last
+    await emulator.send_text(user, "hello")
+    welcome = await replies_after(emulator, user, after, until=reference)
+    assert welcome[0]["text"] in variations("utter_greet_returning_name", first_name="Maya")
+    assert reference in welcome[-1]["text"]

@@ -1,10 +1,12 @@
-"""The storage layer on SQLite and PostgreSQL: inbox once-only, transcript, outbox, button payloads."""
+"""The storage layer on SQLite and PostgreSQL: inbox once-only, transcript, outbox, buttons, tickets, memory."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.storage import buttons, inbox, tickets, transcript
+from bot.storage import buttons, inbox, memory, tickets, transcript
 from bot.storage.models import ConversationState, DeliveryStatus, InboxStatus, TicketPriority, TicketStatus
 
 
@@ -146,3 +148,30 @@ async def test_ticket_text_is_stored_as_text(sessions: async_sessionmaker[AsyncS
         )
     async with sessions() as session:
         assert (await tickets.for_customer(session, conversation.customer_id))[0].description == junk
+
+
+async def test_memory_counts_earlier_visits_and_open_tickets(sessions: async_sessionmaker[AsyncSession]) -> None:
+    conversation = await _conversation(sessions)
+    today = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    async with sessions.begin() as session:
+        for update_id, day in enumerate((20, 20, 21, 23), start=1):
+            message = await transcript.record_incoming(session, conversation=conversation, update_id=update_id, kind="text", text="hi")
+            message.created_at = datetime(2026, 11, day, 10, 0, tzinfo=timezone.utc)
+        ticket, _ = await tickets.create(session, idempotency_key="m", conversation=conversation, category="delivery",
+                                         description="late", desired_resolution="refund", priority=TicketPriority.NORMAL)
+    async with sessions() as session:
+        found = await memory.remember(session, telegram_user_id=42, today=today, regular_min_visits=3, regular_min_tickets=2)
+        assert (found.earlier_visits, found.returning, found.earlier_tickets, found.regular) == (2, True, 1, False)
+        assert [t.id for t in found.open_tickets] == [ticket.id]
+        regular = await memory.remember(session, telegram_user_id=42, today=today, regular_min_visits=2, regular_min_tickets=5)
+        assert regular.regular
+        assert await memory.remember(session, telegram_user_id=99, today=today, regular_min_visits=3, regular_min_tickets=2) is None
+
+
+async def test_a_first_day_customer_is_not_returning(sessions: async_sessionmaker[AsyncSession]) -> None:
+    conversation = await _conversation(sessions)
+    async with sessions.begin() as session:
+        await transcript.record_incoming(session, conversation=conversation, update_id=1, kind="text", text="hi")
+    async with sessions() as session:
+        found = await memory.remember(session, telegram_user_id=42, today=datetime.now(timezone.utc), regular_min_visits=3, regular_min_tickets=2)
+    assert not found.returning and not found.regular and found.open_tickets == []
