@@ -20,7 +20,9 @@ MAX_ORDER_NUMBER = 32
 MAX_DESCRIPTION = 4000
 # Messages with these intents are questions or requests of their own: they never fill a slot,
 # so the form is rejected for the turn and the rules answer them.
-INTERRUPTIONS = {"faq", "bot_challenge", "stop", "request_human", "check_ticket_status", "greet", "goodbye", "out_of_scope"}
+INTERRUPTIONS = {
+    "faq", "bot_challenge", "stop", "request_human", "check_ticket_status", "greet", "goodbye", "out_of_scope", "other_language",
+}
 CATEGORIES = {
     "damaged_or_wrong_item": r"broke|broken|damaged|crack|smashed|shattered|dent|scratch|faulty|defect|doesn'?t work|not working|stopped working|wrong (item|size|colou?r|product|one)|missing (part|piece)s?",
     "delivery": r"late|delay|never (came|arrived)|(hasn'?t|has not|didn'?t|did not|not) (arrive|come|turn)|not (delivered|received)|lost|deliver|courier|parcel|package|shipping|tracking",

@@ -25,6 +25,8 @@ SANDBOX_TOKEN = "1000000001:sandbox-token"
 COMMANDS = [
     BotCommand("start", "Start or restart the conversation"),
     BotCommand("tickets", "Your complaints and where they stand"),
+    BotCommand("mydata", "A copy of everything stored about you"),
+    BotCommand("forget", "Delete everything stored about you"),
     BotCommand("help", "What I can help with"),
 ]
 
@@ -55,6 +57,8 @@ def build_application(
     application.add_handler(CommandHandler("start", chat.on_start, filters=private))
     application.add_handler(CommandHandler("help", chat.on_help, filters=private))
     application.add_handler(CommandHandler("tickets", chat.on_tickets, filters=private))
+    application.add_handler(CommandHandler("mydata", chat.on_mydata, filters=private))
+    application.add_handler(CommandHandler("forget", chat.on_forget, filters=private))
     application.add_handler(MessageHandler(private & filters.COMMAND, chat.on_unknown_command))
     application.add_handler(MessageHandler(private & filters.TEXT, chat.on_text))
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, chat.on_media))

@@ -45,6 +45,11 @@ class Settings:
         return self.telegram_token is None
 
     @property
+    def rasa_tracker_db(self) -> Path:
+        """Rasa's tracker store (SQLite), written into Rasa's endpoints by `frontline rasa`."""
+        return self.var_dir / "rasa-tracker.db"
+
+    @property
     def telegram_file_url(self) -> str:
         """Base URL for file downloads, derived from the API URL as Telegram lays them out."""
         base = self.telegram_api_url.rstrip("/")

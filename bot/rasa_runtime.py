@@ -90,7 +90,7 @@ def write_endpoints(settings: Settings) -> tuple[Path, Path]:
         "tracker_store:\n"
         "  type: SQL\n"
         "  dialect: sqlite\n"
-        f"  db: \"{settings.var_dir / 'rasa-tracker.db'}\"\n"
+        f"  db: \"{settings.rasa_tracker_db}\"\n"
     )
     credentials = folder / "credentials.yml"
     credentials.write_text("rest:\n")

@@ -6,8 +6,28 @@ HELP = (
     "• \"How do I return something?\"\n"
     "• \"My parcel arrived damaged\"\n"
     "• \"I'd like to talk to a person\"\n\n"
-    "Commands: /start to begin again, /tickets for your complaints and where they stand, /help for this message."
+    "Commands: /start to begin again, /tickets for your complaints and where they stand, /mydata for a copy of "
+    "everything we store about you, /forget to have us delete it, /help for this message."
 )
+
+MYDATA_CAPTION = (
+    "Here is everything we store about you: your profile, our conversation with every message in and out, "
+    "and your complaints. It's a JSON file you can open with any text editor."
+)
+MYDATA_FILE_NAME = "my-data.json"
+
+FORGET_CONFIRM = (
+    "Shall I delete everything we store about you? That is your profile, our conversation and its history. "
+    "Your complaints are kept for our records, but without your name, contact, order number or description. "
+    "This can't be undone."
+)
+FORGET_YES = "Yes, delete my data"
+FORGET_NO = "No, keep it"
+FORGOTTEN = (
+    "Done: I've deleted your data. Only this message is kept, as the record that your request was carried out. "
+    "You can write to me any time to start afresh."
+)
+NOTHING_DELETED = "Nothing was deleted."
 
 TROUBLE = (
     "I'm sorry, I'm having trouble answering right now. Your message is saved and our team can see it. "

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,7 +19,7 @@ from bot import replies
 from bot.config import Settings
 from bot.faults import failpoint
 from bot.rasa import RasaClient, RasaReply, RasaUnavailable, escape_customer_text
-from bot.storage import buttons, inbox, transcript
+from bot.storage import buttons, inbox, privacy, transcript
 from bot.storage.models import Conversation
 from bot.telegram.formatting import split_text
 from bot.telegram.outbox import Outbox
@@ -27,6 +27,9 @@ from bot.telegram.outbox import Outbox
 log = logging.getLogger(__name__)
 TYPING_REFRESH = 4.0
 COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,64}")
+APP_PREFIX = "app:"
+FORGET_YES = "app:forget:yes"
+FORGET_NO = "app:forget:no"
 MEDIA_KINDS = ("photo", "sticker", "voice", "video_note", "video", "audio", "document", "location", "contact")
 
 
@@ -53,6 +56,11 @@ class CustomerChat:
         self._sessions = sessions
         self._rasa = rasa
         self._outbox = outbox
+        # Button payloads the app answers itself; they never reach Rasa.
+        self._app_buttons: dict[str, Callable[[Update], Awaitable[None]]] = {
+            FORGET_YES: self._forget,
+            FORGET_NO: self._keep,
+        }
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start: greet the customer through Rasa, by name."""
@@ -68,6 +76,25 @@ class CustomerChat:
         """/help: what the bot can do and how to ask."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
         await self._reply(update, conversation, [{"text": replies.HELP}])
+
+    async def on_mydata(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/mydata: everything stored about the customer, as a JSON file recorded in the outbox like any reply."""
+        conversation = await self._record(update, kind="command", text=update.effective_message.text)
+        async with self._sessions.begin() as session:
+            if not await transcript.replies_to(session, update.update_id):
+                export = await privacy.export_customer(session, update.effective_user.id)
+                payload = {"file_name": replies.MYDATA_FILE_NAME, "json": export}
+                await transcript.queue_outgoing(
+                    session, conversation=conversation, text=replies.MYDATA_CAPTION, update_id=update.update_id,
+                    payload=payload, kind="document")
+        failpoint(self._settings, "before-send")
+        await self._outbox.flush(conversation.chat_id)
+
+    async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/forget: ask for confirmation first, with buttons the app answers itself."""
+        conversation = await self._record(update, kind="command", text=update.effective_message.text)
+        choices = [{"title": replies.FORGET_YES, "payload": FORGET_YES}, {"title": replies.FORGET_NO, "payload": FORGET_NO}]
+        await self._reply(update, conversation, [{"text": replies.FORGET_CONFIRM, "buttons": choices}])
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A command we don't have: say so politely instead of guessing."""
@@ -110,8 +137,42 @@ class CustomerChat:
         with contextlib.suppress(TelegramError):
             await query.answer()
             await query.edit_message_reply_markup(reply_markup=None)
+        if button.payload.startswith(APP_PREFIX):
+            await self._on_app_button(update, button.payload)
+            return
         conversation = await self._record(update, kind="button", text=button.title, payload={"payload": button.payload})
         await self._ask_rasa(update, conversation, button.payload, context)
+
+    async def _on_app_button(self, update: Update, payload: str) -> None:
+        """A button of the app's own (issued to this chat): run its handler."""
+        handler = self._app_buttons.get(payload)
+        if handler is None:
+            log.warning("no app handler for button payload %r", payload)
+            conversation = await self._record(update, kind="button", text=payload, payload={"payload": payload})
+            await self._reply(update, conversation, [{"text": replies.EXPIRED_BUTTON}])
+            return
+        await handler(update)
+
+    async def _keep(self, update: Update) -> None:
+        """The customer changed their mind about /forget."""
+        conversation = await self._record(update, kind="button", text=replies.FORGET_NO, payload={"payload": FORGET_NO})
+        await self._reply(update, conversation, [{"text": replies.NOTHING_DELETED}])
+
+    async def _forget(self, update: Update) -> None:
+        """Forget the customer: Rasa's tracker, then our records; then confirm from a bare new record."""
+        chat_id = update.effective_chat.id
+        user_id = update.effective_user.id
+        # Rasa first: if our database step then failed, the customer can simply ask again.
+        removed = await privacy.forget_rasa_tracker(self._settings.rasa_tracker_db, f"tg-{chat_id}")
+        async with self._sessions.begin() as session:
+            chats = await privacy.forget_customer(session, user_id)
+            # The confirmation goes through the outbox like every reply, so it needs a customer and a
+            # conversation: a bare one, with no profile, holding only this message.
+            customer = await transcript.upsert_customer(session, telegram_user_id=user_id, first_name="")
+            conversation = await transcript.conversation_for_chat(session, chat_id=chat_id, customer=customer)
+            await transcript.queue_outgoing(session, conversation=conversation, text=replies.FORGOTTEN, update_id=update.update_id)
+        log.info("forgot a customer on request: %d chat(s), %d Rasa tracker events", len(chats), removed)
+        await self._outbox.flush(chat_id)
 
     async def _record(
         self, update: Update, *, kind: str, text: str | None, payload: dict[str, Any] | None = None

@@ -85,13 +85,14 @@ async def queue_outgoing(
     text: str,
     update_id: int | None,
     payload: dict[str, Any] | None = None,
+    kind: str = "text",
 ) -> Message:
-    """Record a reply before it is sent: it is in the outbox until marked sent."""
+    """Record a reply before it is sent: it is in the outbox until marked sent (a document's text is its caption)."""
     message = Message(
         conversation_id=conversation.id,
         chat_id=conversation.chat_id,
         direction=Direction.OUT,
-        kind="text",
+        kind=kind,
         text=text,
         payload=payload,
         update_id=update_id,
@@ -136,13 +137,18 @@ async def outbox(session: AsyncSession, chat_id: int | None = None) -> list[Mess
     return list(await session.scalars(query.order_by(Message.id)))
 
 
-async def mark_delivered(session: AsyncSession, message_id: int, *, telegram_message_id: int | None) -> None:
-    """Telegram accepted the reply."""
+async def mark_delivered(
+    session: AsyncSession, message_id: int, *, telegram_message_id: int | None, file_id: str | None = None
+) -> None:
+    """Telegram accepted the reply; a sent document keeps only its name and Telegram's file id."""
     message = await session.get(Message, message_id)
     if message is not None:
         message.status = DeliveryStatus.SENT
         message.telegram_message_id = telegram_message_id
         message.sent_at = utcnow()
+        if message.kind == "document" and message.payload:
+            # The file's content was only needed until delivery; keeping it would store a second copy of everything.
+            message.payload = {"file_name": message.payload.get("file_name"), "file_id": file_id}
 
 
 async def mark_undeliverable(session: AsyncSession, message_id: int) -> None:

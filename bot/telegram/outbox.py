@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
+from telegram import Message as TelegramMessage
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.storage import transcript
@@ -23,6 +25,16 @@ def keyboard(payload: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
     return InlineKeyboardMarkup([[InlineKeyboardButton(b["title"], callback_data=b["callback_data"])] for b in buttons])
+
+
+def document_file(payload: dict[str, Any] | None) -> InputFile:
+    """The file stored with a document reply: a JSON document (`json`) or text (`content`), with its name."""
+    payload = payload or {}
+    if "json" in payload:
+        data = json.dumps(payload["json"], indent=2, ensure_ascii=False).encode()
+    else:
+        data = str(payload.get("content", "")).encode()
+    return InputFile(data, filename=payload.get("file_name") or "document.txt")
 
 
 class Outbox:
@@ -58,9 +70,15 @@ class Outbox:
                 log.exception("outbox retry round failed")
             await asyncio.sleep(RETRY_INTERVAL)
 
+    async def _send(self, message: Message) -> TelegramMessage:
+        """One recorded reply to Telegram: a document with its caption, or a text."""
+        if message.kind == "document":
+            return await self._bot.send_document(message.chat_id, document_file(message.payload), caption=message.text or None)
+        return await self._bot.send_message(message.chat_id, message.text, reply_markup=keyboard(message.payload))
+
     async def _deliver(self, message: Message) -> bool:
         try:
-            sent = await self._bot.send_message(message.chat_id, message.text, reply_markup=keyboard(message.payload))
+            sent = await self._send(message)
         except (Forbidden, BadRequest) as exc:
             log.warning("reply %s to chat %s refused for good: %s", message.id, message.chat_id, exc)
             async with self._sessions.begin() as session:
@@ -70,5 +88,6 @@ class Outbox:
             log.warning("reply %s to chat %s not delivered yet: %s", message.id, message.chat_id, exc)
             return False
         async with self._sessions.begin() as session:
-            await transcript.mark_delivered(session, message.id, telegram_message_id=sent.message_id)
+            file_id = sent.document.file_id if sent.document else None
+            await transcript.mark_delivered(session, message.id, telegram_message_id=sent.message_id, file_id=file_id)
         return True

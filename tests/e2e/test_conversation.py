@@ -136,9 +136,15 @@ async def test_an_edited_message_is_answered_anew(emulator: EmulatorClient, cust
 async def test_every_message_in_and_out_is_stored(emulator: EmulatorClient, customer: dict, db) -> None:
     await say(emulator, customer["id"], "hello")
     messages = await say(emulator, customer["id"], "how much is shipping")
-    async with db() as session:
-        stored = await transcript.messages(session, customer["id"])
-        updates = list(await session.scalars(select(InboxUpdate).where(InboxUpdate.chat_id == customer["id"])))
+    for _ in range(50):  # the reply reaches Telegram a moment before it is marked sent
+        async with db() as session:
+            stored = await transcript.messages(session, customer["id"])
+            updates = list(await session.scalars(select(InboxUpdate).where(InboxUpdate.chat_id == customer["id"])))
+        if all(m.status is DeliveryStatus.SENT for m in stored if m.direction is Direction.OUT) and all(
+            u.status is InboxStatus.DONE for u in updates
+        ):
+            break
+        await asyncio.sleep(0.1)
     assert [m.text for m in stored if m.direction is Direction.IN] == ["hello", "how much is shipping"]
     outgoing = [m for m in stored if m.direction is Direction.OUT]
     assert outgoing and all(m.status is DeliveryStatus.SENT and m.telegram_message_id for m in outgoing)

@@ -1,0 +1,121 @@
+"""What the customer controls: a copy of everything stored about them, and forgetting them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from bot.storage.models import CallbackPayload, Conversation, Customer, InboxUpdate, Message, Ticket
+
+# What stays of a forgotten customer's complaint: the customer's own words may name them,
+# their order or their contact, so only the business facts (category, resolution, status…) are kept.
+FORGOTTEN_DESCRIPTION = "[removed at the customer's request]"
+EXPORT_FORMAT = "frontline-export/1"
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON can hold it: times in ISO 8601, enums by value."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _row(obj: Any, columns: tuple[str, ...]) -> dict[str, Any]:
+    """Selected columns of a row as a JSON-ready dict."""
+    return {name: _plain(getattr(obj, name)) for name in columns}
+
+
+def _message(message: Message) -> dict[str, Any]:
+    """One transcript entry; an earlier export's file content is left out so exports don't nest."""
+    exported = _row(message, ("id", "direction", "kind", "text", "payload", "update_id", "status", "created_at", "sent_at"))
+    if message.kind == "document" and message.payload:
+        exported["payload"] = {k: v for k, v in message.payload.items() if k != "json"}
+    return exported
+
+
+async def _customer(session: AsyncSession, telegram_user_id: int) -> Customer | None:
+    return await session.scalar(select(Customer).where(Customer.telegram_user_id == telegram_user_id))
+
+
+async def _conversations(session: AsyncSession, customer: Customer) -> list[Conversation]:
+    rows = await session.scalars(select(Conversation).where(Conversation.customer_id == customer.id).order_by(Conversation.id))
+    return list(rows)
+
+
+async def export_customer(session: AsyncSession, telegram_user_id: int) -> dict[str, Any]:
+    """Everything stored about one Telegram user, as a JSON-ready document (empty lists when unknown)."""
+    customer = await _customer(session, telegram_user_id)
+    document: dict[str, Any] = {"format": EXPORT_FORMAT, "telegram_user_id": telegram_user_id, "customer": None,
+                                "conversations": [], "tickets": []}
+    if customer is None:
+        return document
+    document["customer"] = _row(customer, ("telegram_user_id", "first_name", "last_name", "username", "language_code",
+                                           "created_at", "updated_at"))
+    for conversation in await _conversations(session, customer):
+        rows = await session.scalars(select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id))
+        document["conversations"].append({
+            **_row(conversation, ("chat_id", "state", "created_at", "updated_at")),
+            "messages": [_message(m) for m in rows],
+        })
+    tickets = await session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id))
+    document["tickets"] = [
+        {"reference": t.reference, **_row(t, ("category", "description", "order_number", "desired_resolution", "contact",
+                                               "photos", "status", "priority", "created_at", "updated_at"))}
+        for t in tickets
+    ]
+    return document
+
+
+async def forget_customer(session: AsyncSession, telegram_user_id: int) -> list[int]:
+    """Delete a customer and their chats' records, anonymise their tickets; return the chat ids forgotten."""
+    customer = await _customer(session, telegram_user_id)
+    if customer is None:
+        return []
+    conversations = await _conversations(session, customer)
+    chat_ids = [c.chat_id for c in conversations]
+    conversation_ids = [c.id for c in conversations]
+    tickets = list(await session.scalars(
+        select(Ticket).where((Ticket.customer_id == customer.id) | Ticket.conversation_id.in_(conversation_ids))))
+    for ticket in tickets:
+        # The key holds the Rasa sender id (the chat id): it would tie the ticket back to the person.
+        ticket.idempotency_key = f"forgotten:{ticket.id}"
+        ticket.customer_id = None
+        ticket.conversation_id = None
+        ticket.contact = None
+        ticket.order_number = None
+        ticket.description = FORGOTTEN_DESCRIPTION
+        ticket.photos = []
+    await session.flush()
+    # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite only cascades with the pragma on.
+    await session.execute(delete(Message).where(Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids)))
+    await session.execute(delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chat_ids)))
+    await session.execute(delete(CallbackPayload).where(CallbackPayload.chat_id.in_(chat_ids)))
+    await session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
+    await session.execute(delete(Customer).where(Customer.id == customer.id))
+    session.expunge_all()
+    return chat_ids
+
+
+async def forget_rasa_tracker(tracker_db: Path, sender_id: str) -> int:
+    """Delete one conversation's events from Rasa's SQLite tracker store; return how many rows went."""
+    if not tracker_db.exists():
+        return 0
+    # A plain engine, not ours: our SQLite pragmas (WAL) would change Rasa's file for good.
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tracker_db}", connect_args={"timeout": 10})
+    try:
+        async with engine.begin() as connection:
+            table = await connection.scalar(text("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'"))
+            if table is None:
+                return 0
+            # Only Rasa's SQLTrackerStore table `events`, keyed by `sender_id` (Rasa's conversation id).
+            result = await connection.execute(text("DELETE FROM events WHERE sender_id = :sender"), {"sender": sender_id})
+            return result.rowcount or 0
+    finally:
+        await engine.dispose()

@@ -1,0 +1,106 @@
+"""/mydata and /forget through the whole app (intake, handlers, outbox) against the emulator and a scripted Rasa."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot import replies
+from bot.storage import transcript
+from bot.storage.models import CallbackPayload, Customer, Direction, InboxUpdate
+from tests.unit.test_chat import Harness, harness  # noqa: F401  (the fixture)
+
+USER = 4242
+
+
+def _buttons(message: dict) -> dict[str, str]:
+    """Title → callback data of a message's inline keyboard."""
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+async def _command(harness: Harness, text: str, expect: str, user: int = USER) -> list[dict]:
+    after = (await harness.emulator.sent(user)).last
+    await harness.emulator.send_text(user, text)
+    return await harness.emulator.wait_for_text(user, after, predicate=lambda t: t == expect, timeout=5)
+
+
+async def _press(harness: Harness, message: dict, title: str, expect: str) -> list[dict]:
+    after = (await harness.emulator.sent(USER)).last
+    await harness.emulator.press(USER, message["message_id"], _buttons(message)[title])
+    return await harness.emulator.wait_for_text(USER, after, predicate=lambda t: t == expect, timeout=5)
+
+
+def _rasa_tracker(path: Path, senders: list[str]) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE events (id INTEGER NOT NULL, sender_id VARCHAR(255) NOT NULL, type_name VARCHAR(255) "
+                   "NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT, PRIMARY KEY (id))")
+        db.executemany("INSERT INTO events (sender_id, type_name) VALUES (?, 'user')", [(s,) for s in senders])
+
+
+async def test_mydata_sends_the_customers_data_as_a_json_file(harness: Harness) -> None:
+    await harness.say("where is my parcel")
+    [document] = await _command(harness, "/mydata", replies.MYDATA_CAPTION)
+    assert document["method"] == "sendDocument" and document["file"]["file_name"] == replies.MYDATA_FILE_NAME
+    export = json.loads(await harness.emulator.file_content(document["file"]["file_id"]))
+    assert export["customer"]["first_name"] == "Maya"
+    [conversation] = export["conversations"]
+    texts = [(m["direction"], m["text"]) for m in conversation["messages"]]
+    assert texts[:3] == [("IN", "where is my parcel"), ("OUT", "echo: where is my parcel"), ("IN", "/mydata")]
+    assert [m["message"] for m in harness.rasa.received] == ["where is my parcel"], "Rasa is not asked"
+    async with harness.sessions() as session:
+        stored = (await transcript.messages(session, USER))[-1]
+    assert (stored.kind, stored.payload) == ("document", {"file_name": replies.MYDATA_FILE_NAME, "file_id": document["file"]["file_id"]})
+
+
+async def test_forget_yes_deletes_everything_but_the_confirmation(harness: Harness, tmp_path: Path) -> None:
+    _rasa_tracker(tmp_path / "rasa-tracker.db", ["tg-4242", "tg-777", "tg-4242"])
+    await harness.say("my name is Maya and my order is A12345")
+    [*_, question] = await _command(harness, "/forget", replies.FORGET_CONFIRM)
+    assert set(_buttons(question)) == {replies.FORGET_YES, replies.FORGET_NO}
+    await _press(harness, question, replies.FORGET_YES, replies.FORGOTTEN)
+    async with harness.sessions() as session:
+        [customer] = await session.scalars(select(Customer).where(Customer.telegram_user_id == USER))
+        stored = await transcript.messages(session, USER)
+        updates = list(await session.scalars(select(InboxUpdate).where(InboxUpdate.chat_id == USER)))
+        payloads = list(await session.scalars(select(CallbackPayload).where(CallbackPayload.chat_id == USER)))
+    assert (customer.first_name, customer.last_name, customer.username, customer.language_code) == ("", None, None, None)
+    assert [(m.direction, m.text) for m in stored] == [(Direction.OUT, replies.FORGOTTEN)]
+    assert updates == [] and payloads == []
+    with sqlite3.connect(tmp_path / "rasa-tracker.db") as db:
+        assert [row[0] for row in db.execute("SELECT sender_id FROM events")] == ["tg-777"]
+    assert all(not m["message"].startswith("app:") for m in harness.rasa.received)
+
+
+async def test_forget_no_deletes_nothing(harness: Harness) -> None:
+    await harness.say("hello")
+    [*_, question] = await _command(harness, "/forget", replies.FORGET_CONFIRM)
+    await _press(harness, question, replies.FORGET_NO, replies.NOTHING_DELETED)
+    async with harness.sessions() as session:
+        customer = await session.scalar(select(Customer).where(Customer.telegram_user_id == USER))
+        stored = await transcript.messages(session, USER)
+    assert customer.first_name == "Maya"
+    assert [m.text for m in stored if m.direction is Direction.IN] == ["hello", "/forget", replies.FORGET_NO]
+    assert [m["message"] for m in harness.rasa.received] == ["hello"]
+
+
+async def test_another_chat_cannot_press_the_forget_button(harness: Harness) -> None:
+    await harness.say("hello")
+    [*_, question] = await _command(harness, "/forget", replies.FORGET_CONFIRM)
+    await harness.emulator.add_user("Mallory", user_id=5151)
+    [reply] = await _command(harness, "hi", "echo: hi", user=5151)
+    pressed = await harness.emulator.press(5151, reply["message_id"], _buttons(question)[replies.FORGET_YES], forged=True)
+    for _ in range(100):
+        answer = await harness.emulator.callback_answer(pressed["callback_query_id"])
+        if answer.get("answered"):
+            break
+        await asyncio.sleep(0.05)
+    assert replies.EXPIRED_BUTTON in str(answer)
+    async with harness.sessions() as session:
+        customer = await session.scalar(select(Customer).where(Customer.telegram_user_id == USER))
+        assert customer.first_name == "Maya"
+        assert [m.text for m in await transcript.messages(session, USER)][:2] == ["hello", "echo: hello"]
