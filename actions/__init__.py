@@ -1,6 +1,11 @@
 """Custom Rasa actions, served by rasa_sdk (`python -m rasa_sdk --actions actions`)."""
 
-from actions.complaints import ActionAskComplaintConfirmed, ActionComplaintHandoff, ActionStopComplaint, ValidateComplaintForm
+from actions.complaints import (
+    ActionAskComplaintConfirmed,
+    ActionComplaintHandoff,
+    ActionStopComplaint,
+    ValidateComplaintForm,
+)
 from actions.greeting import ActionGreetCustomer
 from actions.tickets import ActionListTickets, ActionSubmitComplaint
 

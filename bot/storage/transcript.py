@@ -63,19 +63,10 @@ async def record_incoming(
     )
     if existing is not None:
         return existing
-    message = Message(
-        conversation_id=conversation.id,
-        chat_id=conversation.chat_id,
-        direction=Direction.IN,
-        kind=kind,
-        text=text,
-        payload=payload,
-        update_id=update_id,
-        telegram_message_id=telegram_message_id,
+    return await _add(
+        session, conversation, direction=Direction.IN, kind=kind, text=text, payload=payload,
+        update_id=update_id, telegram_message_id=telegram_message_id,
     )
-    session.add(message)
-    await session.flush()
-    return message
 
 
 async def queue_outgoing(
@@ -88,34 +79,21 @@ async def queue_outgoing(
     kind: str = "text",
 ) -> Message:
     """Record a reply before it is sent: it is in the outbox until marked sent (a document's text is its caption)."""
-    message = Message(
-        conversation_id=conversation.id,
-        chat_id=conversation.chat_id,
-        direction=Direction.OUT,
-        kind=kind,
-        text=text,
-        payload=payload,
-        update_id=update_id,
-        status=DeliveryStatus.PENDING,
+    return await _add(
+        session, conversation, direction=Direction.OUT, kind=kind, text=text, payload=payload,
+        update_id=update_id, status=DeliveryStatus.PENDING,
     )
-    session.add(message)
-    await session.flush()
-    return message
 
 
 async def record_event(
     session: AsyncSession, *, conversation: Conversation, kind: str, payload: dict[str, Any], update_id: int | None
 ) -> Message:
     """Store something the bot decided that is not a message to send (a handoff request, say)."""
-    message = Message(
-        conversation_id=conversation.id,
-        chat_id=conversation.chat_id,
-        direction=Direction.OUT,
-        kind=kind,
-        text="",
-        payload=payload,
-        update_id=update_id,
-    )
+    return await _add(session, conversation, direction=Direction.OUT, kind=kind, text="", payload=payload, update_id=update_id)
+
+
+async def _add(session: AsyncSession, conversation: Conversation, **fields: Any) -> Message:
+    message = Message(conversation_id=conversation.id, chat_id=conversation.chat_id, **fields)
     session.add(message)
     await session.flush()
     return message

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage.db import create_engine, create_sessionmaker, migrate
 from tests.conftest import skip_or_fail
+from tests.unit.chat_harness import Harness, running_harness
 
 POSTGRES_URL = os.environ.get("DATABASE_TEST_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
@@ -56,3 +57,10 @@ async def sessions(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[as
         await engine.dispose()
         if request.param == "postgres":
             await _drop_postgres_database(database_url)
+
+
+@pytest.fixture
+async def harness(tmp_path) -> AsyncIterator[Harness]:
+    """The app against the in-process emulator and a scripted Rasa."""
+    async with running_harness(tmp_path) as running:
+        yield running

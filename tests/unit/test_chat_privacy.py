@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from bot import replies
 from bot.storage import transcript
 from bot.storage.models import CallbackPayload, Customer, Direction, InboxUpdate
-from tests.unit.test_chat import Harness, harness  # noqa: F401  (the fixture)
+from tests.unit.chat_harness import Harness, callback_answer
 
 USER = 4242
 
@@ -94,11 +93,7 @@ async def test_another_chat_cannot_press_the_forget_button(harness: Harness) -> 
     await harness.emulator.add_user("Mallory", user_id=5151)
     [reply] = await _command(harness, "hi", "echo: hi", user=5151)
     pressed = await harness.emulator.press(5151, reply["message_id"], _buttons(question)[replies.FORGET_YES], forged=True)
-    for _ in range(100):
-        answer = await harness.emulator.callback_answer(pressed["callback_query_id"])
-        if answer.get("answered"):
-            break
-        await asyncio.sleep(0.05)
+    answer = await callback_answer(harness, pressed["callback_query_id"])
     assert replies.EXPIRED_BUTTON in str(answer)
     async with harness.sessions() as session:
         customer = await session.scalar(select(Customer).where(Customer.telegram_user_id == USER))

@@ -11,7 +11,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import actions.tickets
-from actions.complaints import ActionAskComplaintConfirmed, ActionComplaintHandoff, ActionStopComplaint, ValidateComplaintForm
+from actions.complaints import (
+    ActionAskComplaintConfirmed,
+    ActionComplaintHandoff,
+    ActionStopComplaint,
+    ValidateComplaintForm,
+)
 from actions.priority import angry_tone, ticket_priority
 from actions.tickets import ActionListTickets, ActionSubmitComplaint
 from bot.storage import tickets, transcript

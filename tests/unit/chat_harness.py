@@ -1,0 +1,111 @@
+"""The app run whole (intake, handlers, outbox) against the in-process emulator and a scripted Rasa."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.app import serve
+from bot.config import load_settings
+from bot.emulator.client import EmulatorClient
+from bot.emulator.server import EmulatorServer
+from bot.storage.db import create_engine, create_sessionmaker
+
+TOKEN = "123456789:unit-test-token"
+
+
+@dataclass
+class ScriptedRasa:
+    """Stands in for Rasa's REST channel: records what it was sent, answers what the test scripts."""
+
+    answer: Callable[[dict[str, Any]], Any] = lambda body: [{"text": f"echo: {body['message']}"}]
+    received: list[dict[str, Any]] = field(default_factory=list)
+    tracker_events: list[dict[str, Any]] = field(default_factory=list)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.received.append(body)
+        result = self.answer(body)
+        if asyncio.iscoroutine(result):
+            result = await result
+        if isinstance(result, web.Response):
+            return result
+        return web.json_response(result)
+
+    async def tracker(self, request: web.Request) -> web.Response:
+        return web.json_response({"events": self.tracker_events})
+
+
+@dataclass
+class Harness:
+    emulator: EmulatorClient
+    rasa: ScriptedRasa
+    sessions: Any
+    user_id: int = 4242
+
+    async def say(self, text: str, timeout: float = 5) -> list[dict]:
+        after = (await self.emulator.sent(self.user_id)).last
+        await self.emulator.send_text(self.user_id, text)
+        return await self.emulator.wait_for_text(self.user_id, after, timeout=timeout)
+
+
+async def eventually(probe: Callable[[], Any], expected: Any, timeout: float = 5) -> Any:
+    """True once the probe returns `expected`, False if it never does within the timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (value := await probe()) != expected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    return value == expected
+
+
+async def callback_answer(harness: Harness, query_id: str) -> dict:
+    """The bot's answer to a button press, once it has answered (or what there is after 5 s)."""
+    for _ in range(100):
+        answer = await harness.emulator.callback_answer(query_id)
+        if answer.get("answered"):
+            break
+        await asyncio.sleep(0.05)
+    return answer
+
+
+@contextlib.asynccontextmanager
+async def running_harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    """Emulator + scripted Rasa + the real app (SQLite), all in this event loop."""
+    emulator = EmulatorServer()
+    emulator_url = await emulator.start("127.0.0.1", 0)
+    rasa = ScriptedRasa()
+    rasa_app = web.Application()
+    rasa_app.router.add_post("/webhooks/rest/webhook", rasa.webhook)
+    rasa_app.router.add_get("/conversations/{sender}/tracker", rasa.tracker)
+    runner = web.AppRunner(rasa_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    rasa_port = site._server.sockets[0].getsockname()[1]
+    settings = load_settings({
+        "FRONTLINE_VAR": str(tmp_path),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": f"{emulator_url}/bot",
+        "RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "RASA_TIMEOUT": "1.5",
+    })
+    stop = asyncio.Event()
+    app = asyncio.create_task(serve(settings, stop))
+    engine = create_engine(settings.database_url)
+    async with EmulatorClient(emulator_url) as control:
+        await control.add_user("Maya", user_id=4242, username="maya")
+        for _ in range(100):
+            if await control.calls("getUpdates"):
+                break
+            await asyncio.sleep(0.05)
+        yield Harness(control, rasa, create_sessionmaker(engine))
+    stop.set()
+    await asyncio.wait_for(app, 30)
+    await engine.dispose()
+    await runner.cleanup()
+    await emulator.stop()
