@@ -20,7 +20,7 @@ from telegram.ext import (
 )
 
 from bot.chat.handlers import CustomerChat
-from bot.config import Settings
+from bot.config import Settings, telegram_file_url
 from bot.rasa import RasaClient
 from bot.storage import inbox
 from bot.storage.db import create_engine, create_sessionmaker, migrate
@@ -48,12 +48,11 @@ def build_application(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], rasa: RasaClient, *, token: str, api_url: str
 ) -> tuple[Application, Outbox]:
     """Wire every handler of the bot; the whole bot reads from here."""
-    file_url = api_url.rstrip("/").rpartition("/")[0] + "/file/bot"
     application = (
         ApplicationBuilder()
         .token(token)
         .base_url(api_url)
-        .base_file_url(file_url)
+        .base_file_url(telegram_file_url(api_url))
         .updater(None)
         .rate_limiter(AIORateLimiter(max_retries=5))
         .post_init(_post_init)

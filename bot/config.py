@@ -14,6 +14,12 @@ DEFAULT_ORDER_NUMBER_PATTERN = "[A-Za-z]{1,3}[0-9]{4,10}"
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 
+def telegram_file_url(api_url: str) -> str:
+    """Where files are downloaded, derived from the API URL as Telegram lays them out (…/bot → …/file/bot)."""
+    head, _, tail = api_url.rstrip("/").rpartition("/")
+    return f"{head}/file/{tail}"
+
+
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message says which and what is expected."""
 
@@ -49,12 +55,6 @@ class Settings:
         """Rasa's tracker store (SQLite), written into Rasa's endpoints by `frontline rasa`."""
         return self.var_dir / "rasa-tracker.db"
 
-    @property
-    def telegram_file_url(self) -> str:
-        """Base URL for file downloads, derived from the API URL as Telegram lays them out."""
-        base = self.telegram_api_url.rstrip("/")
-        head, _, tail = base.rpartition("/")
-        return f"{head}/file/{tail}"
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

@@ -89,14 +89,6 @@ class RasaClient:
             return None
         return _bot_events_after(tracker.get("events") or [], update_id)
 
-    async def ready(self) -> bool:
-        """True when Rasa answers and has a model loaded."""
-        try:
-            async with self._http().get(f"{self._base_url}/status") as response:
-                return response.status == 200 and bool((await response.json()).get("model_file"))
-        except (aiohttp.ClientError, TimeoutError):
-            return False
-
 
 def _bot_events_after(events: list[dict[str, Any]], update_id: int) -> list[RasaReply] | None:
     replies: list[RasaReply] | None = None

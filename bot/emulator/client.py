@@ -128,15 +128,10 @@ class EmulatorClient:
         reply_to_message_id: int | None = None,
     ) -> JSON:
         """A user sends a text; returns `{update_id, message}`."""
-        body = {
-            "from_id": from_id,
-            "chat_id": chat_id,
-            "kind": "text",
-            "text": text,
-            "message_thread_id": message_thread_id,
-            "reply_to_message_id": reply_to_message_id,
-        }
-        return await self._request("POST", "messages", _without_none(body))
+        return await self.send_media(
+            from_id, "text", text=text, chat_id=chat_id,
+            message_thread_id=message_thread_id, reply_to_message_id=reply_to_message_id,
+        )
 
     async def send_media(
         self,

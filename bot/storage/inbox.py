@@ -32,11 +32,6 @@ async def newest_update_id(session: AsyncSession) -> int | None:
     return await session.scalar(select(InboxUpdate.update_id).order_by(InboxUpdate.update_id.desc()).limit(1))
 
 
-async def get(session: AsyncSession, update_id: int) -> InboxUpdate | None:
-    """One stored update."""
-    return await session.get(InboxUpdate, update_id)
-
-
 async def mark_sent_to_rasa(session: AsyncSession, update_id: int) -> bool:
     """Claim the one permitted trip to Rasa for this update; False when it was already taken."""
     result = await session.execute(

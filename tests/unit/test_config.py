@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, load_settings, telegram_file_url
 
 
 def test_defaults_run_the_sandbox_on_sqlite() -> None:
@@ -18,8 +18,8 @@ def test_postgres_url_gets_the_async_driver() -> None:
 
 
 def test_file_url_follows_the_api_url() -> None:
-    settings = load_settings({"TELEGRAM_API_URL": "http://127.0.0.1:9000/bot"})
-    assert settings.telegram_file_url == "http://127.0.0.1:9000/file/bot"
+    assert telegram_file_url("http://127.0.0.1:9000/bot") == "http://127.0.0.1:9000/file/bot"
+    assert telegram_file_url("https://tg.example.org/api/bot/") == "https://tg.example.org/api/file/bot"
 
 
 @pytest.mark.parametrize(

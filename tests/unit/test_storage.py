@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage import buttons, inbox, memory, tickets, transcript
-from bot.storage.models import ConversationState, DeliveryStatus, InboxStatus, TicketPriority, TicketStatus
+from bot.storage.models import ConversationState, DeliveryStatus, InboxStatus, InboxUpdate, TicketPriority, TicketStatus
 
 
 async def _conversation(sessions: async_sessionmaker[AsyncSession], chat_id: int = 42):
@@ -42,7 +42,7 @@ async def test_done_updates_are_no_longer_pending(sessions: async_sessionmaker[A
         await inbox.mark_done(session, 2)
     async with sessions() as session:
         assert [row.update_id for row in await inbox.pending(session)] == [1, 3]
-        assert (await inbox.get(session, 2)).status is InboxStatus.DONE
+        assert (await session.get(InboxUpdate, 2)).status is InboxStatus.DONE
 
 
 async def test_customer_profile_is_refreshed_not_duplicated(sessions: async_sessionmaker[AsyncSession]) -> None:

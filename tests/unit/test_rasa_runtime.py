@@ -1,0 +1,56 @@
+"""Training only when the content changed: the model's fingerprint and the reuse of a current model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot import rasa_runtime
+from bot.config import load_settings
+
+
+def _settings(tmp_path: Path, **env: str):
+    return load_settings({"FRONTLINE_VAR": str(tmp_path), **env})
+
+
+def test_the_fingerprint_is_stable_and_follows_the_order_number_format(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    assert rasa_runtime.fingerprint(settings) == rasa_runtime.fingerprint(settings)
+    assert rasa_runtime.fingerprint(settings) != rasa_runtime.fingerprint(_settings(tmp_path, ORDER_NUMBER_PATTERN="ORD[0-9]{6}"))
+
+
+def test_the_fingerprint_follows_the_training_content(tmp_path: Path, monkeypatch) -> None:
+    settings = _settings(tmp_path)
+    copy = tmp_path / "repo"
+    for name in rasa_runtime.TRAINING_INPUTS:
+        source = rasa_runtime.ROOT / name
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            for file in source.rglob("*.yml"):
+                (target / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                (target / file.relative_to(source)).write_bytes(file.read_bytes())
+        else:
+            target.write_bytes(source.read_bytes())
+    monkeypatch.setattr(rasa_runtime, "ROOT", copy)
+    unchanged = rasa_runtime.fingerprint(settings)
+    (copy / "domain.yml").write_text((copy / "domain.yml").read_text() + "\n# an admin's edit\n")
+    assert rasa_runtime.fingerprint(settings) != unchanged
+
+
+def test_a_current_model_is_reused_without_training(tmp_path: Path, monkeypatch) -> None:
+    settings = _settings(tmp_path)
+    settings.models_dir.mkdir(parents=True)
+    current = settings.models_dir / f"{rasa_runtime.fingerprint(settings)}.tar.gz"
+    current.write_bytes(b"model")
+    monkeypatch.setattr(rasa_runtime.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    assert rasa_runtime.train(settings) == current
+    assert rasa_runtime.latest_model(settings) == current
+
+
+def test_a_stale_model_is_served_only_until_one_is_trained(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    settings.models_dir.mkdir(parents=True)
+    stale = settings.models_dir / "0123456789abcdef.tar.gz"
+    stale.write_bytes(b"old")
+    assert rasa_runtime.current_model(settings) is None
+    assert rasa_runtime.latest_model(settings) == stale
