@@ -1,18 +1,27 @@
 """Custom Rasa actions, served by rasa_sdk (`python -m rasa_sdk --actions actions`)."""
 
+from rasa_sdk.plugin import plugin_manager
+
+from actions import server
 from actions.complaints import (
     ActionAskComplaintConfirmed,
     ActionComplaintHandoff,
+    ActionKeepPhoto,
     ActionStopComplaint,
     ValidateComplaintForm,
 )
 from actions.greeting import ActionGreetCustomer
 from actions.tickets import ActionListTickets, ActionSubmitComplaint
 
+# rasa_sdk imports this package before it builds its web app, so the extensions are in place for it.
+if not plugin_manager().is_registered(server):
+    plugin_manager().register(server)
+
 __all__ = [
     "ActionAskComplaintConfirmed",
     "ActionComplaintHandoff",
     "ActionGreetCustomer",
+    "ActionKeepPhoto",
     "ActionListTickets",
     "ActionStopComplaint",
     "ActionSubmitComplaint",

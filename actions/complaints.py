@@ -35,6 +35,9 @@ RESOLUTIONS = {
     "repair": r"repair|fix",
     "just_informing": r"just (letting|wanted|want|to let|informing)|let(ting)? you know|no need|nothing|for your information|fyi",
 }
+PHOTO_INTENT = "attach_photo"  # what the app sends for a photo without a caption; the photo itself is in the metadata
+MAX_PHOTOS = 10
+FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")
 PHONE = re.compile(r"^\+?[\d\s().-]{7,24}$")
 CATEGORY_TEXT = {
@@ -92,6 +95,25 @@ def _entity(tracker: Tracker, name: str) -> str | None:
     return next(tracker.get_latest_entity_values(name), None)
 
 
+def photos_in(tracker: Tracker) -> list[str]:
+    """The Telegram file ids of the photos the app attached to the latest message (anything malformed is ignored)."""
+    attachments = (tracker.latest_message.get("metadata") or {}).get("attachments") or []
+    return [
+        a["file_id"] for a in attachments if isinstance(a, dict) and a.get("kind") == "photo"
+        and isinstance(a.get("file_id"), str) and FILE_ID.match(a["file_id"])
+    ]
+
+
+def with_new_photos(tracker: Tracker) -> list[str] | None:
+    """The photos kept so far plus those of the latest message, or None when it brought none."""
+    new = photos_in(tracker)
+    if not new:
+        return None
+    kept = tracker.get_slot("complaint_photos")
+    kept = kept if isinstance(kept, list) else []
+    return [*kept, *(p for p in new if p not in kept)][:MAX_PHOTOS]
+
+
 def _checked(
     dispatcher: CollectingDispatcher, slot: str, value: Any, is_valid: Callable[[str], bool], reask: str
 ) -> dict[str, Any]:
@@ -109,7 +131,8 @@ class ValidateComplaintForm(FormValidationAction):
         return "validate_complaint_form"
 
     def _asking(self, tracker: Tracker, slot: str) -> bool:
-        return tracker.get_slot("requested_slot") == slot and _intent(tracker) not in INTERRUPTIONS
+        """Whether the latest message answers the question about `slot` (a bare photo answers none but the photo one)."""
+        return tracker.get_slot("requested_slot") == slot and _intent(tracker) not in INTERRUPTIONS | {PHOTO_INTENT}
 
     def _correcting(self, tracker: Tracker) -> bool:
         return tracker.get_slot("requested_slot") == "complaint_confirmed"
@@ -159,6 +182,27 @@ class ValidateComplaintForm(FormValidationAction):
     async def validate_desired_resolution(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return {"desired_resolution": value if value in RESOLUTION_TEXT else None}
 
+    async def extract_complaint_photos(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        photos = with_new_photos(tracker)
+        if photos is not None:
+            dispatcher.utter_message(response="utter_photo_added")
+            return {"complaint_photos": photos}
+        if tracker.get_slot("complaint_photos") is not None:
+            return {}
+        if self._asking(tracker, "complaint_photos"):
+            return {"complaint_photos": NONE if _intent(tracker) == "deny" else "not a photo"}
+        category = tracker.get_slot("complaint_category")
+        if category is not None and category != "damaged_or_wrong_item":
+            # Photos are asked for only when they show the problem; any sent anyway are still kept.
+            return {"complaint_photos": NONE}
+        return {}
+
+    async def validate_complaint_photos(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if value == NONE or (isinstance(value, list) and value):
+            return {"complaint_photos": value}
+        dispatcher.utter_message(response="utter_photo_expected")
+        return {"complaint_photos": None}
+
     async def extract_contact(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         entity = _entity(tracker, "email") or _entity(tracker, "phone")
         if entity and (self._asking(tracker, "contact") or self._correcting(tracker)):
@@ -196,8 +240,27 @@ class ActionAskComplaintConfirmed(Action):
             desired_resolution=RESOLUTION_TEXT.get(tracker.get_slot("desired_resolution"), "to be agreed"),
             order_number=order if order and order != NONE else "no order number",
             contact=contact if contact and contact != NONE else "this chat",
+            complaint_photos=photos_text(tracker.get_slot("complaint_photos")),
         )
         return []
+
+
+def photos_text(photos: Any) -> str:
+    """How many photos are attached, in words."""
+    count = len(photos) if isinstance(photos, list) else 0
+    return {0: "none", 1: "1 photo"}.get(count, f"{count} photos")
+
+
+class ActionKeepPhoto(Action):
+    """A photo outside the complaint form: kept for a complaint that may follow, and the customer asked about it."""
+
+    def name(self) -> str:
+        return "action_keep_photo"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        photos = with_new_photos(tracker)
+        dispatcher.utter_message(response="utter_photo_kept")
+        return [SlotSet("complaint_photos", photos)] if photos else []
 
 
 class ActionStopComplaint(Action):
@@ -220,7 +283,7 @@ class ActionComplaintHandoff(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         collected = {
             slot: tracker.get_slot(slot)
-            for slot in ("complaint_description", "order_number", "complaint_category", "desired_resolution", "contact")
+            for slot in ("complaint_description", "order_number", "complaint_category", "desired_resolution", "complaint_photos", "contact")
             if tracker.get_slot(slot) is not None
         }
         dispatcher.utter_message(response="utter_complaint_handoff")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -10,15 +11,22 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from actions.complaints import CATEGORY_TEXT, NONE, STATUS_TEXT
-from actions.db import chat_id, sessions
+from actions.db import chat_id, sessions, settings
 from actions.greeting import first_name_from
+from actions.pending import PendingComplaints
 from actions.priority import ticket_priority
 from bot.storage import tickets, transcript
+from bot.storage.models import Ticket
 
 log = logging.getLogger(__name__)
-COMPLAINT_SLOTS = ("complaint_description", "order_number", "complaint_category", "desired_resolution", "contact", "complaint_confirmed")
+COMPLAINT_SLOTS = (
+    "complaint_description", "order_number", "complaint_category", "desired_resolution", "complaint_photos", "contact",
+    "complaint_confirmed",
+)
+LATE_CONFIRMATION = "utter_ticket_saved_later"
 
 
 def idempotency_key(tracker: Tracker) -> str:
@@ -33,6 +41,54 @@ def _optional(value: Any) -> str | None:
     return None if value in (None, NONE) else str(value)
 
 
+def complaint_from(tracker: Tracker) -> dict[str, Any]:
+    """The confirmed complaint as plain data: what is stored, now or (when the database is down) later."""
+    photos = tracker.get_slot("complaint_photos")
+    return {
+        "chat_id": chat_id(tracker.sender_id) or 0,
+        "category": tracker.get_slot("complaint_category") or "other",
+        "description": tracker.get_slot("complaint_description") or "",
+        "desired_resolution": tracker.get_slot("desired_resolution") or "just_informing",
+        "order_number": _optional(tracker.get_slot("order_number")),
+        "contact": _optional(tracker.get_slot("contact")),
+        "photos": list(photos) if isinstance(photos, list) else [],
+    }
+
+
+async def store(session: AsyncSession, key: str, complaint: dict[str, Any]) -> tuple[Ticket, bool, bool]:
+    """The ticket for this complaint, created unless it exists; also whether it is new and a repeat of the same problem."""
+    conversation = await transcript.find_conversation(session, complaint["chat_id"])
+    if conversation is None:
+        raise LookupError(f"no conversation for chat {complaint['chat_id']}")
+    repeat = await tickets.count_in_category(session, conversation.customer_id, complaint["category"]) > 0
+    ticket, created = await tickets.create(
+        session,
+        idempotency_key=key,
+        conversation=conversation,
+        category=complaint["category"],
+        description=complaint["description"],
+        desired_resolution=complaint["desired_resolution"],
+        priority=ticket_priority(
+            repeat=repeat, desired_resolution=complaint["desired_resolution"], description=complaint["description"]),
+        order_number=complaint["order_number"],
+        contact=complaint["contact"],
+        photos=complaint["photos"],
+    )
+    return ticket, created, repeat and created
+
+
+async def store_pending(session: AsyncSession, entry: dict[str, Any]) -> str | None:
+    """Store a complaint kept while the database was down; its reference when the ticket is new."""
+    ticket, created, _ = await store(session, entry["key"], entry["complaint"])
+    return ticket.reference if created else None
+
+
+@cache
+def pending() -> PendingComplaints:
+    """The action server's waiting complaints, under the var directory."""
+    return PendingComplaints(settings().pending_dir)
+
+
 class ActionSubmitComplaint(Action):
     """Stores the confirmed complaint as a ticket, apologises, and says what happens next."""
 
@@ -40,38 +96,40 @@ class ActionSubmitComplaint(Action):
         return "action_submit_complaint"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
-        category = tracker.get_slot("complaint_category") or "other"
-        description = tracker.get_slot("complaint_description") or ""
-        resolution = tracker.get_slot("desired_resolution") or "just_informing"
+        key, complaint = idempotency_key(tracker), complaint_from(tracker)
+        name = first_name_from(tracker.latest_message.get("metadata")) or tracker.get_slot("first_name")
+        apology = {"first_name": name, "complaint_category_text": CATEGORY_TEXT.get(complaint["category"], CATEGORY_TEXT["other"])}
+        cleared = [SlotSet(slot, None) for slot in COMPLAINT_SLOTS]
         try:
             async with sessions().begin() as session:
-                conversation = await transcript.find_conversation(session, chat_id(tracker.sender_id) or 0)
-                if conversation is None:
-                    raise LookupError(f"no conversation for {tracker.sender_id}")
-                repeat = await tickets.count_in_category(session, conversation.customer_id, category) > 0
-                ticket, created = await tickets.create(
-                    session,
-                    idempotency_key=idempotency_key(tracker),
-                    conversation=conversation,
-                    category=category,
-                    description=description,
-                    desired_resolution=resolution,
-                    priority=ticket_priority(repeat=repeat, desired_resolution=resolution, description=description),
-                    order_number=_optional(tracker.get_slot("order_number")),
-                    contact=_optional(tracker.get_slot("contact")),
-                )
-                repeat = repeat and created
-        except (SQLAlchemyError, OSError, LookupError):
-            log.exception("could not store the complaint of %s", tracker.sender_id)
+                ticket, _, repeat = await store(session, key, complaint)
+        except (SQLAlchemyError, OSError):
+            log.exception("could not store the complaint of %s; keeping it to retry", tracker.sender_id)
+            try:
+                pending().keep(key, complaint, _texts(domain, LATE_CONFIRMATION))
+            except (OSError, KeyError):
+                log.exception("could not keep the complaint of %s on disk either", tracker.sender_id)
+                dispatcher.utter_message(response="utter_ticket_not_saved")
+                return []  # the slots still hold it: confirming again stores it once
+            dispatcher.utter_message(response="utter_apology" + ("" if name else "_no_name"), **apology)
+            dispatcher.utter_message(response="utter_ticket_not_saved")
+            return cleared
+        except LookupError:
+            log.exception("no conversation on record for %s", tracker.sender_id)
             dispatcher.utter_message(response="utter_ticket_not_saved")
             return []
-        name = first_name_from(tracker.latest_message.get("metadata")) or tracker.get_slot("first_name")
         response = ("utter_apology_repeat" if repeat else "utter_apology") + ("" if name else "_no_name")
-        dispatcher.utter_message(
-            response=response, first_name=name, complaint_category_text=CATEGORY_TEXT.get(category, CATEGORY_TEXT["other"])
-        )
+        dispatcher.utter_message(response=response, **apology)
         dispatcher.utter_message(response="utter_ticket_created", ticket_id=ticket.reference)
-        return [SlotSet("ticket_id", ticket.reference), *(SlotSet(slot, None) for slot in COMPLAINT_SLOTS)]
+        return [SlotSet("ticket_id", ticket.reference), *cleared]
+
+
+def _texts(domain: DomainDict, response: str) -> list[str]:
+    """The text variations of a response, as the domain sent with the request has them."""
+    texts = [v["text"] for v in (domain.get("responses") or {}).get(response, []) if v.get("text")]
+    if not texts:
+        raise KeyError(f"the domain has no text for {response}")
+    return texts
 
 
 class ActionListTickets(Action):
@@ -87,7 +145,7 @@ class ActionListTickets(Action):
                 found = await tickets.for_customer(session, conversation.customer_id) if conversation else []
         except (SQLAlchemyError, OSError):
             log.exception("could not list the tickets of %s", tracker.sender_id)
-            dispatcher.utter_message(response="utter_ticket_not_saved")
+            dispatcher.utter_message(response="utter_tickets_unavailable")
             return []
         if not found:
             dispatcher.utter_message(response="utter_no_tickets")

@@ -44,11 +44,17 @@ class Settings:
     regular_min_visits: int
     regular_min_tickets: int
     failpoints: frozenset[str] = field(default_factory=frozenset)
+    ticket_retry_seconds: float = 15.0
 
     @property
     def sandbox(self) -> bool:
         """True when no Telegram token is configured: the app runs against its own emulator."""
         return self.telegram_token is None
+
+    @property
+    def pending_dir(self) -> Path:
+        """Complaints the action server could not store yet, one file each, retried until stored."""
+        return self.var_dir / "pending-complaints"
 
     @property
     def rasa_tracker_db(self) -> Path:
@@ -134,4 +140,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         regular_min_visits=int(_number(env, "REGULAR_MIN_VISITS", 3, int)),
         regular_min_tickets=int(_number(env, "REGULAR_MIN_TICKETS", 2, int)),
         failpoints=frozenset(p for p in env.get("FRONTLINE_FAILPOINTS", "").split(",") if p),
+        ticket_retry_seconds=_number(env, "TICKET_RETRY_SECONDS", 15.0),
     )

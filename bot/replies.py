@@ -47,7 +47,6 @@ LONG_MESSAGE = (
 EXPIRED_BUTTON = "Sorry, that button is no longer valid. Just tell me what you need."
 
 MEDIA = {
-    "photo": "Thanks for the photo, I've saved it. I can only read text for now: could you tell me in words what it shows or what you need?",
     "sticker": "Thanks for the sticker! I understand text best: how can I help you?",
     "voice": "Thanks for the voice message, I've saved it. I can't listen to audio yet: could you type what you need?",
     "video_note": "Thanks for the video, I've saved it. I can't watch videos yet: could you type what you need?",

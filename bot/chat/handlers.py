@@ -30,6 +30,7 @@ COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,64}")
 APP_PREFIX = "app:"
 FORGET_YES = "app:forget:yes"
 FORGET_NO = "app:forget:no"
+PHOTO_INTENT = "/attach_photo"  # a photo without words: Rasa attaches it to a complaint, or asks what it is about
 MEDIA_KINDS = ("photo", "sticker", "voice", "video_note", "video", "audio", "document", "location", "contact")
 
 
@@ -37,6 +38,12 @@ def media_kind(update: Update) -> str:
     """The kind of non-text content a message carries."""
     message = update.effective_message
     return next((kind for kind in MEDIA_KINDS if message is not None and getattr(message, kind, None)), "other")
+
+
+def is_picture(update: Update, kind: str) -> bool:
+    """A photo, or an image sent as a file (uncompressed), which is a photo to the customer."""
+    document = update.effective_message.document if kind == "document" else None
+    return kind == "photo" or bool(document and (document.mime_type or "").startswith("image/"))
 
 
 def _file_id(update: Update, kind: str) -> str | None:
@@ -114,11 +121,17 @@ class CustomerChat:
         await self._ask_rasa(update, conversation, escape_customer_text(message.text), context)
 
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A photo, sticker, voice note, file…: keep it and ask for words."""
+        """A photo goes to Rasa (it may be evidence for a complaint); a sticker, voice note, file…: keep it and ask for words."""
         kind = media_kind(update)
         caption = update.effective_message.caption or ""
-        conversation = await self._record(update, kind=kind, text=caption, payload={"file_id": _file_id(update, kind)})
-        if caption and len(caption) <= self._settings.max_nlu_chars:
+        file_id = _file_id(update, kind)
+        conversation = await self._record(update, kind=kind, text=caption, payload={"file_id": file_id})
+        readable = bool(caption) and len(caption) <= self._settings.max_nlu_chars
+        if file_id and is_picture(update, kind):
+            text = escape_customer_text(caption) if readable else PHOTO_INTENT
+            await self._ask_rasa(update, conversation, text, context, attachments=[{"kind": "photo", "file_id": file_id}])
+            return
+        if readable:
             await self._ask_rasa(update, conversation, escape_customer_text(caption), context)
             return
         await self._reply(update, conversation, [{"text": replies.MEDIA.get(kind, replies.OTHER_MEDIA)}])
@@ -202,7 +215,8 @@ class CustomerChat:
         return conversation
 
     async def _ask_rasa(
-        self, update: Update, conversation: Conversation, text: str, context: ContextTypes.DEFAULT_TYPE
+        self, update: Update, conversation: Conversation, text: str, context: ContextTypes.DEFAULT_TYPE,
+        attachments: list[dict[str, str]] | None = None,
     ) -> None:
         async with self._sessions.begin() as session:
             answered = bool(await transcript.replies_to(session, update.update_id))
@@ -218,7 +232,10 @@ class CustomerChat:
             return
         async with self._typing(context, conversation.chat_id):
             try:
-                answer = await self._rasa.send(conversation.sender_id, text, self._metadata(update))
+                metadata = self._metadata(update)
+                if attachments:
+                    metadata["attachments"] = attachments
+                answer = await self._rasa.send(conversation.sender_id, text, metadata)
             except RasaUnavailable as exc:
                 log.warning("no answer from Rasa for update %s: %s", update.update_id, exc)
                 answer = []

@@ -77,6 +77,7 @@ class Stack:
             DATABASE_URL=self.database_url,
             RASA_URL=self.rasa_url,
             RASA_TIMEOUT="6",
+            TICKET_RETRY_SECONDS="1",
             ACTION_SERVER_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
             TELEGRAM_BOT_TOKEN=TEST_TOKEN,
             TELEGRAM_API_URL=f"{self.emulator_url}/bot",

@@ -137,3 +137,39 @@ async def test_a_handoff_payload_is_stored_not_sent(harness: Harness) -> None:
         stored = await transcript.messages(session, 4242)
     assert [(m.kind, m.payload) for m in stored if m.kind == "handoff"] == [("handoff", handoff)]
     assert len((await harness.emulator.sent(4242)).messages) == 1
+
+
+async def _send_media(harness: Harness, kind: str, **options) -> list[dict]:
+    after = (await harness.emulator.sent(harness.user_id)).last
+    await harness.emulator.send_media(harness.user_id, kind, **options)
+    return await harness.emulator.wait_for_text(harness.user_id, after)
+
+
+async def test_a_photo_reaches_rasa_with_its_file_id(harness: Harness) -> None:
+    await _send_media(harness, "photo")
+    sent = harness.rasa.received[-1]
+    assert sent["message"] == "/attach_photo"
+    [attachment] = sent["metadata"]["attachments"]
+    assert attachment["kind"] == "photo" and attachment["file_id"]
+
+
+async def test_a_photo_caption_is_the_message_and_the_photo_travels_with_it(harness: Harness) -> None:
+    await _send_media(harness, "photo", caption="/greet it arrived smashed")
+    sent = harness.rasa.received[-1]
+    assert sent["message"] == "greet it arrived smashed"
+    assert sent["metadata"]["attachments"][0]["kind"] == "photo"
+
+
+async def test_an_image_sent_as_a_file_counts_as_a_photo(harness: Harness) -> None:
+    await _send_media(harness, "document", file_name="damage.jpg", mime_type="image/jpeg")
+    assert harness.rasa.received[-1]["message"] == "/attach_photo"
+    asked = len(harness.rasa.received)
+    messages = await _send_media(harness, "document", file_name="invoice.pdf", mime_type="application/pdf")
+    assert messages[-1]["text"] == replies.MEDIA["document"]
+    assert len(harness.rasa.received) == asked, "a PDF is answered by the app, not sent to Rasa"
+
+
+async def test_other_media_are_answered_by_the_app(harness: Harness) -> None:
+    messages = await _send_media(harness, "sticker")
+    assert messages[-1]["text"] == replies.MEDIA["sticker"]
+    assert harness.rasa.received == []

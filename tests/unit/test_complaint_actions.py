@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -14,19 +15,25 @@ import actions.tickets
 from actions.complaints import (
     ActionAskComplaintConfirmed,
     ActionComplaintHandoff,
+    ActionKeepPhoto,
     ActionStopComplaint,
     ValidateComplaintForm,
 )
+from actions.pending import PendingComplaints
 from actions.priority import angry_tone, ticket_priority
-from actions.tickets import ActionListTickets, ActionSubmitComplaint
+from actions.tickets import ActionListTickets, ActionSubmitComplaint, store_pending
 from bot.storage import tickets, transcript
 from bot.storage.db import create_engine, create_sessionmaker
 from bot.storage.models import TicketPriority
 
-REQUIRED = ["complaint_description", "order_number", "complaint_category", "desired_resolution", "contact", "complaint_confirmed"]
+REQUIRED = [
+    "complaint_description", "order_number", "complaint_category", "desired_resolution", "complaint_photos", "contact",
+    "complaint_confirmed",
+]
 DOMAIN = {
     "forms": {"complaint_form": {"required_slots": REQUIRED}},
     "slots": {slot: {"type": "text", "mappings": [{"type": "custom"}]} for slot in REQUIRED},
+    "responses": {"utter_ticket_saved_later": [{"text": "Saved now as {ticket_id}."}]},
 }
 
 
@@ -157,8 +164,8 @@ async def test_the_summary_reads_in_words() -> None:
     await ActionAskComplaintConfirmed().run(dispatcher, t, DOMAIN)
     message = dispatcher.messages[0]
     assert message["response"] == "utter_ask_complaint_confirmed"
-    assert (message["complaint_category"], message["order_number"], message["contact"]) == (
-        "your item arriving damaged or wrong", "no order number", "this chat")
+    assert (message["complaint_category"], message["order_number"], message["contact"], message["complaint_photos"]) == (
+        "your item arriving damaged or wrong", "no order number", "this chat", "none")
 
 
 async def test_stop_and_handoff_end_the_form_keeping_what_was_said() -> None:
@@ -172,6 +179,47 @@ async def test_stop_and_handoff_end_the_form_keeping_what_was_said() -> None:
     handoff = dispatcher.messages[1]["custom"]["handoff"]
     assert handoff["reason"] == "customer_request"
     assert handoff["collected"] == {"complaint_description": "It broke"}
+
+
+def photo(file_id: str = "AgACAgIAAxkBAAIB") -> dict[str, Any]:
+    return {"attachments": [{"kind": "photo", "file_id": file_id}]}
+
+
+async def test_a_photo_mid_form_is_attached_and_the_question_stays_open() -> None:
+    slots, responses = await validate(tracker("/attach_photo", "attach_photo", requested="complaint_category", metadata=photo("p1"),
+                                              slots={"complaint_photos": ["p0"]}))
+    assert slots == {"complaint_photos": ["p0", "p1"]}
+    assert responses == ["utter_photo_added"]
+
+
+async def test_photos_are_asked_for_only_about_a_damaged_or_wrong_item() -> None:
+    slots, _ = await validate(tracker("they charged me twice", "inform", requested="complaint_category"))
+    assert slots["complaint_category"] == "billing" and slots["complaint_photos"] == "none"
+    slots, _ = await validate(tracker("it came smashed", "inform", requested="complaint_category"))
+    assert slots["complaint_category"] == "damaged_or_wrong_item" and "complaint_photos" not in slots
+
+
+async def test_asked_for_a_photo_the_customer_may_have_none_or_must_send_one() -> None:
+    slots, _ = await validate(tracker("I don't have a photo", "deny", requested="complaint_photos"))
+    assert slots["complaint_photos"] == "none"
+    slots, responses = await validate(tracker("it is cracked on the side", "inform", requested="complaint_photos"))
+    assert slots["complaint_photos"] is None and responses == ["utter_photo_expected"]
+    slots, _ = await validate(tracker("here", "inform", requested="complaint_photos", metadata=photo("p9")))
+    assert slots["complaint_photos"] == ["p9"]
+
+
+async def test_forged_or_malformed_attachments_are_ignored() -> None:
+    metadata = {"attachments": [{"kind": "photo", "file_id": "x' OR 1=1 --"}, {"kind": "voice", "file_id": "v1"}, "junk",
+                                {"kind": "photo", "file_id": "a" * 300}]}
+    slots, _ = await validate(tracker("/attach_photo", "attach_photo", requested="complaint_category", metadata=metadata))
+    assert "complaint_photos" not in slots
+
+
+async def test_a_photo_before_any_complaint_is_kept_for_one() -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionKeepPhoto().run(dispatcher, tracker("/attach_photo", "attach_photo", metadata=photo("p1")), DOMAIN)
+    assert events == [SlotSet("complaint_photos", ["p1"])]
+    assert dispatcher.messages[0]["response"] == "utter_photo_kept"
 
 
 def test_priority_rule() -> None:
@@ -195,7 +243,7 @@ async def action_db(sessions: async_sessionmaker[AsyncSession], monkeypatch: pyt
 def _confirmed(update_id: int, category: str = "delivery", sender: str = "tg-42") -> Tracker:
     return tracker("yes", "affirm", sender=sender, metadata={"update_id": update_id, "telegram": {"first_name": "Dana"}}, slots={
         "complaint_description": "My parcel is a week late", "order_number": "A12345", "complaint_category": category,
-        "desired_resolution": "refund", "contact": "none", "complaint_confirmed": True})
+        "desired_resolution": "refund", "complaint_photos": ["p1", "p2"], "contact": "none", "complaint_confirmed": True})
 
 
 async def test_confirming_opens_one_ticket_and_apologises_by_name(action_db: async_sessionmaker[AsyncSession]) -> None:
@@ -212,8 +260,8 @@ async def test_confirming_opens_one_ticket_and_apologises_by_name(action_db: asy
         stored = await tickets.for_customer(session, (await transcript.find_conversation(session, 42)).customer_id)
     assert len(stored) == 1
     ticket = stored[0]
-    assert (ticket.reference, ticket.category, ticket.order_number, ticket.contact, ticket.priority) == (
-        created["ticket_id"], "delivery", "A12345", None, TicketPriority.HIGH)
+    assert (ticket.reference, ticket.category, ticket.order_number, ticket.contact, ticket.priority, ticket.photos) == (
+        created["ticket_id"], "delivery", "A12345", None, TicketPriority.HIGH, ["p1", "p2"])
 
 
 async def test_the_same_problem_again_gets_an_apology_that_says_so(action_db: async_sessionmaker[AsyncSession]) -> None:
@@ -223,13 +271,62 @@ async def test_the_same_problem_again_gets_an_apology_that_says_so(action_db: as
     assert dispatcher.messages[0]["response"] == "utter_apology_repeat"
 
 
-async def test_a_database_failure_is_told_honestly_and_keeps_the_details(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def database_down(monkeypatch: pytest.MonkeyPatch, tmp_path) -> PendingComplaints:
+    """The action server's database unreachable; complaints kept in a temporary directory."""
     unreachable = create_sessionmaker(create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none"))
     monkeypatch.setattr(actions.tickets, "sessions", lambda: unreachable)
+    spool = PendingComplaints(tmp_path / "pending")
+    monkeypatch.setattr(actions.tickets, "pending", lambda: spool)
+    return spool
+
+
+async def test_a_database_failure_is_told_honestly_and_the_complaint_kept_for_later(database_down: PendingComplaints) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionSubmitComplaint().run(dispatcher, _confirmed(3), DOMAIN)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_apology", "utter_ticket_not_saved"]
+    assert SlotSet("complaint_description", None) in events, "the details are kept on disk, not in the form"
+    [kept] = database_down.waiting()
+    assert json.loads(kept.read_text())["complaint"]["description"] == "My parcel is a week late"
+
+
+async def test_when_nothing_can_keep_it_the_form_keeps_the_details(database_down: PendingComplaints, monkeypatch) -> None:
+    def full_disk(*args) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(database_down, "keep", full_disk)
     dispatcher = CollectingDispatcher()
     events = await ActionSubmitComplaint().run(dispatcher, _confirmed(3), DOMAIN)
     assert [m["response"] for m in dispatcher.messages] == ["utter_ticket_not_saved"]
-    assert events == []
+    assert events == [], "the slots still hold the complaint, so confirming again stores it"
+
+
+async def test_a_kept_complaint_is_stored_once_when_the_database_is_back(
+    database_down: PendingComplaints, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions.begin() as session:
+        customer = await transcript.upsert_customer(session, telegram_user_id=42, first_name="Dana")
+        await transcript.conversation_for_chat(session, chat_id=42, customer=customer)
+    await ActionSubmitComplaint().run(CollectingDispatcher(), _confirmed(3), DOMAIN)
+    [kept] = database_down.waiting()
+    entry = kept.read_text()
+    assert await database_down.retry(sessions, store_pending) == 1
+    assert database_down.waiting() == []
+    # A crash after the commit but before the file was removed: the retry finds the ticket and says nothing twice.
+    kept.write_text(entry)
+    assert await database_down.retry(sessions, store_pending) == 1
+    async with sessions() as session:
+        conversation = await transcript.find_conversation(session, 42)
+        [ticket] = await tickets.for_customer(session, conversation.customer_id)
+        told = [m.text for m in await transcript.outbox(session, 42)]
+    assert (ticket.description, ticket.order_number) == ("My parcel is a week late", "A12345")
+    assert told == [f"Saved now as {ticket.reference}."]
+
+
+async def test_while_the_database_stays_down_the_complaint_waits(database_down: PendingComplaints) -> None:
+    await ActionSubmitComplaint().run(CollectingDispatcher(), _confirmed(3), DOMAIN)
+    assert await database_down.retry(actions.tickets.sessions(), store_pending) == 0
+    assert len(database_down.waiting()) == 1
 
 
 async def test_customers_see_only_their_own_tickets(action_db: async_sessionmaker[AsyncSession]) -> None:

@@ -1,0 +1,26 @@
+"""What the action server runs besides answering Rasa: the retry of complaints kept while the database was down.
+
+rasa_sdk builds its Sanic app itself; its plugin hook (`attach_sanic_app_extensions`) is the supported way to add
+to it. `actions/__init__.py` registers this module when rasa_sdk loads the actions package.
+"""
+
+from __future__ import annotations
+
+import pluggy
+from sanic import Sanic
+
+from actions.db import sessions, settings
+from actions.tickets import pending, store_pending
+
+hookimpl = pluggy.HookimplMarker("rasa_sdk")
+TASK_NAME = "frontline-pending-complaints"
+
+
+@hookimpl
+def attach_sanic_app_extensions(app: Sanic) -> None:
+    """Start retrying waiting complaints once the server is up (and so again after every restart)."""
+
+    async def start_retrying(app: Sanic) -> None:
+        app.add_task(pending().run(sessions(), store_pending, settings().ticket_retry_seconds), name=TASK_NAME)
+
+    app.register_listener(start_retrying, "after_server_start")
