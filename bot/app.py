@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 
@@ -21,6 +22,7 @@ from telegram.ext import (
 
 from bot.chat.handlers import CustomerChat
 from bot.config import Settings, telegram_file_url
+from bot.desk.desk import Desk
 from bot.rasa import RasaClient
 from bot.storage import inbox
 from bot.storage.db import create_engine, create_sessionmaker, migrate
@@ -30,9 +32,11 @@ from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
 SANDBOX_TOKEN = "1000000001:sandbox-token"
+SANDBOX_AGENT_ID = 9000001  # the agent a person plays in the sandbox
 COMMANDS = [
     BotCommand("start", "Start or restart the conversation"),
     BotCommand("tickets", "Your complaints and where they stand"),
+    BotCommand("cancel", "Stop waiting for a person and go back to the bot"),
     BotCommand("mydata", "A copy of everything stored about you"),
     BotCommand("forget", "Delete everything stored about you"),
     BotCommand("help", "What I can help with"),
@@ -46,7 +50,7 @@ async def _post_init(application: Application) -> None:
 
 def build_application(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], rasa: RasaClient, *, token: str, api_url: str
-) -> tuple[Application, Outbox]:
+) -> tuple[Application, Outbox, Desk]:
     """Wire every handler of the bot; the whole bot reads from here."""
     application = (
         ApplicationBuilder()
@@ -59,11 +63,21 @@ def build_application(
         .build()
     )
     outbox = Outbox(application.bot, sessions)
-    chat = CustomerChat(settings, sessions, rasa, outbox)
+    desk = Desk(settings, sessions, outbox, application.bot, rasa)
+    chat = CustomerChat(settings, sessions, rasa, outbox, desk)
     private = filters.ChatType.PRIVATE
+    # Agents first: their private chats are the desk, never the customer chat.
+    agent = private & desk.agent_chats & filters.UpdateType.MESSAGE
+    application.add_handler(MessageHandler(agent & filters.COMMAND, desk.on_agent_command))
+    application.add_handler(MessageHandler(agent & ~filters.StatusUpdate.ALL, desk.on_agent_message))
+    if desk.enabled:
+        group = filters.Chat(settings.agent_chat_id) & filters.UpdateType.MESSAGE
+        application.add_handler(CommandHandler("queue", desk.on_group_queue, filters=group))
+        application.add_handler(MessageHandler(group & ~filters.COMMAND & ~filters.StatusUpdate.ALL, desk.on_group_message))
     application.add_handler(CommandHandler("start", chat.on_start, filters=private))
     application.add_handler(CommandHandler("help", chat.on_help, filters=private))
     application.add_handler(CommandHandler("tickets", chat.on_tickets, filters=private))
+    application.add_handler(CommandHandler("cancel", chat.on_cancel, filters=private))
     application.add_handler(CommandHandler("mydata", chat.on_mydata, filters=private))
     application.add_handler(CommandHandler("forget", chat.on_forget, filters=private))
     application.add_handler(MessageHandler(private & filters.COMMAND, chat.on_unknown_command))
@@ -71,7 +85,7 @@ def build_application(
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, chat.on_media))
     application.add_handler(CallbackQueryHandler(chat.on_button))
     application.add_error_handler(chat.on_error)
-    return application, outbox
+    return application, outbox, desk
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -85,9 +99,12 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         stack.push_async_callback(rasa.close)
         token, api_url = settings.telegram_token, settings.telegram_api_url
         if settings.sandbox:
-            api_url = await _start_sandbox_emulator(settings, stack)
+            api_url, agents_group = await _start_sandbox_emulator(settings, stack)
             token = SANDBOX_TOKEN
-        application, outbox = build_application(settings, sessions, rasa, token=token, api_url=api_url)
+            if settings.agent_chat_id is None:
+                settings = dataclasses.replace(settings, agent_chat_id=agents_group)
+        application, outbox, desk = build_application(settings, sessions, rasa, token=token, api_url=api_url)
+        await desk.load_agents()
 
         async def handle(update: Update) -> None:
             await application.process_update(update)
@@ -98,25 +115,34 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         intake = Intake(application.bot, sessions, dispatcher)
         async with application:
             await application.start()
-            tasks = [asyncio.create_task(intake.run(), name="intake"), asyncio.create_task(outbox.run(), name="outbox")]
+            tasks = [asyncio.create_task(intake.run(), name="intake"), asyncio.create_task(outbox.run(), name="outbox"),
+                     asyncio.create_task(desk.run(), name="desk")]
             log.info("app ready: Telegram API %s, Rasa %s", api_url, settings.rasa_url)
             await stop.wait()
             log.info("stopping: finishing the updates in hand")
             tasks[0].cancel()
             await asyncio.wait_for(dispatcher.join(), timeout=15)
-            tasks[1].cancel()
+            for task in tasks[1:]:
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await application.stop()
 
 
-async def _start_sandbox_emulator(settings: Settings, stack: contextlib.AsyncExitStack) -> str:
+async def _start_sandbox_emulator(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[str, int]:
+    """The in-process emulator, with an agents' forum group whose member is the sandbox agent."""
+    from bot.emulator import control
     from bot.emulator.server import EmulatorServer
 
     emulator = EmulatorServer()
     base = await emulator.start(settings.emulator_host, settings.emulator_port)
     stack.push_async_callback(emulator.stop)
+    control.add_user(emulator.state, {"id": SANDBOX_AGENT_ID, "first_name": "Sam", "username": "sam_agent"})
+    group = control.add_group(emulator.state, {
+        "title": "Northwind Goods agents", "is_forum": True, "members": [SANDBOX_AGENT_ID], "admins": [SANDBOX_AGENT_ID],
+        "bot_rights": {"can_manage_topics": True, "can_delete_messages": True},
+    })
     log.info("sandbox mode (no TELEGRAM_BOT_TOKEN): Telegram emulator at %s; talk to the bot with `make chat`", base)
-    return f"{base}/bot"
+    return f"{base}/bot", group["id"]
 
 
 def run(settings: Settings) -> None:

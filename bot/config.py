@@ -45,6 +45,8 @@ class Settings:
     regular_min_tickets: int
     failpoints: frozenset[str] = field(default_factory=frozenset)
     ticket_retry_seconds: float = 15.0
+    agent_chat_id: int | None = None
+    followup_hours: float = 24.0
 
     @property
     def sandbox(self) -> bool:
@@ -116,6 +118,15 @@ def _token(env: Mapping[str, str]) -> str | None:
     return value
 
 
+def _agent_chat(env: Mapping[str, str]) -> int | None:
+    value = env.get("AGENT_CHAT_ID", "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"-100\d{5,15}", value):
+        raise ConfigError(f"AGENT_CHAT_ID must be the agents' supergroup id, like -1001234567890; got {value!r}")
+    return int(value)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; raise ConfigError naming the variable that is wrong."""
     env = os.environ if env is None else env
@@ -141,4 +152,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         regular_min_tickets=int(_number(env, "REGULAR_MIN_TICKETS", 2, int)),
         failpoints=frozenset(p for p in env.get("FRONTLINE_FAILPOINTS", "").split(",") if p),
         ticket_retry_seconds=_number(env, "TICKET_RETRY_SECONDS", 15.0),
+        agent_chat_id=_agent_chat(env),
+        followup_hours=_number(env, "FOLLOWUP_HOURS", 24.0),
     )

@@ -72,6 +72,16 @@ class RasaClient:
             raise RasaUnavailable(f"Rasa answered something that is not a list: {replies!r:.200}")
         return replies
 
+    async def restart(self, sender_id: str) -> bool:
+        """Start the bot afresh for a conversation a person handled (resumed, no stale form or slots); False on failure."""
+        url = f"{self._base_url}/conversations/{sender_id}/tracker/events"
+        try:
+            async with self._http().post(url, json=[{"event": "resume"}, {"event": "restart"}]) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not restart Rasa's conversation %s: %r", sender_id, exc)
+            return False
+
     async def replies_after(self, sender_id: str, update_id: int) -> list[RasaReply] | None:
         """What Rasa said after the user message sent for an update, read from its tracker.
 

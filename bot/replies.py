@@ -57,3 +57,30 @@ MEDIA = {
     "contact": "Thanks for the contact, I've saved it. Could you tell me in words what you need?",
 }
 OTHER_MEDIA = "Thanks, I've saved that. I understand text best: could you tell me in words what you need?"
+
+# --- A person from the team (the agent desk) ---------------------------------
+HANDOFF_QUEUED = (
+    "I've asked a person from our team to take over. They'll see everything you've told me, so you won't need "
+    "to repeat anything. You're number {position} in line{wait}. Anything you write here in the meantime reaches "
+    "them. /cancel takes you back to me."
+)
+HANDOFF_WAIT = ", and someone usually picks up within {wait}"
+HANDOFF_BOT_DOWN = "I'm having trouble answering right now, so I've asked a person from our team to help you instead. "
+HANDOFF_STILL_QUEUED = "You're still in line for a person from our team (number {position}). Everything you write here reaches them."
+HANDOFF_WITH_AGENT = "{agent} from our team is already with you in this chat."
+HANDOFF_NO_DESK = (
+    "I'd like to get a person for you, but I can't reach our team from this chat right now. Your request is saved "
+    "as ticket {ticket}, and we'll reply to you here as soon as we can."
+)
+CLAIMED = "Hi, this is {agent} from the Northwind Goods team. I've read your conversation so far and I'm here to help."
+CLOSED = "{agent} has closed this conversation. Thank you for your patience! I'm back to help with anything else."
+CSAT_QUESTION = "How did we do? Tap a number from 1 (poor) to 5 (excellent)."
+CSAT_THANKS = "Thank you for rating us {score} out of 5. If you'd like to add a comment, just write it here."
+CSAT_COMMENT_THANKS = "Thank you, I've passed your comment on to the team."
+RETURNED = "You're back with the assistant. Your ticket {ticket} stays open with our team. If you need a person again, just say so."
+CANCELLED = "Okay, you've left the queue and you're back with me. Your ticket {ticket} stays open, and our team will still look at it."
+NOTHING_TO_CANCEL = "You're not waiting for a person right now, so there's nothing to cancel."
+FOLLOWUP = "Hi {name}, yesterday our team helped you with ticket {ticket}. Is everything OK now?"
+FOLLOWUP_OK = "Yes, all sorted"
+FOLLOWUP_HELP = "No, I still need help"
+FOLLOWUP_GLAD = "Great, I'm glad it's sorted. Thank you for letting us know!"

@@ -17,10 +17,12 @@ from telegram.ext import ContextTypes
 
 from bot import replies
 from bot.config import Settings
+from bot.desk.desk import CSAT_PREFIX, FOLLOWUP_PREFIX, Desk
+from bot.desk.desk import PREFIX as DESK_PREFIX
 from bot.faults import failpoint
 from bot.rasa import RasaClient, RasaReply, RasaUnavailable, escape_customer_text
 from bot.storage import buttons, inbox, privacy, transcript
-from bot.storage.models import Conversation
+from bot.storage.models import Conversation, ConversationState
 from bot.telegram.formatting import split_text
 from bot.telegram.outbox import Outbox
 
@@ -57,9 +59,10 @@ class CustomerChat:
     """The handlers of the customers' private chats with the bot."""
 
     def __init__(
-        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], rasa: RasaClient, outbox: Outbox
+        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], rasa: RasaClient, outbox: Outbox, desk: Desk
     ) -> None:
         self._settings = settings
+        self._desk = desk
         self._sessions = sessions
         self._rasa = rasa
         self._outbox = outbox
@@ -70,14 +73,24 @@ class CustomerChat:
         }
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/start: greet the customer through Rasa, by name."""
+        """/start: greet the customer through Rasa, by name; a member of the agents' group is set up as an agent."""
+        if self._desk.enabled and await self._desk.is_agent(update.effective_user.id):
+            await self._desk.register_agent(update)
+            return
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
+        if await self._with_a_person(update, conversation):
+            return
         await self._ask_rasa(update, conversation, "/greet", context)
 
     async def on_tickets(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/tickets: the customer's complaints and where they stand (Rasa's action knows them)."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
         await self._ask_rasa(update, conversation, "/check_ticket_status", context)
+
+    async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/cancel: leave the queue for a person and go back to the bot."""
+        conversation = await self._record(update, kind="command", text=update.effective_message.text)
+        await self._desk.cancel(update, conversation)
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help: what the bot can do and how to ask."""
@@ -115,6 +128,11 @@ class CustomerChat:
         message = update.effective_message
         kind = "edited" if update.edited_message else "text"
         conversation = await self._record(update, kind=kind, text=message.text)
+        if conversation.state is ConversationState.CLOSED:
+            await self._desk.take_comment(update, conversation)
+            return
+        if await self._with_a_person(update, conversation):
+            return
         if len(message.text) > self._settings.max_nlu_chars:
             await self._reply(update, conversation, [{"text": replies.LONG_MESSAGE}])
             return
@@ -126,6 +144,8 @@ class CustomerChat:
         caption = update.effective_message.caption or ""
         file_id = _file_id(update, kind)
         conversation = await self._record(update, kind=kind, text=caption, payload={"file_id": file_id})
+        if await self._with_a_person(update, conversation):
+            return
         readable = bool(caption) and len(caption) <= self._settings.max_nlu_chars
         if file_id and is_picture(update, kind):
             text = escape_customer_text(caption) if readable else PHOTO_INTENT
@@ -147,14 +167,28 @@ class CustomerChat:
             with contextlib.suppress(TelegramError):
                 await query.answer(replies.EXPIRED_BUTTON)
             return
+        if button.payload.startswith(DESK_PREFIX):
+            await self._desk.on_button(update, button.payload)  # agents' buttons: they stay for the next agent
+            return
         with contextlib.suppress(TelegramError):
             await query.answer()
             await query.edit_message_reply_markup(reply_markup=None)
+        if button.payload.startswith((CSAT_PREFIX, FOLLOWUP_PREFIX)):
+            conversation = await self._record(update, kind="button", text=button.title, payload={"payload": button.payload})
+            await self._desk.on_customer_button(update, conversation, button.payload)
+            return
         if button.payload.startswith(APP_PREFIX):
             await self._on_app_button(update, button.payload)
             return
         conversation = await self._record(update, kind="button", text=button.title, payload={"payload": button.payload})
         await self._ask_rasa(update, conversation, button.payload, context)
+
+    async def _with_a_person(self, update: Update, conversation: Conversation) -> bool:
+        """While a person is (about to be) in charge the bot stays silent: the message goes to the agents."""
+        if conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN):
+            return False
+        await self._desk.relay_from_customer(update, conversation)
+        return True
 
     async def _on_app_button(self, update: Update, payload: str) -> None:
         """A button of the app's own (issued to this chat): run its handler."""
@@ -239,6 +273,9 @@ class CustomerChat:
             except RasaUnavailable as exc:
                 log.warning("no answer from Rasa for update %s: %s", update.update_id, exc)
                 answer = []
+        if not answer and self._desk.enabled:
+            # Rasa or the action server failed: a person answers instead of nobody.
+            answer = [{"custom": {"handoff": {"reason": "bot_unavailable", "message": text}}}]
         await self._reply(update, conversation, answer or [{"text": replies.TROUBLE}])
 
     async def _reply(self, update: Update, conversation: Conversation, answer: list[RasaReply]) -> None:
@@ -254,6 +291,10 @@ class CustomerChat:
             # A decision for the app (the handoff payload): kept with the transcript; the desk acts on it.
             kind = "handoff" if "handoff" in reply["custom"] else "custom"
             await transcript.record_event(session, conversation=conversation, kind=kind, payload=reply["custom"], update_id=update_id)
+            request = reply["custom"].get("handoff")
+            if isinstance(request, dict):
+                await self._desk.escalate(session, conversation, update_id=update_id,
+                                          reason=str(request.get("reason") or "customer_request")[:32], context=request)
         parts = split_text(reply.get("text") or "")
         if not parts and reply.get("buttons"):
             parts = ["Please choose:"]

@@ -115,7 +115,11 @@ class Message(Base):
     """One message of the transcript, in or out; outgoing ones double as the outbox."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_outbox", "status", "chat_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_outbox", "status", "chat_id", "id"),
+        # Which delivered message an agent's reply answers.
+        Index("ix_messages_chat_id_telegram_message_id", "chat_id", "telegram_message_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
@@ -176,8 +180,62 @@ class Ticket(Base):
     photos: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.OPEN)
     priority: Mapped[TicketPriority] = mapped_column(_enum(TicketPriority), default=TicketPriority.NORMAL)
+    # The ticket's forum topic in the agents' group, once the desk has opened it.
+    topic_id: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def reference(self) -> str:
         """The number the customer and the agents quote."""
         return f"T{self.id:06d}"
+
+
+class HandoffStatus(str, enum.Enum):
+    """Where a request for a person stands."""
+
+    QUEUED = "QUEUED"  # waiting for an agent to claim it
+    CLAIMED = "CLAIMED"  # an agent is talking to the customer
+    CLOSED = "CLOSED"  # the agent closed it (resolved)
+    RETURNED = "RETURNED"  # handed back to the bot without closing the ticket
+    CANCELLED = "CANCELLED"  # the customer left the queue
+
+
+ACTIVE_HANDOFF = (HandoffStatus.QUEUED, HandoffStatus.CLAIMED)
+
+
+class Agent(Base):
+    """A member of the agents' group who acted on the desk; their private chat with the bot carries live conversations."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    first_name: Mapped[str] = mapped_column(String(255), default="")
+    username: Mapped[str | None] = mapped_column(String(255))
+    # Set once the agent has started a private chat with the bot (only then can it write to them).
+    private_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Handoff(Base):
+    """One request for a person: why, who took it, and how long each step took."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_status_queued_at", "status", "queued_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[HandoffStatus] = mapped_column(_enum(HandoffStatus), default=HandoffStatus.QUEUED)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    # What Rasa knew when it asked for a person: collected slots, recent intents, the last message.
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    announced_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    first_reply_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)
+    csat: Mapped[int | None]
+    csat_comment: Mapped[str | None] = mapped_column(Text)
+    followup_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    followup_sent_at: Mapped[datetime | None]

@@ -77,11 +77,15 @@ async def queue_outgoing(
     update_id: int | None,
     payload: dict[str, Any] | None = None,
     kind: str = "text",
+    chat_id: int | None = None,
 ) -> Message:
-    """Record a reply before it is sent: it is in the outbox until marked sent (a document's text is its caption)."""
+    """Record a reply before it is sent: it is in the outbox until marked sent (a document's text is its caption).
+
+    `chat_id` sends it elsewhere than the customer's chat (to agents) while keeping it with their conversation.
+    """
     return await _add(
         session, conversation, direction=Direction.OUT, kind=kind, text=text, payload=payload,
-        update_id=update_id, status=DeliveryStatus.PENDING,
+        update_id=update_id, status=DeliveryStatus.PENDING, chat_id=chat_id if chat_id is not None else conversation.chat_id,
     )
 
 
@@ -93,7 +97,8 @@ async def record_event(
 
 
 async def _add(session: AsyncSession, conversation: Conversation, **fields: Any) -> Message:
-    message = Message(conversation_id=conversation.id, chat_id=conversation.chat_id, **fields)
+    fields.setdefault("chat_id", conversation.chat_id)
+    message = Message(conversation_id=conversation.id, **fields)
     session.add(message)
     await session.flush()
     return message

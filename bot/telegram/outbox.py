@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId
 from telegram import Message as TelegramMessage
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -70,11 +70,23 @@ class Outbox:
                 log.exception("outbox retry round failed")
             await asyncio.sleep(RETRY_INTERVAL)
 
-    async def _send(self, message: Message) -> TelegramMessage:
-        """One recorded reply to Telegram: a document with its caption, or a text."""
+    async def _send(self, message: Message) -> TelegramMessage | MessageId:
+        """One recorded message to Telegram: a copy of a user's message, a photo, a document (with caption), or a text.
+
+        The payload may name a forum topic (`thread_id`) and carry buttons.
+        """
+        payload = message.payload or {}
+        where = {"message_thread_id": payload.get("thread_id"), "reply_markup": keyboard(payload)}
+        caption = message.text or None
+        if "copy" in payload:
+            source = payload["copy"]
+            return await self._bot.copy_message(
+                message.chat_id, source["from_chat_id"], source["message_id"], caption=caption, **where)
+        if message.kind == "photo":
+            return await self._bot.send_photo(message.chat_id, payload["photo"], caption=caption, **where)
         if message.kind == "document":
-            return await self._bot.send_document(message.chat_id, document_file(message.payload), caption=message.text or None)
-        return await self._bot.send_message(message.chat_id, message.text, reply_markup=keyboard(message.payload))
+            return await self._bot.send_document(message.chat_id, document_file(payload), caption=caption, **where)
+        return await self._bot.send_message(message.chat_id, message.text, **where)
 
     async def _deliver(self, message: Message) -> bool:
         try:
@@ -88,6 +100,7 @@ class Outbox:
             log.warning("reply %s to chat %s not delivered yet: %s", message.id, message.chat_id, exc)
             return False
         async with self._sessions.begin() as session:
-            file_id = sent.document.file_id if sent.document else None
+            document = getattr(sent, "document", None)
+            file_id = document.file_id if document else None
             await transcript.mark_delivered(session, message.id, telegram_message_id=sent.message_id, file_id=file_id)
         return True

@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 TEST_TOKEN = "123456789:e2e-test-token"
+AGENT_ID = 800_001  # Alex, a member of the agents' group
 
 
 def free_port() -> int:
@@ -32,6 +33,12 @@ def _get_json(url: str) -> dict | None:
             return json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
+
+
+def _post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
 
 
 def wait_until(predicate, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
@@ -55,6 +62,7 @@ class Stack:
     actions_port: int = field(default_factory=free_port)
     rasa_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    agent_chat_id: int | None = None  # the agents' forum group, made when the emulator starts
 
     @property
     def emulator_url(self) -> str:
@@ -78,6 +86,7 @@ class Stack:
             RASA_URL=self.rasa_url,
             RASA_TIMEOUT="6",
             TICKET_RETRY_SECONDS="1",
+            AGENT_CHAT_ID=str(self.agent_chat_id) if self.agent_chat_id else "",
             ACTION_SERVER_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
             TELEGRAM_BOT_TOKEN=TEST_TOKEN,
             TELEGRAM_API_URL=f"{self.emulator_url}/bot",
@@ -96,6 +105,10 @@ class Stack:
     def start_emulator(self) -> None:
         process = self._spawn("emulator", [sys.executable, "-m", "bot.emulator", "--port", str(self.emulator_port)])
         wait_until(lambda: _get_json(f"{self.emulator_url}/_emulator/health"), 20, "emulator", process)
+        _post_json(f"{self.emulator_url}/_emulator/users", {"id": AGENT_ID, "first_name": "Alex", "username": "alex_agent"})
+        group = _post_json(f"{self.emulator_url}/_emulator/groups", {
+            "title": "Agents", "is_forum": True, "members": [AGENT_ID], "bot_rights": {"can_manage_topics": True}})
+        self.agent_chat_id = group["id"]
 
     def start_actions(self) -> None:
         process = self._spawn("actions", [str(VENV_BIN / "frontline"), "actions"])

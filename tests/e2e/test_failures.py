@@ -19,17 +19,21 @@ from tests.e2e.stack import Stack
     ("actions", "hello", "utter_greet_name"),  # the greeting needs the action server; Rasa then answers []
     ("rasa", "what are your opening hours", "utter_faq/opening_hours"),
 ])
-async def test_a_process_down_gets_the_trouble_answer_and_recovers(
+async def test_a_process_down_hands_the_customer_to_a_person_and_the_bot_is_back_after(
     emulator: EmulatorClient, customer: dict, stack: Stack, process: str, question: str, answer: str
 ) -> None:
     stack.kill(process)
     try:
         started = time.monotonic()
         messages = await say(emulator, customer["id"], question, timeout=20)
-        assert last_text(messages) == replies.TROUBLE
+        assert last_text(messages) == replies.HANDOFF_BOT_DOWN + replies.HANDOFF_QUEUED.format(position=1, wait="")
         assert time.monotonic() - started < 10
     finally:
         getattr(stack, f"start_{process}")()
+    cards = await emulator.wait_for_text(stack.agent_chat_id, predicate=lambda t: f"Maya: {question}" in t, timeout=15)
+    assert "the bot was unavailable" in cards[-1]["text"]
+    messages = await say(emulator, customer["id"], "/cancel")
+    assert last_text(messages).startswith("Okay, you've left the queue")
     expected = variations(answer, first_name="Maya")
     messages = await say(emulator, customer["id"], question, expect=expected)
     assert last_text(messages) in expected

@@ -27,6 +27,7 @@ class ScriptedRasa:
     answer: Callable[[dict[str, Any]], Any] = lambda body: [{"text": f"echo: {body['message']}"}]
     received: list[dict[str, Any]] = field(default_factory=list)
     tracker_events: list[dict[str, Any]] = field(default_factory=list)
+    appended: list[tuple[str, Any]] = field(default_factory=list)  # events the app appended to a tracker
 
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -41,6 +42,10 @@ class ScriptedRasa:
     async def tracker(self, request: web.Request) -> web.Response:
         return web.json_response({"events": self.tracker_events})
 
+    async def append_events(self, request: web.Request) -> web.Response:
+        self.appended.append((request.match_info["sender"], await request.json()))
+        return web.json_response({})
+
 
 @dataclass
 class Harness:
@@ -48,6 +53,8 @@ class Harness:
     rasa: ScriptedRasa
     sessions: Any
     user_id: int = 4242
+    group_id: int | None = None  # the agents' forum group, when the desk is on
+    agent_id: int = 5151
 
     async def say(self, text: str, timeout: float = 5) -> list[dict]:
         after = (await self.emulator.sent(self.user_id)).last
@@ -74,36 +81,46 @@ async def callback_answer(harness: Harness, query_id: str) -> dict:
 
 
 @contextlib.asynccontextmanager
-async def running_harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    """Emulator + scripted Rasa + the real app (SQLite), all in this event loop."""
+async def running_harness(tmp_path: Path, *, desk: bool = False) -> AsyncIterator[Harness]:
+    """Emulator + scripted Rasa + the real app (SQLite), all in this event loop; `desk` adds the agents' group."""
     emulator = EmulatorServer()
     emulator_url = await emulator.start("127.0.0.1", 0)
     rasa = ScriptedRasa()
     rasa_app = web.Application()
     rasa_app.router.add_post("/webhooks/rest/webhook", rasa.webhook)
     rasa_app.router.add_get("/conversations/{sender}/tracker", rasa.tracker)
+    rasa_app.router.add_post("/conversations/{sender}/tracker/events", rasa.append_events)
     runner = web.AppRunner(rasa_app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     rasa_port = site._server.sockets[0].getsockname()[1]
-    settings = load_settings({
+    env = {
         "FRONTLINE_VAR": str(tmp_path),
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_URL": f"{emulator_url}/bot",
         "RASA_URL": f"http://127.0.0.1:{rasa_port}",
         "RASA_TIMEOUT": "1.5",
-    })
-    stop = asyncio.Event()
-    app = asyncio.create_task(serve(settings, stop))
-    engine = create_engine(settings.database_url)
+    }
     async with EmulatorClient(emulator_url) as control:
         await control.add_user("Maya", user_id=4242, username="maya")
+        group_id = None
+        if desk:
+            await control.add_user("Alex", user_id=5151, username="alex_agent")
+            await control.add_user("Bo", user_id=5252, username="bo_agent")
+            group = await control.add_group("Agents", is_forum=True, members=[5151, 5252],
+                                            bot_rights={"can_manage_topics": True})
+            group_id = group["id"]
+            env["AGENT_CHAT_ID"] = str(group_id)
+        settings = load_settings(env)
+        stop = asyncio.Event()
+        app = asyncio.create_task(serve(settings, stop))
+        engine = create_engine(settings.database_url)
         for _ in range(100):
             if await control.calls("getUpdates"):
                 break
             await asyncio.sleep(0.05)
-        yield Harness(control, rasa, create_sessionmaker(engine))
+        yield Harness(control, rasa, create_sessionmaker(engine), group_id=group_id)
     stop.set()
     await asyncio.wait_for(app, 30)
     await engine.dispose()

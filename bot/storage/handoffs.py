@@ -1,0 +1,172 @@
+"""Requests for a person: opened once per conversation at a time, claimed by one agent, closed with timings kept."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import (
+    ACTIVE_HANDOFF,
+    Agent,
+    Conversation,
+    ConversationState,
+    Handoff,
+    HandoffStatus,
+    Message,
+    Ticket,
+    utcnow,
+)
+
+WAIT_SAMPLE = 20  # claimed handoffs the wait estimate is taken from
+WAIT_WINDOW = timedelta(days=7)
+
+
+async def active_for(session: AsyncSession, conversation_id: int) -> Handoff | None:
+    """The conversation's handoff that is waiting or being handled, if any."""
+    return await session.scalar(
+        select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.status.in_(ACTIVE_HANDOFF))
+        .order_by(Handoff.id.desc()).limit(1)
+    )
+
+
+async def open_handoff(
+    session: AsyncSession, *, conversation: Conversation, ticket: Ticket, reason: str, context: dict[str, Any]
+) -> tuple[Handoff, bool]:
+    """Queue the conversation for a person, unless it already is (a customer is never transferred twice)."""
+    existing = await active_for(session, conversation.id)
+    if existing is not None:
+        return existing, False
+    handoff = Handoff(conversation_id=conversation.id, ticket_id=ticket.id, reason=reason, context=context)
+    session.add(handoff)
+    conversation.state = ConversationState.QUEUED
+    await session.flush()
+    return handoff, True
+
+
+async def place_in_line(session: AsyncSession, handoff: Handoff) -> int:
+    """1 for the next customer an agent will pick up."""
+    ahead = await session.scalar(
+        select(func.count()).select_from(Handoff)
+        .where(Handoff.status == HandoffStatus.QUEUED, Handoff.queued_at < handoff.queued_at)
+    )
+    return (ahead or 0) + 1
+
+
+async def typical_wait(session: AsyncSession, now: datetime | None = None) -> timedelta | None:
+    """The median time to be picked up over recent handoffs; None without enough history to say."""
+    since = (now or utcnow()) - WAIT_WINDOW
+    rows = await session.execute(
+        select(Handoff.queued_at, Handoff.claimed_at)
+        .where(Handoff.claimed_at.is_not(None), Handoff.claimed_at >= since)
+        .order_by(Handoff.claimed_at.desc()).limit(WAIT_SAMPLE)
+    )
+    waits = [(claimed - queued).total_seconds() for queued, claimed in rows]
+    if len(waits) < 3:
+        return None
+    return timedelta(seconds=statistics.median(waits))
+
+
+async def queued(session: AsyncSession) -> list[Handoff]:
+    """Everyone waiting for a person, longest waiting first."""
+    return list(await session.scalars(
+        select(Handoff).where(Handoff.status == HandoffStatus.QUEUED).order_by(Handoff.queued_at)))
+
+
+async def claim(session: AsyncSession, handoff_id: int, agent: Agent) -> bool:
+    """Give a waiting handoff to an agent; False if someone else was quicker (or it is no longer waiting)."""
+    now = utcnow()
+    result = await session.execute(
+        update(Handoff).where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.QUEUED)
+        .values(status=HandoffStatus.CLAIMED, agent_id=agent.id, claimed_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    handoff = await session.get(Handoff, handoff_id, populate_existing=True)
+    conversation = await session.get(Conversation, handoff.conversation_id)
+    conversation.state = ConversationState.HUMAN
+    return True
+
+
+async def finish(
+    session: AsyncSession, handoff: Handoff, status: HandoffStatus, *, resolution: str | None = None,
+    followup_after: timedelta | None = None,
+) -> bool:
+    """End an active handoff (closed, returned to the bot, or cancelled); the conversation goes back to the bot."""
+    if handoff.status not in ACTIVE_HANDOFF:
+        return False
+    now = utcnow()
+    handoff.status = status
+    handoff.closed_at = now
+    handoff.resolution = resolution
+    if followup_after is not None:
+        handoff.followup_due_at = now + followup_after
+    conversation = await session.get(Conversation, handoff.conversation_id)
+    conversation.state = ConversationState.BOT
+    return True
+
+
+async def claimed_by(session: AsyncSession, agent_id: int) -> list[Handoff]:
+    """The conversations an agent is handling now, oldest claim first."""
+    return list(await session.scalars(
+        select(Handoff).where(Handoff.agent_id == agent_id, Handoff.status == HandoffStatus.CLAIMED)
+        .order_by(Handoff.claimed_at)))
+
+
+async def agent(session: AsyncSession, *, telegram_user_id: int, first_name: str, username: str | None) -> Agent:
+    """The agent with this Telegram account, created on first sight, name kept current."""
+    found = await session.scalar(select(Agent).where(Agent.telegram_user_id == telegram_user_id))
+    if found is None:
+        found = Agent(telegram_user_id=telegram_user_id)
+        session.add(found)
+    found.first_name = first_name or ""
+    found.username = username
+    await session.flush()
+    return found
+
+
+async def agent_chats(session: AsyncSession) -> list[int]:
+    """The private chats agents have opened with the bot."""
+    return list(await session.scalars(select(Agent.private_chat_id).where(Agent.private_chat_id.is_not(None))))
+
+
+async def tickets_without_topic(session: AsyncSession) -> list[Ticket]:
+    """Tickets the agents' group has not seen yet, oldest first."""
+    return list(await session.scalars(
+        select(Ticket).where(Ticket.topic_id.is_(None), Ticket.conversation_id.is_not(None)).order_by(Ticket.id)))
+
+
+async def for_ticket(session: AsyncSession, ticket_id: int) -> Handoff | None:
+    """The newest handoff of a ticket."""
+    return await session.scalar(select(Handoff).where(Handoff.ticket_id == ticket_id).order_by(Handoff.id.desc()).limit(1))
+
+
+async def due_followups(session: AsyncSession, now: datetime | None = None) -> list[Handoff]:
+    """Closed handoffs whose next-day check is due and not sent."""
+    return list(await session.scalars(
+        select(Handoff).where(Handoff.followup_due_at <= (now or utcnow()), Handoff.followup_sent_at.is_(None))
+        .order_by(Handoff.followup_due_at)))
+
+
+async def latest_rated(session: AsyncSession, conversation_id: int) -> Handoff | None:
+    """The conversation's most recently rated handoff, whose comment may follow."""
+    return await session.scalar(
+        select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.csat.is_not(None))
+        .order_by(Handoff.id.desc()).limit(1))
+
+
+async def ticket_in_topic(session: AsyncSession, topic_id: int | None) -> Ticket | None:
+    """The ticket whose forum topic this is."""
+    if not topic_id:
+        return None
+    return await session.scalar(select(Ticket).where(Ticket.topic_id == topic_id).limit(1))
+
+
+async def relayed_message(session: AsyncSession, *, chat_id: int, telegram_message_id: int) -> Message | None:
+    """The message the bot delivered into an agent's chat as this Telegram message (to map a reply to its customer)."""
+    return await session.scalar(
+        select(Message).where(Message.chat_id == chat_id, Message.telegram_message_id == telegram_message_id).limit(1))

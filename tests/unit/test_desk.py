@@ -1,0 +1,271 @@
+"""The agent desk, run whole: the app against the emulator's agents' forum group and a scripted Rasa."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from bot import replies
+from bot.desk import desk as desk_texts
+from bot.storage import tickets, transcript
+from bot.storage.models import (
+    Conversation,
+    ConversationState,
+    Direction,
+    Handoff,
+    HandoffStatus,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+    utcnow,
+)
+from tests.unit.chat_harness import Harness, callback_answer, eventually, running_harness
+
+ALEX, BO = 5151, 5252
+HANDOFF = {"handoff": {"reason": "customer_request", "ticket_id": None, "message": "I want a person",
+                       "collected": {"order_number": "A12345", "complaint_description": "The lamp came broken"},
+                       "intents": [{"name": "complain", "confidence": 0.91}, {"name": "request_human", "confidence": 0.97}]}}
+
+
+@pytest.fixture
+async def desk(tmp_path) -> AsyncIterator[Harness]:
+    """The app with an agents' group (Alex and Bo are members) and a Rasa that hands over on "I want a person"."""
+    async with running_harness(tmp_path, desk=True) as running:
+        def answer(body: dict) -> list[dict]:
+            if body["message"] == "I want a person":
+                return [{"text": "Of course, I'm bringing in a person."}, {"custom": HANDOFF}]
+            return [{"text": f"echo: {body['message']}"}]
+
+        running.rasa.answer = answer
+        yield running
+
+
+async def _new(harness: Harness, chat_id: int, after: int, until: str, timeout: float = 8) -> list[dict]:
+    return await harness.emulator.wait_for_text(chat_id, after, predicate=lambda t: until in t, timeout=timeout)
+
+
+async def _last(harness: Harness, chat_id: int) -> int:
+    return (await harness.emulator.sent(chat_id)).last
+
+
+async def _press(harness: Harness, user: int, message: dict, title: str) -> dict:
+    button = next(b for row in message["reply_markup"]["inline_keyboard"] for b in row if b["text"] == title)
+    pressed = await harness.emulator.press(user, message["message_id"], button["callback_data"], chat_id=message["chat_id"])
+    return await callback_answer(harness, pressed["callback_query_id"])
+
+
+async def _queued(harness: Harness) -> dict:
+    """The customer asks for a person; returns the card posted in the ticket's new topic."""
+    group_start = await _last(harness, harness.group_id)
+    messages = await harness.say("I want a person")
+    assert messages[-1]["text"].startswith("Of course")
+    told = await _new(harness, 4242, messages[-1]["seq"] - 1, "number 1 in line")
+    assert told[-1]["text"] == replies.HANDOFF_QUEUED.format(position=1, wait="")
+    [card] = [m for m in await _new(harness, harness.group_id, group_start, "🎫") if "🎫" in (m.get("text") or "")]
+    return card
+
+
+async def _agent_ready(harness: Harness, user: int = ALEX) -> None:
+    after = await _last(harness, user)
+    await harness.emulator.send_text(user, "/start")
+    await _new(harness, user, after, "You're set up as an agent")
+
+
+async def _claimed(harness: Harness) -> dict:
+    card = await _queued(harness)
+    await _agent_ready(harness)
+    customer_start, agent_start = await _last(harness, 4242), await _last(harness, ALEX)
+    await _press(harness, ALEX, card, "Claim")
+    await _new(harness, 4242, customer_start, "this is Alex")
+    [intro] = await _new(harness, ALEX, agent_start, "You're now talking with Maya")
+    return intro
+
+
+async def test_a_request_for_a_person_queues_the_customer_and_posts_the_card(desk: Harness) -> None:
+    card = await _queued(desk)
+    text = card["text"]
+    assert card["message_thread_id"], "the card opens the ticket's own topic"
+    assert "T000001 · Maya" in text and "asked for a person" in text
+    assert "Order: A12345" in text and "What happened: The lamp came broken" in text
+    assert "request_human 0.97" in text and "Maya: I want a person" in text
+    assert [b["text"] for row in card["reply_markup"]["inline_keyboard"] for b in row] == ["Claim"]
+    async with desk.sessions() as session:
+        conversation = await transcript.find_conversation(session, 4242)
+        [handoff] = (await session.scalars(select(Handoff))).all()
+    assert conversation.state is ConversationState.QUEUED
+    assert (handoff.reason, handoff.status) == ("customer_request", HandoffStatus.QUEUED)
+
+
+async def test_while_queued_the_bot_is_silent_and_messages_reach_the_topic(desk: Harness) -> None:
+    card = await _queued(desk)
+    asked = len(desk.rasa.received)
+    group_start = await _last(desk, desk.group_id)
+    await desk.emulator.send_text(4242, "it's the blue lamp, order A12345")
+    [relayed] = await _new(desk, desk.group_id, group_start, "blue lamp")
+    assert relayed["message_thread_id"] == card["message_thread_id"]
+    assert relayed["text"].startswith("💬 Maya · T000001")
+    customer_seen = await _last(desk, 4242)
+    await desk.emulator.send_text(4242, "I want a person")
+    await _new(desk, desk.group_id, relayed["seq"], "I want a person")
+    assert len(desk.rasa.received) == asked, "nothing reached Rasa while waiting for a person"
+    assert (await desk.emulator.sent(4242, customer_seen)).messages == [], "the bot stays silent"
+
+
+async def test_claiming_needs_a_private_chat_then_connects_agent_and_customer(desk: Harness) -> None:
+    card = await _queued(desk)
+    answer = await _press(desk, ALEX, card, "Claim")
+    assert answer["answer"]["text"] == desk_texts.START_PRIVATE_FIRST
+    await _agent_ready(desk)
+    customer_start, group_start = await _last(desk, 4242), await _last(desk, desk.group_id)
+    await _press(desk, ALEX, card, "Claim")
+    [hello] = await _new(desk, 4242, customer_start, "this is Alex")
+    assert hello["text"] == replies.CLAIMED.format(agent="Alex")
+    await _new(desk, desk.group_id, group_start, "Claimed by Alex")
+    await _agent_ready(desk, BO)
+    answer = await _press(desk, BO, card, "Claim")
+    assert answer["answer"]["text"] == desk_texts.ALREADY_CLAIMED.format(agent="Alex")
+
+
+async def test_the_live_conversation_runs_in_the_agents_private_chat_and_is_recorded(desk: Harness) -> None:
+    await _claimed(desk)
+    agent_start = await _last(desk, ALEX)
+    await desk.emulator.send_text(4242, "hello? is anyone there")
+    [relayed] = await _new(desk, ALEX, agent_start, "anyone there")
+    assert relayed["text"] == "💬 Maya · T000001\nhello? is anyone there"
+    customer_start = await _last(desk, 4242)
+    await desk.emulator.send_text(ALEX, "Yes, I'm here. A new lamp is on its way.", reply_to_message_id=relayed["message_id"])
+    [reply] = await _new(desk, 4242, customer_start, "new lamp")
+    assert reply["text"] == "Alex: Yes, I'm here. A new lamp is on its way."
+    await desk.emulator.send_media(4242, "photo", caption="this is the lamp")
+    copied = await _new(desk, ALEX, relayed["seq"], "this is the lamp")
+    assert copied[-1]["method"] == "copyMessage"
+    async with desk.sessions() as session:
+        lines = [(m.direction, m.kind, m.text) for m in await transcript.messages(session, 4242)]
+        handoff = await session.scalar(select(Handoff))
+    assert (Direction.OUT, "agent", "Alex: Yes, I'm here. A new lamp is on its way.") in lines
+    assert handoff.first_reply_at is not None and handoff.claimed_at is not None
+
+
+async def test_an_agent_with_two_customers_must_say_whom_a_message_is_for(desk: Harness) -> None:
+    await _claimed(desk)
+    await desk.emulator.add_user("Noor", user_id=4343)
+    group_start = await _last(desk, desk.group_id)
+    await desk.emulator.send_text(4343, "I want a person")
+    cards = await _new(desk, desk.group_id, group_start, "Noor")
+    card = next(m for m in cards if "🎫" in m["text"])
+    await _press(desk, ALEX, card, "Claim")
+    await _new(desk, 4343, 0, "this is Alex")
+    agent_start = await _last(desk, ALEX)
+    await desk.emulator.send_text(ALEX, "Hello!")
+    [which] = await _new(desk, ALEX, agent_start, "You're helping 2 customers")
+    assert which["text"] == desk_texts.WHICH_CUSTOMER.format(count=2)
+    await desk.emulator.send_text(4343, "my order is late")
+    [relayed] = await _new(desk, ALEX, which["seq"], "my order is late")
+    noor_start, maya_start = await _last(desk, 4343), await _last(desk, 4242)
+    await desk.emulator.send_text(ALEX, "Let me check, Noor.", reply_to_message_id=relayed["message_id"])
+    await _new(desk, 4343, noor_start, "Let me check, Noor.")
+    assert not [m for m in (await desk.emulator.sent(4242, maya_start)).messages if "Noor" in (m.get("text") or "")]
+
+
+async def test_closing_asks_for_a_rating_takes_a_comment_and_hands_back_to_the_bot(desk: Harness) -> None:
+    await _claimed(desk)
+    customer_start = await _last(desk, 4242)
+    await desk.emulator.send_text(ALEX, "/close replacement sent")
+    closing = await _new(desk, 4242, customer_start, "How did we do?")
+    assert closing[0]["text"] == replies.CLOSED.format(agent="Alex")
+    assert ("tg-4242", [{"event": "resume"}, {"event": "restart"}]) in desk.rasa.appended
+    await _press(desk, 4242, closing[-1], "5")
+    await _new(desk, 4242, closing[-1]["seq"], "rating us 5 out of 5")
+    await desk.say("Alex was great, thanks")
+    async with desk.sessions() as session:
+        handoff = await session.scalar(select(Handoff))
+        ticket = await session.scalar(select(Ticket))
+        conversation = await transcript.find_conversation(session, 4242)
+    assert (handoff.status, handoff.resolution, handoff.csat, handoff.csat_comment) == (
+        HandoffStatus.CLOSED, "replacement sent", 5, "Alex was great, thanks")
+    assert handoff.followup_due_at is not None and ticket.status is TicketStatus.RESOLVED
+    assert conversation.state is ConversationState.BOT
+    messages = await desk.say("where is my parcel")
+    assert messages[-1]["text"] == "echo: where is my parcel", "the bot answers again"
+
+
+async def test_the_next_day_check_is_sent_once_and_can_bring_a_person_back(desk: Harness) -> None:
+    await _claimed(desk)
+    await desk.emulator.send_text(ALEX, "/close sorted")
+    await _new(desk, 4242, 0, "How did we do?")
+    async with desk.sessions.begin() as session:
+        await session.execute(update(Handoff).values(followup_due_at=utcnow() - timedelta(minutes=1)))
+    check = (await _new(desk, 4242, 0, "yesterday our team helped you"))[-1]
+    assert check["text"] == replies.FOLLOWUP.format(name="Maya", ticket="T000001")
+    await _press(desk, 4242, check, replies.FOLLOWUP_HELP)
+    await _new(desk, 4242, check["seq"], "number 1 in line")
+    async with desk.sessions() as session:
+        handoffs = (await session.scalars(select(Handoff).order_by(Handoff.id))).all()
+        sent = [m for m in await transcript.messages(session, 4242) if "yesterday our team" in m.text]
+    assert [h.reason for h in handoffs] == ["customer_request", "followup"]
+    assert handoffs[1].ticket_id == handoffs[0].ticket_id, "the same ticket comes back"
+    assert len(sent) == 1
+
+
+async def test_cancel_leaves_the_queue_and_the_ticket_stays(desk: Harness) -> None:
+    await _queued(desk)
+    messages = await desk.say("/cancel")
+    assert messages[-1]["text"] == replies.CANCELLED.format(ticket="T000001")
+    assert ("tg-4242", [{"event": "resume"}, {"event": "restart"}]) in desk.rasa.appended
+    messages = await desk.say("/cancel")
+    assert messages[-1]["text"] == replies.NOTHING_TO_CANCEL
+    async with desk.sessions() as session:
+        ticket = await session.scalar(select(Ticket))
+    assert ticket.status is TicketStatus.OPEN
+
+
+async def test_rasa_down_hands_the_customer_to_a_person(desk: Harness) -> None:
+    desk.rasa.answer = lambda body: []
+    group_start = await _last(desk, desk.group_id)
+    messages = await desk.say("where is my order")
+    assert messages[-1]["text"] == replies.HANDOFF_BOT_DOWN + replies.HANDOFF_QUEUED.format(position=1, wait="")
+    cards = await _new(desk, desk.group_id, group_start, "the bot was unavailable")
+    assert "Maya: where is my order" in cards[-1]["text"]
+
+
+async def test_a_complaint_ticket_gets_a_topic_with_its_photos_and_an_answer_there_reaches_the_customer(desk: Harness) -> None:
+    sent = await desk.emulator.send_media(4242, "photo", content=b"\x89PNG a cracked mirror")
+    await desk.emulator.wait_for_text(4242)
+    photo = sent["message"]["photo"][-1]["file_id"]
+    group_start = await _last(desk, desk.group_id)
+    async with desk.sessions.begin() as session:
+        conversation = await transcript.find_conversation(session, 4242)
+        await tickets.create(session, idempotency_key="k1", conversation=conversation, category="damaged_or_wrong_item",
+                             description="The mirror arrived cracked", desired_resolution="replacement",
+                             priority=TicketPriority.NORMAL, order_number="B12345", photos=[photo])
+    posted = await _new(desk, desk.group_id, group_start, "photo from the customer")
+    card = posted[0]
+    assert "no person asked for yet" in card["text"] and "Photos: 1" in card["text"]
+    assert posted[-1]["method"] == "sendPhoto" and posted[-1]["message_thread_id"] == card["message_thread_id"]
+    customer_start = await _last(desk, 4242)
+    await desk.emulator.send_text(BO, "Hi Maya, a new mirror ships today.", chat_id=desk.group_id,
+                                  message_thread_id=card["message_thread_id"])
+    [answer] = await _new(desk, 4242, customer_start, "new mirror")
+    assert answer["text"] == "Bo: Hi Maya, a new mirror ships today."
+    async with desk.sessions() as session:
+        ticket = await session.scalar(select(Ticket))
+        conversation = await session.scalar(select(Conversation))
+    assert ticket.status is TicketStatus.IN_PROGRESS and conversation.state is ConversationState.BOT
+
+
+async def test_forged_desk_buttons_are_refused(desk: Harness) -> None:
+    card = await _queued(desk)
+    await _agent_ready(desk)
+    pressed = await desk.emulator.press(ALEX, card["message_id"], "b:not-a-real-button", chat_id=desk.group_id, forged=True)
+    answer = await callback_answer(desk, pressed["callback_query_id"])
+    assert answer["answer"]["text"] == replies.EXPIRED_BUTTON
+    async with desk.sessions() as session:
+        assert (await session.scalar(select(Handoff))).status is HandoffStatus.QUEUED
+    assert await eventually(lambda: _no_claim_text(desk), True)
+
+
+async def _no_claim_text(harness: Harness) -> bool:
+    return not [m for m in (await harness.emulator.sent(4242)).messages if "this is Alex" in (m.get("text") or "")]
