@@ -12,11 +12,12 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run chat test test-unit test-rasa test-e2e bench-latency lock clean
+.PHONY: help install train run chat desk test test-unit test-rasa test-e2e bench-latency bench-nlu lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
 	@echo "make chat   talk to the sandbox bot as a customer, in this terminal"
+	@echo "make desk   act as the sandbox's agent Sam, in this terminal: tickets, claim, reply, close"
 	@echo "make test   install, train if needed, run the whole test suite"
 	@echo "make bench-latency [N=100]   per-message latency through the emulator next to bare Rasa"
 
@@ -46,6 +47,9 @@ run: train
 chat: install
 	.venv/bin/frontline chat
 
+desk: install
+	.venv/bin/frontline desk
+
 test: train test-rasa test-unit test-e2e
 
 test-rasa: train
@@ -62,6 +66,12 @@ test-e2e: train
 
 bench-latency: train
 	.venv/bin/python -m bench.latency -n $(or $(N),100)
+
+# NLU benchmark: train through CONFIG in Rasa, parse the test set over /model/parse, write var/bench/nlu-<name>.json.
+# DATA: a Rasa data dir/file, a text,intent CSV, or a CLINC150-style dir (SPLIT=val to tune on its validation set).
+bench-nlu: install
+	.venv-rasa/bin/python -m bench.nlu $(if $(DATA),--data "$(DATA)") $(if $(TEST),--test "$(TEST)") \
+	  $(if $(CONFIG),--config "$(CONFIG)") $(if $(SPLIT),--split "$(SPLIT)") $(if $(NAME),--name "$(NAME)")
 
 lock:
 	rm -rf /tmp/frontline-lock && $(PYTHON) -m venv /tmp/frontline-lock/app && /tmp/frontline-lock/app/bin/pip install $(PIP_QUIET) -r requirements/app.in

@@ -1,0 +1,423 @@
+"""Measure the NLU pipeline: train it in Rasa, serve it, parse a held-out set, report.
+
+    make bench-nlu [DATA=nlu] [TEST=tests/data/heldout.yml] [CONFIG=config.yml] [SPLIT=test|val] [NAME=...]
+    .venv-rasa/bin/python -m bench.nlu --data ../shared/data/clinc150 --config bench/configs/clinc150.yml
+
+Runs in `.venv-rasa`. The data is one of:
+- a Rasa data directory or NLU file (the default: `nlu/`, tested on `tests/data/heldout.yml`);
+- a `text,intent` CSV file (a header line is skipped), tested on `--test` or, without
+  one, on a stratified fifth held out with a fixed seed;
+- a CLINC150-style directory: `train.csv` + `oos_train.csv` train (out-of-scope
+  examples as the intent `out_of_scope`), `test.csv` + `oos_test.csv` test.
+  `--split val` tests on `val.csv` + `oos_val.csv` instead: tune on that, never on test.
+
+The model is trained with `rasa train nlu` through the given config (from
+scratch: a fresh training cache), served by `rasa run --enable-api` on a free
+loopback port, and every test message is sent to `/model/parse`, as the app
+does. Reported:
+- accuracy: the predicted intent is the true one; a fallback counts as a miss.
+  For a retrieval intent (`faq/<topic>` in the test data) the response
+  selector's pick must be right too. With an out-of-scope class: in-scope
+  accuracy, over the in-scope messages only.
+- macro-F1 over the test set's intents (`nlu_fallback` counts as `out_of_scope`
+  when the data has that class).
+- out-of-scope recall: out-of-scope messages that are declined (`out_of_scope`
+  or `nlu_fallback`).
+- confident-wrong rate: messages whose predicted intent is wrong, not a
+  fallback, and at least as confident as the config's FallbackClassifier threshold.
+- training time (wall clock of `rasa train nlu`), parse time per message
+  (median and p95 over a fixed sample, after a warm-up), model size.
+
+The table is printed and the figures written to `var/bench/nlu-<name>.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA_BIN = Path(sys.executable).parent
+OUT_OF_SCOPE = "out_of_scope"
+FALLBACK = "nlu_fallback"
+DECLINED = {OUT_OF_SCOPE, FALLBACK}
+LATENCY_SAMPLE = 500
+WARM_UP = 20
+
+
+@dataclass
+class Example:
+    text: str
+    intent: str
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: Path  # a Rasa NLU file or directory
+    test: list[Example]
+    needs_domain: bool  # the project's own data: ResponseSelector needs the domain's responses
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def read_csv(path: Path, intent: str | None = None) -> list[Example]:
+    """`text,intent` rows; a first row `text,...` is a header. `intent` overrides the second column."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if rows and rows[0][0].strip().lower() == "text":
+        rows = rows[1:]
+    return [Example(row[0], intent or row[1].strip()) for row in rows]
+
+
+def read_rasa(path: Path) -> list[Example]:
+    """The intent examples of Rasa NLU data (a file or directory); retrieval intents in full (faq/topic)."""
+    from rasa.shared.data import get_data_files, is_nlu_file
+    from rasa.shared.nlu.training_data.loading import load_data
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    files = get_data_files([str(path)], is_nlu_file)
+    data = TrainingData().merge(*(load_data(file) for file in files))
+    return [Example(message.get("text"), message.get_full_intent()) for message in data.intent_examples]
+
+
+def write_rasa(examples: Sequence[Example], path: Path) -> Path:
+    """Write examples as a Rasa YAML NLU file."""
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    data = TrainingData([Message.build(text=example.text, intent=example.intent) for example in examples])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    RasaYAMLWriter().dump(path, data)
+    return path
+
+
+def stratified_split(examples: Sequence[Example], share: float = 0.2, seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """Hold out about `share` of each intent (at least one where it has two or more examples)."""
+    by_intent: dict[str, list[Example]] = {}
+    for example in examples:
+        by_intent.setdefault(example.intent, []).append(example)
+    rng = random.Random(seed)
+    train, test = [], []
+    for intent in sorted(by_intent):
+        group = by_intent[intent][:]
+        rng.shuffle(group)
+        cut = round(len(group) * share) if len(group) > 1 else 0
+        cut = max(cut, 1) if len(group) > 1 else 0
+        test += group[:cut]
+        train += group[cut:]
+    return train, test
+
+
+def load_dataset(data: Path, test: Path | None, split: str, work: Path) -> Dataset:
+    """Resolve `--data`/`--test` into a training path and test examples."""
+    data = data.resolve()
+    if data.is_dir() and (data / "train.csv").is_file():
+        train = read_csv(data / "train.csv") + _optional_csv(data / "oos_train.csv")
+        if split not in ("test", "val"):
+            raise SystemExit(f"--split must be test or val, not {split!r}")
+        held = read_csv(data / f"{split}.csv") + _optional_csv(data / f"oos_{split}.csv")
+        if test is not None:
+            held = _read_any(test)
+        name = data.name + ("" if split == "test" else f"-{split}")
+        return Dataset(name, write_rasa(train, work / "train.yml"), held, needs_domain=False)
+    if data.suffix == ".csv":
+        examples = read_csv(data)
+        if test is None:
+            train, held = stratified_split(examples)
+        else:
+            train, held = examples, _read_any(test)
+        return Dataset(data.stem, write_rasa(train, work / "train.yml"), held, needs_domain=False)
+    if test is None:
+        raise SystemExit("a Rasa data directory or file needs --test (e.g. tests/data/heldout.yml)")
+    own = data == (ROOT / "nlu").resolve()
+    return Dataset("shipped" if own else data.stem, data, _read_any(test), needs_domain=own)
+
+
+def _optional_csv(path: Path) -> list[Example]:
+    return read_csv(path, intent=OUT_OF_SCOPE) if path.is_file() else []
+
+
+def _read_any(path: Path) -> list[Example]:
+    return read_csv(path) if path.suffix == ".csv" else read_rasa(path)
+
+
+# --- config -------------------------------------------------------------------------------------
+
+
+def fallback_threshold(config: Path) -> float:
+    """The FallbackClassifier threshold in a Rasa config (Rasa's default 0.3 when it is not set)."""
+    pipeline = yaml.safe_load(config.read_text())["pipeline"]
+    for component in pipeline:
+        if component.get("name") == "FallbackClassifier":
+            return float(component.get("threshold", 0.3))
+    return 0.3
+
+
+def uses_component(config: Path, fragment: str) -> bool:
+    pipeline = yaml.safe_load(config.read_text())["pipeline"]
+    return any(fragment in str(component.get(key, "")) for component in pipeline for key in ("name", "model"))
+
+
+def prepare(config: Path, env: dict[str, str]) -> None:
+    """Build what the config loads from outside the model: the project's spaCy pipeline, the encoder."""
+    python = str(RASA_BIN / "python")
+    if uses_component(config, "var/spacy/frontline_en"):
+        subprocess.run([python, "-m", "nlu.spacy_pipeline"], cwd=ROOT, env=env, check=True)
+    if uses_component(config, "SentenceEncoder") or uses_component(config, "sentence_encoder"):
+        subprocess.run([python, "-m", "nlu.components.sentence_encoder", "fetch"], cwd=ROOT, env=env, check=True)
+
+
+# --- training and serving -----------------------------------------------------------------------
+
+
+def rasa_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["RASA_TELEMETRY_ENABLED"] = "false"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def train(dataset: Dataset, config: Path, out: Path, env: dict[str, str]) -> tuple[Path, float]:
+    """Train from scratch (an empty training cache of its own); return the model and seconds taken."""
+    command = [
+        str(RASA_BIN / "rasa"), "train", "nlu", "--config", str(config), "--nlu", str(dataset.train),
+        "--out", str(out), "--fixed-model-name", "model",
+    ]
+    if dataset.needs_domain:
+        command += ["--domain", str(ROOT / "domain.yml")]
+    with tempfile.TemporaryDirectory(prefix="bench-nlu-cache-") as cache:
+        started = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, env={**env, "RASA_CACHE_DIRECTORY": cache}, check=True)
+        seconds = time.perf_counter() - started
+    model = out / "model.tar.gz"
+    if not model.is_file():
+        raise SystemExit(f"rasa train nlu did not write {model}")
+    return model, seconds
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RasaServer:
+    """`rasa run --enable-api` with one model on a free loopback port, stopped on exit."""
+
+    def __init__(self, model: Path, env: dict[str, str], log: Path) -> None:
+        self.model, self.env, self.log = model, env, log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> RasaServer:
+        command = [
+            str(RASA_BIN / "rasa"), "run", "--enable-api", "--model", str(self.model),
+            "--interface", "127.0.0.1", "--port", str(self.port),
+        ]
+        self._log = self.log.open("w")
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"rasa run exited with {self.process.returncode}; see {self.log}")
+            try:
+                status = json.loads(_get(f"{self.url}/status"))
+                if status.get("model_file"):
+                    return self
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        self.__exit__()
+        raise SystemExit(f"rasa run did not load the model within 300 s; see {self.log}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def parse(self, text: str) -> dict:
+        request = urllib.request.Request(
+            f"{self.url}/model/parse", data=json.dumps({"text": text}).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read()
+
+
+def predicted_intent(parsed: dict) -> tuple[str, float]:
+    """The intent as the app sees it (a retrieval intent resolved by its response selector) and its confidence."""
+    intent = parsed.get("intent") or {}
+    name, confidence = intent.get("name") or FALLBACK, float(intent.get("confidence") or 0.0)
+    selector = (parsed.get("response_selector") or {}).get(name)
+    if selector:
+        name = selector["response"].get("intent_response_key") or name
+    return name, confidence
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+
+def score(truth: Sequence[str], predicted: Sequence[str], confidence: Sequence[float], threshold: float) -> dict:
+    """Accuracy, macro-F1, out-of-scope recall and confident-wrong rate of one test run."""
+    from sklearn.metrics import f1_score
+
+    has_oos = OUT_OF_SCOPE in truth
+    in_scope = [i for i, label in enumerate(truth) if label != OUT_OF_SCOPE] if has_oos else range(len(truth))
+    oos = [i for i, label in enumerate(truth) if label == OUT_OF_SCOPE]
+    right = [truth[i] == predicted[i] for i in range(len(truth))]
+    mapped = [OUT_OF_SCOPE if has_oos and p in DECLINED else p for p in predicted]
+    wrong_confident = [
+        predicted[i] != truth[i] and predicted[i] != FALLBACK and confidence[i] >= threshold for i in range(len(truth))
+    ]
+    result = {
+        "examples": len(truth),
+        "intents": len(set(truth)),
+        "accuracy": sum(right[i] for i in in_scope) / max(len(in_scope), 1),
+        "accuracy_all": sum(right) / max(len(truth), 1),
+        "fallback_rate": sum(p == FALLBACK for p in predicted) / max(len(predicted), 1),
+        "macro_f1": float(f1_score(truth, mapped, labels=sorted(set(truth)), average="macro", zero_division=0)),
+        "oos_recall": (sum(predicted[i] in DECLINED for i in oos) / len(oos)) if oos else None,
+        "confident_wrong_rate": sum(wrong_confident) / max(len(truth), 1),
+        "in_scope_declined": sum(predicted[i] in DECLINED for i in in_scope) / max(len(in_scope), 1) if has_oos else None,
+        "fallback_threshold": threshold,
+    }
+    return result
+
+
+def measure(server: RasaServer, test: Sequence[Example], seed: int = 0) -> tuple[list[str], list[float], list[float]]:
+    """Parse every test message; then time a fixed sample (after a warm-up) for latency."""
+    predicted, confidence = [], []
+    for example in test:
+        name, conf = predicted_intent(server.parse(example.text))
+        predicted.append(name)
+        confidence.append(conf)
+    rng = random.Random(seed)
+    sample = rng.sample(list(test), min(LATENCY_SAMPLE, len(test)))
+    for example in sample[:WARM_UP]:
+        server.parse(example.text)
+    latencies = []
+    for example in sample:
+        started = time.perf_counter()
+        server.parse(example.text)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return predicted, confidence, latencies
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+def table(result: dict) -> str:
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{100 * value:.1f} %"
+
+    rows = [
+        ("data", result["data"]),
+        ("config", result["config"]),
+        ("training / test examples", f"{result['train_examples']} / {result['examples']} ({result['intents']} intents)"),
+        ("accuracy" + (" (in-scope)" if result["oos_recall"] is not None else ""), pct(result["accuracy"])),
+        ("accuracy (all messages)", pct(result["accuracy_all"])),
+        ("macro-F1", f"{result['macro_f1']:.3f}"),
+        ("out-of-scope recall", pct(result["oos_recall"])),
+        ("confident-wrong rate", f"{pct(result['confident_wrong_rate'])} (confidence >= {result['fallback_threshold']})"),
+        ("fallback rate", pct(result["fallback_rate"])),
+        ("training time", f"{result['train_seconds']:.1f} s"),
+        ("parse time median / p95", f"{result['parse_ms_median']:.1f} / {result['parse_ms_p95']:.1f} ms (n={result['parse_sample']})"),
+        ("model size", f"{result['model_mb']:.1f} MB"),
+    ]
+    width = max(len(key) for key, _ in rows)
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "nlu")
+    parser.add_argument("--test", type=Path, default=None, help="default for the shipped data: tests/data/heldout.yml")
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yml")
+    parser.add_argument("--split", default="test", help="CLINC-style data: test (default) or val (for tuning)")
+    parser.add_argument("--name", default=None, help="the result is var/bench/nlu-<name>.json")
+    parser.add_argument("--keep", action="store_true", help="keep the trained model and server log under var/bench/")
+    args = parser.parse_args(argv)
+
+    if args.test is None and args.data.resolve() == (ROOT / "nlu").resolve():
+        args.test = ROOT / "tests" / "data" / "heldout.yml"
+    config = args.config.resolve()
+    env = rasa_env()
+    bench_dir = ROOT / "var" / "bench"
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-nlu-", dir=bench_dir) as tmp:
+        work = Path(tmp)
+        dataset = load_dataset(args.data, args.test, args.split, work)
+        name = args.name or (dataset.name if config == (ROOT / "config.yml").resolve() else f"{dataset.name}-{config.stem}")
+        train_examples = len(read_rasa(dataset.train))
+        print(f"bench-nlu {name}: {train_examples} training examples, {len(dataset.test)} test; config {config}", flush=True)
+        prepare(config, env)
+        model, seconds = train(dataset, config, work / "models", env)
+        print(f"trained in {seconds:.1f} s: {model.stat().st_size / 1e6:.1f} MB", flush=True)
+        with RasaServer(model, env, work / "rasa.log") as server:
+            predicted, confidence, latencies = measure(server, dataset.test)
+        truth = [example.intent for example in dataset.test]
+        result = {
+            "name": name,
+            "data": str(args.data),
+            "test": str(args.test) if args.test else f"{args.split} split",
+            "config": str(config.relative_to(ROOT) if config.is_relative_to(ROOT) else config),
+            "train_examples": train_examples,
+            **score(truth, predicted, confidence, fallback_threshold(config)),
+            "train_seconds": round(seconds, 1),
+            "parse_ms_median": round(statistics.median(latencies), 2),
+            "parse_ms_p95": round(percentile(latencies, 0.95), 2),
+            "parse_sample": len(latencies),
+            "model_mb": round(model.stat().st_size / 1e6, 2),
+            "errors": Counter(
+                f"{t} -> {p}" for t, p in zip(truth, predicted) if t != p
+            ).most_common(15),
+        }
+        if args.keep:
+            kept = bench_dir / f"nlu-{name}"
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(work, kept)
+    out = bench_dir / f"nlu-{name}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"written: {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
