@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bot.desk.hours import BusinessHours, HoursError, parse_hours
+
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 DEFAULT_ORDER_NUMBER_PATTERN = "[A-Za-z]{1,3}[0-9]{4,10}"
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
@@ -47,6 +49,9 @@ class Settings:
     ticket_retry_seconds: float = 15.0
     agent_chat_id: int | None = None
     followup_hours: float = 24.0
+    reannounce_minutes: float = 10.0
+    reopen_minutes: float = 15.0
+    business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
 
     @property
     def sandbox(self) -> bool:
@@ -118,6 +123,13 @@ def _token(env: Mapping[str, str]) -> str | None:
     return value
 
 
+def _hours(env: Mapping[str, str]) -> BusinessHours:
+    try:
+        return parse_hours(env.get("BUSINESS_HOURS", ""), env.get("BUSINESS_TIMEZONE", "UTC").strip())
+    except HoursError as exc:
+        raise ConfigError(f"BUSINESS_HOURS / BUSINESS_TIMEZONE: {exc}") from None
+
+
 def _agent_chat(env: Mapping[str, str]) -> int | None:
     value = env.get("AGENT_CHAT_ID", "").strip()
     if not value:
@@ -154,4 +166,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ticket_retry_seconds=_number(env, "TICKET_RETRY_SECONDS", 15.0),
         agent_chat_id=_agent_chat(env),
         followup_hours=_number(env, "FOLLOWUP_HOURS", 24.0),
+        reannounce_minutes=_number(env, "REANNOUNCE_MINUTES", 10.0),
+        reopen_minutes=_number(env, "REOPEN_MINUTES", 15.0),
+        business_hours=_hours(env),
     )

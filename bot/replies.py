@@ -84,3 +84,14 @@ FOLLOWUP = "Hi {name}, yesterday our team helped you with ticket {ticket}. Is ev
 FOLLOWUP_OK = "Yes, all sorted"
 FOLLOWUP_HELP = "No, I still need help"
 FOLLOWUP_GLAD = "Great, I'm glad it's sorted. Thank you for letting us know!"
+HANDOFF_AFTER_HOURS = (
+    "Our team isn't working right now; they're back {back}. I've passed everything on to them as ticket {ticket}, "
+    "and you'll be among the first they help. Anything you write here in the meantime reaches them. "
+    "/cancel takes you back to me."
+)
+WAIT_UPDATE = "An update while you wait: you're number {position} in line{wait}. Thank you for your patience."
+REOPENED = "{agent} from our team is back with you, as you wrote again so soon after we finished."
+TRANSFERRED = "I'm passing you to {agent}, who will take it from here. They can see our whole conversation."
+BACK_IN_QUEUE = "I'm passing your conversation to the next person available on our team. They'll see everything so far."
+PROMISED = "{agent} has made a note to {what}, by {due}. We'll let you know here when it's done."
+PROMISE_KEPT = "Good news about ticket {ticket}: {agent} has done what they promised ({what})."

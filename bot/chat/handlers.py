@@ -184,9 +184,12 @@ class CustomerChat:
         await self._ask_rasa(update, conversation, button.payload, context)
 
     async def _with_a_person(self, update: Update, conversation: Conversation) -> bool:
-        """While a person is (about to be) in charge the bot stays silent: the message goes to the agents."""
+        """While a person is (about to be) in charge the bot stays silent: the message goes to the agents.
+
+        So it does when the customer writes again soon after an agent closed the conversation: it reopens.
+        """
         if conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN):
-            return False
+            return await self._desk.reopen_if_recent(update, conversation)
         await self._desk.relay_from_customer(update, conversation)
         return True
 

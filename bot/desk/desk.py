@@ -9,6 +9,7 @@ bot; a reply there goes to the customer whose message it answers (or to the only
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from telegram.ext import ContextTypes, filters
 from bot import replies
 from bot.config import Settings
 from bot.desk import cards
+from bot.desk import hours as hours_module
 from bot.rasa import RasaClient
 from bot.storage import buttons, handoffs, memory, tickets, transcript
 from bot.storage.models import (
@@ -50,9 +52,14 @@ MEMBER_STATUSES = ("creator", "administrator", "member")
 AGENT_WELCOME = (
     "You're set up as an agent. When you claim a ticket in the agents' group, the customer's messages arrive here "
     "and what you write here goes to them.\n"
-    "With several customers at once, reply to one of their messages so I know who it's for.\n"
-    "/close <note> closes the conversation (the customer gets a rating request and a check the next day), "
-    "/return hands the customer back to the bot, /note <text> adds an internal note, /queue shows who is waiting."
+    "With several customers at once, reply to one of their messages so I know who it's for.\n\n"
+    "/close <note> closes the conversation (the customer gets a rating request and a check the next day)\n"
+    "/return hands the customer back to the bot\n"
+    "/transfer passes the customer to another agent, or back to the queue\n"
+    "/note <text> adds an internal note (never shown to the customer)\n"
+    "/promise <when> <what> records a promise, e.g. /promise tomorrow 10:00 call you back about the refund\n"
+    "/promises lists your open promises; /kept <number> tells the customer one is done\n"
+    "/queue shows who is waiting"
 )
 NOT_AN_AGENT = "Sorry, this is only for members of the agents' group."
 START_PRIVATE_FIRST = "Open a private chat with me and press Start first, then tap Claim again."
@@ -73,6 +80,21 @@ CLOSED_AGENT = "Closed {ticket}. The customer gets a rating request now and a ch
 RETURNED_AGENT = "{name} is back with the bot; {ticket} stays open."
 QUEUE_EMPTY = "Nobody is waiting."
 RELAY_HEADER = "💬 {name} · {ticket}"
+STILL_WAITING = "⏰ {name} has been waiting {minutes} min."
+REOPENED_AGENT = "↪️ {name} wrote again soon after you closed {ticket}, so the conversation is open with you again."
+REOPENED_NOTICE = "↪️ Reopened: {name} wrote again after the close."
+TRANSFER_CHOOSE = "Pass {name} ({ticket}) to whom?"
+TRANSFER_NOBODY = "No other agent has a private chat with me yet, so you can only put {name} back in the queue."
+TRANSFERRED_NOTICE = "🔀 {old} passed the conversation to {new}."
+REQUEUED_NOTICE = "🔀 {old} put {name} back in the queue."
+TRANSFERRED_AGENT = "{name} ({ticket}) is now with {new}."
+PROMISE_USAGE = "Usage: /promise <when> <what>, e.g. /promise in 2h call you back, or /promise 2026-12-01 16:00 refund the fee."
+PROMISE_SAVED = "🤝 Promise #{number} on {ticket}: {what}, due {due}. I'll remind you then."
+PROMISE_NOTICE = "🤝 {agent} promised: {what}, due {due}."
+PROMISE_DUE = "⏰ Promise #{number} on {ticket} is due: {what}. When it's done, /kept {number}."
+PROMISE_KEPT_NOTICE = "✅ {agent} kept promise #{number}: {what}."
+NO_PROMISES = "You have no open promises."
+REANNOUNCE_PER_MINUTE = 3  # the group gets about 20 bot messages a minute; reminders take only a few
 
 
 @dataclass
@@ -96,6 +118,7 @@ class Desk:
         self.group = settings.agent_chat_id
         # The private chats of registered agents; the app routes them to the desk, not to Rasa.
         self.agent_chats = filters.Chat(chat_id=[], allow_empty=False)
+        self._announced: collections.deque[datetime] = collections.deque()  # re-announcements in the last minute
 
     @property
     def enabled(self) -> bool:
@@ -124,9 +147,12 @@ class Desk:
             await self._tell(session, conversation, replies.HANDOFF_NO_DESK.format(ticket=ticket.reference), update_id)
             return
         handoff, _ = await handoffs.open_handoff(session, conversation=conversation, ticket=ticket, reason=reason, context=context)
-        position = await handoffs.place_in_line(session, handoff)
-        wait = cards.wait_text(await handoffs.typical_wait(session))
-        text = replies.HANDOFF_QUEUED.format(position=position, wait=replies.HANDOFF_WAIT.format(wait=wait) if wait else "")
+        hours, now = self._settings.business_hours, utcnow()
+        if hours.is_open(now):
+            text = await self._place_text(session, handoff, replies.HANDOFF_QUEUED)
+        else:
+            # No wait estimate out of hours: say when the team is back, and keep the customer first in line for them.
+            text = replies.HANDOFF_AFTER_HOURS.format(back=hours.describe_next(now), ticket=ticket.reference)
         bot_down = reason == "bot_unavailable"
         await self._tell(session, conversation, (replies.HANDOFF_BOT_DOWN if bot_down else "") + text, update_id)
         if ticket.topic_id is not None:
@@ -134,6 +160,46 @@ class Desk:
             customer = await session.get(Customer, conversation.customer_id)
             await self._to_topic(session, conversation, ticket, HANDOFF_NOTICE.format(
                 name=cards.customer_name(customer), reason=cards.REASONS.get(reason, reason)), claim_button=handoff)
+
+    async def _place_text(self, session: AsyncSession, handoff: Handoff, template: str) -> str:
+        """The customer's place in line and the usual wait, remembered so a big change can be told."""
+        position = await handoffs.place_in_line(session, handoff)
+        wait = await handoffs.typical_wait(session)
+        handoff.told_wait_seconds = int(wait.total_seconds()) if wait else None
+        words = cards.wait_text(wait)
+        return template.format(position=position, wait=replies.HANDOFF_WAIT.format(wait=words) if words else "")
+
+    async def reopen_if_recent(self, update: Update, conversation: Conversation) -> bool:
+        """A customer writing again soon after a close (without rating it) gets the same ticket and agent back."""
+        deliveries = Deliveries()
+        async with self._sessions.begin() as session:
+            if not self.enabled or await transcript.replies_to(session, update.update_id):
+                return False
+            last = await handoffs.latest(session, conversation.id)
+            window = timedelta(minutes=self._settings.reopen_minutes)
+            if (last is None or last.status is not HandoffStatus.CLOSED or last.csat is not None
+                    or utcnow() - _aware(last.closed_at) > window):
+                return False
+            conversation = await session.get(Conversation, conversation.id)
+            ticket = await session.get(Ticket, last.ticket_id)
+            customer = await session.get(Customer, conversation.customer_id)
+            agent = await session.get(Agent, last.agent_id) if last.agent_id else None
+            handoff, _ = await handoffs.open_handoff(session, conversation=conversation, ticket=ticket, reason="reopened", context={})
+            ticket.status = TicketStatus.IN_PROGRESS
+            name = cards.customer_name(customer)
+            if agent is not None and agent.private_chat_id and await handoffs.claim(session, handoff.id, agent):
+                await self._tell(session, conversation, replies.REOPENED.format(agent=agent.first_name), None)
+                await _queue(session, conversation, agent.private_chat_id,
+                             REOPENED_AGENT.format(name=name, ticket=ticket.reference), None, None)
+                deliveries.chats.add(agent.private_chat_id)
+            else:
+                await self._tell(session, conversation, await self._place_text(session, handoff, replies.HANDOFF_QUEUED), None)
+            await self._to_topic(session, conversation, ticket, REOPENED_NOTICE.format(name=name),
+                                 claim_button=None if handoff.agent_id else handoff)
+            await self._relay(session, update, conversation, await session.get(Handoff, handoff.id), deliveries)
+            deliveries.chats |= {conversation.chat_id, self.group}
+        await self._flush(deliveries)
+        return True
 
     async def relay_from_customer(self, update: Update, conversation: Conversation) -> None:
         """A customer's message while a person is (about to be) in charge: to the agent, or to the ticket's topic."""
@@ -321,7 +387,10 @@ class Desk:
         if command in ("/help", "/start"):
             await self._direct(update.effective_chat.id, AGENT_WELCOME)
             return
-        if command not in ("/close", "/return", "/note"):
+        if command in ("/promises", "/kept"):
+            await self._promises_command(update, command, rest.strip())
+            return
+        if command not in ("/close", "/return", "/note", "/transfer", "/promise"):
             await self._direct(update.effective_chat.id, f"Unknown command {command}.\n\n{AGENT_WELCOME}")
             return
         async with self._sessions() as session:
@@ -332,6 +401,10 @@ class Desk:
             return
         if command == "/note":
             await self._note(update, agent, handoff, rest.strip())
+        elif command == "/transfer":
+            await self._offer_transfer(update, agent, handoff)
+        elif command == "/promise":
+            await self._promise(update, agent, handoff, rest.strip())
         else:
             await self.finish(handoff.id, agent, HandoffStatus.CLOSED if command == "/close" else HandoffStatus.RETURNED,
                               note=rest.strip() or None)
@@ -374,12 +447,25 @@ class Desk:
             agent = await handoffs.agent(session, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
         if action == "claim":
             answer = await self.claim(int(number), agent)
+        elif action == "offer":
+            answer = await self._offer_from_button(update, int(number), agent)
+        elif action == "transfer":
+            handoff_id, _, to = number.partition(":")
+            answer = await self.transfer(int(handoff_id), agent, int(to) or None)
         elif action in ("close", "return"):
             answer = await self.finish(int(number), agent, HandoffStatus.CLOSED if action == "close" else HandoffStatus.RETURNED)
         else:
             answer = "Unknown action."
         with contextlib.suppress(TelegramError):
             await query.answer(answer, show_alert=bool(answer))
+
+    async def _offer_from_button(self, update: Update, handoff_id: int, agent: Agent) -> str | None:
+        async with self._sessions() as session:
+            handoff = await session.get(Handoff, handoff_id)
+        if handoff is None or handoff.status is not HandoffStatus.CLAIMED or handoff.agent_id != agent.id:
+            return "This conversation isn't yours to pass on any more."
+        await self._offer_transfer(update, agent, handoff)
+        return None
 
     async def claim(self, ticket_id: int, agent: Agent) -> str | None:
         """An agent takes a ticket: the customer is told who is helping them; the conversation moves to the agent's chat."""
@@ -405,12 +491,7 @@ class Desk:
             customer = await session.get(Customer, conversation.customer_id)
             await self._tell(session, conversation, replies.CLAIMED.format(agent=agent.first_name), None)
             await self._to_topic(session, conversation, ticket, CLAIMED_NOTICE.format(agent=agent.first_name))
-            lines = cards.transcript(await transcript.messages(session, conversation.chat_id), customer.first_name if customer else "")
-            intro = CLAIMED_INTRO.format(name=cards.customer_name(customer), ticket=ticket.reference,
-                                         recent="\n".join(cards._clip(line) for line in lines[-5:]))
-            await _queue(session, conversation, agent.private_chat_id, intro[:4096], None,
-                         await _buttons(session, agent.private_chat_id, [
-                             ("Close", f"{PREFIX}close:{handoff.id}"), ("Return to bot", f"{PREFIX}return:{handoff.id}")]))
+            await self._introduce(session, conversation, ticket, customer, handoff, agent)
             deliveries.chats |= {conversation.chat_id, self.group, agent.private_chat_id}
         await self._flush(deliveries)
         return None
@@ -450,6 +531,118 @@ class Desk:
         await self._rasa.restart(conversation.sender_id)
         await self._flush(deliveries)
         return None
+
+    async def _offer_transfer(self, update: Update, agent: Agent, handoff: Handoff) -> None:
+        """Buttons: each other agent who can take the conversation, and the queue."""
+        async with self._sessions.begin() as session:
+            others = [a for a in await handoffs.agents_with_chats(session) if a.id != agent.id]
+            conversation = await session.get(Conversation, handoff.conversation_id)
+            customer = await session.get(Customer, conversation.customer_id)
+            ticket = await session.get(Ticket, handoff.ticket_id)
+            name = cards.customer_name(customer)
+            choices = [(a.first_name or f"agent {a.id}", f"{PREFIX}transfer:{handoff.id}:{a.id}") for a in others]
+            choices.append(("Back to the queue", f"{PREFIX}transfer:{handoff.id}:0"))
+            text = TRANSFER_CHOOSE.format(name=name, ticket=ticket.reference) if others else TRANSFER_NOBODY.format(name=name)
+            await _queue(session, conversation, update.effective_chat.id, text, update.update_id,
+                         await _buttons(session, update.effective_chat.id, choices))
+        await self._outbox.flush(update.effective_chat.id)
+
+    async def transfer(self, handoff_id: int, agent: Agent, to_agent_id: int | None) -> str | None:
+        """The holder passes the conversation to another agent, or back to the queue for anyone to claim."""
+        deliveries = Deliveries()
+        async with self._sessions.begin() as session:
+            handoff = await session.get(Handoff, handoff_id)
+            if handoff is None or handoff.status is not HandoffStatus.CLAIMED or handoff.agent_id != agent.id:
+                return "This conversation isn't yours to pass on any more."
+            target = await session.get(Agent, to_agent_id) if to_agent_id else None
+            if to_agent_id and (target is None or target.private_chat_id is None):
+                return "That agent can't take conversations right now."
+            conversation = await session.get(Conversation, handoff.conversation_id)
+            ticket = await session.get(Ticket, handoff.ticket_id)
+            customer = await session.get(Customer, conversation.customer_id)
+            name = cards.customer_name(customer)
+            if target is not None:
+                handoff.agent_id = target.id
+                await self._tell(session, conversation, replies.TRANSFERRED.format(agent=target.first_name), None)
+                await self._introduce(session, conversation, ticket, customer, handoff, target)
+                await self._to_topic(session, conversation, ticket, TRANSFERRED_NOTICE.format(old=agent.first_name, new=target.first_name))
+                told = TRANSFERRED_AGENT.format(name=name, ticket=ticket.reference, new=target.first_name)
+                deliveries.chats.add(target.private_chat_id)
+            else:
+                await handoffs.requeue(session, handoff)
+                await self._tell(session, conversation, replies.BACK_IN_QUEUE, None)
+                await self._to_topic(session, conversation, ticket, REQUEUED_NOTICE.format(old=agent.first_name, name=name),
+                                     claim_button=handoff)
+                told = TRANSFERRED_AGENT.format(name=name, ticket=ticket.reference, new="the queue")
+            await _queue(session, conversation, agent.private_chat_id, told, None, None)
+            deliveries.chats |= {conversation.chat_id, self.group, agent.private_chat_id}
+        await self._flush(deliveries)
+        return None
+
+    async def _introduce(
+        self, session: AsyncSession, conversation: Conversation, ticket: Ticket, customer: Customer | None, handoff: Handoff,
+        agent: Agent,
+    ) -> None:
+        """The conversation so far, in the agent's private chat, with its Close and Return buttons."""
+        lines = cards.transcript(await transcript.messages(session, conversation.chat_id), customer.first_name if customer else "")
+        intro = CLAIMED_INTRO.format(name=cards.customer_name(customer), ticket=ticket.reference,
+                                     recent="\n".join(cards._clip(line) for line in lines[-5:]))
+        await _queue(session, conversation, agent.private_chat_id, intro[:4096], None, await _buttons(session, agent.private_chat_id, [
+            ("Close", f"{PREFIX}close:{handoff.id}"), ("Return to bot", f"{PREFIX}return:{handoff.id}"),
+            ("Transfer", f"{PREFIX}offer:{handoff.id}")]))
+
+    async def _promise(self, update: Update, agent: Agent, handoff: Handoff, text: str) -> None:
+        """/promise <when> <what>: recorded, the customer told, the agent reminded when it falls due."""
+        hours = self._settings.business_hours
+        parsed = hours_module.parse_when(text, utcnow(), hours.zone)
+        if parsed is None or not parsed[1] or parsed[0] <= utcnow():
+            await self._direct(update.effective_chat.id, PROMISE_USAGE)
+            return
+        due, what = parsed
+        due_text = f"{due.astimezone(hours.zone):%a %d %b %H:%M} ({hours.zone.key} time)"
+        deliveries = Deliveries()
+        async with self._sessions.begin() as session:
+            conversation = await session.get(Conversation, handoff.conversation_id)
+            ticket = await session.get(Ticket, handoff.ticket_id)
+            if await transcript.replies_to(session, update.update_id):
+                return
+            promise = await handoffs.promise(session, ticket=ticket, conversation=conversation, agent=agent, what=what[:1000], due_at=due)
+            await self._tell(session, conversation, replies.PROMISED.format(agent=agent.first_name, what=what, due=due_text), update.update_id)
+            await self._to_topic(session, conversation, ticket, PROMISE_NOTICE.format(agent=agent.first_name, what=cards._clip(what), due=due_text))
+            await _queue(session, conversation, update.effective_chat.id,
+                         PROMISE_SAVED.format(number=promise.id, ticket=ticket.reference, what=what, due=due_text), update.update_id, None)
+            deliveries.chats |= {conversation.chat_id, self.group, update.effective_chat.id}
+        await self._flush(deliveries)
+
+    async def _promises_command(self, update: Update, command: str, rest: str) -> None:
+        """/promises lists the agent's open promises; /kept <number> marks one kept and tells the customer."""
+        deliveries = Deliveries()
+        async with self._sessions.begin() as session:
+            agent = await self._agent(session, update)
+            if command == "/promises":
+                open_ones = await handoffs.open_promises(session, agent.id)
+                lines = []
+                for promise in open_ones:
+                    ticket = await session.get(Ticket, promise.ticket_id)
+                    lines.append(f"#{promise.id} {ticket.reference}: {promise.what} (due {_aware(promise.due_at):%d %b %H:%M} UTC)")
+                reply = "\n".join(lines) or NO_PROMISES
+            else:
+                number = rest.lstrip("#")
+                promise = await handoffs.get_promise(session, int(number)) if number.isdigit() else None
+                if promise is None or promise.agent_id != agent.id or promise.kept_at is not None:
+                    reply = "Usage: /kept <number> of one of your open promises (/promises lists them)."
+                else:
+                    promise.kept_at = utcnow()
+                    conversation = await session.get(Conversation, promise.conversation_id)
+                    ticket = await session.get(Ticket, promise.ticket_id)
+                    await self._tell(session, conversation, replies.PROMISE_KEPT.format(
+                        agent=agent.first_name, what=promise.what, ticket=ticket.reference), update.update_id)
+                    await self._to_topic(session, conversation, ticket, PROMISE_KEPT_NOTICE.format(
+                        agent=agent.first_name, number=promise.id, what=cards._clip(promise.what)))
+                    deliveries.chats |= {conversation.chat_id, self.group}
+                    reply = f"Promise #{promise.id} is kept; {cards.customer_name(await session.get(Customer, conversation.customer_id))} has been told."
+        await self._flush(deliveries)
+        await self._direct(update.effective_chat.id, reply)
 
     async def _note(self, update: Update, agent: Agent, handoff: Handoff, text: str) -> None:
         """An internal note: kept with the transcript and posted to the ticket's topic, never sent to the customer."""
@@ -500,6 +693,8 @@ class Desk:
             for ticket_id in waiting:
                 if not await self._announce(ticket_id):
                     break
+            await self._reannounce()
+            await self._remind_promises()
         await self._send_followups()
 
     async def _announce(self, ticket_id: int) -> bool:
@@ -547,6 +742,57 @@ class Desk:
             content = cards.full_transcript(ticket, customer, lines, utcnow())
             await _queue(session, conversation, self.group, f"{ticket.reference}: the whole transcript", None,
                          _thread(ticket, {"file_name": f"{ticket.reference}-transcript.txt", "content": content}), kind="document")
+
+    async def _reannounce(self) -> None:
+        """Unclaimed handoffs are brought up again in their topic after a while (a few a minute at most), and a
+        customer whose expected wait changed a lot is told the new one."""
+        now = utcnow()
+        if not self._settings.business_hours.is_open(now):
+            return
+        while self._announced and now - self._announced[0] > timedelta(minutes=1):
+            self._announced.popleft()
+        every = timedelta(minutes=self._settings.reannounce_minutes)
+        deliveries = Deliveries()
+        async with self._sessions.begin() as session:
+            for handoff in await handoffs.queued(session):
+                if len(self._announced) >= REANNOUNCE_PER_MINUTE:
+                    break
+                if now - _aware(handoff.announced_at or handoff.queued_at) < every:
+                    continue
+                ticket = await session.get(Ticket, handoff.ticket_id)
+                if ticket.topic_id is None:
+                    continue
+                conversation = await session.get(Conversation, handoff.conversation_id)
+                customer = await session.get(Customer, conversation.customer_id)
+                minutes = int((now - _aware(handoff.queued_at)).total_seconds() // 60)
+                await self._to_topic(session, conversation, ticket, STILL_WAITING.format(
+                    name=cards.customer_name(customer), minutes=minutes), claim_button=handoff)
+                handoff.announced_at = now
+                self._announced.append(now)
+                told = handoff.told_wait_seconds
+                wait = await handoffs.typical_wait(session, now)
+                if wait is not None and (told is None or abs(wait.total_seconds() - told) > max(300, told / 2)):
+                    await self._tell(session, conversation, await self._place_text(session, handoff, replies.WAIT_UPDATE), None)
+                    deliveries.chats.add(conversation.chat_id)
+                deliveries.chats.add(self.group)
+        await self._flush(deliveries)
+
+    async def _remind_promises(self) -> None:
+        """Promises falling due: the agent is reminded in private and the team in the ticket's topic, once."""
+        deliveries = Deliveries()
+        async with self._sessions.begin() as session:
+            for promise in await handoffs.due_promises(session, utcnow()):
+                promise.reminded_at = utcnow()
+                conversation = await session.get(Conversation, promise.conversation_id)
+                ticket = await session.get(Ticket, promise.ticket_id)
+                agent = await session.get(Agent, promise.agent_id) if promise.agent_id else None
+                text = PROMISE_DUE.format(number=promise.id, ticket=ticket.reference, what=promise.what)
+                if agent is not None and agent.private_chat_id:
+                    await _queue(session, conversation, agent.private_chat_id, text, None, None)
+                    deliveries.chats.add(agent.private_chat_id)
+                await self._to_topic(session, conversation, ticket, text)
+                deliveries.chats.add(self.group)
+        await self._flush(deliveries)
 
     async def _send_followups(self) -> None:
         async with self._sessions.begin() as session:

@@ -17,6 +17,7 @@ from bot.storage.models import (
     Handoff,
     HandoffStatus,
     Message,
+    Promise,
     Ticket,
     utcnow,
 )
@@ -170,3 +171,50 @@ async def relayed_message(session: AsyncSession, *, chat_id: int, telegram_messa
     """The message the bot delivered into an agent's chat as this Telegram message (to map a reply to its customer)."""
     return await session.scalar(
         select(Message).where(Message.chat_id == chat_id, Message.telegram_message_id == telegram_message_id).limit(1))
+
+
+async def latest(session: AsyncSession, conversation_id: int) -> Handoff | None:
+    """The conversation's most recent handoff, whatever its state."""
+    return await session.scalar(
+        select(Handoff).where(Handoff.conversation_id == conversation_id).order_by(Handoff.id.desc()).limit(1))
+
+
+async def requeue(session: AsyncSession, handoff: Handoff) -> None:
+    """Back to waiting for anyone (the holder passed it on); its place in line is kept."""
+    handoff.status = HandoffStatus.QUEUED
+    handoff.agent_id = None
+    handoff.announced_at = utcnow()
+    conversation = await session.get(Conversation, handoff.conversation_id)
+    conversation.state = ConversationState.QUEUED
+
+
+async def agents_with_chats(session: AsyncSession) -> list[Agent]:
+    """Agents who can take a conversation (they have a private chat with the bot)."""
+    return list(await session.scalars(select(Agent).where(Agent.private_chat_id.is_not(None)).order_by(Agent.first_name)))
+
+
+async def promise(
+    session: AsyncSession, *, ticket: Ticket, conversation: Conversation, agent: Agent, what: str, due_at: datetime
+) -> Promise:
+    """Record an agent's promise to a customer."""
+    made = Promise(ticket_id=ticket.id, conversation_id=conversation.id, agent_id=agent.id, what=what, due_at=due_at)
+    session.add(made)
+    await session.flush()
+    return made
+
+
+async def get_promise(session: AsyncSession, number: int) -> Promise | None:
+    """A promise by its number."""
+    return await session.get(Promise, number)
+
+
+async def open_promises(session: AsyncSession, agent_id: int) -> list[Promise]:
+    """An agent's promises not kept yet, soonest due first."""
+    return list(await session.scalars(
+        select(Promise).where(Promise.agent_id == agent_id, Promise.kept_at.is_(None)).order_by(Promise.due_at)))
+
+
+async def due_promises(session: AsyncSession, now: datetime) -> list[Promise]:
+    """Promises that fell due, not kept, and not reminded of yet."""
+    return list(await session.scalars(
+        select(Promise).where(Promise.due_at <= now, Promise.kept_at.is_(None), Promise.reminded_at.is_(None))))

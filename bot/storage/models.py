@@ -239,3 +239,20 @@ class Handoff(Base):
     csat_comment: Mapped[str | None] = mapped_column(Text)
     followup_due_at: Mapped[datetime | None] = mapped_column(index=True)
     followup_sent_at: Mapped[datetime | None]
+    # The wait the customer was last told, so a big change can be told too.
+    told_wait_seconds: Mapped[int | None]
+
+
+class Promise(Base):
+    """Something an agent promised a customer by a date (a callback, a refund): tracked until kept."""
+
+    __tablename__ = "promises"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    what: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    reminded_at: Mapped[datetime | None]
+    kept_at: Mapped[datetime | None]

@@ -81,7 +81,7 @@ async def callback_answer(harness: Harness, query_id: str) -> dict:
 
 
 @contextlib.asynccontextmanager
-async def running_harness(tmp_path: Path, *, desk: bool = False) -> AsyncIterator[Harness]:
+async def running_harness(tmp_path: Path, *, desk: bool = False, **env_extra: str) -> AsyncIterator[Harness]:
     """Emulator + scripted Rasa + the real app (SQLite), all in this event loop; `desk` adds the agents' group."""
     emulator = EmulatorServer()
     emulator_url = await emulator.start("127.0.0.1", 0)
@@ -112,6 +112,7 @@ async def running_harness(tmp_path: Path, *, desk: bool = False) -> AsyncIterato
                                             bot_rights={"can_manage_topics": True})
             group_id = group["id"]
             env["AGENT_CHAT_ID"] = str(group_id)
+        env.update(env_extra)
         settings = load_settings(env)
         stop = asyncio.Event()
         app = asyncio.create_task(serve(settings, stop))

@@ -137,8 +137,9 @@ async def test_a_handoff_payload_is_stored_not_sent(harness: Harness) -> None:
         stored = await transcript.messages(session, 4242)
     assert [(m.kind, m.payload) for m in stored if m.kind == "handoff"] == [("handoff", handoff)]
     # No agents' group is configured here: the customer is told so honestly, and the request is kept as a ticket.
-    sent = (await harness.emulator.sent(4242)).messages
-    assert [m["text"] for m in sent] == ["A person will pick this up.", replies.HANDOFF_NO_DESK.format(ticket="T000001")]
+    no_desk = replies.HANDOFF_NO_DESK.format(ticket="T000001")
+    sent = await harness.emulator.wait_for_text(4242, predicate=lambda text: text == no_desk)
+    assert [m["text"] for m in sent] == ["A person will pick this up.", no_desk]
 
 
 async def _send_media(harness: Harness, kind: str, **options) -> list[dict]:

@@ -34,6 +34,12 @@ def test_file_url_follows_the_api_url() -> None:
         ("ORDER_NUMBER_PATTERN", "[A-Z"),
         ("LOG_LEVEL", "LOUD"),
         ("EMULATOR_PORT", "80.5"),
+        ("AGENT_CHAT_ID", "12345"),
+        ("AGENT_CHAT_ID", "@agents"),
+        ("BUSINESS_HOURS", "weekdays 9 to 5"),
+        ("BUSINESS_TIMEZONE", "Atlantis/Capital"),
+        ("TICKET_RETRY_SECONDS", "0"),
+        ("REOPEN_MINUTES", "never"),
     ],
 )
 def test_malformed_value_is_refused_by_name(variable: str, value: str) -> None:
@@ -43,3 +49,11 @@ def test_malformed_value_is_refused_by_name(variable: str, value: str) -> None:
 
 def test_a_token_switches_sandbox_off() -> None:
     assert not load_settings({"TELEGRAM_BOT_TOKEN": "123456:ABC-def_1"}).sandbox
+
+
+def test_the_desk_settings() -> None:
+    settings = load_settings({"AGENT_CHAT_ID": "-1001234567890", "BUSINESS_HOURS": "Mon-Fri 09:00-17:00",
+                              "BUSINESS_TIMEZONE": "Europe/Berlin", "FOLLOWUP_HOURS": "20"})
+    assert settings.agent_chat_id == -1001234567890 and settings.followup_hours == 20
+    assert settings.business_hours.zone.key == "Europe/Berlin" and not settings.business_hours.always_open
+    assert load_settings({}).business_hours.always_open and load_settings({}).agent_chat_id is None

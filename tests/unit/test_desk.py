@@ -17,6 +17,7 @@ from bot.storage.models import (
     Direction,
     Handoff,
     HandoffStatus,
+    Promise,
     Ticket,
     TicketPriority,
     TicketStatus,
@@ -30,16 +31,33 @@ HANDOFF = {"handoff": {"reason": "customer_request", "ticket_id": None, "message
                        "intents": [{"name": "complain", "confidence": 0.91}, {"name": "request_human", "confidence": 0.97}]}}
 
 
+def _handing_over(body: dict) -> list[dict]:
+    if body["message"] == "I want a person":
+        return [{"text": "Of course, I'm bringing in a person."}, {"custom": HANDOFF}]
+    return [{"text": f"echo: {body['message']}"}]
+
+
 @pytest.fixture
 async def desk(tmp_path) -> AsyncIterator[Harness]:
     """The app with an agents' group (Alex and Bo are members) and a Rasa that hands over on "I want a person"."""
     async with running_harness(tmp_path, desk=True) as running:
-        def answer(body: dict) -> list[dict]:
-            if body["message"] == "I want a person":
-                return [{"text": "Of course, I'm bringing in a person."}, {"custom": HANDOFF}]
-            return [{"text": f"echo: {body['message']}"}]
+        running.rasa.answer = _handing_over
+        yield running
 
-        running.rasa.answer = answer
+
+@pytest.fixture
+async def closed_desk(tmp_path) -> AsyncIterator[Harness]:
+    """The same, with the team never at work."""
+    async with running_harness(tmp_path, desk=True, BUSINESS_HOURS="Sun 00:00-00:01", BUSINESS_TIMEZONE="Europe/London") as running:
+        running.rasa.answer = _handing_over
+        yield running
+
+
+@pytest.fixture
+async def eager_desk(tmp_path) -> AsyncIterator[Harness]:
+    """The same, re-announcing a waiting customer after 3 seconds."""
+    async with running_harness(tmp_path, desk=True, REANNOUNCE_MINUTES="0.05") as running:
+        running.rasa.answer = _handing_over
         yield running
 
 
@@ -269,3 +287,81 @@ async def test_forged_desk_buttons_are_refused(desk: Harness) -> None:
 
 async def _no_claim_text(harness: Harness) -> bool:
     return not [m for m in (await harness.emulator.sent(4242)).messages if "this is Alex" in (m.get("text") or "")]
+
+
+async def test_out_of_hours_the_customer_is_told_when_the_team_is_back(closed_desk: Harness) -> None:
+    messages = await closed_desk.say("I want a person")
+    told = await _new(closed_desk, 4242, messages[-1]["seq"] - 1, "isn't working right now")
+    assert "they're back on Sunday at 00:00 (Europe/London time)" in told[-1]["text"] or "back today at 00:00" in told[-1]["text"]
+    assert "number 1 in line" not in told[-1]["text"], "no wait is promised that can't be kept"
+    async with closed_desk.sessions() as session:
+        assert (await session.scalar(select(Handoff))).status is HandoffStatus.QUEUED, "agents see it first thing"
+
+
+async def test_writing_again_soon_after_the_close_reopens_with_the_same_agent(desk: Harness) -> None:
+    await _claimed(desk)
+    await desk.emulator.send_text(ALEX, "/close replacement sent")
+    closing = await _new(desk, 4242, 0, "How did we do?")
+    agent_start = await _last(desk, ALEX)
+    await desk.emulator.send_text(4242, "sorry, one more thing: the box was wet too")
+    back = await _new(desk, 4242, closing[-1]["seq"], "is back with you")
+    assert back[-1]["text"] == replies.REOPENED.format(agent="Alex")
+    relayed = await _new(desk, ALEX, agent_start, "the box was wet")
+    assert any(m["text"].startswith("↪️ Maya wrote again") for m in relayed)
+    async with desk.sessions() as session:
+        handoffs = (await session.scalars(select(Handoff).order_by(Handoff.id))).all()
+        ticket = await session.scalar(select(Ticket))
+    assert [(h.reason, h.status) for h in handoffs] == [("customer_request", HandoffStatus.CLOSED), ("reopened", HandoffStatus.CLAIMED)]
+    assert ticket.status is TicketStatus.IN_PROGRESS and len(desk.rasa.received) == 1
+
+
+async def test_an_agent_passes_the_customer_on_and_back_to_the_queue(desk: Harness) -> None:
+    intro = await _claimed(desk)
+    await _agent_ready(desk, BO)
+    agent_start = await _last(desk, ALEX)
+    await _press(desk, ALEX, intro, "Transfer")
+    [menu] = await _new(desk, ALEX, agent_start, "Pass Maya")
+    customer_start, bo_start = await _last(desk, 4242), await _last(desk, BO)
+    await _press(desk, ALEX, menu, "Bo")
+    [told] = await _new(desk, 4242, customer_start, "passing you to Bo")
+    [bo_intro] = await _new(desk, BO, bo_start, "You're now talking with Maya")
+    await desk.emulator.send_text(4242, "hi Bo")
+    await _new(desk, BO, bo_intro["seq"], "hi Bo")
+    assert (await _press(desk, ALEX, menu, "Back to the queue"))["answer"]["text"].startswith("This conversation isn't yours")
+    bo_start = await _last(desk, BO)
+    await desk.emulator.send_text(BO, "/transfer")
+    [menu] = await _new(desk, BO, bo_start, "Pass Maya")
+    await _press(desk, BO, menu, "Back to the queue")
+    await _new(desk, 4242, told["seq"], "next person available")
+    async with desk.sessions() as session:
+        handoff = await session.scalar(select(Handoff))
+        conversation = await transcript.find_conversation(session, 4242)
+    assert (handoff.status, handoff.agent_id, conversation.state) == (HandoffStatus.QUEUED, None, ConversationState.QUEUED)
+
+
+async def test_a_promise_is_told_reminded_when_due_and_kept(desk: Harness) -> None:
+    await _claimed(desk)
+    customer_start, agent_start = await _last(desk, 4242), await _last(desk, ALEX)
+    await desk.emulator.send_text(ALEX, "/promise in 2h call you back about the refund")
+    [told] = await _new(desk, 4242, customer_start, "has made a note to")
+    assert told["text"].startswith("Alex has made a note to call you back about the refund, by ")
+    [saved] = await _new(desk, ALEX, agent_start, "Promise #1")
+    async with desk.sessions.begin() as session:
+        await session.execute(update(Promise).values(due_at=utcnow() - timedelta(minutes=1)))
+    [due] = await _new(desk, ALEX, saved["seq"], "is due")
+    assert due["text"] == desk_texts.PROMISE_DUE.format(number=1, ticket="T000001", what="call you back about the refund")
+    await desk.emulator.send_text(ALEX, "/kept 1")
+    [kept] = await _new(desk, 4242, told["seq"], "has done what they promised")
+    assert "call you back about the refund" in kept["text"]
+    async with desk.sessions() as session:
+        promise = await session.scalar(select(Promise))
+    assert promise.kept_at is not None and promise.reminded_at is not None
+    await desk.emulator.send_text(ALEX, "/promise soon, honest")
+    await _new(desk, ALEX, due["seq"], "Usage: /promise")
+
+
+async def test_a_waiting_customer_is_brought_up_again_in_the_topic(eager_desk: Harness) -> None:
+    card = await _queued(eager_desk)
+    reminders = await _new(eager_desk, eager_desk.group_id, card["seq"], "has been waiting", timeout=15)
+    assert reminders[-1]["message_thread_id"] == card["message_thread_id"]
+    assert [b["text"] for row in reminders[-1]["reply_markup"]["inline_keyboard"] for b in row] == ["Claim"]
