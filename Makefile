@@ -12,11 +12,12 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run chat test test-unit test-rasa test-e2e bench-latency bench-nlu lock clean
+.PHONY: help install train run chat desk test test-unit test-rasa test-e2e bench-latency bench-nlu lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
 	@echo "make chat   talk to the sandbox bot as a customer, in this terminal"
+	@echo "make desk   act as the sandbox's agent Sam, in this terminal: tickets, claim, reply, close"
 	@echo "make test   install, train if needed, run the whole test suite"
 	@echo "make bench-latency [N=100]   per-message latency through the emulator next to bare Rasa"
 
@@ -45,6 +46,9 @@ run: train
 
 chat: install
 	.venv/bin/frontline chat
+
+desk: install
+	.venv/bin/frontline desk
 
 test: train test-rasa test-unit test-e2e
 
