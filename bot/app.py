@@ -73,6 +73,7 @@ def build_application(
     if desk.enabled:
         group = filters.Chat(settings.agent_chat_id) & filters.UpdateType.MESSAGE
         application.add_handler(CommandHandler("queue", desk.on_group_queue, filters=group))
+        application.add_handler(CommandHandler(["agents", "release"], desk.on_group_admin, filters=group))
         application.add_handler(MessageHandler(group & ~filters.COMMAND & ~filters.StatusUpdate.ALL, desk.on_group_message))
     application.add_handler(CommandHandler("start", chat.on_start, filters=private))
     application.add_handler(CommandHandler("help", chat.on_help, filters=private))

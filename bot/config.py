@@ -51,6 +51,7 @@ class Settings:
     followup_hours: float = 24.0
     reannounce_minutes: float = 10.0
     reopen_minutes: float = 15.0
+    summary_minutes: float = 60.0
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
 
     @property
@@ -168,5 +169,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         followup_hours=_number(env, "FOLLOWUP_HOURS", 24.0),
         reannounce_minutes=_number(env, "REANNOUNCE_MINUTES", 10.0),
         reopen_minutes=_number(env, "REOPEN_MINUTES", 15.0),
+        summary_minutes=_number(env, "SUMMARY_MINUTES", 60.0),
         business_hours=_hours(env),
     )

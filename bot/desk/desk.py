@@ -13,7 +13,7 @@ import collections
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -94,6 +94,10 @@ PROMISE_NOTICE = "🤝 {agent} promised: {what}, due {due}."
 PROMISE_DUE = "⏰ Promise #{number} on {ticket} is due: {what}. When it's done, /kept {number}."
 PROMISE_KEPT_NOTICE = "✅ {agent} kept promise #{number}: {what}."
 NO_PROMISES = "You have no open promises."
+MEMBERSHIP_RECHECK = timedelta(minutes=5)
+ADMINS_ONLY = "Only the agents' group admins can do that."
+RELEASED_NOTICE = "🔓 {admin} released {ticket} from {agent}: it is back in the queue."
+SUMMARY = "📊 {waiting} waiting (longest {longest} min) · {handled} with an agent · today: {closed} closed, rating {rating}"
 REANNOUNCE_PER_MINUTE = 3  # the group gets about 20 bot messages a minute; reminders take only a few
 
 
@@ -119,6 +123,8 @@ class Desk:
         # The private chats of registered agents; the app routes them to the desk, not to Rasa.
         self.agent_chats = filters.Chat(chat_id=[], allow_empty=False)
         self._announced: collections.deque[datetime] = collections.deque()  # re-announcements in the last minute
+        self._membership_checked: dict[int, datetime] = {}
+        self._summarised_at = utcnow()
 
     @property
     def enabled(self) -> bool:
@@ -178,7 +184,7 @@ class Desk:
             last = await handoffs.latest(session, conversation.id)
             window = timedelta(minutes=self._settings.reopen_minutes)
             if (last is None or last.status is not HandoffStatus.CLOSED or last.csat is not None
-                    or utcnow() - _aware(last.closed_at) > window):
+                    or utcnow() - handoffs.aware(last.closed_at) > window):
                 return False
             conversation = await session.get(Conversation, conversation.id)
             ticket = await session.get(Ticket, last.ticket_id)
@@ -344,8 +350,37 @@ class Desk:
         self.agent_chats.add_chat_ids(update.effective_chat.id)
         await self._direct(update.effective_chat.id, AGENT_WELCOME)
 
+    async def still_an_agent(self, update: Update) -> bool:
+        """Re-checked every few minutes: someone who left the agents' group stops being an agent (and is told)."""
+        user_id, now = update.effective_user.id, utcnow()
+        checked = self._membership_checked.get(user_id)
+        if checked is not None and now - checked < MEMBERSHIP_RECHECK:
+            return True
+        if await self.is_agent(user_id):
+            self._membership_checked[user_id] = now
+            return True
+        self._membership_checked.pop(user_id, None)
+        self.agent_chats.remove_chat_ids(update.effective_chat.id)
+        async with self._sessions.begin() as session:
+            agent = await self._agent(session, update)
+            agent.private_chat_id = None
+        log.warning("user %s is no longer in the agents' group: their private chat is a customer chat again", user_id)
+        await self._direct(update.effective_chat.id, NOT_AN_AGENT)
+        return False
+
+    async def is_admin(self, user_id: int) -> bool:
+        """An administrator of the agents' group (admin commands are theirs)."""
+        try:
+            member = await self._bot.get_chat_member(self.group, user_id)
+        except TelegramError as exc:
+            log.warning("could not check whether user %s is an admin: %s", user_id, exc)
+            return False
+        return member.status in ("creator", "administrator")
+
     async def on_agent_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An agent writes in their private chat: to the customer it answers (or the only one they are helping)."""
+        if not await self.still_an_agent(update):
+            return
         message = update.effective_message
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
@@ -378,6 +413,8 @@ class Desk:
 
     async def on_agent_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/close, /return, /note, /queue and /help in an agent's private chat."""
+        if not await self.still_an_agent(update):
+            return
         text = update.effective_message.text or ""
         command, _, rest = text.partition(" ")
         command = command.split("@")[0].lower()
@@ -415,6 +452,51 @@ class Desk:
         with contextlib.suppress(TelegramError):
             await self._bot.send_message(message.chat_id, await self.queue_text(),
                                          message_thread_id=message.message_thread_id if message.is_topic_message else None)
+
+    async def on_group_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Admin commands in the agents' group: /agents (who holds what), /release T000001 (back to the queue)."""
+        message = update.effective_message
+        where = {"message_thread_id": message.message_thread_id if message.is_topic_message else None}
+        if not await self.is_admin(update.effective_user.id):
+            with contextlib.suppress(TelegramError):
+                await self._bot.send_message(message.chat_id, ADMINS_ONLY, **where)
+            return
+        command, _, rest = (message.text or "").partition(" ")
+        if command.split("@")[0].lower() == "/agents":
+            text = await self._agents_text()
+        else:
+            text = await self._release(update, rest.strip()) or ""
+        if text:
+            with contextlib.suppress(TelegramError):
+                await self._bot.send_message(message.chat_id, text, **where)
+
+    async def _agents_text(self) -> str:
+        async with self._sessions() as session:
+            lines = []
+            for agent in await handoffs.agents_with_chats(session):
+                holding = await handoffs.claimed_by(session, agent.id)
+                refs = [(await session.get(Ticket, h.ticket_id)).reference for h in holding]
+                lines.append(f"{agent.first_name}: {len(holding)} conversation(s)" + (f" ({', '.join(refs)})" if refs else ""))
+        return "\n".join(lines) or "No agent has a private chat with me yet."
+
+    async def _release(self, update: Update, reference: str) -> str | None:
+        """Put a claimed conversation back in the queue (its agent went off shift, say)."""
+        deliveries = Deliveries()
+        async with self._sessions.begin() as session:
+            ticket = await session.get(Ticket, int(reference[1:])) if reference[1:].isdigit() else None
+            handoff = await handoffs.for_ticket(session, ticket.id) if ticket else None
+            if handoff is None or handoff.status is not HandoffStatus.CLAIMED:
+                return "Usage: /release T000001, for a ticket an agent is handling."
+            holder = await session.get(Agent, handoff.agent_id) if handoff.agent_id else None
+            conversation = await session.get(Conversation, handoff.conversation_id)
+            await handoffs.requeue(session, handoff)
+            await self._tell(session, conversation, replies.BACK_IN_QUEUE, None)
+            await self._to_topic(session, conversation, ticket, RELEASED_NOTICE.format(
+                admin=update.effective_user.first_name, ticket=ticket.reference, agent=holder.first_name if holder else "its agent"),
+                claim_button=handoff)
+            deliveries.chats |= {conversation.chat_id, self.group}
+        await self._flush(deliveries)
+        return None
 
     async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An agent writes in a ticket's topic: it reaches the customer while nobody has claimed the ticket."""
@@ -624,7 +706,7 @@ class Desk:
                 lines = []
                 for promise in open_ones:
                     ticket = await session.get(Ticket, promise.ticket_id)
-                    lines.append(f"#{promise.id} {ticket.reference}: {promise.what} (due {_aware(promise.due_at):%d %b %H:%M} UTC)")
+                    lines.append(f"#{promise.id} {ticket.reference}: {promise.what} (due {handoffs.aware(promise.due_at):%d %b %H:%M} UTC)")
                 reply = "\n".join(lines) or NO_PROMISES
             else:
                 number = rest.lstrip("#")
@@ -669,7 +751,7 @@ class Desk:
                 ticket = await session.get(Ticket, handoff.ticket_id)
                 conversation = await session.get(Conversation, handoff.conversation_id)
                 customer = await session.get(Customer, conversation.customer_id)
-                minutes = int((now - _aware(handoff.queued_at)).total_seconds() // 60)
+                minutes = int((now - handoffs.aware(handoff.queued_at)).total_seconds() // 60)
                 lines.append(f"{number}. {ticket.reference} · {cards.customer_name(customer)} · waiting {minutes} min · "
                              f"{cards.REASONS.get(handoff.reason, handoff.reason)}")
         return "\n".join(lines) if lines else QUEUE_EMPTY
@@ -695,6 +777,7 @@ class Desk:
                     break
             await self._reannounce()
             await self._remind_promises()
+            await self._summarise()
         await self._send_followups()
 
     async def _announce(self, ticket_id: int) -> bool:
@@ -757,14 +840,14 @@ class Desk:
             for handoff in await handoffs.queued(session):
                 if len(self._announced) >= REANNOUNCE_PER_MINUTE:
                     break
-                if now - _aware(handoff.announced_at or handoff.queued_at) < every:
+                if now - handoffs.aware(handoff.announced_at or handoff.queued_at) < every:
                     continue
                 ticket = await session.get(Ticket, handoff.ticket_id)
                 if ticket.topic_id is None:
                     continue
                 conversation = await session.get(Conversation, handoff.conversation_id)
                 customer = await session.get(Customer, conversation.customer_id)
-                minutes = int((now - _aware(handoff.queued_at)).total_seconds() // 60)
+                minutes = int((now - handoffs.aware(handoff.queued_at)).total_seconds() // 60)
                 await self._to_topic(session, conversation, ticket, STILL_WAITING.format(
                     name=cards.customer_name(customer), minutes=minutes), claim_button=handoff)
                 handoff.announced_at = now
@@ -776,6 +859,20 @@ class Desk:
                     deliveries.chats.add(conversation.chat_id)
                 deliveries.chats.add(self.group)
         await self._flush(deliveries)
+
+    async def _summarise(self) -> None:
+        """Every SUMMARY_MINUTES, while anything is open, one line in the group's main thread."""
+        now = utcnow()
+        if now - self._summarised_at < timedelta(minutes=self._settings.summary_minutes):
+            return
+        self._summarised_at = now
+        async with self._sessions() as session:
+            facts = await handoffs.summary(session, now)
+        if not facts["waiting"] and not facts["handled"]:
+            return
+        rating = f"{facts['rating']:.1f}/5" if facts["rating"] is not None else "none yet"
+        with contextlib.suppress(TelegramError):
+            await self._bot.send_message(self.group, SUMMARY.format(**{**facts, "rating": rating}))
 
     async def _remind_promises(self) -> None:
         """Promises falling due: the agent is reminded in private and the team in the ticket's topic, once."""
@@ -916,7 +1013,3 @@ def _thread(ticket: Ticket, payload: dict[str, Any]) -> dict[str, Any]:
 def _value(value: Any) -> str | None:
     return None if value in (None, "", "none") else str(value)
 
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

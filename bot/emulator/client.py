@@ -118,6 +118,11 @@ class EmulatorClient:
         }
         return await self._request("POST", "groups", _without_none(body))
 
+    async def set_member(self, chat_id: int, user_id: int, member: bool = True, admin: bool = False) -> JSON:
+        """A user joins (optionally as an admin) or leaves a group."""
+        body = {"user_id": user_id, "member": member, "admin": admin}
+        return await self._request("POST", f"groups/{chat_id}/members", body)
+
     async def send_text(
         self,
         from_id: int,

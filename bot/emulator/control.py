@@ -142,6 +142,20 @@ def add_group(state: EmulatorState, body: JSON) -> JSON:
     return chat.as_json()
 
 
+def set_member(state: EmulatorState, chat_id: int, body: JSON) -> JSON:
+    """A user joins (`member` true, an admin with `admin` true) or leaves a group; leaving also drops admin rights."""
+    chat = _chat(state, chat_id)
+    user = _user(state, _int(body, "user_id"))
+    if body.get("member", True):
+        chat.members.add(user.id)
+        if body.get("admin"):
+            chat.admins.add(user.id)
+    else:
+        chat.members.discard(user.id)
+        chat.admins.discard(user.id)
+    return chat.as_json()
+
+
 def _sender_chat(state: EmulatorState, user: User, body: JSON) -> Chat:
     chat = _chat(state, _int(body, "chat_id", user.id))
     if chat.is_private:

@@ -185,6 +185,7 @@ class ControlApi:
             web.post("/_emulator/users", _control(self.add_user)),
             web.post("/_emulator/users/{user_id}/block", _control(self.block)),
             web.post("/_emulator/groups", _control(self.add_group)),
+            web.post("/_emulator/groups/{chat_id}/members", _control(self.set_member)),
             web.post("/_emulator/messages", _control(self.message)),
             web.post("/_emulator/edits", _control(self.edit)),
             web.post("/_emulator/callbacks", _control(self.callback)),
@@ -222,6 +223,11 @@ class ControlApi:
     async def add_group(self, request: web.Request) -> JSON:
         """Create a group or supergroup."""
         return control.add_group(self._state, await _body(request))
+
+    async def set_member(self, request: web.Request) -> JSON:
+        """A user joins or leaves a group: `{user_id, member}`."""
+        body = await _body(request)
+        return control.set_member(self._state, int(request.match_info["chat_id"]), body)
 
     async def message(self, request: web.Request) -> JSON:
         """A user sends a message."""

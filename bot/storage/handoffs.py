@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -218,3 +218,21 @@ async def due_promises(session: AsyncSession, now: datetime) -> list[Promise]:
     """Promises that fell due, not kept, and not reminded of yet."""
     return list(await session.scalars(
         select(Promise).where(Promise.due_at <= now, Promise.kept_at.is_(None), Promise.reminded_at.is_(None))))
+
+
+async def summary(session: AsyncSession, now: datetime) -> dict[str, Any]:
+    """The desk at a glance: waiting (and the longest wait), being handled, closed today and their average rating."""
+    waiting = await queued(session)
+    handled = await session.scalar(select(func.count()).select_from(Handoff).where(Handoff.status == HandoffStatus.CLAIMED))
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    closed = await session.execute(
+        select(func.count(), func.avg(Handoff.csat)).where(Handoff.status == HandoffStatus.CLOSED, Handoff.closed_at >= start))
+    count, rating = closed.one()
+    longest = max(((now - aware(h.queued_at)).total_seconds() // 60 for h in waiting), default=0)
+    return {"waiting": len(waiting), "longest": int(longest), "handled": handled or 0, "closed": count or 0,
+            "rating": float(rating) if rating is not None else None}
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

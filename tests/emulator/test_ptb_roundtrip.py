@@ -295,6 +295,10 @@ async def test_chat_information(bot: Bot, client: EmulatorClient) -> None:
     assert (await bot.get_chat_member(group["id"], bot.id)).can_delete_messages
     admins = await bot.get_chat_administrators(group["id"])
     assert {admin.user.id for admin in admins} == {agent["id"], bot.id}
+    await client.set_member(group["id"], agent["id"], member=False)
+    assert (await bot.get_chat_member(group["id"], agent["id"])).status == "left"
+    await client.set_member(group["id"], user["id"], admin=True)
+    assert (await bot.get_chat_member(group["id"], user["id"])).status == "administrator"
 
 
 async def test_chat_action_delete_and_commands(bot: Bot, client: EmulatorClient) -> None:
