@@ -215,6 +215,7 @@ class CustomerChat:
         # Rasa first: if our database step then failed, the customer can simply ask again.
         removed = await privacy.forget_rasa_tracker(self._settings.rasa_tracker_db, f"tg-{chat_id}")
         async with self._sessions.begin() as session:
+            topics = await privacy.ticket_topics(session, user_id)
             chats = await privacy.forget_customer(session, user_id)
             # The confirmation goes through the outbox like every reply, so it needs a customer and a
             # conversation: a bare one, with no profile, holding only this message.
@@ -222,6 +223,7 @@ class CustomerChat:
             conversation = await transcript.conversation_for_chat(session, chat_id=chat_id, customer=customer)
             await transcript.queue_outgoing(session, conversation=conversation, text=replies.FORGOTTEN, update_id=update.update_id)
         log.info("forgot a customer on request: %d chat(s), %d Rasa tracker events", len(chats), removed)
+        await self._desk.delete_topics(topics)
         await self._outbox.flush(chat_id)
 
     async def _record(

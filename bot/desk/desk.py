@@ -328,6 +328,14 @@ class Desk:
                 deliveries.chats.add(self.group)
         await self._flush(deliveries, extra=(conversation.chat_id,))
 
+    async def delete_topics(self, topics: list[int]) -> None:
+        """A forgotten customer's ticket topics go, with the cards and messages that quote them."""
+        for topic in topics if self.enabled else []:
+            try:
+                await self._bot.delete_forum_topic(self.group, topic)
+            except TelegramError as exc:
+                log.warning("could not delete topic %s of a forgotten customer: %s", topic, exc)
+
     # --- the agents' side ----------------------------------------------------------------------------------
 
     async def is_agent(self, user_id: int) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bot.storage.models import CallbackPayload, Conversation, Customer, InboxUpdate, Message, Ticket
+from bot.storage.models import CallbackPayload, Conversation, Customer, Handoff, InboxUpdate, Message, Promise, Ticket
 
 # What stays of a forgotten customer's complaint: the customer's own words may name them,
 # their order or their contact, so only the business facts (category, resolution, status…) are kept.
@@ -59,10 +59,17 @@ async def export_customer(session: AsyncSession, telegram_user_id: int) -> dict[
     document["customer"] = _row(customer, ("telegram_user_id", "first_name", "last_name", "username", "language_code",
                                            "created_at", "updated_at"))
     for conversation in await _conversations(session, customer):
-        rows = await session.scalars(select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id))
+        # The customer's own chat; copies the desk sent to agents repeat what is here.
+        rows = await session.scalars(select(Message).where(
+            Message.conversation_id == conversation.id, Message.chat_id == conversation.chat_id).order_by(Message.id))
+        handoffs = await session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id).order_by(Handoff.id))
+        promises = await session.scalars(select(Promise).where(Promise.conversation_id == conversation.id).order_by(Promise.id))
         document["conversations"].append({
             **_row(conversation, ("chat_id", "state", "created_at", "updated_at")),
             "messages": [_message(m) for m in rows],
+            "handoffs": [_row(h, ("reason", "status", "queued_at", "claimed_at", "first_reply_at", "closed_at", "resolution",
+                                  "csat", "csat_comment")) for h in handoffs],
+            "promises": [_row(p, ("what", "due_at", "kept_at")) for p in promises],
         })
     tickets = await session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id))
     document["tickets"] = [
@@ -71,6 +78,15 @@ async def export_customer(session: AsyncSession, telegram_user_id: int) -> dict[
         for t in tickets
     ]
     return document
+
+
+async def ticket_topics(session: AsyncSession, telegram_user_id: int) -> list[int]:
+    """The agents' group topics of a customer's tickets (their cards quote the customer)."""
+    customer = await _customer(session, telegram_user_id)
+    if customer is None:
+        return []
+    rows = await session.scalars(select(Ticket.topic_id).where(Ticket.customer_id == customer.id, Ticket.topic_id.is_not(None)))
+    return [topic for topic in rows if topic]
 
 
 async def forget_customer(session: AsyncSession, telegram_user_id: int) -> list[int]:

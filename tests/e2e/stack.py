@@ -107,7 +107,7 @@ class Stack:
         wait_until(lambda: _get_json(f"{self.emulator_url}/_emulator/health"), 20, "emulator", process)
         _post_json(f"{self.emulator_url}/_emulator/users", {"id": AGENT_ID, "first_name": "Alex", "username": "alex_agent"})
         group = _post_json(f"{self.emulator_url}/_emulator/groups", {
-            "title": "Agents", "is_forum": True, "members": [AGENT_ID], "bot_rights": {"can_manage_topics": True}})
+            "title": "Agents", "is_forum": True, "members": [AGENT_ID], "bot_rights": {"can_manage_topics": True, "can_delete_messages": True}})
         self.agent_chat_id = group["id"]
 
     def start_actions(self) -> None:

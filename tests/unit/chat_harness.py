@@ -109,7 +109,7 @@ async def running_harness(tmp_path: Path, *, desk: bool = False, **env_extra: st
             await control.add_user("Alex", user_id=5151, username="alex_agent")
             await control.add_user("Bo", user_id=5252, username="bo_agent")
             group = await control.add_group("Agents", is_forum=True, members=[5151, 5252],
-                                            bot_rights={"can_manage_topics": True})
+                                            bot_rights={"can_manage_topics": True, "can_delete_messages": True})
             group_id = group["id"]
             env["AGENT_CHAT_ID"] = str(group_id)
         env.update(env_extra)

@@ -393,3 +393,15 @@ async def test_admins_see_who_holds_what_and_release_a_conversation(desk: Harnes
     async with desk.sessions() as session:
         assert (await session.scalar(select(Handoff))).status is HandoffStatus.QUEUED
 
+
+
+async def test_forgetting_a_customer_deletes_their_ticket_topics(desk: Harness) -> None:
+    card = await _queued(desk)
+    await desk.say("/cancel")
+    messages = await desk.say("/forget")
+    after = await _last(desk, 4242)
+    await _press(desk, 4242, messages[-1], replies.FORGET_YES)
+    await _new(desk, 4242, after, "deleted your data")
+    calls = await desk.emulator.calls("deleteForumTopic")
+    assert [(c["params"]["chat_id"], c["params"]["message_thread_id"], c["status"]) for c in calls] == [
+        (str(desk.group_id), str(card["message_thread_id"]), 200)]

@@ -9,8 +9,17 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.storage import buttons, inbox, privacy, tickets, transcript
-from bot.storage.models import CallbackPayload, Conversation, Customer, InboxUpdate, Message, Ticket, TicketPriority
+from bot.storage import buttons, handoffs, inbox, privacy, tickets, transcript
+from bot.storage.models import (
+    CallbackPayload,
+    Conversation,
+    Customer,
+    Handoff,
+    InboxUpdate,
+    Message,
+    Ticket,
+    TicketPriority,
+)
 
 
 async def _customer_with_history(sessions: async_sessionmaker[AsyncSession], user_id: int, name: str) -> None:
@@ -24,10 +33,15 @@ async def _customer_with_history(sessions: async_sessionmaker[AsyncSession], use
                                          text=f"{name}: my order A12345 is broken")
         await transcript.queue_outgoing(session, conversation=conversation, text=f"sorry {name}", update_id=update_id)
         await buttons.register(session, chat_id=user_id, title="Yes", payload="/affirm")
-        await tickets.create(session, idempotency_key=f"tg-{user_id}:{update_id}", conversation=conversation,
-                             category="damaged_or_wrong_item", description=f"{name}: my order A12345 is broken",
-                             desired_resolution="refund", priority=TicketPriority.HIGH, order_number="A12345",
-                             contact=f"{name.lower()}@example.com", photos=["photo-file-id"])
+        ticket, _ = await tickets.create(
+            session, idempotency_key=f"tg-{user_id}:{update_id}", conversation=conversation,
+            category="damaged_or_wrong_item", description=f"{name}: my order A12345 is broken", desired_resolution="refund",
+            priority=TicketPriority.HIGH, order_number="A12345", contact=f"{name.lower()}@example.com", photos=["photo-file-id"])
+        # A person helped: the copy relayed to the agent's chat stays out of the export; the handoff and its rating go in.
+        handoff, _ = await handoffs.open_handoff(session, conversation=conversation, ticket=ticket, reason="customer_request", context={})
+        handoff.csat, handoff.csat_comment = 5, f"{name} liked it"
+        await transcript.queue_outgoing(session, conversation=conversation, text=f"relayed copy for {name}", update_id=update_id + 1,
+                                        chat_id=999, kind="relay")
 
 
 async def _count(session: AsyncSession, model: type, *where) -> int:
@@ -42,7 +56,8 @@ async def test_the_export_holds_exactly_that_customers_data(sessions: async_sess
     json.dumps(export)  # serialisable as it is
     assert export["customer"]["first_name"] == "Dana" and export["customer"]["username"] == "dana"
     [conversation] = export["conversations"]
-    assert (conversation["chat_id"], conversation["state"]) == (101, "BOT")
+    assert (conversation["chat_id"], conversation["state"]) == (101, "QUEUED")
+    assert [(h["reason"], h["csat"], h["csat_comment"]) for h in conversation["handoffs"]] == [("customer_request", 5, "Dana liked it")]
     assert [(m["direction"], m["text"]) for m in conversation["messages"]] == [
         ("IN", "Dana: my order A12345 is broken"), ("OUT", "sorry Dana")]
     assert all(m["created_at"] for m in conversation["messages"])
@@ -86,6 +101,7 @@ async def test_forgetting_deletes_the_customer_and_anonymises_tickets(sessions: 
         assert await _count(session, Message, Message.chat_id == 101) == 0
         assert await _count(session, InboxUpdate, InboxUpdate.chat_id == 101) == 0
         assert await _count(session, CallbackPayload, CallbackPayload.chat_id == 101) == 0
+        assert await _count(session, Handoff) == 1, "only the other customer's handoff is left"
         [kept] = await session.scalars(select(Ticket).where(Ticket.customer_id.is_(None)))
         assert (kept.customer_id, kept.conversation_id, kept.contact, kept.order_number, kept.photos) == (None, None, None, None, [])
         assert kept.description == privacy.FORGOTTEN_DESCRIPTION
@@ -101,7 +117,7 @@ async def test_forgetting_an_unknown_user_changes_nothing(sessions: async_sessio
     async with sessions.begin() as session:
         assert await privacy.forget_customer(session, 101) == []
     async with sessions() as session:
-        assert await _count(session, Customer) == 1 and await _count(session, Message) == 2
+        assert await _count(session, Customer) == 1 and await _count(session, Message) == 3
 
 
 def _rasa_tracker(path: Path, senders: list[str]) -> None:
