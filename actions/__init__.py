@@ -11,6 +11,7 @@ from actions.complaints import (
     ValidateComplaintForm,
 )
 from actions.greeting import ActionGreetCustomer
+from actions.handoff import ActionFallback, ActionHandoff
 from actions.tickets import ActionListTickets, ActionSubmitComplaint
 
 # rasa_sdk imports this package before it builds its web app, so the extensions are in place for it.
@@ -20,7 +21,9 @@ if not plugin_manager().is_registered(server):
 __all__ = [
     "ActionAskComplaintConfirmed",
     "ActionComplaintHandoff",
+    "ActionFallback",
     "ActionGreetCustomer",
+    "ActionHandoff",
     "ActionKeepPhoto",
     "ActionListTickets",
     "ActionStopComplaint",

@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.db import settings
+from actions.handoff import CUSTOMER_REQUEST, hand_over, reason_for
 from bot.storage.models import TicketStatus
 
 FORM = "complaint_form"
@@ -21,7 +22,8 @@ MAX_DESCRIPTION = 4000
 # Messages with these intents are questions or requests of their own: they never fill a slot,
 # so the form is rejected for the turn and the rules answer them.
 INTERRUPTIONS = {
-    "faq", "bot_challenge", "stop", "request_human", "check_ticket_status", "greet", "goodbye", "out_of_scope", "other_language",
+    "faq", "bot_challenge", "stop", "request_human", "frustration", "check_ticket_status", "greet", "goodbye", "out_of_scope",
+    "other_language",
 }
 CATEGORIES = {
     "damaged_or_wrong_item": r"broke|broken|damaged|crack|smashed|shattered|dent|scratch|faulty|defect|doesn'?t work|not working|stopped working|wrong (item|size|colou?r|product|one)|missing (part|piece)s?",
@@ -275,17 +277,11 @@ class ActionStopComplaint(Action):
 
 
 class ActionComplaintHandoff(Action):
-    """A person was asked for mid-complaint: hand over with everything collected so far."""
+    """A person asked for, or clear frustration, mid-complaint: hand over with everything collected so far."""
 
     def name(self) -> str:
         return "action_complaint_handoff"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
-        collected = {
-            slot: tracker.get_slot(slot)
-            for slot in ("complaint_description", "order_number", "complaint_category", "desired_resolution", "complaint_photos", "contact")
-            if tracker.get_slot(slot) is not None
-        }
-        dispatcher.utter_message(response="utter_complaint_handoff")
-        dispatcher.utter_message(json_message={"handoff": {"reason": "customer_request", "ticket_id": tracker.get_slot("ticket_id"), "collected": collected}})
-        return [ActiveLoop(None), SlotSet("requested_slot", None)]
+        reason = reason_for(tracker)
+        return hand_over(dispatcher, tracker, reason, "utter_complaint_handoff" if reason == CUSTOMER_REQUEST else None)
