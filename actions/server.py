@@ -1,4 +1,5 @@
-"""What the action server runs besides answering Rasa: the retry of complaints kept while the database was down.
+"""What the action server runs besides answering Rasa: the retry of complaints kept while the database was down,
+and a readiness endpoint.
 
 rasa_sdk builds its Sanic app itself; its plugin hook (`attach_sanic_app_extensions`) is the supported way to add
 to it. `actions/__init__.py` registers this module when rasa_sdk loads the actions package.
@@ -7,7 +8,9 @@ to it. `actions/__init__.py` registers this module when rasa_sdk loads the actio
 from __future__ import annotations
 
 import pluggy
-from sanic import Sanic
+from sanic import Sanic, response
+from sanic.request import Request
+from sqlalchemy import text
 
 from actions.db import sessions, settings
 from actions.tickets import pending, store_pending
@@ -24,3 +27,16 @@ def attach_sanic_app_extensions(app: Sanic) -> None:
         app.add_task(pending().run(sessions(), store_pending, settings().ticket_retry_seconds), name=TASK_NAME)
 
     app.register_listener(start_retrying, "after_server_start")
+    app.add_route(ready, "/ready", methods=["GET"])
+
+
+async def ready(request: Request) -> response.HTTPResponse:
+    """Readiness: the database answers, and how many complaints wait for it (rasa_sdk's /health says the server is up)."""
+    waiting = len(pending().waiting())
+    try:
+        async with sessions()() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to reach the database is the finding
+        body = {"ready": False, "checks": {"database": f"{type(exc).__name__}: {exc}"}, "pending_complaints": waiting}
+        return response.json(body, status=503)
+    return response.json({"ready": True, "checks": {"database": "ok"}, "pending_complaints": waiting})

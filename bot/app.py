@@ -7,7 +7,9 @@ import contextlib
 import dataclasses
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -29,6 +31,7 @@ from bot.storage.db import create_engine, create_sessionmaker, migrate
 from bot.telegram.dispatch import ChatDispatcher
 from bot.telegram.intake import Intake
 from bot.telegram.outbox import Outbox
+from bot.web import HealthServer
 
 log = logging.getLogger(__name__)
 SANDBOX_TOKEN = "1000000001:sandbox-token"
@@ -114,6 +117,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
         dispatcher = ChatDispatcher(handle)
         intake = Intake(application.bot, sessions, dispatcher)
+        health = HealthServer({"database": lambda: _database_problem(sessions), "rasa": rasa.status,
+                               "telegram": _as_check(intake.problem)})
+        await health.start(settings.app_host, settings.app_port)
+        stack.push_async_callback(health.stop)
         async with application:
             await application.start()
             tasks = [asyncio.create_task(intake.run(), name="intake"), asyncio.create_task(outbox.run(), name="outbox"),
@@ -127,6 +134,18 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await application.stop()
+
+
+async def _database_problem(sessions: async_sessionmaker[AsyncSession]) -> str | None:
+    async with sessions() as session:
+        await session.execute(text("SELECT 1"))
+    return None
+
+
+def _as_check(probe: Callable[[], str | None]) -> Callable[[], Awaitable[str | None]]:
+    async def check() -> str | None:
+        return probe()
+    return check
 
 
 async def _start_sandbox_emulator(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[str, int]:

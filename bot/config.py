@@ -52,6 +52,8 @@ class Settings:
     reannounce_minutes: float = 10.0
     reopen_minutes: float = 15.0
     summary_minutes: float = 60.0
+    app_host: str = "127.0.0.1"
+    app_port: int = 8080
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
 
     @property
@@ -124,6 +126,15 @@ def _token(env: Mapping[str, str]) -> str | None:
     return value
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError(f"{name} must be a port number (0 for any free port), like {default}; got {raw!r}")
+    return int(raw)
+
+
 def _hours(env: Mapping[str, str]) -> BusinessHours:
     try:
         return parse_hours(env.get("BUSINESS_HOURS", ""), env.get("BUSINESS_TIMEZONE", "UTC").strip())
@@ -170,5 +181,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reannounce_minutes=_number(env, "REANNOUNCE_MINUTES", 10.0),
         reopen_minutes=_number(env, "REOPEN_MINUTES", 15.0),
         summary_minutes=_number(env, "SUMMARY_MINUTES", 60.0),
+        app_host=env.get("APP_HOST", "127.0.0.1"),
+        app_port=_port(env, "APP_PORT", 8080),
         business_hours=_hours(env),
     )

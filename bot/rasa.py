@@ -72,6 +72,17 @@ class RasaClient:
             raise RasaUnavailable(f"Rasa answered something that is not a list: {replies!r:.200}")
         return replies
 
+    async def status(self) -> str | None:
+        """None when Rasa is up with a model loaded; else what is wrong."""
+        try:
+            async with self._http().get(f"{self._base_url}/status") as response:
+                if response.status != 200:
+                    return f"Rasa answered HTTP {response.status} at {self._base_url}/status"
+                status = await response.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return f"Rasa is unreachable at {self._base_url}: {exc!r}"
+        return None if status.get("model_file") else "Rasa runs but has no model loaded"
+
     async def restart(self, sender_id: str) -> bool:
         """Start the bot afresh for a conversation a person handled (resumed, no stale form or slots); False on failure."""
         url = f"{self._base_url}/conversations/{sender_id}/tracker/events"

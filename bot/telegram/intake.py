@@ -23,6 +23,7 @@ class Intake:
         self._bot = bot
         self._sessions = sessions
         self._dispatcher = dispatcher
+        self.last_error: str | None = None  # why the last getUpdates failed, until one succeeds
 
     async def resume(self) -> int | None:
         """Hand stored but unprocessed updates to the dispatcher; return the offset to poll from."""
@@ -43,6 +44,10 @@ class Intake:
         if is_new:
             self._dispatcher.submit(update)
 
+    def problem(self) -> str | None:
+        """None unless the last poll of Telegram failed (a long poll in progress is fine)."""
+        return self.last_error
+
     async def run(self) -> None:
         """Poll until cancelled."""
         offset = await self.resume()
@@ -51,11 +56,13 @@ class Intake:
             try:
                 updates = await self._bot.get_updates(offset=offset, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
             except TelegramError as exc:
+                self.last_error = f"Telegram's getUpdates failed: {exc}"
                 log.warning("getUpdates failed, retrying in %.0f s: %s", backoff, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 1.0
+            self.last_error = None
             for update in updates:
                 await self.accept(update)
                 offset = update.update_id + 1

@@ -61,6 +61,7 @@ class Stack:
     emulator_port: int = field(default_factory=free_port)
     actions_port: int = field(default_factory=free_port)
     rasa_port: int = field(default_factory=free_port)
+    app_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     agent_chat_id: int | None = None  # the agents' forum group, made when the emulator starts
 
@@ -86,6 +87,7 @@ class Stack:
             RASA_URL=self.rasa_url,
             RASA_TIMEOUT="6",
             TICKET_RETRY_SECONDS="1",
+            APP_PORT=str(self.app_port),
             AGENT_CHAT_ID=str(self.agent_chat_id) if self.agent_chat_id else "",
             ACTION_SERVER_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
             TELEGRAM_BOT_TOKEN=TEST_TOKEN,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 
 import pytest
 
@@ -66,3 +68,15 @@ async def _assert_answered_once(db, chat_id: int) -> None:
     async with db() as session:
         stored = await transcript.messages(session, chat_id)
     assert [m.direction for m in stored] == [Direction.IN, Direction.OUT]
+
+
+async def test_readiness_reports_each_part(stack: Stack) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.app_port}/ready", timeout=10) as response:
+        body = json.loads(response.read())
+    assert body == {"ready": True, "checks": {"database": "ok", "rasa": "ok", "telegram": "ok"}}
+
+
+async def test_the_action_server_is_ready_with_its_database(stack: Stack) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.actions_port}/ready", timeout=10) as response:
+        body = json.loads(response.read())
+    assert body == {"ready": True, "checks": {"database": "ok"}, "pending_complaints": 0}

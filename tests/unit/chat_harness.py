@@ -101,6 +101,7 @@ async def running_harness(tmp_path: Path, *, desk: bool = False, **env_extra: st
         "TELEGRAM_API_URL": f"{emulator_url}/bot",
         "RASA_URL": f"http://127.0.0.1:{rasa_port}",
         "RASA_TIMEOUT": "1.5",
+        "APP_PORT": "0",
     }
     async with EmulatorClient(emulator_url) as control:
         await control.add_user("Maya", user_id=4242, username="maya")

@@ -1,0 +1,60 @@
+"""The app's own HTTP server: liveness and readiness for whoever runs it (systemd, a load balancer, `frontline doctor`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+Check = Callable[[], Awaitable[str | None]]  # None when fine, else what is wrong
+CHECK_TIMEOUT = 3.0
+
+
+@dataclass
+class HealthServer:
+    """`/health`: the process answers. `/ready`: every check passes (503 with the failures otherwise)."""
+
+    checks: dict[str, Check] = field(default_factory=dict)
+    _runner: web.AppRunner | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; returns the port (useful with 0)."""
+        app = web.Application()
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/ready", self._ready)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]
+        log.info("health endpoints on http://%s:%d/health and /ready", host, bound)
+        return bound
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def results(self) -> dict[str, str]:
+        """Each check's verdict: "ok" or what is wrong."""
+        async def one(check: Check) -> str:
+            try:
+                problem = await asyncio.wait_for(check(), CHECK_TIMEOUT)
+            except Exception as exc:  # a check that fails is a finding, not a crash
+                problem = f"{type(exc).__name__}: {exc}"
+            return problem or "ok"
+
+        verdicts = await asyncio.gather(*(one(check) for check in self.checks.values()))
+        return dict(zip(self.checks, verdicts))
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        results = await self.results()
+        ready = all(v == "ok" for v in results.values())
+        return web.json_response({"ready": ready, "checks": results}, status=200 if ready else 503)
