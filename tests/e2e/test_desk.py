@@ -1,0 +1,79 @@
+"""A person through the real stack: Rasa decides a person is needed, the desk queues, an agent claims, talks, closes."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from sqlalchemy import select
+
+from bot import replies
+from bot.emulator.client import EmulatorClient
+from bot.storage import transcript
+from bot.storage.models import ConversationState, Handoff, HandoffStatus
+from tests.e2e.helpers import replies_after, say, variations
+from tests.e2e.stack import AGENT_ID, Stack
+
+
+async def _texts_until(emulator: EmulatorClient, chat_id: int, after: int, needle: str, timeout: float = 20) -> list[dict]:
+    return await emulator.wait_for_text(chat_id, after, predicate=lambda t: needle in t, timeout=timeout)
+
+
+def _button(message: dict, title: str) -> str:
+    return next(b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row if b["text"] == title)
+
+
+async def test_a_customer_reaches_a_person_and_back_without_repeating_themselves(
+    stack: Stack, emulator: EmulatorClient, customer: dict, db
+) -> None:
+    user = customer["id"]
+    group_start = (await emulator.sent(stack.agent_chat_id)).last
+    await say(emulator, user, "where is my parcel, order A12345?")
+    after = (await emulator.sent(user)).last
+    await emulator.send_text(user, "I want to talk to a real person please")
+    queued = await replies_after(emulator, user, after, until="in line")
+    assert queued[-1]["text"].startswith("I've asked a person from our team")
+
+    # The card in the ticket's topic carries the reason, what the customer said and what Rasa understood.
+    [card] = [m for m in await _texts_until(emulator, stack.agent_chat_id, group_start, "🎫") if "🎫" in m["text"]]
+    assert "asked for a person" in card["text"] and "order A12345" in card["text"]
+    assert "request_human" in card["text"], "the intents Rasa detected are on the card"
+
+    # While waiting, the bot is silent and the customer's words reach the topic.
+    await emulator.send_text(user, "it was due last Monday")
+    await _texts_until(emulator, stack.agent_chat_id, card["seq"], "it was due last Monday")
+
+    # The agent starts their private chat, claims, and the conversation runs there.
+    await emulator.send_text(AGENT_ID, "/start")
+    await _texts_until(emulator, AGENT_ID, 0, "You're set up as an agent")
+    customer_start = (await emulator.sent(user)).last
+    agent_start = (await emulator.sent(AGENT_ID)).last
+    await emulator.press(AGENT_ID, card["message_id"], _button(card, "Claim"), chat_id=stack.agent_chat_id)
+    await _texts_until(emulator, user, customer_start, "this is Alex")
+    await _texts_until(emulator, AGENT_ID, agent_start, "You're now talking with Maya")
+    await emulator.send_text(user, "thanks for picking this up")
+    relayed = await _texts_until(emulator, AGENT_ID, agent_start, "thanks for picking this up")
+    customer_start = (await emulator.sent(user)).last
+    await emulator.send_text(AGENT_ID, "Your parcel is at the depot; it arrives tomorrow.", reply_to_message_id=relayed[-1]["message_id"])
+    await _texts_until(emulator, user, customer_start, "Alex: Your parcel is at the depot")
+
+    # Close: rating, the bot back in charge with a fresh tracker.
+    await emulator.send_text(AGENT_ID, "/close parcel located")
+    survey = await _texts_until(emulator, user, customer_start, "How did we do?")
+    await emulator.press(user, survey[-1]["message_id"], _button(survey[-1], "4"))
+    await _texts_until(emulator, user, survey[-1]["seq"], "rating us 4 out of 5")
+    with urllib.request.urlopen(f"{stack.rasa_url}/conversations/tg-{user}/tracker", timeout=10) as response:
+        tracker = json.loads(response.read())
+    assert not tracker.get("paused"), "Rasa listens again"
+    async with db() as session:
+        conversation = await transcript.find_conversation(session, user)
+        [handoff] = (await session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id))).all()
+    assert handoff.status is HandoffStatus.CLOSED
+    assert (handoff.reason, handoff.csat, handoff.resolution) == ("customer_request", 4, "parcel located")
+    assert handoff.claimed_at and handoff.first_reply_at and handoff.closed_at
+    assert conversation.state is ConversationState.CLOSED, "the next text is the rating's comment"
+    messages = await say(emulator, user, "great service")
+    assert messages[-1]["text"] == replies.CSAT_COMMENT_THANKS
+    expected = variations("utter_faq/opening_hours")
+    messages = await say(emulator, user, "what are your opening hours", expect=expected)
+    assert messages[-1]["text"] in expected
