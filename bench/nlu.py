@@ -351,7 +351,7 @@ def table(result: dict) -> str:
         ("config", result["config"]),
         ("training / test examples", f"{result['train_examples']} / {result['examples']} ({result['intents']} intents)"),
         ("accuracy" + (" (in-scope)" if result["oos_recall"] is not None else ""), pct(result["accuracy"])),
-        ("accuracy (all messages)", pct(result["accuracy_all"])),
+        ("accuracy (all, exact intent)", pct(result["accuracy_all"])),
         ("macro-F1", f"{result['macro_f1']:.3f}"),
         ("out-of-scope recall", pct(result["oos_recall"])),
         ("confident-wrong rate", f"{pct(result['confident_wrong_rate'])} (confidence >= {result['fallback_threshold']})"),
@@ -362,6 +362,13 @@ def table(result: dict) -> str:
     ]
     width = max(len(key) for key, _ in rows)
     return "\n".join(f"{key:<{width}}  {value}" for key, value in rows)
+
+
+def default_name(data_name: str, config: Path) -> str:
+    """`<data>` for the project's config.yml, else `<data>-<config>` (once, if the config is named after the data)."""
+    if config == (ROOT / "config.yml").resolve():
+        return data_name
+    return config.stem if config.stem.startswith(data_name) else f"{data_name}-{config.stem}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -383,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-nlu-", dir=bench_dir) as tmp:
         work = Path(tmp)
         dataset = load_dataset(args.data, args.test, args.split, work)
-        name = args.name or (dataset.name if config == (ROOT / "config.yml").resolve() else f"{dataset.name}-{config.stem}")
+        name = args.name or default_name(dataset.name, config)
         train_examples = len(read_rasa(dataset.train))
         print(f"bench-nlu {name}: {train_examples} training examples, {len(dataset.test)} test; config {config}", flush=True)
         prepare(config, env)

