@@ -12,7 +12,7 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run chat desk test test-unit test-rasa test-e2e bench-latency bench-nlu lock clean
+.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e bench-latency bench-nlu lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
@@ -43,6 +43,11 @@ train: install
 
 run: train
 	.venv/bin/honcho start -f Procfile
+
+# Scale-out on one machine: two Rasa instances sharing conversations in PostgreSQL, with Redis locks.
+run-scale: train
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "run-scale needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
+	RASA_URL=$${RASA_URL:-http://127.0.0.1:5005,http://127.0.0.1:5006} .venv/bin/honcho start -f Procfile.scale
 
 chat: install
 	.venv/bin/frontline chat

@@ -97,7 +97,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     engine = create_engine(settings.database_url)
     await migrate(engine)
     sessions = create_sessionmaker(engine)
-    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
+    rasa = RasaClient(settings.rasa_urls or settings.rasa_url, settings.rasa_timeout)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         stack.push_async_callback(rasa.close)

@@ -54,6 +54,10 @@ class Settings:
     summary_minutes: float = 60.0
     app_host: str = "127.0.0.1"
     app_port: int = 8080
+    # Several Rasa instances (RASA_URL a comma-separated list): each customer has one, the others take over.
+    rasa_urls: tuple[str, ...] = ()
+    rasa_port: int | None = None  # where `frontline rasa` listens, when not the first RASA_URL's port
+    redis_url: str | None = None
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
 
     @property
@@ -68,8 +72,15 @@ class Settings:
 
     @property
     def rasa_tracker_db(self) -> Path:
-        """Rasa's tracker store (SQLite), written into Rasa's endpoints by `frontline rasa`."""
+        """Rasa's tracker store when it is SQLite (the embedded default)."""
         return self.var_dir / "rasa-tracker.db"
+
+    @property
+    def rasa_tracker_url(self) -> str:
+        """Rasa's tracker store: in our PostgreSQL database when we use one (so every Rasa instance shares it)."""
+        if self.database_url.startswith("postgresql"):
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.rasa_tracker_db}"
 
 
 
@@ -126,6 +137,21 @@ def _token(env: Mapping[str, str]) -> str | None:
     return value
 
 
+def _rasa_urls(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("RASA_URL", "").strip() or "http://127.0.0.1:5005"
+    return tuple(_url({"RASA_URL": part}, "RASA_URL", "http://127.0.0.1:5005") for part in raw.split(",") if part.strip())
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    value = env.get("REDIS_URL", "").strip()
+    if not value:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
+        raise ConfigError(f"REDIS_URL must look like redis://127.0.0.1:6379/0; got {value!r}")
+    return value
+
+
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -162,7 +188,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         var_dir=var_dir,
         models_dir=Path(env.get("FRONTLINE_MODELS", var_dir / "models")).resolve(),
         database_url=_database_url(env, var_dir),
-        rasa_url=_url(env, "RASA_URL", "http://127.0.0.1:5005"),
+        rasa_url=_rasa_urls(env)[0],
+        rasa_urls=_rasa_urls(env),
+        rasa_port=_port(env, "RASA_PORT", 0) or None,
+        redis_url=_redis_url(env),
         rasa_timeout=_number(env, "RASA_TIMEOUT", 8.0),
         action_server_url=_url(env, "ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
         telegram_token=_token(env),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import zlib
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
 import aiohttp
@@ -40,10 +42,18 @@ def escape_customer_text(text: str) -> str:
 
 
 class RasaClient:
-    """A small client for the parts of Rasa's HTTP API the app uses."""
+    """A small client for the parts of Rasa's HTTP API the app uses, over one or several Rasa instances.
 
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._base_url = base_url.rstrip("/")
+    With several instances (sharing a tracker store and a lock store), each conversation has a first
+    instance (by a hash of its id) and falls over to the next when that one cannot be reached. Before
+    sending to another instance, the client reads the shared tracker: a message the failed instance
+    already took is answered from there, never processed twice. A timeout is not a reason to fall over
+    (the instance may still be working on the message).
+    """
+
+    def __init__(self, base_urls: str | Sequence[str], timeout: float) -> None:
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        self._base_urls = [url.rstrip("/") for url in urls]
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -52,6 +62,11 @@ class RasaClient:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
+    def instances(self, sender_id: str) -> list[str]:
+        """The Rasa instances for a conversation, its own first."""
+        first = zlib.crc32(sender_id.encode()) % len(self._base_urls)
+        return self._base_urls[first:] + self._base_urls[:first]
+
     async def close(self) -> None:
         """Release the connection pool."""
         if self._session is not None:
@@ -59,39 +74,63 @@ class RasaClient:
 
     async def send(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[RasaReply]:
         """Send one message through the REST channel and return Rasa's replies."""
-        url = f"{self._base_url}/webhooks/rest/webhook"
         body = {"sender": sender_id, "message": text, "metadata": metadata}
+        failure: RasaUnavailable | None = None
+        for attempt, base_url in enumerate(self.instances(sender_id)):
+            if attempt and metadata.get("update_id") is not None:
+                taken = await self._replies_after(base_url, sender_id, metadata["update_id"])
+                if taken is not None:
+                    return taken
+            try:
+                return await self._send(base_url, body)
+            except _Unreachable as exc:
+                log.warning("Rasa at %s is unreachable (%s); trying the next instance", base_url, exc)
+                failure = RasaUnavailable(str(exc))
+        raise failure or RasaUnavailable("no Rasa instance configured")
+
+    async def _send(self, base_url: str, body: dict[str, Any]) -> list[RasaReply]:
+        url = f"{base_url}/webhooks/rest/webhook"
         try:
             async with self._http().post(url, json=body) as response:
                 if response.status != 200:
                     raise RasaUnavailable(f"Rasa answered HTTP {response.status}")
                 replies = await response.json()
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+            raise _Unreachable(f"Rasa is unreachable at {base_url}: {exc!r}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RasaUnavailable(f"Rasa is unreachable at {self._base_url}: {exc!r}") from exc
+            raise RasaUnavailable(f"no answer from Rasa at {base_url}: {exc!r}") from exc
         if not isinstance(replies, list):
             raise RasaUnavailable(f"Rasa answered something that is not a list: {replies!r:.200}")
         return replies
 
     async def status(self) -> str | None:
-        """None when Rasa is up with a model loaded; else what is wrong."""
-        try:
-            async with self._http().get(f"{self._base_url}/status") as response:
-                if response.status != 200:
-                    return f"Rasa answered HTTP {response.status} at {self._base_url}/status"
-                status = await response.json()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return f"Rasa is unreachable at {self._base_url}: {exc!r}"
-        return None if status.get("model_file") else "Rasa runs but has no model loaded"
+        """None when at least one Rasa instance is up with a model loaded; else what is wrong."""
+        problems = []
+        for base_url in self._base_urls:
+            try:
+                async with self._http().get(f"{base_url}/status") as response:
+                    status = await response.json() if response.status == 200 else {}
+                    if response.status != 200:
+                        problems.append(f"Rasa answered HTTP {response.status} at {base_url}/status")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                problems.append(f"Rasa is unreachable at {base_url}: {exc!r}")
+                continue
+            if status.get("model_file"):
+                return None
+            problems.append(f"Rasa at {base_url} runs but has no model loaded")
+        return "; ".join(problems) or "no Rasa instance configured"
 
     async def restart(self, sender_id: str) -> bool:
         """Start the bot afresh for a conversation a person handled (resumed, no stale form or slots); False on failure."""
-        url = f"{self._base_url}/conversations/{sender_id}/tracker/events"
-        try:
-            async with self._http().post(url, json=[{"event": "resume"}, {"event": "restart"}]) as response:
-                return response.status == 200
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("could not restart Rasa's conversation %s: %r", sender_id, exc)
-            return False
+        for base_url in self.instances(sender_id):
+            url = f"{base_url}/conversations/{sender_id}/tracker/events"
+            try:
+                async with self._http().post(url, json=[{"event": "resume"}, {"event": "restart"}]) as response:
+                    if response.status == 200:
+                        return True
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("could not restart Rasa's conversation %s at %s: %r", sender_id, base_url, exc)
+        return False
 
     async def replies_after(self, sender_id: str, update_id: int) -> list[RasaReply] | None:
         """What Rasa said after the user message sent for an update, read from its tracker.
@@ -99,16 +138,27 @@ class RasaClient:
         None when Rasa never recorded that message (it did not get it, or crashed
         before storing it) or cannot be reached.
         """
-        url = f"{self._base_url}/conversations/{sender_id}/tracker"
+        for base_url in self.instances(sender_id):
+            found = await self._replies_after(base_url, sender_id, update_id)
+            if found is not None:
+                return found
+        return None
+
+    async def _replies_after(self, base_url: str, sender_id: str, update_id: int) -> list[RasaReply] | None:
+        url = f"{base_url}/conversations/{sender_id}/tracker"
         try:
             async with self._http().get(url, params={"include_events": "ALL"}) as response:
                 if response.status != 200:
                     return None
                 tracker = await response.json()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("could not read Rasa's tracker for %s: %r", sender_id, exc)
+            log.warning("could not read Rasa's tracker for %s at %s: %r", sender_id, base_url, exc)
             return None
         return _bot_events_after(tracker.get("events") or [], update_id)
+
+
+class _Unreachable(RasaUnavailable):
+    """The instance refused or dropped the connection: it is down, so another may take the message."""
 
 
 def _bot_events_after(events: list[dict[str, Any]], update_id: int) -> list[RasaReply] | None:
@@ -125,5 +175,7 @@ def _bot_events_after(events: list[dict[str, Any]], update_id: int) -> list[Rasa
             reply: RasaReply = {"text": event.get("text") or ""}
             if data.get("buttons"):
                 reply["buttons"] = data["buttons"]
+            if data.get("custom"):
+                reply["custom"] = data["custom"]
             replies.append(reply)
     return replies

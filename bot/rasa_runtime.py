@@ -8,7 +8,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import yaml
 
 from bot.config import Settings
 
@@ -79,19 +82,33 @@ def train(settings: Settings, *, force: bool = False) -> Path:
     return settings.models_dir / f"{name}.tar.gz"
 
 
+def endpoints_config(settings: Settings) -> dict[str, Any]:
+    """Rasa's endpoints: our action server; the tracker store in SQLite, or in our PostgreSQL with a Redis lock
+    store (then every Rasa instance shares the conversations, and one conversation is handled by one at a time)."""
+    config: dict[str, Any] = {"action_endpoint": {"url": settings.action_server_url}}
+    tracker = urlparse(settings.rasa_tracker_url.replace("+asyncpg", "").replace("+aiosqlite", ""))
+    if tracker.scheme == "postgresql":
+        config["tracker_store"] = {
+            "type": "SQL", "dialect": "postgresql", "url": tracker.hostname or "127.0.0.1", "port": tracker.port or 5432,
+            "db": tracker.path.lstrip("/"), "username": unquote(tracker.username or ""), "password": unquote(tracker.password or ""),
+        }
+    else:
+        config["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(settings.rasa_tracker_db)}
+    if settings.redis_url:
+        redis = urlparse(settings.redis_url)
+        config["lock_store"] = {
+            "type": "redis", "url": redis.hostname, "port": redis.port or 6379, "db": int(redis.path.lstrip("/") or 0),
+            "password": unquote(redis.password or "") or None, "use_ssl": redis.scheme == "rediss", "key_prefix": "frontline",
+        }
+    return config
+
+
 def write_endpoints(settings: Settings) -> tuple[Path, Path]:
     """Rasa's endpoints and credentials files, generated from our configuration."""
     folder = settings.var_dir / "rasa"
     folder.mkdir(parents=True, exist_ok=True)
     endpoints = folder / "endpoints.yml"
-    endpoints.write_text(
-        "action_endpoint:\n"
-        f"  url: \"{settings.action_server_url}\"\n"
-        "tracker_store:\n"
-        "  type: SQL\n"
-        "  dialect: sqlite\n"
-        f"  db: \"{settings.rasa_tracker_db}\"\n"
-    )
+    endpoints.write_text(yaml.safe_dump(endpoints_config(settings), sort_keys=False))
     credentials = folder / "credentials.yml"
     credentials.write_text("rest:\n")
     return endpoints, credentials
@@ -111,5 +128,5 @@ def serve(settings: Settings) -> None:
     os.execve(rasa, [
         rasa, "run", "--enable-api", "--model", str(model),
         "--endpoints", str(endpoints), "--credentials", str(credentials),
-        "--interface", url.hostname or "127.0.0.1", "--port", str(url.port or 5005),
+        "--interface", url.hostname or "127.0.0.1", "--port", str(settings.rasa_port or url.port or 5005),
     ], env)

@@ -213,7 +213,7 @@ class CustomerChat:
         chat_id = update.effective_chat.id
         user_id = update.effective_user.id
         # Rasa first: if our database step then failed, the customer can simply ask again.
-        removed = await privacy.forget_rasa_tracker(self._settings.rasa_tracker_db, f"tg-{chat_id}")
+        removed = await privacy.forget_rasa_tracker(self._settings.rasa_tracker_url, f"tg-{chat_id}")
         async with self._sessions.begin() as session:
             topics = await privacy.ticket_topics(session, user_id)
             chats = await privacy.forget_customer(session, user_id)

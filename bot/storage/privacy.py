@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bot.storage.models import CallbackPayload, Conversation, Customer, Handoff, InboxUpdate, Message, Promise, Ticket
@@ -119,16 +119,15 @@ async def forget_customer(session: AsyncSession, telegram_user_id: int) -> list[
     return chat_ids
 
 
-async def forget_rasa_tracker(tracker_db: Path, sender_id: str) -> int:
-    """Delete one conversation's events from Rasa's SQLite tracker store; return how many rows went."""
-    if not tracker_db.exists():
+async def forget_rasa_tracker(tracker_url: str, sender_id: str) -> int:
+    """Delete one conversation's events from Rasa's SQL tracker store (SQLite or PostgreSQL); return how many rows went."""
+    if tracker_url.startswith("sqlite") and not Path(tracker_url.split(":///", 1)[1]).exists():
         return 0
     # A plain engine, not ours: our SQLite pragmas (WAL) would change Rasa's file for good.
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tracker_db}", connect_args={"timeout": 10})
+    engine = create_async_engine(tracker_url, **({"connect_args": {"timeout": 10}} if tracker_url.startswith("sqlite") else {}))
     try:
         async with engine.begin() as connection:
-            table = await connection.scalar(text("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'"))
-            if table is None:
+            if not await connection.run_sync(lambda sync: inspect(sync).has_table("events")):
                 return 0
             # Only Rasa's SQLTrackerStore table `events`, keyed by `sender_id` (Rasa's conversation id).
             result = await connection.execute(text("DELETE FROM events WHERE sender_id = :sender"), {"sender": sender_id})

@@ -64,6 +64,10 @@ class Stack:
     app_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     agent_chat_id: int | None = None  # the agents' forum group, made when the emulator starts
+    # The scale-out mode: PostgreSQL, Redis, more Rasa instances (their ports) beside the first.
+    database: str | None = None
+    redis_url: str | None = None
+    more_rasa_ports: list[int] = field(default_factory=list)
 
     @property
     def emulator_url(self) -> str:
@@ -75,7 +79,11 @@ class Stack:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.workdir / 'frontline.db'}"
+        return self.database or f"sqlite+aiosqlite:///{self.workdir / 'frontline.db'}"
+
+    @property
+    def rasa_urls(self) -> list[str]:
+        return [self.rasa_url, *(f"http://127.0.0.1:{port}" for port in self.more_rasa_ports)]
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment every process of this stack runs with."""
@@ -84,7 +92,8 @@ class Stack:
             FRONTLINE_VAR=str(self.workdir),
             FRONTLINE_MODELS=str(ROOT / "var" / "models"),
             DATABASE_URL=self.database_url,
-            RASA_URL=self.rasa_url,
+            RASA_URL=",".join(self.rasa_urls),
+            REDIS_URL=self.redis_url or "",
             RASA_TIMEOUT="6",
             TICKET_RETRY_SECONDS="1",
             APP_PORT=str(self.app_port),
@@ -116,9 +125,13 @@ class Stack:
         process = self._spawn("actions", [str(VENV_BIN / "frontline"), "actions"])
         wait_until(lambda: _get_json(f"http://127.0.0.1:{self.actions_port}/health"), 60, "action server", process)
 
-    def start_rasa(self) -> None:
-        process = self._spawn("rasa", [str(VENV_BIN / "frontline"), "rasa"])
-        wait_until(lambda: (_get_json(f"{self.rasa_url}/status") or {}).get("model_file"), 240, "rasa", process)
+    def start_rasa(self, instance: int = 0) -> None:
+        """The first Rasa instance (`rasa`), or another one (`rasa<n>`) on its own port."""
+        name = f"rasa{instance}" if instance else "rasa"
+        port = self.more_rasa_ports[instance - 1] if instance else self.rasa_port
+        process = self._spawn(name, [str(VENV_BIN / "frontline"), "rasa"], RASA_PORT=str(port))
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: (_get_json(f"{url}/status") or {}).get("model_file"), 240, name, process)
 
     def start_app(self, **extra: str) -> subprocess.Popen:
         before = self._last_call()

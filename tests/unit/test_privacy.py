@@ -6,8 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.storage import buttons, handoffs, inbox, privacy, tickets, transcript
 from bot.storage.models import (
@@ -20,6 +20,7 @@ from bot.storage.models import (
     Ticket,
     TicketPriority,
 )
+from tests.unit.conftest import _drop_postgres_database, _fresh_postgres_database
 
 
 async def _customer_with_history(sessions: async_sessionmaker[AsyncSession], user_id: int, name: str) -> None:
@@ -137,14 +138,32 @@ def _senders(path: Path) -> list[str]:
 async def test_rasa_tracker_loses_only_that_senders_events(tmp_path: Path) -> None:
     tracker = tmp_path / "rasa-tracker.db"
     _rasa_tracker(tracker, ["tg-101", "tg-202", "tg-101", "tg-1010", "tg-101"])
-    assert await privacy.forget_rasa_tracker(tracker, "tg-101") == 3
+    assert await privacy.forget_rasa_tracker(f"sqlite+aiosqlite:///{tracker}", "tg-101") == 3
     assert _senders(tracker) == ["tg-202", "tg-1010"]
     with sqlite3.connect(tracker) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete", "Rasa's file is left as Rasa made it"
 
 
 async def test_rasa_tracker_missing_or_empty_is_nothing_to_delete(tmp_path: Path) -> None:
-    assert await privacy.forget_rasa_tracker(tmp_path / "absent.db", "tg-1") == 0
+    assert await privacy.forget_rasa_tracker(f"sqlite+aiosqlite:///{tmp_path / 'absent.db'}", "tg-1") == 0
     assert not (tmp_path / "absent.db").exists()
     sqlite3.connect(tmp_path / "empty.db").close()
-    assert await privacy.forget_rasa_tracker(tmp_path / "empty.db", "tg-1") == 0
+    assert await privacy.forget_rasa_tracker(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", "tg-1") == 0
+
+
+async def test_rasa_tracker_on_postgresql_loses_only_that_senders_events() -> None:
+    """In the scale-out mode Rasa's tracker store is a table `events` in our PostgreSQL database."""
+    database_url = await _fresh_postgres_database()
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE events (id SERIAL PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+                                          "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, data TEXT)"))
+            for sender in ("tg-101", "tg-202", "tg-101"):
+                await connection.execute(text("INSERT INTO events (sender_id, type_name) VALUES (:s, 'user')"), {"s": sender})
+        assert await privacy.forget_rasa_tracker(database_url, "tg-101") == 2
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT sender_id FROM events"))).scalars().all() == ["tg-202"]
+    finally:
+        await engine.dispose()
+        await _drop_postgres_database(database_url)

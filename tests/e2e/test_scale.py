@@ -1,0 +1,99 @@
+"""The scale-out mode: PostgreSQL and Redis, two Rasa instances sharing the conversations; one dies mid-run, nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.emulator.client import EmulatorClient
+from tests.conftest import skip_or_fail
+from tests.e2e.helpers import variations
+from tests.e2e.stack import Stack, free_port
+from tests.unit.conftest import _drop_postgres_database, _fresh_postgres_database
+
+REDIS = ("127.0.0.1", 6379)
+QUESTIONS = [
+    ("how long does delivery take", "utter_faq/delivery_time"),
+    ("what are your opening hours", "utter_faq/opening_hours"),
+    ("how do i return something", "utter_faq/returns_policy"),
+    ("can i pay with paypal", "utter_faq/payment_methods"),
+]
+CUSTOMERS = range(750_001, 750_007)
+
+
+def _redis_reachable() -> bool:
+    try:
+        with socket.create_connection(REDIS, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not _redis_reachable():
+        skip_or_fail(f"Redis is not reachable at {REDIS[0]}:{REDIS[1]}")
+    database = asyncio.run(_fresh_postgres_database())
+    stack = Stack(tmp_path_factory.mktemp("scaled"), database=database, redis_url="redis://127.0.0.1:6379/5",
+                  more_rasa_ports=[free_port()])
+    try:
+        stack.start_emulator()
+        stack.start_actions()
+        stack.start_app()  # migrates the database first; Rasa then adds its own table beside ours
+        stack.start_rasa(0)
+        stack.start_rasa(1)
+        yield stack
+    except (subprocess.SubprocessError, TimeoutError, RuntimeError):
+        for name in ("emulator", "actions", "rasa", "rasa1", "app"):
+            print(f"--- {name} log ---\n{stack.log(name)}")
+        raise
+    finally:
+        stack.stop()
+        asyncio.run(_drop_postgres_database(database))
+
+
+async def _converse(emulator: EmulatorClient, user: int, kill: asyncio.Event, round_done: asyncio.Event) -> list[str]:
+    answers = []
+    for number, (question, _) in enumerate(QUESTIONS):
+        if number == 2:
+            round_done.set()
+            await kill.wait()
+        after = (await emulator.sent(user)).last
+        await emulator.send_text(user, question)
+        [reply] = (await emulator.wait_for_text(user, after, timeout=30))[-1:]
+        answers.append(reply["text"])
+    return answers
+
+
+async def test_one_rasa_instance_dies_mid_run_and_no_conversation_is_lost(scaled: Stack) -> None:
+    async with EmulatorClient(scaled.emulator_url) as emulator:
+        for user in CUSTOMERS:
+            await emulator.add_user("Sam", user_id=user)
+        kill, halfway = asyncio.Event(), [asyncio.Event() for _ in CUSTOMERS]
+        talks = [asyncio.create_task(_converse(emulator, user, kill, done)) for user, done in zip(CUSTOMERS, halfway)]
+
+        async def killer() -> None:
+            await asyncio.gather(*(done.wait() for done in halfway))
+            scaled.kill("rasa")  # the first instance dies; half the conversations were its own
+            kill.set()
+
+        _, *answers = await asyncio.gather(killer(), *talks)
+    for conversation in answers:
+        for answer, (_, response) in zip(conversation, QUESTIONS):
+            assert answer in variations(response), f"every message answered by the bot, none lost: {conversation}"
+    # Rasa's shared tracker store (in our PostgreSQL) holds each message once, whichever instance took it.
+    engine = create_async_engine(scaled.database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(text(
+                "SELECT sender_id, count(*) FROM events WHERE type_name = 'user' GROUP BY sender_id"))
+            counts = dict(rows.all())
+    finally:
+        await engine.dispose()
+    assert counts == {f"tg-{user}": len(QUESTIONS) for user in CUSTOMERS}
