@@ -44,6 +44,12 @@ def _chat(settings: Settings, args: argparse.Namespace) -> None:
     chat(settings, name=args.name)
 
 
+def _desk(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.sandbox_desk import desk
+
+    desk(settings, agent_id=args.agent_id)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(prog="frontline", description="Frontline, a customer-support assistant on Telegram.")
@@ -57,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     chat = commands.add_parser("chat", help="talk to the sandbox bot as a customer, in this terminal")
     chat.add_argument("--name", default=os.environ.get("USER", "Alex").capitalize(), help="your first name in the chat")
     chat.set_defaults(func=_chat)
+    desk = commands.add_parser("desk", help="act as the sandbox's agent (Sam) in this terminal: tickets, claim, reply, close")
+    desk.add_argument("--agent-id", type=int, default=None, help="the agent's Telegram user id (default: the sandbox's Sam)")
+    desk.set_defaults(func=_desk)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
