@@ -29,7 +29,7 @@ from bot.rasa import RasaClient
 from bot.storage import inbox
 from bot.storage.db import create_engine, create_sessionmaker, migrate
 from bot.telegram.dispatch import ChatDispatcher
-from bot.telegram.intake import Intake
+from bot.telegram.intake import WEBHOOK_PATH, Intake, WebhookIntake
 from bot.telegram.outbox import Outbox
 from bot.web import HealthServer
 
@@ -47,7 +47,9 @@ COMMANDS = [
 
 
 async def _post_init(application: Application) -> None:
-    await application.bot.delete_webhook()
+    # Polling needs the webhook gone; webhook mode sets its own (bot/telegram/intake.py).
+    if not application.bot_data.get("webhook"):
+        await application.bot.delete_webhook()
     await application.bot.set_my_commands(COMMANDS)
 
 
@@ -65,6 +67,7 @@ def build_application(
         .post_init(_post_init)
         .build()
     )
+    application.bot_data["webhook"] = bool(settings.webhook_url)
     outbox = Outbox(application.bot, sessions)
     desk = Desk(settings, sessions, outbox, application.bot, rasa)
     chat = CustomerChat(settings, sessions, rasa, outbox, desk)
@@ -103,7 +106,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         stack.push_async_callback(rasa.close)
         token, api_url = settings.telegram_token, settings.telegram_api_url
         if settings.sandbox:
-            api_url, agents_group = await _start_sandbox_emulator(settings, stack)
+            async with sessions() as session:
+                newest = await inbox.newest_update_id(session)
+            api_url, agents_group = await _start_sandbox_emulator(settings, stack, continue_after=newest or 0)
             token = SANDBOX_TOKEN
             if settings.agent_chat_id is None:
                 settings = dataclasses.replace(settings, agent_chat_id=agents_group)
@@ -116,13 +121,18 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 await inbox.mark_done(session, update.update_id)
 
         dispatcher = ChatDispatcher(handle)
-        intake = Intake(application.bot, sessions, dispatcher)
+        if settings.webhook_url:
+            intake: Intake = WebhookIntake(application.bot, sessions, dispatcher, url=settings.webhook_url,
+                                           secret=settings.webhook_secret or "")
+            posts = {WEBHOOK_PATH: intake.handle}
+        else:
+            intake, posts = Intake(application.bot, sessions, dispatcher), {}
         health = HealthServer({"database": lambda: _database_problem(sessions), "rasa": rasa.status,
-                               "telegram": _as_check(intake.problem)})
-        await health.start(settings.app_host, settings.app_port)
-        stack.push_async_callback(health.stop)
+                               "telegram": _as_check(intake.problem)}, posts)
         async with application:
             await application.start()
+            await health.start(settings.app_host, settings.app_port)  # after start: webhook calls may come at once
+            stack.push_async_callback(health.stop)
             tasks = [asyncio.create_task(intake.run(), name="intake"), asyncio.create_task(outbox.run(), name="outbox"),
                      asyncio.create_task(desk.run(), name="desk")]
             log.info("app ready: Telegram API %s, Rasa %s", api_url, settings.rasa_url)
@@ -148,12 +158,16 @@ def _as_check(probe: Callable[[], str | None]) -> Callable[[], Awaitable[str | N
     return check
 
 
-async def _start_sandbox_emulator(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[str, int]:
-    """The in-process emulator, with an agents' forum group whose member is the sandbox agent."""
+async def _start_sandbox_emulator(
+    settings: Settings, stack: contextlib.AsyncExitStack, continue_after: int
+) -> tuple[str, int]:
+    """The in-process emulator, with an agents' forum group whose member is the sandbox agent; its update ids
+    continue after the newest one stored, as a restarted sandbox keeps its database."""
     from bot.emulator import control
     from bot.emulator.server import EmulatorServer
 
     emulator = EmulatorServer()
+    emulator.state.continue_updates_after(continue_after)
     base = await emulator.start(settings.emulator_host, settings.emulator_port)
     stack.push_async_callback(emulator.stop)
     control.add_user(emulator.state, {"id": SANDBOX_AGENT_ID, "first_name": "Sam", "username": "sam_agent"})

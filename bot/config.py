@@ -58,6 +58,8 @@ class Settings:
     rasa_urls: tuple[str, ...] = ()
     rasa_port: int | None = None  # where `frontline rasa` listens, when not the first RASA_URL's port
     redis_url: str | None = None
+    webhook_url: str | None = None  # webhook mode: the public HTTPS address Telegram POSTs updates to
+    webhook_secret: str | None = None
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
 
     @property
@@ -142,6 +144,18 @@ def _rasa_urls(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(_url({"RASA_URL": part}, "RASA_URL", "http://127.0.0.1:5005") for part in raw.split(",") if part.strip())
 
 
+def _webhook(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    url, secret = env.get("WEBHOOK_URL", "").strip(), env.get("WEBHOOK_SECRET", "").strip()
+    if not url:
+        return None, None
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"WEBHOOK_URL must be the public https:// address of the app's /telegram path; got {url!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+        raise ConfigError("WEBHOOK_SECRET must be 16-256 letters, digits, _ or - when WEBHOOK_URL is set")
+    return url, secret
+
+
 def _redis_url(env: Mapping[str, str]) -> str | None:
     value = env.get("REDIS_URL", "").strip()
     if not value:
@@ -192,6 +206,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rasa_urls=_rasa_urls(env),
         rasa_port=_port(env, "RASA_PORT", 0) or None,
         redis_url=_redis_url(env),
+        webhook_url=_webhook(env)[0],
+        webhook_secret=_webhook(env)[1],
         rasa_timeout=_number(env, "RASA_TIMEOUT", 8.0),
         action_server_url=_url(env, "ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
         telegram_token=_token(env),

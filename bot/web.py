@@ -1,4 +1,5 @@
-"""The app's own HTTP server: liveness and readiness for whoever runs it (systemd, a load balancer, `frontline doctor`)."""
+"""The app's own HTTP server: liveness and readiness for whoever runs it (systemd, a load balancer, `frontline doctor`),
+and Telegram's webhook in webhook mode."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class HealthServer:
     """`/health`: the process answers. `/ready`: every check passes (503 with the failures otherwise)."""
 
     checks: dict[str, Check] = field(default_factory=dict)
+    posts: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -26,6 +28,8 @@ class HealthServer:
         app = web.Application()
         app.router.add_get("/health", self._health)
         app.router.add_get("/ready", self._ready)
+        for path, handler in self.posts.items():
+            app.router.add_post(path, handler)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from bot.emulator import chats, topics
 from bot.emulator.errors import ApiError, bad_request, not_found, too_many_requests
@@ -174,10 +175,15 @@ class BotApi:
         return updates or []
 
     async def set_webhook(self, call: Call) -> bool:
-        """setWebhook: stored only; the emulator never calls webhooks."""
+        """setWebhook: updates are then POSTed to the URL (bot/emulator/webhooks.py).
+
+        Telegram demands HTTPS; the emulator also takes plain HTTP to a loopback address, for tests.
+        """
         params = call.params
         url = params.get_str("url") or ""
-        if url and not url.lower().startswith("https://"):
+        host = (urlparse(url).hostname or "") if url else ""
+        loopback = url.lower().startswith("http://") and (host in ("localhost", "::1") or host.startswith("127."))
+        if url and not url.lower().startswith("https://") and not loopback:
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
         self._drop_pending_if_asked(params)
         self.state.webhook = {
@@ -185,6 +191,7 @@ class BotApi:
             "max_connections": params.get_int("max_connections") or 40,
             "allowed_updates": params.get_json("allowed_updates"),
             "has_secret_token": params.has("secret_token"),
+            "secret_token": params.get_str("secret_token"),
         }
         return True
 

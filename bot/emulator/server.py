@@ -1,6 +1,7 @@
 """The HTTP layer: the Bot API, file downloads and the control API under /_emulator/."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -15,6 +16,7 @@ from bot.emulator.errors import ApiError, ControlError, bad_request, not_found, 
 from bot.emulator.faults import Fault, fault_from_json
 from bot.emulator.params import Params, Upload
 from bot.emulator.state import JSON, TOKEN_PATTERN, EmulatorState
+from bot.emulator.webhooks import WebhookDelivery
 
 MAX_REQUEST_SIZE = 50 * 1024 * 1024 + 64 * 1024
 MAX_CONTROL_WAIT = 120.0
@@ -336,6 +338,7 @@ class EmulatorServer:
 
     def __init__(self, state: EmulatorState | None = None, access_log: bool = False) -> None:
         self.state = state or EmulatorState()
+        self._webhooks: asyncio.Task[None] | None = None
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -370,6 +373,7 @@ class EmulatorServer:
         await runner.setup()
         await web.SockSite(runner, sock).start()
         self._runner = runner
+        self._webhooks = asyncio.create_task(WebhookDelivery(self.state).run(), name="emulator-webhooks")
         self._base_url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
         return self._base_url
 
@@ -378,6 +382,11 @@ class EmulatorServer:
         if self._runner is None:
             return
         self.state.close()
+        if self._webhooks is not None:
+            self._webhooks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhooks
+            self._webhooks = None
         await self._runner.cleanup()
         self._runner = None
         self._base_url = None

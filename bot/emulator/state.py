@@ -251,6 +251,11 @@ class EmulatorState:
         self.closing = True
         self.changed.notify()
 
+    def continue_updates_after(self, update_id: int) -> None:
+        """Number new updates after this one: a bot that stored updates from an earlier emulator run
+        would take repeated ids for ones it has seen (as Telegram's ids never go back)."""
+        self._counters["update"] = max(self._counters["update"], update_id)
+
     def next_id(self, name: str) -> int:
         """The next value of a counter that never goes back."""
         self._counters[name] += 1

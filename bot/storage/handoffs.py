@@ -170,7 +170,8 @@ async def ticket_in_topic(session: AsyncSession, topic_id: int | None) -> Ticket
 async def relayed_message(session: AsyncSession, *, chat_id: int, telegram_message_id: int) -> Message | None:
     """The message the bot delivered into an agent's chat as this Telegram message (to map a reply to its customer)."""
     return await session.scalar(
-        select(Message).where(Message.chat_id == chat_id, Message.telegram_message_id == telegram_message_id).limit(1))
+        select(Message).where(Message.chat_id == chat_id, Message.telegram_message_id == telegram_message_id)
+        .order_by(Message.id.desc()).limit(1))
 
 
 async def latest(session: AsyncSession, conversation_id: int) -> Handoff | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
 from telegram.error import TelegramError
@@ -14,6 +16,8 @@ from bot.telegram.dispatch import ChatDispatcher, chat_key
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT = 25
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_PATH = "/telegram"
 
 
 class Intake:
@@ -66,3 +70,42 @@ class Intake:
             for update in updates:
                 await self.accept(update)
                 offset = update.update_id + 1
+
+
+class WebhookIntake(Intake):
+    """Webhook mode: Telegram POSTs each update; it is stored before the 200 that confirms it."""
+
+    def __init__(
+        self, bot: Bot, sessions: async_sessionmaker[AsyncSession], dispatcher: ChatDispatcher, *, url: str, secret: str
+    ) -> None:
+        super().__init__(bot, sessions, dispatcher)
+        self._url = url
+        self._secret = secret
+
+    async def run(self) -> None:
+        """Hand on what is stored, point Telegram at the webhook, then serve until cancelled."""
+        await self.resume()
+        while True:
+            try:
+                await self._bot.set_webhook(self._url, secret_token=self._secret, allowed_updates=Update.ALL_TYPES)
+                self.last_error = None
+                break
+            except TelegramError as exc:
+                self.last_error = f"Telegram's setWebhook failed: {exc}"
+                log.warning("setWebhook failed, retrying in 5 s: %s", exc)
+                await asyncio.sleep(5)
+        log.info("webhook set: %s", self._url)
+        await asyncio.Event().wait()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """POST /telegram: check the secret, store the update, then answer 200 (Telegram resends until then)."""
+        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), self._secret):
+            log.warning("webhook call without the right secret token from %s", request.remote)
+            return web.Response(status=403)
+        try:
+            update = Update.de_json(await request.json(), self._bot)
+        except ValueError:
+            return web.Response(status=400, text="not an update")
+        if update is not None:
+            await self.accept(update)
+        return web.Response(status=200)

@@ -16,8 +16,10 @@ from bot.config import load_settings
 from bot.emulator.client import EmulatorClient
 from bot.emulator.server import EmulatorServer
 from bot.storage.db import create_engine, create_sessionmaker
+from tests.e2e.stack import free_port
 
 TOKEN = "123456789:unit-test-token"
+WEBHOOK_SECRET = "unit-test-webhook-secret"
 
 
 @dataclass
@@ -81,7 +83,9 @@ async def callback_answer(harness: Harness, query_id: str) -> dict:
 
 
 @contextlib.asynccontextmanager
-async def running_harness(tmp_path: Path, *, desk: bool = False, **env_extra: str) -> AsyncIterator[Harness]:
+async def running_harness(
+    tmp_path: Path, *, desk: bool = False, webhook: bool = False, **env_extra: str
+) -> AsyncIterator[Harness]:
     """Emulator + scripted Rasa + the real app (SQLite), all in this event loop; `desk` adds the agents' group."""
     emulator = EmulatorServer()
     emulator_url = await emulator.start("127.0.0.1", 0)
@@ -103,6 +107,9 @@ async def running_harness(tmp_path: Path, *, desk: bool = False, **env_extra: st
         "RASA_TIMEOUT": "1.5",
         "APP_PORT": "0",
     }
+    if webhook:
+        port = free_port()
+        env |= {"APP_PORT": str(port), "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram", "WEBHOOK_SECRET": WEBHOOK_SECRET}
     async with EmulatorClient(emulator_url) as control:
         await control.add_user("Maya", user_id=4242, username="maya")
         group_id = None
@@ -119,7 +126,7 @@ async def running_harness(tmp_path: Path, *, desk: bool = False, **env_extra: st
         app = asyncio.create_task(serve(settings, stop))
         engine = create_engine(settings.database_url)
         for _ in range(100):
-            if await control.calls("getUpdates"):
+            if await control.calls("setWebhook" if webhook else "getUpdates"):
                 break
             await asyncio.sleep(0.05)
         yield Harness(control, rasa, create_sessionmaker(engine), group_id=group_id)
