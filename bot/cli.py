@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from urllib.parse import urlparse
 
+from bot import logs
 from bot.config import ConfigError, Settings, load_settings
 
 
@@ -68,12 +68,11 @@ def main(argv: list[str] | None = None) -> None:
     desk.set_defaults(func=_desk)
     args = parser.parse_args(argv)
     try:
+        log_format = logs.log_format()
         settings = load_settings()
     except ConfigError as exc:
         sys.exit(f"Configuration error: {exc}")
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.setup(settings.log_level, log_format)
     args.func(settings, args)
 
 

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from telegram import Update
 
+from bot.logs import bind_chat
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,7 @@ class ChatDispatcher:
 
     async def _drain(self, key: int) -> None:
         queue = self._queues[key]
+        bind_chat(key)  # this task's log lines carry the conversation id (tasks it starts inherit it)
         try:
             while not queue.empty():
                 update = queue.get_nowait()
