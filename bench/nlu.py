@@ -184,8 +184,10 @@ def prepare(config: Path, env: dict[str, str]) -> None:
     python = str(RASA_BIN / "python")
     if uses_component(config, "var/spacy/frontline_en"):
         subprocess.run([python, "-m", "nlu.spacy_pipeline"], cwd=ROOT, env=env, check=True)
-    if uses_component(config, "SentenceEncoder") or uses_component(config, "sentence_encoder"):
-        subprocess.run([python, "-m", "nlu.components.sentence_encoder", "fetch"], cwd=ROOT, env=env, check=True)
+    for component in yaml.safe_load(config.read_text())["pipeline"]:
+        if component.get("encoder"):  # LinearIntentClassifier's sentence encoder weights
+            fetch = [python, "-m", "nlu.components.sentence_encoder", "fetch", "--out", str(component["encoder"])]
+            subprocess.run(fetch, cwd=ROOT, env=env, check=True)
 
 
 # --- training and serving -----------------------------------------------------------------------
@@ -365,10 +367,10 @@ def table(result: dict) -> str:
 
 
 def default_name(data_name: str, config: Path) -> str:
-    """`<data>` for the project's config.yml, else `<data>-<config>` (once, if the config is named after the data)."""
+    """`<data>` for the project's config.yml, else `<data>-<config>` (`<config>` alone if it starts with `<data>-`)."""
     if config == (ROOT / "config.yml").resolve():
         return data_name
-    return config.stem if config.stem.startswith(data_name) else f"{data_name}-{config.stem}"
+    return config.stem if config.stem.startswith(f"{data_name}-") else f"{data_name}-{config.stem}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

