@@ -9,20 +9,17 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
-import yaml
 
+from bench._common import heldout, running_stack
 from bot.emulator.client import EmulatorClient
 from tests.e2e.stack import ROOT, Stack
 
 
 def _messages(count: int) -> list[str]:
-    data = yaml.safe_load((ROOT / "tests" / "data" / "heldout.yml").read_text())
-    texts = [line[2:].strip() for block in data["nlu"] for line in block["examples"].splitlines() if line.startswith("- ")]
+    texts = [text for examples in heldout().values() for text in examples]
     return [texts[i % len(texts)] for i in range(count)]
 
 
@@ -67,16 +64,9 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100, help="messages to send (default 100)")
     args = parser.parse_args()
     texts = _messages(args.n)
-    stack = Stack(Path(tempfile.mkdtemp(prefix="frontline-bench-")))
-    try:
-        stack.start_emulator()
-        stack.start_actions()
-        stack.start_rasa()
-        stack.start_app()
+    with running_stack() as stack:
         frontline = _summary(asyncio.run(_through_frontline(stack, texts)))
         bare = _summary(asyncio.run(_bare_rasa(stack, texts)))
-    finally:
-        stack.stop()
     result = {"messages": args.n, "frontline_via_emulator": frontline, "bare_rasa_rest": bare}
     print(f"{'path':<28}{'n':>5}{'median ms':>12}{'p95 ms':>10}{'max ms':>10}")
     for name, row in (("Frontline via emulator", frontline), ("bare Rasa REST webhook", bare)):

@@ -1,0 +1,169 @@
+"""What the stack benchmarks share: the held-out phrasings, the running stack, percentiles, peak memory, output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import subprocess
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.e2e.stack import ROOT, VENV_BIN, Stack
+
+STACK_PROCESSES = ("emulator", "actions", "rasa", "app")
+SENDING = ("send", "copy", "forward")  # Bot API methods that put a new message in a chat (not edits)
+
+
+@cache
+def heldout() -> dict[str, list[str]]:
+    """The held-out phrasings of tests/data/heldout.yml by intent (none of them is in the training data)."""
+    data = yaml.safe_load((ROOT / "tests" / "data" / "heldout.yml").read_text())
+    return {
+        block["intent"]: [line[2:].strip() for line in block["examples"].splitlines() if line.startswith("- ")]
+        for block in data["nlu"]
+    }
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The q-th percentile (0–100), linear between the closest ranks (numpy's default); NaN without samples."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summary(samples: Sequence[float]) -> dict[str, float | int | None]:
+    """Count, p50/p95/p99 and max of latencies in seconds, as milliseconds (None without samples)."""
+
+    def ms(value: float) -> float | None:
+        return None if math.isnan(value) else round(value * 1000, 1)
+
+    return {
+        "n": len(samples),
+        "p50_ms": ms(percentile(samples, 50)),
+        "p95_ms": ms(percentile(samples, 95)),
+        "p99_ms": ms(percentile(samples, 99)),
+        "max_ms": ms(max(samples)) if samples else None,
+    }
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator rounded to two places, None when either is missing or the denominator is 0."""
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 2)
+
+
+def vm_hwm_kib(status: str) -> int | None:
+    """The peak resident set size (VmHWM, in KiB) from the text of /proc/<pid>/status; None if absent."""
+    for line in status.splitlines():
+        name, _, value = line.partition(":")
+        if name == "VmHWM":
+            return int(value.split()[0])
+    return None
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            children = [int(child) for child in task.read_text().split()]
+            found += children
+            todo += children
+    return found
+
+
+def peak_memory_mib(pid: int) -> dict[str, float | None]:
+    """VmHWM of a process and, summed, of its descendants, in MiB (Linux only; None where /proc says nothing)."""
+
+    def read(one: int) -> int | None:
+        try:
+            return vm_hwm_kib(Path(f"/proc/{one}/status").read_text())
+        except OSError:
+            return None
+
+    own = read(pid)
+    children = [kib for kib in map(read, _descendants(pid)) if kib is not None]
+    return {
+        "vm_hwm_mib": round(own / 1024, 1) if own is not None else None,
+        "children_vm_hwm_mib": round(sum(children) / 1024, 1) if children else None,
+    }
+
+
+def stack_memory(stack: Stack) -> dict[str, dict[str, float | None]]:
+    """Peak memory of each process of a running stack."""
+    return {name: peak_memory_mib(stack.processes[name].pid) for name in STACK_PROCESSES if name in stack.processes}
+
+
+@contextmanager
+def running_stack() -> Iterator[Stack]:
+    """Emulator, actions, Rasa and app on free ports (training first when no model matches), stopped on exit."""
+    from bot.config import load_settings
+    from bot.rasa_runtime import current_model
+
+    if current_model(load_settings()) is None:
+        subprocess.run([str(VENV_BIN / "frontline"), "train"], cwd=ROOT, check=True)
+    stack = Stack(Path(tempfile.mkdtemp(prefix="frontline-bench-")))
+    try:
+        stack.start_emulator()
+        stack.start_actions()
+        stack.start_rasa()
+        stack.start_app()
+        yield stack
+    except Exception:
+        for name in STACK_PROCESSES:
+            print(f"--- {name} log ({stack.workdir}) ---\n{stack.log(name)}")
+        raise
+    finally:
+        stack.stop()
+
+
+def is_new_message(entry: dict[str, Any]) -> bool:
+    """Whether a sent-log entry is a new message from the bot (not an edit of an earlier one)."""
+    return entry["method"].lower().startswith(SENDING)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain text table, the first column left-aligned, the others right-aligned."""
+    cells = [[str(cell) if cell is not None else "-" for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for row in cells:
+        lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    """Write var/bench/<name>.json and return its path."""
+    out = ROOT / "var" / "bench" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    return out
+
+
+def memory_table(memory: dict[str, dict[str, float | None]]) -> str:
+    """Peak memory by process, as a table."""
+    return table(["process", "peak RSS MiB (VmHWM)", "children MiB"],
+                 [[name, row["vm_hwm_mib"], row["children_vm_hwm_mib"]] for name, row in memory.items()])
+
+
+def measure_on_stack(
+    name: str, measure: Callable[[Stack], Awaitable[dict[str, Any]]], report: Callable[[dict[str, Any]], None]
+) -> None:
+    """Start the stack, measure, add each process's peak memory, report and write var/bench/<name>.json."""
+    with running_stack() as stack:
+        result = asyncio.run(measure(stack))
+        result["memory"] = stack_memory(stack)
+    report(result)
+    print(f"written to {write_result(name, result).relative_to(ROOT)}")

@@ -1,0 +1,106 @@
+"""The pure parts of the stack benchmarks: percentiles, summaries, peak-memory parsing, scripts, tables."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench._common import is_new_message, percentile, ratio, summary, table, vm_hwm_kib
+from bench.chat import Phrases, next_sweep_size, scripts
+
+STATUS = """Name:\tpython
+Umask:\t0022
+State:\tS (sleeping)
+VmPeak:\t  912340 kB
+VmSize:\t  900000 kB
+VmHWM:\t  832512 kB
+VmRSS:\t  800000 kB
+Threads:\t12
+"""
+
+
+def test_percentiles_interpolate_between_the_closest_ranks() -> None:
+    samples = [4.0, 1.0, 3.0, 2.0, 5.0]
+    assert percentile(samples, 0) == 1.0
+    assert percentile(samples, 50) == 3.0
+    assert percentile(samples, 100) == 5.0
+    assert percentile(samples, 95) == pytest.approx(4.8)
+    assert percentile([1.0, 2.0], 50) == pytest.approx(1.5)
+
+
+def test_a_percentile_of_one_sample_is_that_sample_and_of_none_is_nan() -> None:
+    assert percentile([0.25], 99) == 0.25
+    assert math.isnan(percentile([], 50))
+
+
+def test_a_summary_is_in_milliseconds() -> None:
+    samples = [i / 1000 for i in range(1, 101)]  # 1 ms … 100 ms
+    assert summary(samples) == {"n": 100, "p50_ms": 50.5, "p95_ms": 95.0, "p99_ms": 99.0, "max_ms": 100.0}
+
+
+def test_a_summary_without_samples_has_no_figures() -> None:
+    assert summary([]) == {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+
+
+def test_the_overhead_ratio_needs_both_figures() -> None:
+    assert ratio(150.0, 100.0) == 1.5
+    assert ratio(None, 100.0) is None
+    assert ratio(150.0, None) is None
+    assert ratio(150.0, 0.0) is None
+
+
+def test_the_peak_resident_size_is_read_from_proc_status() -> None:
+    assert vm_hwm_kib(STATUS) == 832512
+
+
+def test_a_status_without_a_peak_gives_none() -> None:
+    # Kernel threads and zombies have no memory lines.
+    assert vm_hwm_kib("Name:\tkthreadd\nState:\tS (sleeping)\n") is None
+
+
+def test_only_new_messages_count_as_replies() -> None:
+    assert is_new_message({"method": "sendMessage"})
+    assert is_new_message({"method": "sendPhoto"})
+    assert is_new_message({"method": "copyMessage"})
+    assert not is_new_message({"method": "editMessageText"})
+    assert not is_new_message({"method": "editMessageReplyMarkup"})
+
+
+def test_scripts_greet_ask_and_every_other_one_drops_a_complaint() -> None:
+    phrases = Phrases(greetings=["hi"], questions=["q1", "q2", "q3", "q4"], complaints=["broken"], drops=["never mind"])
+    conversations = scripts(6, phrases)
+    assert len(conversations) == 6
+    for index, turns in enumerate(conversations):
+        assert turns[0] == "hi"
+        if index % 2:
+            assert turns[-2:] == ["broken", "never mind"]
+            questions = turns[1:-2]
+        else:
+            questions = turns[1:]
+        assert 2 <= len(questions) <= 3 and len(set(questions)) == len(questions)
+        assert set(questions) <= set(phrases.questions)
+    assert scripts(6, phrases) == conversations, "the same seed gives the same conversations"
+
+
+def test_a_table_aligns_its_columns() -> None:
+    text = table(["path", "p50 ms"], [["Frontline", 12.5], ["Rasa", None]])
+    assert text.splitlines() == [
+        "path       p50 ms",
+        "---------  ------",
+        "Frontline    12.5",
+        "Rasa            -",
+    ]
+
+
+def test_the_sweep_climbs_until_a_size_fails_then_halves_the_gap() -> None:
+    sizes = (10, 25, 50, 100)
+    assert next_sweep_size(None, None, sizes) == 10
+    assert next_sweep_size(10, None, sizes) == 25
+    assert next_sweep_size(100, None, sizes) is None, "the list is done"
+    assert next_sweep_size(25, 50, sizes) == 35
+    assert next_sweep_size(35, 50, sizes) == 40
+    assert next_sweep_size(40, 50, sizes) == 45
+    assert next_sweep_size(45, 50, sizes) is None, "closer than a step of 5"
+    assert next_sweep_size(None, 10, sizes) == 5
+    assert next_sweep_size(None, 5, sizes) is None
