@@ -66,7 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     desk = commands.add_parser("desk", help="act as the sandbox's agent (Sam) in this terminal: tickets, claim, reply, close")
     desk.add_argument("--agent-id", type=int, default=None, help="the agent's Telegram user id (default: the sandbox's Sam)")
     desk.set_defaults(func=_desk)
+    commands.add_parser("doctor", help="check configuration, database, Rasa, the model, the action server, the app and Telegram")
     args = parser.parse_args(argv)
+    if args.command == "doctor":  # it reports a malformed configuration itself, as one of its checks
+        from bot.ops.doctor import run as doctor
+
+        sys.exit(doctor())
     try:
         log_format = logs.log_format()
         settings = load_settings()

@@ -1,0 +1,1 @@
+"""Operations: `frontline doctor`, `frontline backup` and `frontline restore`."""

@@ -1,0 +1,314 @@
+"""`frontline doctor`: is this installation ready? Each check says OK, WARN or FAIL and, when not OK, what to do."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlparse
+
+import aiohttp
+from sqlalchemy.engine import make_url
+
+from bot import logs
+from bot.config import ConfigError, Settings, load_settings
+
+TIMEOUT = 3.0  # seconds for each network check
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+REQUIRED_RIGHTS = ("can_manage_topics", "can_delete_messages")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check's verdict: `fix` says in one sentence what to do when it is not OK."""
+
+    status: str
+    check: str
+    detail: str
+    fix: str | None = None
+    lines: tuple[str, ...] = ()  # shown under the verdict (the configuration's settings)
+
+
+def mask(token: str | None) -> str:
+    """A bot token shown by its bot id (public) only: `123456789:***`."""
+    if not token:
+        return "(unset)"
+    bot_id, _, secret = token.partition(":")
+    return f"{bot_id}:*** ({len(secret)} characters hidden)"
+
+
+def masked_url(url: str | None) -> str:
+    """A URL with its password hidden."""
+    if not url:
+        return "(unset)"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL (redis://…): hide what stands between ':' and '@'
+        parsed = urlparse(url)
+        if parsed.password:
+            return url.replace(f":{parsed.password}@", ":***@")
+        return url
+
+
+def _sqlite_path(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+
+
+def configuration(settings: Settings, env: Mapping[str, str]) -> Finding:
+    """The settings that matter, secrets masked; WARN for a production setup with trial choices."""
+    token = settings.telegram_token
+    shown = [
+        f"TELEGRAM_BOT_TOKEN   {mask(token) if token else '(unset: sandbox mode, the app runs its own Telegram emulator)'}",
+        f"TELEGRAM_API_URL     {settings.telegram_api_url}",
+        f"AGENT_CHAT_ID        {settings.agent_chat_id or '(unset)'}",
+        f"WEBHOOK_URL          {getattr(settings, 'webhook_url', None) or '(unset: polling)'}",
+        f"DATABASE_URL         {masked_url(settings.database_url)}",
+        f"RASA_URL             {', '.join(settings.rasa_urls or (settings.rasa_url,))}",
+        f"REDIS_URL            {masked_url(settings.redis_url)}",
+        f"ACTION_SERVER_URL    {settings.action_server_url}",
+        f"APP_HOST:APP_PORT    {settings.app_host}:{settings.app_port}",
+        f"FRONTLINE_VAR        {settings.var_dir}",
+        f"FRONTLINE_MODELS     {settings.models_dir}",
+        f"LOG_LEVEL/FORMAT     {settings.log_level} / {env.get('LOG_FORMAT', '') or 'text'}",
+    ]
+    mode = "sandbox mode" if settings.sandbox else "Telegram"
+    if not settings.sandbox and settings.agent_chat_id is None:
+        return Finding(WARN, "configuration", f"{mode}, no agents' group", lines=tuple(shown),
+                       fix="Set AGENT_CHAT_ID to the agents' supergroup id, or customers who ask for a person are told no one is available.")
+    if not settings.sandbox and _sqlite_path(settings.database_url):
+        return Finding(WARN, "configuration", f"{mode} on SQLite", lines=tuple(shown),
+                       fix="For anything beyond a trial set DATABASE_URL to PostgreSQL (postgresql://user@host:5432/db).")
+    return Finding(OK, "configuration", mode, lines=tuple(shown))
+
+
+async def database(settings: Settings) -> Finding:
+    """Connect, and compare Alembic's revision in the database with the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from bot.storage.db import MIGRATIONS, create_engine
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    where = masked_url(settings.database_url)
+    path = _sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        return Finding(WARN, "database", f"no database yet at {path}", "Run `frontline app` once, it creates and migrates it on start.")
+    engine = create_engine(settings.database_url)
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            async with engine.connect() as connection:
+                current = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    except Exception as exc:  # any failure to connect is the finding
+        return Finding(FAIL, "database", f"cannot connect to {where}: {_reason(exc)}",
+                       "Start the database or fix DATABASE_URL (host, port, name, user, password).")
+    finally:
+        await engine.dispose()
+    known = {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+    if current == head:
+        return Finding(OK, "database", f"{where}, schema at {head} (head)")
+    if current is not None and current not in known:
+        return Finding(FAIL, "database", f"schema at {current}, which this code does not know (head is {head})",
+                       "The database was migrated by a newer Frontline: run that version, or restore a backup made with this one.")
+    return Finding(WARN, "database", f"schema at {current or 'nothing (empty database)'}, head is {head}",
+                   "Run `frontline app` once, it migrates on start.")
+
+
+def model(settings: Settings) -> Finding:
+    """A model trained from the content as it is now."""
+    from bot.rasa_runtime import current_model, fingerprint, latest_model
+
+    current = current_model(settings)
+    if current is not None:
+        return Finding(OK, "model", f"{current.name} is current")
+    latest = latest_model(settings)
+    if latest is not None:
+        return Finding(WARN, "model", f"no model for the current content ({fingerprint(settings)}); newest is {latest.name}",
+                       "Run `make train` (or `frontline train`), then restart `frontline rasa`.")
+    return Finding(FAIL, "model", f"no trained model under {settings.models_dir}", "Run `make train` (or `frontline train`).")
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(url) as response:
+        try:
+            body = await response.json(content_type=None)
+        except ValueError:
+            body = None
+        return response.status, body
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return f"no answer within {TIMEOUT:g} s"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connection refused" if isinstance(exc.os_error, ConnectionRefusedError) else str(exc.os_error or exc)
+    return str(exc) or type(exc).__name__
+
+
+async def rasa(settings: Settings, http: aiohttp.ClientSession, base_url: str) -> Finding:
+    """One Rasa instance: reachable, a model loaded, and whether it is the current one."""
+    from bot.rasa_runtime import fingerprint
+
+    check = f"rasa {base_url}"
+    try:
+        status, body = await _get(http, f"{base_url}/status")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Finding(FAIL, check, f"not reachable: {_reason(exc)}",
+                       "Start it with `frontline rasa` (or `make run`), or point RASA_URL at it.")
+    if status != 200 or not isinstance(body, dict):
+        return Finding(FAIL, check, f"/status answered HTTP {status}", "Check that RASA_URL points at a Rasa server run with --enable-api.")
+    loaded = body.get("model_file")
+    if not loaded:
+        return Finding(FAIL, check, "runs without a model", "Run `make train`, then restart `frontline rasa`.")
+    name = Path(str(loaded)).name
+    if name != f"{fingerprint(settings)}.tar.gz":
+        return Finding(WARN, check, f"serves {name}, not the current model",
+                       "Restart `frontline rasa` after `make train`: it loads the current model.")
+    return Finding(OK, check, f"serves the current model {name}")
+
+
+async def action_server(settings: Settings, http: aiohttp.ClientSession) -> Finding:
+    """The action server's /health and /ready, at ACTION_SERVER_URL's host and port."""
+    url = urlparse(settings.action_server_url)
+    base = f"{url.scheme}://{url.netloc}"
+    check = f"actions {base}"
+    try:
+        status, _ = await _get(http, f"{base}/health")
+        if status != 200:
+            return Finding(FAIL, check, f"/health answered HTTP {status}", "Check that ACTION_SERVER_URL points at `frontline actions`.")
+        status, body = await _get(http, f"{base}/ready")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Finding(FAIL, check, f"not reachable: {_reason(exc)}",
+                       "Start it with `frontline actions` (or `make run`), or fix ACTION_SERVER_URL.")
+    body = body if isinstance(body, dict) else {}
+    waiting = body.get("pending_complaints") or 0
+    if status != 200:
+        failing = "; ".join(f"{k}: {v}" for k, v in (body.get("checks") or {}).items() if v != "ok") or f"HTTP {status}"
+        return Finding(FAIL, check, f"not ready: {failing}", "Make the database reachable from the action server (same DATABASE_URL as the app).")
+    if waiting:
+        return Finding(WARN, check, f"ready, {waiting} complaint(s) waiting on disk to be stored",
+                       "They are retried every TICKET_RETRY_SECONDS; if the number stays, read the action server's log.")
+    return Finding(OK, check, "healthy and ready")
+
+
+async def app(settings: Settings, http: aiohttp.ClientSession) -> Finding:
+    """The app's /ready on APP_HOST:APP_PORT."""
+    host = "127.0.0.1" if settings.app_host in ("0.0.0.0", "", "::") else settings.app_host
+    base = f"http://{host}:{settings.app_port}"
+    check = f"app {base}"
+    try:
+        status, body = await _get(http, f"{base}/ready")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Finding(FAIL, check, f"not reachable: {_reason(exc)}", "Start it with `frontline app` (or `make run`), or fix APP_HOST/APP_PORT.")
+    checks = (body or {}).get("checks") or {} if isinstance(body, dict) else {}
+    if status == 200:
+        return Finding(OK, check, "ready (" + ", ".join(checks) + ")" if checks else "ready")
+    failing = "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok") or f"HTTP {status}"
+    return Finding(FAIL, check, f"not ready: {failing}", "Fix what /ready names; the checks above say how for each part.")
+
+
+async def _bot_api(http: aiohttp.ClientSession, settings: Settings, method: str, **params: Any) -> Any:
+    """A Bot API call's result; TelegramRefused with Telegram's description when it says no."""
+    async with http.post(f"{settings.telegram_api_url}{settings.telegram_token}/{method}", json=params) as response:
+        body = await response.json(content_type=None)
+    if not isinstance(body, dict) or not body.get("ok"):
+        description = body.get("description") if isinstance(body, dict) else None
+        raise TelegramRefused(description or f"HTTP {response.status}", response.status)
+    return body["result"]
+
+
+class TelegramRefused(Exception):
+    """The Bot API answered ok=false."""
+
+    def __init__(self, description: str, status: int) -> None:
+        super().__init__(description)
+        self.status = status
+
+
+async def telegram(settings: Settings, http: aiohttp.ClientSession) -> list[Finding]:
+    """The token (getMe) and the agents' group: a forum where the bot is an admin that manages topics and deletes messages."""
+    if settings.sandbox:
+        return [Finding(OK, "telegram", "sandbox mode: the app runs its own emulator, nothing to check")]
+    try:
+        me = await _bot_api(http, settings, "getMe")
+    except TelegramRefused as exc:
+        return [Finding(FAIL, "telegram token", f"refused: {exc}", "Get a new token from @BotFather and set TELEGRAM_BOT_TOKEN.")]
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return [Finding(FAIL, "telegram token", f"cannot reach {settings.telegram_api_url}: {_reason(exc)}",
+                        "Check this machine's connection to Telegram, or TELEGRAM_API_URL.")]
+    found = [Finding(OK, "telegram token", f"@{me.get('username')} (id {me.get('id')})")]
+    group = settings.agent_chat_id
+    if group is None:
+        return [*found, Finding(WARN, "agents' group", "AGENT_CHAT_ID unset",
+                                "Create a supergroup with topics, add the bot as an admin, and set AGENT_CHAT_ID to its id.")]
+    check = f"agents' group {group}"
+    try:
+        chat = await _bot_api(http, settings, "getChat", chat_id=group)
+        member = await _bot_api(http, settings, "getChatMember", chat_id=group, user_id=me["id"])
+    except TelegramRefused as exc:
+        return [*found, Finding(FAIL, check, f"Telegram says: {exc}", "Add the bot to the agents' group and check that AGENT_CHAT_ID is its id.")]
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return [*found, Finding(FAIL, check, f"cannot ask Telegram: {_reason(exc)}", "Check this machine's connection to Telegram.")]
+    title = chat.get("title") or group
+    if chat.get("type") != "supergroup" or not chat.get("is_forum"):
+        return [*found, Finding(FAIL, check, f"{title!r} is not a forum (topics off)",
+                                "Turn on Topics in the group's settings (this makes it a supergroup).")]
+    if member.get("status") != "administrator":
+        return [*found, Finding(FAIL, check, f"the bot is {member.get('status')} in {title!r}, not an administrator",
+                                "Make the bot an administrator of the group with the rights Manage topics and Delete messages.")]
+    missing = [right for right in REQUIRED_RIGHTS if not member.get(right)]
+    if missing:
+        return [*found, Finding(FAIL, check, f"the bot lacks {', '.join(missing)} in {title!r}",
+                                "In the group's administrators, give the bot the rights Manage topics and Delete messages.")]
+    return [*found, Finding(OK, check, f"{title!r}: a forum, the bot an admin that manages topics and deletes messages")]
+
+
+async def diagnose(settings: Settings, env: Mapping[str, str] | None = None) -> list[Finding]:
+    """Every check, the network ones at once (each within TIMEOUT), in a fixed order."""
+    env = os.environ if env is None else env
+    findings = [configuration(settings, env)]
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        probes: list[Awaitable[Finding | list[Finding]]] = [
+            database(settings),
+            *(rasa(settings, http, url) for url in (settings.rasa_urls or (settings.rasa_url,))),
+            action_server(settings, http),
+            app(settings, http),
+            telegram(settings, http),
+        ]
+        results = await asyncio.gather(*probes)
+    findings.append(results[0])
+    findings.append(model(settings))
+    for result in results[1:]:
+        findings.extend(result if isinstance(result, list) else [result])
+    return findings
+
+
+def report(findings: list[Finding], out: TextIO) -> int:
+    """Print the findings; 1 when any FAILed, else 0."""
+    for finding in findings:
+        out.write(f"{finding.status:<4}  {finding.check}: {finding.detail}\n")
+        for line in finding.lines:
+            out.write(f"        {line}\n")
+        if finding.status != OK and finding.fix:
+            out.write(f"        → {finding.fix}\n")
+    counts = {status: sum(f.status == status for f in findings) for status in (OK, WARN, FAIL)}
+    out.write(f"\n{counts[OK]} OK, {counts[WARN]} WARN, {counts[FAIL]} FAIL\n")
+    return 1 if counts[FAIL] else 0
+
+
+def run(env: Mapping[str, str] | None = None, out: TextIO | None = None,
+        loader: Callable[[Mapping[str, str]], Settings] = load_settings) -> int:
+    """`frontline doctor`: the exit code (0: no FAIL)."""
+    env = os.environ if env is None else env
+    out = out or sys.stdout
+    try:
+        logs.log_format(env)
+        settings = loader(env)
+    except ConfigError as exc:
+        return report([Finding(FAIL, "configuration", str(exc), "Fix that variable in the environment (see the README's Configuration table).")], out)
+    return report(asyncio.run(diagnose(settings, env)), out)
