@@ -50,6 +50,18 @@ def _desk(settings: Settings, args: argparse.Namespace) -> None:
     desk(settings, agent_id=args.agent_id)
 
 
+def _backup(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.ops.backup import main_backup
+
+    sys.exit(main_backup(settings, args.path))
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.ops.backup import main_restore
+
+    sys.exit(main_restore(settings, args.path, args.force))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(prog="frontline", description="Frontline, a customer-support assistant on Telegram.")
@@ -67,6 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     desk.add_argument("--agent-id", type=int, default=None, help="the agent's Telegram user id (default: the sandbox's Sam)")
     desk.set_defaults(func=_desk)
     commands.add_parser("doctor", help="check configuration, database, Rasa, the model, the action server, the app and Telegram")
+    backup = commands.add_parser("backup", help="archive the SQLite databases, the model store and waiting complaints (tar.gz)")
+    backup.add_argument("path", nargs="?", help="the archive or a folder for it (default: var/backups/frontline-<time>.tar.gz)")
+    backup.set_defaults(func=_backup)
+    restore = commands.add_parser("restore", help="put a backup back in place, keeping what it replaces in var/before-restore-<time>/")
+    restore.add_argument("path", help="the archive written by `frontline backup`")
+    restore.add_argument("--force", action="store_true", help="restore even though the app answers on APP_PORT")
+    restore.set_defaults(func=_restore)
     args = parser.parse_args(argv)
     if args.command == "doctor":  # it reports a malformed configuration itself, as one of its checks
         from bot.ops.doctor import run as doctor
