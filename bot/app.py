@@ -6,7 +6,11 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
@@ -29,11 +33,14 @@ from bot.rasa import RasaClient
 from bot.storage import inbox
 from bot.storage.db import create_engine, create_sessionmaker, migrate
 from bot.telegram.dispatch import ChatDispatcher
+from bot.telegram.drain import ChatDrainer
 from bot.telegram.intake import WEBHOOK_PATH, Intake, WebhookIntake
+from bot.telegram.locks import PostgresLocks
 from bot.telegram.outbox import Outbox
 from bot.web import HealthServer
 
 log = logging.getLogger(__name__)
+WORKER_ENV = "FRONTLINE_WORKER"
 SANDBOX_TOKEN = "1000000001:sandbox-token"
 SANDBOX_AGENT_ID = 9000001  # the agent a person plays in the sandbox
 COMMANDS = [
@@ -114,13 +121,19 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 settings = dataclasses.replace(settings, agent_chat_id=agents_group)
         application, outbox, desk = build_application(settings, sessions, rasa, token=token, api_url=api_url)
         await desk.load_agents()
+        several = settings.app_workers > 1
+        if several:
+            # Several workers share the webhook: cross-process try-locks keep each chat in order and single-sent.
+            shared = PostgresLocks(engine)
+            outbox.shared = desk.shared = shared
 
         async def handle(update: Update) -> None:
             await application.process_update(update)
             async with sessions.begin() as session:
                 await inbox.mark_done(session, update.update_id)
 
-        dispatcher = ChatDispatcher(handle)
+        dispatcher: ChatDispatcher | ChatDrainer = (
+            ChatDrainer(application.bot, sessions, shared, handle) if several else ChatDispatcher(handle))
         if settings.webhook_url:
             intake: Intake = WebhookIntake(application.bot, sessions, dispatcher, url=settings.webhook_url,
                                            secret=settings.webhook_secret or "")
@@ -131,10 +144,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                                "telegram": _as_check(intake.problem)}, posts)
         async with application:
             await application.start()
-            await health.start(settings.app_host, settings.app_port)  # after start: webhook calls may come at once
+            # After start: webhook calls may come at once. Workers share the port (the kernel spreads connections).
+            await health.start(settings.app_host, settings.app_port, reuse_port=several)
             stack.push_async_callback(health.stop)
             tasks = [asyncio.create_task(intake.run(), name="intake"), asyncio.create_task(outbox.run(), name="outbox"),
                      asyncio.create_task(desk.run(), name="desk")]
+            if isinstance(dispatcher, ChatDrainer):
+                tasks.append(asyncio.create_task(dispatcher.sweep(), name="inbox-sweep"))
             log.info("app ready: Telegram API %s, Rasa %s", api_url, settings.rasa_url)
             await stop.wait()
             log.info("stopping: finishing the updates in hand")
@@ -180,7 +196,11 @@ async def _start_sandbox_emulator(
 
 
 def run(settings: Settings) -> None:
-    """Run the app in the foreground; SIGINT or SIGTERM stop it cleanly."""
+    """Run the app in the foreground; SIGINT or SIGTERM stop it cleanly. With APP_WORKERS above 1 this process
+    supervises that many worker processes (restarted if one dies) and passes the stop signal on."""
+    if settings.app_workers > 1 and WORKER_ENV not in os.environ:
+        supervise(settings.app_workers)
+        return
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -190,3 +210,36 @@ def run(settings: Settings) -> None:
         await serve(settings, stop)
 
     asyncio.run(main())
+
+
+def supervise(workers: int) -> None:
+    """Start `workers` app processes and keep them running until SIGINT or SIGTERM, which they receive too."""
+    stopping = False
+    processes: dict[int, subprocess.Popen] = {}
+
+    def start(number: int) -> None:
+        env = {**os.environ, WORKER_ENV: str(number)}
+        processes[number] = subprocess.Popen([sys.executable, "-c", "from bot.cli import main; main(['app'])"], env=env)
+        log.info("worker %d started (pid %d)", number, processes[number].pid)
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for number in range(workers):
+        start(number)
+    while processes:
+        for number, process in list(processes.items()):
+            if process.poll() is None:
+                continue
+            if stopping:
+                del processes[number]
+            else:
+                log.warning("worker %d exited with %s; starting it again", number, process.returncode)
+                start(number)
+        time.sleep(0.5)

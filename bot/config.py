@@ -60,6 +60,7 @@ class Settings:
     redis_url: str | None = None
     webhook_url: str | None = None  # webhook mode: the public HTTPS address Telegram POSTs updates to
     webhook_secret: str | None = None
+    app_workers: int = 1
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
 
     @property
@@ -144,6 +145,13 @@ def _rasa_urls(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(_url({"RASA_URL": part}, "RASA_URL", "http://127.0.0.1:5005") for part in raw.split(",") if part.strip())
 
 
+def _workers(env: Mapping[str, str]) -> int:
+    workers = int(_number(env, "APP_WORKERS", 1, int))
+    if workers > 1 and not (env.get("WEBHOOK_URL", "").strip() and _database_url(env, Path("var")).startswith("postgresql")):
+        raise ConfigError("APP_WORKERS above 1 needs webhook mode (WEBHOOK_URL) and PostgreSQL (DATABASE_URL)")
+    return workers
+
+
 def _webhook(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     url, secret = env.get("WEBHOOK_URL", "").strip(), env.get("WEBHOOK_SECRET", "").strip()
     if not url:
@@ -208,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=_redis_url(env),
         webhook_url=_webhook(env)[0],
         webhook_secret=_webhook(env)[1],
+        app_workers=_workers(env),
         rasa_timeout=_number(env, "RASA_TIMEOUT", 8.0),
         action_server_url=_url(env, "ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
         telegram_token=_token(env),

@@ -23,7 +23,7 @@ class HealthServer:
     posts: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Listen; returns the port (useful with 0)."""
         app = web.Application()
         app.router.add_get("/health", self._health)
@@ -32,7 +32,7 @@ class HealthServer:
             app.router.add_post(path, handler)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, reuse_port=reuse_port or None)
         await site.start()
         bound = site._server.sockets[0].getsockname()[1]
         log.info("health endpoints on http://%s:%d/health and /ready", host, bound)

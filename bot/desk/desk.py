@@ -40,6 +40,7 @@ from bot.storage.models import (
     TicketStatus,
     utcnow,
 )
+from bot.telegram.locks import LocalLocks, Locks
 from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class Desk:
         self._bot = bot
         self._rasa = rasa
         self.group = settings.agent_chat_id
+        self.shared: Locks = LocalLocks()  # the app sets the cross-worker locks when it runs several workers
         # The private chats of registered agents; the app routes them to the desk, not to Rasa.
         self.agent_chats = filters.Chat(chat_id=[], allow_empty=False)
         self._announced: collections.deque[datetime] = collections.deque()  # re-announcements in the last minute
@@ -770,7 +772,9 @@ class Desk:
         """Announce new tickets and send due follow-ups until cancelled."""
         while True:
             try:
-                await self.round()
+                async with self.shared.try_hold("desk", 0) as held:
+                    if held:  # one worker at a time runs the round
+                        await self.round()
             except Exception:
                 log.exception("desk round failed")
             await asyncio.sleep(ROUND_SECONDS)

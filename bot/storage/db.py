@@ -6,12 +6,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+MIGRATION_LOCK = 0x46524F4E544C494E  # "FRONTLIN": the advisory lock migrations take on PostgreSQL
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -51,4 +52,7 @@ def _alembic_config(connection: Connection) -> Config:
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several app workers (or machines) start at once: one migrates, the others wait and find nothing to do.
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))

@@ -14,6 +14,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.storage import transcript
 from bot.storage.models import Message
+from bot.telegram.locks import LocalLocks, Locks
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 2.0
@@ -40,15 +41,18 @@ def document_file(payload: dict[str, Any] | None) -> InputFile:
 class Outbox:
     """Sends pending replies; a chat is flushed by one task at a time so order is kept."""
 
-    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession], shared: Locks | None = None) -> None:
         self._bot = bot
         self._sessions = sessions
         self._locks: dict[int, asyncio.Lock] = {}
+        self.shared: Locks = shared or LocalLocks()  # with several workers: one sender per chat among them
 
     async def flush(self, chat_id: int) -> None:
         """Deliver everything pending for one chat, stopping at the first transient failure."""
         lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        async with lock:
+        async with lock, self.shared.try_hold("outbox", chat_id) as held:
+            if not held:
+                return  # another worker is sending this chat's messages; the retry round catches any it missed
             async with self._sessions() as session:
                 pending = await transcript.outbox(session, chat_id)
             for message in pending:

@@ -133,10 +133,11 @@ class Stack:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: (_get_json(f"{url}/status") or {}).get("model_file"), 240, name, process)
 
-    def start_app(self, **extra: str) -> subprocess.Popen:
+    def start_app(self, ready_call: str = "getUpdates", **extra: str) -> subprocess.Popen:
+        """The app; ready once it polls (or, in webhook mode, `ready_call="setWebhook"`, has set its webhook)."""
         before = self._last_call()
         process = self._spawn("app", [str(VENV_BIN / "frontline"), "app"], **extra)
-        wait_until(lambda: self._last_call("getUpdates") > before, 30, "app", process)
+        wait_until(lambda: self._last_call(ready_call) > before, 30, "app", process)
         return process
 
     def _last_call(self, method: str | None = None) -> int:

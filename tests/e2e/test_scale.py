@@ -97,3 +97,63 @@ async def test_one_rasa_instance_dies_mid_run_and_no_conversation_is_lost(scaled
     finally:
         await engine.dispose()
     assert counts == {f"tg-{user}": len(QUESTIONS) for user in CUSTOMERS}
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Webhook mode with two app workers sharing the port, on PostgreSQL."""
+    database = asyncio.run(_fresh_postgres_database())
+    stack = Stack(tmp_path_factory.mktemp("workers"), database=database)
+    try:
+        stack.start_emulator()
+        stack.start_actions()
+        stack.start_rasa(0)
+        stack.start_app(ready_call="setWebhook", APP_WORKERS="2", WEBHOOK_SECRET="e2e-webhook-secret-0123",
+                        WEBHOOK_URL=f"http://127.0.0.1:{stack.app_port}/telegram")
+        yield stack
+    except (subprocess.SubprocessError, TimeoutError, RuntimeError):
+        for name in ("emulator", "actions", "rasa", "app"):
+            print(f"--- {name} log ---\n{stack.log(name)}")
+        raise
+    finally:
+        stack.stop()
+        asyncio.run(_drop_postgres_database(database))
+
+
+async def test_two_workers_share_the_webhook_and_keep_each_chat_in_order(workers: Stack) -> None:
+    users = range(760_001, 760_005)
+    async with EmulatorClient(workers.emulator_url) as emulator:
+        for user in users:
+            await emulator.add_user("Kim", user_id=user)
+        for _ in range(2):  # every customer fires all questions at once, twice over
+            for question, _ in QUESTIONS:
+                for user in users:
+                    await emulator.send_text(user, question)
+        expected = [response for _ in range(2) for _, response in QUESTIONS]
+        for user in users:
+            replies = await emulator.wait_for_text(user, predicate=_nth_reply(len(expected)), timeout=60)
+            texts = [m["text"] for m in replies]
+            assert len(texts) == len(expected), texts
+            for text_, response in zip(texts, expected):
+                assert text_ in variations(response), f"answers come in the order of the questions: {texts}"
+    engine = create_async_engine(workers.database_url)
+    try:
+        for _ in range(40):  # an update is marked handled just after its reply went out
+            async with engine.connect() as connection:
+                pending = await connection.scalar(text("SELECT count(*) FROM inbox_updates WHERE status = 'PENDING'"))
+            if not pending:
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        await engine.dispose()
+    assert pending == 0
+    assert workers.log("app").count("app ready") == 2, "two workers served"
+
+
+def _nth_reply(count: int):
+    seen = []
+
+    def predicate(_text: str) -> bool:
+        seen.append(_text)
+        return len(seen) >= count
+    return predicate

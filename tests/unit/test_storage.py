@@ -175,3 +175,20 @@ async def test_a_first_day_customer_is_not_returning(sessions: async_sessionmake
     async with sessions() as session:
         found = await memory.remember(session, telegram_user_id=42, today=datetime.now(timezone.utc), regular_min_visits=3, regular_min_tickets=2)
     assert not found.returning and not found.regular and found.open_tickets == []
+
+
+async def test_workers_starting_together_migrate_once(tmp_path) -> None:
+    """Two app workers migrate the same fresh PostgreSQL database at the same moment: neither fails."""
+    import asyncio
+
+    from bot.storage.db import create_engine, migrate
+    from tests.unit.conftest import _drop_postgres_database, _fresh_postgres_database
+
+    database_url = await _fresh_postgres_database()
+    engines = [create_engine(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(migrate(engine) for engine in engines))
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        await _drop_postgres_database(database_url)

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from bot.storage import inbox
-from tests.unit.chat_harness import Harness, running_harness
+from tests.unit.chat_harness import Harness, eventually, running_harness
 
 
 @pytest.fixture
@@ -23,8 +23,11 @@ async def test_messages_arrive_by_webhook_and_are_answered_in_order(hooked: Harn
     replies = await hooked.emulator.wait_for_text(hooked.user_id, predicate=lambda t: t == "echo: third")
     assert [m["text"] for m in replies] == ["echo: first", "echo: second", "echo: third"]
     assert not await hooked.emulator.calls("getUpdates"), "no polling in webhook mode"
-    async with hooked.sessions() as session:
-        assert await inbox.pending(session) == []
+    async def pending() -> list:
+        async with hooked.sessions() as session:
+            return await inbox.pending(session)
+
+    assert await eventually(pending, []), "every update is marked handled (just after its reply went out)"
 
 
 async def test_a_call_without_the_secret_is_refused(hooked: Harness) -> None:
