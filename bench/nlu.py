@@ -386,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.test is None and args.data.resolve() == (ROOT / "nlu").resolve():
         args.test = ROOT / "tests" / "data" / "heldout.yml"
     config = args.config.resolve()
+    threshold = fallback_threshold(config)  # read now: the file may change while the benchmark runs
     env = rasa_env()
     bench_dir = ROOT / "var" / "bench"
     bench_dir.mkdir(parents=True, exist_ok=True)
@@ -407,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "test": str(args.test) if args.test else f"{args.split} split",
             "config": str(config.relative_to(ROOT) if config.is_relative_to(ROOT) else config),
             "train_examples": train_examples,
-            **score(truth, predicted, confidence, fallback_threshold(config)),
+            **score(truth, predicted, confidence, threshold),
             "train_seconds": round(seconds, 1),
             "parse_ms_median": round(statistics.median(latencies), 2),
             "parse_ms_p95": round(percentile(latencies, 0.95), 2),
