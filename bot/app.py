@@ -70,11 +70,15 @@ def build_application(
         .base_url(api_url)
         .base_file_url(telegram_file_url(api_url))
         .updater(None)
-        .rate_limiter(AIORateLimiter(max_retries=5))
+        # It paces sends within Telegram's limits. Retries are the outbox's, per chat: the limiter's own would
+        # halt every request, customers' replies included, whenever one chat (the agents' group) is flooded.
+        .rate_limiter(AIORateLimiter(max_retries=0))
         .post_init(_post_init)
         .build()
     )
     application.bot_data["webhook"] = bool(settings.webhook_url)
+    # With no retries of its own, the limiter logs every 429 as an error with a traceback; the outbox logs it.
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
     outbox = Outbox(application.bot, sessions)
     desk = Desk(settings, sessions, outbox, application.bot, rasa)
     chat = CustomerChat(settings, sessions, rasa, outbox, desk)

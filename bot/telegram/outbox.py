@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId
 from telegram import Message as TelegramMessage
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.storage import transcript
 from bot.storage.models import Message
@@ -46,9 +49,13 @@ class Outbox:
         self._sessions = sessions
         self._locks: dict[int, asyncio.Lock] = {}
         self.shared: Locks = shared or LocalLocks()  # with several workers: one sender per chat among them
+        # Telegram's "retry after" is per chat: a flooded agents' group must not hold up customers' replies.
+        self._not_before: dict[int, float] = {}
 
     async def flush(self, chat_id: int) -> None:
         """Deliver everything pending for one chat, stopping at the first transient failure."""
+        if asyncio.get_running_loop().time() < self._not_before.get(chat_id, 0.0):
+            return  # Telegram asked us to wait with this chat; the retry round comes back to it
         lock = self._locks.setdefault(chat_id, asyncio.Lock())
         async with lock, self.shared.try_hold("outbox", chat_id) as held:
             if not held:
@@ -100,7 +107,15 @@ class Outbox:
             async with self._sessions.begin() as session:
                 await transcript.mark_undeliverable(session, message.id)
             return True
-        except (RetryAfter, NetworkError, TelegramError) as exc:
+        except RetryAfter as exc:
+            with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                wait = exc.retry_after
+            wait = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            self._not_before[message.chat_id] = asyncio.get_running_loop().time() + wait
+            log.warning("chat %s is flooded: waiting %.0f s before its next message", message.chat_id, wait)
+            return False
+        except (NetworkError, TelegramError) as exc:
             log.warning("reply %s to chat %s not delivered yet: %s", message.id, message.chat_id, exc)
             return False
         async with self._sessions.begin() as session:

@@ -176,3 +176,22 @@ async def test_other_media_are_answered_by_the_app(harness: Harness) -> None:
     messages = await _send_media(harness, "sticker")
     assert messages[-1]["text"] == replies.MEDIA["sticker"]
     assert harness.rasa.received == []
+
+
+async def test_a_flooded_chat_does_not_hold_up_the_others(harness: Harness) -> None:
+    """Telegram's "retry after" concerns one chat (the busy agents' group, say): other customers are answered meanwhile."""
+    await harness.emulator.add_user("Noor", user_id=4343)
+    await harness.emulator.set_fault("429", method="sendMessage", chat_id=4242, retry_after=30)
+    await harness.emulator.send_text(4242, "hello from a flooded chat")
+    await eventually(lambda: _faulted(harness), True)
+    await asyncio.sleep(0.5)  # the app has taken in the 429 by now
+    await harness.emulator.send_text(4343, "hello")
+    replies = await harness.emulator.wait_for_text(4343, timeout=5)
+    assert replies[-1]["text"] == "echo: hello"
+    async with harness.sessions() as session:
+        waiting = [m.text for m in await transcript.outbox(session, 4242)]
+    assert waiting == ["echo: hello from a flooded chat"], "kept for when the chat may be written to again"
+
+
+async def _faulted(harness: Harness) -> bool:
+    return any(c["status"] == 429 for c in await harness.emulator.calls("sendMessage"))
