@@ -1,5 +1,5 @@
 """What the action server runs besides answering Rasa: the retry of complaints kept while the database was down,
-and a readiness endpoint.
+a readiness endpoint, and our log format with the conversation id on every line.
 
 rasa_sdk builds its Sanic app itself; its plugin hook (`attach_sanic_app_extensions`) is the supported way to add
 to it. `actions/__init__.py` registers this module when rasa_sdk loads the actions package.
@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from actions.db import sessions, settings
 from actions.tickets import pending, store_pending
+from bot import logs
 
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 TASK_NAME = "frontline-pending-complaints"
@@ -26,7 +27,17 @@ def attach_sanic_app_extensions(app: Sanic) -> None:
     async def start_retrying(app: Sanic) -> None:
         app.add_task(pending().run(sessions(), store_pending, settings().ticket_retry_seconds), name=TASK_NAME)
 
+    async def our_logging(app: Sanic) -> None:
+        # rasa_sdk set up its own logging before; LOG_FORMAT and the conversation id apply here too.
+        logs.setup(settings().log_level)
+
+    async def bind_conversation(request: Request) -> None:
+        body = request.json if request.method == "POST" and request.path == "/webhook" else None
+        logs.bind_conversation(((body or {}).get("tracker") or {}).get("sender_id"))
+
     app.register_listener(start_retrying, "after_server_start")
+    app.register_listener(our_logging, "before_server_start")
+    app.register_middleware(bind_conversation, "request")
     app.add_route(ready, "/ready", methods=["GET"])
 
 
