@@ -314,6 +314,8 @@ def score(truth: Sequence[str], predicted: Sequence[str], confidence: Sequence[f
         "macro_f1": float(f1_score(truth, mapped, labels=sorted(set(truth)), average="macro", zero_division=0)),
         "oos_recall": (sum(predicted[i] in DECLINED for i in oos) / len(oos)) if oos else None,
         "confident_wrong_rate": sum(wrong_confident) / max(len(truth), 1),
+        # The same over in-scope messages only: a known question answered as another one.
+        "confident_wrong_in_scope": sum(wrong_confident[i] for i in in_scope) / max(len(in_scope), 1) if has_oos else None,
         "in_scope_declined": sum(predicted[i] in DECLINED for i in in_scope) / max(len(in_scope), 1) if has_oos else None,
         "fallback_threshold": threshold,
     }
@@ -357,6 +359,7 @@ def table(result: dict) -> str:
         ("macro-F1", f"{result['macro_f1']:.3f}"),
         ("out-of-scope recall", pct(result["oos_recall"])),
         ("confident-wrong rate", f"{pct(result['confident_wrong_rate'])} (confidence >= {result['fallback_threshold']})"),
+        ("confident-wrong, in-scope only", pct(result["confident_wrong_in_scope"])),
         ("fallback rate", pct(result["fallback_rate"])),
         ("training time", f"{result['train_seconds']:.1f} s"),
         ("parse time median / p95", f"{result['parse_ms_median']:.1f} / {result['parse_ms_p95']:.1f} ms (n={result['parse_sample']})"),
