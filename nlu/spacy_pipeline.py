@@ -52,6 +52,8 @@ LABELS = frozenset({ORDER_NUMBER_LABEL, "email", "phone"})
 # "(555)123-4567" and "+44(0)20" otherwise come out as tokens like "555)123";
 # splitting brackets between digits lets the phone rules see the groups.
 DIGIT_BRACKET_INFIX = r"(?<=[0-9])[()](?=[0-9])"
+MAILTO_PREFIX = r"[Mm][Aa][Ii][Ll][Tt][Oo]:"
+SLASH_AFTER_LETTER_SUFFIX = r"(?<=[A-Za-z])/"
 
 
 class PipelineConfigError(ValueError):
@@ -132,7 +134,7 @@ def build_pipeline(patterns: Sequence[dict[str, Any]], order_regex: re.Pattern[s
     """Assemble the blank English pipeline with the lookup lemmatizer and the entity rules."""
     # Imported here: importing spaCy takes seconds, and an up-to-date check needs none of it.
     import spacy
-    from spacy.util import compile_infix_regex
+    from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 
     nlp = spacy.blank("en")
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
@@ -144,6 +146,10 @@ def build_pipeline(patterns: Sequence[dict[str, Any]], order_regex: re.Pattern[s
     nlp.initialize()  # loads the lemma tables from spacy-lookups-data; clears ruler patterns
     nlp.tokenizer.token_match = order_regex.match
     nlp.tokenizer.infix_finditer = compile_infix_regex([*nlp.Defaults.infixes, DIGIT_BRACKET_INFIX]).finditer
+    # Pasted links: "mailto:jane@example.com" and "jane@example.com/" otherwise stay
+    # one token that is not LIKE_EMAIL (or an email with the slash in it).
+    nlp.tokenizer.prefix_search = compile_prefix_regex([MAILTO_PREFIX, *nlp.Defaults.prefixes]).search
+    nlp.tokenizer.suffix_search = compile_suffix_regex([*nlp.Defaults.suffixes, SLASH_AFTER_LETTER_SUFFIX]).search
     order_ruler.add_patterns([p for p in patterns if p["label"] == ORDER_NUMBER_LABEL])
     contact_ruler.add_patterns([p for p in patterns if p["label"] != ORDER_NUMBER_LABEL])
     nlp.meta["name"] = "frontline_en"
