@@ -35,7 +35,9 @@ async def test_a_customer_reaches_a_person_and_back_without_repeating_themselves
     assert queued[-1]["text"].startswith("I've asked a person from our team")
 
     # The card in the ticket's topic carries the reason, what the customer said and what Rasa understood.
-    [card] = [m for m in await _texts_until(emulator, stack.agent_chat_id, group_start, "🎫") if "🎫" in m["text"]]
+    # (The card that quotes this customer's words: other tests' tickets may be announced meanwhile.)
+    card = (await emulator.wait_for_text(stack.agent_chat_id, group_start, timeout=20,
+                                         predicate=lambda t: "🎫" in t and "where is my parcel, order A12345?" in t))[-1]
     assert "asked for a person" in card["text"] and "order A12345" in card["text"]
     assert "request_human" in card["text"], "the intents Rasa detected are on the card"
 

@@ -24,6 +24,7 @@ from tests.e2e.stack import Stack
 async def test_a_process_down_hands_the_customer_to_a_person_and_the_bot_is_back_after(
     emulator: EmulatorClient, customer: dict, stack: Stack, process: str, question: str, answer: str
 ) -> None:
+    group_start = (await emulator.sent(stack.agent_chat_id)).last
     stack.kill(process)
     try:
         started = time.monotonic()
@@ -34,8 +35,9 @@ async def test_a_process_down_hands_the_customer_to_a_person_and_the_bot_is_back
         assert time.monotonic() - started < 10
     finally:
         getattr(stack, f"start_{process}")()
-    cards = await emulator.wait_for_text(stack.agent_chat_id, predicate=lambda t: f"Maya: {question}" in t, timeout=15)
-    assert "the bot was unavailable" in cards[-1]["text"]
+    cards = await emulator.wait_for_text(stack.agent_chat_id, group_start, timeout=15,
+                                         predicate=lambda t: f"Maya: {question}" in t and "the bot was unavailable" in t)
+    assert "🎫 T" in cards[-1]["text"], "the customer's card is in the agents' group"
     messages = await say(emulator, customer["id"], "/cancel")
     assert last_text(messages).startswith("Okay, you've left the queue")
     expected = variations(answer, first_name="Maya")
