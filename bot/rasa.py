@@ -120,16 +120,23 @@ class RasaClient:
             problems.append(f"Rasa at {base_url} runs but has no model loaded")
         return "; ".join(problems) or "no Rasa instance configured"
 
+    async def resume(self, sender_id: str) -> bool:
+        """Let Rasa answer a conversation it paused for a person; False on failure."""
+        return await self._append(sender_id, [{"event": "resume"}])
+
     async def restart(self, sender_id: str) -> bool:
         """Start the bot afresh for a conversation a person handled (resumed, no stale form or slots); False on failure."""
+        return await self._append(sender_id, [{"event": "resume"}, {"event": "restart"}])
+
+    async def _append(self, sender_id: str, events: list[dict[str, Any]]) -> bool:
         for base_url in self.instances(sender_id):
             url = f"{base_url}/conversations/{sender_id}/tracker/events"
             try:
-                async with self._http().post(url, json=[{"event": "resume"}, {"event": "restart"}]) as response:
+                async with self._http().post(url, json=events) as response:
                     if response.status == 200:
                         return True
             except (aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("could not restart Rasa's conversation %s at %s: %r", sender_id, base_url, exc)
+                log.warning("could not append %s to Rasa's conversation %s at %s: %r", events, sender_id, base_url, exc)
         return False
 
     async def replies_after(self, sender_id: str, update_id: int) -> list[RasaReply] | None:

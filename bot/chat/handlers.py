@@ -128,8 +128,7 @@ class CustomerChat:
         message = update.effective_message
         kind = "edited" if update.edited_message else "text"
         conversation = await self._record(update, kind=kind, text=message.text)
-        if conversation.state is ConversationState.CLOSED:
-            await self._desk.take_comment(update, conversation)
+        if conversation.state is ConversationState.CLOSED and await self._desk.take_comment(update, conversation):
             return
         if await self._with_a_person(update, conversation):
             return
@@ -190,8 +189,7 @@ class CustomerChat:
         """
         if conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN):
             return await self._desk.reopen_if_recent(update, conversation)
-        await self._desk.relay_from_customer(update, conversation)
-        return True
+        return await self._desk.relay_from_customer(update, conversation)
 
     async def _on_app_button(self, update: Update, payload: str) -> None:
         """A button of the app's own (issued to this chat): run its handler."""
@@ -290,6 +288,9 @@ class CustomerChat:
                     await self._queue(session, conversation, update.update_id, reply)
         failpoint(self._settings, "before-send")
         await self._outbox.flush(conversation.chat_id)
+        if not self._desk.enabled and any(isinstance((r.get("custom") or {}).get("handoff"), dict) for r in answer):
+            # Rasa paused the conversation for a person, but no agents' group is configured: it listens again.
+            await self._rasa.resume(conversation.sender_id)
 
     async def _queue(self, session: AsyncSession, conversation: Conversation, update_id: int, reply: RasaReply) -> None:
         if reply.get("custom"):

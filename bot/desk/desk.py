@@ -96,6 +96,7 @@ PROMISE_DUE = "⏰ Promise #{number} on {ticket} is due: {what}. When it's done,
 PROMISE_KEPT_NOTICE = "✅ {agent} kept promise #{number}: {what}."
 NO_PROMISES = "You have no open promises."
 MEMBERSHIP_RECHECK = timedelta(minutes=5)
+COMMENT_WINDOW = timedelta(minutes=30)  # a text this soon after a rating is a comment on it
 ADMINS_ONLY = "Only the agents' group admins can do that."
 RELEASED_NOTICE = "🔓 {admin} released {ticket} from {agent}: it is back in the queue."
 SUMMARY = "📊 {waiting} waiting (longest {longest} min) · {handled} with an agent · today: {closed} closed, rating {rating}"
@@ -179,14 +180,16 @@ class Desk:
 
     async def reopen_if_recent(self, update: Update, conversation: Conversation) -> bool:
         """A customer writing again soon after a close (without rating it) gets the same ticket and agent back."""
+        if not self.enabled:
+            return False
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
-            if not self.enabled or await transcript.replies_to(session, update.update_id):
-                return False
             last = await handoffs.latest(session, conversation.id)
             window = timedelta(minutes=self._settings.reopen_minutes)
             if (last is None or last.status is not HandoffStatus.CLOSED or last.csat is not None
                     or utcnow() - handoffs.aware(last.closed_at) > window):
+                return False  # the usual case: one query, nothing more
+            if await transcript.replies_to(session, update.update_id):
                 return False
             conversation = await session.get(Conversation, conversation.id)
             ticket = await session.get(Ticket, last.ticket_id)
@@ -209,8 +212,11 @@ class Desk:
         await self._flush(deliveries)
         return True
 
-    async def relay_from_customer(self, update: Update, conversation: Conversation) -> None:
-        """A customer's message while a person is (about to be) in charge: to the agent, or to the ticket's topic."""
+    async def relay_from_customer(self, update: Update, conversation: Conversation) -> bool:
+        """A customer's message while a person is (about to be) in charge: to the agent, or to the ticket's topic.
+
+        False when the handoff ended meanwhile (an agent closed it as the customer wrote): the bot answers instead.
+        """
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
             if await transcript.replies_to(session, update.update_id):
@@ -218,10 +224,11 @@ class Desk:
             elif (handoff := await handoffs.active_for(session, conversation.id)) is not None:
                 await self._relay(session, update, conversation, handoff, deliveries)
             else:
-                # The state said a person, but no handoff is open (it just ended): the bot answers again.
                 conversation = await session.get(Conversation, conversation.id)
                 conversation.state = ConversationState.BOT
+                return False
         await self._flush(deliveries, extra=(conversation.chat_id,))
+        return True
 
     async def _relay(
         self, session: AsyncSession, update: Update, conversation: Conversation, handoff: Handoff, deliveries: Deliveries
@@ -267,20 +274,27 @@ class Desk:
             await self._rasa.restart(conversation.sender_id)
         await self._flush(deliveries, extra=(conversation.chat_id,))
 
-    async def take_comment(self, update: Update, conversation: Conversation) -> None:
-        """The text after a rating is the customer's comment on it; then the bot answers again."""
+    async def take_comment(self, update: Update, conversation: Conversation) -> bool:
+        """The text soon after a rating is the customer's comment on it; then the bot answers again.
+
+        False when it is not a comment (too late, or already given): the bot answers the message itself.
+        """
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
             conversation = await session.get(Conversation, conversation.id)
             rated = await handoffs.latest_rated(session, conversation.id)
             conversation.state = ConversationState.BOT
-            if rated is not None and not await transcript.replies_to(session, update.update_id):
+            fresh = rated is not None and rated.csat_comment is None and utcnow() - handoffs.aware(rated.updated_at) < COMMENT_WINDOW
+            if not fresh:
+                return False
+            if not await transcript.replies_to(session, update.update_id):
                 rated.csat_comment = (update.effective_message.text or "")[:4000]
                 await self._tell(session, conversation, replies.CSAT_COMMENT_THANKS, update.update_id)
                 ticket = await session.get(Ticket, rated.ticket_id)
                 await self._to_topic(session, conversation, ticket, COMMENT_NOTICE.format(comment=cards._clip(rated.csat_comment)))
                 deliveries.chats.add(self.group)
         await self._flush(deliveries, extra=(conversation.chat_id,))
+        return True
 
     async def on_customer_button(self, update: Update, conversation: Conversation, payload: str) -> bool:
         """The rating and follow-up buttons; False when the payload is not the desk's."""
@@ -371,9 +385,20 @@ class Desk:
             return True
         self._membership_checked.pop(user_id, None)
         self.agent_chats.remove_chat_ids(update.effective_chat.id)
+        deliveries = Deliveries()
         async with self._sessions.begin() as session:
             agent = await self._agent(session, update)
             agent.private_chat_id = None
+            for handoff in await handoffs.claimed_by(session, agent.id):
+                # Their customers go back in the queue, for the others to claim.
+                conversation = await session.get(Conversation, handoff.conversation_id)
+                ticket = await session.get(Ticket, handoff.ticket_id)
+                await handoffs.requeue(session, handoff)
+                await self._tell(session, conversation, replies.BACK_IN_QUEUE, None)
+                await self._to_topic(session, conversation, ticket, RELEASED_NOTICE.format(
+                    admin="The desk", ticket=ticket.reference, agent=agent.first_name), claim_button=handoff)
+                deliveries.chats |= {conversation.chat_id, self.group}
+        await self._flush(deliveries)
         log.warning("user %s is no longer in the agents' group: their private chat is a customer chat again", user_id)
         await self._direct(update.effective_chat.id, NOT_AN_AGENT)
         return False
@@ -593,8 +618,10 @@ class Desk:
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
             handoff = await session.get(Handoff, handoff_id)
-            if handoff is None or handoff.status not in (HandoffStatus.QUEUED, HandoffStatus.CLAIMED):
+            if handoff is None or handoff.status is not HandoffStatus.CLAIMED:
                 return "This conversation has already ended."
+            if handoff.agent_id != agent.id:
+                return "This conversation is with another agent now."  # an old button of a previous holder
             agent = await session.get(Agent, agent.id)
             conversation = await session.get(Conversation, handoff.conversation_id)
             ticket = await session.get(Ticket, handoff.ticket_id)

@@ -140,6 +140,7 @@ async def test_a_handoff_payload_is_stored_not_sent(harness: Harness) -> None:
     no_desk = replies.HANDOFF_NO_DESK.format(ticket="T000001")
     sent = await harness.emulator.wait_for_text(4242, predicate=lambda text: text == no_desk)
     assert [m["text"] for m in sent] == ["A person will pick this up.", no_desk]
+    assert await eventually(lambda: _appended(harness), [("tg-4242", [{"event": "resume"}])]), "Rasa listens again"
 
 
 async def _send_media(harness: Harness, kind: str, **options) -> list[dict]:
@@ -195,3 +196,7 @@ async def test_a_flooded_chat_does_not_hold_up_the_others(harness: Harness) -> N
 
 async def _faulted(harness: Harness) -> bool:
     return any(c["status"] == 429 for c in await harness.emulator.calls("sendMessage"))
+
+
+async def _appended(harness: Harness) -> list:
+    return harness.rasa.appended

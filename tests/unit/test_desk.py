@@ -327,6 +327,8 @@ async def test_an_agent_passes_the_customer_on_and_back_to_the_queue(desk: Harne
     [bo_intro] = await _new(desk, BO, bo_start, "You're now talking with Maya")
     await desk.emulator.send_text(4242, "hi Bo")
     await _new(desk, BO, bo_intro["seq"], "hi Bo")
+    answer = await _press(desk, ALEX, intro, "Close")
+    assert answer["answer"]["text"] == "This conversation is with another agent now.", "Alex's old button does nothing"
     assert (await _press(desk, ALEX, menu, "Back to the queue"))["answer"]["text"].startswith("This conversation isn't yours")
     bo_start = await _last(desk, BO)
     await desk.emulator.send_text(BO, "/transfer")
@@ -405,3 +407,17 @@ async def test_forgetting_a_customer_deletes_their_ticket_topics(desk: Harness) 
     calls = await desk.emulator.calls("deleteForumTopic")
     assert [(c["params"]["chat_id"], c["params"]["message_thread_id"], c["status"]) for c in calls] == [
         (str(desk.group_id), str(card["message_thread_id"]), 200)]
+
+
+async def test_a_message_long_after_the_rating_is_not_taken_for_a_comment(desk: Harness) -> None:
+    await _claimed(desk)
+    await desk.emulator.send_text(ALEX, "/close sorted")
+    survey = await _new(desk, 4242, 0, "How did we do?")
+    await _press(desk, 4242, survey[-1], "4")
+    await _new(desk, 4242, survey[-1]["seq"], "rating us 4 out of 5")
+    async with desk.sessions.begin() as session:
+        await session.execute(update(Handoff).values(updated_at=utcnow() - timedelta(hours=2)))
+    messages = await desk.say("where is my new order")
+    assert messages[-1]["text"] == "echo: where is my new order", "a new question, answered by the bot"
+    async with desk.sessions() as session:
+        assert (await session.scalar(select(Handoff))).csat_comment is None
