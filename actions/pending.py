@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage import transcript
@@ -63,9 +63,14 @@ class PendingComplaints:
                     reference = await store(session, entry)
                     if reference is not None:
                         await _confirm(session, entry, reference)
-            except (SQLAlchemyError, OSError) as exc:
+            except (OperationalError, InterfaceError, OSError) as exc:
                 log.warning("the database is still unavailable; %d complaint(s) waiting: %s", len(self.waiting()), exc)
                 break
+            except (SQLAlchemyError, KeyError, TypeError, ValueError):
+                # This one complaint cannot be stored (its data, not the database): keep it aside, go on with the rest.
+                log.exception("pending complaint %s cannot be stored: set aside", path.name)
+                path.rename(path.with_suffix(".failed"))
+                continue
             except LookupError as exc:
                 # The customer's records are gone (they asked us to forget them): nothing to attach it to.
                 log.warning("pending complaint %s dropped: %s", path.name, exc)

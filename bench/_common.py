@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import subprocess
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.e2e.stack import ROOT, VENV_BIN, Stack
+from tests.e2e.stack import PROCESSES as STACK_PROCESSES
+from tests.e2e.stack import ROOT, Stack, running_stack
 
-STACK_PROCESSES = ("emulator", "actions", "rasa", "app")
 SENDING = ("send", "copy", "forward")  # Bot API methods that put a new message in a chat (not edits)
 
 
@@ -103,29 +100,6 @@ def peak_memory_mib(pid: int) -> dict[str, float | None]:
 def stack_memory(stack: Stack) -> dict[str, dict[str, float | None]]:
     """Peak memory of each process of a running stack."""
     return {name: peak_memory_mib(stack.processes[name].pid) for name in STACK_PROCESSES if name in stack.processes}
-
-
-@contextmanager
-def running_stack() -> Iterator[Stack]:
-    """Emulator, actions, Rasa and app on free ports (training first when no model matches), stopped on exit."""
-    from bot.config import load_settings
-    from bot.rasa_runtime import current_model
-
-    if current_model(load_settings()) is None:
-        subprocess.run([str(VENV_BIN / "frontline"), "train"], cwd=ROOT, check=True)
-    stack = Stack(Path(tempfile.mkdtemp(prefix="frontline-bench-")))
-    try:
-        stack.start_emulator()
-        stack.start_actions()
-        stack.start_rasa()
-        stack.start_app()
-        yield stack
-    except Exception:
-        for name in STACK_PROCESSES:
-            print(f"--- {name} log ({stack.workdir}) ---\n{stack.log(name)}")
-        raise
-    finally:
-        stack.stop()
 
 
 def is_new_message(entry: dict[str, Any]) -> bool:

@@ -47,7 +47,7 @@ def topic_name(ticket: Ticket, customer: Customer | None) -> str:
     return f"{ticket.reference} · {customer_name(customer)}"[:TOPIC_NAME_CHARS]
 
 
-def _clip(text: str, limit: int = LINE_CHARS) -> str:
+def clip(text: str, limit: int = LINE_CHARS) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -117,7 +117,7 @@ def card(facts: CardFacts) -> str:
         out.append(f"Tickets in all: {memory.earlier_tickets}")
     out += ["", "Collected:"]
     collected = _collected(ticket, handoff)
-    out += [f"• {label}: {_clip(str(value))}" for label, value in collected]
+    out += [f"• {label}: {clip(str(value))}" for label, value in collected]
     intents = (handoff.context.get("intents") if handoff else None) or []
     if intents:
         out += ["", "Understood: " + ", ".join(
@@ -125,7 +125,7 @@ def card(facts: CardFacts) -> str:
     if facts.lines:
         shown = facts.lines[-CARD_MESSAGES:]
         out += ["", "Last messages:" if len(facts.lines) > len(shown) else "Conversation:"]
-        out += [_clip(line) for line in shown]
+        out += [clip(line) for line in shown]
         if len(facts.lines) > len(shown):
             out.append(f"(the whole transcript, {len(facts.lines)} messages, is attached below)")
     return "\n".join(out)[:4000]

@@ -35,6 +35,7 @@ from bot.storage.models import (
     Handoff,
     HandoffStatus,
     Message,
+    Promise,
     Ticket,
     TicketPriority,
     TicketStatus,
@@ -291,7 +292,7 @@ class Desk:
                 rated.csat_comment = (update.effective_message.text or "")[:4000]
                 await self._tell(session, conversation, replies.CSAT_COMMENT_THANKS, update.update_id)
                 ticket = await session.get(Ticket, rated.ticket_id)
-                await self._to_topic(session, conversation, ticket, COMMENT_NOTICE.format(comment=cards._clip(rated.csat_comment)))
+                await self._to_topic(session, conversation, ticket, COMMENT_NOTICE.format(comment=cards.clip(rated.csat_comment)))
                 deliveries.chats.add(self.group)
         await self._flush(deliveries, extra=(conversation.chat_id,))
         return True
@@ -636,7 +637,7 @@ class Desk:
                 await _queue(session, conversation, conversation.chat_id, replies.CSAT_QUESTION, None,
                              await _buttons(session, conversation.chat_id, scores))
                 await self._to_topic(session, conversation, ticket, CLOSED_NOTICE.format(
-                    agent=agent.first_name, note=f": {cards._clip(note)}" if note else ""))
+                    agent=agent.first_name, note=f": {cards.clip(note)}" if note else ""))
                 told = CLOSED_AGENT.format(ticket=ticket.reference)
             else:
                 await self._tell(session, conversation, replies.RETURNED.format(ticket=ticket.reference), None)
@@ -705,7 +706,7 @@ class Desk:
         """The conversation so far, in the agent's private chat, with its Close and Return buttons."""
         lines = cards.transcript(await transcript.messages(session, conversation.chat_id), customer.first_name if customer else "")
         intro = CLAIMED_INTRO.format(name=cards.customer_name(customer), ticket=ticket.reference,
-                                     recent="\n".join(cards._clip(line) for line in lines[-5:]))
+                                     recent="\n".join(cards.clip(line) for line in lines[-5:]))
         await _queue(session, conversation, agent.private_chat_id, intro[:4096], None, await _buttons(session, agent.private_chat_id, [
             ("Close", f"{PREFIX}close:{handoff.id}"), ("Return to bot", f"{PREFIX}return:{handoff.id}"),
             ("Transfer", f"{PREFIX}offer:{handoff.id}")]))
@@ -727,7 +728,7 @@ class Desk:
                 return
             promise = await handoffs.promise(session, ticket=ticket, conversation=conversation, agent=agent, what=what[:1000], due_at=due)
             await self._tell(session, conversation, replies.PROMISED.format(agent=agent.first_name, what=what, due=due_text), update.update_id)
-            await self._to_topic(session, conversation, ticket, PROMISE_NOTICE.format(agent=agent.first_name, what=cards._clip(what), due=due_text))
+            await self._to_topic(session, conversation, ticket, PROMISE_NOTICE.format(agent=agent.first_name, what=cards.clip(what), due=due_text))
             await _queue(session, conversation, update.effective_chat.id,
                          PROMISE_SAVED.format(number=promise.id, ticket=ticket.reference, what=what, due=due_text), update.update_id, None)
             deliveries.chats |= {conversation.chat_id, self.group, update.effective_chat.id}
@@ -747,7 +748,7 @@ class Desk:
                 reply = "\n".join(lines) or NO_PROMISES
             else:
                 number = rest.lstrip("#")
-                promise = await handoffs.get_promise(session, int(number)) if number.isdigit() else None
+                promise = await session.get(Promise, int(number)) if number.isdigit() else None
                 if promise is None or promise.agent_id != agent.id or promise.kept_at is not None:
                     reply = "Usage: /kept <number> of one of your open promises (/promises lists them)."
                 else:
@@ -757,7 +758,7 @@ class Desk:
                     await self._tell(session, conversation, replies.PROMISE_KEPT.format(
                         agent=agent.first_name, what=promise.what, ticket=ticket.reference), update.update_id)
                     await self._to_topic(session, conversation, ticket, PROMISE_KEPT_NOTICE.format(
-                        agent=agent.first_name, number=promise.id, what=cards._clip(promise.what)))
+                        agent=agent.first_name, number=promise.id, what=cards.clip(promise.what)))
                     deliveries.chats |= {conversation.chat_id, self.group}
                     reply = f"Promise #{promise.id} is kept; {cards.customer_name(await session.get(Customer, conversation.customer_id))} has been told."
         await self._flush(deliveries)
@@ -773,7 +774,7 @@ class Desk:
                 await transcript.record_event(session, conversation=conversation, kind="note",
                                               payload={"agent_id": agent.id, "agent_name": agent.first_name, "text": text},
                                               update_id=update.update_id)
-                await self._to_topic(session, conversation, ticket, f"📝 {agent.first_name}: {cards._clip(text, 3000)}")
+                await self._to_topic(session, conversation, ticket, f"📝 {agent.first_name}: {cards.clip(text, 3000)}")
                 deliveries.chats.add(self.group)
         await self._flush(deliveries)
         await self._direct(update.effective_chat.id, NOTE_SAVED.format(ticket=ticket.reference) if text else "Usage: /note <text>")
@@ -876,6 +877,7 @@ class Desk:
         every = timedelta(minutes=self._settings.reannounce_minutes)
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
+            wait = await handoffs.typical_wait(session, now)
             for handoff in await handoffs.queued(session):
                 if len(self._announced) >= REANNOUNCE_PER_MINUTE:
                     break
@@ -892,7 +894,6 @@ class Desk:
                 handoff.announced_at = now
                 self._announced.append(now)
                 told = handoff.told_wait_seconds
-                wait = await handoffs.typical_wait(session, now)
                 if wait is not None and (told is None or abs(wait.total_seconds() - told) > max(300, told / 2)):
                     await self._tell(session, conversation, await self._place_text(session, handoff, replies.WAIT_UPDATE), None)
                     deliveries.chats.add(conversation.chat_id)

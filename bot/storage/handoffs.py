@@ -204,11 +204,6 @@ async def promise(
     return made
 
 
-async def get_promise(session: AsyncSession, number: int) -> Promise | None:
-    """A promise by its number."""
-    return await session.get(Promise, number)
-
-
 async def open_promises(session: AsyncSession, agent_id: int) -> list[Promise]:
     """An agent's promises not kept yet, soonest due first."""
     return list(await session.scalars(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
 
+from bot.logs import bind_chat
 from bot.storage.models import InboxStatus, InboxUpdate
 from bot.telegram.dispatch import chat_key
 from bot.telegram.locks import Locks
@@ -47,6 +48,7 @@ class ChatDrainer:
         self._tasks[key] = asyncio.create_task(self._drain(key), name=f"drain-{key}")
 
     async def _drain(self, key: int) -> None:
+        bind_chat(key)  # this task's log lines carry the conversation id
         try:
             while True:
                 self._again.discard(key)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import load_settings
 from bot.emulator.client import EmulatorClient
-from bot.rasa_runtime import current_model
 from bot.storage.db import create_engine, create_sessionmaker
-from tests.e2e.stack import ROOT, VENV_BIN, Stack
+from tests.e2e.stack import Stack, running_stack
 
 _user_ids = itertools.count(700_001)
 
@@ -27,21 +24,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Start the real processes once; train first if no model matches the content."""
-    if current_model(load_settings()) is None:
-        subprocess.run([str(VENV_BIN / "frontline"), "train"], cwd=ROOT, check=True)
-    running = Stack(tmp_path_factory.mktemp("stack"))
-    try:
-        running.start_emulator()
-        running.start_actions()
-        running.start_rasa()
-        running.start_app()
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
         yield running
-    except Exception:
-        for name in ("emulator", "actions", "rasa", "app"):
-            print(f"--- {name} log ---\n{running.log(name)}")
-        raise
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -8,9 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,3 +173,30 @@ class Stack:
         """What a process printed, for failure messages."""
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+PROCESSES = ("emulator", "actions", "rasa", "app")
+
+
+@contextmanager
+def running_stack(workdir: Path | None = None) -> Iterator[Stack]:
+    """Emulator, actions, Rasa and app on free ports (training first when no model matches), stopped on exit;
+    their logs are printed when the start fails."""
+    from bot.config import load_settings
+    from bot.rasa_runtime import current_model
+
+    if current_model(load_settings()) is None:
+        subprocess.run([str(VENV_BIN / "frontline"), "train"], cwd=ROOT, check=True)
+    stack = Stack(workdir or Path(tempfile.mkdtemp(prefix="frontline-stack-")))
+    try:
+        stack.start_emulator()
+        stack.start_actions()
+        stack.start_rasa()
+        stack.start_app()
+        yield stack
+    except Exception:
+        for name in PROCESSES:
+            print(f"--- {name} log ({stack.workdir}) ---\n{stack.log(name)}")
+        raise
+    finally:
+        stack.stop()

@@ -347,3 +347,18 @@ async def test_without_a_name_the_apology_does_not_pretend_to_know_it(action_db:
     dispatcher = CollectingDispatcher()
     await ActionSubmitComplaint().run(dispatcher, t, DOMAIN)
     assert dispatcher.messages[0]["response"] == "utter_apology_no_name"
+
+
+async def test_a_complaint_that_cannot_be_stored_is_set_aside_and_the_rest_go_on(
+    database_down: PendingComplaints, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions.begin() as session:
+        customer = await transcript.upsert_customer(session, telegram_user_id=42, first_name="Dana")
+        await transcript.conversation_for_chat(session, chat_id=42, customer=customer)
+    broken = database_down.keep("tg-42:1", {"chat_id": 42}, ["Saved now as {ticket_id}."])  # no details at all
+    await ActionSubmitComplaint().run(CollectingDispatcher(), _confirmed(3), DOMAIN)
+    assert await database_down.retry(sessions, store_pending) == 1
+    assert database_down.waiting() == [] and broken.with_suffix(".failed").exists()
+    async with sessions() as session:
+        conversation = await transcript.find_conversation(session, 42)
+        assert len(await tickets.for_customer(session, conversation.customer_id)) == 1
