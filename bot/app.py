@@ -28,8 +28,13 @@ from telegram.ext import (
 
 from bot.chat.handlers import CustomerChat
 from bot.config import Settings, telegram_file_url
+from bot.content import modelserver
+from bot.content.files import read_tree
+from bot.content.nlg import ResponseCatalog
+from bot.content.training import prepare
 from bot.desk.desk import Desk
 from bot.rasa import RasaClient
+from bot.rasa_runtime import ROOT
 from bot.storage import inbox
 from bot.storage.db import create_engine, create_sessionmaker, migrate
 from bot.telegram.dispatch import ChatDispatcher
@@ -111,6 +116,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     engine = create_engine(settings.database_url)
     await migrate(engine)
     sessions = create_sessionmaker(engine)
+    await prepare(settings, sessions)
+    catalog = ResponseCatalog(sessions, read_tree(ROOT).responses)
+    models = modelserver.ModelServer(sessions, settings.models_dir)
     rasa = RasaClient(settings.rasa_urls or settings.rasa_url, settings.rasa_timeout)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
@@ -144,8 +152,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             posts = {WEBHOOK_PATH: intake.handle}
         else:
             intake, posts = Intake(application.bot, sessions, dispatcher), {}
+        posts["/nlg"] = catalog.handle
         health = HealthServer({"database": lambda: _database_problem(sessions), "rasa": rasa.status,
-                               "telegram": _as_check(intake.problem)}, posts)
+                               "telegram": _as_check(intake.problem)}, posts, {modelserver.PATH: models.handle})
         async with application:
             await application.start()
             # After start: webhook calls may come at once. Workers share the port (the kernel spreads connections).

@@ -33,9 +33,21 @@ def _run_actions(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> None:
-    from bot.rasa_runtime import train
+    from bot.content.commands import train
 
-    print(train(settings, force=args.force))
+    sys.exit(train(settings, force=args.force, live=args.live))
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.content.commands import export
+
+    sys.exit(export(settings, args.folder))
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.content.commands import import_files
+
+    sys.exit(import_files(settings, args.folder))
 
 
 def _chat(settings: Settings, args: argparse.Namespace) -> None:
@@ -69,9 +81,17 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("app", help="run the Telegram application (sandbox mode without TELEGRAM_BOT_TOKEN)").set_defaults(func=_run_app)
     commands.add_parser("rasa", help="run the Rasa server on the newest trained model").set_defaults(func=_run_rasa)
     commands.add_parser("actions", help="run the Rasa action server").set_defaults(func=_run_actions)
-    train = commands.add_parser("train", help="train the Rasa model if the content changed")
+    train = commands.add_parser("train", help="train the Rasa model on the content in the database, if it changed")
     train.add_argument("--force", action="store_true", help="train even if a current model exists")
+    train.add_argument("--live", action="store_true",
+                       help="put the model live even over a version an admin chose (by default only over the CLI's own)")
     train.set_defaults(func=_train)
+    export = commands.add_parser("export", help="write the content in the database back to domain.yml and nlu/")
+    export.add_argument("folder", nargs="?", default=None, help="where to write (default: the project folder)")
+    export.set_defaults(func=_export)
+    load = commands.add_parser("import", help="load domain.yml and nlu/ from a folder into the database (validated first)")
+    load.add_argument("folder", nargs="?", default=None, help="the folder holding domain.yml and nlu/ (default: the project)")
+    load.set_defaults(func=_import)
     chat = commands.add_parser("chat", help="talk to the sandbox bot as a customer, in this terminal")
     chat.add_argument("--name", default=os.environ.get("USER", "Alex").capitalize(), help="your first name in the chat")
     chat.set_defaults(func=_chat)

@@ -61,6 +61,8 @@ class Settings:
     webhook_url: str | None = None  # webhook mode: the public HTTPS address Telegram POSTs updates to
     webhook_secret: str | None = None
     app_workers: int = 1
+    app_url: str = "http://127.0.0.1:8080"  # where Rasa reaches the app: its NLG endpoint and model server
+    model_pull_seconds: int = 2
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
 
     @property
@@ -237,5 +239,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         summary_minutes=_number(env, "SUMMARY_MINUTES", 60.0),
         app_host=env.get("APP_HOST", "127.0.0.1"),
         app_port=_port(env, "APP_PORT", 8080),
+        app_url=_url(env, "APP_URL", f"http://127.0.0.1:{_port(env, 'APP_PORT', 8080)}"),
+        model_pull_seconds=max(1, int(_number(env, "MODEL_PULL_SECONDS", 2, int))),
         business_hours=_hours(env),
     )

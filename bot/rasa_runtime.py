@@ -6,7 +6,6 @@ import hashlib
 import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -19,24 +18,40 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 RASA_VENV = Path(os.environ.get("RASA_VENV", ROOT / ".venv-rasa"))
 SPACY_PIPELINE = Path("spacy") / "frontline_en"
-TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu", "requirements/rasa.txt")
+# Besides the content (domain and training data), what the trained model depends on: the pipeline, Rasa's
+# version, the custom components and the entity rules (everything under nlu/ that is not training data).
+CODE_INPUTS = ("config.yml", "requirements/rasa.txt", "nlu")
 
 
-def fingerprint(settings: Settings) -> str:
-    """A hash of everything the trained model depends on."""
+def _content_file(path: Path) -> bool:
+    return path.parent == ROOT / "nlu" and path.suffix == ".yml"
+
+
+def repository_content() -> dict[str, str]:
+    """The repository's content files (the seed) as training reads them."""
+    from bot.content.files import read_tree, write_files
+
+    return write_files(read_tree(ROOT))
+
+
+def fingerprint(settings: Settings, files: dict[str, str] | None = None) -> str:
+    """A hash of everything the trained model depends on: the content `files` (by default the repository's)
+    and the code inputs."""
     digest = hashlib.sha256(settings.order_number_pattern.encode())
-    for name in TRAINING_INPUTS:
+    for name, text in sorted((files if files is not None else repository_content()).items()):
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    for name in CODE_INPUTS:
         path = ROOT / name
-        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
-        for file in files:
+        found = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
+        for file in (f for f in found if not _content_file(f)):
             digest.update(str(file.relative_to(ROOT)).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def current_model(settings: Settings) -> Path | None:
-    """The model trained from the content as it is now, if there is one."""
-    path = settings.models_dir / f"{fingerprint(settings)}.tar.gz"
+def current_model(settings: Settings, files: dict[str, str] | None = None) -> Path | None:
+    """The model trained from the content as it is now (by default the repository's), if there is one."""
+    path = settings.models_dir / f"{fingerprint(settings, files)}.tar.gz"
     return path if path.exists() else None
 
 
@@ -46,7 +61,7 @@ def latest_model(settings: Settings) -> Path | None:
     return current_model(settings) or (found[-1] if found else None)
 
 
-def _rasa_env(settings: Settings) -> dict[str, str]:
+def rasa_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["RASA_TELEMETRY_ENABLED"] = "false"  # it would report to a server on the internet
@@ -62,30 +77,54 @@ def build_spacy_pipeline(settings: Settings) -> None:
         "--out", str(ROOT / "var" / SPACY_PIPELINE),
         "--order-number-pattern", settings.order_number_pattern,
     ]
-    subprocess.run(command, cwd=ROOT, env=_rasa_env(settings), check=True)
+    subprocess.run(command, cwd=ROOT, env=rasa_env(settings), check=True)
 
 
-def train(settings: Settings, *, force: bool = False) -> Path:
-    """Train unless a model for the current content exists; return the model's path."""
-    existing = current_model(settings)
+def train(settings: Settings, *, force: bool = False, content_dir: Path = ROOT, files: dict[str, str] | None = None) -> Path:
+    """Train on the content under `content_dir` (its `domain.yml` and `nlu/`) unless a model for it exists;
+    `files` is that content as text (read from `content_dir` when not given). Returns the model's path."""
+    if files is None:
+        from bot.content.files import read_tree, write_files
+
+        files = write_files(read_tree(content_dir))
+    existing = current_model(settings, files)
     if existing and not force:
         log.info("model %s is current; not retraining", existing.name)
         return existing
     build_spacy_pipeline(settings)
-    name = fingerprint(settings)
+    name = fingerprint(settings, files)
     command = [
         str(RASA_VENV / "bin" / "rasa"), "train",
-        "--config", "config.yml", "--domain", "domain.yml", "--data", "nlu",
+        "--config", str(ROOT / "config.yml"), "--domain", str(content_dir / "domain.yml"), "--data", str(content_dir / "nlu"),
         "--out", str(settings.models_dir), "--fixed-model-name", name,
     ]
-    subprocess.run(command, cwd=ROOT, env=_rasa_env(settings), check=True)
+    subprocess.run(command, cwd=ROOT, env=rasa_env(settings), check=True)
     return settings.models_dir / f"{name}.tar.gz"
+
+
+def validate(settings: Settings, content_dir: Path) -> str | None:
+    """What `rasa data validate` rejects in the content under `content_dir`, in its words; None when it passes."""
+    command = [
+        str(RASA_VENV / "bin" / "rasa"), "data", "validate", "--fail-on-warnings",
+        "--config", str(ROOT / "config.yml"), "--domain", str(content_dir / "domain.yml"), "--data", str(content_dir / "nlu"),
+    ]
+    result = subprocess.run(command, cwd=ROOT, env=rasa_env(settings), capture_output=True, text=True)
+    if result.returncode == 0:
+        return None
+    lines = [line for line in (result.stdout + result.stderr).splitlines()
+             if ("UserWarning" in line or "ERROR" in line or "Error" in line or "error" in line.lower()) and "Traceback" not in line]
+    return "\n".join(lines[-20:]) or f"rasa data validate failed (exit {result.returncode})"
 
 
 def endpoints_config(settings: Settings) -> dict[str, Any]:
     """Rasa's endpoints: our action server; the tracker store in SQLite, or in our PostgreSQL with a Redis lock
     store (then every Rasa instance shares the conversations, and one conversation is handled by one at a time)."""
-    config: dict[str, Any] = {"action_endpoint": {"url": settings.action_server_url}}
+    config: dict[str, Any] = {
+        "action_endpoint": {"url": settings.action_server_url},
+        # Responses from the app's database; the live model pulled from the app (a change of the live pointer).
+        "nlg": {"url": f"{settings.app_url}/nlg"},
+        "models": {"url": f"{settings.app_url}/models/live", "wait_time_between_pulls": settings.model_pull_seconds},
+    }
     tracker = urlparse(settings.rasa_tracker_url.replace("+asyncpg", "").replace("+aiosqlite", ""))
     if tracker.scheme == "postgresql":
         config["tracker_store"] = {
@@ -115,18 +154,16 @@ def write_endpoints(settings: Settings) -> tuple[Path, Path]:
 
 
 def serve(settings: Settings) -> None:
-    """Replace this process with the Rasa server, serving the newest model."""
-    model = latest_model(settings)
-    if model is None:
-        sys.exit("No trained model under var/models: run `make train` (or `frontline train`) first.")
+    """Replace this process with the Rasa server; it pulls the live model from the app (and again on every change)."""
     endpoints, credentials = write_endpoints(settings)
+    log.info("Rasa pulls the live model from %s/models/live (none live yet? run `make train`)", settings.app_url)
     url = urlparse(settings.rasa_url)
     rasa = str(RASA_VENV / "bin" / "rasa")
     os.chdir(ROOT)
-    env = _rasa_env(settings)
+    env = rasa_env(settings)
     env.setdefault("PYTHONWARNINGS", "ignore")  # Rasa 3.6's dependencies print pages of deprecation warnings
     os.execve(rasa, [
-        rasa, "run", "--enable-api", "--model", str(model),
+        rasa, "run", "--enable-api",
         "--endpoints", str(endpoints), "--credentials", str(credentials),
         "--interface", url.hostname or "127.0.0.1", "--port", str(settings.rasa_port or url.port or 5005),
     ], env)

@@ -21,15 +21,18 @@ class HealthServer:
 
     checks: dict[str, Check] = field(default_factory=dict)
     posts: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = field(default_factory=dict)
+    gets: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Listen; returns the port (useful with 0)."""
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)  # Rasa posts whole trackers to the NLG endpoint
         app.router.add_get("/health", self._health)
         app.router.add_get("/ready", self._ready)
         for path, handler in self.posts.items():
             app.router.add_post(path, handler)
+        for path, handler in self.gets.items():
+            app.router.add_get(path, handler)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_port=reuse_port or None)

@@ -256,3 +256,95 @@ class Promise(Base):
     due_at: Mapped[datetime] = mapped_column(index=True)
     reminded_at: Mapped[datetime | None]
     kept_at: Mapped[datetime | None]
+
+
+class ContentIntent(Base):
+    """An intent admins edit: its examples, where it is written, and the seed's version of it."""
+
+    __tablename__ = "content_intents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    examples: Mapped[list[str]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    file: Mapped[str | None] = mapped_column(String(200))  # its nlu file; None when it has no examples
+    listed: Mapped[bool] = mapped_column(default=False)  # in the domain's intents list
+    domain_comment: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    # What the repository's seed said when last imported (None: made by an admin); a seed upgrade replaces
+    # an item only while it still equals this, so admins' edits are kept.
+    seed: Mapped[dict[str, Any] | None]
+    removed: Mapped[bool] = mapped_column(default=False)  # deleted by an admin: a seed upgrade leaves it deleted
+
+
+class ContentResponse(Base):
+    """A response (`utter_*`): its variations as Rasa writes them (text, buttons, ...)."""
+
+    __tablename__ = "content_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    variations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    seed: Mapped[dict[str, Any] | None]
+    removed: Mapped[bool] = mapped_column(default=False)
+
+
+class ContentLayout(Base):
+    """One content file's layout: verbatim text (rules, stories, slots) and where each item is written."""
+
+    __tablename__ = "content_layouts"
+
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    segments: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+
+class Setting(Base):
+    """A named value the processes share: the content's version, the seed's fingerprint, the live model."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AuditEntry(Base):
+    """Who changed what, with the value before and after."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    who: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+
+
+class ModelStatus(str, enum.Enum):
+    """Where a model version stands."""
+
+    TRAINING = "TRAINING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class ModelVersion(Base):
+    """A trained model (or an attempt): who asked, what changed, how well it understands, where its file is."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file: Mapped[str] = mapped_column(String(255), default="")  # under the model store, e.g. <fingerprint>.tar.gz
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[ModelStatus] = mapped_column(_enum(ModelStatus), default=ModelStatus.TRAINING)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    content_version: Mapped[int] = mapped_column(default=0)
+    metrics: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    train_seconds: Mapped[float | None]
+    live_since: Mapped[datetime | None]  # the last time it was put live
+    stage: Mapped[str] = mapped_column(String(32), default="")  # while it trains: exporting, training, evaluating
+    log: Mapped[str] = mapped_column(Text, default="")  # the last lines Rasa printed

@@ -191,8 +191,8 @@ def running_stack(workdir: Path | None = None) -> Iterator[Stack]:
     try:
         stack.start_emulator()
         stack.start_actions()
+        stack.start_app()  # before Rasa: Rasa pulls its model from the app, and asks it for every response
         stack.start_rasa()
-        stack.start_app()
         yield stack
     except Exception:
         for name in PROCESSES:

@@ -107,9 +107,9 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         stack.start_emulator()
         stack.start_actions()
-        stack.start_rasa(0)
         stack.start_app(ready_call="setWebhook", APP_WORKERS="2", WEBHOOK_SECRET="e2e-webhook-secret-0123",
                         WEBHOOK_URL=f"http://127.0.0.1:{stack.app_port}/telegram")
+        stack.start_rasa(0)
         yield stack
     except (subprocess.SubprocessError, TimeoutError, RuntimeError):
         for name in ("emulator", "actions", "rasa", "app"):

@@ -19,10 +19,3 @@ def test_malformed_configuration_stops_with_the_variable_named(command: str, tmp
     assert result.returncode != 0
     assert "RASA_URL must be an http(s) URL" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_rasa_without_a_model_says_how_to_get_one(tmp_path: Path) -> None:
-    env = {**os.environ, "FRONTLINE_VAR": str(tmp_path)}
-    result = subprocess.run([str(FRONTLINE), "rasa"], env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0
-    assert "make train" in result.stderr

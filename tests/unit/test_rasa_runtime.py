@@ -18,23 +18,32 @@ def test_the_fingerprint_is_stable_and_follows_the_order_number_format(tmp_path:
     assert rasa_runtime.fingerprint(settings) != rasa_runtime.fingerprint(_settings(tmp_path, ORDER_NUMBER_PATTERN="ORD[0-9]{6}"))
 
 
-def test_the_fingerprint_follows_the_training_content(tmp_path: Path, monkeypatch) -> None:
+def test_the_fingerprint_follows_the_training_content(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    files = rasa_runtime.repository_content()
+    unchanged = rasa_runtime.fingerprint(settings, files)
+    assert unchanged == rasa_runtime.fingerprint(settings)  # by default, the repository's content
+    edited = {**files, "nlu/faq.yml": files["nlu/faq.yml"] + "\n  - intent: faq/new\n    examples: |\n      - new\n"}
+    assert rasa_runtime.fingerprint(settings, edited) != unchanged
+
+
+def test_the_fingerprint_follows_the_code_the_model_depends_on(tmp_path: Path, monkeypatch) -> None:
     settings = _settings(tmp_path)
     copy = tmp_path / "repo"
-    for name in rasa_runtime.TRAINING_INPUTS:
+    for name in rasa_runtime.CODE_INPUTS:
         source = rasa_runtime.ROOT / name
-        target = copy / name
-        target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
-            for file in source.rglob("*.yml"):
-                (target / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
-                (target / file.relative_to(source)).write_bytes(file.read_bytes())
+            for file in (f for f in source.rglob("*") if f.is_file() and "__pycache__" not in f.parts):
+                (copy / name / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                (copy / name / file.relative_to(source)).write_bytes(file.read_bytes())
         else:
-            target.write_bytes(source.read_bytes())
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            (copy / name).write_bytes(source.read_bytes())
+    files = rasa_runtime.repository_content()
     monkeypatch.setattr(rasa_runtime, "ROOT", copy)
-    unchanged = rasa_runtime.fingerprint(settings)
-    (copy / "domain.yml").write_text((copy / "domain.yml").read_text() + "\n# an admin's edit\n")
-    assert rasa_runtime.fingerprint(settings) != unchanged
+    unchanged = rasa_runtime.fingerprint(settings, files)
+    (copy / "config.yml").write_text((copy / "config.yml").read_text() + "\n# tuned\n")
+    assert rasa_runtime.fingerprint(settings, files) != unchanged
 
 
 def test_a_current_model_is_reused_without_training(tmp_path: Path, monkeypatch) -> None:
@@ -72,3 +81,12 @@ def test_endpoints_share_conversations_on_postgresql_with_a_redis_lock_store(tmp
     assert scaled["lock_store"] == {"type": "redis", "url": "cache.internal", "port": 6380, "db": 2, "password": "pw",
                                     "use_ssl": False, "key_prefix": "frontline"}
     assert scaled["action_endpoint"] == {"url": "http://actions:5055/webhook"}
+
+
+def test_rasa_asks_the_app_for_responses_and_pulls_the_live_model_from_it(tmp_path) -> None:
+    settings = _settings(tmp_path, APP_PORT="8099", MODEL_PULL_SECONDS="3")
+    config = rasa_runtime.endpoints_config(settings)
+    assert config["nlg"] == {"url": "http://127.0.0.1:8099/nlg"}
+    assert config["models"] == {"url": "http://127.0.0.1:8099/models/live", "wait_time_between_pulls": 3}
+    elsewhere = rasa_runtime.endpoints_config(_settings(tmp_path, APP_URL="http://app.internal:8080/"))
+    assert elsewhere["nlg"]["url"] == "http://app.internal:8080/nlg"

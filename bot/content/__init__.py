@@ -1,0 +1,1 @@
+"""Content admins edit: intents, examples, responses; the files Rasa trains on."""

@@ -1,0 +1,141 @@
+"""Rasa's NLG endpoint: responses from the database, slots filled in, never an empty message.
+
+Rasa posts `{response, arguments, tracker, channel}` for every `utter_*` once an `nlg:` endpoint is set, and no
+longer reads the domain's texts. A response admins edited is live for the next message: the catalogue checks the
+content's version at most once a second. A response that is missing or leaves a placeholder unfilled falls back to
+the seed's text (the repository's domain.yml), and that is logged; when even that cannot be said, a polite
+general line is.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.content import store
+from bot.content.files import Response
+
+log = logging.getLogger(__name__)
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+LAST_RESORT = "Sorry, I lost my words for a moment. Could you say that again, or ask for a person?"
+RECHECK_SECONDS = 1.0
+
+
+class RenderError(ValueError):
+    """A response that cannot be said as it is."""
+
+
+def fill(template: str, values: Mapping[str, Any]) -> str:
+    """Put slot and argument values into `{name}` placeholders; RenderError when one has no value."""
+    missing: list[str] = []
+
+    def one(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        if value is None or value == "":
+            missing.append(match.group(1))
+            return match.group(0)
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    text = PLACEHOLDER.sub(one, template)
+    if missing:
+        raise RenderError(f"no value for {', '.join(sorted(set(missing)))}")
+    return text
+
+
+def _matches(variation: Mapping[str, Any], slots: Mapping[str, Any], channel: str | None) -> bool:
+    if variation.get("channel") and variation["channel"] != channel:
+        return False
+    for condition in variation.get("condition") or []:
+        if condition.get("type") == "slot" and slots.get(condition.get("name")) != condition.get("value"):
+            return False
+    return True
+
+
+def render(response: Response, values: Mapping[str, Any], slots: Mapping[str, Any], channel: str | None = None,
+           choose: Any = random.choice) -> dict[str, Any]:
+    """One variation of `response`, filled in, as Rasa's NLG format wants it."""
+    usable = [v for v in response.variations if _matches(v, slots, channel) and str(v.get("text", "")).strip()]
+    conditional = [v for v in usable if v.get("condition")]
+    usable = conditional or usable  # Rasa prefers a variation whose conditions hold
+    if not usable:
+        raise RenderError("it has no text")
+    variation = choose(usable)
+    message: dict[str, Any] = {"text": fill(str(variation["text"]), values)}
+    buttons = [{"title": fill(str(b.get("title", "")), values), "payload": fill(str(b.get("payload", "")), values)}
+               for b in variation.get("buttons") or []]
+    if buttons:
+        message["buttons"] = buttons
+    if isinstance(variation.get("image"), str):
+        message["image"] = fill(variation["image"], values)
+    if isinstance(variation.get("custom"), dict):
+        message["custom"] = variation["custom"]
+    return message
+
+
+class ResponseCatalog:
+    """The responses as the database has them, cached, re-read when the content's version moves."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], seed: Mapping[str, Response]) -> None:
+        self._sessions = sessions
+        self._seed = dict(seed)
+        self._responses: dict[str, Response] = {}
+        self._version = -1
+        self._checked = 0.0
+
+    async def responses(self) -> dict[str, Response]:
+        """The current responses (a database read at most once a second, a reload only after a change)."""
+        now = time.monotonic()
+        if now - self._checked >= RECHECK_SECONDS:
+            self._checked = now
+            async with self._sessions() as session:
+                current = await store.version(session)
+                if current != self._version:
+                    self._responses = (await store.load(session)).responses
+                    self._version = current
+        return self._responses
+
+    async def generate(self, name: str, values: Mapping[str, Any], slots: Mapping[str, Any],
+                       channel: str | None = None) -> dict[str, Any]:
+        """The message for response `name`: the admins' text, else the seed's, else a polite general line."""
+        try:
+            responses = await self.responses()
+        except Exception:  # the database is down: the seed still speaks
+            log.exception("responses could not be read; using the seed's %s", name)
+            responses = {}
+        problems = []
+        for source, catalogue in (("edited", responses), ("seed", self._seed)):
+            response = catalogue.get(name)
+            if response is None:
+                problems.append(f"{source}: missing")
+                continue
+            try:
+                message = render(response, values, slots, channel)
+            except RenderError as exc:
+                problems.append(f"{source}: {exc}")
+                continue
+            if problems:
+                log.warning("response %s fell back to the %s text (%s)", name, source, "; ".join(problems))
+            return message
+        log.error("response %s cannot be said (%s); sending a general line", name, "; ".join(problems))
+        return {"text": LAST_RESORT}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """POST /nlg, as Rasa calls it."""
+        try:
+            body = await request.json()
+            name = str(body["response"])
+        except Exception:
+            return web.json_response({"error": "expected Rasa's NLG request"}, status=400)
+        tracker = body.get("tracker") or {}
+        slots = tracker.get("slots") or {}
+        arguments = body.get("arguments") or {}
+        values = {**slots, **{k: v for k, v in arguments.items() if v is not None}}
+        channel = (body.get("channel") or {}).get("name")
+        return web.json_response(await self.generate(name, values, slots, channel))

@@ -1,0 +1,126 @@
+"""The app's NLG endpoint (responses from the database, the seed as fallback) and its model server."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.content import modelserver, nlg, store, versions
+from bot.content.files import Response, read_tree
+from bot.rasa_runtime import ROOT
+from bot.web import HealthServer
+
+SEED = read_tree(ROOT).responses
+
+
+def test_placeholders_are_filled_from_slots_and_arguments() -> None:
+    response = Response("utter_x", [{"text": "Hi {first_name}, ticket {ticket_id}",
+                                     "buttons": [{"title": "About {ticket_id}", "payload": "/check_ticket_status"}]}])
+    message = nlg.render(response, {"first_name": "Maya", "ticket_id": "T000007"}, {})
+    assert message == {"text": "Hi Maya, ticket T000007",
+                       "buttons": [{"title": "About T000007", "payload": "/check_ticket_status"}]}
+
+
+def test_an_unfilled_placeholder_is_a_render_error() -> None:
+    with pytest.raises(nlg.RenderError, match="first_name"):
+        nlg.render(Response("utter_x", [{"text": "Hi {first_name}"}]), {"first_name": None}, {})
+
+
+def test_a_variation_whose_condition_holds_is_preferred() -> None:
+    response = Response("utter_x", [{"text": "plain"}, {"text": "vip", "condition": [{"type": "slot", "name": "vip", "value": True}]}])
+    assert nlg.render(response, {}, {"vip": True})["text"] == "vip"
+    assert nlg.render(response, {}, {"vip": False})["text"] == "plain"
+
+
+async def _catalog(sessions, monkeypatch) -> nlg.ResponseCatalog:
+    monkeypatch.setattr(nlg, "RECHECK_SECONDS", 0)
+    async with sessions.begin() as session:
+        await store.ensure_seeded(session, ROOT)
+    return nlg.ResponseCatalog(sessions, SEED)
+
+
+async def _post(catalog: nlg.ResponseCatalog, body: dict) -> tuple[int, dict]:
+    server = HealthServer(posts={"/nlg": catalog.handle})
+    async with TestClient(TestServer(server_app(server))) as client:
+        response = await client.post("/nlg", json=body)
+        return response.status, await response.json()
+
+
+def server_app(server: HealthServer):  # the same routes HealthServer.start serves
+    from aiohttp import web
+
+    app = web.Application()
+    for path, handler in server.posts.items():
+        app.router.add_post(path, handler)
+    for path, handler in server.gets.items():
+        app.router.add_get(path, handler)
+    return app
+
+
+def rasa_request(name: str, **slots) -> dict:
+    return {"response": name, "arguments": {}, "tracker": {"sender_id": "tg-1", "slots": slots}, "channel": {"name": "rest"}}
+
+
+async def test_an_edit_is_said_at_the_next_message(sessions, monkeypatch) -> None:
+    catalog = await _catalog(sessions, monkeypatch)
+    status, before = await _post(catalog, rasa_request("utter_youre_welcome"))
+    assert status == 200 and before["text"] in [v["text"] for v in SEED["utter_youre_welcome"].variations]
+    async with sessions.begin() as session:
+        await store.set_response(session, "utter_youre_welcome", [{"text": "My pleasure, {first_name}!"}], "ann")
+    assert (await _post(catalog, rasa_request("utter_youre_welcome", first_name="Maya")))[1] == {"text": "My pleasure, Maya!"}
+
+
+async def test_a_broken_or_missing_response_falls_back_to_the_seed_and_is_logged(sessions, monkeypatch, caplog) -> None:
+    catalog = await _catalog(sessions, monkeypatch)
+    async with sessions.begin() as session:
+        await store.set_response(session, "utter_goodbye", [{"text": "Bye {nonexistent_slot}"}], "ann")
+    with caplog.at_level(logging.WARNING, logger="bot.content.nlg"):
+        _, message = await _post(catalog, rasa_request("utter_goodbye"))
+    assert message["text"] in [v["text"] for v in SEED["utter_goodbye"].variations]
+    assert "fell back to the seed" in caplog.text and "nonexistent_slot" in caplog.text
+
+
+async def test_what_cannot_be_said_at_all_is_a_polite_line_never_empty(sessions, monkeypatch) -> None:
+    catalog = await _catalog(sessions, monkeypatch)
+    _, message = await _post(catalog, rasa_request("utter_never_written"))
+    assert message == {"text": nlg.LAST_RESORT}
+    _, message = await _post(catalog, rasa_request("utter_greet_name"))  # no first_name: neither text can be said
+    assert message == {"text": nlg.LAST_RESORT}
+
+
+async def test_a_request_that_is_not_rasas_is_refused(sessions, monkeypatch) -> None:
+    catalog = await _catalog(sessions, monkeypatch)
+    status, _ = await _post(catalog, {"nothing": 1})
+    assert status == 400
+
+
+async def test_the_model_server_speaks_rasas_protocol(sessions, tmp_path: Path) -> None:
+    server = HealthServer(gets={modelserver.PATH: modelserver.ModelServer(sessions, tmp_path).handle})
+    async with TestClient(TestServer(server_app(server))) as client:
+        assert (await client.get(modelserver.PATH)).status == 404  # nothing live yet
+        for name in ("aaaa", "bbbb"):
+            (tmp_path / f"{name}.tar.gz").write_bytes(name.encode() * 100)
+        async with sessions.begin() as session:
+            first = await versions.register(session, tmp_path / "aaaa.tar.gz", "aaaa", "ann")
+            second = await versions.register(session, tmp_path / "bbbb.tar.gz", "bbbb", "ann")
+            await versions.put_live(session, second.id, "ann")
+        response = await client.get(modelserver.PATH)
+        assert response.status == 200 and response.headers["ETag"] == "bbbb" and await response.read() == b"bbbb" * 100
+        assert (await client.get(modelserver.PATH, headers={"If-None-Match": "bbbb"})).status == 304
+        async with sessions.begin() as session:  # back to the earlier version: a changed ETag, so Rasa pulls it
+            await versions.put_live(session, first.id, "ann")
+        response = await client.get(modelserver.PATH, headers={"If-None-Match": "bbbb"})
+        assert response.status == 200 and response.headers["ETag"] == "aaaa"
+
+
+async def test_with_no_live_model_the_current_contents_model_goes_live(sessions, tmp_path: Path) -> None:
+    async with sessions.begin() as session:
+        assert await versions.ensure_live(session, tmp_path, "cccc") is None
+        (tmp_path / "cccc.tar.gz").write_bytes(b"model")
+        live = await versions.ensure_live(session, tmp_path, "cccc")
+    assert live is not None and live.fingerprint == "cccc"
+    async with sessions() as session:
+        assert (await versions.live(session)).id == live.id
