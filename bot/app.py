@@ -26,9 +26,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot.admin.console import build_console
+from bot.admin.pages import PREFIX as CONSOLE_PREFIX
 from bot.chat.handlers import CustomerChat
 from bot.config import Settings, telegram_file_url
 from bot.content import modelserver
+from bot.content.deploy import Trainer
 from bot.content.files import read_tree
 from bot.content.nlg import ResponseCatalog
 from bot.content.training import prepare
@@ -153,8 +156,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         else:
             intake, posts = Intake(application.bot, sessions, dispatcher), {}
         posts["/nlg"] = catalog.handle
+        trainer = Trainer(settings, sessions)
+        stack.push_async_callback(trainer.close)
         health = HealthServer({"database": lambda: _database_problem(sessions), "rasa": rasa.status,
-                               "telegram": _as_check(intake.problem)}, posts, {modelserver.PATH: models.handle})
+                               "telegram": _as_check(intake.problem)}, posts, {modelserver.PATH: models.handle},
+                              {CONSOLE_PREFIX: build_console(settings, sessions, trainer)})
         async with application:
             await application.start()
             # After start: webhook calls may come at once. Workers share the port (the kernel spreads connections).

@@ -74,6 +74,16 @@ def _restore(settings: Settings, args: argparse.Namespace) -> None:
     sys.exit(main_restore(settings, args.path, args.force))
 
 
+def _admin(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.admin import commands
+
+    if args.action == "add":
+        sys.exit(commands.add(settings, args.username, args.password_stdin))
+    if args.action == "remove":
+        sys.exit(commands.remove(settings, args.username))
+    sys.exit(commands.list_accounts(settings))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(prog="frontline", description="Frontline, a customer-support assistant on Telegram.")
@@ -106,6 +116,14 @@ def main(argv: list[str] | None = None) -> None:
     restore.add_argument("path", help="the archive written by `frontline backup`")
     restore.add_argument("--force", action="store_true", help="restore even though the app answers on APP_PORT")
     restore.set_defaults(func=_restore)
+    admin = commands.add_parser("admin", help="the admin console's accounts: add, list, remove")
+    admin.set_defaults(func=_admin)
+    actions = admin.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="create an account (asks the password twice)")
+    add.add_argument("username")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    actions.add_parser("list", help="list the accounts")
+    actions.add_parser("remove", help="delete an account; its sessions end").add_argument("username")
     args = parser.parse_args(argv)
     if args.command == "doctor":  # it reports a malformed configuration itself, as one of its checks
         from bot.ops.doctor import run as doctor

@@ -1,5 +1,5 @@
 """The app's own HTTP server: liveness and readiness for whoever runs it (systemd, a load balancer, `frontline doctor`),
-and Telegram's webhook in webhook mode."""
+Telegram's webhook in webhook mode, and sub-applications such as the admin console."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class HealthServer:
     checks: dict[str, Check] = field(default_factory=dict)
     posts: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = field(default_factory=dict)
     gets: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = field(default_factory=dict)
+    subapps: dict[str, web.Application] = field(default_factory=dict)  # prefix -> application mounted there
     _runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
@@ -33,6 +34,8 @@ class HealthServer:
             app.router.add_post(path, handler)
         for path, handler in self.gets.items():
             app.router.add_get(path, handler)
+        for prefix, subapp in self.subapps.items():
+            app.add_subapp(prefix, subapp)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_port=reuse_port or None)

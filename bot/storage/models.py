@@ -348,3 +348,29 @@ class ModelVersion(Base):
     live_since: Mapped[datetime | None]  # the last time it was put live
     stage: Mapped[str] = mapped_column(String(32), default="")  # while it trains: exporting, training, evaluating
     log: Mapped[str] = mapped_column(Text, default="")  # the last lines Rasa printed
+
+
+class AdminAccount(Base):
+    """A named account of the admin console: its scrypt password hash and its failed logins."""
+
+    __tablename__ = "admin_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(128))  # hex of hashlib.scrypt
+    salt: Mapped[str] = mapped_column(String(64))  # hex, one per account
+    failed_logins: Mapped[int] = mapped_column(default=0)  # in a row; a success resets it
+    locked_until: Mapped[datetime | None]  # too many failures: no login before this
+    last_login_at: Mapped[datetime | None]
+
+
+class AdminSession(Base):
+    """A signed-in console session: the cookie's token (only its hash is kept), its CSRF token, when last used."""
+
+    __tablename__ = "admin_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("admin_accounts.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    flash: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # messages for the next page: kind, text

@@ -1,0 +1,156 @@
+"""Console accounts and sessions: scrypt-hashed passwords, server-side sessions that expire, login throttling.
+
+The cookie carries a random token; the database keeps only its SHA-256, so a copy of the database does not
+sign anyone in. A session ends after IDLE without a request, or ABSOLUTE after sign-in, whichever comes first.
+After MAX_FAILURES wrong passwords in a row an account refuses every password for LOCKOUT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.handoffs import aware
+from bot.storage.models import AdminAccount, AdminSession, AuditEntry, utcnow
+
+IDLE = timedelta(hours=2)
+ABSOLUTE = timedelta(hours=12)
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD = 10
+USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
+
+
+class AccountError(ValueError):
+    """An account request that cannot be done, said for the person at the keyboard."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """Who a request's session belongs to, and the session's CSRF token."""
+
+    username: str
+    token_hash: str
+    csrf: str
+
+
+def hash_password(password: str, salt: bytes) -> str:
+    """scrypt of the password with this salt, as hex."""
+    return hashlib.scrypt(password.encode(), salt=salt, **SCRYPT).hex()
+
+
+def check_new_password(password: str) -> str:
+    """The password, or AccountError saying why it is too weak."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"A password needs at least {MIN_PASSWORD} characters")
+    return password
+
+
+async def add_account(session: AsyncSession, username: str, password: str, who: str) -> AdminAccount:
+    """A new console account."""
+    if not USERNAME.match(username):
+        raise AccountError("A username is 2–64 letters, digits, or . _ @ -")
+    if await session.scalar(select(AdminAccount).where(AdminAccount.username == username)) is not None:
+        raise AccountError(f"There is already an account {username}")
+    salt = secrets.token_bytes(16)
+    account = AdminAccount(username=username, salt=salt.hex(), password_hash=hash_password(check_new_password(password), salt))
+    session.add(account)
+    session.add(AuditEntry(who=who, action="add admin", target=username, before=None, after={"username": username}))
+    return account
+
+
+async def list_accounts(session: AsyncSession) -> list[AdminAccount]:
+    """Every account, by name."""
+    return list((await session.scalars(select(AdminAccount).order_by(AdminAccount.username))).all())
+
+
+async def remove_account(session: AsyncSession, username: str, who: str) -> None:
+    """Delete an account; its sessions end with it."""
+    account = await session.scalar(select(AdminAccount).where(AdminAccount.username == username))
+    if account is None:
+        raise AccountError(f"There is no account {username}")
+    await session.execute(delete(AdminSession).where(AdminSession.account_id == account.id))
+    await session.delete(account)
+    session.add(AuditEntry(who=who, action="remove admin", target=username, before={"username": username}, after=None))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in's outcome: the new session's token, or why not."""
+
+    token: str = ""
+    refusal: str = ""
+
+
+async def sign_in(session: AsyncSession, username: str, password: str, now: datetime | None = None) -> Attempt:
+    """A new session for the right password; a refusal (the same words for an unknown name) is counted, so
+    commit either way."""
+    now = now or utcnow()
+    account = await session.scalar(select(AdminAccount).where(AdminAccount.username == username))
+    if account is None:
+        hash_password(password, b"0" * 16)  # as slow as a real check: the answer's time does not tell who exists
+        return Attempt(refusal="Wrong username or password")
+    if account.locked_until is not None and aware(account.locked_until) > now:
+        minutes = max(1, round((aware(account.locked_until) - now).total_seconds() / 60))
+        return Attempt(refusal=f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes > 1 else ''}")
+    if not hmac.compare_digest(hash_password(password, bytes.fromhex(account.salt)), account.password_hash):
+        account.failed_logins += 1
+        if account.failed_logins >= MAX_FAILURES:
+            account.locked_until, account.failed_logins = now + LOCKOUT, 0
+        return Attempt(refusal="Wrong username or password")
+    account.failed_logins, account.locked_until, account.last_login_at = 0, None, now
+    token = secrets.token_urlsafe(32)
+    session.add(AdminSession(token_hash=_digest(token), account_id=account.id, csrf=secrets.token_urlsafe(32),
+                             last_seen_at=now, created_at=now))
+    return Attempt(token=token)
+
+
+async def signed(session: AsyncSession, token: str | None, now: datetime | None = None) -> Signed | None:
+    """The session of a cookie's token, touched; None when there is none or it expired (then it is deleted)."""
+    if not token:
+        return None
+    now = now or utcnow()
+    row = await session.get(AdminSession, _digest(token))
+    if row is None:
+        return None
+    if now - aware(row.last_seen_at) > IDLE or now - aware(row.created_at) > ABSOLUTE:
+        await session.delete(row)
+        return None
+    row.last_seen_at = now
+    account = await session.get(AdminAccount, row.account_id)
+    assert account is not None  # sessions go with their account
+    return Signed(account.username, row.token_hash, row.csrf)
+
+
+async def sign_out(session: AsyncSession, token: str | None) -> None:
+    """End the session of this token."""
+    if token:
+        await session.execute(delete(AdminSession).where(AdminSession.token_hash == _digest(token)))
+
+
+async def flash(session: AsyncSession, token_hash: str, text: str, kind: str = "ok") -> None:
+    """A message for the next page this session sees; kind is ok, warning or error."""
+    row = await session.get(AdminSession, token_hash)
+    if row is not None:
+        row.flash = [*row.flash, {"kind": kind, "text": text}]
+
+
+async def take_flash(session: AsyncSession, token_hash: str) -> list[dict[str, str]]:
+    """The messages waiting for this session; they are shown once."""
+    row = await session.get(AdminSession, token_hash)
+    if row is None or not row.flash:
+        return []
+    messages, row.flash = list(row.flash), []
+    return messages
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

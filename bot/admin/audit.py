@@ -1,0 +1,36 @@
+"""The audit log: who changed what, when, and the value before and after."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bot.admin.pages import deps, render
+from bot.storage.models import AuditEntry
+
+NAV = ("Audit log", "/audit")
+routes = web.RouteTableDef()
+PER_PAGE = 50
+
+
+def shown(value: Any) -> str:
+    """A before/after value for people: JSON, indented."""
+    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+@routes.get("/audit")
+async def audit_log(request: web.Request) -> web.Response:
+    """The newest changes first, a page at a time; `?who=` narrows to one person."""
+    page = max(1, int(request.query["page"])) if request.query.get("page", "").isdigit() else 1
+    person = request.query.get("who", "").strip()
+    query = select(AuditEntry)
+    if person:
+        query = query.where(AuditEntry.who == person)
+    async with deps(request).sessions() as session:
+        total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        entries = (await session.scalars(query.order_by(AuditEntry.id.desc()).offset((page - 1) * PER_PAGE).limit(PER_PAGE))).all()
+    return await render(request, "audit.html", title="Audit log", entries=entries, shown=shown, page=page,
+                        pages=max(1, -(-total // PER_PAGE)), person=person, total=total)
