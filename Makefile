@@ -12,7 +12,7 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e bench-latency bench-chat bench-handoff bench-nlu lock clean
+.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-nlu lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
@@ -73,7 +73,15 @@ test-rasa: train $(ENCODER)
 test-unit: install
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m "not e2e"
 
-test-e2e: train
+# Headless Chromium for the console's browser tests: Debian's package (Playwright drives it, never downloads one).
+# Installed when missing and this is a root shell with apt-get; otherwise those tests skip, saying why.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }; \
+	  else echo "Chromium is missing and cannot be installed here (needs root and apt-get): the browser tests will skip"; fi; }
+
+test-e2e: train browser
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m e2e
 
 bench-latency: train
