@@ -43,10 +43,10 @@ def read_password(stdin: TextIO, from_stdin: bool) -> str:
     return first
 
 
-def add(settings: Settings, username: str, password_stdin: bool, stdin: TextIO = sys.stdin) -> int:
+def add(settings: Settings, username: str, password_stdin: bool, stdin: TextIO | None = None) -> int:
     """Create an account; 0 when done, 1 with the reason printed otherwise."""
     try:
-        password = accounts.check_new_password(read_password(stdin, password_stdin))
+        password = accounts.check_new_password(read_password(stdin or sys.stdin, password_stdin))
         _in_database(settings, lambda session: accounts.add_account(session, username, password, CLI))
     except accounts.AccountError as exc:
         print(f"Not added: {exc}.", file=sys.stderr)

@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -20,6 +21,7 @@ from bot.content import store, versions
 from bot.content.deploy import Trainer
 from bot.rasa_runtime import ROOT
 from bot.storage.models import AdminSession, AuditEntry, ModelStatus, ModelVersion, utcnow
+from bot.web import HealthServer
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -300,3 +302,29 @@ async def test_the_audit_page_shows_who_and_before_after(console, sessions) -> N
     page = await (await client.get(f"{PREFIX}/audit", params={"who": "alice"})).text()
     assert "edit examples" in page and "faq/delivery_time" in page and "shipping days?" in page
     assert "1 change," in page
+
+
+async def test_the_app_server_mounts_the_console_beside_its_endpoints(sessions, tmp_path) -> None:
+    settings = load_settings({"FRONTLINE_VAR": str(tmp_path)})
+    server = HealthServer(subapps={PREFIX: build_console(settings, sessions, Trainer(settings, sessions), behind_proxy=False)})
+    port = await server.start("127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                assert response.status == 200
+            async with http.get(f"http://127.0.0.1:{port}{PREFIX}/", allow_redirects=False) as response:
+                assert response.status == 303 and response.headers["Location"].startswith(f"{PREFIX}/login")
+            async with http.get(f"http://127.0.0.1:{port}{PREFIX}/login") as response:
+                assert response.status == 200 and "Sign in" in await response.text()
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize("behind_proxy,forwarded,secure", [(True, "https", True), (True, "http", False), (False, "https", False)])
+async def test_cookies_are_secure_behind_a_tls_proxy(sessions, tmp_path, behind_proxy, forwarded, secure) -> None:
+    settings = load_settings({"FRONTLINE_VAR": str(tmp_path)})
+    root = web.Application()
+    root.add_subapp(PREFIX, build_console(settings, sessions, Trainer(settings, sessions), behind_proxy=behind_proxy))
+    async with TestClient(TestServer(root)) as client:
+        response = await client.get(f"{PREFIX}/login", headers={"X-Forwarded-Proto": forwarded})
+        assert ("; Secure" in response.headers["Set-Cookie"]) is secure

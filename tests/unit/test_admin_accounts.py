@@ -1,0 +1,87 @@
+"""Console accounts: `frontline admin add|list|remove`, password hashing, sign-in and its throttling."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.admin import accounts, commands
+from bot.cli import main
+from bot.config import load_settings
+from bot.storage.db import create_engine, create_sessionmaker
+from bot.storage.models import AdminAccount, AdminSession, AuditEntry, utcnow
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRONTLINE_VAR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'console.db'}")
+    return load_settings()
+
+
+def _rows(settings, model) -> list:
+    async def read() -> list:
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return list((await session.scalars(select(model))).all())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_add_list_remove_from_the_command_line(settings, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    with pytest.raises(SystemExit) as exit_code:
+        main(["admin", "add", "alice", "--password-stdin"])
+    assert exit_code.value.code == 0 and "Added alice" in capsys.readouterr().out
+    [account] = _rows(settings, AdminAccount)
+    assert account.username == "alice" and "a long enough password" not in account.password_hash
+    assert account.password_hash == accounts.hash_password("a long enough password", bytes.fromhex(account.salt))
+    assert commands.add(settings, "alice", True, io.StringIO("another long password\n")) == 1
+    assert "There is already an account alice" in capsys.readouterr().err
+    assert commands.add(settings, "bob", True, io.StringIO("short\n")) == 1
+    assert "at least 10 characters" in capsys.readouterr().err
+    assert commands.add(settings, "bob", False, io.StringIO("not a terminal\n")) == 1
+    assert "--password-stdin" in capsys.readouterr().err
+    assert commands.list_accounts(settings) == 0 and "alice\tnever signed in" in capsys.readouterr().out
+    assert commands.remove(settings, "alice") == 0 and commands.remove(settings, "alice") == 1
+    assert _rows(settings, AdminAccount) == []
+    assert [(e.who, e.action, e.target) for e in _rows(settings, AuditEntry)] == [
+        ("frontline admin", "add admin", "alice"), ("frontline admin", "remove admin", "alice")]
+
+
+def test_salts_differ_so_equal_passwords_hash_apart(settings) -> None:
+    for name in ("ann", "ben"):
+        assert commands.add(settings, name, True, io.StringIO("the same password\n")) == 0
+    first, second = _rows(settings, AdminAccount)
+    assert first.salt != second.salt and first.password_hash != second.password_hash
+
+
+async def test_sign_in_locks_after_failures_and_unlocks_later(sessions) -> None:
+    async with sessions.begin() as session:
+        await accounts.add_account(session, "alice", "a long enough password", "test")
+    now = utcnow()
+    for _ in range(accounts.MAX_FAILURES):
+        async with sessions.begin() as session:
+            assert (await accounts.sign_in(session, "alice", "wrong", now)).refusal == "Wrong username or password"
+    async with sessions.begin() as session:
+        assert "Too many wrong passwords" in (await accounts.sign_in(session, "alice", "a long enough password", now)).refusal
+    later = now + accounts.LOCKOUT + timedelta(seconds=1)
+    async with sessions.begin() as session:
+        attempt = await accounts.sign_in(session, "alice", "a long enough password", later)
+    assert attempt.token and not attempt.refusal
+    async with sessions.begin() as session:
+        assert (await accounts.signed(session, attempt.token, later)).username == "alice"
+        assert await accounts.signed(session, "not a token", later) is None
+        stored = (await session.scalars(select(AdminSession))).one()
+        assert stored.token_hash != attempt.token  # only its hash is kept
+    async with sessions.begin() as session:
+        await accounts.remove_account(session, "alice", "test")
+    async with sessions.begin() as session:
+        assert await accounts.signed(session, attempt.token, later) is None
