@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.emulator.client import EmulatorClient
 from bot.storage.db import create_engine, create_sessionmaker
+from tests.conftest import skip_or_fail
 from tests.e2e.stack import Stack, running_stack
 
 _user_ids = itertools.count(700_001)
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (`make browser`); Playwright never downloads its own
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,3 +53,20 @@ async def db(stack: Stack) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = create_engine(stack.database_url)
     yield create_sessionmaker(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium driven by Playwright (skips, or fails in CI, where either is missing)."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        skip_or_fail("Playwright is not installed: pip install -r requirements/app.txt")
+    if not CHROMIUM.exists():
+        skip_or_fail(f"Chromium is not installed at {CHROMIUM}: `make browser` installs Debian's package")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
