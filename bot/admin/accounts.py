@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.handoffs import aware
@@ -107,6 +107,8 @@ async def sign_in(session: AsyncSession, username: str, password: str, now: date
             account.locked_until, account.failed_logins = now + LOCKOUT, 0
         return Attempt(refusal="Wrong username or password")
     account.failed_logins, account.locked_until, account.last_login_at = 0, None, now
+    await session.execute(delete(AdminSession).where(  # expired sessions nobody came back to
+        or_(AdminSession.last_seen_at < now - IDLE, AdminSession.created_at < now - ABSOLUTE)))
     token = secrets.token_urlsafe(32)
     session.add(AdminSession(token_hash=_digest(token), account_id=account.id, csrf=secrets.token_urlsafe(32),
                              last_seen_at=now, created_at=now))

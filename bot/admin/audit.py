@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import yaml
 from aiohttp import web
 from sqlalchemy import func, select
 
@@ -17,8 +17,10 @@ PER_PAGE = 50
 
 
 def shown(value: Any) -> str:
-    """A before/after value for people: JSON, indented."""
-    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """A before/after value for people: one `name: value` a line, lists as `- item` lines."""
+    if value is None:
+        return ""
+    return yaml.safe_dump(value, allow_unicode=True, sort_keys=False, default_flow_style=False, width=100).strip()
 
 
 @routes.get("/audit")

@@ -72,6 +72,9 @@ async def test_sign_in_locks_after_failures_and_unlocks_later(sessions) -> None:
             assert (await accounts.sign_in(session, "alice", "wrong", now)).refusal == "Wrong username or password"
     async with sessions.begin() as session:
         assert "Too many wrong passwords" in (await accounts.sign_in(session, "alice", "a long enough password", now)).refusal
+    async with sessions.begin() as session:
+        session.add(AdminSession(token_hash="left long ago", account_id=(await accounts.list_accounts(session))[0].id,
+                                 csrf="x", last_seen_at=now - accounts.IDLE * 2, created_at=now - accounts.IDLE * 2))
     later = now + accounts.LOCKOUT + timedelta(seconds=1)
     async with sessions.begin() as session:
         attempt = await accounts.sign_in(session, "alice", "a long enough password", later)
@@ -79,7 +82,7 @@ async def test_sign_in_locks_after_failures_and_unlocks_later(sessions) -> None:
     async with sessions.begin() as session:
         assert (await accounts.signed(session, attempt.token, later)).username == "alice"
         assert await accounts.signed(session, "not a token", later) is None
-        stored = (await session.scalars(select(AdminSession))).one()
+        stored = (await session.scalars(select(AdminSession))).one()  # the expired one was cleared away
         assert stored.token_hash != attempt.token  # only its hash is kept
     async with sessions.begin() as session:
         await accounts.remove_account(session, "alice", "test")
