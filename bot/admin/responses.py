@@ -47,7 +47,9 @@ def preview(variations: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def buttons_text(variation: Mapping[str, Any]) -> str:
-    """A variation's buttons as the form edits them: `Title | payload`, one a line."""
+    """A variation's buttons as the form edits them: `Title | payload`, one a line (as typed, for a refused draft)."""
+    if "typed_buttons" in variation:
+        return str(variation["typed_buttons"])
     return "\n".join(f"{b.get('title', '')} | {b.get('payload', '')}" for b in variation.get("buttons") or [])
 
 
@@ -98,8 +100,10 @@ async def response_page(request: web.Request) -> web.Response:
 
 
 async def _editor(request: web.Request, name: str, variations: list[dict[str, Any]], status: int = 200,
-                  draft: bool = False, messages: list[dict[str, str]] | None = None) -> web.Response:
-    rows = [*variations, *({"text": ""} for _ in range(SPARE))]
+                  draft: bool = False, messages: list[dict[str, str]] | None = None,
+                  rows: list[dict[str, Any]] | None = None) -> web.Response:
+    """The edit form (`rows`: what was typed, when it is shown again) beside the preview of `variations`."""
+    rows = rows or [*variations, *({"text": ""} for _ in range(SPARE))]
     return await render(request, "response.html", status=status, title=name, name=name, rows=rows,
                         buttons_text=buttons_text, preview=preview(variations), draft=draft, messages=messages or [],
                         samples=SAMPLES)
@@ -122,6 +126,8 @@ async def save(request: web.Request) -> web.Response:
         async with deps(request).sessions.begin() as session:
             await store.set_response(session, name, variations, who(request).username)
     except ContentError as exc:
-        return await _editor(request, name, old.variations, status=400,
-                             messages=[{"kind": "error", "text": f"Not saved: {exc}."}])
+        typed = [{"text": data.get(f"text_{i}", ""), "typed_buttons": data.get(f"buttons_{i}", "")}
+                 for i in range(int(data.get("count", "0") or 0))]
+        return await _editor(request, name, old.variations, status=400, rows=typed,
+                             messages=[{"kind": "error", "text": f"Not saved: {exc}. Correct it and save again."}])
     return await done(request, url("/response", name=name), f"Saved {name}. The bot says it from the next message on.")

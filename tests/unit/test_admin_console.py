@@ -234,7 +234,9 @@ async def test_a_response_is_previewed_with_samples_then_saved(console, sessions
     async with sessions() as session:
         assert (await store.load(session)).responses["utter_anything_else"].variations[0]["text"] != "Anything else, {first_name}?"
     bad = await post(client, "/response", action="save", **{**draft, "buttons_0": "No payload here"})
-    assert bad.status == 400 and "Button line 1 needs a title" in await bad.text()
+    refused = html.unescape(await bad.text())
+    assert bad.status == 400 and "Button line 1 needs a title" in refused
+    assert ">Anything else, {first_name}?</textarea>" in refused and ">No payload here</textarea>" in refused
     page = await (await post(client, "/response", action="save", **draft)).text()
     assert "Saved utter_anything_else" in page
     async with sessions() as session:
