@@ -158,12 +158,13 @@ def serve(settings: Settings) -> None:
     endpoints, credentials = write_endpoints(settings)
     log.info("Rasa pulls the live model from %s/models/live (none live yet? run `make train`)", settings.app_url)
     url = urlparse(settings.rasa_url)
-    rasa = str(RASA_VENV / "bin" / "rasa")
+    python = str(RASA_VENV / "bin" / "python")
     os.chdir(ROOT)
     env = rasa_env(settings)
     env.setdefault("PYTHONWARNINGS", "ignore")  # Rasa 3.6's dependencies print pages of deprecation warnings
-    os.execve(rasa, [
-        rasa, "run", "--enable-api",
+    # `rasa run`, loading a newly pulled model beside the serving one (nlu/serve.py), so no conversation waits.
+    os.execve(python, [
+        python, "-m", "nlu.serve", "run", "--enable-api",
         "--endpoints", str(endpoints), "--credentials", str(credentials),
         "--interface", url.hostname or "127.0.0.1", "--port", str(settings.rasa_port or url.port or 5005),
     ], env)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -207,7 +208,8 @@ class Trainer:
     async def _rasa(self, version_id: int, arguments: list[str]) -> None:
         process = await asyncio.create_subprocess_exec(
             str(RASA_VENV / "bin" / "rasa"), *arguments, cwd=ROOT, env=rasa_env(self._settings),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=lambda: os.nice(10))  # below the serving Rasa and the app: customers first
         tail: list[str] = []
         last_saved = 0.0
         assert process.stdout is not None

@@ -118,17 +118,43 @@ async def database(settings: Settings) -> Finding:
                    "Run `frontline app` once, it migrates on start.")
 
 
-def model(settings: Settings) -> Finding:
-    """A model trained from the content as it is now."""
-    from bot.rasa_runtime import current_model, fingerprint, latest_model
+async def live_model(settings: Settings) -> str | None:
+    """The file of the live model version, per the database (None when none is live or it can't be read)."""
+    from bot.content import versions
+    from bot.storage.db import create_engine, create_sessionmaker
 
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return None  # (connecting would create it)
+    engine = create_engine(settings.database_url)
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            async with create_sessionmaker(engine)() as session:
+                live = await versions.live(session)
+                return live.file if live else None
+    except Exception:  # the database check reports what is wrong with it
+        return None
+    finally:
+        await engine.dispose()
+
+
+def model(settings: Settings, live: str | None) -> Finding:
+    """The live model (what every Rasa instance pulls from the app), or one trained from the content as it is."""
+    from bot.rasa_runtime import current_model, latest_model
+
+    if live is not None:
+        if (settings.models_dir / live).is_file():
+            return Finding(OK, "model", f"{live} is live")
+        return Finding(FAIL, "model", f"the live model {live} is missing from {settings.models_dir}",
+                       "Restore the model store from a backup, or train again and put the new model live.")
     current = current_model(settings)
     if current is not None:
-        return Finding(OK, "model", f"{current.name} is current")
+        return Finding(WARN, "model", f"none is live yet; the app puts {current.name} live when it starts",
+                       "Start `frontline app` (or `make run`).")
     latest = latest_model(settings)
     if latest is not None:
-        return Finding(WARN, "model", f"no model for the current content ({fingerprint(settings)}); newest is {latest.name}",
-                       "Run `make train` (or `frontline train`), then restart `frontline rasa`.")
+        return Finding(WARN, "model", f"none is live and none matches the current content; newest is {latest.name}",
+                       "Run `make train` (or `frontline train`).")
     return Finding(FAIL, "model", f"no trained model under {settings.models_dir}", "Run `make train` (or `frontline train`).")
 
 
@@ -149,10 +175,8 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def rasa(settings: Settings, http: aiohttp.ClientSession, base_url: str) -> Finding:
-    """One Rasa instance: reachable, a model loaded, and whether it is the current one."""
-    from bot.rasa_runtime import fingerprint
-
+async def rasa(settings: Settings, http: aiohttp.ClientSession, base_url: str, live: str | None) -> Finding:
+    """One Rasa instance: reachable, a model loaded, and whether it is the live one."""
     check = f"rasa {base_url}"
     try:
         status, body = await _get(http, f"{base_url}/status")
@@ -163,12 +187,14 @@ async def rasa(settings: Settings, http: aiohttp.ClientSession, base_url: str) -
         return Finding(FAIL, check, f"/status answered HTTP {status}", "Check that RASA_URL points at a Rasa server run with --enable-api.")
     loaded = body.get("model_file")
     if not loaded:
-        return Finding(FAIL, check, "runs without a model", "Run `make train`, then restart `frontline rasa`.")
+        return Finding(FAIL, check, f"runs without a model: it pulls the live one from {settings.app_url}/models/live",
+                       "Check that the app runs and that APP_URL reaches it from Rasa; `make train` if no model is live.")
     name = Path(str(loaded)).name
-    if name != f"{fingerprint(settings)}.tar.gz":
-        return Finding(WARN, check, f"serves {name}, not the current model",
-                       "Restart `frontline rasa` after `make train`: it loads the current model.")
-    return Finding(OK, check, f"serves the current model {name}")
+    if live is not None and name != live:
+        return Finding(WARN, check, f"serves {name}, not the live model {live}",
+                       f"It pulls every {settings.model_pull_seconds} s from {settings.app_url}/models/live: "
+                       "check that it reaches the app (APP_URL).")
+    return Finding(OK, check, f"serves the live model {name}")
 
 
 async def action_server(settings: Settings, http: aiohttp.ClientSession) -> Finding:
@@ -272,17 +298,18 @@ async def diagnose(settings: Settings, env: Mapping[str, str] | None = None) -> 
     env = os.environ if env is None else env
     findings = [configuration(settings, env)]
     timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+    live = await live_model(settings)
     async with aiohttp.ClientSession(timeout=timeout) as http:
         probes: list[Awaitable[Finding | list[Finding]]] = [
             database(settings),
-            *(rasa(settings, http, url) for url in (settings.rasa_urls or (settings.rasa_url,))),
+            *(rasa(settings, http, url, live) for url in (settings.rasa_urls or (settings.rasa_url,))),
             action_server(settings, http),
             app(settings, http),
             telegram(settings, http),
         ]
         results = await asyncio.gather(*probes)
     findings.append(results[0])
-    findings.append(model(settings))
+    findings.append(model(settings, live))
     for result in results[1:]:
         findings.extend(result if isinstance(result, list) else [result])
     return findings

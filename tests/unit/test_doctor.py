@@ -66,6 +66,19 @@ async def emulator_with_group(*, forum: bool, bot_rights: dict | None) -> AsyncI
         await server.stop()
 
 
+async def _put_live(settings, file: str) -> None:
+    from bot.content import versions
+    from bot.storage.db import create_sessionmaker
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            version = await versions.register(session, settings.models_dir / file, file.split(".")[0], "test")
+            await versions.put_live(session, version.id, "test")
+    finally:
+        await engine.dispose()
+
+
 async def _migrated(tmp_path: Path) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'frontline.db'}"
     engine = create_engine(url)
@@ -84,6 +97,7 @@ async def test_everything_up_is_all_ok(tmp_path: Path) -> None:
     current = f"{fingerprint(settings)}.tar.gz"
     settings.models_dir.mkdir(parents=True)
     (settings.models_dir / current).write_bytes(b"model")
+    await _put_live(settings, current)
     health = HealthServer({})
     app_port = await health.start("127.0.0.1", 0)
     rasa = {"/status": (200, {"model_file": str(settings.models_dir / current), "model_id": "x"})}

@@ -1,0 +1,60 @@
+"""`rasa run`, with a pulled model loaded beside the one serving instead of in its place (runs in `.venv-rasa`).
+
+Rasa 3.6 loads a model it pulls from the model server on its event loop: every conversation waits until the
+new model is loaded (about 7 s for this pipeline on 2 busy cores, measured by `make bench-deploy`). Here the
+pull stays Rasa's own, and the load runs in a worker thread while the running model keeps answering; the new
+model replaces it in one assignment once it is whole. A model that fails to load leaves the running one in
+place, as Rasa does.
+
+    python -m nlu.serve run --enable-api ...    (the arguments of `rasa`)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+log = logging.getLogger("nlu.serve")
+
+
+async def update_model_beside(model_server: Any, agent: Any) -> None:
+    """Pull the model if the server has a new one, then load it off the event loop."""
+    from rasa.core import agent as rasa_agent
+    from rasa.nlu.utils import is_url
+    from rasa.utils.common import TempDirectoryPath, get_temp_dir_name
+
+    if not is_url(model_server.url):
+        raise ValueError(f"the model server's URL is not a URL: {model_server.url}")
+    with TempDirectoryPath(get_temp_dir_name()) as folder:
+        try:
+            fingerprint = await rasa_agent._pull_model_and_fingerprint(model_server, agent.fingerprint, folder)
+            if not fingerprint:
+                return
+            log.info("loading model %s beside the one serving", fingerprint)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.to_thread(rasa_agent._load_and_set_updated_model, agent, folder, fingerprint)
+            log.info("model %s serving (loaded in %.1f s)", fingerprint, loop.time() - started)
+        except Exception:  # Rasa's behaviour: keep the model that runs
+            log.exception("the pulled model could not be loaded; the previous model stays")
+
+
+def install() -> None:
+    """Make Rasa's model pulling (at start and every interval) load models in a thread."""
+    from rasa.core import agent as rasa_agent
+
+    rasa_agent._update_model_from_server = update_model_beside
+
+
+def main(argv: list[str] | None = None) -> None:
+    install()
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = ["rasa", *(sys.argv[1:] if argv is None else argv)]
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
