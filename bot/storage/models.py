@@ -374,3 +374,19 @@ class AdminSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     flash: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # messages for the next page: kind, text
+
+
+class Flag(Base):
+    """An agent's report that the bot answered a customer wrongly: the answer, the ticket, the agent's note."""
+
+    __tablename__ = "flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The bot's answer that was wrong (its customer's message is the incoming one of the same update).
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    resolved_at: Mapped[datetime | None] = mapped_column(index=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
