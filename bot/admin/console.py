@@ -16,13 +16,13 @@ from types import ModuleType
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.admin import accounts, audit, intents, responses, training
+from bot.admin import accounts, audit, conversations, dashboard, flags, intents, responses, training
 from bot.admin.pages import DEPS, PREFIX, SIGNED, TEMPLATES, Deps, deps, form, render, see_other, url
 from bot.config import ConfigError, Settings
 from bot.content.deploy import Trainer
 
 log = logging.getLogger(__name__)
-PAGES: tuple[ModuleType, ...] = (intents, responses, training, audit)
+PAGES: tuple[ModuleType, ...] = (intents, responses, training, dashboard, conversations, flags, audit)
 COOKIE = "frontline_console"
 LOGIN_COOKIE = "frontline_login"  # the login form's own CSRF token (no session exists yet)
 PROXY_ENV = "CONSOLE_BEHIND_PROXY"

@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
 
 from sqlalchemy import bindparam, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -126,6 +127,8 @@ def normalised(question: str) -> str:
 
 async def not_understood(tracker_url: str, since: datetime, limit: int = 20) -> list[Unanswered]:
     """The questions Rasa classified as not understood since then, most frequent first."""
+    if tracker_url.startswith("sqlite") and not Path(tracker_url.split(":///", 1)[1]).exists():
+        return []  # Rasa has not written its store yet (and opening it would create the file)
     # A plain engine, not ours: our SQLite pragmas (WAL) would change Rasa's file for good.
     engine = create_async_engine(tracker_url, poolclass=NullPool)
     try:

@@ -1,0 +1,170 @@
+"""Conversations: find a customer's transcript (by name or username, ticket number, or words said) and read it,
+with its handoffs (who, why, how long, rating) and tickets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.admin.dashboard import duration
+from bot.admin.pages import deps, render, url
+from bot.desk.cards import REASONS, customer_name
+from bot.storage.handoffs import aware
+from bot.storage.models import Agent, Conversation, Customer, Direction, Flag, Handoff, Message, Ticket
+
+NAV = ("Conversations", "/conversations")
+routes = web.RouteTableDef()
+PER_PAGE = 25
+LINES_PER_PAGE = 100
+TICKET = re.compile(r"^#?T(\d{1,12})$", re.IGNORECASE)
+
+
+@dataclass
+class Found:
+    """A conversation in the search results."""
+
+    conversation: Conversation
+    customer: Customer
+    messages: int
+    last: datetime
+    tickets: list[str]
+    match: str  # the newest message with the words searched for, if searched by words
+
+
+def _like(words: str) -> str:
+    return "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _customer_visible(query: Select[Any]) -> Select[Any]:
+    """Only the customer's own chat: what the desk copied to agents is kept with the conversation too."""
+    return query.where(Message.chat_id == Conversation.chat_id)
+
+
+async def search(session: AsyncSession, words: str, page: int = 1) -> tuple[list[Found], int]:
+    """Conversations whose customer's name or username, ticket number (T000123) or messages hold `words`; the
+    newest first. Without words, every conversation. Returns one page and the total."""
+    words = " ".join(words.split())
+    matching = select(Conversation.id)
+    pattern = _like(words.lstrip("@"))
+    if number := TICKET.match(words):
+        matching = select(Ticket.conversation_id).where(Ticket.id == int(number.group(1)))
+    elif words:
+        named = select(Conversation.id).join(Customer, Customer.id == Conversation.customer_id).where(or_(
+            Customer.first_name.ilike(pattern, escape="\\"), Customer.last_name.ilike(pattern, escape="\\"),
+            Customer.username.ilike(pattern, escape="\\"),
+            (Customer.first_name + " " + func.coalesce(Customer.last_name, "")).ilike(pattern, escape="\\")))
+        said = _customer_visible(select(Message.conversation_id).join(Conversation, Conversation.id == Message.conversation_id)
+                                 .where(Message.text.ilike(_like(words), escape="\\")))
+        matching = named.union(said)
+    listed = _customer_visible(
+        select(Conversation.id, func.count(Message.id).label("messages"), func.max(Message.created_at).label("last"))
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(Conversation.id.in_(matching)).group_by(Conversation.id))
+    total = await session.scalar(select(func.count()).select_from(listed.subquery())) or 0
+    rows = (await session.execute(listed.order_by(func.max(Message.created_at).desc(), Conversation.id.desc())
+                                  .offset((page - 1) * PER_PAGE).limit(PER_PAGE))).all()
+    found = []
+    for row in rows:
+        conversation = await session.get(Conversation, row.id)
+        refs = await session.scalars(select(Ticket.id).where(Ticket.conversation_id == row.id).order_by(Ticket.id))
+        match = ""
+        if words and not TICKET.match(words):
+            match = await session.scalar(
+                select(Message.text).where(Message.conversation_id == row.id, Message.chat_id == conversation.chat_id,
+                                           Message.text.ilike(_like(words), escape="\\"))
+                .order_by(Message.id.desc()).limit(1)) or ""
+        found.append(Found(conversation=conversation, customer=await session.get(Customer, conversation.customer_id),
+                           messages=row.messages, last=aware(row.last), tickets=[f"T{n:06d}" for n in refs], match=match))
+    return found, total
+
+
+@dataclass
+class Line:
+    """One line of a transcript as the console shows it."""
+
+    when: datetime
+    who: str
+    text: str
+    kind: str  # customer, bot, agent, event
+
+
+def line(message: Message, first_name: str) -> Line:
+    """A transcript record for people: who said it, and what (requests for a person and notes as events)."""
+    payload = message.payload or {}
+    if message.direction is Direction.IN:
+        text = message.text or f"[{message.kind}]"
+        if message.kind not in ("text", "command", "button"):
+            text = f"[{message.kind}] {message.text}".strip()
+        return Line(aware(message.created_at), first_name or "Customer", text, "customer")
+    if message.kind == "agent":
+        return Line(aware(message.created_at), str(payload.get("agent_name") or "Agent"),
+                    message.text.split(": ", 1)[-1] if message.text else "", "agent")
+    if message.kind == "note":
+        return Line(aware(message.created_at), str(payload.get("agent_name") or "Agent"), f"(internal note) {payload.get('text', '')}", "event")
+    if message.kind == "handoff":
+        reason = str((payload.get("handoff") or {}).get("reason") or "")
+        return Line(aware(message.created_at), "Bot", f"(asked for a person: {REASONS.get(reason, reason)})", "event")
+    if message.kind == "custom":
+        return Line(aware(message.created_at), "Bot", "(a decision for the app)", "event")
+    return Line(aware(message.created_at), "Bot", message.text or f"[{message.kind}]", "bot")
+
+
+@routes.get("/conversations")
+async def conversation_list(request: web.Request) -> web.Response:
+    """Search transcripts; the newest conversations first."""
+    words = request.query.get("q", "").strip()[:200]
+    page = _page(request)
+    async with deps(request).sessions() as session:
+        found, total = await search(session, words, page)
+    return await render(request, "conversations.html", title="Conversations", found=found, total=total, words=words,
+                        page=page, pages=max(1, -(-total // PER_PAGE)), name=customer_name)
+
+
+@routes.get("/conversation")
+async def conversation_page(request: web.Request) -> web.Response:
+    """One conversation: the customer, their tickets and handoffs, flags, and the transcript a page at a time."""
+    number = request.query.get("id", "")
+    page = _page(request)
+    async with deps(request).sessions() as session:
+        conversation = await session.get(Conversation, int(number)) if number.isdigit() else None
+        if conversation is None:
+            return await render(request, "missing.html", status=404, title="Not found",
+                                what=f"There is no conversation {number}.", back=url("/conversations"))
+        customer = await session.get(Customer, conversation.customer_id)
+        visible = select(Message).where(Message.conversation_id == conversation.id, Message.chat_id == conversation.chat_id)
+        total = await session.scalar(select(func.count()).select_from(visible.subquery())) or 0
+        messages = (await session.scalars(visible.order_by(Message.id).offset((page - 1) * LINES_PER_PAGE).limit(LINES_PER_PAGE))).all()
+        tickets = (await session.scalars(select(Ticket).where(Ticket.conversation_id == conversation.id).order_by(Ticket.id))).all()
+        handoffs = []
+        for handoff in await session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id).order_by(Handoff.id)):
+            agent = await session.get(Agent, handoff.agent_id) if handoff.agent_id else None
+            handoffs.append(_handoff(handoff, agent, await session.get(Ticket, handoff.ticket_id)))
+        flags = (await session.scalars(select(Flag).where(Flag.conversation_id == conversation.id).order_by(Flag.id))).all()
+    return await render(
+        request, "conversation.html", title=customer_name(customer), conversation=conversation, customer=customer,
+        name=customer_name(customer), lines=[line(m, customer.first_name) for m in messages], tickets=tickets,
+        handoffs=handoffs, flags=flags, page=page, pages=max(1, -(-total // LINES_PER_PAGE)), total=total)
+
+
+def _handoff(handoff: Handoff, agent: Agent | None, ticket: Ticket | None) -> dict[str, Any]:
+    def at(moment: datetime | None) -> str:
+        return aware(moment).strftime("%Y-%m-%d %H:%M") if moment else "–"
+
+    def between(start: datetime | None, end: datetime | None) -> str:
+        return duration((aware(end) - aware(start)).total_seconds()) if start and end else "–"
+
+    return {"ticket": ticket.reference if ticket else "", "reason": REASONS.get(handoff.reason, handoff.reason),
+            "status": handoff.status.value.lower(), "agent": agent.first_name if agent else "–", "queued": at(handoff.queued_at),
+            "wait": between(handoff.queued_at, handoff.claimed_at),
+            "first_reply": between(handoff.claimed_at, handoff.first_reply_at), "closed": at(handoff.closed_at),
+            "csat": handoff.csat, "comment": handoff.csat_comment or "", "resolution": handoff.resolution or ""}
+
+
+def _page(request: web.Request) -> int:
+    return max(1, int(request.query["page"])) if request.query.get("page", "").isdigit() else 1

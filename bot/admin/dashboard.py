@@ -1,0 +1,102 @@
+"""The dashboard: how the support went over the last days, in charts drawn on the server (inline SVG, nothing
+loaded from elsewhere), the questions the bot did not understand, and adding one as an example of an intent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from bot.admin import insights
+from bot.admin.pages import deps, done, form, render, url, who
+from bot.content import store
+from bot.content.files import ContentError
+from bot.desk.cards import REASONS
+from bot.storage.models import utcnow
+
+NAV = ("Dashboard", "/dashboard")
+routes = web.RouteTableDef()
+PERIODS = (7, 30, 90)
+CHART_WIDTH, CHART_HEIGHT, BAR_WIDTH = 720, 160, 200  # pixels of the day chart and of one horizontal bar
+
+
+def day_bars(days: list[tuple[Any, int]]) -> dict[str, Any]:
+    """The day chart's geometry: a column a day scaled to the busiest day, a date label every week."""
+    top = max((count for _, count in days), default=0) or 1
+    step = CHART_WIDTH / max(len(days), 1)
+    columns = []
+    for index, (day, count) in enumerate(days):
+        height = round(count / top * (CHART_HEIGHT - 20), 1)
+        columns.append({"x": round(index * step + 1, 1), "y": round(CHART_HEIGHT - 20 - height, 1), "width": round(step - 2, 1),
+                        "height": height, "count": count, "day": day, "label": (len(days) - 1 - index) % 7 == 0})
+    return {"columns": columns, "top": top, "width": CHART_WIDTH, "height": CHART_HEIGHT, "base": CHART_HEIGHT - 20}
+
+
+def bar(count: int, most: int) -> float:
+    """A horizontal bar's length for `count` when `most` fills it."""
+    return round(count / most * BAR_WIDTH, 1) if most else 0
+
+
+def duration(seconds: float | None) -> str:
+    """A wait for people: '45 s', '4 min 20 s', '2 h 5 min'; '–' when nothing was measured."""
+    if seconds is None:
+        return "–"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def percent(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.0f} %"
+
+
+@routes.get("/dashboard")
+async def dashboard(request: web.Request) -> web.Response:
+    """The last days in figures, and the questions the bot did not understand most often."""
+    console = deps(request)
+    days = int(request.query["days"]) if request.query.get("days", "").isdigit() and int(request.query["days"]) in PERIODS else 30
+    zone, now = console.settings.business_hours.zone, utcnow()
+    since = insights.day_start(now, zone) - timedelta(days=days - 1)
+    async with console.sessions() as session:
+        figures = await insights.figures(session, since, now)
+        per_day = await insights.conversations_per_day(session, days, zone, now)
+        intents = sorted((await store.load(session)).intents)
+        flags = len(await insights.flagged(session))
+    questions = await insights.not_understood(console.settings.rasa_tracker_url, since)
+    most_reasons = max((count for _, count in figures.by_reason), default=0)
+    return await render(
+        request, "dashboard.html", title="Dashboard", days=days, periods=PERIODS, figures=figures, chart=day_bars(per_day),
+        reasons=[(REASONS.get(reason, reason), count, bar(count, most_reasons)) for reason, count in figures.by_reason],
+        ratings=[(score, count, bar(count, max(figures.ratings.values()))) for score, count in sorted(figures.ratings.items(), reverse=True)],
+        questions=questions, intents=intents, flags=flags, duration=duration, percent=percent, bar_width=BAR_WIDTH,
+        zone=getattr(zone, "key", str(zone)))
+
+
+@routes.post("/dashboard/example")
+async def add_example(request: web.Request) -> web.Response:
+    """A customer's words as a new example of an intent (the bot learns it at the next training)."""
+    data = await form(request)
+    phrase, name = " ".join(data.get("text", "").split()), data.get("intent", "")
+    back = data.get("back", "") if data.get("back", "").startswith(url("/")) else url("/dashboard")
+    try:
+        if not phrase:
+            raise ContentError("There is no text to add")
+        async with deps(request).sessions.begin() as session:
+            content = await store.load(session)
+            if name not in content.intents:
+                raise ContentError(f"Choose an intent: there is no intent {name or 'chosen'}")
+            examples = content.intents[name].examples
+            known = {insights.normalised(e) for e in examples}
+            if insights.normalised(phrase) in known:
+                return await done(request, back, f"“{phrase}” is already an example of {name}.", "warning")
+            await store.set_examples(session, name, [*examples, phrase], who(request).username)
+    except ContentError as exc:
+        return await done(request, back, f"Nothing was added: {exc}.", "error")
+    return await done(request, back, f"Added “{phrase}” to {name}. The bot understands it after the next training "
+                                     "(Train & deploy, then put the new model live).")
