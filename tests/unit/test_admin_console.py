@@ -206,6 +206,8 @@ async def test_a_refused_delete_shows_what_uses_the_intent(console, sessions) ->
     for use in store.usages(content, "request_human"):
         assert use in html.unescape(page)
     assert "request_human" in content.intents
+    renamed = await post(client, "/intent/rename", name="request_human", new_name="ask_for_person")
+    assert renamed.status == 409 and "request_human cannot be renamed" in await renamed.text()
 
 
 async def test_an_unused_question_is_renamed_and_deleted(console, sessions) -> None:
