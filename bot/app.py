@@ -36,6 +36,7 @@ from bot.content.files import read_tree
 from bot.content.nlg import ResponseCatalog
 from bot.content.training import prepare
 from bot.desk.desk import Desk
+from bot.desk.insights import DeskInsights
 from bot.rasa import RasaClient
 from bot.rasa_runtime import ROOT
 from bot.storage import inbox
@@ -93,6 +94,8 @@ def build_application(
     private = filters.ChatType.PRIVATE
     # Agents first: their private chats are the desk, never the customer chat.
     agent = private & desk.agent_chats & filters.UpdateType.MESSAGE
+    insights = DeskInsights(settings, sessions, desk, application.bot)  # /stats and /flag: before the desk's commands
+    application.add_handler(CommandHandler(["stats", "flag"], insights.on_command, filters=insights.chats))
     application.add_handler(MessageHandler(agent & filters.COMMAND, desk.on_agent_command))
     application.add_handler(MessageHandler(agent & ~filters.StatusUpdate.ALL, desk.on_agent_message))
     if desk.enabled:

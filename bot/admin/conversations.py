@@ -12,7 +12,7 @@ from aiohttp import web
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.admin.dashboard import duration
+from bot.admin.insights import duration
 from bot.admin.pages import deps, render, url
 from bot.desk.cards import REASONS, customer_name
 from bot.storage.handoffs import aware

@@ -38,20 +38,6 @@ def bar(count: int, most: int) -> float:
     return round(count / most * BAR_WIDTH, 1) if most else 0
 
 
-def duration(seconds: float | None) -> str:
-    """A wait for people: '45 s', '4 min 20 s', '2 h 5 min'; '–' when nothing was measured."""
-    if seconds is None:
-        return "–"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, rest = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
 def percent(share: float | None) -> str:
     return "–" if share is None else f"{share * 100:.0f} %"
 
@@ -74,7 +60,7 @@ async def dashboard(request: web.Request) -> web.Response:
         request, "dashboard.html", title="Dashboard", days=days, periods=PERIODS, figures=figures, chart=day_bars(per_day),
         reasons=[(REASONS.get(reason, reason), count, bar(count, most_reasons)) for reason, count in figures.by_reason],
         ratings=[(score, count, bar(count, max(figures.ratings.values()))) for score, count in sorted(figures.ratings.items(), reverse=True)],
-        questions=questions, intents=intents, flags=flags, duration=duration, percent=percent, bar_width=BAR_WIDTH,
+        questions=questions, intents=intents, flags=flags, duration=insights.duration, percent=percent, bar_width=BAR_WIDTH,
         zone=getattr(zone, "key", str(zone)))
 
 

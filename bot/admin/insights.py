@@ -96,6 +96,20 @@ async def conversations_per_day(session: AsyncSession, days: int, zone: tzinfo, 
     return [(first + timedelta(days=n), counts[first + timedelta(days=n)]) for n in range(days)]
 
 
+def duration(seconds: float | None) -> str:
+    """A wait for people: '45 s', '4 min 20 s', '2 h 5 min'; '–' when nothing was measured."""
+    if seconds is None:
+        return "–"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def day_start(moment: datetime, zone: tzinfo) -> datetime:
     """Midnight of the moment's day in `zone`."""
     local = moment.astimezone(zone)
@@ -184,11 +198,22 @@ async def flag(session: AsyncSession, *, ticket: Ticket, agent: Agent, note: str
     answer = await flaggable_answer(session, ticket.conversation_id)
     if answer is None:
         return None
+    again = await session.scalar(select(Flag).where(  # the same update handled again after a restart
+        Flag.message_id == answer.id, Flag.agent_id == agent.id, Flag.note == note, Flag.resolved_at.is_(None)).limit(1))
+    if again is not None:
+        return again
     made = Flag(message_id=answer.id, conversation_id=ticket.conversation_id, ticket_id=ticket.id, agent_id=agent.id,
                 note=note)
     session.add(made)
     await session.flush()
     return made
+
+
+async def question_of(session: AsyncSession, answer: Message) -> str:
+    """What the customer wrote that the bot answered so."""
+    return await session.scalar(select(Message.text).where(
+        Message.conversation_id == answer.conversation_id, Message.update_id == answer.update_id,
+        Message.direction == Direction.IN).limit(1)) or ""
 
 
 @dataclass
@@ -209,13 +234,11 @@ async def flagged(session: AsyncSession, *, resolved: bool = False, limit: int =
     found = []
     for made in await session.scalars(query.order_by(Flag.id.desc()).limit(limit)):
         answer = await session.get(Message, made.message_id)
-        question = await session.scalar(select(Message.text).where(
-            Message.conversation_id == made.conversation_id, Message.update_id == answer.update_id,
-            Message.direction == Direction.IN).limit(1))
+        question = await question_of(session, answer)
         agent = await session.get(Agent, made.agent_id) if made.agent_id else None
         ticket = await session.get(Ticket, made.ticket_id) if made.ticket_id else None
         customer = await session.get(Customer, ticket.customer_id) if ticket and ticket.customer_id else None
-        found.append(Flagged(flag=made, question=question or "", answer=answer.text, agent=agent.first_name if agent else "",
+        found.append(Flagged(flag=made, question=question, answer=answer.text, agent=agent.first_name if agent else "",
                              ticket=ticket.reference if ticket else "",
                              customer=customer_name(customer)))
     return found

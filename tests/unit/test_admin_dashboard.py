@@ -51,7 +51,7 @@ def text_of(page: str) -> str:
 
 
 def test_durations_and_bars_read_well() -> None:
-    assert [dashboard.duration(s) for s in (None, 45, 240, 260, 3600, 7500)] == [
+    assert [insights.duration(s) for s in (None, 45, 240, 260, 3600, 7500)] == [
         "–", "45 s", "4 min", "4 min 20 s", "1 h", "2 h 5 min"]
     assert (dashboard.bar(3, 6), dashboard.bar(0, 0)) == (dashboard.BAR_WIDTH / 2, 0)
     chart = dashboard.day_bars([("mon", 2), ("tue", 4), ("wed", 0)])
