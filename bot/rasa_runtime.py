@@ -20,6 +20,8 @@ RASA_VENV = Path(os.environ.get("RASA_VENV", ROOT / ".venv-rasa"))
 SPACY_PIPELINE = Path("spacy") / "frontline_en"
 # Besides the content (domain and training data), what the trained model depends on: the pipeline, Rasa's
 # version, the custom components and the entity rules (everything under nlu/ that is not training data).
+# Rasa's SQL tracker store, checking pooled connections and waiting out a database restart (nlu/tracker_store.py).
+TRACKER_STORE = "nlu.tracker_store.ResilientSQLTrackerStore"
 CODE_INPUTS = ("config.yml", "requirements/rasa.txt", "nlu")
 
 
@@ -128,11 +130,11 @@ def endpoints_config(settings: Settings) -> dict[str, Any]:
     tracker = urlparse(settings.rasa_tracker_url.replace("+asyncpg", "").replace("+aiosqlite", ""))
     if tracker.scheme == "postgresql":
         config["tracker_store"] = {
-            "type": "SQL", "dialect": "postgresql", "url": tracker.hostname or "127.0.0.1", "port": tracker.port or 5432,
+            "type": TRACKER_STORE, "dialect": "postgresql", "url": tracker.hostname or "127.0.0.1", "port": tracker.port or 5432,
             "db": tracker.path.lstrip("/"), "username": unquote(tracker.username or ""), "password": unquote(tracker.password or ""),
         }
     else:
-        config["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(settings.rasa_tracker_db)}
+        config["tracker_store"] = {"type": TRACKER_STORE, "dialect": "sqlite", "db": str(settings.rasa_tracker_db)}
     if settings.redis_url:
         redis = urlparse(settings.redis_url)
         config["lock_store"] = {

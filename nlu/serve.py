@@ -46,6 +46,8 @@ def install() -> None:
     from rasa.core import agent as rasa_agent
 
     rasa_agent._update_model_from_server = update_model_beside
+    # The loading thread holds the GIL for up to this long at a time; short turns keep the serving loop responsive.
+    sys.setswitchinterval(0.001)
 
 
 def main(argv: list[str] | None = None) -> None:

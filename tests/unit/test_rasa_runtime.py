@@ -70,13 +70,13 @@ def test_endpoints_share_conversations_on_postgresql_with_a_redis_lock_store(tmp
     from bot.rasa_runtime import endpoints_config
 
     embedded = endpoints_config(load_settings({"FRONTLINE_VAR": str(tmp_path)}))
-    assert embedded["tracker_store"] == {"type": "SQL", "dialect": "sqlite", "db": str(tmp_path / "rasa-tracker.db")}
+    assert embedded["tracker_store"] == {"type": rasa_runtime.TRACKER_STORE, "dialect": "sqlite", "db": str(tmp_path / "rasa-tracker.db")}
     assert "lock_store" not in embedded
     scaled = endpoints_config(load_settings({
         "FRONTLINE_VAR": str(tmp_path), "DATABASE_URL": "postgresql://front%40line:s3cret@db.internal:6432/frontline",
         "REDIS_URL": "redis://:pw@cache.internal:6380/2", "ACTION_SERVER_URL": "http://actions:5055/webhook",
     }))
-    assert scaled["tracker_store"] == {"type": "SQL", "dialect": "postgresql", "url": "db.internal", "port": 6432,
+    assert scaled["tracker_store"] == {"type": rasa_runtime.TRACKER_STORE, "dialect": "postgresql", "url": "db.internal", "port": 6432,
                                        "db": "frontline", "username": "front@line", "password": "s3cret"}
     assert scaled["lock_store"] == {"type": "redis", "url": "cache.internal", "port": 6380, "db": 2, "password": "pw",
                                     "use_ssl": False, "key_prefix": "frontline"}
