@@ -16,12 +16,24 @@ from bot.admin.insights import duration
 from bot.admin.pages import deps, render, url
 from bot.desk.cards import REASONS, customer_name
 from bot.storage.handoffs import aware
-from bot.storage.models import Agent, Conversation, Customer, Direction, Flag, Handoff, Message, Ticket
+from bot.storage.models import (
+    Agent,
+    Conversation,
+    ConversationState,
+    Customer,
+    Direction,
+    Flag,
+    Handoff,
+    Message,
+    Ticket,
+)
 
 NAV = ("Conversations", "/conversations")
 routes = web.RouteTableDef()
 PER_PAGE = 25
 LINES_PER_PAGE = 100
+STATES = {ConversationState.BOT: "with the bot", ConversationState.QUEUED: "waiting for a person",
+          ConversationState.HUMAN: "with an agent", ConversationState.CLOSED: "with the bot (just rated)"}
 TICKET = re.compile(r"^#?T(\d{1,12})$", re.IGNORECASE)
 
 
@@ -148,7 +160,7 @@ async def conversation_page(request: web.Request) -> web.Response:
         flags = (await session.scalars(select(Flag).where(Flag.conversation_id == conversation.id).order_by(Flag.id))).all()
     return await render(
         request, "conversation.html", title=customer_name(customer), conversation=conversation, customer=customer,
-        name=customer_name(customer), lines=[line(m, customer.first_name) for m in messages], tickets=tickets,
+        name=customer_name(customer), state=STATES.get(conversation.state, ""), lines=[line(m, customer.first_name) for m in messages], tickets=tickets,
         handoffs=handoffs, flags=flags, page=page, pages=max(1, -(-total // LINES_PER_PAGE)), total=total)
 
 

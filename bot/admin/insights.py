@@ -1,14 +1,16 @@
 """What the records say about the support: conversations, how many the bot handled alone, handoffs and their waits,
 ratings, the questions the bot did not understand, and the answers agents flagged as wrong.
 
-Queries only, for the console's dashboard and the agents' /stats. A conversation counts on a day when the
-customer wrote that day; it is contained when no handoff was queued for it in the period.
+Read by the console's dashboard and the agents' /stats; agents' flags are recorded and resolved here too. A
+conversation counts on a day when the customer wrote that day; it is contained when no handoff was queued for it
+in the period.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import logging
 import re
 import statistics
 from collections.abc import Iterable
@@ -17,6 +19,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from sqlalchemy import bindparam, inspect, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -24,6 +27,7 @@ from bot.desk.cards import customer_name
 from bot.storage.handoffs import aware
 from bot.storage.models import Agent, Customer, Direction, Flag, Handoff, Message, Ticket, utcnow
 
+log = logging.getLogger(__name__)
 NOT_UNDERSTOOD = ("nlu_fallback", "out_of_scope")  # the intents Rasa gives what it did not understand
 SCORES = (1, 2, 3, 4, 5)
 
@@ -153,6 +157,9 @@ async def not_understood(tracker_url: str, since: datetime, limit: int = 20) -> 
                 text("SELECT data, timestamp FROM events WHERE type_name = 'user' AND intent_name IN :intents "
                      "AND timestamp >= :since").bindparams(bindparam("intents", expanding=True)),
                 {"intents": list(NOT_UNDERSTOOD), "since": since.timestamp()})).all()
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("could not read Rasa's tracker store for the questions it did not understand: %s", exc)
+        return []
     finally:
         await engine.dispose()
     return group_questions((json.loads(data).get("text") or "", stamp) for data, stamp in rows)[:limit]

@@ -160,6 +160,10 @@ async def test_the_questions_rasa_did_not_understand_most_often(sessions) -> Non
     assert len(await insights.not_understood(url, NOW - timedelta(days=30), limit=1)) == 1
 
 
+async def test_an_unreachable_tracker_store_shows_no_questions() -> None:
+    assert await insights.not_understood("postgresql+asyncpg://nobody@127.0.0.1:1/rasa", NOW) == []
+
+
 async def flagged_conversation(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
     """Fay asked about delivery, the bot answered about returns, she asked for a person; (ticket id, agent id)."""
     async with sessions.begin() as session:
