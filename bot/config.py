@@ -63,6 +63,7 @@ class Settings:
     app_workers: int = 1
     app_url: str = "http://127.0.0.1:8080"  # where Rasa reaches the app: its NLG endpoint and model server
     model_pull_seconds: int = 2
+    console_behind_proxy: bool = False  # a TLS-terminating proxy in front of the console: trust X-Forwarded-Proto
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
 
     @property
@@ -192,6 +193,13 @@ def _hours(env: Mapping[str, str]) -> BusinessHours:
         raise ConfigError(f"BUSINESS_HOURS / BUSINESS_TIMEZONE: {exc}") from None
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip()
+    if value not in ("", "0", "1"):
+        raise ConfigError(f"{name} must be 1 or 0, not {value!r}")
+    return value == "1"
+
+
 def _agent_chat(env: Mapping[str, str]) -> int | None:
     value = env.get("AGENT_CHAT_ID", "").strip()
     if not value:
@@ -241,5 +249,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         app_port=_port(env, "APP_PORT", 8080),
         app_url=_url(env, "APP_URL", f"http://127.0.0.1:{_port(env, 'APP_PORT', 8080)}"),
         model_pull_seconds=max(1, int(_number(env, "MODEL_PULL_SECONDS", 2, int))),
+        console_behind_proxy=_flag(env, "CONSOLE_BEHIND_PROXY"),
         business_hours=_hours(env),
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import secrets
 from types import ModuleType
 
@@ -18,30 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.admin import accounts, audit, conversations, dashboard, flags, intents, responses, training
 from bot.admin.pages import DEPS, PREFIX, SIGNED, TEMPLATES, Deps, deps, form, render, see_other, url
-from bot.config import ConfigError, Settings
+from bot.config import Settings
 from bot.content.deploy import Trainer
 
 log = logging.getLogger(__name__)
 PAGES: tuple[ModuleType, ...] = (intents, responses, training, dashboard, conversations, flags, audit)
 COOKIE = "frontline_console"
 LOGIN_COOKIE = "frontline_login"  # the login form's own CSRF token (no session exists yet)
-PROXY_ENV = "CONSOLE_BEHIND_PROXY"
 routes = web.RouteTableDef()
-
-
-def behind_proxy_setting() -> bool:
-    """CONSOLE_BEHIND_PROXY: 1 when a TLS-terminating proxy forwards to the app (cookies are then Secure)."""
-    value = os.environ.get(PROXY_ENV, "").strip()
-    if value not in ("", "0", "1"):
-        raise ConfigError(f"{PROXY_ENV} must be 1 (behind a TLS proxy) or 0, not {value!r}")
-    return value == "1"
 
 
 def build_console(settings: Settings, sessions: async_sessionmaker[AsyncSession], trainer: Trainer, *,
                   behind_proxy: bool | None = None) -> web.Application:
     """The console, to mount at PREFIX (`HealthServer(subapps={PREFIX: console})`)."""
     app = web.Application(middlewares=[_guard])
-    app[DEPS] = Deps(settings, sessions, trainer, behind_proxy_setting() if behind_proxy is None else behind_proxy,
+    app[DEPS] = Deps(settings, sessions, trainer, settings.console_behind_proxy if behind_proxy is None else behind_proxy,
                      nav=[page.NAV for page in PAGES if page.NAV])
     app.add_routes(routes)
     for page in PAGES:

@@ -11,7 +11,7 @@ from bot.content import versions
 from bot.content.deploy import STALE_AFTER
 from bot.content.files import ContentError
 from bot.storage.handoffs import aware
-from bot.storage.models import AuditEntry, ModelStatus, utcnow
+from bot.storage.models import ModelStatus, utcnow
 
 NAV = ("Train & deploy", "/training")
 routes = web.RouteTableDef()
@@ -46,9 +46,6 @@ async def start(request: web.Request) -> web.Response:
         version_id = await console.trainer.start(who(request).username, note)
     except ContentError as exc:
         return await done(request, url("/training"), f"{exc}. Wait for it to finish.", "error")
-    async with console.sessions.begin() as session:
-        session.add(AuditEntry(who=who(request).username, action="train", target=f"version {version_id}",
-                               before=None, after={"note": note}))
     return await done(request, url("/training"), f"Training version {version_id} started. This page follows it.")
 
 

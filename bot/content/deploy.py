@@ -30,7 +30,7 @@ from bot.config import Settings
 from bot.content import store, versions
 from bot.content.files import Content, ContentError, Intent, write_files, write_tree
 from bot.rasa_runtime import RASA_VENV, ROOT, build_spacy_pipeline, fingerprint, rasa_env
-from bot.storage.models import ModelStatus, ModelVersion, utcnow
+from bot.storage.models import AuditEntry, ModelStatus, ModelVersion, utcnow
 
 log = logging.getLogger(__name__)
 LOG_LINES = 40
@@ -125,6 +125,7 @@ class Trainer:
             session.add(version)
             await session.flush()
             version_id = version.id
+            session.add(AuditEntry(who=who, action="train", target=f"version {version_id}", before=None, after={"note": note}))
         task = asyncio.create_task(self._run(version_id), name=f"train-{version_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

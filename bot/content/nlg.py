@@ -2,9 +2,10 @@
 
 Rasa posts `{response, arguments, tracker, channel}` for every `utter_*` once an `nlg:` endpoint is set, and no
 longer reads the domain's texts. A response admins edited is live for the next message: the catalogue checks the
-content's version at most once a second. A response that is missing or leaves a placeholder unfilled falls back to
+content's version on every request. A response that is missing or leaves a placeholder unfilled falls back to
 the seed's text (the repository's domain.yml), and that is logged; when even that cannot be said, a polite
-general line is.
+general line is. The content's version is read on every request (one small query), so an edit is said from the
+very next message on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import random
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +25,6 @@ from bot.content.files import Response
 log = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 LAST_RESORT = "Sorry, I lost my words for a moment. Could you say that again, or ask for a person?"
-RECHECK_SECONDS = 1.0
 
 
 class RenderError(ValueError):
@@ -87,18 +86,14 @@ class ResponseCatalog:
         self._seed = dict(seed)
         self._responses: dict[str, Response] = {}
         self._version = -1
-        self._checked = 0.0
 
     async def responses(self) -> dict[str, Response]:
-        """The current responses (a database read at most once a second, a reload only after a change)."""
-        now = time.monotonic()
-        if now - self._checked >= RECHECK_SECONDS:
-            self._checked = now
-            async with self._sessions() as session:
-                current = await store.version(session)
-                if current != self._version:
-                    self._responses = (await store.load(session)).responses
-                    self._version = current
+        """The current responses (the content's version read each time, the responses only after a change)."""
+        async with self._sessions() as session:
+            current = await store.version(session)
+            if current != self._version:
+                self._responses = (await store.load(session)).responses
+                self._version = current
         return self._responses
 
     async def generate(self, name: str, values: Mapping[str, Any], slots: Mapping[str, Any],

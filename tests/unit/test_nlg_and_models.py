@@ -36,7 +36,6 @@ def test_a_variation_whose_condition_holds_is_preferred() -> None:
 
 
 async def _catalog(sessions, monkeypatch) -> nlg.ResponseCatalog:
-    monkeypatch.setattr(nlg, "RECHECK_SECONDS", 0)
     async with sessions.begin() as session:
         await store.ensure_seeded(session, ROOT)
     return nlg.ResponseCatalog(sessions, SEED)
