@@ -61,6 +61,7 @@ AGENT_WELCOME = (
     "/note <text> adds an internal note (never shown to the customer)\n"
     "/promise <when> <what> records a promise, e.g. /promise tomorrow 10:00 call you back about the refund\n"
     "/promises lists your open promises; /kept <number> tells the customer one is done\n"
+    "/flag <what was wrong> reports the bot's last answer to your customer as wrong (/flag T000012 … for another ticket)\n"
     "/queue shows who is waiting"
 )
 NOT_AN_AGENT = "Sorry, this is only for members of the agents' group."

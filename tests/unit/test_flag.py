@@ -83,3 +83,9 @@ async def test_nothing_to_flag_when_the_bot_said_nothing_first(desk: Harness) ->
     [told] = await _new(desk, ALEX, agent_start, "nothing to flag")
     assert told["text"] == desk_insights.NOTHING_TO_FLAG.format(ticket="T000001")
     assert await _flags(desk) == []
+
+
+async def test_the_agents_help_tells_of_flag(desk: Harness) -> None:
+    await _agent_ready(desk)
+    welcome = [m["text"] for m in (await desk.emulator.sent(ALEX)).messages if "You're set up" in (m.get("text") or "")]
+    assert welcome and "/flag <what was wrong>" in welcome[0]
