@@ -3,7 +3,6 @@ with its handoffs (who, why, how long, rating) and tickets."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.admin.insights import duration
+from bot.admin import insights
 from bot.admin.pages import deps, render, url
 from bot.desk.cards import REASONS, customer_name
 from bot.storage.handoffs import aware
@@ -34,7 +33,6 @@ PER_PAGE = 25
 LINES_PER_PAGE = 100
 STATES = {ConversationState.BOT: "with the bot", ConversationState.QUEUED: "waiting for a person",
           ConversationState.HUMAN: "with an agent", ConversationState.CLOSED: "with the bot (just rated)"}
-TICKET = re.compile(r"^#?T(\d{1,12})$", re.IGNORECASE)
 
 
 @dataclass
@@ -64,7 +62,7 @@ async def search(session: AsyncSession, words: str, page: int = 1) -> tuple[list
     words = " ".join(words.split())
     matching = select(Conversation.id)
     pattern = _like(words.lstrip("@"))
-    if number := TICKET.match(words):
+    if number := insights.TICKET.match(words):
         matching = select(Ticket.conversation_id).where(Ticket.id == int(number.group(1)))
     elif words:
         named = select(Conversation.id).join(Customer, Customer.id == Conversation.customer_id).where(or_(
@@ -86,7 +84,7 @@ async def search(session: AsyncSession, words: str, page: int = 1) -> tuple[list
         conversation = await session.get(Conversation, row.id)
         refs = await session.scalars(select(Ticket.id).where(Ticket.conversation_id == row.id).order_by(Ticket.id))
         match = ""
-        if words and not TICKET.match(words):
+        if words and not insights.TICKET.match(words):
             match = await session.scalar(
                 select(Message.text).where(Message.conversation_id == row.id, Message.chat_id == conversation.chat_id,
                                            Message.text.ilike(_like(words), escape="\\"))
@@ -169,7 +167,7 @@ def _handoff(handoff: Handoff, agent: Agent | None, ticket: Ticket | None) -> di
         return aware(moment).strftime("%Y-%m-%d %H:%M") if moment else "–"
 
     def between(start: datetime | None, end: datetime | None) -> str:
-        return duration((aware(end) - aware(start)).total_seconds()) if start and end else "–"
+        return insights.duration((aware(end) - aware(start)).total_seconds()) if start and end else "–"
 
     return {"ticket": ticket.reference if ticket else "", "reason": REASONS.get(handoff.reason, handoff.reason),
             "status": handoff.status.value.lower(), "agent": agent.first_name if agent else "–", "queued": at(handoff.queued_at),

@@ -30,6 +30,7 @@ from bot.storage.models import Agent, Customer, Direction, Flag, Handoff, Messag
 log = logging.getLogger(__name__)
 NOT_UNDERSTOOD = ("nlu_fallback", "out_of_scope")  # the intents Rasa gives what it did not understand
 SCORES = (1, 2, 3, 4, 5)
+TICKET = re.compile(r"^#?T(\d{1,9})$", re.IGNORECASE)  # a ticket's number as agents quote it (T000123); fits an int
 
 
 @dataclass

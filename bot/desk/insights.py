@@ -10,7 +10,6 @@ handed over.
 from __future__ import annotations
 
 import contextlib
-import re
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
@@ -24,12 +23,11 @@ from bot.desk.desk import ADMINS_ONLY, Desk
 from bot.storage import handoffs
 from bot.storage.models import Message, Ticket, utcnow
 
-TICKET = re.compile(r"^#?T(\d{1,12})$", re.IGNORECASE)
 FLAG_USAGE = ("Usage: /flag T000012 what was wrong. In a ticket's topic, or as a reply to the customer's message, "
               "the number is not needed; nor when you are helping just one customer.")
 FLAGGED = "🚩 Flagged on {ticket}. The bot had answered “{question}” with: “{answer}”. The support leads will see it in the console."
 NOTHING_TO_FLAG = "The bot said nothing to that customer before the handoff, so there is nothing to flag on {ticket}."
-STATS = ("📊 Today: {today}\n📅 This week: {week}")
+STATS = "📊 Today: {today}\n📅 This week: {week}"
 
 
 def period_text(figures: insights.Figures) -> str:
@@ -85,7 +83,7 @@ class DeskInsights:
     async def flag(self, update: Update, text: str, private: bool) -> str:
         """Record the flag; what to tell the agent."""
         first, _, note = text.partition(" ")
-        number = TICKET.match(first)
+        number = insights.TICKET.match(first)
         if number is None:
             note = text
         user = update.effective_user

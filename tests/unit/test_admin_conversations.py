@@ -58,7 +58,7 @@ async def test_search_by_name_username_ticket_and_words(sessions) -> None:
     assert await _names(sessions, "ann doe") == ["Ann"]
     assert await _names(sessions, f"T{ids['ticket']:06d}") == ["Ben"]
     assert await _names(sessions, f"t{ids['ticket']}") == ["Ben"]
-    assert await _names(sessions, "T999999") == []
+    assert await _names(sessions, "T999999") == [] and await _names(sessions, "T99999999999") == []
     assert await _names(sessions, "broken") == ["Ben"]
     assert await _names(sessions, "on its way") == ["Ann"], "the bot's words too"
     assert await _names(sessions, "100%") == ["Ann"] and await _names(sessions, "%") == ["Ann"], "% is a character, not a wildcard"
