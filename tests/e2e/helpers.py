@@ -42,9 +42,9 @@ def last_text(messages: list[dict]) -> str:
 
 
 async def replies_after(
-    emulator: EmulatorClient, user_id: int, after: int, *, until: str | None = None, timeout: float = 15
+    emulator: EmulatorClient, user_id: int, after: int, *, until: str | None = None, timeout: float = 15, count: int = 1
 ) -> list[dict]:
-    """The bot's new messages (not edits) after `after`, waiting until one contains `until` (or for the first)."""
+    """The bot's new messages (not edits) after `after`, waiting until one contains `until` (or for `count` of them)."""
     deadline = asyncio.get_running_loop().time() + timeout
     found: list[dict] = []
     while True:
@@ -54,7 +54,7 @@ async def replies_after(
         batch = await emulator.sent(user_id, after, wait=remaining)
         after = batch.last
         found += [m for m in batch.messages if m["method"] == "sendMessage"]
-        if found and (until is None or any(until in (m.get("text") or "") for m in found)):
+        if len(found) >= count and (until is None or any(until in (m.get("text") or "") for m in found)):
             return found
 
 
