@@ -267,7 +267,7 @@ class CustomerChat:
             recovered = await self._rasa.replies_after(conversation.sender_id, update.update_id)
             await self._reply(update, conversation, recovered or [{"text": replies.TROUBLE}])
             return
-        async with self._typing(context, conversation.chat_id):
+        async with self._typing(conversation.chat_id):
             try:
                 metadata = self._metadata(update)
                 if attachments:
@@ -330,20 +330,25 @@ class CustomerChat:
         }
 
     @contextlib.asynccontextmanager
-    async def _typing(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> AsyncIterator[None]:
+    async def _typing(self, chat_id: int) -> AsyncIterator[None]:
+        """"Typing…" while Rasa thinks. A call on its way is let finish, not abandoned: Telegram may answer it with
+        a "retry after", which the chat's replies must then wait out (the outbox hears of it only from an answer)."""
+        done = asyncio.Event()
+
         async def keep_typing() -> None:
-            while True:
-                with contextlib.suppress(TelegramError):
-                    await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
-                await asyncio.sleep(TYPING_REFRESH)
+            while not done.is_set():
+                await self._outbox.chat_action(chat_id, ChatAction.TYPING)  # in step with the chat's replies
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), TYPING_REFRESH)
 
         task = asyncio.create_task(keep_typing())
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done.set()
+            [outcome] = await asyncio.gather(task, return_exceptions=True)
+            if isinstance(outcome, Exception):
+                log.warning("typing indicator for chat %s failed: %r", chat_id, outcome)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one error handler: log with the traceback, then tell the customer we had trouble."""
