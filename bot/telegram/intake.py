@@ -55,7 +55,7 @@ class Intake:
     async def run(self) -> None:
         """Poll until cancelled."""
         offset = await self.resume()
-        backoff = 1.0
+        backoff = store_backoff = 1.0
         while True:
             try:
                 updates = await self._bot.get_updates(offset=offset, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
@@ -67,9 +67,18 @@ class Intake:
                 continue
             backoff = 1.0
             self.last_error = None
-            for update in updates:
-                await self.accept(update)
-                offset = update.update_id + 1
+            try:
+                for update in updates:
+                    await self.accept(update)
+                    offset = update.update_id + 1
+            except Exception as exc:
+                # Not stored, so not confirmed: the next poll from this offset brings it (and those after it) again.
+                # (/ready names the database as what fails.)
+                log.warning("storing update %s failed, polling it again in %.0f s: %s", update.update_id, store_backoff, exc)
+                await asyncio.sleep(store_backoff)
+                store_backoff = min(store_backoff * 2, 10.0)
+                continue
+            store_backoff = 1.0
 
 
 class WebhookIntake(Intake):

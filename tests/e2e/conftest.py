@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.emulator.client import EmulatorClient
 from bot.storage.db import create_engine, create_sessionmaker
+from tests.conftest import skip_or_fail
+from tests.e2e import pgserver
+from tests.e2e.pgserver import PostgresServer
 from tests.e2e.stack import Stack, running_stack
 
 _user_ids = itertools.count(700_001)
@@ -47,3 +50,15 @@ async def db(stack: Stack) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = create_engine(stack.database_url)
     yield create_sessionmaker(engine)
     await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def throwaway_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the module's own (initdb'd in a temporary folder, on a spare loopback port), never the
+    machine's: its tests may stop and restart it. Removed after the module."""
+    try:
+        pgserver.find_tools()
+    except pgserver.PostgresMissing as exc:
+        skip_or_fail(f"cannot run a throwaway PostgreSQL: {exc}")
+    with pgserver.throwaway_postgres() as server:
+        yield server

@@ -58,10 +58,12 @@ async def replies_after(
             return found
 
 
-async def press(emulator: EmulatorClient, user_id: int, message: dict, title: str, *, until: str | None = None) -> list[dict]:
+async def press(
+    emulator: EmulatorClient, user_id: int, message: dict, title: str, *, until: str | None = None, timeout: float = 15
+) -> list[dict]:
     """Press the button with this title on a bot message; return the bot's messages that follow."""
     rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
     button = next(b for row in rows for b in row if b["text"] == title)
     after = (await emulator.sent(user_id)).last
     await emulator.press(user_id, message["message_id"], button["callback_data"])
-    return await replies_after(emulator, user_id, after, until=until)
+    return await replies_after(emulator, user_id, after, until=until, timeout=timeout)
