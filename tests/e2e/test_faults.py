@@ -7,6 +7,7 @@ and delivered, and nothing waits in the inbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Iterator
 
@@ -18,7 +19,7 @@ from bot.emulator.client import EmulatorClient
 from bot.storage import tickets, transcript
 from bot.storage.db import create_engine, create_sessionmaker
 from bot.storage.models import DeliveryStatus, Direction, InboxStatus, InboxUpdate
-from tests.e2e.helpers import press, replies_after, variations
+from tests.e2e.helpers import last_text, press, replies_after, variations
 from tests.e2e.pgserver import PostgresServer
 from tests.e2e.stack import Stack, running_stack
 
@@ -202,3 +203,89 @@ def _logs(stack: Stack) -> str:
 def _answers(customers: dict[int, Customer]) -> str:
     return "\n".join(f"{user}: {customer.answers}" for user, customer in customers.items())
 
+
+
+RASA_DOWN_SECONDS = 30
+BOT_DOWN_TOLD = replies_module.HANDOFF_BOT_DOWN + replies_module.HANDOFF_QUEUED.split("{position}")[0]
+
+
+async def _keeps_writing(emulator: EmulatorClient, user: int, started: asyncio.Event, down: asyncio.Event,
+                         back: asyncio.Event) -> dict:
+    """A customer asks question after question before, during and after Rasa's absence: what they were told."""
+    seen: dict = {"before": [], "told": None, "queued": [], "after": []}
+
+    async def ask(text: str, until: str | None = None) -> str:
+        after = (await emulator.sent(user)).last
+        await emulator.send_text(user, text)
+        return last_text(await replies_after(emulator, user, after, until=until, timeout=ANSWER_TIMEOUT))
+
+    number = 0
+    while not down.is_set():  # the bot answers, until Rasa goes (a question with Rasa as it dies is handed over)
+        question, response = QUESTIONS[number % len(QUESTIONS)]
+        number += 1
+        answer = await ask(question)
+        started.set()
+        if answer.startswith(BOT_DOWN_TOLD):
+            seen["told"] = answer
+            break
+        seen["before"].append((answer, response))
+    if seen["told"] is None:
+        seen["told"] = await ask(QUESTIONS[number % len(QUESTIONS)][0], until=replies_module.HANDOFF_BOT_DOWN)
+    # While they wait for a person, what they write goes to the agents and the bot stays quiet.
+    number = 0
+    while not back.is_set():
+        number += 1
+        seen["queued"].append((await emulator.send_text(user, f"still there? note {number} from {user}"))["update_id"])
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(back.wait(), 8)
+    seen["cancelled"] = await ask("/cancel", until="left the queue")
+    for question, response in QUESTIONS:
+        seen["after"].append((await ask(question), response))
+    return seen
+
+
+async def test_rasa_stopped_under_load_customers_are_told_handed_over_and_served_again_without_an_app_restart(
+    stack: Stack, emulator: EmulatorClient, db
+) -> None:
+    names = {773_001: "Ines", 773_002: "Jonah", 773_003: "Kerstin"}
+    for user, name in names.items():
+        await emulator.add_user(name, user_id=user, last_name="Okafor", language_code="en")
+    app = stack.processes["app"]
+    group_start = (await emulator.sent(stack.agent_chat_id)).last
+    started = {user: asyncio.Event() for user in names}
+    down, back = asyncio.Event(), asyncio.Event()
+    writing = [asyncio.create_task(_keeps_writing(emulator, user, started[user], down, back)) for user in names]
+    try:
+        # Rasa dies while everyone is in a conversation with the bot.
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started.values())), 2 * ANSWER_TIMEOUT)
+        stack.kill("rasa")
+        down.set()
+        await asyncio.sleep(RASA_DOWN_SECONDS)  # they go on writing meanwhile
+    finally:
+        await asyncio.to_thread(stack.start_rasa)  # (whatever happened: the next tests need Rasa)
+        back.set()
+    try:
+        seen = dict(zip(names, await asyncio.wait_for(asyncio.gather(*writing), 8 * ANSWER_TIMEOUT)))
+    finally:
+        for task in writing:
+            task.cancel()
+
+    assert stack.processes["app"] is app and app.poll() is None, "the app was not restarted"
+    for user, story in seen.items():
+        for text, response in story["before"] + story["after"]:
+            assert text in variations(response), f"{names[user]} is answered by the bot, before and after: {story}"
+        assert story["told"].startswith(BOT_DOWN_TOLD), f"{names[user]} was told the bot is down: {story}"
+        assert story["queued"], "they kept writing while Rasa was down"
+        assert story["cancelled"].startswith("Okay, you've left the queue"), story
+        assert len(story["after"]) == len(QUESTIONS)
+    # Each customer's card is in the agents' group (filtered by name: other tests' cards may come and go there).
+    for name in names.values():
+        await emulator.wait_for_text(stack.agent_chat_id, group_start, timeout=ANSWER_TIMEOUT,
+                                     predicate=lambda t, name=name: "the bot was unavailable" in t and f"{name}: " in t)
+    # Nothing they wrote while waiting was lost: each message is stored and relayed to the agents (sent, or queued
+    # behind the agents' group limit of 20 messages a minute).
+    async with db() as session:
+        for user, story in seen.items():
+            for update_id in story["queued"]:
+                relays = [m for m in await transcript.replies_to(session, update_id) if m.kind == "relay"]
+                assert relays and relays[0].chat_id != user, f"{names[user]}'s message {update_id} reached the agents"
