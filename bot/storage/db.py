@@ -66,11 +66,13 @@ def database_failed() -> bool:
 
 
 def _note_error(context: ExceptionContext) -> None:
-    # A lost connection mid-work (not the pool's pre-ping, which reconnects), or one that cannot be made.
+    # A lost connection mid-work (not the pool's pre-ping, which reconnects), or one that cannot be made. (As the
+    # server shuts down, asyncpg may also report an InternalError on a connection it was closing.)
     outage = _outage.get()
     if outage is None or context.is_pre_ping:
         return
-    if context.is_disconnect or isinstance(context.sqlalchemy_exception, (exc.OperationalError, exc.InterfaceError)):
+    if context.is_disconnect or isinstance(context.sqlalchemy_exception, (exc.OperationalError, exc.InterfaceError,
+                                                                         exc.InternalError)):
         outage.note(context.original_exception)
 
 
