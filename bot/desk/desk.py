@@ -503,7 +503,7 @@ class Desk:
         """Admin commands in the agents' group: /agents (who holds what), /release T000001 (back to the queue)."""
         message = update.effective_message
         where = {"message_thread_id": message.message_thread_id if message.is_topic_message else None}
-        if not await self.is_admin(update.effective_user.id):
+        if update.effective_user is None or not await self.is_admin(update.effective_user.id):  # no sender: not an admin
             with contextlib.suppress(TelegramError):
                 await self._bot.send_message(message.chat_id, ADMINS_ONLY, **where)
             return

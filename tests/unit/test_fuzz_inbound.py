@@ -449,16 +449,20 @@ def test_agents_commands_with_any_arguments(world: World) -> None:
     desk = {"id": AGENT, "type": "private", "first_name": "Alex"}
 
     @FUZZ
-    @given(name=st.sampled_from(AGENT_COMMANDS + GROUP_COMMANDS), args=number_args, in_group=st.booleans())
-    # Found by this test: digits Python's isdigit takes but int refuses, and numbers beyond a database's integers.
-    @example(name="kept", args="²", in_group=False)
-    @example(name="kept", args="#99999999999999999999999", in_group=False)
-    @example(name="release", args="T²", in_group=True)
-    @example(name="release", args="T99999999999999999999999", in_group=True)
-    def agent_types(name: str, args: str, in_group: bool) -> None:
+    @given(name=st.sampled_from(AGENT_COMMANDS + GROUP_COMMANDS), args=number_args, in_group=st.booleans(),
+           anonymous=st.booleans())
+    # Found by this test: digits Python's isdigit takes but int refuses, numbers beyond a database's integers, and
+    # an admin command in the group without a sender (the Bot API's `from` is optional).
+    @example(name="kept", args="²", in_group=False, anonymous=False)
+    @example(name="kept", args="#99999999999999999999999", in_group=False, anonymous=False)
+    @example(name="release", args="T²", in_group=True, anonymous=False)
+    @example(name="release", args="T99999999999999999999999", in_group=True, anonymous=False)
+    @example(name="agents", args="", in_group=True, anonymous=True)
+    @example(name="release", args="T000001", in_group=True, anonymous=True)
+    def agent_types(name: str, args: str, in_group: bool, anonymous: bool) -> None:
         async def example() -> None:
             before = await world.last_call()
-            sender = {"id": AGENT, "is_bot": False, "first_name": "Alex"}
+            sender = None if in_group and anonymous else {"id": AGENT, "is_bot": False, "first_name": "Alex"}
             sent = await send_message(world, group if in_group else desk, sender, text_message(f"/{name} {args}"))
             await world.handled(sent.update_id)
             assert world.errors.take() == []
