@@ -496,3 +496,14 @@ def test_an_agents_edit_stays_at_the_desk(world: World) -> None:
         assert len(world.harness.rasa.received) == asked
 
     world.run(example())
+
+
+@pytest.mark.xfail(strict=True, reason="bot/telegram/intake.py: an update PTB cannot parse (a TypeError in Bot.get_updates) "
+                   "ends the intake task, so nothing is fetched again; not this file's to fix")
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_one_update_the_library_cannot_read_does_not_stop_the_intake(tmp_path: Path) -> None:
+    unreadable = {"id": "1", "question": "q", "options": [], "total_voter_count": 0, "is_closed": True,
+                  "is_anonymous": True, "type": "regular", "allows_multiple_answers": False}  # lacks POLL_SINCE_API_9
+    async with running_harness(tmp_path) as harness:
+        await harness.emulator.inject_update("poll", unreadable)
+        assert (await harness.say("still there?", timeout=8))[-1]["text"] == "echo: still there?"
