@@ -357,8 +357,8 @@ class CustomerChat:
 
     @contextlib.asynccontextmanager
     async def _typing(self, chat_id: int) -> AsyncIterator[None]:
-        """"Typing…" while Rasa thinks. A call on its way is let finish, not abandoned: Telegram may answer it with
-        a "retry after", which the chat's replies must then wait out (the outbox hears of it only from an answer)."""
+        """Shows "typing…" while Rasa thinks. A call on its way is let finish, not abandoned: Telegram may answer it
+        with a "retry after", which the chat's replies must then wait out (the outbox hears of it only from an answer)."""
         done = asyncio.Event()
 
         async def keep_typing() -> None:

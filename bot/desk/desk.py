@@ -41,6 +41,7 @@ from bot.storage.models import (
     TicketStatus,
     utcnow,
 )
+from bot.telegram.formatting import split_text
 from bot.telegram.locks import LocalLocks, Locks
 from bot.telegram.outbox import Outbox
 
@@ -242,14 +243,16 @@ class Desk:
         target, thread = (agent.private_chat_id, None) if agent is not None and agent.private_chat_id else (self.group, ticket.topic_id)
         message = update.effective_message
         if message.text:
-            payload: dict[str, Any] = {"thread_id": thread} if thread else {}
-            text = f"{header}\n{message.text}"
+            # All of a long message reaches the agents, in as many Telegram messages as it takes.
+            for part in split_text(f"{header}\n{message.text}"):
+                await _queue(session, conversation, target, part, update.update_id, {"thread_id": thread} if thread else {},
+                             kind="relay")
         else:
-            payload = {"copy": {"from_chat_id": conversation.chat_id, "message_id": message.message_id}}
+            payload: dict[str, Any] = {"copy": {"from_chat_id": conversation.chat_id, "message_id": message.message_id}}
             if thread:
                 payload["thread_id"] = thread
             text = f"{header}\n{message.caption or ''}".strip()[:1024]
-        await _queue(session, conversation, target, text[:4096], update.update_id, payload, kind="relay")
+            await _queue(session, conversation, target, text, update.update_id, payload, kind="relay")
         deliveries.chats.add(target)
 
     async def cancel(self, update: Update, conversation: Conversation) -> None:
@@ -448,8 +451,8 @@ class Desk:
         """One message of an agent to a customer, recorded in the customer's transcript."""
         meta = {"agent_id": agent.id, "agent_name": agent.first_name}
         if message.text:
-            await _queue(session, conversation, conversation.chat_id, f"{agent.first_name}: {message.text}"[:4096], update_id,
-                         meta, kind="agent")
+            for part in split_text(f"{agent.first_name}: {message.text}"):  # the name may push it past one message
+                await _queue(session, conversation, conversation.chat_id, part, update_id, meta, kind="agent")
         else:
             caption = f"{agent.first_name}: {message.caption}" if message.caption else f"{agent.first_name}:"
             await _queue(session, conversation, conversation.chat_id, caption[:1024], update_id,

@@ -46,14 +46,21 @@ MEDIA = ("photo", "sticker", "voice", "video_note", "video", "audio", "document"
 
 
 class ErrorLog(logging.Handler):
-    """Every record at ERROR or above, from any logger (the app's error handler logs there)."""
+    """Every record at ERROR or above, from any logger (the app's error handler logs there), logged in one event loop
+    (other tests' apps log in theirs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
+        self._loop = loop
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+        try:
+            mine = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            mine = False
+        if mine:
+            self.records.append(record)
 
     def take(self) -> list[str]:
         taken = [f"{r.name}: {r.getMessage()}\n{self.format(r) if r.exc_info else ''}" for r in self.records]
@@ -68,7 +75,7 @@ class World:
         self.loop = asyncio.new_event_loop()
         self._running = running_harness(tmp_path, desk=True)
         self.harness: Harness = self.run(self._running.__aenter__())
-        self.errors = ErrorLog()
+        self.errors = ErrorLog(self.loop)
         self.errors.setFormatter(logging.Formatter())
         logging.getLogger().addHandler(self.errors)
         self._users = itertools.count(8_000_001)
@@ -507,3 +514,69 @@ async def test_one_update_the_library_cannot_read_does_not_stop_the_intake(tmp_p
     async with running_harness(tmp_path) as harness:
         await harness.emulator.inject_update("poll", unreadable)
         assert (await harness.say("still there?", timeout=8))[-1]["text"] == "echo: still there?"
+
+
+ASK_FOR_A_PERSON = "fuzz: I want a person"
+
+
+def echo_or_hand_over(body: JSON) -> list[JSON]:
+    """The scripted Rasa: a handoff for ASK_FOR_A_PERSON, an echo for anything else."""
+    if body["message"] == ASK_FOR_A_PERSON:
+        return [{"text": "A person will pick this up."}, {"custom": {"handoff": {"reason": "customer_request"}}}]
+    return [{"text": f"echo: {body['message']}"}]
+
+
+def squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+async def claimed_customer(world: World) -> JSON:
+    """A customer who asked for a person, whose ticket the agent claimed: what they send goes to the agent's chat.
+
+    (Relaying into the agents' group instead would meet its limit of 20 messages a minute, which python-telegram-bot's
+    rate limiter enforces by waiting: the examples would take minutes.)
+    """
+    emulator, group = world.harness.emulator, world.harness.group_id
+    customer = await world.new_customer("Waiting")
+    group_start, agent_start = (await emulator.sent(group)).last, (await emulator.sent(AGENT)).last
+    await world.handled((await send_message(world, private_chat(customer), user_json(customer),
+                                            text_message(ASK_FOR_A_PERSON))).update_id)
+    [*_, card] = await emulator.wait_for_text(group, group_start, predicate=lambda text: "Waiting" in text and "🎫" in text,
+                                              timeout=15)
+    claim = next(b for row in card["reply_markup"]["inline_keyboard"] for b in row if b["text"] == "Claim")
+    await emulator.press(AGENT, card["message_id"], claim["callback_data"], chat_id=group)
+    await emulator.wait_for_text(AGENT, agent_start, predicate=lambda text: "You're now talking with" in text, timeout=15)
+    assert world.errors.take() == []
+    return customer
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+def test_what_a_customer_sends_to_an_agent_reaches_the_agent_whole(world: World) -> None:
+    """While a person helps a customer, whatever the customer sends is stored and relayed to them, never to Rasa."""
+
+    @FUZZ
+    @given(content=st.one_of(st.builds(text_message, st.one_of(any_text, long_text)), media_content()), edited=st.booleans())
+    def customer_writes_to_the_agent(content: JSON, edited: bool) -> None:
+        async def example() -> None:
+            asked = len(world.harness.rasa.received)
+            sent = await send_message(world, private_chat(customer), user_json(customer), content, edited=edited)
+            await world.handled(sent.update_id)
+            assert world.errors.take() == []
+            rows = await world.rows(sent.update_id)
+            assert [(m.chat_id, m.text) for m in rows if m.direction is Direction.IN] == [
+                (customer["id"], expected_stored_text(content))]
+            relayed = [m for m in rows if m.kind == "relay"]
+            assert relayed and {m.chat_id for m in relayed} == {AGENT}
+            if "text" in content:
+                assert squeezed("".join(m.text for m in relayed)).endswith(squeezed(content["text"])), "nothing cut off"
+            assert len(world.harness.rasa.received) == asked, "Rasa stays out of it"
+
+        world.run(example())
+
+    echo = world.harness.rasa.answer
+    world.harness.rasa.answer = echo_or_hand_over
+    try:
+        customer = world.run(claimed_customer(world))
+        customer_writes_to_the_agent()
+    finally:
+        world.harness.rasa.answer = echo
