@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,23 @@ FORGET_YES = "app:forget:yes"
 FORGET_NO = "app:forget:no"
 PHOTO_INTENT = "/attach_photo"  # a photo without words: Rasa attaches it to a complaint, or asks what it is about
 MEDIA_KINDS = ("photo", "sticker", "voice", "video_note", "video", "audio", "document", "location", "contact")
+
+
+Handler = Callable[["CustomerChat", Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def customers_only(handler: Handler) -> Handler:
+    """An update from an agent's desk chat that reached a customer handler (an edit: the desk takes new messages
+    only) is the desk's, never a customer's message for Rasa."""
+
+    @functools.wraps(handler)
+    async def guarded(self: CustomerChat, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self._desk.is_agent_chat(update):
+            await self._desk.on_agent_edit(update)
+            return
+        await handler(self, update, context)
+
+    return guarded
 
 
 def media_kind(update: Update) -> str:
@@ -82,21 +100,25 @@ class CustomerChat:
             return
         await self._ask_rasa(update, conversation, "/greet", context)
 
+    @customers_only
     async def on_tickets(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/tickets: the customer's complaints and where they stand (Rasa's action knows them)."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
         await self._ask_rasa(update, conversation, "/check_ticket_status", context)
 
+    @customers_only
     async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/cancel: leave the queue for a person and go back to the bot."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
         await self._desk.cancel(update, conversation)
 
+    @customers_only
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help: what the bot can do and how to ask."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
         await self._reply(update, conversation, [{"text": replies.HELP}])
 
+    @customers_only
     async def on_mydata(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/mydata: everything stored about the customer, as a JSON file recorded in the outbox like any reply."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
@@ -110,12 +132,14 @@ class CustomerChat:
         failpoint(self._settings, "before-send")
         await self._outbox.flush(conversation.chat_id)
 
+    @customers_only
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/forget: ask for confirmation first, with buttons the app answers itself."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
         choices = [{"title": replies.FORGET_YES, "payload": FORGET_YES}, {"title": replies.FORGET_NO, "payload": FORGET_NO}]
         await self._reply(update, conversation, [{"text": replies.FORGET_CONFIRM, "buttons": choices}])
 
+    @customers_only
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A command we don't have: say so politely instead of guessing."""
         text = update.effective_message.text or ""
@@ -123,6 +147,7 @@ class CustomerChat:
         command = COMMAND_NAME.match(text.strip())
         await self._reply(update, conversation, [{"text": replies.UNKNOWN_COMMAND.format(command=command[0] if command else "/")}])
 
+    @customers_only
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A customer's text (new or edited): store it and let Rasa answer."""
         message = update.effective_message
@@ -137,6 +162,7 @@ class CustomerChat:
             return
         await self._ask_rasa(update, conversation, escape_customer_text(message.text), context)
 
+    @customers_only
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo goes to Rasa (it may be evidence for a complaint); a sticker, voice note, file…: keep it and ask for words."""
         kind = media_kind(update)
@@ -267,7 +293,7 @@ class CustomerChat:
             recovered = await self._rasa.replies_after(conversation.sender_id, update.update_id)
             await self._reply(update, conversation, recovered or [{"text": replies.TROUBLE}])
             return
-        async with self._typing(context, conversation.chat_id):
+        async with self._typing(conversation.chat_id):
             try:
                 metadata = self._metadata(update)
                 if attachments:
@@ -330,20 +356,25 @@ class CustomerChat:
         }
 
     @contextlib.asynccontextmanager
-    async def _typing(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> AsyncIterator[None]:
+    async def _typing(self, chat_id: int) -> AsyncIterator[None]:
+        """Shows "typing…" while Rasa thinks. A call on its way is let finish, not abandoned: Telegram may answer it
+        with a "retry after", which the chat's replies must then wait out (the outbox hears of it only from an answer)."""
+        done = asyncio.Event()
+
         async def keep_typing() -> None:
-            while True:
-                with contextlib.suppress(TelegramError):
-                    await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
-                await asyncio.sleep(TYPING_REFRESH)
+            while not done.is_set():
+                await self._outbox.chat_action(chat_id, ChatAction.TYPING)  # in step with the chat's replies
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), TYPING_REFRESH)
 
         task = asyncio.create_task(keep_typing())
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done.set()
+            [outcome] = await asyncio.gather(task, return_exceptions=True)
+            if isinstance(outcome, Exception):
+                log.warning("typing indicator for chat %s failed: %r", chat_id, outcome)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one error handler: log with the traceback, then tell the customer we had trouble."""

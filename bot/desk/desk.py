@@ -41,6 +41,7 @@ from bot.storage.models import (
     TicketStatus,
     utcnow,
 )
+from bot.telegram.formatting import split_text
 from bot.telegram.locks import LocalLocks, Locks
 from bot.telegram.outbox import Outbox
 
@@ -97,6 +98,7 @@ PROMISE_NOTICE = "🤝 {agent} promised: {what}, due {due}."
 PROMISE_DUE = "⏰ Promise #{number} on {ticket} is due: {what}. When it's done, /kept {number}."
 PROMISE_KEPT_NOTICE = "✅ {agent} kept promise #{number}: {what}."
 NO_PROMISES = "You have no open promises."
+AGENT_EDIT = "Edits don't reach the customer: send the correction as a new message."
 MEMBERSHIP_RECHECK = timedelta(minutes=5)
 COMMENT_WINDOW = timedelta(minutes=30)  # a text this soon after a rating is a comment on it
 ADMINS_ONLY = "Only the agents' group admins can do that."
@@ -242,14 +244,16 @@ class Desk:
         target, thread = (agent.private_chat_id, None) if agent is not None and agent.private_chat_id else (self.group, ticket.topic_id)
         message = update.effective_message
         if message.text:
-            payload: dict[str, Any] = {"thread_id": thread} if thread else {}
-            text = f"{header}\n{message.text}"
+            # All of a long message reaches the agents, in as many Telegram messages as it takes.
+            for part in split_text(f"{header}\n{message.text}"):
+                await _queue(session, conversation, target, part, update.update_id, {"thread_id": thread} if thread else {},
+                             kind="relay")
         else:
-            payload = {"copy": {"from_chat_id": conversation.chat_id, "message_id": message.message_id}}
+            payload: dict[str, Any] = {"copy": {"from_chat_id": conversation.chat_id, "message_id": message.message_id}}
             if thread:
                 payload["thread_id"] = thread
             text = f"{header}\n{message.caption or ''}".strip()[:1024]
-        await _queue(session, conversation, target, text[:4096], update.update_id, payload, kind="relay")
+            await _queue(session, conversation, target, text, update.update_id, payload, kind="relay")
         deliveries.chats.add(target)
 
     async def cancel(self, update: Update, conversation: Conversation) -> None:
@@ -414,6 +418,15 @@ class Desk:
             return False
         return member.status in ("creator", "administrator")
 
+    def is_agent_chat(self, update: Update) -> bool:
+        """Whether the update comes from a registered agent's private chat (their desk, never a customer chat)."""
+        chat = update.effective_chat
+        return chat is not None and chat.id in self.agent_chats.chat_ids
+
+    async def on_agent_edit(self, update: Update) -> None:
+        """An agent edited a message in their desk chat: what was relayed cannot change, so say so."""
+        await self._direct(update.effective_chat.id, AGENT_EDIT)
+
     async def on_agent_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An agent writes in their private chat: to the customer it answers (or the only one they are helping)."""
         if not await self.still_an_agent(update):
@@ -439,8 +452,8 @@ class Desk:
         """One message of an agent to a customer, recorded in the customer's transcript."""
         meta = {"agent_id": agent.id, "agent_name": agent.first_name}
         if message.text:
-            await _queue(session, conversation, conversation.chat_id, f"{agent.first_name}: {message.text}"[:4096], update_id,
-                         meta, kind="agent")
+            for part in split_text(f"{agent.first_name}: {message.text}"):  # the name may push it past one message
+                await _queue(session, conversation, conversation.chat_id, part, update_id, meta, kind="agent")
         else:
             caption = f"{agent.first_name}: {message.caption}" if message.caption else f"{agent.first_name}:"
             await _queue(session, conversation, conversation.chat_id, caption[:1024], update_id,
@@ -494,7 +507,7 @@ class Desk:
         """Admin commands in the agents' group: /agents (who holds what), /release T000001 (back to the queue)."""
         message = update.effective_message
         where = {"message_thread_id": message.message_thread_id if message.is_topic_message else None}
-        if not await self.is_admin(update.effective_user.id):
+        if update.effective_user is None or not await self.is_admin(update.effective_user.id):  # no sender: not an admin
             with contextlib.suppress(TelegramError):
                 await self._bot.send_message(message.chat_id, ADMINS_ONLY, **where)
             return
@@ -520,7 +533,7 @@ class Desk:
         """Put a claimed conversation back in the queue (its agent went off shift, say)."""
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
-            ticket = await session.get(Ticket, int(reference[1:])) if reference[1:].isdigit() else None
+            ticket = await session.get(Ticket, number) if (number := record_number(reference[1:])) else None
             handoff = await handoffs.for_ticket(session, ticket.id) if ticket else None
             if handoff is None or handoff.status is not HandoffStatus.CLAIMED:
                 return "Usage: /release T000001, for a ticket an agent is handling."
@@ -748,8 +761,8 @@ class Desk:
                     lines.append(f"#{promise.id} {ticket.reference}: {promise.what} (due {handoffs.aware(promise.due_at):%d %b %H:%M} UTC)")
                 reply = "\n".join(lines) or NO_PROMISES
             else:
-                number = rest.lstrip("#")
-                promise = await session.get(Promise, int(number)) if number.isdigit() else None
+                number = record_number(rest.lstrip("#"))
+                promise = await session.get(Promise, number) if number else None
                 if promise is None or promise.agent_id != agent.id or promise.kept_at is not None:
                     reply = "Usage: /kept <number> of one of your open promises (/promises lists them)."
                 else:
@@ -955,8 +968,8 @@ class Desk:
     ) -> Ticket:
         """The ticket the request is about (the customer's own, by reference), or a new one for it."""
         reference = str(context.get("ticket_id") or "")
-        if reference[1:].isdigit():
-            found = await session.get(Ticket, int(reference[1:]))
+        if number := record_number(reference[1:]):
+            found = await session.get(Ticket, number)
             if found is not None and found.customer_id == conversation.customer_id:
                 return found
         collected = context.get("collected") or {}
@@ -1049,6 +1062,17 @@ async def _buttons(session: AsyncSession, chat_id: int, choices: list[tuple[str,
 
 def _thread(ticket: Ticket, payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "thread_id": ticket.topic_id} if ticket.topic_id else dict(payload)
+
+
+def record_number(text: str) -> int | None:
+    """The number of a ticket or promise as typed (`000012`): ASCII digits only, in a database id's range.
+
+    Python's `isdigit` and `int` take other scripts' digits too (and `int` refuses some, like "²"); a database refuses
+    numbers beyond 64 bits: either would fail the command instead of saying how to use it.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 18:
+        return None
+    return int(text) or None
 
 
 def _value(value: Any) -> str | None:

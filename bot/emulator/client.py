@@ -177,6 +177,10 @@ class EmulatorClient:
         body = {"from_id": from_id, "chat_id": chat_id, "message_id": message_id, "data": data, "force": forged or None}
         return await self._request("POST", "callbacks", _without_none(body))
 
+    async def inject_update(self, kind: str, payload: Any) -> JSON:
+        """Queue a raw update `{kind: payload}`, unchecked (malformed ones too); returns `{update_id, update}`."""
+        return await self._request("POST", "updates", {kind: payload})
+
     async def callback_answer(self, callback_query_id: str) -> JSON:
         """A callback query with the bot's answer (`answered`, `answer`)."""
         return await self._request("GET", f"callbacks/{callback_query_id}")
@@ -239,8 +243,14 @@ class EmulatorClient:
         count: int = 1,
         retry_after: int | None = None,
         delay: float | None = None,
+        probability: float | None = None,
+        seed: int | None = None,
     ) -> JSON:
-        """Make matching Bot API calls fail: mode is 429, 500, 502, slow or drop."""
+        """Make matching Bot API calls fail: mode is 429, 500, 502, slow or drop.
+
+        With `probability` (0 to 1) each matching call fails at random, drawn from `seed` (the rule shows the
+        seed it drew when none is given); `count=-1` keeps the rule until cleared.
+        """
         body = {
             "mode": mode,
             "method": method,
@@ -248,6 +258,8 @@ class EmulatorClient:
             "count": count,
             "retry_after": retry_after,
             "delay": delay,
+            "probability": probability,
+            "seed": seed,
         }
         return (await self._request("POST", "faults", _without_none(body)))["fault"]
 

@@ -311,3 +311,18 @@ def callback_record(state: EmulatorState, query_id: str) -> JSON:
     if record is None:
         raise ControlError(f"unknown callback query {query_id}", status=404)
     return record
+
+
+def inject_raw_update(state: EmulatorState, body: JSON) -> JSON:
+    """Queue an update exactly as given, `{<kind>: <payload>}`, for tests of what real clients never send.
+
+    Nothing in it is checked or stored with the chats: fields may be missing, ids unknown, the kind made up.
+    The update id is the emulator's, so that it comes after every other update.
+    """
+    if "update_id" in body:
+        raise ControlError("update_id is given by the emulator")
+    if len(body) != 1:
+        raise ControlError("an update has exactly one field besides update_id")
+    ((kind, payload),) = body.items()
+    update = state.push_update(kind, copy.deepcopy(payload))
+    return {"update_id": update["update_id"], "update": update}

@@ -113,7 +113,8 @@ class BotApiHandler:
         return {"ok": True, "result": result}, 200
 
     def _answer(self, entry: JSON, body: JSON, status: int) -> web.Response:
-        self._state.finish_call(entry, status, body.get("description"))
+        retry_after = (body.get("parameters") or {}).get("retry_after")
+        self._state.finish_call(entry, status, body.get("description"), retry_after=retry_after)
         return _json(body, status)
 
     async def download(self, request: web.Request) -> web.Response:
@@ -191,6 +192,7 @@ class ControlApi:
             web.post("/_emulator/messages", _control(self.message)),
             web.post("/_emulator/edits", _control(self.edit)),
             web.post("/_emulator/callbacks", _control(self.callback)),
+            web.post("/_emulator/updates", _control(self.raw_update)),
             web.get("/_emulator/callbacks/{query_id}", _control(self.callback_answer)),
             web.get("/_emulator/sent", _control(self.sent)),
             web.get("/_emulator/calls", _control(self.calls)),
@@ -242,6 +244,10 @@ class ControlApi:
     async def callback(self, request: web.Request) -> JSON:
         """A user presses an inline button."""
         return control.inject_callback(self._state, await _body(request))
+
+    async def raw_update(self, request: web.Request) -> JSON:
+        """Queue any update as given, however malformed (the update id is the emulator's)."""
+        return control.inject_raw_update(self._state, await _body(request))
 
     async def callback_answer(self, request: web.Request) -> JSON:
         """A callback query and the bot's answer."""

@@ -326,17 +326,24 @@ class EmulatorState:
             "fault": None,
             "time": time.time(),
             "duration": None,
+            "retry_after": None,
         }
         recorded = self.calls.append(self.next_id("call"), entry)
         self.changed.notify()
         return recorded
 
-    def finish_call(self, entry: JSON, status: int, description: str | None) -> None:
-        """Complete a logged call with its HTTP status (0: connection dropped)."""
+    def finish_call(
+        self, entry: JSON, status: int, description: str | None, retry_after: int | None = None
+    ) -> None:
+        """Complete a logged call with its HTTP status (0: connection dropped) and, for a 429, its retry_after.
+
+        `time` is when the call arrived, `time + duration` when it was answered (both `time.time()`).
+        """
         entry.update(
             status=status,
             description=description,
             duration=round(time.time() - entry["time"], 6),
+            retry_after=retry_after,
         )
         self.changed.notify()
 

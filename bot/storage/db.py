@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, event, exc, text
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -25,6 +29,64 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+@dataclass
+class Outage:
+    """Whether the database failed (could not be reached, or dropped the connection) during one piece of work."""
+
+    failed: bool = False
+    reason: str = ""
+
+    def note(self, error: BaseException) -> None:
+        self.failed = True
+        self.reason = f"{type(error).__name__}: {error}"[:300]
+
+
+_outage: ContextVar[Outage | None] = ContextVar("frontline_database_outage", default=None)
+
+
+@contextmanager
+def watch_outage() -> Iterator[Outage]:
+    """Note whether the database fails under this block (and the tasks it starts): such work is to be done again.
+
+    Handlers swallow their errors (they tell the customer instead), so the caller learns here that the work met a
+    database that was down or restarting, rather than a bug, and that trying again later will help.
+    """
+    outage = Outage()
+    token = _outage.set(outage)
+    try:
+        yield outage
+    finally:
+        _outage.reset(token)
+
+
+def database_failed() -> bool:
+    """True inside a watch_outage() block once the database has failed in it."""
+    outage = _outage.get()
+    return outage is not None and outage.failed
+
+
+def _note_error(context: ExceptionContext) -> None:
+    # A lost connection mid-work (not the pool's pre-ping, which reconnects), or one that cannot be made. (As the
+    # server shuts down, asyncpg may also report an InternalError on a connection it was closing.)
+    outage = _outage.get()
+    if outage is None or context.is_pre_ping:
+        return
+    if context.is_disconnect or isinstance(context.sqlalchemy_exception, (exc.OperationalError, exc.InterfaceError,
+                                                                         exc.InternalError)):
+        outage.note(context.original_exception)
+
+
+def _note_connect_failure(dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
+    # A refused connection (server down, restarting, not accepting yet) raises outside SQLAlchemy's error events.
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except Exception as error:
+        outage = _outage.get()
+        if outage is not None:
+            outage.note(error)
+        raise
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     """An async engine for the URL; SQLite files get their folder, WAL and a busy timeout."""
     url = make_url(database_url)
@@ -34,7 +96,11 @@ def create_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # Pre-ping: after a server restart, a pooled connection is found dead and replaced before it is used.
+    engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    event.listen(engine.sync_engine, "handle_error", _note_error)
+    event.listen(engine.sync_engine, "do_connect", _note_connect_failure)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

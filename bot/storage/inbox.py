@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.storage.db import database_failed
 from bot.storage.models import InboxStatus, InboxUpdate, utcnow
 
 
@@ -43,7 +44,10 @@ async def mark_sent_to_rasa(session: AsyncSession, update_id: int) -> bool:
 
 
 async def mark_done(session: AsyncSession, update_id: int) -> None:
-    """The update has been fully handled."""
+    """The update has been fully handled; unless the database failed while it was (then it stays pending, to be
+    handled again: see bot/telegram/dispatch.py)."""
+    if database_failed():
+        return
     await session.execute(
         update(InboxUpdate)
         .where(InboxUpdate.update_id == update_id)

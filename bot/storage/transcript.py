@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.faults import failpoint
 from bot.storage.models import Conversation, Customer, DeliveryStatus, Direction, Message, utcnow
 
 
@@ -83,6 +84,8 @@ async def queue_outgoing(
 
     `chat_id` sends it elsewhere than the customer's chat (to agents) while keeping it with their conversation.
     """
+    if update_id is not None:
+        failpoint(None, "before-record-reply", conversation.chat_id)  # tests: an answer in hand, none of it stored
     return await _add(
         session, conversation, direction=Direction.OUT, kind=kind, text=text, payload=payload,
         update_id=update_id, status=DeliveryStatus.PENDING, chat_id=chat_id if chat_id is not None else conversation.chat_id,
@@ -93,6 +96,8 @@ async def record_event(
     session: AsyncSession, *, conversation: Conversation, kind: str, payload: dict[str, Any], update_id: int | None
 ) -> Message:
     """Store something the bot decided that is not a message to send (a handoff request, say)."""
+    if update_id is not None:
+        failpoint(None, "before-record-reply", conversation.chat_id)
     return await _add(session, conversation, direction=Direction.OUT, kind=kind, text="", payload=payload, update_id=update_id)
 
 

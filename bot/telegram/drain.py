@@ -12,7 +12,7 @@ from telegram import Bot, Update
 
 from bot.logs import bind_chat
 from bot.storage.models import InboxStatus, InboxUpdate
-from bot.telegram.dispatch import chat_key
+from bot.telegram.dispatch import chat_key, handle_patiently
 from bot.telegram.locks import Locks
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ class ChatDrainer:
                 async with self._locks.try_hold("chat", key) as held:
                     if held:
                         while (update := await self._next(key)) is not None:
-                            await self._handle(update)
+                            if not await handle_patiently(self._handle, update):
+                                return  # still pending: the sweep brings it back
                 if not held or not (key in self._again or await self._next(key) is not None):
                     return
         except Exception:

@@ -33,11 +33,30 @@ class Intake:
         """Hand stored but unprocessed updates to the dispatcher; return the offset to poll from."""
         async with self._sessions() as session:
             for row in await inbox.pending(session):
-                update = Update.de_json(row.payload, self._bot)
+                update = self._read(row.payload)
                 if update is not None:
                     self._dispatcher.submit(update)
             newest = await inbox.newest_update_id(session)
         return None if newest is None else newest + 1
+
+    def _read(self, raw: dict) -> Update | None:
+        """The update, or None when python-telegram-bot cannot read it (a newer Bot API shape, say)."""
+        try:
+            return Update.de_json(raw, self._bot)
+        except Exception:
+            log.warning("an update this python-telegram-bot cannot read was stored and skipped: %.300r", raw, exc_info=True)
+            return None
+
+    async def accept_raw(self, raw: dict) -> None:
+        """Store an update as Telegram sent it; one the library cannot read is kept, marked done and skipped, so it
+        neither stops the updates after it nor comes back."""
+        update = self._read(raw)
+        if update is not None:
+            await self.accept(update)
+            return
+        async with self._sessions.begin() as session:
+            if await inbox.store(session, update_id=int(raw["update_id"]), chat_id=None, payload=raw):
+                await inbox.mark_done(session, int(raw["update_id"]))
 
     async def accept(self, update: Update) -> None:
         """Store one update and hand it on, unless it was stored before."""
@@ -55,10 +74,14 @@ class Intake:
     async def run(self) -> None:
         """Poll until cancelled."""
         offset = await self.resume()
-        backoff = 1.0
+        backoff = store_backoff = 1.0
         while True:
             try:
-                updates = await self._bot.get_updates(offset=offset, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
+                # Raw, then read one by one: python-telegram-bot's get_updates fails the whole batch on one update
+                # it cannot read, and polling would stop at it for good.
+                updates = await self._bot.do_api_request(
+                    "getUpdates", api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": Update.ALL_TYPES},
+                    read_timeout=POLL_TIMEOUT + 10)
             except TelegramError as exc:
                 self.last_error = f"Telegram's getUpdates failed: {exc}"
                 log.warning("getUpdates failed, retrying in %.0f s: %s", backoff, exc)
@@ -67,9 +90,18 @@ class Intake:
                 continue
             backoff = 1.0
             self.last_error = None
-            for update in updates:
-                await self.accept(update)
-                offset = update.update_id + 1
+            try:
+                for raw in updates:
+                    await self.accept_raw(raw)
+                    offset = int(raw["update_id"]) + 1
+            except Exception as exc:
+                # Not stored, so not confirmed: the next poll from this offset brings it (and those after it) again.
+                # (/ready names the database as what fails.)
+                log.warning("storing update %s failed, polling it again in %.0f s: %s", offset, store_backoff, exc)
+                await asyncio.sleep(store_backoff)
+                store_backoff = min(store_backoff * 2, 10.0)
+                continue
+            store_backoff = 1.0
 
 
 class WebhookIntake(Intake):
@@ -103,9 +135,9 @@ class WebhookIntake(Intake):
             log.warning("webhook call without the right secret token from %s", request.remote)
             return web.Response(status=403)
         try:
-            update = Update.de_json(await request.json(), self._bot)
-        except ValueError:
+            raw = await request.json()
+            int(raw["update_id"])
+        except (ValueError, TypeError, KeyError):
             return web.Response(status=400, text="not an update")
-        if update is not None:
-            await self.accept(update)
+        await self.accept_raw(raw)
         return web.Response(status=200)

@@ -15,6 +15,7 @@ from telegram import Message as TelegramMessage
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.faults import failpoint
 from bot.storage import transcript
 from bot.storage.models import Message
 from bot.telegram.locks import LocalLocks, Locks
@@ -52,12 +53,19 @@ class Outbox:
         # Telegram's "retry after" is per chat: a flooded agents' group must not hold up customers' replies.
         self._not_before: dict[int, float] = {}
 
+    def _waiting(self, chat_id: int) -> bool:
+        """Whether Telegram's last "retry after" for this chat has not yet passed."""
+        return asyncio.get_running_loop().time() < self._not_before.get(chat_id, 0.0)
+
+    def _lock(self, chat_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(chat_id, asyncio.Lock())
+
     async def flush(self, chat_id: int) -> None:
         """Deliver everything pending for one chat, stopping at the first transient failure."""
-        if asyncio.get_running_loop().time() < self._not_before.get(chat_id, 0.0):
-            return  # Telegram asked us to wait with this chat; the retry round comes back to it
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        async with lock, self.shared.try_hold("outbox", chat_id) as held:
+        async with self._lock(chat_id), self.shared.try_hold("outbox", chat_id) as held:
+            # Asked only once the lock is ours: the flush it waited for may just have been told to wait.
+            if self._waiting(chat_id):
+                return  # Telegram asked us to wait with this chat; the retry round comes back to it
             if not held:
                 return  # another worker is sending this chat's messages; the retry round catches any it missed
             async with self._sessions() as session:
@@ -80,6 +88,32 @@ class Outbox:
             except Exception:
                 log.exception("outbox retry round failed")
             await asyncio.sleep(RETRY_INTERVAL)
+
+    async def chat_action(self, chat_id: int, action: str) -> None:
+        """Show the customer an action (typing…), in step with the chat's replies.
+
+        Nothing is shown while the chat waits out a "retry after" or while a reply is being sent to it (the reply
+        is what the customer waits for); a "retry after" it is given holds the chat's replies back too.
+        """
+        lock = self._lock(chat_id)
+        if lock.locked() or self._waiting(chat_id):
+            return
+        async with lock:
+            try:
+                await self._bot.send_chat_action(chat_id, action)
+            except RetryAfter as exc:
+                self._wait(chat_id, exc)
+            except TelegramError as exc:
+                log.debug("chat action for chat %s failed: %s", chat_id, exc)
+
+    def _wait(self, chat_id: int, exc: RetryAfter) -> None:
+        """Hold this chat's messages back for as long as Telegram asked."""
+        with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            wait = exc.retry_after
+        wait = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        self._not_before[chat_id] = max(self._not_before.get(chat_id, 0.0), asyncio.get_running_loop().time() + wait)
+        log.warning("chat %s is flooded: waiting %.0f s before its next message", chat_id, wait)
 
     async def _send(self, message: Message) -> TelegramMessage | MessageId:
         """One recorded message to Telegram: a copy of a user's message, a photo, a document (with caption), or a text.
@@ -108,16 +142,12 @@ class Outbox:
                 await transcript.mark_undeliverable(session, message.id)
             return True
         except RetryAfter as exc:
-            with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                wait = exc.retry_after
-            wait = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            self._not_before[message.chat_id] = asyncio.get_running_loop().time() + wait
-            log.warning("chat %s is flooded: waiting %.0f s before its next message", message.chat_id, wait)
+            self._wait(message.chat_id, exc)
             return False
         except (NetworkError, TelegramError) as exc:
             log.warning("reply %s to chat %s not delivered yet: %s", message.id, message.chat_id, exc)
             return False
+        failpoint(None, "after-send", message.chat_id)  # tests: sent, not yet marked sent (a restart sends it again)
         async with self._sessions.begin() as session:
             document = getattr(sent, "document", None)
             file_id = document.file_id if document else None

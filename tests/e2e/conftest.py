@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.emulator.client import EmulatorClient
 from bot.storage.db import create_engine, create_sessionmaker
 from tests.conftest import skip_or_fail
+from tests.e2e import pgserver
+from tests.e2e.pgserver import PostgresServer
 from tests.e2e.stack import Stack, running_stack
 
 _user_ids = itertools.count(700_001)
@@ -70,3 +72,15 @@ async def browser() -> AsyncIterator[Any]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture(scope="module")
+def throwaway_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the module's own (initdb'd in a temporary folder, on a spare loopback port), never the
+    machine's: its tests may stop and restart it. Removed after the module."""
+    try:
+        pgserver.find_tools()
+    except pgserver.PostgresMissing as exc:
+        skip_or_fail(f"cannot run a throwaway PostgreSQL: {exc}")
+    with pgserver.throwaway_postgres() as server:
+        yield server

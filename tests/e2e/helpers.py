@@ -42,9 +42,9 @@ def last_text(messages: list[dict]) -> str:
 
 
 async def replies_after(
-    emulator: EmulatorClient, user_id: int, after: int, *, until: str | None = None, timeout: float = 15
+    emulator: EmulatorClient, user_id: int, after: int, *, until: str | None = None, timeout: float = 15, count: int = 1
 ) -> list[dict]:
-    """The bot's new messages (not edits) after `after`, waiting until one contains `until` (or for the first)."""
+    """The bot's new messages (not edits) after `after`, waiting until one contains `until` (or for `count` of them)."""
     deadline = asyncio.get_running_loop().time() + timeout
     found: list[dict] = []
     while True:
@@ -54,14 +54,16 @@ async def replies_after(
         batch = await emulator.sent(user_id, after, wait=remaining)
         after = batch.last
         found += [m for m in batch.messages if m["method"] == "sendMessage"]
-        if found and (until is None or any(until in (m.get("text") or "") for m in found)):
+        if len(found) >= count and (until is None or any(until in (m.get("text") or "") for m in found)):
             return found
 
 
-async def press(emulator: EmulatorClient, user_id: int, message: dict, title: str, *, until: str | None = None) -> list[dict]:
+async def press(
+    emulator: EmulatorClient, user_id: int, message: dict, title: str, *, until: str | None = None, timeout: float = 15
+) -> list[dict]:
     """Press the button with this title on a bot message; return the bot's messages that follow."""
     rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
     button = next(b for row in rows for b in row if b["text"] == title)
     after = (await emulator.sent(user_id)).last
     await emulator.press(user_id, message["message_id"], button["callback_data"])
-    return await replies_after(emulator, user_id, after, until=until)
+    return await replies_after(emulator, user_id, after, until=until, timeout=timeout)

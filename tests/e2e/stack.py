@@ -179,15 +179,17 @@ PROCESSES = ("emulator", "actions", "rasa", "app")
 
 
 @contextmanager
-def running_stack(workdir: Path | None = None) -> Iterator[Stack]:
+def running_stack(workdir: Path | None = None, *, database: str | None = None) -> Iterator[Stack]:
     """Emulator, actions, Rasa and app on free ports (training first when no model matches), stopped on exit;
-    their logs are printed when the start fails."""
+    their logs are printed when the start fails. `database`: a PostgreSQL URL instead of SQLite files in `workdir`
+    (the app's, the action server's and Rasa's tracker store)."""
     from bot.config import load_settings
     from bot.rasa_runtime import current_model
 
     if current_model(load_settings()) is None:
         subprocess.run([str(VENV_BIN / "frontline"), "train"], cwd=ROOT, check=True)
-    stack = Stack(workdir or Path(tempfile.mkdtemp(prefix="frontline-stack-")))
+    stack = Stack(workdir or Path(tempfile.mkdtemp(prefix="frontline-stack-")), database=database)
+    stack.workdir.mkdir(parents=True, exist_ok=True)
     try:
         stack.start_emulator()
         stack.start_actions()

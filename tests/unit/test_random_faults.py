@@ -1,0 +1,176 @@
+"""Telegram answering 429 and 502 at random: every reply is delivered, in order, and every retry_after is honoured."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from telegram import Bot
+
+from bot.emulator.client import EmulatorClient
+from bot.emulator.server import EmulatorServer
+from bot.storage import inbox, transcript
+from bot.storage.db import create_engine, create_sessionmaker, migrate
+from bot.storage.models import DeliveryStatus, Direction
+from bot.telegram.outbox import Outbox
+from tests.unit.chat_harness import TOKEN, Harness, eventually, running_harness
+
+CUSTOMERS = (4242, 6101, 6102, 6103)
+MESSAGES = 6  # per customer, sent all at once
+SEED = int(os.environ.get("FRONTLINE_FAULT_SEED", "20261125"))  # set it to replay another run's faults
+RETRY_AFTER = 2
+
+
+def two_replies(body: dict) -> list[dict]:
+    """Each message gets two replies, so order within one answer counts too."""
+    return [{"text": f"{body['message']} (1/2)"}, {"text": f"{body['message']} (2/2)"}]
+
+
+def expected_replies(customer: int) -> list[str]:
+    return [f"{customer} #{number} ({part}/2)" for number in range(1, MESSAGES + 1) for part in (1, 2)]
+
+
+def chat_of(call: dict) -> str | None:
+    chat_id = call["params"].get("chat_id")
+    return None if chat_id is None else str(chat_id)
+
+
+def calls_too_soon(calls: list[dict]) -> list[tuple[dict, dict]]:
+    """Pairs (429, later call to the same chat that arrived before the 429's retry_after had passed since its answer).
+
+    A call that arrived before the 429 was answered was already on its way, and is not counted.
+    """
+    by_chat: dict[str, list[dict]] = defaultdict(list)
+    for call in calls:
+        if chat_of(call) is not None:
+            by_chat[chat_of(call)].append(call)
+    early = []
+    for chat_calls in by_chat.values():
+        for refused in (call for call in chat_calls if call["status"] == 429):
+            answered = refused["time"] + refused["duration"]
+            until = answered + refused["retry_after"]
+            early += [(refused, call) for call in chat_calls if answered <= call["time"] < until and call is not refused]
+    return early
+
+
+def test_calls_too_soon_sees_a_call_inside_a_retry_after_and_nothing_else() -> None:
+    refused = {"params": {"chat_id": 1}, "status": 429, "time": 10.0, "duration": 0.5, "retry_after": 2}
+    in_flight = {"params": {"chat_id": 1}, "status": 200, "time": 10.2, "duration": 0.1, "retry_after": None}
+    too_soon = {"params": {"chat_id": "1"}, "status": 200, "time": 12.4, "duration": 0.1, "retry_after": None}
+    other_chat = {"params": {"chat_id": 2}, "status": 200, "time": 11.0, "duration": 0.1, "retry_after": None}
+    in_time = {"params": {"chat_id": 1}, "status": 200, "time": 12.5, "duration": 0.1, "retry_after": None}
+    no_chat = {"params": {}, "status": 200, "time": 11.0, "duration": 0.1, "retry_after": None}
+    assert calls_too_soon([refused, in_flight, too_soon, other_chat, in_time, no_chat]) == [(refused, too_soon)]
+
+
+async def _sent_texts(harness: Harness, customer: int) -> list[str]:
+    return [entry["text"] for entry in (await harness.emulator.sent(customer)).messages]
+
+
+async def _unfinished(harness: Harness) -> tuple[list, list]:
+    """Updates not yet marked done, replies not yet marked sent (the app marks them just after Telegram answers)."""
+    async with harness.sessions() as session:
+        return [row.update_id for row in await inbox.pending(session)], [m.id for m in await transcript.outbox(session)]
+
+
+async def _all_delivered(harness: Harness) -> bool:
+    for customer in CUSTOMERS:
+        if len(await _sent_texts(harness, customer)) < 2 * MESSAGES:
+            return False
+    return True
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_random_429s_and_502s_lose_nothing_reorder_nothing_and_retry_after_is_honoured(tmp_path: Path) -> None:
+    async with running_harness(tmp_path) as harness:
+        harness.rasa.answer = two_replies
+        for customer in CUSTOMERS[1:]:
+            await harness.emulator.add_user(f"Customer {customer}", user_id=customer)
+        # Every Bot API call the app makes from now on, getUpdates included, may be refused either way.
+        await harness.emulator.set_fault("429", count=-1, probability=0.2, seed=SEED, retry_after=RETRY_AFTER)
+        await harness.emulator.set_fault("502", count=-1, probability=0.2, seed=SEED + 1)
+        for number in range(1, MESSAGES + 1):
+            for customer in CUSTOMERS:
+                await harness.emulator.send_text(customer, f"{customer} #{number}")
+
+        delivered = await eventually(lambda: _all_delivered(harness), True, timeout=120)
+        await harness.emulator.clear_faults()
+        calls = await harness.emulator.calls()
+        replay = f"(FRONTLINE_FAULT_SEED={SEED} replays these faults)"
+        assert delivered, f"not every reply arrived within 120 s {replay}"
+        for customer in CUSTOMERS:
+            assert await _sent_texts(harness, customer) == expected_replies(customer), replay
+        faulted = [call["fault"] for call in calls if call["fault"]]
+        assert "429" in faulted and "502" in faulted, "the faults really happened"
+        assert any(call["method"] == "sendMessage" and call["fault"] == "429" for call in calls)
+        assert calls_too_soon(calls) == [], replay
+
+        assert await eventually(lambda: _unfinished(harness), ([], [])), "every update done, every reply marked sent"
+        async with harness.sessions() as session:
+            for customer in CUSTOMERS:
+                stored = await transcript.messages(session, customer)
+                outgoing = [m for m in stored if m.direction is Direction.OUT]
+                assert [m.text for m in outgoing] == expected_replies(customer)
+                assert {m.status for m in outgoing} == {DeliveryStatus.SENT}
+                assert [m.text for m in stored if m.direction is Direction.IN] == [
+                    f"{customer} #{number}" for number in range(1, MESSAGES + 1)]
+        assert len(harness.rasa.received) == len(CUSTOMERS) * MESSAGES, "each message went to Rasa once"
+
+
+@pytest.fixture
+async def outbox_world(tmp_path: Path) -> AsyncIterator[tuple[Outbox, EmulatorClient, async_sessionmaker, int]]:
+    """An outbox of its own against an emulator with one customer, and two replies waiting in that chat."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}")
+    await migrate(engine)
+    sessions = create_sessionmaker(engine)
+    async with EmulatorServer() as server, EmulatorClient(server.base_url) as control:
+        customer = (await control.add_user("Ann"))["id"]
+        async with sessions.begin() as session:
+            person = await transcript.upsert_customer(session, telegram_user_id=customer, first_name="Ann")
+            conversation = await transcript.conversation_for_chat(session, chat_id=customer, customer=person)
+            for text in ("first", "second"):
+                await transcript.queue_outgoing(session, conversation=conversation, text=text, update_id=None)
+        async with Bot(TOKEN, base_url=server.bot_api_url) as bot:
+            yield Outbox(bot, sessions), control, sessions, customer
+    await engine.dispose()
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_a_flush_that_waited_for_a_refused_one_does_not_send_right_after_it(outbox_world) -> None:
+    outbox, control, sessions, customer = outbox_world
+    await control.set_fault("429", method="sendMessage", chat_id=customer, retry_after=5)
+    await asyncio.gather(outbox.flush(customer), outbox.flush(customer))  # the handler's and the retry round's
+    assert [call["status"] for call in await control.calls("sendMessage")] == [429]
+    async with sessions() as session:
+        assert [m.text for m in await transcript.outbox(session, customer)] == ["first", "second"]
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_a_retry_after_given_to_typing_holds_the_replies_back_and_typing_too(outbox_world) -> None:
+    outbox, control, sessions, customer = outbox_world
+    await control.set_fault("429", method="sendChatAction", chat_id=customer, retry_after=5)
+    await outbox.chat_action(customer, "typing")
+    await outbox.flush(customer)
+    await outbox.chat_action(customer, "typing")
+    to_the_chat = [call for call in await control.calls() if chat_of(call) == str(customer)]
+    assert [(call["method"], call["status"]) for call in to_the_chat] == [("sendChatAction", 429)]
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_the_reply_waits_out_a_retry_after_that_the_typing_indicator_met(tmp_path: Path) -> None:
+    async def thinking(body: dict) -> list[dict]:
+        await asyncio.sleep(0.3)  # long enough for "typing…" to be answered
+        return [{"text": "done"}]
+
+    async with running_harness(tmp_path) as harness:
+        harness.rasa.answer = thinking
+        await harness.emulator.set_fault("429", method="sendChatAction", chat_id=harness.user_id, retry_after=2)
+        assert (await harness.say("hello", timeout=10))[-1]["text"] == "done"
+        calls = await harness.emulator.calls()
+    assert [call["method"] for call in calls if chat_of(call) == str(harness.user_id)] == ["sendChatAction", "sendMessage"]
+    assert calls_too_soon(calls) == []
