@@ -1,7 +1,7 @@
 """Choose LinearIntentClassifier's `center` (the SVM score below which a message is declined).
 
     .venv-rasa/bin/python -m bench.tune_center --data ../shared/data/clinc150 [--encoder var/encoders/all-MiniLM-L6-v2]
-    .venv-rasa/bin/python -m bench.tune_center --data nlu --folds 5
+    .venv-rasa/bin/python -m bench.tune_center --data nlu --folds 5 --retrieval-intents
 
 On a CLINC150-style directory it trains on train (+ oos_train) and scores the
 validation split (val + oos_val); on other data (a Rasa data directory, a
@@ -58,13 +58,27 @@ def fit_and_score(train: Sequence[Example], test: Sequence[Example], config: dic
             {**LinearIntentClassifier.get_default_config(), **config},
             LocalModelStorage(Path(tmp)), Resource("linear"), ExecutionContext(GraphSchema({}), "tune"),
         )
-        # The intent classifier sees a retrieval intent (faq/topic) as its base intent (faq).
-        component.train(TrainingData([Message.build(text=e.text, intent=e.intent.split("/")[0]) for e in train]))
+        component.train(TrainingData([_message(e, Message) for e in train]))
         return component.classes, component.scores([e.text for e in test])
 
 
+def _message(example: Example, message_class: type) -> object:
+    """A training message as Rasa reads it: a retrieval intent (faq/topic) is intent `faq` with the full key."""
+    from rasa.shared.nlu.constants import INTENT_RESPONSE_KEY
+
+    message = message_class.build(text=example.text, intent=example.intent.split("/")[0])
+    if "/" in example.intent:
+        message.set(INTENT_RESPONSE_KEY, example.intent)
+    return message
+
+
 def sweep(truth: Sequence[str], classes: Sequence[str], scores: np.ndarray, centers: np.ndarray) -> list[dict]:
-    truth_arr = np.array([t.split("/")[0] for t in truth])
+    """Accuracy, out-of-scope recall and confident-wrong rate at each candidate center.
+
+    Without `retrieval_intents` the classes are base intents: a retrieval intent's truth counts as its base.
+    """
+    full = any("/" in name for name in classes)
+    truth_arr = np.array([t if full else t.split("/")[0] for t in truth])
     predicted = np.array(classes)[scores.argmax(axis=1)]
     best = scores.max(axis=1)
     in_scope = truth_arr != OUT_OF_SCOPE
@@ -89,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--encoder", default=None)
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--max-accuracy-loss", type=float, default=0.01)
+    parser.add_argument("--retrieval-intents", action="store_true", help="learn faq/<topic> as classes (config.yml does)")
     args = parser.parse_args(argv)
-    config = {"encoder": args.encoder, "C": args.C}
+    config = {"encoder": args.encoder, "C": args.C, "retrieval_intents": args.retrieval_intents}
 
     if (args.data / "train.csv").is_file():
         train = read_csv(args.data / "train.csv") + _optional_csv(args.data / "oos_train.csv")

@@ -19,10 +19,20 @@ Persisted as plain arrays and JSON (vocabularies, IDF weights, SVM weights),
 never as pickles. The sentence encoder's weights are read from `encoder` (a
 directory relative to the working directory, like SpacyNLP's model) at
 training and at run time; they are not inside the model.
+
+With `retrieval_intents: true` it also does the ResponseSelector's work: it
+learns each retrieval intent's sub-intents as classes of their own
+(`faq/delivery_time`, `faq/warranty`, ...), reports the base intent (`faq`)
+as the message's intent, and the sub-intent under `response_selector` exactly
+as Rasa's ResponseSelector would (`response_selector.faq.response.utter_action`
+= `utter_faq/delivery_time`), which is what the retrieval action `utter_faq`
+reads. One linear model instead of a DIET network: seconds to train, nothing
+to load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -35,9 +45,26 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.nlu.constants import (
+    RESPONSE_SELECTOR_PREDICTION_KEY,
+    RESPONSE_SELECTOR_PROPERTY_NAME,
+    RESPONSE_SELECTOR_RANKING_KEY,
+    RESPONSE_SELECTOR_RESPONSES_KEY,
+    RESPONSE_SELECTOR_RETRIEVAL_INTENTS,
+    RESPONSE_SELECTOR_UTTER_ACTION_KEY,
+)
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    INTENT_RESPONSE_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    RESPONSE_IDENTIFIER_DELIMITER,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from rasa.shared.nlu.training_data.util import intent_response_key_to_template_key
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from nlu.components.sentence_encoder import SentenceEncoder
@@ -59,6 +86,26 @@ def _restore(vectorizer: TfidfVectorizer, idf: np.ndarray) -> TfidfVectorizer:
     vectorizer._validate_vocabulary()
     vectorizer.idf_ = idf
     return vectorizer
+
+
+def intent_ranking(names: list[str], confidences: np.ndarray, length: int) -> list[dict[str, Any]]:
+    """Rasa's intent ranking from classes sorted by confidence: a retrieval intent's sub-intents
+    (faq/<topic>) count as their base intent (faq), at the confidence of the best of them."""
+    ranking: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for name, confidence in zip(names, confidences):
+        base = name.split(RESPONSE_IDENTIFIER_DELIMITER)[0]
+        if base not in seen:
+            seen.add(base)
+            ranking.append({INTENT_NAME_KEY: base, PREDICTED_CONFIDENCE_KEY: float(confidence)})
+            if len(ranking) >= max(1, length):
+                break
+    return ranking
+
+
+def _label_id(name: str) -> int:
+    """A stable id for a label (Rasa's ResponseSelector numbers its labels; only uniqueness matters)."""
+    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:6], "big")
 
 
 class _Encoders:
@@ -93,6 +140,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             "center": 0.0,
             "slope": 4.0,
             "ranking_length": 10,
+            # Learn the sub-intents of retrieval intents (faq/<topic>) and report them as a
+            # ResponseSelector does; false: a retrieval intent is one class (faq).
+            "retrieval_intents": False,
         }
 
     def __init__(
@@ -104,6 +154,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         classes: list[str] | None = None,
         coef: np.ndarray | None = None,
         intercept: np.ndarray | None = None,
+        responses: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         self._config = config
         self._model_storage = model_storage
@@ -112,6 +163,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self.classes = classes or []
         self.coef = coef
         self.intercept = intercept
+        # Responses of the retrieval intents' sub-intents, by utter action (utter_faq/<topic>).
+        self.responses = responses or {}
 
     @classmethod
     def create(
@@ -138,11 +191,22 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         from sklearn.svm import LinearSVC
 
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
-        intents = sorted({m.get(INTENT) for m in examples})
-        if len(intents) < 2:
+        full = self._config.get("retrieval_intents", False)
+        labels = [m.get_full_intent() if full else m.get(INTENT) for m in examples]
+        if len(set(labels)) < 2:
             log.warning("LinearIntentClassifier needs at least two intents to train; it will predict nothing")
             return self._resource
-        texts, labels = [m.get(TEXT) for m in examples], [m.get(INTENT) for m in examples]
+        texts = [m.get(TEXT) for m in examples]
+        if full:
+            keys = {label for label in labels if RESPONSE_IDENTIFIER_DELIMITER in label}
+            self.responses = {
+                key: training_data.responses[key]
+                for key in sorted(intent_response_key_to_template_key(label) for label in keys)
+                if key in training_data.responses
+            }
+            missing = sorted(label for label in keys if intent_response_key_to_template_key(label) not in self.responses)
+            if missing and training_data.responses:  # none at all: trained without a domain (bench, tests)
+                log.warning("LinearIntentClassifier: no responses for %s; add utter_<intent>/<key> to the domain", missing)
         config = self._config
         self.vectorizers = [
             _vectorizer("char", config["char_ngrams"], config["char_min_df"]),
@@ -164,6 +228,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         with self._model_storage.write_to(self._resource) as directory:
             meta = {
                 "classes": self.classes,
+                "responses": self.responses,
                 "vectorizers": [
                     {"analyzer": v.analyzer, "ngram_range": list(v.ngram_range), "vocabulary": v.vocabulary_}
                     for v in self.vectorizers
@@ -197,7 +262,10 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             )
             for i, v in enumerate(meta["vectorizers"])
         ]
-        component = cls(config, model_storage, resource, vectorizers, meta["classes"], arrays["coef"], arrays["intercept"])
+        component = cls(
+            config, model_storage, resource, vectorizers, meta["classes"], arrays["coef"], arrays["intercept"],
+            meta.get("responses"),
+        )
         component._encoder()  # load the encoder now, not on the first message
         return component
 
@@ -210,20 +278,51 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     def confidence(self, scores: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self._config["slope"] * (scores - self._config["center"])))
 
+    def retrieval_intents(self) -> list[str]:
+        """The retrieval intents among the classes (`faq` for classes `faq/<topic>`)."""
+        return sorted({name.split(RESPONSE_IDENTIFIER_DELIMITER)[0] for name in self.classes if RESPONSE_IDENTIFIER_DELIMITER in name})
+
     def process(self, messages: list[Message]) -> list[Message]:
-        """Set the intent and ranking of each message that has text."""
+        """Set the intent and ranking of each message that has text (and the response selector's pick)."""
         if self.coef is None:
             return messages
         todo = [message for message in messages if message.get(TEXT)]
         if not todo:
             return messages
         confidences = self.confidence(self.scores([message.get(TEXT) for message in todo]))
+        retrieval = self.retrieval_intents()
         for message, row in zip(todo, confidences):
-            order = np.argsort(-row)[: max(1, self._config["ranking_length"])]
-            ranking = [{INTENT_NAME_KEY: self.classes[i], PREDICTED_CONFIDENCE_KEY: float(row[i])} for i in order]
+            order = np.argsort(-row)
+            ranking = intent_ranking([self.classes[i] for i in order], row[order], self._config["ranking_length"])
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            if retrieval:
+                selected = self.response_selection(retrieval, [self.classes[i] for i in order], row[order])
+                message.set(RESPONSE_SELECTOR_PROPERTY_NAME, selected, add_to_output=True)
         return messages
+
+    def response_selection(self, retrieval: list[str], names: list[str], confidences: np.ndarray) -> dict[str, Any]:
+        """The `response_selector` parse data of Rasa's ResponseSelector: each retrieval intent's best sub-intent."""
+        selected: dict[str, Any] = {RESPONSE_SELECTOR_RETRIEVAL_INTENTS: retrieval}
+        length = max(1, self._config["ranking_length"])
+        for intent in retrieval:
+            prefix = intent + RESPONSE_IDENTIFIER_DELIMITER
+            ranked = [(name, float(confidence)) for name, confidence in zip(names, confidences) if name.startswith(prefix)]
+            best, confidence = ranked[0]
+            utter_action = intent_response_key_to_template_key(best)
+            selected[intent] = {
+                RESPONSE_SELECTOR_PREDICTION_KEY: {
+                    RESPONSE_SELECTOR_RESPONSES_KEY: self.responses.get(utter_action) or [{TEXT: best}],
+                    PREDICTED_CONFIDENCE_KEY: confidence,
+                    INTENT_RESPONSE_KEY: best,
+                    RESPONSE_SELECTOR_UTTER_ACTION_KEY: utter_action,
+                },
+                RESPONSE_SELECTOR_RANKING_KEY: [
+                    {"id": _label_id(name), PREDICTED_CONFIDENCE_KEY: conf, INTENT_RESPONSE_KEY: name}
+                    for name, conf in ranked[:length]
+                ],
+            }
+        return selected
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
