@@ -103,6 +103,23 @@ def intent_ranking(names: list[str], confidences: np.ndarray, length: int) -> li
     return ranking
 
 
+def calibrated_logit(scores: np.ndarray, neighbours: np.ndarray | None, weights: dict[str, float]) -> np.ndarray:
+    """bias + score * s + margin * (s - the best other class's s) [+ neighbour * cos], for every class.
+
+    The margin is positive for the best class only: a close second makes the best one less sure.
+    """
+    if scores.shape[1] < 2:
+        margin = np.zeros_like(scores)
+    else:
+        top_two = np.sort(scores, axis=1)[:, -2:]
+        best_other = np.where(scores >= top_two[:, 1:], top_two[:, :1], top_two[:, 1:])
+        margin = scores - best_other
+    logit = weights.get("bias", 0.0) + weights.get("score", 0.0) * scores + weights.get("margin", 0.0) * margin
+    if neighbours is not None and weights.get("neighbour"):
+        logit = logit + weights["neighbour"] * neighbours
+    return logit
+
+
 def _label_id(name: str) -> int:
     """A stable id for a label (Rasa's ResponseSelector numbers its labels; only uniqueness matters)."""
     return int.from_bytes(hashlib.sha1(name.encode()).digest()[:6], "big")
@@ -139,6 +156,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             # Confidence = sigmoid(slope * (score - center)): 0.5 at the SVM score `center`.
             "center": 0.0,
             "slope": 4.0,
+            # Instead of slope/center, a logistic model of whether the best intent is right:
+            # confidence = sigmoid(bias + score * s + margin * (s - best other s) + neighbour * cos),
+            # cos the cosine to the class's nearest training example (needs `encoder`). Fit on
+            # validation data by `python -m bench.tune_center --calibrate`; null: slope/center.
+            "calibration": None,
             "ranking_length": 10,
             # Learn the sub-intents of retrieval intents (faq/<topic>) and report them as a
             # ResponseSelector does; false: a retrieval intent is one class (faq).
@@ -165,6 +187,10 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self.intercept = intercept
         # Responses of the retrieval intents' sub-intents, by utter action (utter_faq/<topic>).
         self.responses = responses or {}
+        # With a `neighbour` calibration: the training examples' sentence embeddings, grouped by
+        # class (class k's rows start at neighbour_starts[k]).
+        self.neighbour_embeddings: np.ndarray | None = None
+        self.neighbour_starts: np.ndarray | None = None
 
     @classmethod
     def create(
@@ -221,6 +247,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if len(self.classes) == 2:  # binary: one weight vector for the second class
             self.coef = np.vstack([-self.coef, self.coef])
             self.intercept = np.concatenate([-self.intercept, self.intercept])
+        if self._uses_neighbours():
+            order = np.argsort(np.array([self.classes.index(label) for label in labels]), kind="stable")
+            self.neighbour_embeddings = self._encoder().encode([texts[i] for i in order]).astype(np.float16)
+            counts = np.bincount([self.classes.index(labels[i]) for i in order], minlength=len(self.classes))
+            self.neighbour_starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self.persist()
         return self._resource
 
@@ -236,6 +267,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             }
             (Path(directory) / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, default=int))
             arrays = {f"idf_{i}": v.idf_.astype(np.float32) for i, v in enumerate(self.vectorizers)}
+            if self.neighbour_embeddings is not None:
+                arrays["neighbour_embeddings"] = self.neighbour_embeddings
+                arrays["neighbour_starts"] = self.neighbour_starts
             np.savez_compressed(Path(directory) / WEIGHTS_FILE, coef=self.coef, intercept=self.intercept, **arrays)
 
     @classmethod
@@ -266,6 +300,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             config, model_storage, resource, vectorizers, meta["classes"], arrays["coef"], arrays["intercept"],
             meta.get("responses"),
         )
+        component.neighbour_embeddings = arrays.get("neighbour_embeddings")
+        component.neighbour_starts = arrays.get("neighbour_starts")
         component._encoder()  # load the encoder now, not on the first message
         return component
 
@@ -275,8 +311,22 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         """The SVM score of every intent (columns in `self.classes` order) for each text."""
         return np.asarray(self._features(texts) @ self.coef.T) + self.intercept
 
-    def confidence(self, scores: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self._config["slope"] * (scores - self._config["center"])))
+    def _uses_neighbours(self) -> bool:
+        return bool((self._config.get("calibration") or {}).get("neighbour")) and bool(self._config.get("encoder"))
+
+    def neighbours(self, texts: list[str]) -> np.ndarray | None:
+        """Each text's cosine to the nearest training example of every class (None without them)."""
+        if self.neighbour_embeddings is None or self._encoder() is None:
+            return None
+        similarity = self._encoder().encode(texts) @ self.neighbour_embeddings.astype(np.float32).T
+        return np.maximum.reduceat(similarity, self.neighbour_starts, axis=1)
+
+    def confidence(self, scores: np.ndarray, neighbours: np.ndarray | None = None) -> np.ndarray:
+        """Confidence of every intent: a sigmoid of its SVM score, or the calibrated model of `calibration`."""
+        calibration = self._config.get("calibration")
+        if not calibration:
+            return 1.0 / (1.0 + np.exp(-self._config["slope"] * (scores - self._config["center"])))
+        return 1.0 / (1.0 + np.exp(-calibrated_logit(scores, neighbours, calibration)))
 
     def retrieval_intents(self) -> list[str]:
         """The retrieval intents among the classes (`faq` for classes `faq/<topic>`)."""
@@ -289,7 +339,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         todo = [message for message in messages if message.get(TEXT)]
         if not todo:
             return messages
-        confidences = self.confidence(self.scores([message.get(TEXT) for message in todo]))
+        texts = [message.get(TEXT) for message in todo]
+        confidences = self.confidence(self.scores(texts), self.neighbours(texts))
         retrieval = self.retrieval_intents()
         for message, row in zip(todo, confidences):
             order = np.argsort(-row)
