@@ -45,9 +45,9 @@ def folds(examples: Sequence[Example], k: int, seed: int = 0) -> list[tuple[list
 
 def fit_and_score(
     train: Sequence[Example], test: Sequence[Example], config: dict
-) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    """Train the component on `train`; return its classes, the SVM scores of `test` and their
-    cosines to each class's nearest training example (None without a `neighbour` calibration)."""
+) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    """Train the component on `train`; return its classes, the SVM scores of `test` and the other
+    per-class features its calibration uses (`neighbour`, `distance`: empty without them)."""
     from rasa.engine.graph import ExecutionContext, GraphSchema
     from rasa.engine.storage.local_model_storage import LocalModelStorage
     from rasa.engine.storage.resource import Resource
@@ -63,7 +63,7 @@ def fit_and_score(
         )
         component.train(TrainingData([_message(e, Message) for e in train]))
         texts = [e.text for e in test]
-        return component.classes, component.scores(texts), component.neighbours(texts)
+        return component.classes, component.scores(texts), component.extra_features(texts)
 
 
 def _message(example: Example, message_class: type) -> object:
@@ -100,17 +100,22 @@ def sweep(truth: Sequence[str], classes: Sequence[str], scores: np.ndarray, cent
     return rows
 
 
-def top_features(scores: np.ndarray, neighbours: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """The best class of each row and the calibration features of it: score, margin, neighbour cosine."""
+FEATURES = ("score", "margin", "neighbour", "distance")
+
+
+def top_features(scores: np.ndarray, extra: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The best class of each row and the calibration features of it (FEATURES; zeros where not computed)."""
     rows = np.arange(len(scores))
     order = np.argsort(-scores, axis=1)
     best, second = scores[rows, order[:, 0]], scores[rows, order[:, 1]]
-    near = neighbours[rows, order[:, 0]] if neighbours is not None else np.zeros(len(scores))
-    return order[:, 0], np.column_stack([best, best - second, near])
+    columns = [best, best - second]
+    for name in FEATURES[2:]:
+        columns.append(extra[name][rows, order[:, 0]] if name in extra else np.zeros(len(scores)))
+    return order[:, 0], np.column_stack(columns)
 
 
 def calibrate(
-    truth: Sequence[str], classes: Sequence[str], scores: np.ndarray, neighbours: np.ndarray | None,
+    truth: Sequence[str], classes: Sequence[str], scores: np.ndarray, extra: dict[str, np.ndarray],
     oos_weight: float, min_accuracy: float,
 ) -> tuple[dict[str, float], list[dict]]:
     """Fit `calibration` weights: a logistic model of "the best intent is right and in scope".
@@ -123,11 +128,11 @@ def calibrate(
     from sklearn.linear_model import LogisticRegression
 
     truth_arr = np.array(truth)
-    best, features = top_features(scores, neighbours)
+    best, features = top_features(scores, extra)
     predicted = np.array(classes)[best]
     in_scope = truth_arr != OUT_OF_SCOPE
     right = (predicted == truth_arr) & in_scope
-    used = [0, 1, 2] if neighbours is not None else [0, 1]
+    used = [0, 1] + [i for i, name in enumerate(FEATURES) if name in extra]
     model = LogisticRegression(C=100.0, max_iter=1000).fit(
         features[:, used], right.astype(int), sample_weight=np.where(in_scope, 1.0, oos_weight)
     )
@@ -149,9 +154,8 @@ def calibrate(
         })
     eligible = [row for row in rows if row["accuracy"] >= min_accuracy] or rows[:1]
     chosen = min(eligible, key=lambda row: (row["confident_wrong_weighted"], -row["accuracy"]))
-    names = ["score", "margin", "neighbour"]
     weights = {"bias": round(float(model.intercept_[0]) - chosen["shift"], 4)}
-    weights.update({names[i]: round(float(w), 4) for i, w in zip(used, model.coef_[0])})
+    weights.update({FEATURES[i]: round(float(w), 4) for i, w in zip(used, model.coef_[0])})
     return weights, rows, chosen
 
 
@@ -166,14 +170,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--encoder-weight", type=float, default=1.0)
     parser.add_argument("--calibrate", action="store_true", help="fit `calibration` weights instead of choosing a center")
     parser.add_argument("--neighbour", action="store_true", help="calibrate with the nearest-example cosine (needs --encoder)")
+    parser.add_argument("--distance", action="store_true", help="calibrate with the Mahalanobis distance (needs --encoder)")
     parser.add_argument("--oos-weight", type=float, default=5.0, help="weight of an out-of-scope message in calibrating")
     parser.add_argument("--min-accuracy", type=float, default=0.95, help="in-scope accuracy the calibration keeps")
     parser.add_argument("--embedding-cache", type=Path, default=None, help="an .npz of sentence embeddings by text, reused")
     args = parser.parse_args(argv)
     config = {"encoder": args.encoder, "C": args.C, "retrieval_intents": args.retrieval_intents,
               "encoder_weight": args.encoder_weight}
-    if args.neighbour:
-        config["calibration"] = {"neighbour": 1.0}  # any weight: the model keeps the examples' embeddings
+    # Any weight: the model keeps what the feature needs (the examples' embeddings, class means).
+    config["calibration"] = {name: 1.0 for name in ("neighbour", "distance") if getattr(args, name)} or None
     if args.encoder and args.embedding_cache:
         _load_embedding_cache(args.encoder, args.embedding_cache)
 
@@ -185,16 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         examples = read_csv(args.data) if args.data.suffix == ".csv" else read_rasa(args.data)
         splits = folds(examples, args.folds)
     truth: list[str] = []
-    all_scores, all_neighbours = [], []
+    all_scores, all_extra = [], []
     classes: list[str] | None = None
     for number, (train, test) in enumerate(splits, start=1):
-        fold_classes, scores, neighbours = fit_and_score(train, test, config)
+        fold_classes, scores, extra = fit_and_score(train, test, config)
         if classes is None:
             classes = fold_classes
         # Align columns: a fold may miss a rare intent.
         all_scores.append(_align(scores, fold_classes, classes, -10.0))
-        if neighbours is not None:
-            all_neighbours.append(_align(neighbours, fold_classes, classes, 0.0))
+        all_extra.append({name: _align(values, fold_classes, classes, 0.0) for name, values in extra.items()})
         truth += [e.intent for e in test]
         print(f"split {number}/{len(splits)}: {len(train)} train, {len(test)} scored", flush=True)
     if args.encoder and args.embedding_cache:
@@ -203,8 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.calibrate:
         full = any("/" in name for name in classes)
         truth = [t if full else t.split("/")[0] for t in truth]
-        neighbours = np.vstack(all_neighbours) if all_neighbours else None
-        weights, rows, chosen = calibrate(truth, classes, scores, neighbours, args.oos_weight, args.min_accuracy)
+        extra = {name: np.vstack([fold[name] for fold in all_extra]) for name in all_extra[0]}
+        weights, rows, chosen = calibrate(truth, classes, scores, extra, args.oos_weight, args.min_accuracy)
         for row in rows:
             oos = "–" if row["oos_recall"] is None else f"{100 * row['oos_recall']:.1f} %"
             print(f"shift {row['shift']:+.2f}: accuracy {100 * row['accuracy']:.1f} %, out-of-scope recall {oos}, "

@@ -103,8 +103,11 @@ def intent_ranking(names: list[str], confidences: np.ndarray, length: int) -> li
     return ranking
 
 
-def calibrated_logit(scores: np.ndarray, neighbours: np.ndarray | None, weights: dict[str, float]) -> np.ndarray:
-    """bias + score * s + margin * (s - the best other class's s) [+ neighbour * cos], for every class.
+def calibrated_logit(scores: np.ndarray, extra: dict[str, np.ndarray] | None, weights: dict[str, float]) -> np.ndarray:
+    """bias + score * s + margin * (s - the best other class's s) [+ neighbour * cos] [+ distance * d], every class.
+
+    `extra` holds the per-class features other than the score: `neighbour` (cosine to the class's
+    nearest training example) and `distance` (Mahalanobis distance to the class's mean embedding).
 
     The margin is positive for the best class only: a close second makes the best one less sure.
     """
@@ -115,8 +118,9 @@ def calibrated_logit(scores: np.ndarray, neighbours: np.ndarray | None, weights:
         best_other = np.where(scores >= top_two[:, 1:], top_two[:, :1], top_two[:, 1:])
         margin = scores - best_other
     logit = weights.get("bias", 0.0) + weights.get("score", 0.0) * scores + weights.get("margin", 0.0) * margin
-    if neighbours is not None and weights.get("neighbour"):
-        logit = logit + weights["neighbour"] * neighbours
+    for name, values in (extra or {}).items():
+        if weights.get(name):
+            logit = logit + weights[name] * values
     return logit
 
 
@@ -157,10 +161,13 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             "center": 0.0,
             "slope": 4.0,
             # Instead of slope/center, a logistic model of whether the best intent is right:
-            # confidence = sigmoid(bias + score * s + margin * (s - best other s) + neighbour * cos),
-            # cos the cosine to the class's nearest training example (needs `encoder`). Fit on
+            # confidence = sigmoid(bias + score * s + margin * (s - best other s) + neighbour * cos
+            # + distance * d), cos the cosine to the class's nearest training example, d the
+            # Mahalanobis distance to its examples' mean embedding (both need `encoder`). Fit on
             # validation data by `python -m bench.tune_center --calibrate`; null: slope/center.
             "calibration": None,
+            # Not a topic of its own for the Mahalanobis distance: its examples are anything else.
+            "out_of_scope_intent": "out_of_scope",
             "ranking_length": 10,
             # Learn the sub-intents of retrieval intents (faq/<topic>) and report them as a
             # ResponseSelector does; false: a retrieval intent is one class (faq).
@@ -191,6 +198,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         # class (class k's rows start at neighbour_starts[k]).
         self.neighbour_embeddings: np.ndarray | None = None
         self.neighbour_starts: np.ndarray | None = None
+        # With a `distance` calibration: each class's mean embedding, whether it is an in-scope
+        # class, and the precision matrix of the in-scope examples around their class means.
+        self.distance_means: np.ndarray | None = None
+        self.distance_in_scope: np.ndarray | None = None
+        self.distance_precision: np.ndarray | None = None
 
     @classmethod
     def create(
@@ -252,6 +264,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             self.neighbour_embeddings = self._encoder().encode([texts[i] for i in order]).astype(np.float16)
             counts = np.bincount([self.classes.index(labels[i]) for i in order], minlength=len(self.classes))
             self.neighbour_starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        if self._uses("distance"):
+            self._fit_distance(self._encoder().encode(texts), labels)
         self.persist()
         return self._resource
 
@@ -267,9 +281,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             }
             (Path(directory) / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, default=int))
             arrays = {f"idf_{i}": v.idf_.astype(np.float32) for i, v in enumerate(self.vectorizers)}
-            if self.neighbour_embeddings is not None:
-                arrays["neighbour_embeddings"] = self.neighbour_embeddings
-                arrays["neighbour_starts"] = self.neighbour_starts
+            for name in ("neighbour_embeddings", "neighbour_starts", "distance_means", "distance_in_scope", "distance_precision"):
+                if getattr(self, name) is not None:
+                    arrays[name] = getattr(self, name)
             np.savez_compressed(Path(directory) / WEIGHTS_FILE, coef=self.coef, intercept=self.intercept, **arrays)
 
     @classmethod
@@ -300,8 +314,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             config, model_storage, resource, vectorizers, meta["classes"], arrays["coef"], arrays["intercept"],
             meta.get("responses"),
         )
-        component.neighbour_embeddings = arrays.get("neighbour_embeddings")
-        component.neighbour_starts = arrays.get("neighbour_starts")
+        for name in ("neighbour_embeddings", "neighbour_starts", "distance_means", "distance_in_scope", "distance_precision"):
+            setattr(component, name, arrays.get(name))
         component._encoder()  # load the encoder now, not on the first message
         return component
 
@@ -311,8 +325,46 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         """The SVM score of every intent (columns in `self.classes` order) for each text."""
         return np.asarray(self._features(texts) @ self.coef.T) + self.intercept
 
+    def _uses(self, feature: str) -> bool:
+        return bool((self._config.get("calibration") or {}).get(feature)) and bool(self._config.get("encoder"))
+
     def _uses_neighbours(self) -> bool:
-        return bool((self._config.get("calibration") or {}).get("neighbour")) and bool(self._config.get("encoder"))
+        return self._uses("neighbour")
+
+    def _fit_distance(self, embeddings: np.ndarray, labels: list[str], ridge: float = 1e-3) -> None:
+        """Class means and the shared precision matrix of the in-scope examples (Mahalanobis distance)."""
+        index = np.array([self.classes.index(label) for label in labels])
+        self.distance_means = np.stack([embeddings[index == k].mean(axis=0) for k in range(len(self.classes))])
+        self.distance_in_scope = np.array([name != self._config.get("out_of_scope_intent") for name in self.classes])
+        inside = self.distance_in_scope[index]
+        centred = embeddings[inside] - self.distance_means[index[inside]]
+        covariance = centred.T @ centred / max(len(centred), 1) + ridge * np.eye(embeddings.shape[1])
+        self.distance_precision = np.linalg.inv(covariance).astype(np.float32)
+        self.distance_means = self.distance_means.astype(np.float32)
+
+    def distances(self, texts: list[str]) -> np.ndarray | None:
+        """Each text's squared Mahalanobis distance to every class's mean, per dimension (None without them).
+
+        An out-of-scope class has no topic to be near: it gets the distance to the nearest in-scope class.
+        """
+        if self.distance_means is None or self._encoder() is None:
+            return None
+        embeddings = self._encoder().encode(texts)
+        projected = embeddings @ self.distance_precision
+        means_projected = self.distance_means @ self.distance_precision
+        squared = (
+            (projected * embeddings).sum(axis=1, keepdims=True)
+            - 2.0 * embeddings @ means_projected.T
+            + (means_projected * self.distance_means).sum(axis=1)
+        ) / embeddings.shape[1]
+        if self.distance_in_scope.any() and not self.distance_in_scope.all():
+            squared[:, ~self.distance_in_scope] = squared[:, self.distance_in_scope].min(axis=1, keepdims=True)
+        return squared
+
+    def extra_features(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The per-class features the calibration weighs besides the SVM score."""
+        found = {"neighbour": self.neighbours(texts), "distance": self.distances(texts)}
+        return {name: values for name, values in found.items() if values is not None}
 
     def neighbours(self, texts: list[str]) -> np.ndarray | None:
         """Each text's cosine to the nearest training example of every class (None without them)."""
@@ -321,12 +373,12 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         similarity = self._encoder().encode(texts) @ self.neighbour_embeddings.astype(np.float32).T
         return np.maximum.reduceat(similarity, self.neighbour_starts, axis=1)
 
-    def confidence(self, scores: np.ndarray, neighbours: np.ndarray | None = None) -> np.ndarray:
+    def confidence(self, scores: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Confidence of every intent: a sigmoid of its SVM score, or the calibrated model of `calibration`."""
         calibration = self._config.get("calibration")
         if not calibration:
             return 1.0 / (1.0 + np.exp(-self._config["slope"] * (scores - self._config["center"])))
-        return 1.0 / (1.0 + np.exp(-calibrated_logit(scores, neighbours, calibration)))
+        return 1.0 / (1.0 + np.exp(-calibrated_logit(scores, extra, calibration)))
 
     def retrieval_intents(self) -> list[str]:
         """The retrieval intents among the classes (`faq` for classes `faq/<topic>`)."""
@@ -340,7 +392,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if not todo:
             return messages
         texts = [message.get(TEXT) for message in todo]
-        confidences = self.confidence(self.scores(texts), self.neighbours(texts))
+        confidences = self.confidence(self.scores(texts), self.extra_features(texts))
         retrieval = self.retrieval_intents()
         for message, row in zip(todo, confidences):
             order = np.argsort(-row)
