@@ -13,7 +13,11 @@ unlike every intent gets a low best score. The confidence reported to Rasa is
 `sigmoid(slope * (score - center))`, so with `center` set to the decision score
 below which a message should be declined, the FallbackClassifier's threshold
 0.5 turns exactly those into `nlu_fallback` (tune `center` on validation data,
-never on test data).
+never on test data). With `calibration`, the confidence is instead a logistic
+model, fit on validation data (`bench/tune_center.py --calibrate`), of whether
+the best intent is right: over its score, its margin over the second best and,
+with the encoder, the Mahalanobis distance to the intent's mean embedding and
+the cosine to its nearest training example.
 
 Persisted as plain arrays and JSON (vocabularies, IDF weights, SVM weights),
 never as pickles. The sentence encoder's weights are read from `encoder` (a
@@ -259,13 +263,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if len(self.classes) == 2:  # binary: one weight vector for the second class
             self.coef = np.vstack([-self.coef, self.coef])
             self.intercept = np.concatenate([-self.intercept, self.intercept])
-        if self._uses_neighbours():
-            order = np.argsort(np.array([self.classes.index(label) for label in labels]), kind="stable")
-            self.neighbour_embeddings = self._encoder().encode([texts[i] for i in order]).astype(np.float16)
-            counts = np.bincount([self.classes.index(labels[i]) for i in order], minlength=len(self.classes))
-            self.neighbour_starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        if self._uses("distance"):
-            self._fit_distance(self._encoder().encode(texts), labels)
+        if self._uses("neighbour") or self._uses("distance"):
+            position = {name: k for k, name in enumerate(self.classes)}
+            self._fit_embedding_features(self._encoder().encode(texts), np.array([position[label] for label in labels]))
         self.persist()
         return self._resource
 
@@ -328,12 +328,16 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     def _uses(self, feature: str) -> bool:
         return bool((self._config.get("calibration") or {}).get(feature)) and bool(self._config.get("encoder"))
 
-    def _uses_neighbours(self) -> bool:
-        return self._uses("neighbour")
-
-    def _fit_distance(self, embeddings: np.ndarray, labels: list[str], ridge: float = 1e-3) -> None:
-        """Class means and the shared precision matrix of the in-scope examples (Mahalanobis distance)."""
-        index = np.array([self.classes.index(label) for label in labels])
+    def _fit_embedding_features(self, embeddings: np.ndarray, index: np.ndarray, ridge: float = 1e-3) -> None:
+        """What the calibration's embedding features need: the examples' embeddings grouped by class
+        (`neighbour`); the class means and the shared precision matrix of the in-scope examples (`distance`)."""
+        if self._uses("neighbour"):
+            order = np.argsort(index, kind="stable")
+            self.neighbour_embeddings = embeddings[order].astype(np.float16)
+            counts = np.bincount(index, minlength=len(self.classes))
+            self.neighbour_starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        if not self._uses("distance"):
+            return
         self.distance_means = np.stack([embeddings[index == k].mean(axis=0) for k in range(len(self.classes))])
         self.distance_in_scope = np.array([name != self._config.get("out_of_scope_intent") for name in self.classes])
         inside = self.distance_in_scope[index]
