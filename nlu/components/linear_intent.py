@@ -202,6 +202,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         # class (class k's rows start at neighbour_starts[k]).
         self.neighbour_embeddings: np.ndarray | None = None
         self.neighbour_starts: np.ndarray | None = None
+        self._neighbours_float32: np.ndarray | None = None
         # With a `distance` calibration: each class's mean embedding, whether it is an in-scope
         # class, and the precision matrix of the in-scope examples around their class means.
         self.distance_means: np.ndarray | None = None
@@ -374,7 +375,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         """Each text's cosine to the nearest training example of every class (None without them)."""
         if self.neighbour_embeddings is None or self._encoder() is None:
             return None
-        similarity = self._encoder().encode(texts) @ self.neighbour_embeddings.astype(np.float32).T
+        if self._neighbours_float32 is None:  # stored as float16; converted once, not per message
+            self._neighbours_float32 = np.ascontiguousarray(self.neighbour_embeddings.astype(np.float32).T)
+        similarity = self._encoder().encode(texts) @ self._neighbours_float32
         return np.maximum.reduceat(similarity, self.neighbour_starts, axis=1)
 
     def confidence(self, scores: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
