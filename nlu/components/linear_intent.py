@@ -13,16 +13,30 @@ unlike every intent gets a low best score. The confidence reported to Rasa is
 `sigmoid(slope * (score - center))`, so with `center` set to the decision score
 below which a message should be declined, the FallbackClassifier's threshold
 0.5 turns exactly those into `nlu_fallback` (tune `center` on validation data,
-never on test data).
+never on test data). With `calibration`, the confidence is instead a logistic
+model, fit on validation data (`bench/tune_center.py --calibrate`), of whether
+the best intent is right: over its score, its margin over the second best and,
+with the encoder, the Mahalanobis distance to the intent's mean embedding and
+the cosine to its nearest training example.
 
 Persisted as plain arrays and JSON (vocabularies, IDF weights, SVM weights),
 never as pickles. The sentence encoder's weights are read from `encoder` (a
 directory relative to the working directory, like SpacyNLP's model) at
 training and at run time; they are not inside the model.
+
+With `retrieval_intents: true` it also does the ResponseSelector's work: it
+learns each retrieval intent's sub-intents as classes of their own
+(`faq/delivery_time`, `faq/warranty`, ...), reports the base intent (`faq`)
+as the message's intent, and the sub-intent under `response_selector` exactly
+as Rasa's ResponseSelector would (`response_selector.faq.response.utter_action`
+= `utter_faq/delivery_time`), which is what the retrieval action `utter_faq`
+reads. One linear model instead of a DIET network: seconds to train, nothing
+to load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -35,9 +49,26 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.nlu.constants import (
+    RESPONSE_SELECTOR_PREDICTION_KEY,
+    RESPONSE_SELECTOR_PROPERTY_NAME,
+    RESPONSE_SELECTOR_RANKING_KEY,
+    RESPONSE_SELECTOR_RESPONSES_KEY,
+    RESPONSE_SELECTOR_RETRIEVAL_INTENTS,
+    RESPONSE_SELECTOR_UTTER_ACTION_KEY,
+)
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    INTENT_RESPONSE_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    RESPONSE_IDENTIFIER_DELIMITER,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from rasa.shared.nlu.training_data.util import intent_response_key_to_template_key
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from nlu.components.sentence_encoder import SentenceEncoder
@@ -59,6 +90,47 @@ def _restore(vectorizer: TfidfVectorizer, idf: np.ndarray) -> TfidfVectorizer:
     vectorizer._validate_vocabulary()
     vectorizer.idf_ = idf
     return vectorizer
+
+
+def intent_ranking(names: list[str], confidences: np.ndarray, length: int) -> list[dict[str, Any]]:
+    """Rasa's intent ranking from classes sorted by confidence: a retrieval intent's sub-intents
+    (faq/<topic>) count as their base intent (faq), at the confidence of the best of them."""
+    ranking: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for name, confidence in zip(names, confidences):
+        base = name.split(RESPONSE_IDENTIFIER_DELIMITER)[0]
+        if base not in seen:
+            seen.add(base)
+            ranking.append({INTENT_NAME_KEY: base, PREDICTED_CONFIDENCE_KEY: float(confidence)})
+            if len(ranking) >= max(1, length):
+                break
+    return ranking
+
+
+def calibrated_logit(scores: np.ndarray, extra: dict[str, np.ndarray] | None, weights: dict[str, float]) -> np.ndarray:
+    """bias + score * s + margin * (s - the best other class's s) [+ neighbour * cos] [+ distance * d], every class.
+
+    `extra` holds the per-class features other than the score: `neighbour` (cosine to the class's
+    nearest training example) and `distance` (Mahalanobis distance to the class's mean embedding).
+
+    The margin is positive for the best class only: a close second makes the best one less sure.
+    """
+    if scores.shape[1] < 2:
+        margin = np.zeros_like(scores)
+    else:
+        top_two = np.sort(scores, axis=1)[:, -2:]
+        best_other = np.where(scores >= top_two[:, 1:], top_two[:, :1], top_two[:, 1:])
+        margin = scores - best_other
+    logit = weights.get("bias", 0.0) + weights.get("score", 0.0) * scores + weights.get("margin", 0.0) * margin
+    for name, values in (extra or {}).items():
+        if weights.get(name):
+            logit = logit + weights[name] * values
+    return logit
+
+
+def _label_id(name: str) -> int:
+    """A stable id for a label (Rasa's ResponseSelector numbers its labels; only uniqueness matters)."""
+    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:6], "big")
 
 
 class _Encoders:
@@ -92,7 +164,18 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             # Confidence = sigmoid(slope * (score - center)): 0.5 at the SVM score `center`.
             "center": 0.0,
             "slope": 4.0,
+            # Instead of slope/center, a logistic model of whether the best intent is right:
+            # confidence = sigmoid(bias + score * s + margin * (s - best other s) + neighbour * cos
+            # + distance * d), cos the cosine to the class's nearest training example, d the
+            # Mahalanobis distance to its examples' mean embedding (both need `encoder`). Fit on
+            # validation data by `python -m bench.tune_center --calibrate`; null: slope/center.
+            "calibration": None,
+            # Not a topic of its own for the Mahalanobis distance: its examples are anything else.
+            "out_of_scope_intent": "out_of_scope",
             "ranking_length": 10,
+            # Learn the sub-intents of retrieval intents (faq/<topic>) and report them as a
+            # ResponseSelector does; false: a retrieval intent is one class (faq).
+            "retrieval_intents": False,
         }
 
     def __init__(
@@ -104,6 +187,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         classes: list[str] | None = None,
         coef: np.ndarray | None = None,
         intercept: np.ndarray | None = None,
+        responses: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         self._config = config
         self._model_storage = model_storage
@@ -112,6 +196,18 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self.classes = classes or []
         self.coef = coef
         self.intercept = intercept
+        # Responses of the retrieval intents' sub-intents, by utter action (utter_faq/<topic>).
+        self.responses = responses or {}
+        # With a `neighbour` calibration: the training examples' sentence embeddings, grouped by
+        # class (class k's rows start at neighbour_starts[k]).
+        self.neighbour_embeddings: np.ndarray | None = None
+        self.neighbour_starts: np.ndarray | None = None
+        self._neighbours_float32: np.ndarray | None = None
+        # With a `distance` calibration: each class's mean embedding, whether it is an in-scope
+        # class, and the precision matrix of the in-scope examples around their class means.
+        self.distance_means: np.ndarray | None = None
+        self.distance_in_scope: np.ndarray | None = None
+        self.distance_precision: np.ndarray | None = None
 
     @classmethod
     def create(
@@ -138,11 +234,22 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         from sklearn.svm import LinearSVC
 
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
-        intents = sorted({m.get(INTENT) for m in examples})
-        if len(intents) < 2:
+        full = self._config.get("retrieval_intents", False)
+        labels = [m.get_full_intent() if full else m.get(INTENT) for m in examples]
+        if len(set(labels)) < 2:
             log.warning("LinearIntentClassifier needs at least two intents to train; it will predict nothing")
             return self._resource
-        texts, labels = [m.get(TEXT) for m in examples], [m.get(INTENT) for m in examples]
+        texts = [m.get(TEXT) for m in examples]
+        if full:
+            keys = {label for label in labels if RESPONSE_IDENTIFIER_DELIMITER in label}
+            self.responses = {
+                key: training_data.responses[key]
+                for key in sorted(intent_response_key_to_template_key(label) for label in keys)
+                if key in training_data.responses
+            }
+            missing = sorted(label for label in keys if intent_response_key_to_template_key(label) not in self.responses)
+            if missing and training_data.responses:  # none at all: trained without a domain (bench, tests)
+                log.warning("LinearIntentClassifier: no responses for %s; add utter_<intent>/<key> to the domain", missing)
         config = self._config
         self.vectorizers = [
             _vectorizer("char", config["char_ngrams"], config["char_min_df"]),
@@ -157,6 +264,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if len(self.classes) == 2:  # binary: one weight vector for the second class
             self.coef = np.vstack([-self.coef, self.coef])
             self.intercept = np.concatenate([-self.intercept, self.intercept])
+        if self._uses("neighbour") or self._uses("distance"):
+            position = {name: k for k, name in enumerate(self.classes)}
+            self._fit_embedding_features(self._encoder().encode(texts), np.array([position[label] for label in labels]))
         self.persist()
         return self._resource
 
@@ -164,6 +274,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         with self._model_storage.write_to(self._resource) as directory:
             meta = {
                 "classes": self.classes,
+                "responses": self.responses,
                 "vectorizers": [
                     {"analyzer": v.analyzer, "ngram_range": list(v.ngram_range), "vocabulary": v.vocabulary_}
                     for v in self.vectorizers
@@ -171,6 +282,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             }
             (Path(directory) / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, default=int))
             arrays = {f"idf_{i}": v.idf_.astype(np.float32) for i, v in enumerate(self.vectorizers)}
+            for name in ("neighbour_embeddings", "neighbour_starts", "distance_means", "distance_in_scope", "distance_precision"):
+                if getattr(self, name) is not None:
+                    arrays[name] = getattr(self, name)
             np.savez_compressed(Path(directory) / WEIGHTS_FILE, coef=self.coef, intercept=self.intercept, **arrays)
 
     @classmethod
@@ -197,7 +311,12 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             )
             for i, v in enumerate(meta["vectorizers"])
         ]
-        component = cls(config, model_storage, resource, vectorizers, meta["classes"], arrays["coef"], arrays["intercept"])
+        component = cls(
+            config, model_storage, resource, vectorizers, meta["classes"], arrays["coef"], arrays["intercept"],
+            meta.get("responses"),
+        )
+        for name in ("neighbour_embeddings", "neighbour_starts", "distance_means", "distance_in_scope", "distance_precision"):
+            setattr(component, name, arrays.get(name))
         component._encoder()  # load the encoder now, not on the first message
         return component
 
@@ -207,23 +326,113 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         """The SVM score of every intent (columns in `self.classes` order) for each text."""
         return np.asarray(self._features(texts) @ self.coef.T) + self.intercept
 
-    def confidence(self, scores: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self._config["slope"] * (scores - self._config["center"])))
+    def _uses(self, feature: str) -> bool:
+        return bool((self._config.get("calibration") or {}).get(feature)) and bool(self._config.get("encoder"))
+
+    def _fit_embedding_features(self, embeddings: np.ndarray, index: np.ndarray, ridge: float = 1e-3) -> None:
+        """What the calibration's embedding features need: the examples' embeddings grouped by class
+        (`neighbour`); the class means and the shared precision matrix of the in-scope examples (`distance`)."""
+        if self._uses("neighbour"):
+            order = np.argsort(index, kind="stable")
+            self.neighbour_embeddings = embeddings[order].astype(np.float16)
+            counts = np.bincount(index, minlength=len(self.classes))
+            self.neighbour_starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        if not self._uses("distance"):
+            return
+        self.distance_means = np.stack([embeddings[index == k].mean(axis=0) for k in range(len(self.classes))])
+        self.distance_in_scope = np.array([name != self._config.get("out_of_scope_intent") for name in self.classes])
+        inside = self.distance_in_scope[index]
+        centred = embeddings[inside] - self.distance_means[index[inside]]
+        covariance = centred.T @ centred / max(len(centred), 1) + ridge * np.eye(embeddings.shape[1])
+        self.distance_precision = np.linalg.inv(covariance).astype(np.float32)
+        self.distance_means = self.distance_means.astype(np.float32)
+
+    def distances(self, texts: list[str]) -> np.ndarray | None:
+        """Each text's squared Mahalanobis distance to every class's mean, per dimension (None without them).
+
+        An out-of-scope class has no topic to be near: it gets the distance to the nearest in-scope class.
+        """
+        if self.distance_means is None or self._encoder() is None:
+            return None
+        embeddings = self._encoder().encode(texts)
+        projected = embeddings @ self.distance_precision
+        means_projected = self.distance_means @ self.distance_precision
+        squared = (
+            (projected * embeddings).sum(axis=1, keepdims=True)
+            - 2.0 * embeddings @ means_projected.T
+            + (means_projected * self.distance_means).sum(axis=1)
+        ) / embeddings.shape[1]
+        if self.distance_in_scope.any() and not self.distance_in_scope.all():
+            squared[:, ~self.distance_in_scope] = squared[:, self.distance_in_scope].min(axis=1, keepdims=True)
+        return squared
+
+    def extra_features(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The per-class features the calibration weighs besides the SVM score."""
+        found = {"neighbour": self.neighbours(texts), "distance": self.distances(texts)}
+        return {name: values for name, values in found.items() if values is not None}
+
+    def neighbours(self, texts: list[str]) -> np.ndarray | None:
+        """Each text's cosine to the nearest training example of every class (None without them)."""
+        if self.neighbour_embeddings is None or self._encoder() is None:
+            return None
+        if self._neighbours_float32 is None:  # stored as float16; converted once, not per message
+            self._neighbours_float32 = np.ascontiguousarray(self.neighbour_embeddings.astype(np.float32).T)
+        similarity = self._encoder().encode(texts) @ self._neighbours_float32
+        return np.maximum.reduceat(similarity, self.neighbour_starts, axis=1)
+
+    def confidence(self, scores: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Confidence of every intent: a sigmoid of its SVM score, or the calibrated model of `calibration`."""
+        calibration = self._config.get("calibration")
+        if not calibration:
+            return 1.0 / (1.0 + np.exp(-self._config["slope"] * (scores - self._config["center"])))
+        return 1.0 / (1.0 + np.exp(-calibrated_logit(scores, extra, calibration)))
+
+    def retrieval_intents(self) -> list[str]:
+        """The retrieval intents among the classes (`faq` for classes `faq/<topic>`)."""
+        return sorted({name.split(RESPONSE_IDENTIFIER_DELIMITER)[0] for name in self.classes if RESPONSE_IDENTIFIER_DELIMITER in name})
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Set the intent and ranking of each message that has text."""
+        """Set the intent and ranking of each message that has text (and the response selector's pick)."""
         if self.coef is None:
             return messages
         todo = [message for message in messages if message.get(TEXT)]
         if not todo:
             return messages
-        confidences = self.confidence(self.scores([message.get(TEXT) for message in todo]))
+        texts = [message.get(TEXT) for message in todo]
+        confidences = self.confidence(self.scores(texts), self.extra_features(texts))
+        retrieval = self.retrieval_intents()
         for message, row in zip(todo, confidences):
-            order = np.argsort(-row)[: max(1, self._config["ranking_length"])]
-            ranking = [{INTENT_NAME_KEY: self.classes[i], PREDICTED_CONFIDENCE_KEY: float(row[i])} for i in order]
+            order = np.argsort(-row)
+            ranking = intent_ranking([self.classes[i] for i in order], row[order], self._config["ranking_length"])
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            if retrieval:
+                selected = self.response_selection(retrieval, [self.classes[i] for i in order], row[order])
+                message.set(RESPONSE_SELECTOR_PROPERTY_NAME, selected, add_to_output=True)
         return messages
+
+    def response_selection(self, retrieval: list[str], names: list[str], confidences: np.ndarray) -> dict[str, Any]:
+        """The `response_selector` parse data of Rasa's ResponseSelector: each retrieval intent's best sub-intent."""
+        selected: dict[str, Any] = {RESPONSE_SELECTOR_RETRIEVAL_INTENTS: retrieval}
+        length = max(1, self._config["ranking_length"])
+        for intent in retrieval:
+            prefix = intent + RESPONSE_IDENTIFIER_DELIMITER
+            ranked = [(name, float(confidence)) for name, confidence in zip(names, confidences) if name.startswith(prefix)]
+            best, confidence = ranked[0]
+            utter_action = intent_response_key_to_template_key(best)
+            selected[intent] = {
+                RESPONSE_SELECTOR_PREDICTION_KEY: {
+                    RESPONSE_SELECTOR_RESPONSES_KEY: self.responses.get(utter_action) or [{TEXT: best}],
+                    PREDICTED_CONFIDENCE_KEY: confidence,
+                    INTENT_RESPONSE_KEY: best,
+                    RESPONSE_SELECTOR_UTTER_ACTION_KEY: utter_action,
+                },
+                RESPONSE_SELECTOR_RANKING_KEY: [
+                    {"id": _label_id(name), PREDICTED_CONFIDENCE_KEY: conf, INTENT_RESPONSE_KEY: name}
+                    for name, conf in ranked[:length]
+                ],
+            }
+        return selected
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data

@@ -98,3 +98,82 @@ def test_with_a_sentence_encoder(storage: LocalModelStorage, tiny_dir: Path, mon
 def test_without_training_it_predicts_nothing(storage: LocalModelStorage) -> None:
     component = load(storage)
     assert predict(component, "hello").get(INTENT) is None
+
+
+def test_calibrated_logit_weighs_score_margin_and_neighbour() -> None:
+    from nlu.components.linear_intent import calibrated_logit
+
+    scores = np.array([[1.0, 0.2, -0.5], [0.3, 0.3, -1.0]])
+    logit = calibrated_logit(scores, None, {"bias": -1.0, "score": 2.0, "margin": 3.0})
+    # best class: margin over the second; others: (negative) margin under the best
+    np.testing.assert_allclose(logit[0], [-1 + 2 * 1.0 + 3 * 0.8, -1 + 2 * 0.2 - 3 * 0.8, -1 - 2 * 0.5 - 3 * 1.5])
+    np.testing.assert_allclose(logit[1, :2], [-1 + 2 * 0.3, -1 + 2 * 0.3])  # a tie: no margin for either
+    near = np.array([[0.9, 0.1, 0.0], [0.0, 0.0, 0.0]])
+    with_near = calibrated_logit(scores, {"neighbour": near, "distance": near}, {"neighbour": 2.0, "distance": -1.0})
+    np.testing.assert_allclose(with_near[0], [0.9, 0.1, 0.0])
+    assert calibrated_logit(scores, {"neighbour": near}, {"neighbour": 0.0}).sum() == 0.0
+
+
+def test_a_close_second_lowers_the_calibrated_confidence(storage: LocalModelStorage) -> None:
+    component = make(storage, calibration={"bias": 0.0, "score": 4.0, "margin": 4.0})
+    component.train(training_data())
+    clear, mixed = component.scores(["where is my order", "hello, where is my refund"])
+    confidence = component.confidence(np.vstack([clear, mixed]))
+    assert confidence[0].max() > confidence[1].max()
+    assert confidence[0].argmax() == clear.argmax()
+
+
+def test_neighbour_calibration_keeps_the_examples_embeddings(
+    storage: LocalModelStorage, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    from nlu.components import linear_intent
+    from nlu.components.sentence_encoder import SentenceEncoder
+
+    encoder = SentenceEncoder.load(tiny_dir, heads=2)
+    monkeypatch.setattr(linear_intent._Encoders, "loaded", {str(tiny_dir.resolve()): encoder})
+    calibration = {"bias": -1.0, "score": 2.0, "margin": 1.0, "neighbour": 3.0}
+    component = make(storage, encoder=str(tiny_dir), calibration=calibration)
+    component.train(training_data())
+    assert component.neighbour_embeddings.shape == (18, 8)
+    near = component.neighbours(["track my package", "hello"])
+    # An example seen in training is its own nearest neighbour.
+    assert near[0, component.classes.index("track")] == pytest.approx(1.0, abs=1e-3)
+    expected = encoder.encode(["hello"]) @ encoder.encode(EXAMPLES["refund"]).T
+    assert near[1, component.classes.index("refund")] == pytest.approx(expected.max(), abs=1e-3)
+    loaded = load(storage, encoder=str(tiny_dir), calibration=calibration)
+    np.testing.assert_allclose(loaded.neighbours(["hello"]), near[1:], atol=1e-6)
+    assert predict(loaded, "track my package").get(INTENT)["name"] == "track"
+
+
+def test_distance_calibration_keeps_class_means_and_a_shared_precision(
+    storage: LocalModelStorage, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    from nlu.components import linear_intent
+    from nlu.components.sentence_encoder import SentenceEncoder
+
+    encoder = SentenceEncoder.load(tiny_dir, heads=2)
+    monkeypatch.setattr(linear_intent._Encoders, "loaded", {str(tiny_dir.resolve()): encoder})
+    calibration = {"bias": 1.0, "score": 1.0, "margin": 1.0, "distance": -2.0}
+    component = make(storage, encoder=str(tiny_dir), calibration=calibration)
+    data = training_data()
+    unrelated = ["the weather on mars", "a poem about cats", "who won the match"]
+    data = data.merge(TrainingData([Message.build(text=t, intent="out_of_scope") for t in unrelated]))
+    component.train(data)
+    assert component.distance_in_scope.tolist() == [name != "out_of_scope" for name in component.classes]
+    texts = ["track my package", "hello there"]
+    distances = component.distances(texts)
+    # The squared Mahalanobis distance per dimension, computed the plain way.
+    embedding = encoder.encode(texts[:1])[0]
+    k = component.classes.index("track")
+    difference = embedding - component.distance_means[k]
+    assert distances[0, k] == pytest.approx(difference @ component.distance_precision @ difference / 8, rel=1e-3)
+    # out_of_scope has no topic to be near: the distance to the nearest in-scope class.
+    oos = component.classes.index("out_of_scope")
+    assert distances[0, oos] == pytest.approx(np.delete(distances[0], oos).min())
+    loaded = load(storage, encoder=str(tiny_dir), calibration=calibration)
+    np.testing.assert_allclose(loaded.distances(texts), distances, rtol=1e-5, atol=1e-5)
+    # The calibrated confidence takes the distance in: farther from the class, less sure.
+    scores = component.scores(texts)
+    nearer = component.confidence(scores, {"distance": distances})
+    farther = component.confidence(scores, {"distance": distances + 1.0})
+    assert (farther < nearer).all()
