@@ -34,8 +34,9 @@ class RasaUnavailable(Exception):
 
 
 def escape_customer_text(text: str) -> str:
-    """Customer text that Rasa can never mistake for an `/intent{...}` command."""
-    stripped = text.strip()
+    """Customer text that Rasa can never mistake for an `/intent{...}` command (and without NUL, which the
+    tickets' PostgreSQL columns refuse)."""
+    stripped = text.replace("\x00", "\ufffd").strip()
     while stripped.startswith("/"):
         stripped = stripped[1:].lstrip()
     return stripped

@@ -101,8 +101,14 @@ async def record_event(
     return await _add(session, conversation, direction=Direction.OUT, kind=kind, text="", payload=payload, update_id=update_id)
 
 
+def storable(text: str) -> str:
+    """Text as the transcript keeps it: PostgreSQL's text cannot hold NUL, so a NUL becomes U+FFFD (�)."""
+    return text.replace("\x00", "\ufffd")
+
+
 async def _add(session: AsyncSession, conversation: Conversation, **fields: Any) -> Message:
     fields.setdefault("chat_id", conversation.chat_id)
+    fields["text"] = storable(fields.get("text") or "")
     message = Message(conversation_id=conversation.id, **fields)
     session.add(message)
     await session.flush()

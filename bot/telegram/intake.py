@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import warnings
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,6 +16,8 @@ from bot.storage import inbox
 from bot.telegram.dispatch import ChatDispatcher, chat_key
 
 log = logging.getLogger(__name__)
+# getUpdates is fetched raw on purpose (see Intake.run); python-telegram-bot would suggest its parsing method each poll.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates' instead")
 POLL_TIMEOUT = 25
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PATH = "/telegram"

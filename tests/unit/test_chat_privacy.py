@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot import replies
 from bot.storage import transcript
 from bot.storage.models import CallbackPayload, Customer, Direction, InboxUpdate
-from tests.unit.chat_harness import Harness, callback_answer
+from tests.unit.chat_harness import Harness, callback_answer, eventually
 
 USER = 4242
 
@@ -51,9 +51,13 @@ async def test_mydata_sends_the_customers_data_as_a_json_file(harness: Harness) 
     texts = [(m["direction"], m["text"]) for m in conversation["messages"]]
     assert texts[:3] == [("IN", "where is my parcel"), ("OUT", "echo: where is my parcel"), ("IN", "/mydata")]
     assert [m["message"] for m in harness.rasa.received] == ["where is my parcel"], "Rasa is not asked"
-    async with harness.sessions() as session:
-        stored = (await transcript.messages(session, USER))[-1]
-    assert (stored.kind, stored.payload) == ("document", {"file_name": replies.MYDATA_FILE_NAME, "file_id": document["file"]["file_id"]})
+    async def last_stored() -> tuple:  # (the app records the file id once Telegram has answered: just after it)
+        async with harness.sessions() as session:
+            stored = (await transcript.messages(session, USER))[-1]
+        return stored.kind, stored.payload
+
+    wanted = ("document", {"file_name": replies.MYDATA_FILE_NAME, "file_id": document["file"]["file_id"]})
+    assert await eventually(last_stored, wanted), await last_stored()
 
 
 async def test_forget_yes_deletes_everything_but_the_confirmation(harness: Harness, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ def test_split_keeps_every_word_and_respects_the_limit(text: str) -> None:
 def test_intent_syntax_is_neutralised() -> None:
     assert escape_customer_text('/inform{"x":1}') == 'inform{"x":1}'
     assert escape_customer_text("  //  /greet") == "greet"
+    assert escape_customer_text("order\x00A12345") == "order\ufffdA12345"
     assert escape_customer_text("where is my order?") == "where is my order?"
 
 

@@ -27,6 +27,7 @@ from bot import replies
 from bot.desk.desk import AGENT_EDIT
 from bot.emulator.markup import detect_entities
 from bot.emulator.state import DEFAULT_BOT_USERNAME
+from bot.storage import transcript
 from bot.storage.models import CallbackPayload, DeliveryStatus, Direction, InboxStatus, InboxUpdate, Message
 from tests.unit.chat_harness import Harness, running_harness
 
@@ -284,7 +285,7 @@ def is_command(content: JSON) -> bool:
 
 def expected_stored_text(content: JSON) -> str:
     """What the transcript keeps of a customer's message: the whole text, or the whole caption (no clipping)."""
-    return content.get("text", content.get("caption", ""))
+    return transcript.storable(content.get("text", content.get("caption", "")))
 
 
 async def check_customer_message(world: World, sent: Sent) -> None:

@@ -72,6 +72,14 @@ async def test_incoming_message_recorded_once_per_update(sessions: async_session
         assert [(m.direction.value, m.text) for m in await transcript.messages(session, 42)] == [("IN", "hi")]
 
 
+async def test_a_nul_in_a_message_is_stored_as_a_replacement_character(sessions: async_sessionmaker[AsyncSession]) -> None:
+    conversation = await _conversation(sessions)  # (PostgreSQL's text refuses NUL; the row must still be kept)
+    async with sessions.begin() as session:
+        await transcript.record_incoming(session, conversation=conversation, update_id=10, kind="text", text="a\x00b")
+    async with sessions() as session:
+        assert [m.text for m in await transcript.messages(session, 42)] == ["a\ufffdb"]
+
+
 async def test_outbox_keeps_order_until_delivered(sessions: async_sessionmaker[AsyncSession]) -> None:
     conversation = await _conversation(sessions)
     async with sessions.begin() as session:
