@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -124,7 +125,8 @@ class ResponseCatalog:
     async def handle(self, request: web.Request) -> web.Response:
         """POST /nlg, as Rasa calls it."""
         try:
-            body = await request.json()
+            # Rasa sends the whole tracker with every response: orjson reads it several times faster than json.
+            body = orjson.loads(await request.read())
             name = str(body["response"])
         except Exception:
             return web.json_response({"error": "expected Rasa's NLG request"}, status=400)
