@@ -12,7 +12,7 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-nlu lock clean
+.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-latency [N=100]   per-message latency through the emulator next to bare Rasa"
 	@echo "make bench-chat [N=50] [SWEEP=1]   N customers at once through the emulator next to bare Rasa (SWEEP: largest N with p95 < 1 s)"
 	@echo "make bench-handoff   request -> agents' card and agent -> customer latency under chat load"
+	@echo "make bench-profile [N=100]   CPU time per message of each process, next to Rasa's"
 	@echo "make bench-deploy [RATE=4]   response edit, new question and rollback to live, under a steady stream of messages"
 
 .venv/.installed: requirements/app.txt pyproject.toml
@@ -93,6 +94,10 @@ bench-chat: train
 
 bench-handoff: train
 	.venv/bin/python -m bench.handoff
+
+# CPU time per message of each process (and, with py-spy on PATH, the app's busiest functions).
+bench-profile: train
+	.venv/bin/python -m bench.profile -n $(or $(N),100)
 
 # Edit-to-live: a response edit, a new question trained and put live, a rollback, under a steady stream of messages.
 bench-deploy: train

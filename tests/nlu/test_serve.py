@@ -81,10 +81,27 @@ async def _nothing_or_failure(monkeypatch) -> None:
     assert agent.fingerprint == "old"
 
 
-def test_installing_replaces_rasas_model_update() -> None:
-    original = rasa_agent._update_model_from_server
+def test_installing_replaces_rasas_model_update_and_nlg_request() -> None:
+    from rasa.core.nlg import callback
+
+    original, request = rasa_agent._update_model_from_server, callback.nlg_request_format
     try:
         serve.install()
         assert rasa_agent._update_model_from_server is serve.update_model_beside
+        assert callback.nlg_request_format is serve.compact_nlg_request
     finally:
-        rasa_agent._update_model_from_server = original
+        rasa_agent._update_model_from_server, callback.nlg_request_format = original, request
+
+
+def test_the_nlg_request_carries_the_slots_not_every_event() -> None:
+    from rasa.shared.core.events import SlotSet, UserUttered
+    from rasa.shared.core.slots import TextSlot
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    tracker = DialogueStateTracker("tg-7", slots=[TextSlot("first_name", mappings=[])])
+    for i in range(50):
+        tracker.update(UserUttered(f"message {i}", {"name": "greet", "confidence": 1.0}))
+    tracker.update(SlotSet("first_name", "Maya"))
+    body = serve.compact_nlg_request("utter_greet_name", tracker, "rest", response_id=None, ticket_id="T000001")
+    assert body == {"response": "utter_greet_name", "id": None, "arguments": {"ticket_id": "T000001"},
+                    "tracker": {"sender_id": "tg-7", "slots": {"first_name": "Maya"}}, "channel": {"name": "rest"}}
