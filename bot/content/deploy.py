@@ -151,6 +151,7 @@ class Trainer:
 
     async def _run(self, version_id: int) -> None:
         work = Path(tempfile.mkdtemp(prefix=f"frontline-train-{version_id}-"))
+        trained = False
         try:
             async with self._sessions() as session:
                 content = await store.load(session)
@@ -169,22 +170,29 @@ class Trainer:
                 shutil.move(str(work / "out" / f"{name}.tar.gz"), path)
             await self._update(version_id, status=ModelStatus.READY, stage="evaluating", file=path.name,
                                train_seconds=round(time.monotonic() - started, 1))
+            trained = True
             log.info("model version %d trained (%s)", version_id, path.name)
             metrics = await self._evaluate(version_id, content, work)
             await self._update(version_id, stage="ready", metrics=metrics)
         except asyncio.CancelledError:
-            await self._update(version_id, status=ModelStatus.FAILED, stage="failed",
-                               error="The app stopped while this was training. Train again.")
+            await self._stopped(version_id, trained, "The app stopped while this was training. Train again.")
             raise
         except TrainingFailed as exc:
-            await self._update(version_id, status=ModelStatus.FAILED, stage="failed", error=str(exc))
+            await self._stopped(version_id, trained, str(exc))
         except Exception as exc:
             log.exception("training version %d failed", version_id)
-            await self._update(version_id, status=ModelStatus.FAILED, stage="failed",
-                               error=f"Training stopped because of a problem on the server ({type(exc).__name__}). "
-                                     "The live model is unchanged. Details are in the app's log.")
+            await self._stopped(version_id, trained, f"Training stopped because of a problem on the server "
+                                f"({type(exc).__name__}). The live model is unchanged. Details are in the app's log.")
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    async def _stopped(self, version_id: int, trained: bool, error: str) -> None:
+        """A training that stopped is FAILED; once the model is trained (it may be live already), only its
+        evaluation is missing and the version stays READY."""
+        if trained:
+            await self._update(version_id, stage="ready", metrics={"error": f"The evaluation could not run. {error}"})
+        else:
+            await self._update(version_id, status=ModelStatus.FAILED, stage="failed", error=error)
 
     async def _evaluate(self, version_id: int, content: Content, work: Path) -> dict[str, Any] | None:
         train, held = hold_out(content)
@@ -227,6 +235,7 @@ class Trainer:
         except asyncio.CancelledError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
+            await process.wait()  # (reaped, not left a zombie)
             raise
         await self._update(version_id, log="\n".join(tail))
         if code != 0:

@@ -62,8 +62,14 @@ async def version(session: AsyncSession) -> int:
 
 async def _changed(session: AsyncSession, who: str, action: str, target: str,
                    before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
-    number = await version(session) + 1
-    await put_setting(session, VERSION_KEY, {"version": number})
+    # The row is locked until commit (PostgreSQL; SQLite has one writer anyway): two edits at once, from two app
+    # workers, get two numbers, so every NLG cache sees the second change too.
+    row = await session.get(Setting, VERSION_KEY, with_for_update=True, populate_existing=True)
+    number = (int(row.value.get("version", 0)) if row else 0) + 1
+    if row is None:
+        session.add(Setting(key=VERSION_KEY, value={"version": number}))
+    else:
+        row.value = {"version": number}
     session.add(AuditEntry(who=who, action=action, target=target, before=before, after=after))
     return number
 

@@ -123,3 +123,31 @@ async def test_with_no_live_model_the_current_contents_model_goes_live(sessions,
     assert live is not None and live.fingerprint == "cccc"
     async with sessions() as session:
         assert (await versions.live(session)).id == live.id
+
+
+async def test_a_model_whose_evaluation_breaks_stays_ready(sessions, tmp_path: Path, monkeypatch) -> None:
+    from bot.config import load_settings
+    from bot.content import deploy
+    from bot.storage.models import ModelStatus, ModelVersion
+
+    class BrokenEvaluation(deploy.Trainer):
+        async def _rasa(self, version_id: int, arguments: list[str]) -> None:  # "trains": the model file appears
+            out = Path(arguments[arguments.index("--out") + 1])
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{arguments[arguments.index('--fixed-model-name') + 1]}.tar.gz").write_bytes(b"model")
+
+        async def _evaluate(self, version_id, content, work):
+            raise RuntimeError("the report could not be read")
+
+    monkeypatch.setattr(deploy, "build_spacy_pipeline", lambda settings: None)
+    async with sessions.begin() as session:
+        await store.ensure_seeded(session, ROOT)
+    trainer = BrokenEvaluation(load_settings({"FRONTLINE_VAR": str(tmp_path)}), sessions)
+    version_id = await trainer.start("ann")
+    await trainer.wait()
+    async with sessions() as session:
+        version = await session.get(ModelVersion, version_id)
+    assert (version.status, version.stage, version.error) == (ModelStatus.READY, "ready", None)
+    assert "evaluation could not run" in version.metrics["error"]
+    async with sessions.begin() as session:  # it can be put live (and back) like any trained model
+        await versions.put_live(session, version_id, "ann")
