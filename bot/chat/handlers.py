@@ -22,13 +22,16 @@ from bot.desk.desk import CSAT_PREFIX, FOLLOWUP_PREFIX, Desk
 from bot.desk.desk import PREFIX as DESK_PREFIX
 from bot.faults import failpoint
 from bot.rasa import RasaClient, RasaReply, RasaUnavailable, escape_customer_text
-from bot.storage import buttons, inbox, privacy, transcript
+from bot.storage import buttons, handoffs, inbox, privacy, transcript
 from bot.storage.models import Conversation, ConversationState
 from bot.telegram.formatting import split_text
 from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
 TYPING_REFRESH = 4.0
+# "typing…" only once Rasa has taken this long: a quicker answer is itself the sign, and the Bot API call it saves
+# was a tenth of the app's work per message (make bench-profile).
+TYPING_AFTER = 0.5
 COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,64}")
 APP_PREFIX = "app:"
 FORGET_YES = "app:forget:yes"
@@ -95,8 +98,8 @@ class CustomerChat:
         if self._desk.enabled and await self._desk.is_agent(update.effective_user.id):
             await self._desk.register_agent(update)
             return
-        conversation = await self._record(update, kind="command", text=update.effective_message.text)
-        if await self._with_a_person(update, conversation):
+        conversation, reopens = await self._arrive(update, kind="command", text=update.effective_message.text)
+        if await self._with_a_person(update, conversation, reopens):
             return
         await self._ask_rasa(update, conversation, "/greet", context)
 
@@ -152,10 +155,10 @@ class CustomerChat:
         """A customer's text (new or edited): store it and let Rasa answer."""
         message = update.effective_message
         kind = "edited" if update.edited_message else "text"
-        conversation = await self._record(update, kind=kind, text=message.text)
+        conversation, reopens = await self._arrive(update, kind=kind, text=message.text)
         if conversation.state is ConversationState.CLOSED and await self._desk.take_comment(update, conversation):
             return
-        if await self._with_a_person(update, conversation):
+        if await self._with_a_person(update, conversation, reopens):
             return
         if len(message.text) > self._settings.max_nlu_chars:
             await self._reply(update, conversation, [{"text": replies.LONG_MESSAGE}])
@@ -168,8 +171,8 @@ class CustomerChat:
         kind = media_kind(update)
         caption = update.effective_message.caption or ""
         file_id = _file_id(update, kind)
-        conversation = await self._record(update, kind=kind, text=caption, payload={"file_id": file_id})
-        if await self._with_a_person(update, conversation):
+        conversation, reopens = await self._arrive(update, kind=kind, text=caption, payload={"file_id": file_id})
+        if await self._with_a_person(update, conversation, reopens):
             return
         readable = bool(caption) and len(caption) <= self._settings.max_nlu_chars
         if file_id and is_picture(update, kind):
@@ -208,13 +211,14 @@ class CustomerChat:
         conversation = await self._record(update, kind="button", text=button.title, payload={"payload": button.payload})
         await self._ask_rasa(update, conversation, button.payload, context)
 
-    async def _with_a_person(self, update: Update, conversation: Conversation) -> bool:
+    async def _with_a_person(self, update: Update, conversation: Conversation, reopens: bool) -> bool:
         """While a person is (about to be) in charge the bot stays silent: the message goes to the agents.
 
-        So it does when the customer writes again soon after an agent closed the conversation: it reopens.
+        So it does when the customer writes again soon after an agent closed the conversation (`reopens`, as
+        `_arrive` found it): it reopens.
         """
         if conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN):
-            return await self._desk.reopen_if_recent(update, conversation)
+            return reopens and await self._desk.reopen_if_recent(update, conversation)
         return await self._desk.relay_from_customer(update, conversation)
 
     async def _on_app_button(self, update: Update, payload: str) -> None:
@@ -253,17 +257,20 @@ class CustomerChat:
     async def _record(
         self, update: Update, *, kind: str, text: str | None, payload: dict[str, Any] | None = None
     ) -> Conversation:
+        conversation, _ = await self._arrive(update, kind=kind, text=text, payload=payload, look_back=False)
+        return conversation
+
+    async def _arrive(
+        self, update: Update, *, kind: str, text: str | None, payload: dict[str, Any] | None = None,
+        look_back: bool = True,
+    ) -> tuple[Conversation, bool]:
+        """Record what the customer sent; with `look_back`, also whether it reopens the conversation's latest
+        handoff (read in the same transaction: the usual answer, no, then costs no transaction of its own)."""
         user = update.effective_user
         async with self._sessions.begin() as session:
-            customer = await transcript.upsert_customer(
-                session,
-                telegram_user_id=user.id,
-                first_name=user.first_name,
-                last_name=user.last_name,
-                username=user.username,
-                language_code=user.language_code,
-            )
-            conversation = await transcript.conversation_for_chat(session, chat_id=update.effective_chat.id, customer=customer)
+            conversation = await transcript.arrival(
+                session, chat_id=update.effective_chat.id, telegram_user_id=user.id, first_name=user.first_name,
+                last_name=user.last_name, username=user.username, language_code=user.language_code)
             message = update.effective_message
             await transcript.record_incoming(
                 session,
@@ -274,16 +281,19 @@ class CustomerChat:
                 payload=payload,
                 telegram_message_id=message.message_id if message and not update.callback_query else None,
             )
+            reopens = (look_back and self._desk.enabled
+                       and conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN)
+                       and self._desk.may_reopen(await handoffs.latest(session, conversation.id)))
         failpoint(self._settings, "after-inbox")
-        return conversation
+        return conversation, reopens
 
     async def _ask_rasa(
         self, update: Update, conversation: Conversation, text: str, context: ContextTypes.DEFAULT_TYPE,
         attachments: list[dict[str, str]] | None = None,
     ) -> None:
         async with self._sessions.begin() as session:
-            answered = bool(await transcript.replies_to(session, update.update_id))
-            first_trip = not answered and await inbox.mark_sent_to_rasa(session, update.update_id)
+            first_trip = await inbox.mark_sent_to_rasa(session, update.update_id, unless_answered=True)
+            answered = not first_trip and bool(await transcript.replies_to(session, update.update_id))
         if answered:
             await self._outbox.flush(conversation.chat_id)
             return
@@ -308,14 +318,18 @@ class CustomerChat:
         await self._reply(update, conversation, answer or [{"text": replies.TROUBLE}])
 
     async def _reply(self, update: Update, conversation: Conversation, answer: list[RasaReply]) -> None:
+        # Rasa paused the conversation for a person, but no agents' group is configured: it listens again.
+        resume = not self._desk.enabled and any(isinstance((r.get("custom") or {}).get("handoff"), dict) for r in answer)
         async with self._sessions.begin() as session:
             if not await transcript.replies_to(session, update.update_id):
                 for reply in answer:
                     await self._queue(session, conversation, update.update_id, reply)
+            if not resume:
+                # What is left is the outbox's, which delivers whatever is recorded, after a restart too.
+                await inbox.mark_done(session, update.update_id)
         failpoint(self._settings, "before-send")
         await self._outbox.flush(conversation.chat_id)
-        if not self._desk.enabled and any(isinstance((r.get("custom") or {}).get("handoff"), dict) for r in answer):
-            # Rasa paused the conversation for a person, but no agents' group is configured: it listens again.
+        if resume:
             await self._rasa.resume(conversation.sender_id)
 
     async def _queue(self, session: AsyncSession, conversation: Conversation, update_id: int, reply: RasaReply) -> None:
@@ -357,11 +371,14 @@ class CustomerChat:
 
     @contextlib.asynccontextmanager
     async def _typing(self, chat_id: int) -> AsyncIterator[None]:
-        """Shows "typing…" while Rasa thinks. A call on its way is let finish, not abandoned: Telegram may answer it
-        with a "retry after", which the chat's replies must then wait out (the outbox hears of it only from an answer)."""
+        """Shows "typing…" while Rasa thinks, from TYPING_AFTER on. A call on its way is let finish, not abandoned:
+        Telegram may answer it with a "retry after", which the chat's replies must then wait out (the outbox hears of
+        it only from an answer)."""
         done = asyncio.Event()
 
         async def keep_typing() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), TYPING_AFTER)
             while not done.is_set():
                 await self._outbox.chat_action(chat_id, ChatAction.TYPING)  # in step with the chat's replies
                 with contextlib.suppress(TimeoutError):

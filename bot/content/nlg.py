@@ -1,15 +1,16 @@
 """Rasa's NLG endpoint: responses from the database, slots filled in, never an empty message.
 
 Rasa posts `{response, arguments, tracker, channel}` for every `utter_*` once an `nlg:` endpoint is set, and no
-longer reads the domain's texts. A response admins edited is live for the next message: the catalogue checks the
-content's version on every request. A response that is missing or leaves a placeholder unfilled falls back to
-the seed's text (the repository's domain.yml), and that is logged; when even that cannot be said, a polite
-general line is. The content's version is read on every request (one small query), so an edit is said from the
-very next message on.
+longer reads the domain's texts. A response admins edited is live for the next message: at once in the app
+process that saved it, within VERSION_CHECK_SECONDS in other workers (the catalogue reads the content's version
+from the database at most that often, rather than once per response of every message). A response that is
+missing or leaves a placeholder unfilled falls back to the seed's text (the repository's domain.yml), and that is
+logged; when even that cannot be said, a polite general line is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import re
@@ -25,6 +26,7 @@ from bot.content.files import Response
 
 log = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+VERSION_CHECK_SECONDS = 1.0
 LAST_RESORT = "Sorry, I lost my words for a moment. Could you say that again, or ask for a person?"
 
 
@@ -87,14 +89,20 @@ class ResponseCatalog:
         self._seed = dict(seed)
         self._responses: dict[str, Response] = {}
         self._version = -1
+        self._checked: tuple[int, float] | None = None  # (this process's changes, loop time) at the last check
 
     async def responses(self) -> dict[str, Response]:
-        """The current responses (the content's version read each time, the responses only after a change)."""
+        """The current responses: the content's version checked after a change here or VERSION_CHECK_SECONDS,
+        the responses read again only when it moved."""
+        local, now = store.local_changes(), asyncio.get_running_loop().time()
+        if self._checked is not None and self._checked[0] == local and now - self._checked[1] < VERSION_CHECK_SECONDS:
+            return self._responses
         async with self._sessions() as session:
             current = await store.version(session)
             if current != self._version:
                 self._responses = (await store.load(session)).responses
                 self._version = current
+        self._checked = (local, now)
         return self._responses
 
     async def generate(self, name: str, values: Mapping[str, Any], slots: Mapping[str, Any],

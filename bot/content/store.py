@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.files import DOMAIN_FILE, NLU_DIR, Content, ContentError, Intent, Response, read_tree, write_files
@@ -60,8 +60,23 @@ async def version(session: AsyncSession) -> int:
     return int((await get_setting(session, VERSION_KEY) or {}).get("version", 0))
 
 
+_local_changes = 0
+
+
+def local_changes() -> int:
+    """How many content changes this process has committed: a cache of the content in this process re-reads at
+    once when it moves (changes from other processes reach it through the version in the database)."""
+    return _local_changes
+
+
+def _count_local_change(_session: Any) -> None:
+    global _local_changes
+    _local_changes += 1
+
+
 async def _changed(session: AsyncSession, who: str, action: str, target: str,
                    before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+    event.listen(session.sync_session, "after_commit", _count_local_change, once=True)
     # The row is locked until commit (PostgreSQL; SQLite has one writer anyway): two edits at once, from two app
     # workers, get two numbers, so every NLG cache sees the second change too.
     row = await session.get(Setting, VERSION_KEY, with_for_update=True, populate_existing=True)

@@ -182,6 +182,13 @@ class Desk:
         words = cards.wait_text(wait)
         return template.format(position=position, wait=replies.HANDOFF_WAIT.format(wait=words) if words else "")
 
+    def may_reopen(self, last: Handoff | None) -> bool:
+        """Whether a message from the customer now reopens `last`, their conversation's latest handoff: it was
+        closed within REOPEN_MINUTES and not rated."""
+        window = timedelta(minutes=self._settings.reopen_minutes)
+        return (self.enabled and last is not None and last.status is HandoffStatus.CLOSED and last.csat is None
+                and utcnow() - handoffs.aware(last.closed_at) <= window)
+
     async def reopen_if_recent(self, update: Update, conversation: Conversation) -> bool:
         """A customer writing again soon after a close (without rating it) gets the same ticket and agent back."""
         if not self.enabled:
@@ -189,10 +196,8 @@ class Desk:
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
             last = await handoffs.latest(session, conversation.id)
-            window = timedelta(minutes=self._settings.reopen_minutes)
-            if (last is None or last.status is not HandoffStatus.CLOSED or last.csat is not None
-                    or utcnow() - handoffs.aware(last.closed_at) > window):
-                return False  # the usual case: one query, nothing more
+            if not self.may_reopen(last):
+                return False
             if await transcript.replies_to(session, update.update_id):
                 return False
             conversation = await session.get(Conversation, conversation.id)

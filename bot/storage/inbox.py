@@ -2,22 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.db import database_failed
-from bot.storage.models import InboxStatus, InboxUpdate, utcnow
+from bot.storage.models import Direction, InboxStatus, InboxUpdate, Message, utcnow
+
+
+@dataclass
+class Handling:
+    """One update being handled; `marked` once a handler marked it done in its own last transaction."""
+
+    update_id: int
+    marked: bool = False
+
+
+_handling: ContextVar[Handling | None] = ContextVar("frontline_inbox_handling", default=None)
+
+
+@contextmanager
+def handling(update_id: int) -> Iterator[Handling]:
+    """While an update is handled: lets its handler mark it done with the replies it records (one transaction
+    fewer per message), and tells the caller whether it did, so the caller marks it done otherwise."""
+    current = Handling(update_id)
+    token = _handling.set(current)
+    try:
+        yield current
+    finally:
+        _handling.reset(token)
 
 
 async def store(session: AsyncSession, *, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> bool:
-    """Record an update unless it is already there; True when it is new."""
-    if await session.get(InboxUpdate, update_id) is not None:
-        return False
-    session.add(InboxUpdate(update_id=update_id, chat_id=chat_id, payload=payload))
-    await session.flush()
-    return True
+    """Record an update unless it is already there; True when it is new (one statement: INSERT … ON CONFLICT)."""
+    dialect = session.bind.dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:
+        if await session.get(InboxUpdate, update_id) is not None:
+            return False
+        session.add(InboxUpdate(update_id=update_id, chat_id=chat_id, payload=payload))
+        await session.flush()
+        return True
+    result = await session.execute(
+        insert(InboxUpdate).values(update_id=update_id, chat_id=chat_id, payload=payload, status=InboxStatus.PENDING)
+        .on_conflict_do_nothing(index_elements=[InboxUpdate.update_id]))
+    return result.rowcount == 1
 
 
 async def pending(session: AsyncSession) -> list[InboxUpdate]:
@@ -33,13 +68,15 @@ async def newest_update_id(session: AsyncSession) -> int | None:
     return await session.scalar(select(InboxUpdate.update_id).order_by(InboxUpdate.update_id.desc()).limit(1))
 
 
-async def mark_sent_to_rasa(session: AsyncSession, update_id: int) -> bool:
-    """Claim the one permitted trip to Rasa for this update; False when it was already taken."""
-    result = await session.execute(
-        update(InboxUpdate)
-        .where(InboxUpdate.update_id == update_id, InboxUpdate.rasa_sent_at.is_(None))
-        .values(rasa_sent_at=utcnow())
-    )
+async def mark_sent_to_rasa(session: AsyncSession, update_id: int, *, unless_answered: bool = False) -> bool:
+    """Claim the one permitted trip to Rasa for this update; False when it was already taken, or (with
+    `unless_answered`) when replies to the update are recorded: one statement either way."""
+    claim = (update(InboxUpdate.__table__)
+             .where(InboxUpdate.update_id == update_id, InboxUpdate.rasa_sent_at.is_(None))
+             .values(rasa_sent_at=utcnow(), updated_at=utcnow()))
+    if unless_answered:
+        claim = claim.where(~exists().where(Message.update_id == update_id, Message.direction == Direction.OUT))
+    result = await session.execute(claim)
     return result.rowcount == 1
 
 
@@ -49,7 +86,10 @@ async def mark_done(session: AsyncSession, update_id: int) -> None:
     if database_failed():
         return
     await session.execute(
-        update(InboxUpdate)
+        update(InboxUpdate.__table__)
         .where(InboxUpdate.update_id == update_id)
         .values(status=InboxStatus.DONE, processed_at=utcnow())
     )
+    current = _handling.get()
+    if current is not None and current.update_id == update_id:
+        current.marked = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.faults import failpoint
@@ -31,6 +31,25 @@ async def upsert_customer(
     customer.language_code = language_code
     await session.flush()
     return customer
+
+
+async def arrival(
+    session: AsyncSession, *, chat_id: int, telegram_user_id: int, first_name: str, last_name: str | None = None,
+    username: str | None = None, language_code: str | None = None,
+) -> Conversation:
+    """The conversation in a private chat, with its customer's profile refreshed: one query when both exist (the
+    usual case), else created as upsert_customer and conversation_for_chat do."""
+    profile = {"first_name": first_name, "last_name": last_name, "username": username, "language_code": language_code}
+    row = (await session.execute(
+        select(Conversation, Customer).join(Customer, Customer.id == Conversation.customer_id)
+        .where(Conversation.chat_id == chat_id))).first()
+    if row is not None and row.Customer.telegram_user_id == telegram_user_id:
+        for name, value in profile.items():
+            if getattr(row.Customer, name) != value:
+                setattr(row.Customer, name, value)
+        return row.Conversation
+    customer = await upsert_customer(session, telegram_user_id=telegram_user_id, **profile)
+    return await conversation_for_chat(session, chat_id=chat_id, customer=customer)
 
 
 async def conversation_for_chat(session: AsyncSession, *, chat_id: int, customer: Customer) -> Conversation:
@@ -135,6 +154,12 @@ async def mark_delivered(
     session: AsyncSession, message_id: int, *, telegram_message_id: int | None, file_id: str | None = None
 ) -> None:
     """Telegram accepted the reply; a sent document keeps only its name and Telegram's file id."""
+    if file_id is None:  # the usual case, one statement (a document's payload is rewritten below)
+        result = await session.execute(
+            update(Message.__table__).where(Message.id == message_id, Message.kind != "document")
+            .values(status=DeliveryStatus.SENT, telegram_message_id=telegram_message_id, sent_at=utcnow()))
+        if result.rowcount:
+            return
     message = await session.get(Message, message_id)
     if message is not None:
         message.status = DeliveryStatus.SENT

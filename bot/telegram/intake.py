@@ -55,18 +55,18 @@ class Intake:
         neither stops the updates after it nor comes back."""
         update = self._read(raw)
         if update is not None:
-            await self.accept(update)
+            await self.accept(update, raw)
             return
         async with self._sessions.begin() as session:
             if await inbox.store(session, update_id=int(raw["update_id"]), chat_id=None, payload=raw):
                 await inbox.mark_done(session, int(raw["update_id"]))
 
-    async def accept(self, update: Update) -> None:
-        """Store one update and hand it on, unless it was stored before."""
+    async def accept(self, update: Update, raw: dict | None = None) -> None:
+        """Store one update (as Telegram sent it, when `raw` is given) and hand it on, unless it was stored before."""
         async with self._sessions.begin() as session:
             is_new = await inbox.store(
-                session, update_id=update.update_id, chat_id=chat_key(update) or None, payload=update.to_dict()
-            )
+                session, update_id=update.update_id, chat_id=chat_key(update) or None,
+                payload=raw if raw is not None else update.to_dict())
         if is_new:
             self._dispatcher.submit(update)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+from sqlalchemy import Connection, Engine, event
 
 from bot import replies
+from bot.chat.handlers import TYPING_AFTER
 from bot.storage import inbox, transcript
 from bot.storage.models import DeliveryStatus, Direction
 from tests.unit.chat_harness import Harness, callback_answer, eventually
@@ -53,13 +55,20 @@ async def test_slow_rasa_is_cut_off_with_the_trouble_message(harness: Harness) -
 
 async def test_typing_is_shown_while_rasa_thinks(harness: Harness) -> None:
     async def slowish(body: dict) -> list:
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(TYPING_AFTER + 0.3)
         return [{"text": "done"}]
 
     harness.rasa.answer = slowish
     await harness.say("hello")
     actions = await harness.emulator.calls("sendChatAction")
     assert any(str(call["params"].get("action")) == "typing" for call in actions)
+
+
+async def test_a_quick_answer_comes_without_typing(harness: Harness) -> None:
+    harness.rasa.answer = lambda body: [{"text": "at once"}]
+    assert (await harness.say("hello"))[-1]["text"] == "at once"
+    await asyncio.sleep(TYPING_AFTER + 0.2)
+    assert await harness.emulator.calls("sendChatAction") == []
 
 
 async def test_long_reply_is_split_for_telegram(harness: Harness) -> None:
@@ -200,3 +209,28 @@ async def _faulted(harness: Harness) -> bool:
 
 async def _appended(harness: Harness) -> list:
     return harness.rasa.appended
+
+
+async def test_a_message_answered_by_rasa_takes_five_transactions(harness: Harness) -> None:
+    """Store the update; record it; claim the trip to Rasa; record the reply and mark the update done; mark the
+    reply sent. Each is a round of the app's costliest work per message (make bench-profile): one more fails this."""
+    await harness.say("warm up")
+    assert await eventually(lambda: _settled(harness), True)
+    commits: list[str] = []
+
+    def count(connection: Connection) -> None:
+        commits.append(str(connection.engine.url))
+
+    event.listen(Engine, "commit", count)
+    try:
+        await harness.say("where is my parcel")
+        assert await eventually(lambda: _settled(harness), True)
+    finally:
+        event.remove(Engine, "commit", count)
+    assert len(commits) == 5, commits
+
+
+async def _settled(harness: Harness) -> bool:
+    """Every update handled and every reply delivered."""
+    async with harness.sessions() as session:
+        return not await inbox.pending(session) and not await transcript.outbox(session)
