@@ -27,7 +27,7 @@ from tests.e2e.stack import Stack
 
 TICKS = os.sysconf("SC_CLK_TCK")
 GENERIC = ("asyncio/", "threading.py", "concurrent/futures", "bot/cli.py", "run (bot/app.py", "selectors.py")  # every stack
-IDLE = ("EpollSelector.select", "_worker (concurrent/futures/thread.py", "_connection_worker_thread (aiosqlite/core.py:59)")
+IDLE = ("EpollSelector.select", "run (uvloop/", "Runner.run (asyncio/runners.py", "_worker (concurrent/futures/thread.py", "_connection_worker_thread (aiosqlite/core.py:59)")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -81,7 +81,7 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         before = {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
         out = Path(tempfile.mkdtemp(prefix="frontline-profile-")) / "app.txt"
         if args.py_spy:
-            spy = subprocess.Popen([args.py_spy, "record", "-p", str(stack.processes["app"].pid), "-f", "raw", "-o", str(out)],
+            spy = subprocess.Popen([args.py_spy, "record", "--nonblocking", "-p", str(stack.processes["app"].pid), "-f", "raw", "-o", str(out)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started = time.monotonic()
         for text in questions:

@@ -41,14 +41,7 @@ def handling(update_id: int) -> Iterator[Handling]:
 
 async def store(session: AsyncSession, *, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> bool:
     """Record an update unless it is already there; True when it is new (one statement: INSERT … ON CONFLICT)."""
-    dialect = session.bind.dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:
-        if await session.get(InboxUpdate, update_id) is not None:
-            return False
-        session.add(InboxUpdate(update_id=update_id, chat_id=chat_id, payload=payload))
-        await session.flush()
-        return True
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert  # the two we run on
     result = await session.execute(
         insert(InboxUpdate).values(update_id=update_id, chat_id=chat_id, payload=payload, status=InboxStatus.PENDING)
         .on_conflict_do_nothing(index_elements=[InboxUpdate.update_id]))

@@ -25,12 +25,15 @@ async def upsert_customer(
     if customer is None:
         customer = Customer(telegram_user_id=telegram_user_id)
         session.add(customer)
-    customer.first_name = first_name
-    customer.last_name = last_name
-    customer.username = username
-    customer.language_code = language_code
+    _refresh(customer, first_name=first_name, last_name=last_name, username=username, language_code=language_code)
     await session.flush()
     return customer
+
+
+def _refresh(customer: Customer, **profile: str | None) -> None:
+    """The customer's profile as Telegram shows it now (the session writes only what changed)."""
+    for name, value in profile.items():
+        setattr(customer, name, value)
 
 
 async def arrival(
@@ -44,9 +47,7 @@ async def arrival(
         select(Conversation, Customer).join(Customer, Customer.id == Conversation.customer_id)
         .where(Conversation.chat_id == chat_id))).first()
     if row is not None and row.Customer.telegram_user_id == telegram_user_id:
-        for name, value in profile.items():
-            if getattr(row.Customer, name) != value:
-                setattr(row.Customer, name, value)
+        _refresh(row.Customer, **profile)
         return row.Conversation
     customer = await upsert_customer(session, telegram_user_id=telegram_user_id, **profile)
     return await conversation_for_chat(session, chat_id=chat_id, customer=customer)
