@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy import Connection, Engine, event
 
 from bot import replies
-from bot.chat.handlers import TYPING_AFTER
+from bot.chat import handlers
 from bot.storage import inbox, transcript
 from bot.storage.models import DeliveryStatus, Direction
 from tests.unit.chat_harness import Harness, callback_answer, eventually
@@ -53,21 +53,27 @@ async def test_slow_rasa_is_cut_off_with_the_trouble_message(harness: Harness) -
     assert (await harness.say("hello", timeout=5))[-1]["text"] == replies.TROUBLE
 
 
-async def test_typing_is_shown_while_rasa_thinks(harness: Harness) -> None:
-    async def slowish(body: dict) -> list:
-        await asyncio.sleep(TYPING_AFTER + 0.3)
+async def test_typing_is_shown_while_rasa_thinks(harness: Harness, monkeypatch) -> None:
+    monkeypatch.setattr(handlers, "TYPING_AFTER", 0.05)
+
+    async def slow(body: dict) -> list:  # Rasa answers only once "typing…" has been shown (or gives up after 10 s)
+        for _ in range(200):
+            if await harness.emulator.calls("sendChatAction"):
+                break
+            await asyncio.sleep(0.05)
         return [{"text": "done"}]
 
-    harness.rasa.answer = slowish
+    harness.rasa.answer = slow
     await harness.say("hello")
     actions = await harness.emulator.calls("sendChatAction")
     assert any(str(call["params"].get("action")) == "typing" for call in actions)
 
 
-async def test_a_quick_answer_comes_without_typing(harness: Harness) -> None:
+async def test_a_quick_answer_comes_without_typing(harness: Harness, monkeypatch) -> None:
+    # The threshold is set far beyond any answer's time, so a slow machine cannot make "quick" slow.
+    monkeypatch.setattr(handlers, "TYPING_AFTER", 600.0)
     harness.rasa.answer = lambda body: [{"text": "at once"}]
     assert (await harness.say("hello"))[-1]["text"] == "at once"
-    await asyncio.sleep(TYPING_AFTER + 0.2)
     assert await harness.emulator.calls("sendChatAction") == []
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from telegram import Bot
 
-from bot.chat.handlers import TYPING_AFTER
+from bot.chat import handlers
 from bot.emulator.client import EmulatorClient
 from bot.emulator.server import EmulatorServer
 from bot.storage import inbox, transcript
@@ -163,9 +163,14 @@ async def test_a_retry_after_given_to_typing_holds_the_replies_back_and_typing_t
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
-async def test_the_reply_waits_out_a_retry_after_that_the_typing_indicator_met(tmp_path: Path) -> None:
-    async def thinking(body: dict) -> list[dict]:
-        await asyncio.sleep(TYPING_AFTER + 0.3)  # long enough for "typing…" to be sent and answered
+async def test_the_reply_waits_out_a_retry_after_that_the_typing_indicator_met(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(handlers, "TYPING_AFTER", 0.05)
+
+    async def thinking(body: dict) -> list[dict]:  # Rasa answers once "typing…" was sent and answered (10 s at most)
+        for _ in range(200):
+            if any(call["method"] == "sendChatAction" for call in await harness.emulator.calls()):
+                break
+            await asyncio.sleep(0.05)
         return [{"text": "done"}]
 
     async with running_harness(tmp_path) as harness:
