@@ -46,6 +46,7 @@ from bot.telegram.drain import ChatDrainer
 from bot.telegram.intake import WEBHOOK_PATH, Intake, WebhookIntake
 from bot.telegram.locks import PostgresLocks
 from bot.telegram.outbox import Outbox
+from bot.telegram.request import AiohttpRequest
 from bot.web import HealthServer
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ def build_application(
         .base_url(api_url)
         .base_file_url(telegram_file_url(api_url))
         .updater(None)
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest())
         # It paces sends within Telegram's limits. Retries are the outbox's, per chat: the limiter's own would
         # halt every request, customers' replies included, whenever one chat (the agents' group) is flooded.
         .rate_limiter(AIORateLimiter(max_retries=0))

@@ -8,7 +8,8 @@ import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from datetime import timezone
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
@@ -23,7 +24,7 @@ from bot.desk.desk import PREFIX as DESK_PREFIX
 from bot.faults import failpoint
 from bot.rasa import RasaClient, RasaReply, RasaUnavailable, escape_customer_text
 from bot.storage import buttons, handoffs, inbox, privacy, transcript
-from bot.storage.models import Conversation, ConversationState
+from bot.storage.models import Conversation, ConversationState, utcnow
 from bot.telegram.formatting import split_text
 from bot.telegram.outbox import Outbox
 
@@ -41,6 +42,16 @@ MEDIA_KINDS = ("photo", "sticker", "voice", "video_note", "video", "audio", "doc
 
 
 Handler = Callable[["CustomerChat", Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+RECOVERY_POLL = 0.5  # how often Rasa's tracker is read while a restarted app waits to learn whether Rasa got a message
+
+
+class Arrival(NamedTuple):
+    """A customer's update recorded: their conversation; whether it reopens the latest handoff; whether the one
+    trip to Rasa was claimed in the same transaction (for a message Rasa is about to be asked)."""
+
+    conversation: Conversation
+    reopens: bool
+    claimed: bool
 
 
 def customers_only(handler: Handler) -> Handler:
@@ -98,10 +109,11 @@ class CustomerChat:
         if self._desk.enabled and await self._desk.is_agent(update.effective_user.id):
             await self._desk.register_agent(update)
             return
-        conversation, reopens = await self._arrive(update, kind="command", text=update.effective_message.text)
+        conversation, reopens, claimed = await self._arrive(
+            update, kind="command", text=update.effective_message.text, claim=True)
         if await self._with_a_person(update, conversation, reopens):
             return
-        await self._ask_rasa(update, conversation, "/greet", context)
+        await self._ask_rasa(update, conversation, "/greet", context, claimed=claimed)
 
     @customers_only
     async def on_tickets(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -155,15 +167,16 @@ class CustomerChat:
         """A customer's text (new or edited): store it and let Rasa answer."""
         message = update.effective_message
         kind = "edited" if update.edited_message else "text"
-        conversation, reopens = await self._arrive(update, kind=kind, text=message.text)
+        readable = len(message.text) <= self._settings.max_nlu_chars
+        conversation, reopens, claimed = await self._arrive(update, kind=kind, text=message.text, claim=readable)
         if conversation.state is ConversationState.CLOSED and await self._desk.take_comment(update, conversation):
             return
         if await self._with_a_person(update, conversation, reopens):
             return
-        if len(message.text) > self._settings.max_nlu_chars:
+        if not readable:
             await self._reply(update, conversation, [{"text": replies.LONG_MESSAGE}])
             return
-        await self._ask_rasa(update, conversation, escape_customer_text(message.text), context)
+        await self._ask_rasa(update, conversation, escape_customer_text(message.text), context, claimed=claimed)
 
     @customers_only
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -171,16 +184,19 @@ class CustomerChat:
         kind = media_kind(update)
         caption = update.effective_message.caption or ""
         file_id = _file_id(update, kind)
-        conversation, reopens = await self._arrive(update, kind=kind, text=caption, payload={"file_id": file_id})
+        readable = bool(caption) and len(caption) <= self._settings.max_nlu_chars
+        picture = bool(file_id) and is_picture(update, kind)
+        conversation, reopens, claimed = await self._arrive(
+            update, kind=kind, text=caption, payload={"file_id": file_id}, claim=picture or readable)
         if await self._with_a_person(update, conversation, reopens):
             return
-        readable = bool(caption) and len(caption) <= self._settings.max_nlu_chars
-        if file_id and is_picture(update, kind):
+        if picture:
             text = escape_customer_text(caption) if readable else PHOTO_INTENT
-            await self._ask_rasa(update, conversation, text, context, attachments=[{"kind": "photo", "file_id": file_id}])
+            await self._ask_rasa(update, conversation, text, context, attachments=[{"kind": "photo", "file_id": file_id}],
+                                 claimed=claimed)
             return
         if readable:
-            await self._ask_rasa(update, conversation, escape_customer_text(caption), context)
+            await self._ask_rasa(update, conversation, escape_customer_text(caption), context, claimed=claimed)
             return
         await self._reply(update, conversation, [{"text": replies.MEDIA.get(kind, replies.OTHER_MEDIA)}])
 
@@ -257,15 +273,15 @@ class CustomerChat:
     async def _record(
         self, update: Update, *, kind: str, text: str | None, payload: dict[str, Any] | None = None
     ) -> Conversation:
-        conversation, _ = await self._arrive(update, kind=kind, text=text, payload=payload, look_back=False)
-        return conversation
+        return (await self._arrive(update, kind=kind, text=text, payload=payload, look_back=False)).conversation
 
     async def _arrive(
         self, update: Update, *, kind: str, text: str | None, payload: dict[str, Any] | None = None,
-        look_back: bool = True,
-    ) -> tuple[Conversation, bool]:
-        """Record what the customer sent; with `look_back`, also whether it reopens the conversation's latest
-        handoff (read in the same transaction: the usual answer, no, then costs no transaction of its own)."""
+        look_back: bool = True, claim: bool = False,
+    ) -> Arrival:
+        """Record what the customer sent, in one transaction with what comes next on a message's usual way:
+        with `look_back`, whether it reopens the conversation's latest handoff (the usual answer, no, then costs
+        no transaction of its own); with `claim`, the trip to Rasa, unless a person is (about to be) in charge."""
         user = update.effective_user
         async with self._sessions.begin() as session:
             conversation = await transcript.arrival(
@@ -281,28 +297,34 @@ class CustomerChat:
                 payload=payload,
                 telegram_message_id=message.message_id if message and not update.callback_query else None,
             )
-            reopens = (look_back and self._desk.enabled
-                       and conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN)
+            with_the_bot = conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN)
+            reopens = (look_back and self._desk.enabled and with_the_bot
                        and self._desk.may_reopen(await handoffs.latest(session, conversation.id)))
+            claimed = (claim and with_the_bot and not reopens
+                       and await inbox.mark_sent_to_rasa(session, update.update_id, unless_answered=True))
         failpoint(self._settings, "after-inbox")
-        return conversation, reopens
+        return Arrival(conversation, reopens, claimed)
 
     async def _ask_rasa(
         self, update: Update, conversation: Conversation, text: str, context: ContextTypes.DEFAULT_TYPE,
-        attachments: list[dict[str, str]] | None = None,
+        attachments: list[dict[str, str]] | None = None, claimed: bool = False,
     ) -> None:
-        async with self._sessions.begin() as session:
-            first_trip = await inbox.mark_sent_to_rasa(session, update.update_id, unless_answered=True)
-            answered = not first_trip and bool(await transcript.replies_to(session, update.update_id))
-        if answered:
-            await self._outbox.flush(conversation.chat_id)
-            return
+        """Ask Rasa once per update (`claimed`: the trip was claimed with the arrival), and record its answer."""
+        first_trip = claimed
+        if not claimed:
+            async with self._sessions.begin() as session:
+                first_trip = await inbox.mark_sent_to_rasa(session, update.update_id, unless_answered=True)
+                answered = not first_trip and bool(await transcript.replies_to(session, update.update_id))
+            if answered:
+                await self._outbox.flush(conversation.chat_id)
+                return
         if not first_trip:
-            # Rasa already has this message (a restart came between asking and answering):
-            # never ask twice; answer with what it said then.
-            recovered = await self._rasa.replies_after(conversation.sender_id, update.update_id)
-            await self._reply(update, conversation, recovered or [{"text": replies.TROUBLE}])
-            return
+            # The trip was claimed before a restart: never ask twice; answer with what Rasa said then, if it got it.
+            recovered = await self._recover(update, conversation)
+            if recovered is not None:
+                await self._reply(update, conversation, recovered or [{"text": replies.TROUBLE}])
+                return
+            log.info("Rasa never got update %s (the app stopped after claiming it): asking now", update.update_id)
         async with self._typing(conversation.chat_id):
             try:
                 metadata = self._metadata(update)
@@ -315,13 +337,32 @@ class CustomerChat:
         if not answer and self._desk.enabled:
             # Rasa or the action server failed: a person answers instead of nobody.
             answer = [{"custom": {"handoff": {"reason": "bot_unavailable", "message": text}}}]
-        await self._reply(update, conversation, answer or [{"text": replies.TROUBLE}])
+        await self._reply(update, conversation, answer or [{"text": replies.TROUBLE}], unanswered=first_trip)
 
-    async def _reply(self, update: Update, conversation: Conversation, answer: list[RasaReply]) -> None:
+    async def _recover(self, update: Update, conversation: Conversation) -> list[RasaReply] | None:
+        """What Rasa said to an update whose trip was claimed before a restart, from its tracker; None when Rasa
+        never got the message. Rasa may still be at it: its tracker is read until the claim is as old as the app
+        would have waited for an answer (RASA_TIMEOUT)."""
+        async with self._sessions() as session:
+            claimed_at = await inbox.claimed_at(session, update.update_id)
+        if claimed_at is not None and claimed_at.tzinfo is None:
+            claimed_at = claimed_at.replace(tzinfo=timezone.utc)  # SQLite keeps no zone; the storage writes UTC
+        while True:
+            recovered = await self._rasa.replies_after(conversation.sender_id, update.update_id)
+            left = 0.0 if claimed_at is None else self._settings.rasa_timeout - (utcnow() - claimed_at).total_seconds()
+            if recovered is not None or left <= 0:
+                return recovered
+            await asyncio.sleep(min(RECOVERY_POLL, left))
+
+    async def _reply(
+        self, update: Update, conversation: Conversation, answer: list[RasaReply], *, unanswered: bool = False
+    ) -> None:
+        """Record the answer to an update (unless replies to it are recorded already: `unanswered` says the caller
+        knows there are none) and mark the update done in the same transaction; then send."""
         # Rasa paused the conversation for a person, but no agents' group is configured: it listens again.
         resume = not self._desk.enabled and any(isinstance((r.get("custom") or {}).get("handoff"), dict) for r in answer)
         async with self._sessions.begin() as session:
-            if not await transcript.replies_to(session, update.update_id):
+            if unanswered or not await transcript.replies_to(session, update.update_id):
                 for reply in answer:
                     await self._queue(session, conversation, update.update_id, reply)
             if not resume:

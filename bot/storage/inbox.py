@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select, update
@@ -71,6 +72,11 @@ async def mark_sent_to_rasa(session: AsyncSession, update_id: int, *, unless_ans
         claim = claim.where(~exists().where(Message.update_id == update_id, Message.direction == Direction.OUT))
     result = await session.execute(claim)
     return result.rowcount == 1
+
+
+async def claimed_at(session: AsyncSession, update_id: int) -> datetime | None:
+    """When the trip to Rasa for this update was claimed (None if it never was)."""
+    return await session.scalar(select(InboxUpdate.rasa_sent_at).where(InboxUpdate.update_id == update_id))
 
 
 async def mark_done(session: AsyncSession, update_id: int) -> None:

@@ -41,8 +41,14 @@ class ScriptedRasa:
             return result
         return web.json_response(result)
 
+    tracker_reads: int = 0
+    # The tracker's events at each reading (the first is 1), when a test wants them to change; else tracker_events.
+    tracker_at: Callable[[int], list[dict[str, Any]]] | None = None
+
     async def tracker(self, request: web.Request) -> web.Response:
-        return web.json_response({"events": self.tracker_events})
+        self.tracker_reads += 1
+        events = self.tracker_at(self.tracker_reads) if self.tracker_at else self.tracker_events
+        return web.json_response({"events": events})
 
     async def append_events(self, request: web.Request) -> web.Response:
         self.appended.append((request.match_info["sender"], await request.json()))
