@@ -81,7 +81,7 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         before = {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
         out = Path(tempfile.mkdtemp(prefix="frontline-profile-")) / "app.txt"
         if args.py_spy:
-            spy = subprocess.Popen([args.py_spy, "record", "--nonblocking", "-p", str(stack.processes["app"].pid), "-f", "raw", "-o", str(out)],
+            spy = subprocess.Popen([args.py_spy, "record", "--nonblocking", "--rate", str(args.rate), "-p", str(stack.processes["app"].pid), "-f", "raw", "-o", str(out)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started = time.monotonic()
         for text in questions:
@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100, help="messages (default 100)")
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of background CPU measured first (default 20)")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy to sample the app with (default: on PATH)")
+    parser.add_argument("--rate", type=int, default=100, help="py-spy's samples per second (default 100)")
     args = parser.parse_args()
     measure_on_stack("profile", lambda stack: _measure(stack, args), print_report)
 

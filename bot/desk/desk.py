@@ -34,7 +34,6 @@ from bot.storage.models import (
     Customer,
     Handoff,
     HandoffStatus,
-    Message,
     Promise,
     Ticket,
     TicketPriority,
@@ -1052,7 +1051,7 @@ class Desk:
 async def _queue(
     session: AsyncSession, conversation: Conversation, chat_id: int, text: str, update_id: int | None,
     payload: dict[str, Any] | None, kind: str = "text",
-) -> Message:
+) -> int:
     """Record a message for any chat (the customer's, the group, an agent's) in the customer's transcript, to send."""
     return await transcript.queue_outgoing(session, conversation=conversation, text=text, update_id=update_id,
                                            payload=payload, kind=kind, chat_id=chat_id)

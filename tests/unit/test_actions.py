@@ -8,13 +8,14 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import actions.greeting
 from actions.greeting import ActionGreetCustomer, first_name_from
 from bot.storage import tickets, transcript
 from bot.storage.db import create_engine, create_sessionmaker
-from bot.storage.models import TicketPriority
+from bot.storage.models import Message, TicketPriority
 
 
 def _tracker(metadata: dict | None, slots: dict | None = None) -> Tracker:
@@ -37,8 +38,9 @@ async def _visit(sessions: async_sessionmaker[AsyncSession], days_ago: int, *, t
     async with sessions.begin() as session:
         customer = await transcript.upsert_customer(session, telegram_user_id=1, first_name="Mia")
         conversation = await transcript.conversation_for_chat(session, chat_id=1, customer=customer)
-        message = await transcript.record_incoming(session, conversation=conversation, update_id=100 + days_ago, kind="text", text="hi")
-        message.created_at = datetime.now(timezone.utc) - timedelta(days=days_ago)
+        await transcript.record_incoming(session, conversation=conversation, update_id=100 + days_ago, kind="text", text="hi")
+        await session.execute(update(Message).where(Message.update_id == 100 + days_ago)
+                              .values(created_at=datetime.now(timezone.utc) - timedelta(days=days_ago)))
         if ticket:
             await tickets.create(session, idempotency_key=f"k{days_ago}", conversation=conversation, category="delivery",
                                  description="late", desired_resolution="refund", priority=TicketPriority.NORMAL)

@@ -84,9 +84,9 @@ async def test_a_sent_export_keeps_no_copy_and_is_not_nested(sessions: async_ses
         export = await privacy.export_customer(session, 101)
     assert export["conversations"][0]["messages"][-1]["payload"] == {"file_name": "my-data.json"}
     async with sessions.begin() as session:
-        await transcript.mark_delivered(session, queued.id, telegram_message_id=9, file_id="F1")
+        await transcript.mark_delivered(session, queued, telegram_message_id=9, file_id="F1")
     async with sessions() as session:
-        assert (await session.get(Message, queued.id)).payload == {"file_name": "my-data.json", "file_id": "F1"}
+        assert (await session.get(Message, queued)).payload == {"file_name": "my-data.json", "file_id": "F1"}
 
 
 async def test_forgetting_deletes_the_customer_and_anonymises_tickets(sessions: async_sessionmaker[AsyncSession]) -> None:

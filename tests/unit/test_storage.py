@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage import buttons, inbox, memory, tickets, transcript
-from bot.storage.models import ConversationState, DeliveryStatus, InboxStatus, InboxUpdate, TicketPriority, TicketStatus
+from bot.storage.models import (
+    ConversationState,
+    DeliveryStatus,
+    InboxStatus,
+    InboxUpdate,
+    Message,
+    TicketPriority,
+    TicketStatus,
+)
 
 
 async def _conversation(sessions: async_sessionmaker[AsyncSession], chat_id: int = 42):
@@ -89,7 +98,7 @@ async def test_outbox_keeps_order_until_delivered(sessions: async_sessionmaker[A
         assert [m.text for m in await transcript.outbox(session, 42)] == ["one", "two"]
         assert [m.text for m in await transcript.replies_to(session, 9)] == ["one", "two"]
     async with sessions.begin() as session:
-        await transcript.mark_delivered(session, first.id, telegram_message_id=100)
+        await transcript.mark_delivered(session, first, telegram_message_id=100)
     async with sessions() as session:
         assert [m.text for m in await transcript.outbox(session)] == ["two"]
         delivered = (await transcript.messages(session, 42))[0]
@@ -101,7 +110,7 @@ async def test_undeliverable_reply_leaves_the_outbox(sessions: async_sessionmake
     async with sessions.begin() as session:
         message = await transcript.queue_outgoing(session, conversation=conversation, text="x", update_id=None)
     async with sessions.begin() as session:
-        await transcript.mark_undeliverable(session, message.id)
+        await transcript.mark_undeliverable(session, message)
     async with sessions() as session:
         assert await transcript.outbox(session) == []
 
@@ -163,8 +172,9 @@ async def test_memory_counts_earlier_visits_and_open_tickets(sessions: async_ses
     today = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
     async with sessions.begin() as session:
         for update_id, day in enumerate((20, 20, 21, 23), start=1):
-            message = await transcript.record_incoming(session, conversation=conversation, update_id=update_id, kind="text", text="hi")
-            message.created_at = datetime(2026, 11, day, 10, 0, tzinfo=timezone.utc)
+            await transcript.record_incoming(session, conversation=conversation, update_id=update_id, kind="text", text="hi")
+            await session.execute(update(Message).where(Message.update_id == update_id)
+                                  .values(created_at=datetime(2026, 11, day, 10, 0, tzinfo=timezone.utc)))
         ticket, _ = await tickets.create(session, idempotency_key="m", conversation=conversation, category="delivery",
                                          description="late", desired_resolution="refund", priority=TicketPriority.NORMAL)
     async with sessions() as session:
