@@ -135,12 +135,27 @@ class ResponseCatalog:
         try:
             # Rasa sends the whole tracker with every response: orjson reads it several times faster than json.
             body = orjson.loads(await request.read())
-            name = str(body["response"])
-        except Exception:
-            return web.json_response({"error": "expected Rasa's NLG request"}, status=400)
-        tracker = body.get("tracker") or {}
-        slots = tracker.get("slots") or {}
-        arguments = body.get("arguments") or {}
+            name, slots, arguments, channel = _nlg_request(body)
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            return web.json_response({"error": f"expected Rasa's NLG request: {exc}"}, status=400)
         values = {**slots, **{k: v for k, v in arguments.items() if v is not None}}
-        channel = (body.get("channel") or {}).get("name")
         return web.json_response(await self.generate(name, values, slots, channel))
+
+
+def _objects(*values: Any) -> list[dict[str, Any]]:
+    """Each value as a JSON object (a missing or null one is empty); TypeError for anything else."""
+    found = [{} if value is None else value for value in values]
+    if not all(isinstance(value, dict) for value in found):
+        raise TypeError("tracker, slots, arguments and channel must be objects")
+    return found
+
+
+def _nlg_request(body: Any) -> tuple[str, dict[str, Any], dict[str, Any], str | None]:
+    """The response's name, the slots, the arguments and the channel's name from Rasa's NLG request."""
+    [body] = _objects(body)
+    if not isinstance(body.get("response"), str):
+        raise KeyError("response")
+    tracker, arguments, channel = _objects(body.get("tracker"), body.get("arguments"), body.get("channel"))
+    [slots] = _objects(tracker.get("slots"))
+    name = channel.get("name")
+    return body["response"], slots, arguments, name if isinstance(name, str) else None

@@ -104,10 +104,22 @@ async def test_what_cannot_be_said_at_all_is_a_polite_line_never_empty(sessions,
     assert message == {"text": nlg.LAST_RESORT}
 
 
-async def test_a_request_that_is_not_rasas_is_refused(sessions, monkeypatch) -> None:
+@pytest.mark.parametrize("body", [
+    {"nothing": 1}, [], "utter_greet", None, {"response": 7},
+    {"response": "utter_greet", "tracker": []}, {"response": "utter_greet", "tracker": {"slots": "x"}},
+    {"response": "utter_greet", "arguments": [1]}, {"response": "utter_greet", "channel": "rest"},
+])
+async def test_a_request_that_is_not_rasas_is_refused(sessions, monkeypatch, body) -> None:
     catalog = await _catalog(sessions, monkeypatch)
-    status, _ = await _post(catalog, {"nothing": 1})
-    assert status == 400
+    status, answer = await _post(catalog, body)
+    assert status == 400 and "expected Rasa's NLG request" in answer["error"]
+
+
+async def test_a_body_that_is_not_json_is_refused(sessions, monkeypatch) -> None:
+    server = HealthServer(posts={"/nlg": (await _catalog(sessions, monkeypatch)).handle})
+    async with TestClient(TestServer(server_app(server))) as client:
+        response = await client.post("/nlg", data=b"\xff{not json")
+        assert response.status == 400
 
 
 async def test_the_model_server_speaks_rasas_protocol(sessions, tmp_path: Path) -> None:
