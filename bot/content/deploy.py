@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -35,6 +35,8 @@ from bot.storage.models import AuditEntry, ModelStatus, ModelVersion, utcnow
 log = logging.getLogger(__name__)
 LOG_LINES = 40
 STALE_AFTER = timedelta(minutes=30)  # a TRAINING row older than this was left by a process that died
+ABANDONED = "The app stopped while this was training. Train again."
+START_LOCK = 0x46524E545452414E  # PostgreSQL advisory lock: one training starts at a time, across app workers
 HOLD_OUT_EVERY = 5  # every 5th example of an intent with at least that many is held out for the evaluation
 EXPLAINED = [  # what Rasa says, and what an admin should read
     (re.compile(r"InvalidDomain|domain", re.I), "The bot's responses or intents don't fit together"),
@@ -64,8 +66,8 @@ def hold_out(content: Content, every: int = HOLD_OUT_EVERY) -> tuple[Content, li
 def test_file(held: Sequence[tuple[str, str]]) -> str:
     """Held-out examples as a Rasa NLU file."""
     by_intent: dict[str, list[str]] = {}
-    for text, intent in held:
-        by_intent.setdefault(intent, []).append(text)
+    for example, intent in held:
+        by_intent.setdefault(intent, []).append(example)
     lines = ['version: "3.1"\n', "nlu:\n"]
     for intent, examples in by_intent.items():
         lines += [f"  - intent: {intent}\n", "    examples: |\n", *(f"      - {e}\n" for e in examples)]
@@ -112,10 +114,21 @@ class Trainer:
         self._settings = settings
         self._sessions = sessions
         self._tasks: set[asyncio.Task] = set()
+        self._starting = asyncio.Lock()
 
     async def start(self, who: str, note: str = "") -> int:
-        """Begin a training of the content as it is now; returns the new version's id (TrainingBusy if one runs)."""
-        async with self._sessions.begin() as session:
+        """Begin a training of the content as it is now; returns the new version's id (TrainingBusy if one runs).
+
+        Two admins pressing Train at once start one training: the check and the new row are one step, in this
+        process (a lock) and across workers (an advisory lock on PostgreSQL). A training left by a process that
+        died is marked failed here, so the history does not show it training for ever."""
+        async with self._starting, self._sessions.begin() as session:
+            if session.bind.dialect.name == "postgresql":
+                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": START_LOCK})
+            await session.execute(
+                update(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING,
+                                           ModelVersion.created_at <= utcnow() - STALE_AFTER)
+                .values(status=ModelStatus.FAILED, stage="failed", error=ABANDONED))
             running = await session.scalar(select(ModelVersion).where(
                 ModelVersion.status == ModelStatus.TRAINING, ModelVersion.created_at > utcnow() - STALE_AFTER))
             if running is not None:
@@ -175,7 +188,7 @@ class Trainer:
             metrics = await self._evaluate(version_id, content, work)
             await self._update(version_id, stage="ready", metrics=metrics)
         except asyncio.CancelledError:
-            await self._stopped(version_id, trained, "The app stopped while this was training. Train again.")
+            await self._stopped(version_id, trained, ABANDONED)
             raise
         except TrainingFailed as exc:
             await self._stopped(version_id, trained, str(exc))
