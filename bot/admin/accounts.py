@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.handoffs import aware
@@ -102,9 +102,13 @@ async def sign_in(session: AsyncSession, username: str, password: str, now: date
         minutes = max(1, round((aware(account.locked_until) - now).total_seconds() / 60))
         return Attempt(refusal=f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes > 1 else ''}")
     if not hmac.compare_digest(hash_password(password, bytes.fromhex(account.salt)), account.password_hash):
-        account.failed_logins += 1
-        if account.failed_logins >= MAX_FAILURES:
-            account.locked_until, account.failed_logins = now + LOCKOUT, 0
+        # Counted in the database, not from what this request read: wrong passwords sent side by side all count.
+        failures = await session.scalar(
+            update(AdminAccount).where(AdminAccount.id == account.id)
+            .values(failed_logins=AdminAccount.failed_logins + 1).returning(AdminAccount.failed_logins))
+        if failures >= MAX_FAILURES:
+            await session.execute(update(AdminAccount).where(AdminAccount.id == account.id)
+                                  .values(locked_until=now + LOCKOUT, failed_logins=0))
         return Attempt(refusal="Wrong username or password")
     account.failed_logins, account.locked_until, account.last_login_at = 0, None, now
     await session.execute(delete(AdminSession).where(  # expired sessions nobody came back to

@@ -88,3 +88,17 @@ async def test_sign_in_locks_after_failures_and_unlocks_later(sessions) -> None:
         await accounts.remove_account(session, "alice", "test")
     async with sessions.begin() as session:
         assert await accounts.signed(session, attempt.token, later) is None
+
+
+async def test_wrong_passwords_sent_side_by_side_all_count(sessions) -> None:
+    async with sessions.begin() as session:
+        await accounts.add_account(session, "alice", "a long enough password", "test")
+    now = utcnow()
+
+    async def wrong() -> str:
+        async with sessions.begin() as session:
+            return (await accounts.sign_in(session, "alice", "wrong", now)).refusal
+
+    assert await asyncio.gather(*(wrong() for _ in range(accounts.MAX_FAILURES))) == ["Wrong username or password"] * 5
+    async with sessions.begin() as session:
+        assert "Too many wrong passwords" in (await accounts.sign_in(session, "alice", "a long enough password", now)).refusal
