@@ -6,7 +6,8 @@ a real person" one every few seconds; an agent claims each card, the customer wr
 private chat replying to the relayed message. Measured (emulator clock, from the moment the emulator accepted a
 message): request → card in the agents' group, and agent message → customer; also the customer's "in line" answer,
 claim → customer told, and customer → agent relay. Telegram's limit of 20 bot messages a minute in a group stays on
-for the headline figures, so cards queue behind it; a second round runs with the flood limits off for comparison.
+for the headline figures, so cards queue behind it; a second round runs with the flood limits off for comparison
+(the emulator's, and the app's own pacing of the group: TELEGRAM_GROUP_RATE=0).
 Prints a table and writes var/bench/handoff.json.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -170,12 +172,21 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             "limits_on": await run_round(stack, emulator, agents, phrases, args, "A"),
         }
         if args.compare:
+            # Off on both sides: the emulator's enforcement, and the app's own pacing of the group (restarted).
             await emulator.set_limits(enabled=False)
+            _restart_app(stack, TELEGRAM_GROUP_RATE="0")
             try:
                 result["limits_off"] = await run_round(stack, emulator, agents, phrases, args, "B")
             finally:
                 await emulator.set_limits(enabled=True)
+                _restart_app(stack)
     return result
+
+
+def _restart_app(stack: Stack, **env: str) -> None:
+    """The app stopped cleanly and started again with these settings."""
+    stack.kill("app", signal.SIGTERM)
+    stack.start_app(**env)
 
 
 def print_report(result: dict[str, Any]) -> None:

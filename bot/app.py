@@ -84,7 +84,7 @@ def build_application(
         .get_updates_request(AiohttpRequest())
         # It paces sends within Telegram's limits. Retries are the outbox's, per chat: the limiter's own would
         # halt every request, customers' replies included, whenever one chat (the agents' group) is flooded.
-        .rate_limiter(AIORateLimiter(max_retries=0))
+        .rate_limiter(AIORateLimiter(max_retries=0, group_max_rate=settings.telegram_group_rate))
         .post_init(_post_init)
         .build()
     )

@@ -50,6 +50,8 @@ class Settings:
     agent_chat_id: int | None = None
     followup_hours: float = 24.0
     reannounce_minutes: float = 10.0
+    # Messages a minute the app sends to one group (Telegram's limit is 20); 0 leaves the pacing to the server.
+    telegram_group_rate: int = 20
     reopen_minutes: float = 15.0
     summary_minutes: float = 60.0
     app_host: str = "127.0.0.1"
@@ -96,6 +98,16 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ConfigError(f"{name} must be an http(s) URL such as {default!r}; got {value!r}")
     return value.rstrip("/")
+
+
+def _group_rate(env: Mapping[str, str]) -> int:
+    """TELEGRAM_GROUP_RATE: a whole number of messages a minute, or 0 for no pacing of our own."""
+    raw = (env.get("TELEGRAM_GROUP_RATE") or "").strip()
+    if not raw:
+        return 20
+    if not raw.isdigit():
+        raise ConfigError(f"TELEGRAM_GROUP_RATE must be a whole number of messages a minute (20, or 0 for none); got {raw!r}")
+    return int(raw)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
@@ -243,6 +255,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         agent_chat_id=_agent_chat(env),
         followup_hours=_number(env, "FOLLOWUP_HOURS", 24.0),
         reannounce_minutes=_number(env, "REANNOUNCE_MINUTES", 10.0),
+        telegram_group_rate=_group_rate(env),
         reopen_minutes=_number(env, "REOPEN_MINUTES", 15.0),
         summary_minutes=_number(env, "SUMMARY_MINUTES", 60.0),
         app_host=env.get("APP_HOST", "127.0.0.1"),

@@ -40,6 +40,8 @@ def test_file_url_follows_the_api_url() -> None:
         ("BUSINESS_TIMEZONE", "Atlantis/Capital"),
         ("TICKET_RETRY_SECONDS", "0"),
         ("REOPEN_MINUTES", "never"),
+        ("TELEGRAM_GROUP_RATE", "-5"),
+        ("TELEGRAM_GROUP_RATE", "fast"),
     ],
 )
 def test_malformed_value_is_refused_by_name(variable: str, value: str) -> None:
@@ -57,3 +59,9 @@ def test_the_desk_settings() -> None:
     assert settings.agent_chat_id == -1001234567890 and settings.followup_hours == 20
     assert settings.business_hours.zone.key == "Europe/Berlin" and not settings.business_hours.always_open
     assert load_settings({}).business_hours.always_open and load_settings({}).agent_chat_id is None
+
+
+def test_the_groups_pacing_is_telegrams_limit_unless_turned_off() -> None:
+    assert load_settings({}).telegram_group_rate == 20
+    assert load_settings({"TELEGRAM_GROUP_RATE": "0"}).telegram_group_rate == 0
+    assert load_settings({"TELEGRAM_GROUP_RATE": "30"}).telegram_group_rate == 30
