@@ -133,10 +133,12 @@ def memory_table(memory: dict[str, dict[str, float | None]]) -> str:
 
 
 def measure_on_stack(
-    name: str, measure: Callable[[Stack], Awaitable[dict[str, Any]]], report: Callable[[dict[str, Any]], None]
+    name: str, measure: Callable[[Stack], Awaitable[dict[str, Any]]], report: Callable[[dict[str, Any]], None],
+    database: str | None = None,
 ) -> None:
-    """Start the stack, measure, add each process's peak memory, report and write var/bench/<name>.json."""
-    with running_stack() as stack:
+    """Start the stack (on SQLite files, or on the PostgreSQL `database`), measure, add each process's peak memory,
+    report and write var/bench/<name>.json."""
+    with running_stack(database=database) as stack:
         result = asyncio.run(measure(stack))
         result["memory"] = stack_memory(stack)
     report(result)

@@ -5,7 +5,7 @@
 One customer asks N held-out FAQ questions through the emulator, one after another, on the full stack; the CPU
 time each process used meanwhile, divided by N, shows how Frontline's own work (app, actions, emulator) compares
 with Rasa's. With py-spy installed (`pip install py-spy`), `--py-spy` also samples the app and prints its busiest
-functions.
+functions. `--database postgresql+asyncpg://…` (an empty database) runs the stack on PostgreSQL instead of SQLite.
 """
 
 from __future__ import annotations
@@ -118,8 +118,9 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of background CPU measured first (default 20)")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy to sample the app with (default: on PATH)")
     parser.add_argument("--rate", type=int, default=100, help="py-spy's samples per second (default 100)")
+    parser.add_argument("--database", help="an empty PostgreSQL database's URL: the stack on it instead of SQLite files")
     args = parser.parse_args()
-    measure_on_stack("profile", lambda stack: _measure(stack, args), print_report)
+    measure_on_stack("profile", lambda stack: _measure(stack, args), print_report, database=args.database)
 
 
 if __name__ == "__main__":
