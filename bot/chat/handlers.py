@@ -8,7 +8,6 @@ import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timezone
 from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -345,11 +344,10 @@ class CustomerChat:
         would have waited for an answer (RASA_TIMEOUT)."""
         async with self._sessions() as session:
             claimed_at = await inbox.claimed_at(session, update.update_id)
-        if claimed_at is not None and claimed_at.tzinfo is None:
-            claimed_at = claimed_at.replace(tzinfo=timezone.utc)  # SQLite keeps no zone; the storage writes UTC
         while True:
             recovered = await self._rasa.replies_after(conversation.sender_id, update.update_id)
-            left = 0.0 if claimed_at is None else self._settings.rasa_timeout - (utcnow() - claimed_at).total_seconds()
+            left = (0.0 if claimed_at is None
+                    else self._settings.rasa_timeout - (utcnow() - handoffs.aware(claimed_at)).total_seconds())
             if recovered is not None or left <= 0:
                 return recovered
             await asyncio.sleep(min(RECOVERY_POLL, left))

@@ -129,8 +129,7 @@ class Trainer:
                 update(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING,
                                            ModelVersion.created_at <= utcnow() - STALE_AFTER)
                 .values(status=ModelStatus.FAILED, stage="failed", error=ABANDONED))
-            running = await session.scalar(select(ModelVersion).where(
-                ModelVersion.status == ModelStatus.TRAINING, ModelVersion.created_at > utcnow() - STALE_AFTER))
+            running = await session.scalar(select(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING))
             if running is not None:
                 raise TrainingBusy(f"A training is already running (version {running.id}, started by {running.created_by})")
             version = ModelVersion(status=ModelStatus.TRAINING, created_by=who, note=note, fingerprint="",

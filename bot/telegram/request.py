@@ -24,14 +24,11 @@ class AiohttpRequest(BaseRequest):
     """One aiohttp session, opened by initialize() and closed by shutdown(), as BaseRequest asks."""
 
     def __init__(
-        self, *, read_timeout: float | None = 5.0, write_timeout: float | None = 5.0,
-        connect_timeout: float | None = 5.0, pool_timeout: float | None = 1.0, media_write_timeout: float | None = 20.0,
+        self, *, read_timeout: float | None = 5.0, connect_timeout: float | None = 5.0, pool_timeout: float | None = 1.0,
     ) -> None:
         self._read = read_timeout
-        self._write = write_timeout
         self._connect = connect_timeout
         self._pool = pool_timeout
-        self._media_write = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -60,8 +57,8 @@ class AiohttpRequest(BaseRequest):
         read = _given(read_timeout, self._read)
         connect = _given(connect_timeout, self._connect)
         pool = _given(pool_timeout, self._pool)
-        write = _given(write_timeout, self._media_write if files else self._write)
-        # aiohttp has no write timeout of its own: sending the request counts against the connect+write budget.
+        # aiohttp has no write timeout (`write_timeout` is accepted and not enforced); waiting for a pooled
+        # connection and connecting count together against `connect`.
         budget = None if connect is None or pool is None else connect + pool
         timeout = aiohttp.ClientTimeout(total=None, connect=budget, sock_connect=connect, sock_read=read)
         data: Any = fields
@@ -76,6 +73,6 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(method, url, data=data, timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
-            raise TimedOut(f"no answer from Telegram in time (read {read} s, write {write} s)") from exc
+            raise TimedOut(f"no answer from Telegram in time (connect {budget} s, read {read} s)") from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
