@@ -95,4 +95,4 @@ async def _confirm(session: AsyncSession, entry: dict[str, Any], reference: str)
     if conversation is None:
         raise LookupError(f"no conversation for chat {entry['complaint']['chat_id']}")
     text = random.choice(entry["confirmations"]).replace("{ticket_id}", reference)
-    await transcript.queue_outgoing(session, conversation=conversation, text=text, update_id=None)
+    await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=text, update_id=None)

@@ -131,6 +131,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     rasa = RasaClient(settings.rasa_urls or settings.rasa_url, settings.rasa_timeout)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
+        stack.callback(sessions.dispose)
         stack.push_async_callback(rasa.close)
         token, api_url = settings.telegram_token, settings.telegram_api_url
         if settings.sandbox:
@@ -153,7 +154,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 await application.process_update(update)
             if not handling.marked:
                 async with sessions.begin() as session:
-                    await inbox.mark_done(session, update.update_id)
+                    await session.run_sync(inbox.mark_done, update.update_id)
 
         dispatcher: ChatDispatcher | ChatDrainer = (
             ChatDrainer(application.bot, sessions, shared, handle) if several else ChatDispatcher(handle))

@@ -10,7 +10,8 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
@@ -23,6 +24,7 @@ from bot.desk.desk import PREFIX as DESK_PREFIX
 from bot.faults import failpoint
 from bot.rasa import RasaClient, RasaReply, RasaUnavailable, escape_customer_text
 from bot.storage import buttons, handoffs, inbox, privacy, transcript
+from bot.storage.db import Sessions
 from bot.storage.models import Conversation, ConversationState, utcnow
 from bot.telegram.formatting import split_text
 from bot.telegram.outbox import Outbox
@@ -86,11 +88,44 @@ def _file_id(update: Update, kind: str) -> str | None:
     return getattr(attachment, "file_id", None)
 
 
+def _claim_trip(session: Session, update_id: int) -> tuple[bool, bool]:
+    """Claim the one trip to Rasa for an update; (claimed, answered: replies to it are recorded already)."""
+    claimed = inbox.mark_sent_to_rasa(session, update_id, unless_answered=True)
+    return claimed, not claimed and bool(transcript.replies_to(session, update_id))
+
+
+def _record_answer(
+    session: Session, conversation: Conversation, update_id: int, answer: list[RasaReply], *, unanswered: bool
+) -> None:
+    """Rasa's messages to an update recorded (unless they are already), and the update marked done: what is left is
+    the outbox's, which delivers whatever is recorded, after a restart too."""
+    if unanswered or not transcript.replies_to(session, update_id):
+        for reply in answer:
+            _queue(session, conversation, update_id, reply)
+    inbox.mark_done(session, update_id)
+
+
+def _queue(session: Session, conversation: Conversation, update_id: int, reply: RasaReply) -> None:
+    """A reply's text (split to Telegram's length) and buttons, recorded to be sent."""
+    parts = split_text(reply.get("text") or "")
+    if not parts and reply.get("buttons"):
+        parts = ["Please choose:"]
+    for index, part in enumerate(parts):
+        payload = None
+        if reply.get("buttons") and index == len(parts) - 1:
+            payload = {"buttons": [
+                {"title": b["title"], "callback_data": buttons.register(
+                    session, chat_id=conversation.chat_id, title=b["title"], payload=b["payload"])}
+                for b in reply["buttons"]
+            ]}
+        transcript.queue_outgoing(session, conversation=conversation, text=part, update_id=update_id, payload=payload)
+
+
 class CustomerChat:
     """The handlers of the customers' private chats with the bot."""
 
     def __init__(
-        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], rasa: RasaClient, outbox: Outbox, desk: Desk
+        self, settings: Settings, sessions: Sessions, rasa: RasaClient, outbox: Outbox, desk: Desk
     ) -> None:
         self._settings = settings
         self._desk = desk
@@ -137,11 +172,11 @@ class CustomerChat:
         """/mydata: everything stored about the customer, as a JSON file recorded in the outbox like any reply."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
         async with self._sessions.begin() as session:
-            if not await transcript.replies_to(session, update.update_id):
+            if not await session.run_sync(transcript.replies_to, update.update_id):
                 export = await privacy.export_customer(session, update.effective_user.id)
                 payload = {"file_name": replies.MYDATA_FILE_NAME, "json": export}
-                await transcript.queue_outgoing(
-                    session, conversation=conversation, text=replies.MYDATA_CAPTION, update_id=update.update_id,
+                await session.run_sync(transcript.queue_outgoing, conversation=conversation,
+                                       text=replies.MYDATA_CAPTION, update_id=update.update_id,
                     payload=payload, kind="document")
         failpoint(self._settings, "before-send")
         await self._outbox.flush(conversation.chat_id)
@@ -262,9 +297,10 @@ class CustomerChat:
             chats = await privacy.forget_customer(session, user_id)
             # The confirmation goes through the outbox like every reply, so it needs a customer and a
             # conversation: a bare one, with no profile, holding only this message.
-            customer = await transcript.upsert_customer(session, telegram_user_id=user_id, first_name="")
-            conversation = await transcript.conversation_for_chat(session, chat_id=chat_id, customer=customer)
-            await transcript.queue_outgoing(session, conversation=conversation, text=replies.FORGOTTEN, update_id=update.update_id)
+            customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=user_id, first_name="")
+            conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=chat_id, customer=customer)
+            await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=replies.FORGOTTEN,
+                                   update_id=update.update_id)
         log.info("forgot a customer on request: %d chat(s), %d Rasa tracker events", len(chats), removed)
         await self._desk.delete_topics(topics)
         await self._outbox.flush(chat_id)
@@ -281,27 +317,28 @@ class CustomerChat:
         """Record what the customer sent, in one transaction with what comes next on a message's usual way:
         with `look_back`, whether it reopens the conversation's latest handoff (the usual answer, no, then costs
         no transaction of its own); with `claim`, the trip to Rasa, unless a person is (about to be) in charge."""
-        user = update.effective_user
-        async with self._sessions.begin() as session:
-            conversation = await transcript.arrival(
-                session, chat_id=update.effective_chat.id, telegram_user_id=user.id, first_name=user.first_name,
-                last_name=user.last_name, username=user.username, language_code=user.language_code)
-            message = update.effective_message
-            await transcript.record_incoming(
-                session,
-                conversation=conversation,
-                update_id=update.update_id,
-                kind=kind,
-                text=text or "",
-                payload=payload,
-                telegram_message_id=message.message_id if message and not update.callback_query else None,
-            )
-            with_the_bot = conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN)
-            reopens = (look_back and self._desk.enabled and with_the_bot
-                       and self._desk.may_reopen(await handoffs.latest(session, conversation.id)))
-            claimed = (claim and with_the_bot and not reopens
-                       and await inbox.mark_sent_to_rasa(session, update.update_id, unless_answered=True))
+        arrival = await self._sessions.run(
+            self._record_arrival, update, kind=kind, text=text or "", payload=payload, look_back=look_back, claim=claim)
         failpoint(self._settings, "after-inbox")
+        return arrival
+
+    def _record_arrival(
+        self, session: Session, update: Update, *, kind: str, text: str, payload: dict[str, Any] | None,
+        look_back: bool, claim: bool,
+    ) -> Arrival:
+        user = update.effective_user
+        conversation = transcript.arrival(
+            session, chat_id=update.effective_chat.id, telegram_user_id=user.id, first_name=user.first_name,
+            last_name=user.last_name, username=user.username, language_code=user.language_code)
+        message = update.effective_message
+        transcript.record_incoming(
+            session, conversation=conversation, update_id=update.update_id, kind=kind, text=text, payload=payload,
+            telegram_message_id=message.message_id if message and not update.callback_query else None)
+        with_the_bot = conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN)
+        reopens = (look_back and self._desk.enabled and with_the_bot
+                   and self._desk.may_reopen(handoffs.latest(session, conversation.id)))
+        claimed = (claim and with_the_bot and not reopens
+                   and inbox.mark_sent_to_rasa(session, update.update_id, unless_answered=True))
         return Arrival(conversation, reopens, claimed)
 
     async def _ask_rasa(
@@ -311,9 +348,7 @@ class CustomerChat:
         """Ask Rasa once per update (`claimed`: the trip was claimed with the arrival), and record its answer."""
         first_trip = claimed
         if not claimed:
-            async with self._sessions.begin() as session:
-                first_trip = await inbox.mark_sent_to_rasa(session, update.update_id, unless_answered=True)
-                answered = not first_trip and bool(await transcript.replies_to(session, update.update_id))
+            first_trip, answered = await self._sessions.run(_claim_trip, update.update_id)
             if answered:
                 await self._outbox.flush(conversation.chat_id)
                 return
@@ -357,41 +392,37 @@ class CustomerChat:
     ) -> None:
         """Record the answer to an update (unless replies to it are recorded already: `unanswered` says the caller
         knows there are none) and mark the update done in the same transaction; then send."""
+        if not any(reply.get("custom") for reply in answer):  # the usual answer: messages only
+            await self._sessions.run(_record_answer, conversation, update.update_id, answer, unanswered=unanswered)
+            failpoint(self._settings, "before-send")
+            await self._outbox.flush(conversation.chat_id)
+            return
         # Rasa paused the conversation for a person, but no agents' group is configured: it listens again.
         resume = not self._desk.enabled and any(isinstance((r.get("custom") or {}).get("handoff"), dict) for r in answer)
         async with self._sessions.begin() as session:
-            if unanswered or not await transcript.replies_to(session, update.update_id):
+            if unanswered or not await session.run_sync(transcript.replies_to, update.update_id):
                 for reply in answer:
-                    await self._queue(session, conversation, update.update_id, reply)
+                    await self._decide(session, conversation, update.update_id, reply)
+                    await session.run_sync(_queue, conversation, update.update_id, reply)
             if not resume:
                 # What is left is the outbox's, which delivers whatever is recorded, after a restart too.
-                await inbox.mark_done(session, update.update_id)
+                await session.run_sync(inbox.mark_done, update.update_id)
         failpoint(self._settings, "before-send")
         await self._outbox.flush(conversation.chat_id)
         if resume:
             await self._rasa.resume(conversation.sender_id)
 
-    async def _queue(self, session: AsyncSession, conversation: Conversation, update_id: int, reply: RasaReply) -> None:
-        if reply.get("custom"):
-            # A decision for the app (the handoff payload): kept with the transcript; the desk acts on it.
-            kind = "handoff" if "handoff" in reply["custom"] else "custom"
-            await transcript.record_event(session, conversation=conversation, kind=kind, payload=reply["custom"], update_id=update_id)
-            request = reply["custom"].get("handoff")
-            if isinstance(request, dict):
-                await self._desk.escalate(session, conversation, update_id=update_id,
-                                          reason=str(request.get("reason") or "customer_request")[:32], context=request)
-        parts = split_text(reply.get("text") or "")
-        if not parts and reply.get("buttons"):
-            parts = ["Please choose:"]
-        for index, part in enumerate(parts):
-            payload = None
-            if reply.get("buttons") and index == len(parts) - 1:
-                payload = {"buttons": [
-                    {"title": b["title"], "callback_data": await buttons.register(
-                        session, chat_id=conversation.chat_id, title=b["title"], payload=b["payload"])}
-                    for b in reply["buttons"]
-                ]}
-            await transcript.queue_outgoing(session, conversation=conversation, text=part, update_id=update_id, payload=payload)
+    async def _decide(self, session: AsyncSession, conversation: Conversation, update_id: int, reply: RasaReply) -> None:
+        """A decision for the app in a reply (the handoff payload): kept with the transcript; the desk acts on it."""
+        if not reply.get("custom"):
+            return
+        kind = "handoff" if "handoff" in reply["custom"] else "custom"
+        await session.run_sync(transcript.record_event, conversation=conversation, kind=kind, payload=reply["custom"],
+                               update_id=update_id)
+        request = reply["custom"].get("handoff")
+        if isinstance(request, dict):
+            await self._desk.escalate(session, conversation, update_id=update_id,
+                                      reason=str(request.get("reason") or "customer_request")[:32], context=request)
 
     @staticmethod
     def _metadata(update: Update) -> dict[str, Any]:
@@ -440,7 +471,8 @@ class CustomerChat:
         with contextlib.suppress(Exception):
             async with self._sessions.begin() as session:
                 conversation = await transcript.find_conversation(session, update.effective_chat.id)
-                if conversation is None or await transcript.replies_to(session, update.update_id):
+                if conversation is None or await session.run_sync(transcript.replies_to, update.update_id):
                     return
-                await transcript.queue_outgoing(session, conversation=conversation, text=replies.TROUBLE, update_id=update.update_id)
+                await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=replies.TROUBLE,
+                                       update_id=update.update_id)
             await self._outbox.flush(update.effective_chat.id)

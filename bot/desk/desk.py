@@ -194,10 +194,10 @@ class Desk:
             return False
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
-            last = await handoffs.latest(session, conversation.id)
+            last = await session.run_sync(handoffs.latest, conversation.id)
             if not self.may_reopen(last):
                 return False
-            if await transcript.replies_to(session, update.update_id):
+            if await session.run_sync(transcript.replies_to, update.update_id):
                 return False
             conversation = await session.get(Conversation, conversation.id)
             ticket = await session.get(Ticket, last.ticket_id)
@@ -227,7 +227,7 @@ class Desk:
         """
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
-            if await transcript.replies_to(session, update.update_id):
+            if await session.run_sync(transcript.replies_to, update.update_id):
                 pass  # relayed before a restart: only the delivery may be left to do
             elif (handoff := await handoffs.active_for(session, conversation.id)) is not None:
                 await self._relay(session, update, conversation, handoff, deliveries)
@@ -265,7 +265,7 @@ class Desk:
         deliveries = Deliveries()
         restart = False
         async with self._sessions.begin() as session:
-            if await transcript.replies_to(session, update.update_id):
+            if await session.run_sync(transcript.replies_to, update.update_id):
                 pass
             elif (handoff := await handoffs.active_for(session, conversation.id)) is None:
                 await self._tell(session, conversation, replies.NOTHING_TO_CANCEL, update.update_id)
@@ -297,7 +297,7 @@ class Desk:
             fresh = rated is not None and rated.csat_comment is None and utcnow() - handoffs.aware(rated.updated_at) < COMMENT_WINDOW
             if not fresh:
                 return False
-            if not await transcript.replies_to(session, update.update_id):
+            if not await session.run_sync(transcript.replies_to, update.update_id):
                 rated.csat_comment = (update.effective_message.text or "")[:4000]
                 await self._tell(session, conversation, replies.CSAT_COMMENT_THANKS, update.update_id)
                 ticket = await session.get(Ticket, rated.ticket_id)
@@ -342,7 +342,7 @@ class Desk:
             if handoff is None or handoff.conversation_id != conversation.id:
                 return
             conversation = await session.get(Conversation, conversation.id)
-            if await transcript.replies_to(session, update.update_id):
+            if await session.run_sync(transcript.replies_to, update.update_id):
                 pass
             elif answer == "ok":
                 await self._tell(session, conversation, replies.FOLLOWUP_GLAD, update.update_id)
@@ -444,7 +444,7 @@ class Desk:
                 await self._direct(update.effective_chat.id, problem)
                 return
             conversation = await session.get(Conversation, handoff.conversation_id)
-            if not await transcript.replies_to(session, update.update_id):
+            if not await session.run_sync(transcript.replies_to, update.update_id):
                 await self._from_agent(session, agent, conversation, handoff, message, update.update_id, update.effective_chat.id)
             deliveries.chats.add(conversation.chat_id)
         await self._flush(deliveries)
@@ -560,7 +560,8 @@ class Desk:
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
             ticket = await handoffs.ticket_in_topic(session, message.message_thread_id)
-            if ticket is None or ticket.conversation_id is None or await transcript.replies_to(session, update.update_id):
+            if ticket is None or ticket.conversation_id is None or await session.run_sync(transcript.replies_to,
+                                                                                          update.update_id):
                 return
             handoff = await handoffs.active_for(session, ticket.conversation_id)
             if handoff is not None and handoff.status is HandoffStatus.CLAIMED:
@@ -742,7 +743,7 @@ class Desk:
         async with self._sessions.begin() as session:
             conversation = await session.get(Conversation, handoff.conversation_id)
             ticket = await session.get(Ticket, handoff.ticket_id)
-            if await transcript.replies_to(session, update.update_id):
+            if await session.run_sync(transcript.replies_to, update.update_id):
                 return
             promise = await handoffs.promise(session, ticket=ticket, conversation=conversation, agent=agent, what=what[:1000], due_at=due)
             await self._tell(session, conversation, replies.PROMISED.format(agent=agent.first_name, what=what, due=due_text), update.update_id)
@@ -788,8 +789,8 @@ class Desk:
         async with self._sessions.begin() as session:
             conversation = await session.get(Conversation, handoff.conversation_id)
             ticket = await session.get(Ticket, handoff.ticket_id)
-            if text and not await transcript.replies_to(session, update.update_id):
-                await transcript.record_event(session, conversation=conversation, kind="note",
+            if text and not await session.run_sync(transcript.replies_to, update.update_id):
+                await session.run_sync(transcript.record_event, conversation=conversation, kind="note",
                                               payload={"agent_id": agent.id, "agent_name": agent.first_name, "text": text},
                                               update_id=update.update_id)
                 await self._to_topic(session, conversation, ticket, f"📝 {agent.first_name}: {cards.clip(text, 3000)}")
@@ -1053,13 +1054,14 @@ async def _queue(
     payload: dict[str, Any] | None, kind: str = "text",
 ) -> int:
     """Record a message for any chat (the customer's, the group, an agent's) in the customer's transcript, to send."""
-    return await transcript.queue_outgoing(session, conversation=conversation, text=text, update_id=update_id,
+    return await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=text, update_id=update_id,
                                            payload=payload, kind=kind, chat_id=chat_id)
 
 
 async def _buttons(session: AsyncSession, chat_id: int, choices: list[tuple[str, str]]) -> dict[str, Any]:
     return {"buttons": [
-        {"title": title, "callback_data": await buttons.register(session, chat_id=chat_id, title=title, payload=payload)}
+        {"title": title, "callback_data": await session.run_sync(buttons.register, chat_id=chat_id, title=title,
+                                                                 payload=payload)}
         for title, payload in choices
     ]}
 

@@ -107,7 +107,7 @@ class DeskInsights:
         if message.reply_to_message is not None:
             relayed = await handoffs.relayed_message(session, chat_id=message.chat_id,
                                                      telegram_message_id=message.reply_to_message.message_id)
-            latest = await handoffs.latest(session, relayed.conversation_id) if relayed is not None else None
+            latest = await session.run_sync(handoffs.latest, relayed.conversation_id) if relayed is not None else None
             if latest is not None:
                 return await session.get(Ticket, latest.ticket_id)
         user = update.effective_user

@@ -5,17 +5,18 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.storage.models import CallbackPayload
 
 PREFIX = "b:"
 
 
-async def register(session: AsyncSession, *, chat_id: int, title: str, payload: str) -> str:
+def register(session: Session, *, chat_id: int, title: str, payload: str) -> str:
     """Store a button's payload and return the callback data that stands for it."""
     key = secrets.token_urlsafe(12)
     session.add(CallbackPayload(id=key, chat_id=chat_id, title=title[:255], payload=payload))
-    await session.flush()
+    session.flush()
     return PREFIX + key
 
 

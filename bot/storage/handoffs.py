@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.storage.models import (
     ACTIVE_HANDOFF,
@@ -174,9 +175,9 @@ async def relayed_message(session: AsyncSession, *, chat_id: int, telegram_messa
         .order_by(Message.id.desc()).limit(1))
 
 
-async def latest(session: AsyncSession, conversation_id: int) -> Handoff | None:
+def latest(session: Session, conversation_id: int) -> Handoff | None:
     """The conversation's most recent handoff, whatever its state."""
-    return await session.scalar(
+    return session.scalar(
         select(Handoff).where(Handoff.conversation_id == conversation_id).order_by(Handoff.id.desc()).limit(1))
 
 

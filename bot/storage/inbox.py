@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.storage.db import database_failed
 from bot.storage.models import Direction, InboxStatus, InboxUpdate, Message, utcnow
@@ -40,10 +41,10 @@ def handling(update_id: int) -> Iterator[Handling]:
         _handling.reset(token)
 
 
-async def store(session: AsyncSession, *, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> bool:
+def store(session: Session, *, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> bool:
     """Record an update unless it is already there; True when it is new (one statement: INSERT … ON CONFLICT)."""
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert  # the two we run on
-    result = await session.execute(
+    result = session.execute(
         insert(InboxUpdate).values(update_id=update_id, chat_id=chat_id, payload=payload, status=InboxStatus.PENDING)
         .on_conflict_do_nothing(index_elements=[InboxUpdate.update_id]))
     return result.rowcount == 1
@@ -62,7 +63,7 @@ async def newest_update_id(session: AsyncSession) -> int | None:
     return await session.scalar(select(InboxUpdate.update_id).order_by(InboxUpdate.update_id.desc()).limit(1))
 
 
-async def mark_sent_to_rasa(session: AsyncSession, update_id: int, *, unless_answered: bool = False) -> bool:
+def mark_sent_to_rasa(session: Session, update_id: int, *, unless_answered: bool = False) -> bool:
     """Claim the one permitted trip to Rasa for this update; False when it was already taken, or (with
     `unless_answered`) when replies to the update are recorded: one statement either way."""
     claim = (update(InboxUpdate.__table__)
@@ -70,7 +71,7 @@ async def mark_sent_to_rasa(session: AsyncSession, update_id: int, *, unless_ans
              .values(rasa_sent_at=utcnow(), updated_at=utcnow()))
     if unless_answered:
         claim = claim.where(~exists().where(Message.update_id == update_id, Message.direction == Direction.OUT))
-    result = await session.execute(claim)
+    result = session.execute(claim)
     return result.rowcount == 1
 
 
@@ -79,12 +80,12 @@ async def claimed_at(session: AsyncSession, update_id: int) -> datetime | None:
     return await session.scalar(select(InboxUpdate.rasa_sent_at).where(InboxUpdate.update_id == update_id))
 
 
-async def mark_done(session: AsyncSession, update_id: int) -> None:
+def mark_done(session: Session, update_id: int) -> None:
     """The update has been fully handled; unless the database failed while it was (then it stays pending, to be
     handled again: see bot/telegram/dispatch.py)."""
     if database_failed():
         return
-    await session.execute(
+    session.execute(
         update(InboxUpdate.__table__)
         .where(InboxUpdate.update_id == update_id)
         .values(status=InboxStatus.DONE, processed_at=utcnow())

@@ -1,4 +1,8 @@
-"""Customers, their conversations, and every message in and out (the outbox is the pending part)."""
+"""Customers, their conversations, and every message in and out (the outbox is the pending part).
+
+What every message does on its way is written as plain functions of a Session, run in one transaction by
+`Sessions.run` (bot/storage/db.py), or inside an async session with `await session.run_sync(function, …)`.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ from typing import Any
 
 from sqlalchemy import exists, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.faults import failpoint
 from bot.storage.models import Conversation, Customer, DeliveryStatus, Direction, Message, utcnow
 
 
-async def upsert_customer(
-    session: AsyncSession,
+def upsert_customer(
+    session: Session,
     *,
     telegram_user_id: int,
     first_name: str,
@@ -21,12 +26,12 @@ async def upsert_customer(
     language_code: str | None = None,
 ) -> Customer:
     """The customer for a Telegram user, created or refreshed with the newest profile."""
-    customer = await session.scalar(select(Customer).where(Customer.telegram_user_id == telegram_user_id))
+    customer = session.scalar(select(Customer).where(Customer.telegram_user_id == telegram_user_id))
     if customer is None:
         customer = Customer(telegram_user_id=telegram_user_id)
         session.add(customer)
     _refresh(customer, first_name=first_name, last_name=last_name, username=username, language_code=language_code)
-    await session.flush()
+    session.flush()
     return customer
 
 
@@ -36,30 +41,30 @@ def _refresh(customer: Customer, **profile: str | None) -> None:
         setattr(customer, name, value)
 
 
-async def arrival(
-    session: AsyncSession, *, chat_id: int, telegram_user_id: int, first_name: str, last_name: str | None = None,
+def arrival(
+    session: Session, *, chat_id: int, telegram_user_id: int, first_name: str, last_name: str | None = None,
     username: str | None = None, language_code: str | None = None,
 ) -> Conversation:
     """The conversation in a private chat, with its customer's profile refreshed: one query when both exist (the
     usual case), else created as upsert_customer and conversation_for_chat do."""
     profile = {"first_name": first_name, "last_name": last_name, "username": username, "language_code": language_code}
-    row = (await session.execute(
+    row = (session.execute(
         select(Conversation, Customer).join(Customer, Customer.id == Conversation.customer_id)
         .where(Conversation.chat_id == chat_id))).first()
     if row is not None and row.Customer.telegram_user_id == telegram_user_id:
         _refresh(row.Customer, **profile)
         return row.Conversation
-    customer = await upsert_customer(session, telegram_user_id=telegram_user_id, **profile)
-    return await conversation_for_chat(session, chat_id=chat_id, customer=customer)
+    customer = upsert_customer(session, telegram_user_id=telegram_user_id, **profile)
+    return conversation_for_chat(session, chat_id=chat_id, customer=customer)
 
 
-async def conversation_for_chat(session: AsyncSession, *, chat_id: int, customer: Customer) -> Conversation:
+def conversation_for_chat(session: Session, *, chat_id: int, customer: Customer) -> Conversation:
     """The customer's conversation in this chat, opened on first contact."""
-    conversation = await session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
+    conversation = session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
     if conversation is None:
         conversation = Conversation(chat_id=chat_id, customer_id=customer.id)
         session.add(conversation)
-        await session.flush()
+        session.flush()
     return conversation
 
 
@@ -68,8 +73,8 @@ async def find_conversation(session: AsyncSession, chat_id: int) -> Conversation
     return await session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
 
 
-async def record_incoming(
-    session: AsyncSession,
+def record_incoming(
+    session: Session,
     *,
     conversation: Conversation,
     update_id: int,
@@ -87,11 +92,11 @@ async def record_incoming(
            "telegram_message_id": telegram_message_id, "created_at": now, "updated_at": now}
     values = select(*(literal(value, table.c[name].type).label(name) for name, value in row.items()))
     recorded = exists().where(table.c.update_id == update_id, table.c.direction == Direction.IN)
-    await session.execute(insert(table).from_select(list(row), values.where(~recorded)))
+    session.execute(insert(table).from_select(list(row), values.where(~recorded)))
 
 
-async def queue_outgoing(
-    session: AsyncSession,
+def queue_outgoing(
+    session: Session,
     *,
     conversation: Conversation,
     text: str,
@@ -106,19 +111,19 @@ async def queue_outgoing(
     """
     if update_id is not None:
         failpoint(None, "before-record-reply", conversation.chat_id)  # tests: an answer in hand, none of it stored
-    return await _add(
+    return _add(
         session, conversation, direction=Direction.OUT, kind=kind, text=text, payload=payload,
         update_id=update_id, status=DeliveryStatus.PENDING, chat_id=chat_id if chat_id is not None else conversation.chat_id,
     )
 
 
-async def record_event(
-    session: AsyncSession, *, conversation: Conversation, kind: str, payload: dict[str, Any], update_id: int | None
+def record_event(
+    session: Session, *, conversation: Conversation, kind: str, payload: dict[str, Any], update_id: int | None
 ) -> int:
     """Store something the bot decided that is not a message to send (a handoff request, say)."""
     if update_id is not None:
         failpoint(None, "before-record-reply", conversation.chat_id)
-    return await _add(session, conversation, direction=Direction.OUT, kind=kind, text="", payload=payload, update_id=update_id)
+    return _add(session, conversation, direction=Direction.OUT, kind=kind, text="", payload=payload, update_id=update_id)
 
 
 def storable(text: str) -> str:
@@ -126,41 +131,41 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-async def _add(session: AsyncSession, conversation: Conversation, **fields: Any) -> int:
+def _add(session: Session, conversation: Conversation, **fields: Any) -> int:
     """One INSERT, no ORM unit of work (two or more of these on every message's way: make bench-profile). Its id."""
     fields.setdefault("chat_id", conversation.chat_id)
     fields["text"] = storable(fields.get("text") or "")
-    result = await session.execute(insert(Message.__table__).values(conversation_id=conversation.id, **fields))
+    result = session.execute(insert(Message.__table__).values(conversation_id=conversation.id, **fields))
     return result.inserted_primary_key[0]
 
 
-async def replies_to(session: AsyncSession, update_id: int) -> list[Message]:
+def replies_to(session: Session, update_id: int) -> list[Message]:
     """Replies already recorded for an update, in order."""
-    rows = await session.scalars(
+    rows = session.scalars(
         select(Message).where(Message.update_id == update_id, Message.direction == Direction.OUT).order_by(Message.id)
     )
     return list(rows)
 
 
-async def outbox(session: AsyncSession, chat_id: int | None = None) -> list[Message]:
+def outbox(session: Session, chat_id: int | None = None) -> list[Message]:
     """Replies recorded but not yet delivered, oldest first, for one chat or all."""
     query = select(Message).where(Message.status == DeliveryStatus.PENDING)
     if chat_id is not None:
         query = query.where(Message.chat_id == chat_id)
-    return list(await session.scalars(query.order_by(Message.id)))
+    return list(session.scalars(query.order_by(Message.id)))
 
 
-async def mark_delivered(
-    session: AsyncSession, message_id: int, *, telegram_message_id: int | None, file_id: str | None = None
+def mark_delivered(
+    session: Session, message_id: int, *, telegram_message_id: int | None, file_id: str | None = None
 ) -> None:
     """Telegram accepted the reply; a sent document keeps only its name and Telegram's file id."""
     if file_id is None:  # the usual case, one statement (a document's payload is rewritten below)
-        result = await session.execute(
+        result = session.execute(
             update(Message.__table__).where(Message.id == message_id, Message.kind != "document")
             .values(status=DeliveryStatus.SENT, telegram_message_id=telegram_message_id, sent_at=utcnow()))
         if result.rowcount:
             return
-    message = await session.get(Message, message_id)
+    message = session.get(Message, message_id)
     if message is not None:
         message.status = DeliveryStatus.SENT
         message.telegram_message_id = telegram_message_id
@@ -170,9 +175,9 @@ async def mark_delivered(
             message.payload = {"file_name": message.payload.get("file_name"), "file_id": file_id}
 
 
-async def mark_undeliverable(session: AsyncSession, message_id: int) -> None:
+def mark_undeliverable(session: Session, message_id: int) -> None:
     """Telegram refused the reply for good (blocked bot, chat gone): stop retrying it."""
-    message = await session.get(Message, message_id)
+    message = session.get(Message, message_id)
     if message is not None:
         message.status = DeliveryStatus.FAILED
 

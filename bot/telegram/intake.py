@@ -8,11 +8,11 @@ import logging
 import warnings
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
 from telegram.error import TelegramError
 
 from bot.storage import inbox
+from bot.storage.db import Sessions
 from bot.telegram.dispatch import ChatDispatcher, chat_key
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ WEBHOOK_PATH = "/telegram"
 class Intake:
     """Long-polls getUpdates itself, because Telegram drops updates an offset has confirmed."""
 
-    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession], dispatcher: ChatDispatcher) -> None:
+    def __init__(self, bot: Bot, sessions: Sessions, dispatcher: ChatDispatcher) -> None:
         self._bot = bot
         self._sessions = sessions
         self._dispatcher = dispatcher
@@ -58,15 +58,14 @@ class Intake:
             await self.accept(update, raw)
             return
         async with self._sessions.begin() as session:
-            if await inbox.store(session, update_id=int(raw["update_id"]), chat_id=None, payload=raw):
-                await inbox.mark_done(session, int(raw["update_id"]))
+            if await session.run_sync(inbox.store, update_id=int(raw["update_id"]), chat_id=None, payload=raw):
+                await session.run_sync(inbox.mark_done, int(raw["update_id"]))
 
     async def accept(self, update: Update, raw: dict | None = None) -> None:
         """Store one update (as Telegram sent it, when `raw` is given) and hand it on, unless it was stored before."""
-        async with self._sessions.begin() as session:
-            is_new = await inbox.store(
-                session, update_id=update.update_id, chat_id=chat_key(update) or None,
-                payload=raw if raw is not None else update.to_dict())
+        is_new = await self._sessions.run(
+            inbox.store, update_id=update.update_id, chat_id=chat_key(update) or None,
+            payload=raw if raw is not None else update.to_dict())
         if is_new:
             self._dispatcher.submit(update)
 
@@ -111,7 +110,7 @@ class WebhookIntake(Intake):
     """Webhook mode: Telegram POSTs each update; it is stored before the 200 that confirms it."""
 
     def __init__(
-        self, bot: Bot, sessions: async_sessionmaker[AsyncSession], dispatcher: ChatDispatcher, *, url: str, secret: str
+        self, bot: Bot, sessions: Sessions, dispatcher: ChatDispatcher, *, url: str, secret: str
     ) -> None:
         super().__init__(bot, sessions, dispatcher)
         self._url = url

@@ -9,7 +9,6 @@ import warnings
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId
 from telegram import Message as TelegramMessage
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -17,6 +16,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.faults import failpoint
 from bot.storage import transcript
+from bot.storage.db import Sessions
 from bot.storage.models import Message
 from bot.telegram.locks import LocalLocks, Locks
 
@@ -45,7 +45,7 @@ def document_file(payload: dict[str, Any] | None) -> InputFile:
 class Outbox:
     """Sends pending replies; a chat is flushed by one task at a time so order is kept."""
 
-    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession], shared: Locks | None = None) -> None:
+    def __init__(self, bot: Bot, sessions: Sessions, shared: Locks | None = None) -> None:
         self._bot = bot
         self._sessions = sessions
         self._locks: dict[int, asyncio.Lock] = {}
@@ -68,16 +68,14 @@ class Outbox:
                 return  # Telegram asked us to wait with this chat; the retry round comes back to it
             if not held:
                 return  # another worker is sending this chat's messages; the retry round catches any it missed
-            async with self._sessions() as session:
-                pending = await transcript.outbox(session, chat_id)
+            pending = await self._sessions.read(transcript.outbox, chat_id)
             for message in pending:
                 if not await self._deliver(message):
                     break
 
     async def flush_all(self) -> None:
         """Deliver whatever is pending in any chat (after a restart, or a transient failure)."""
-        async with self._sessions() as session:
-            chats = {m.chat_id for m in await transcript.outbox(session)}
+        chats = {m.chat_id for m in await self._sessions.read(transcript.outbox)}
         await asyncio.gather(*(self.flush(chat_id) for chat_id in chats))
 
     async def run(self) -> None:
@@ -138,8 +136,7 @@ class Outbox:
             sent = await self._send(message)
         except (Forbidden, BadRequest) as exc:
             log.warning("reply %s to chat %s refused for good: %s", message.id, message.chat_id, exc)
-            async with self._sessions.begin() as session:
-                await transcript.mark_undeliverable(session, message.id)
+            await self._sessions.run(transcript.mark_undeliverable, message.id)
             return True
         except RetryAfter as exc:
             self._wait(message.chat_id, exc)
@@ -148,8 +145,7 @@ class Outbox:
             log.warning("reply %s to chat %s not delivered yet: %s", message.id, message.chat_id, exc)
             return False
         failpoint(None, "after-send", message.chat_id)  # tests: sent, not yet marked sent (a restart sends it again)
-        async with self._sessions.begin() as session:
-            document = getattr(sent, "document", None)
-            file_id = document.file_id if document else None
-            await transcript.mark_delivered(session, message.id, telegram_message_id=sent.message_id, file_id=file_id)
+        document = getattr(sent, "document", None)
+        await self._sessions.run(transcript.mark_delivered, message.id, telegram_message_id=sent.message_id,
+                                 file_id=document.file_id if document else None)
         return True

@@ -77,7 +77,7 @@ async def test_the_engine_notices_a_database_going_away_and_the_update_stays_pen
     try:
         await migrate(engine)
         async with sessions.begin() as session:
-            await inbox.store(session, update_id=11, chat_id=42, payload={})
+            await session.run_sync(inbox.store, update_id=11, chat_id=42, payload={})
         with watch_outage() as outage:
             async with engine.connect() as connection:
                 await connection.scalar(text("SELECT 1"))
@@ -94,7 +94,7 @@ async def test_the_engine_notices_a_database_going_away_and_the_update_stays_pen
                 await connection.scalar(text("SELECT 1"))
             assert not outage.failed, "a dead pooled connection replaced on checkout (pre-ping) is not"
             async with sessions.begin() as session:
-                await inbox.mark_done(session, 11)
+                await session.run_sync(inbox.mark_done, 11)
         async with sessions() as session:
             assert (await session.get(InboxUpdate, 11)).status is InboxStatus.DONE
             async with engine.connect() as connection:
@@ -103,7 +103,7 @@ async def test_the_engine_notices_a_database_going_away_and_the_update_stays_pen
         with watch_outage() as outage:
             outage.note(ConnectionResetError("lost mid-way"))
             async with sessions.begin() as session:
-                await inbox.mark_done(session, 11)
+                await session.run_sync(inbox.mark_done, 11)
         async with sessions() as session:
             assert (await session.get(InboxUpdate, 11)).status is InboxStatus.PENDING, "handled again, not done"
     finally:

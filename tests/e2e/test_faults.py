@@ -157,7 +157,7 @@ async def test_postgresql_restarted_under_load_loses_no_message_and_no_ticket(
             async with sessions() as session:
                 pending = await session.scalar(select(func.count()).select_from(InboxUpdate).where(
                     InboxUpdate.status == InboxStatus.PENDING))
-                unsent = len(await transcript.outbox(session))
+                unsent = len(await session.run_sync(transcript.outbox))
             if not pending and not unsent:
                 break
             await asyncio.sleep(0.25)
@@ -168,7 +168,7 @@ async def test_postgresql_restarted_under_load_loses_no_message_and_no_ticket(
                 incoming = [m for m in stored if m.direction is Direction.IN]
                 assert len(incoming) == len(customer.answers), f"every message of {user} is in the transcript once"
                 for message in incoming:
-                    answers = await transcript.replies_to(session, message.update_id)
+                    answers = await session.run_sync(transcript.replies_to, message.update_id)
                     assert any(a.status is DeliveryStatus.SENT for a in answers), f"{user}: {message.text!r} answered"
             conversation = await transcript.find_conversation(session, complainer)
             [ticket] = await tickets.for_customer(session, conversation.customer_id)
@@ -281,5 +281,5 @@ async def test_rasa_stopped_under_load_customers_are_told_handed_over_and_served
     async with db() as session:
         for user, story in seen.items():
             for update_id in story["queued"]:
-                relays = [m for m in await transcript.replies_to(session, update_id) if m.kind == "relay"]
+                relays = [m for m in await session.run_sync(transcript.replies_to, update_id) if m.kind == "relay"]
                 assert relays and relays[0].chat_id != user, f"{names[user]}'s message {update_id} reached the agents"

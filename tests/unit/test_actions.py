@@ -36,9 +36,10 @@ async def db(sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.Mon
 
 async def _visit(sessions: async_sessionmaker[AsyncSession], days_ago: int, *, ticket: bool = False) -> None:
     async with sessions.begin() as session:
-        customer = await transcript.upsert_customer(session, telegram_user_id=1, first_name="Mia")
-        conversation = await transcript.conversation_for_chat(session, chat_id=1, customer=customer)
-        await transcript.record_incoming(session, conversation=conversation, update_id=100 + days_ago, kind="text", text="hi")
+        customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=1, first_name="Mia")
+        conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=1, customer=customer)
+        await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=100 + days_ago,
+                               kind="text", text="hi")
         await session.execute(update(Message).where(Message.update_id == 100 + days_ago)
                               .values(created_at=datetime.now(timezone.utc) - timedelta(days=days_ago)))
         if ticket:

@@ -33,9 +33,10 @@ async def _populate(settings: Settings, user_id: int, order: str) -> AsyncEngine
     engine = create_engine(settings.database_url)
     await migrate(engine)
     async with create_sessionmaker(engine).begin() as session:
-        customer = await transcript.upsert_customer(session, telegram_user_id=user_id, first_name="Maya", username="maya")
-        conversation = await transcript.conversation_for_chat(session, chat_id=user_id, customer=customer)
-        await transcript.record_incoming(session, conversation=conversation, update_id=user_id, kind="text",
+        customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=user_id, first_name="Maya",
+                                          username="maya")
+        conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=user_id, customer=customer)
+        await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=user_id, kind="text",
                                          text=f"my order {order} arrived broken")
         await tickets.create(session, idempotency_key=f"k-{user_id}", conversation=conversation, category="damaged_item",
                              description="arrived broken", desired_resolution="refund", priority=TicketPriority.HIGH,

@@ -205,7 +205,7 @@ async def test_a_flooded_chat_does_not_hold_up_the_others(harness: Harness) -> N
     replies = await harness.emulator.wait_for_text(4343, timeout=5)
     assert replies[-1]["text"] == "echo: hello"
     async with harness.sessions() as session:
-        waiting = [m.text for m in await transcript.outbox(session, 4242)]
+        waiting = [m.text for m in await session.run_sync(transcript.outbox, 4242)]
     assert waiting == ["echo: hello from a flooded chat"], "kept for when the chat may be written to again"
 
 
@@ -239,4 +239,4 @@ async def test_a_message_answered_by_rasa_takes_four_transactions(harness: Harne
 async def _settled(harness: Harness) -> bool:
     """Every update handled and every reply delivered."""
     async with harness.sessions() as session:
-        return not await inbox.pending(session) and not await transcript.outbox(session)
+        return not await inbox.pending(session) and not await session.run_sync(transcript.outbox)

@@ -28,9 +28,10 @@ async def _left_claimed(tmp_path: Path, claimed_ago: timedelta) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'frontline.db'}")
     try:
         async with create_sessionmaker(engine).begin() as session:
-            await inbox.store(session, update_id=UPDATE_ID, chat_id=4242, payload=raw)
+            await session.run_sync(inbox.store, update_id=UPDATE_ID, chat_id=4242, payload=raw)
             conversation = await transcript.find_conversation(session, 4242)
-            await transcript.record_incoming(session, conversation=conversation, update_id=UPDATE_ID, kind="text", text=TEXT)
+            await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=UPDATE_ID,
+                                   kind="text", text=TEXT)
             row = await session.get(InboxUpdate, UPDATE_ID)
             row.rasa_sent_at = utcnow() - claimed_ago
     finally:

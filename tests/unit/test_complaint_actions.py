@@ -235,8 +235,8 @@ async def action_db(sessions: async_sessionmaker[AsyncSession], monkeypatch: pyt
     monkeypatch.setattr(actions.tickets, "sessions", lambda: sessions)
     async with sessions.begin() as session:
         for chat in (42, 43):
-            customer = await transcript.upsert_customer(session, telegram_user_id=chat, first_name="Dana")
-            await transcript.conversation_for_chat(session, chat_id=chat, customer=customer)
+            customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=chat, first_name="Dana")
+            await session.run_sync(transcript.conversation_for_chat, chat_id=chat, customer=customer)
     return sessions
 
 
@@ -305,8 +305,8 @@ async def test_a_kept_complaint_is_stored_once_when_the_database_is_back(
     database_down: PendingComplaints, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     async with sessions.begin() as session:
-        customer = await transcript.upsert_customer(session, telegram_user_id=42, first_name="Dana")
-        await transcript.conversation_for_chat(session, chat_id=42, customer=customer)
+        customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=42, first_name="Dana")
+        await session.run_sync(transcript.conversation_for_chat, chat_id=42, customer=customer)
     await ActionSubmitComplaint().run(CollectingDispatcher(), _confirmed(3), DOMAIN)
     [kept] = database_down.waiting()
     entry = kept.read_text()
@@ -318,7 +318,7 @@ async def test_a_kept_complaint_is_stored_once_when_the_database_is_back(
     async with sessions() as session:
         conversation = await transcript.find_conversation(session, 42)
         [ticket] = await tickets.for_customer(session, conversation.customer_id)
-        told = [m.text for m in await transcript.outbox(session, 42)]
+        told = [m.text for m in await session.run_sync(transcript.outbox, 42)]
     assert (ticket.description, ticket.order_number) == ("My parcel is a week late", "A12345")
     assert told == [f"Saved now as {ticket.reference}."]
 
@@ -353,8 +353,8 @@ async def test_a_complaint_that_cannot_be_stored_is_set_aside_and_the_rest_go_on
     database_down: PendingComplaints, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     async with sessions.begin() as session:
-        customer = await transcript.upsert_customer(session, telegram_user_id=42, first_name="Dana")
-        await transcript.conversation_for_chat(session, chat_id=42, customer=customer)
+        customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=42, first_name="Dana")
+        await session.run_sync(transcript.conversation_for_chat, chat_id=42, customer=customer)
     broken = database_down.keep("tg-42:1", {"chat_id": 42}, ["Saved now as {ticket_id}."])  # no details at all
     await ActionSubmitComplaint().run(CollectingDispatcher(), _confirmed(3), DOMAIN)
     assert await database_down.retry(sessions, store_pending) == 1

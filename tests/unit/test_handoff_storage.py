@@ -11,8 +11,8 @@ from bot.storage.models import ConversationState, HandoffStatus, TicketPriority,
 
 
 async def _customer(session: AsyncSession, chat_id: int):
-    customer = await transcript.upsert_customer(session, telegram_user_id=chat_id, first_name=f"C{chat_id}")
-    conversation = await transcript.conversation_for_chat(session, chat_id=chat_id, customer=customer)
+    customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=chat_id, first_name=f"C{chat_id}")
+    conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=chat_id, customer=customer)
     ticket, _ = await tickets.create(session, idempotency_key=f"k{chat_id}", conversation=conversation, category="other",
                                      description="help", desired_resolution="talk_to_person", priority=TicketPriority.NORMAL)
     return conversation, ticket

@@ -26,14 +26,16 @@ from tests.unit.conftest import _drop_postgres_database, _fresh_postgres_databas
 async def _customer_with_history(sessions: async_sessionmaker[AsyncSession], user_id: int, name: str) -> None:
     """A customer who wrote, was answered, pressed nothing yet and filed one complaint."""
     async with sessions.begin() as session:
-        customer = await transcript.upsert_customer(session, telegram_user_id=user_id, first_name=name, username=name.lower())
-        conversation = await transcript.conversation_for_chat(session, chat_id=user_id, customer=customer)
+        customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=user_id, first_name=name,
+                                          username=name.lower())
+        conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=user_id, customer=customer)
         update_id = user_id * 10
-        await inbox.store(session, update_id=update_id, chat_id=user_id, payload={"update_id": update_id})
-        await transcript.record_incoming(session, conversation=conversation, update_id=update_id, kind="text",
+        await session.run_sync(inbox.store, update_id=update_id, chat_id=user_id, payload={"update_id": update_id})
+        await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=update_id, kind="text",
                                          text=f"{name}: my order A12345 is broken")
-        await transcript.queue_outgoing(session, conversation=conversation, text=f"sorry {name}", update_id=update_id)
-        await buttons.register(session, chat_id=user_id, title="Yes", payload="/affirm")
+        await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=f"sorry {name}",
+                               update_id=update_id)
+        await session.run_sync(buttons.register, chat_id=user_id, title="Yes", payload="/affirm")
         ticket, _ = await tickets.create(
             session, idempotency_key=f"tg-{user_id}:{update_id}", conversation=conversation,
             category="damaged_or_wrong_item", description=f"{name}: my order A12345 is broken", desired_resolution="refund",
@@ -41,7 +43,8 @@ async def _customer_with_history(sessions: async_sessionmaker[AsyncSession], use
         # A person helped: the copy relayed to the agent's chat stays out of the export; the handoff and its rating go in.
         handoff, _ = await handoffs.open_handoff(session, conversation=conversation, ticket=ticket, reason="customer_request", context={})
         handoff.csat, handoff.csat_comment = 5, f"{name} liked it"
-        await transcript.queue_outgoing(session, conversation=conversation, text=f"relayed copy for {name}", update_id=update_id + 1,
+        await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=f"relayed copy for {name}",
+                               update_id=update_id + 1,
                                         chat_id=999, kind="relay")
 
 
@@ -78,13 +81,14 @@ async def test_a_sent_export_keeps_no_copy_and_is_not_nested(sessions: async_ses
     await _customer_with_history(sessions, 101, "Dana")
     async with sessions.begin() as session:
         conversation = await transcript.find_conversation(session, 101)
-        queued = await transcript.queue_outgoing(session, conversation=conversation, text="caption", update_id=5,
+        queued = await session.run_sync(transcript.queue_outgoing, conversation=conversation, text="caption",
+                                        update_id=5,
                                                  kind="document", payload={"file_name": "my-data.json", "json": {"big": 1}})
     async with sessions() as session:
         export = await privacy.export_customer(session, 101)
     assert export["conversations"][0]["messages"][-1]["payload"] == {"file_name": "my-data.json"}
     async with sessions.begin() as session:
-        await transcript.mark_delivered(session, queued, telegram_message_id=9, file_id="F1")
+        await session.run_sync(transcript.mark_delivered, queued, telegram_message_id=9, file_id="F1")
     async with sessions() as session:
         assert (await session.get(Message, queued)).payload == {"file_name": "my-data.json", "file_id": "F1"}
 

@@ -76,7 +76,7 @@ async def _sent_texts(harness: Harness, customer: int) -> list[str]:
 async def _unfinished(harness: Harness) -> tuple[list, list]:
     """Updates not yet marked done, replies not yet marked sent (the app marks them just after Telegram answers)."""
     async with harness.sessions() as session:
-        return [row.update_id for row in await inbox.pending(session)], [m.id for m in await transcript.outbox(session)]
+        return [row.update_id for row in await inbox.pending(session)], [m.id for m in await session.run_sync(transcript.outbox)]
 
 
 async def _all_delivered(harness: Harness) -> bool:
@@ -132,10 +132,10 @@ async def outbox_world(tmp_path: Path) -> AsyncIterator[tuple[Outbox, EmulatorCl
     async with EmulatorServer() as server, EmulatorClient(server.base_url) as control:
         customer = (await control.add_user("Ann"))["id"]
         async with sessions.begin() as session:
-            person = await transcript.upsert_customer(session, telegram_user_id=customer, first_name="Ann")
-            conversation = await transcript.conversation_for_chat(session, chat_id=customer, customer=person)
+            person = await session.run_sync(transcript.upsert_customer, telegram_user_id=customer, first_name="Ann")
+            conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=customer, customer=person)
             for text in ("first", "second"):
-                await transcript.queue_outgoing(session, conversation=conversation, text=text, update_id=None)
+                await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=text, update_id=None)
         async with Bot(TOKEN, base_url=server.bot_api_url) as bot:
             yield Outbox(bot, sessions), control, sessions, customer
     await engine.dispose()
@@ -148,7 +148,7 @@ async def test_a_flush_that_waited_for_a_refused_one_does_not_send_right_after_i
     await asyncio.gather(outbox.flush(customer), outbox.flush(customer))  # the handler's and the retry round's
     assert [call["status"] for call in await control.calls("sendMessage")] == [429]
     async with sessions() as session:
-        assert [m.text for m in await transcript.outbox(session, customer)] == ["first", "second"]
+        assert [m.text for m in await session.run_sync(transcript.outbox, customer)] == ["first", "second"]
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
