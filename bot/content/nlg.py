@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content import store
 from bot.content.files import Response
+from bot.storage.db import Sessions
 
 log = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -84,7 +84,7 @@ def render(response: Response, values: Mapping[str, Any], slots: Mapping[str, An
 class ResponseCatalog:
     """The responses as the database has them, cached, re-read when the content's version moves."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], seed: Mapping[str, Response]) -> None:
+    def __init__(self, sessions: Sessions, seed: Mapping[str, Response]) -> None:
         self._sessions = sessions
         self._seed = dict(seed)
         self._responses: dict[str, Response] = {}
@@ -97,11 +97,11 @@ class ResponseCatalog:
         local, now = store.local_changes(), asyncio.get_running_loop().time()
         if self._checked is not None and self._checked[0] == local and now - self._checked[1] < VERSION_CHECK_SECONDS:
             return self._responses
-        async with self._sessions() as session:
-            current = await store.version(session)
-            if current != self._version:
+        current = await self._sessions.read(store.current_version)
+        if current != self._version:
+            async with self._sessions() as session:
                 self._responses = (await store.load(session)).responses
-                self._version = current
+            self._version = current
         self._checked = (local, now)
         return self._responses
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from sqlalchemy import delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.content.files import DOMAIN_FILE, NLU_DIR, Content, ContentError, Intent, Response, read_tree, write_files
 from bot.storage.models import AuditEntry, ContentIntent, ContentLayout, ContentResponse, Setting
@@ -57,7 +58,13 @@ async def put_setting(session: AsyncSession, key: str, value: dict[str, Any]) ->
 
 async def version(session: AsyncSession) -> int:
     """The content's version: it grows with every change."""
-    return int((await get_setting(session, VERSION_KEY) or {}).get("version", 0))
+    return await session.run_sync(current_version)
+
+
+def current_version(session: Session) -> int:
+    """version(), as plain work (`Sessions.read`): the responses' check on every message's way."""
+    row = session.get(Setting, VERSION_KEY)
+    return int(((row.value if row else None) or {}).get("version", 0))
 
 
 _local_changes = 0

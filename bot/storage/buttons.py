@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import secrets
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.storage.models import CallbackPayload
 
 PREFIX = "b:"
+_REGISTER = insert(CallbackPayload.__table__)  # buttons come with many answers: one plain INSERT, no unit of work
 
 
 def register(session: Session, *, chat_id: int, title: str, payload: str) -> str:
     """Store a button's payload and return the callback data that stands for it."""
     key = secrets.token_urlsafe(12)
-    session.add(CallbackPayload(id=key, chat_id=chat_id, title=title[:255], payload=payload))
-    session.flush()
+    session.execute(_REGISTER, {"id": key, "chat_id": chat_id, "title": title[:255], "payload": payload})
     return PREFIX + key
 
 

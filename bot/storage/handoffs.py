@@ -6,7 +6,7 @@ import statistics
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -175,10 +175,13 @@ async def relayed_message(session: AsyncSession, *, chat_id: int, telegram_messa
         .order_by(Message.id.desc()).limit(1))
 
 
+_LATEST = (select(Handoff).where(Handoff.conversation_id == bindparam("conversation_id"))
+           .order_by(Handoff.id.desc()).limit(1))  # on every message's way: built once (see bot/storage/inbox.py)
+
+
 def latest(session: Session, conversation_id: int) -> Handoff | None:
     """The conversation's most recent handoff, whatever its state."""
-    return session.scalar(
-        select(Handoff).where(Handoff.conversation_id == conversation_id).order_by(Handoff.id.desc()).limit(1))
+    return session.scalar(_LATEST, {"conversation_id": conversation_id})
 
 
 async def requeue(session: AsyncSession, handoff: Handoff) -> None:
