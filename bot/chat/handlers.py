@@ -393,9 +393,8 @@ class CustomerChat:
         """Record the answer to an update (unless replies to it are recorded already: `unanswered` says the caller
         knows there are none) and mark the update done in the same transaction; then send."""
         if not any(reply.get("custom") for reply in answer):  # the usual answer: messages only
-            await self._sessions.run(_record_answer, conversation, update.update_id, answer, unanswered=unanswered)
-            failpoint(self._settings, "before-send")
-            await self._outbox.flush(conversation.chat_id)
+            await self._outbox.record_and_flush(
+                conversation.chat_id, _record_answer, conversation, update.update_id, answer, unanswered=unanswered)
             return
         # Rasa paused the conversation for a person, but no agents' group is configured: it listens again.
         resume = not self._desk.enabled and any(isinstance((r.get("custom") or {}).get("handoff"), dict) for r in answer)

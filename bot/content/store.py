@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import delete, event, select
+from sqlalchemy import bindparam, delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -63,8 +63,11 @@ async def version(session: AsyncSession) -> int:
 
 def current_version(session: Session) -> int:
     """version(), as plain work (`Sessions.read`): the responses' check on every message's way."""
-    row = session.get(Setting, VERSION_KEY)
-    return int(((row.value if row else None) or {}).get("version", 0))
+    value = session.scalar(_SETTING, {"key": VERSION_KEY})
+    return int((value or {}).get("version", 0))
+
+
+_SETTING = select(Setting.value).where(Setting.key == bindparam("key"))  # built once (see bot/storage/inbox.py)
 
 
 _local_changes = 0

@@ -6,9 +6,11 @@ import asyncio
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId
 from telegram import Message as TelegramMessage
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -42,6 +44,13 @@ def document_file(payload: dict[str, Any] | None) -> InputFile:
     return InputFile(data, filename=payload.get("file_name") or "document.txt")
 
 
+def _record_then_read(
+    session: Session, record: Callable[..., object], chat_id: int | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[Message]:
+    record(session, *args, **kwargs)
+    return transcript.outbox(session, chat_id) if chat_id is not None else []
+
+
 class Outbox:
     """Sends pending replies; a chat is flushed by one task at a time so order is kept."""
 
@@ -69,6 +78,19 @@ class Outbox:
             if not held:
                 return  # another worker is sending this chat's messages; the retry round catches any it missed
             pending = await self._sessions.read(transcript.outbox, chat_id)
+            for message in pending:
+                if not await self._deliver(message):
+                    break
+
+    async def record_and_flush(self, chat_id: int, record: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        """Record replies to a chat (`record(session, *args, **kwargs)`, one transaction) and deliver what is then
+        pending there, read in that same transaction: one transaction fewer on every message's way than recording,
+        then flushing. The chat's lock is taken first, so no other sender can be delivering what is read."""
+        async with self._lock(chat_id), self.shared.try_hold("outbox", chat_id) as held:
+            # Recorded whatever happens; read only when this sender may deliver now (see flush).
+            readable = chat_id if held and not self._waiting(chat_id) else None
+            pending = await self._sessions.run(_record_then_read, record, readable, args, kwargs)
+            failpoint(None, "before-send", chat_id)  # tests: the reply stored, not sent
             for message in pending:
                 if not await self._deliver(message):
                     break

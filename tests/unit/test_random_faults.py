@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import Session
 from telegram import Bot
 
 from bot.chat import handlers
@@ -149,6 +151,51 @@ async def test_a_flush_that_waited_for_a_refused_one_does_not_send_right_after_i
     assert [call["status"] for call in await control.calls("sendMessage")] == [429]
     async with sessions() as session:
         assert [m.text for m in await session.run_sync(transcript.outbox, customer)] == ["first", "second"]
+
+
+def _queue_text(session: Session, chat_id: int, text: str) -> None:
+    person = transcript.upsert_customer(session, telegram_user_id=chat_id, first_name="Ann")
+    conversation = transcript.conversation_for_chat(session, chat_id=chat_id, customer=person)
+    transcript.queue_outgoing(session, conversation=conversation, text=text, update_id=None)
+
+
+class HeldElsewhere:
+    """Another worker is sending every chat's messages."""
+
+    @contextlib.asynccontextmanager
+    async def try_hold(self, namespace: str, key: int) -> AsyncIterator[bool]:
+        yield False
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_a_reply_recorded_and_flushed_at_once_follows_those_waiting(outbox_world) -> None:
+    outbox, control, sessions, customer = outbox_world
+    await outbox.record_and_flush(customer, _queue_text, customer, "third")
+    assert [call["params"]["text"] for call in await control.calls("sendMessage")] == ["first", "second", "third"]
+    async with sessions() as session:
+        assert await session.run_sync(transcript.outbox, customer) == []
+        assert {m.status for m in await transcript.messages(session, customer)} == {DeliveryStatus.SENT}
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_a_reply_recorded_while_the_chat_waits_out_a_retry_after_is_kept_for_later(outbox_world) -> None:
+    outbox, control, sessions, customer = outbox_world
+    await control.set_fault("429", method="sendMessage", chat_id=customer, retry_after=5)
+    await outbox.flush(customer)
+    await outbox.record_and_flush(customer, _queue_text, customer, "third")
+    assert [call["status"] for call in await control.calls("sendMessage")] == [429]
+    async with sessions() as session:
+        assert [m.text for m in await session.run_sync(transcript.outbox, customer)] == ["first", "second", "third"]
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_a_reply_recorded_while_another_worker_sends_the_chat_is_left_to_it(outbox_world) -> None:
+    outbox, control, sessions, customer = outbox_world
+    elsewhere = Outbox(outbox._bot, sessions, shared=HeldElsewhere())
+    await elsewhere.record_and_flush(customer, _queue_text, customer, "third")
+    assert await control.calls("sendMessage") == []
+    async with sessions() as session:
+        assert [m.text for m in await session.run_sync(transcript.outbox, customer)] == ["first", "second", "third"]
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
