@@ -175,9 +175,9 @@ class CustomerChat:
             if not await session.run_sync(transcript.replies_to, update.update_id):
                 export = await privacy.export_customer(session, update.effective_user.id)
                 payload = {"file_name": replies.MYDATA_FILE_NAME, "json": export}
-                await session.run_sync(transcript.queue_outgoing, conversation=conversation,
-                                       text=replies.MYDATA_CAPTION, update_id=update.update_id,
-                    payload=payload, kind="document")
+                await session.run_sync(
+                    transcript.queue_outgoing, conversation=conversation, text=replies.MYDATA_CAPTION,
+                    update_id=update.update_id, payload=payload, kind="document")
         failpoint(self._settings, "before-send")
         await self._outbox.flush(conversation.chat_id)
 

@@ -560,8 +560,8 @@ class Desk:
         deliveries = Deliveries()
         async with self._sessions.begin() as session:
             ticket = await handoffs.ticket_in_topic(session, message.message_thread_id)
-            if ticket is None or ticket.conversation_id is None or await session.run_sync(transcript.replies_to,
-                                                                                          update.update_id):
+            if (ticket is None or ticket.conversation_id is None
+                    or await session.run_sync(transcript.replies_to, update.update_id)):
                 return
             handoff = await handoffs.active_for(session, ticket.conversation_id)
             if handoff is not None and handoff.status is HandoffStatus.CLAIMED:
@@ -790,9 +790,10 @@ class Desk:
             conversation = await session.get(Conversation, handoff.conversation_id)
             ticket = await session.get(Ticket, handoff.ticket_id)
             if text and not await session.run_sync(transcript.replies_to, update.update_id):
-                await session.run_sync(transcript.record_event, conversation=conversation, kind="note",
-                                              payload={"agent_id": agent.id, "agent_name": agent.first_name, "text": text},
-                                              update_id=update.update_id)
+                await session.run_sync(
+                    transcript.record_event, conversation=conversation, kind="note",
+                    payload={"agent_id": agent.id, "agent_name": agent.first_name, "text": text},
+                    update_id=update.update_id)
                 await self._to_topic(session, conversation, ticket, f"📝 {agent.first_name}: {cards.clip(text, 3000)}")
                 deliveries.chats.add(self.group)
         await self._flush(deliveries)
@@ -1055,7 +1056,7 @@ async def _queue(
 ) -> int:
     """Record a message for any chat (the customer's, the group, an agent's) in the customer's transcript, to send."""
     return await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=text, update_id=update_id,
-                                           payload=payload, kind=kind, chat_id=chat_id)
+                                  payload=payload, kind=kind, chat_id=chat_id)
 
 
 async def _buttons(session: AsyncSession, chat_id: int, choices: list[tuple[str, str]]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ async def _populate(settings: Settings, user_id: int, order: str) -> AsyncEngine
                                           username="maya")
         conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=user_id, customer=customer)
         await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=user_id, kind="text",
-                                         text=f"my order {order} arrived broken")
+                               text=f"my order {order} arrived broken")
         await tickets.create(session, idempotency_key=f"k-{user_id}", conversation=conversation, category="damaged_item",
                              description="arrived broken", desired_resolution="refund", priority=TicketPriority.HIGH,
                              order_number=order, contact="maya@example.com")

@@ -32,7 +32,7 @@ async def _customer_with_history(sessions: async_sessionmaker[AsyncSession], use
         update_id = user_id * 10
         await session.run_sync(inbox.store, update_id=update_id, chat_id=user_id, payload={"update_id": update_id})
         await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=update_id, kind="text",
-                                         text=f"{name}: my order A12345 is broken")
+                               text=f"{name}: my order A12345 is broken")
         await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=f"sorry {name}",
                                update_id=update_id)
         await session.run_sync(buttons.register, chat_id=user_id, title="Yes", payload="/affirm")
@@ -45,7 +45,7 @@ async def _customer_with_history(sessions: async_sessionmaker[AsyncSession], use
         handoff.csat, handoff.csat_comment = 5, f"{name} liked it"
         await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=f"relayed copy for {name}",
                                update_id=update_id + 1,
-                                        chat_id=999, kind="relay")
+                               chat_id=999, kind="relay")
 
 
 async def _count(session: AsyncSession, model: type, *where) -> int:
@@ -83,7 +83,7 @@ async def test_a_sent_export_keeps_no_copy_and_is_not_nested(sessions: async_ses
         conversation = await transcript.find_conversation(session, 101)
         queued = await session.run_sync(transcript.queue_outgoing, conversation=conversation, text="caption",
                                         update_id=5,
-                                                 kind="document", payload={"file_name": "my-data.json", "json": {"big": 1}})
+                                        kind="document", payload={"file_name": "my-data.json", "json": {"big": 1}})
     async with sessions() as session:
         export = await privacy.export_customer(session, 101)
     assert export["conversations"][0]["messages"][-1]["payload"] == {"file_name": "my-data.json"}
