@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes, filters
@@ -27,6 +27,7 @@ from bot.desk import cards
 from bot.desk import hours as hours_module
 from bot.rasa import RasaClient
 from bot.storage import buttons, handoffs, memory, tickets, transcript
+from bot.storage.db import Sessions
 from bot.storage.models import (
     Agent,
     Conversation,
@@ -117,7 +118,7 @@ class Desk:
     """The agents' side of the bot, and the customer's side of a handoff."""
 
     def __init__(
-        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, bot: Bot, rasa: RasaClient
+        self, settings: Settings, sessions: Sessions, outbox: Outbox, bot: Bot, rasa: RasaClient
     ) -> None:
         self._settings = settings
         self._sessions = sessions
@@ -828,17 +829,23 @@ class Desk:
             await asyncio.sleep(ROUND_SECONDS)
 
     async def round(self) -> None:
-        """One pass: every ticket without a topic gets one with its card; due follow-ups are sent."""
+        """One pass: every ticket without a topic gets one with its card; due follow-ups are sent. What is due is
+        read first, in one query: most rounds find nothing to do."""
+        due = await self._sessions.read(handoffs.due_work, utcnow())
         if self.enabled:
-            async with self._sessions() as session:
-                waiting = [t.id for t in await handoffs.tickets_without_topic(session)]
-            for ticket_id in waiting:
-                if not await self._announce(ticket_id):
-                    break
-            await self._reannounce()
-            await self._remind_promises()
+            if due.tickets_without_topic:
+                async with self._sessions() as session:
+                    waiting = [t.id for t in await handoffs.tickets_without_topic(session)]
+                for ticket_id in waiting:
+                    if not await self._announce(ticket_id):
+                        break
+            if due.queued:
+                await self._reannounce()
+            if due.promises:
+                await self._remind_promises()
             await self._summarise()
-        await self._send_followups()
+        if due.followups:
+            await self._send_followups()
 
     async def _announce(self, ticket_id: int) -> bool:
         """Open the ticket's topic and post its context card; False when Telegram should be left alone for now."""

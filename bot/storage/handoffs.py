@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import statistics
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -72,10 +72,13 @@ async def typical_wait(session: AsyncSession, now: datetime | None = None) -> ti
     return timedelta(seconds=statistics.median(waits))
 
 
+def _queued() -> tuple[ColumnElement[bool], ...]:
+    return (Handoff.status == HandoffStatus.QUEUED,)
+
+
 async def queued(session: AsyncSession) -> list[Handoff]:
     """Everyone waiting for a person, longest waiting first."""
-    return list(await session.scalars(
-        select(Handoff).where(Handoff.status == HandoffStatus.QUEUED).order_by(Handoff.queued_at)))
+    return list(await session.scalars(select(Handoff).where(*_queued()).order_by(Handoff.queued_at)))
 
 
 async def claim(session: AsyncSession, handoff_id: int, agent: Agent) -> bool:
@@ -136,10 +139,13 @@ async def agent_chats(session: AsyncSession) -> list[int]:
     return list(await session.scalars(select(Agent.private_chat_id).where(Agent.private_chat_id.is_not(None))))
 
 
+def _without_topic() -> tuple[ColumnElement[bool], ...]:
+    return Ticket.topic_id.is_(None), Ticket.conversation_id.is_not(None)
+
+
 async def tickets_without_topic(session: AsyncSession) -> list[Ticket]:
     """Tickets the agents' group has not seen yet, oldest first."""
-    return list(await session.scalars(
-        select(Ticket).where(Ticket.topic_id.is_(None), Ticket.conversation_id.is_not(None)).order_by(Ticket.id)))
+    return list(await session.scalars(select(Ticket).where(*_without_topic()).order_by(Ticket.id)))
 
 
 async def for_ticket(session: AsyncSession, ticket_id: int) -> Handoff | None:
@@ -147,11 +153,14 @@ async def for_ticket(session: AsyncSession, ticket_id: int) -> Handoff | None:
     return await session.scalar(select(Handoff).where(Handoff.ticket_id == ticket_id).order_by(Handoff.id.desc()).limit(1))
 
 
+def _followup_due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return Handoff.followup_due_at <= now, Handoff.followup_sent_at.is_(None)
+
+
 async def due_followups(session: AsyncSession, now: datetime | None = None) -> list[Handoff]:
     """Closed handoffs whose next-day check is due and not sent."""
     return list(await session.scalars(
-        select(Handoff).where(Handoff.followup_due_at <= (now or utcnow()), Handoff.followup_sent_at.is_(None))
-        .order_by(Handoff.followup_due_at)))
+        select(Handoff).where(*_followup_due(now or utcnow())).order_by(Handoff.followup_due_at)))
 
 
 async def latest_rated(session: AsyncSession, conversation_id: int) -> Handoff | None:
@@ -214,10 +223,30 @@ async def open_promises(session: AsyncSession, agent_id: int) -> list[Promise]:
         select(Promise).where(Promise.agent_id == agent_id, Promise.kept_at.is_(None)).order_by(Promise.due_at)))
 
 
+def _promise_due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return Promise.due_at <= now, Promise.kept_at.is_(None), Promise.reminded_at.is_(None)
+
+
 async def due_promises(session: AsyncSession, now: datetime) -> list[Promise]:
     """Promises that fell due, not kept, and not reminded of yet."""
-    return list(await session.scalars(
-        select(Promise).where(Promise.due_at <= now, Promise.kept_at.is_(None), Promise.reminded_at.is_(None))))
+    return list(await session.scalars(select(Promise).where(*_promise_due(now))))
+
+
+class DueWork(NamedTuple):
+    """What the desk's round has to do (each True when there is any): its usual answer is nothing at all."""
+
+    tickets_without_topic: bool
+    queued: bool
+    promises: bool
+    followups: bool
+
+
+def due_work(session: Session, now: datetime) -> DueWork:
+    """One read of what the desk's round would find, so that a round with nothing to do costs one query."""
+    row = session.execute(select(
+        exists().where(*_without_topic()), exists().where(*_queued()),
+        exists().where(*_promise_due(now)), exists().where(*_followup_due(now)))).one()
+    return DueWork(*(bool(flag) for flag in row))
 
 
 async def summary(session: AsyncSession, now: datetime) -> dict[str, Any]:

@@ -61,3 +61,27 @@ async def test_the_wait_estimate_needs_history_and_is_the_median(sessions: async
     async with sessions() as session:
         wait = await handoffs.typical_wait(session)
     assert timedelta(minutes=3.9) < wait < timedelta(minutes=4.1)
+
+
+async def test_the_desks_round_learns_in_one_read_what_is_due(sessions) -> None:
+    now = utcnow()
+    assert await sessions.read(handoffs.due_work, now) == handoffs.DueWork(False, False, False, False)
+    async with sessions.begin() as session:
+        conversation, ticket = await _customer(session, 1)
+    assert await sessions.read(handoffs.due_work, now) == handoffs.DueWork(True, False, False, False)
+    async with sessions.begin() as session:
+        ticket = await session.merge(ticket)
+        ticket.topic_id = 77
+        handoff, _ = await handoffs.open_handoff(session, conversation=conversation, ticket=ticket, reason="x", context={})
+        agent = await handoffs.agent(session, telegram_user_id=51, first_name="Alex", username=None)
+    assert await sessions.read(handoffs.due_work, now) == handoffs.DueWork(False, True, False, False)
+    async with sessions.begin() as session:
+        assert await handoffs.claim(session, handoff.id, agent)
+        await handoffs.promise(session, ticket=ticket, conversation=conversation, agent=agent, what="call back",
+                               due_at=now + timedelta(hours=1))
+    assert await sessions.read(handoffs.due_work, now) == handoffs.DueWork(False, False, False, False)
+    assert await sessions.read(handoffs.due_work, now + timedelta(hours=2)) == handoffs.DueWork(False, False, True, False)
+    async with sessions.begin() as session:
+        handoff = await handoffs.active_for(session, conversation.id)
+        assert await handoffs.finish(session, handoff, HandoffStatus.CLOSED, followup_after=timedelta(hours=24))
+    assert await sessions.read(handoffs.due_work, now + timedelta(hours=25)) == handoffs.DueWork(False, False, True, True)
