@@ -190,9 +190,12 @@ class CustomerChat:
 
     @customers_only
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A command we don't have: say so politely instead of guessing."""
+        """A command we don't have: say so politely instead of guessing; while a person is in charge it is words for
+        them ("/0", "/ok"), relayed like any message."""
         text = update.effective_message.text or ""
-        conversation = await self._record(update, kind="command", text=text)
+        conversation, reopens, _ = await self._arrive(update, kind="command", text=text)
+        if await self._with_a_person(update, conversation, reopens):
+            return
         command = COMMAND_NAME.match(text.strip())
         await self._reply(update, conversation, [{"text": replies.UNKNOWN_COMMAND.format(command=command[0] if command else "/")}])
 

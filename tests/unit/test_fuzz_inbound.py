@@ -549,6 +549,7 @@ def test_what_a_customer_sends_to_an_agent_reaches_the_agent_whole(world: World)
 
     @FUZZ
     @example(content={"text": "a\x00b"}, edited=False)  # a NUL: kept as U+FFFD, relayed whole
+    @example(content=text_message("/0"), edited=False)  # a command the bot does not have: words for the agent
     @given(content=st.one_of(st.builds(text_message, st.one_of(any_text, long_text)), media_content()), edited=st.booleans())
     def customer_writes_to_the_agent(content: JSON, edited: bool) -> None:
         async def example() -> None:
