@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, event, exc, text
+from sqlalchemy import Connection, event, exc, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -128,10 +128,10 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._thread: ThreadPoolExecutor | None = None
         url = engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            plain = create_sync_engine(url.set(drivername="sqlite+pysqlite"),
-                                       connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-            event.listen(plain, "connect", _sqlite_pragmas)
-            self._plain = sessionmaker(plain, expire_on_commit=False)
+            self._plain_engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"),
+                                                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            event.listen(self._plain_engine, "connect", _sqlite_pragmas)
+            self._plain = sessionmaker(self._plain_engine, expire_on_commit=False)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="frontline-db")
 
     async def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -160,11 +160,9 @@ class Sessions(async_sessionmaker[AsyncSession]):
 
     def dispose(self) -> None:
         """Close the SQLite thread's connection and end the thread (the async engine is disposed on its own)."""
-        if self._plain is not None and self._thread is not None:
+        if self._thread is not None:
             self._thread.shutdown(wait=True)
-            bind = self._plain.kw["bind"]
-            if isinstance(bind, Engine):
-                bind.dispose()
+            self._plain_engine.dispose()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> Sessions:

@@ -16,8 +16,7 @@ from bot.faults import failpoint
 from bot.storage.models import Conversation, Customer, DeliveryStatus, Direction, Message, utcnow
 
 _MESSAGES = Message.__table__
-# The statements on every message's way are built once, with parameters: SQLAlchemy then reuses the compiled form,
-# where a statement built anew for each call costs more to build and look up than to run (make bench-profile).
+# Built once, with parameters (why: bot/storage/inbox.py).
 _ARRIVAL = (select(Conversation, Customer).join(Customer, Customer.id == Conversation.customer_id)
             .where(Conversation.chat_id == bindparam("chat_id")))
 _INCOMING = ("conversation_id", "chat_id", "direction", "kind", "text", "payload", "update_id", "telegram_message_id",
