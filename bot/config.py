@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bot.desk.hours import BusinessHours, HoursError, parse_hours
+from bot.hours import BusinessHours, HoursError, parse_hours
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 DEFAULT_ORDER_NUMBER_PATTERN = "[A-Za-z]{1,3}[0-9]{4,10}"

@@ -24,7 +24,7 @@ from telegram.ext import ContextTypes, filters
 from bot import replies
 from bot.config import Settings
 from bot.desk import cards
-from bot.desk import hours as hours_module
+from bot import hours as hours_module
 from bot.rasa import RasaClient
 from bot.storage import buttons, handoffs, memory, tickets, transcript
 from bot.storage.db import Sessions

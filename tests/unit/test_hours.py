@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.desk.hours import HoursError, parse_hours
+from bot.hours import HoursError, parse_hours
 
 HOURS = parse_hours("Mon-Fri 08:00-20:00; Sat 09:00-17:00", "Europe/London")
 
@@ -40,7 +40,7 @@ def test_unreadable_hours_are_refused(text: str, zone: str) -> None:
 
 
 def test_promise_due_times_are_read_from_the_agents_words() -> None:
-    from bot.desk.hours import parse_when
+    from bot.hours import parse_when
 
     now = utc("2026-11-25 10:00")
     zone = HOURS.zone
