@@ -35,8 +35,8 @@ async def recall(tracker: Tracker) -> memory.CustomerMemory | None:
         return None
     try:
         async with sessions()() as session:
-            return await memory.remember(
-                session,
+            return await session.run_sync(
+                memory.remember,
                 telegram_user_id=int(user_id),
                 today=datetime.now(timezone.utc),
                 regular_min_visits=settings().regular_min_visits,

@@ -91,7 +91,7 @@ class PendingComplaints:
 
 async def _confirm(session: AsyncSession, entry: dict[str, Any], reference: str) -> None:
     """Queue the late confirmation in the app's outbox, which delivers it within seconds."""
-    conversation = await transcript.find_conversation(session, int(entry["complaint"]["chat_id"]))
+    conversation = await session.run_sync(transcript.find_conversation, int(entry["complaint"]["chat_id"]))
     if conversation is None:
         raise LookupError(f"no conversation for chat {entry['complaint']['chat_id']}")
     text = random.choice(entry["confirmations"]).replace("{ticket_id}", reference)

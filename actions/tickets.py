@@ -57,12 +57,12 @@ def complaint_from(tracker: Tracker) -> dict[str, Any]:
 
 async def store(session: AsyncSession, key: str, complaint: dict[str, Any]) -> tuple[Ticket, bool, bool]:
     """The ticket for this complaint, created unless it exists; also whether it is new and a repeat of the same problem."""
-    conversation = await transcript.find_conversation(session, complaint["chat_id"])
+    conversation = await session.run_sync(transcript.find_conversation, complaint["chat_id"])
     if conversation is None:
         raise LookupError(f"no conversation for chat {complaint['chat_id']}")
-    repeat = await tickets.count_in_category(session, conversation.customer_id, complaint["category"]) > 0
-    ticket, created = await tickets.create(
-        session,
+    repeat = await session.run_sync(tickets.count_in_category, conversation.customer_id, complaint["category"]) > 0
+    ticket, created = await session.run_sync(
+        tickets.create,
         idempotency_key=key,
         conversation=conversation,
         category=complaint["category"],
@@ -141,8 +141,8 @@ class ActionListTickets(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         try:
             async with sessions()() as session:
-                conversation = await transcript.find_conversation(session, chat_id(tracker.sender_id) or 0)
-                found = await tickets.for_customer(session, conversation.customer_id) if conversation else []
+                conversation = await session.run_sync(transcript.find_conversation, chat_id(tracker.sender_id) or 0)
+                found = await session.run_sync(tickets.for_customer, conversation.customer_id) if conversation else []
         except (SQLAlchemyError, OSError):
             log.exception("could not list the tickets of %s", tracker.sender_id)
             dispatcher.utter_message(response="utter_tickets_unavailable")

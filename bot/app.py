@@ -35,8 +35,10 @@ from bot.content.deploy import Trainer
 from bot.content.files import read_tree
 from bot.content.nlg import ResponseCatalog
 from bot.content.training import prepare
+from bot.desk.agent_commands import AgentCommands
 from bot.desk.desk import Desk
 from bot.desk.insights import DeskInsights
+from bot.desk.round import Round
 from bot.rasa import RasaClient
 from bot.rasa_runtime import ROOT
 from bot.storage import inbox
@@ -99,12 +101,10 @@ def build_application(
     agent = private & desk.agent_chats & filters.UpdateType.MESSAGE
     insights = DeskInsights(settings, sessions, desk, application.bot)  # /stats and /flag: before the desk's commands
     application.add_handler(CommandHandler(["stats", "flag"], insights.on_command, filters=insights.chats))
-    application.add_handler(MessageHandler(agent & filters.COMMAND, desk.on_agent_command))
+    application.add_handlers(AgentCommands(desk).handlers(agent))
     application.add_handler(MessageHandler(agent & ~filters.StatusUpdate.ALL, desk.on_agent_message))
     if desk.enabled:
         group = filters.Chat(settings.agent_chat_id) & filters.UpdateType.MESSAGE
-        application.add_handler(CommandHandler("queue", desk.on_group_queue, filters=group))
-        application.add_handler(CommandHandler(["agents", "release"], desk.on_group_admin, filters=group))
         application.add_handler(MessageHandler(group & ~filters.COMMAND & ~filters.StatusUpdate.ALL, desk.on_group_message))
     application.add_handler(CommandHandler("start", chat.on_start, filters=private))
     application.add_handler(CommandHandler("help", chat.on_help, filters=private))
@@ -136,7 +136,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         token, api_url = settings.telegram_token, settings.telegram_api_url
         if settings.sandbox:
             async with sessions() as session:
-                newest = await inbox.newest_update_id(session)
+                newest = await session.run_sync(inbox.newest_update_id)
             api_url, agents_group = await _start_sandbox_emulator(settings, stack, continue_after=newest or 0)
             token = SANDBOX_TOKEN
             if settings.agent_chat_id is None:
@@ -176,7 +176,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await health.start(settings.app_host, settings.app_port, reuse_port=several)
             stack.push_async_callback(health.stop)
             tasks = [asyncio.create_task(intake.run(), name="intake"), asyncio.create_task(outbox.run(), name="outbox"),
-                     asyncio.create_task(desk.run(), name="desk")]
+                     asyncio.create_task(Round(desk).run(), name="desk")]
             if isinstance(dispatcher, ChatDrainer):
                 tasks.append(asyncio.create_task(dispatcher.sweep(), name="inbox-sweep"))
             log.info("app ready: Telegram API %s, Rasa %s", api_url, settings.rasa_url)

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from bot.config import Settings
-from bot.desk import desk as texts
+from bot.desk import texts
 from bot.emulator.client import EmulatorClient, EmulatorClientError
 
 POLL_SECONDS = 25.0

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.handoffs import aware
 from bot.storage.models import AdminAccount, AdminSession, AuditEntry, utcnow
 
 IDLE = timedelta(hours=2)
@@ -98,8 +97,8 @@ async def sign_in(session: AsyncSession, username: str, password: str, now: date
     if account is None:
         hash_password(password, b"0" * 16)  # as slow as a real check: the answer's time does not tell who exists
         return Attempt(refusal="Wrong username or password")
-    if account.locked_until is not None and aware(account.locked_until) > now:
-        minutes = max(1, round((aware(account.locked_until) - now).total_seconds() / 60))
+    if account.locked_until is not None and account.locked_until > now:
+        minutes = max(1, round((account.locked_until - now).total_seconds() / 60))
         return Attempt(refusal=f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes > 1 else ''}")
     if not hmac.compare_digest(hash_password(password, bytes.fromhex(account.salt)), account.password_hash):
         # Counted in the database, not from what this request read: wrong passwords sent side by side all count.
@@ -127,7 +126,7 @@ async def signed(session: AsyncSession, token: str | None, now: datetime | None 
     row = await session.get(AdminSession, _digest(token))
     if row is None:
         return None
-    if now - aware(row.last_seen_at) > IDLE or now - aware(row.created_at) > ABSOLUTE:
+    if now - row.last_seen_at > IDLE or now - row.created_at > ABSOLUTE:
         await session.delete(row)
         return None
     row.last_seen_at = now

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.admin import insights
 from bot.admin.pages import deps, render, url
 from bot.desk.cards import REASONS, customer_name
-from bot.storage.handoffs import aware
 from bot.storage.models import (
     Agent,
     Conversation,
@@ -90,7 +89,7 @@ async def search(session: AsyncSession, words: str, page: int = 1) -> tuple[list
                                            Message.text.ilike(_like(words), escape="\\"))
                 .order_by(Message.id.desc()).limit(1)) or ""
         found.append(Found(conversation=conversation, customer=await session.get(Customer, conversation.customer_id),
-                           messages=row.messages, last=aware(row.last), tickets=[f"T{n:06d}" for n in refs], match=match))
+                           messages=row.messages, last=row.last, tickets=[f"T{n:06d}" for n in refs], match=match))
     return found, total
 
 
@@ -111,18 +110,18 @@ def line(message: Message, first_name: str) -> Line:
         text = message.text or f"[{message.kind}]"
         if message.kind not in ("text", "command", "button"):
             text = f"[{message.kind}] {message.text}".strip()
-        return Line(aware(message.created_at), first_name or "Customer", text, "customer")
+        return Line(message.created_at, first_name or "Customer", text, "customer")
     if message.kind == "agent":
-        return Line(aware(message.created_at), str(payload.get("agent_name") or "Agent"),
+        return Line(message.created_at, str(payload.get("agent_name") or "Agent"),
                     message.text.split(": ", 1)[-1] if message.text else "", "agent")
     if message.kind == "note":
-        return Line(aware(message.created_at), str(payload.get("agent_name") or "Agent"), f"(internal note) {payload.get('text', '')}", "event")
+        return Line(message.created_at, str(payload.get("agent_name") or "Agent"), f"(internal note) {payload.get('text', '')}", "event")
     if message.kind == "handoff":
         reason = str((payload.get("handoff") or {}).get("reason") or "")
-        return Line(aware(message.created_at), "Bot", f"(asked for a person: {REASONS.get(reason, reason)})", "event")
+        return Line(message.created_at, "Bot", f"(asked for a person: {REASONS.get(reason, reason)})", "event")
     if message.kind == "custom":
-        return Line(aware(message.created_at), "Bot", "(a decision for the app)", "event")
-    return Line(aware(message.created_at), "Bot", message.text or f"[{message.kind}]", "bot")
+        return Line(message.created_at, "Bot", "(a decision for the app)", "event")
+    return Line(message.created_at, "Bot", message.text or f"[{message.kind}]", "bot")
 
 
 @routes.get("/conversations")
@@ -164,10 +163,10 @@ async def conversation_page(request: web.Request) -> web.Response:
 
 def _handoff(handoff: Handoff, agent: Agent | None, ticket: Ticket | None) -> dict[str, Any]:
     def at(moment: datetime | None) -> str:
-        return aware(moment).strftime("%Y-%m-%d %H:%M") if moment else "–"
+        return moment.strftime("%Y-%m-%d %H:%M") if moment else "–"
 
     def between(start: datetime | None, end: datetime | None) -> str:
-        return insights.duration((aware(end) - aware(start)).total_seconds()) if start and end else "–"
+        return insights.duration((end - start).total_seconds()) if start and end else "–"
 
     return {"ticket": ticket.reference if ticket else "", "reason": REASONS.get(handoff.reason, handoff.reason),
             "status": handoff.status.value.lower(), "agent": agent.first_name if agent else "–", "queued": at(handoff.queued_at),

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.desk.cards import customer_name
-from bot.storage.handoffs import aware
 from bot.storage.models import Agent, Customer, Direction, Flag, Handoff, Message, Ticket, utcnow
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ async def figures(session: AsyncSession, since: datetime, until: datetime | None
 
 
 def _seconds(start: datetime, end: datetime) -> float:
-    return (aware(end) - aware(start)).total_seconds()
+    return (end - start).total_seconds()
 
 
 async def conversations_per_day(session: AsyncSession, days: int, zone: tzinfo, now: datetime | None = None) -> list[tuple[date, int]]:
@@ -96,7 +95,7 @@ async def conversations_per_day(session: AsyncSession, days: int, zone: tzinfo, 
     start = datetime.combine(first, datetime.min.time(), zone)
     rows = await session.execute(select(Message.conversation_id, Message.created_at)
                                  .where(Message.direction == Direction.IN, Message.created_at >= start))
-    seen = {(aware(created).astimezone(zone).date(), conversation) for conversation, created in rows}
+    seen = {(created.astimezone(zone).date(), conversation) for conversation, created in rows}
     counts = collections.Counter(day for day, _ in seen)
     return [(first + timedelta(days=n), counts[first + timedelta(days=n)]) for n in range(days)]
 

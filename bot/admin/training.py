@@ -10,7 +10,6 @@ from bot.admin.pages import deps, done, form, render, url, who
 from bot.content import versions
 from bot.content.deploy import STALE_AFTER
 from bot.content.files import ContentError
-from bot.storage.handoffs import aware
 from bot.storage.models import ModelStatus, utcnow
 
 NAV = ("Train & deploy", "/training")
@@ -24,7 +23,7 @@ async def training_page(request: web.Request) -> web.Response:
     async with deps(request).sessions() as session:
         history = await versions.history(session)
         live = await versions.live(session)
-    running = next((v for v in history if v.status == ModelStatus.TRAINING and utcnow() - aware(v.created_at) < STALE_AFTER), None)
+    running = next((v for v in history if v.status == ModelStatus.TRAINING and utcnow() - v.created_at < STALE_AFTER), None)
     newest = history[0] if history else None
     candidate = next((v for v in history if v.status == ModelStatus.READY), None)
     if candidate is not None and live is not None and candidate.id == live.id:

@@ -19,8 +19,9 @@ from telegram.ext import ContextTypes
 
 from bot import replies
 from bot.config import Settings
-from bot.desk.desk import CSAT_PREFIX, FOLLOWUP_PREFIX, Desk
-from bot.desk.desk import PREFIX as DESK_PREFIX
+from bot.desk.desk import Desk
+from bot.desk.texts import CSAT_PREFIX, FOLLOWUP_PREFIX
+from bot.desk.texts import PREFIX as DESK_PREFIX
 from bot.faults import failpoint
 from bot.rasa import RasaClient, RasaReply, RasaUnavailable, escape_customer_text
 from bot.storage import buttons, handoffs, inbox, privacy, transcript
@@ -173,7 +174,7 @@ class CustomerChat:
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
         async with self._sessions.begin() as session:
             if not await session.run_sync(transcript.replies_to, update.update_id):
-                export = await privacy.export_customer(session, update.effective_user.id)
+                export = await session.run_sync(privacy.export_customer, update.effective_user.id)
                 payload = {"file_name": replies.MYDATA_FILE_NAME, "json": export}
                 await session.run_sync(
                     transcript.queue_outgoing, conversation=conversation, text=replies.MYDATA_CAPTION,
@@ -242,7 +243,7 @@ class CustomerChat:
         query = update.callback_query
         chat_id = update.effective_chat.id if update.effective_chat else 0
         async with self._sessions() as session:
-            button = await buttons.resolve(session, chat_id=chat_id, data=query.data)
+            button = await session.run_sync(buttons.resolve, chat_id=chat_id, data=query.data)
         if button is None:
             log.warning("refused callback data %r from user %s in chat %s", query.data, query.from_user.id, chat_id)
             with contextlib.suppress(TelegramError):
@@ -296,8 +297,8 @@ class CustomerChat:
         # Rasa first: if our database step then failed, the customer can simply ask again.
         removed = await privacy.forget_rasa_tracker(self._settings.rasa_tracker_url, f"tg-{chat_id}")
         async with self._sessions.begin() as session:
-            topics = await privacy.ticket_topics(session, user_id)
-            chats = await privacy.forget_customer(session, user_id)
+            topics = await session.run_sync(privacy.ticket_topics, user_id)
+            chats = await session.run_sync(privacy.forget_customer, user_id)
             # The confirmation goes through the outbox like every reply, so it needs a customer and a
             # conversation: a bare one, with no profile, holding only this message.
             customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=user_id, first_name="")
@@ -381,11 +382,11 @@ class CustomerChat:
         never got the message. Rasa may still be at it: its tracker is read until the claim is as old as the app
         would have waited for an answer (RASA_TIMEOUT)."""
         async with self._sessions() as session:
-            claimed_at = await inbox.claimed_at(session, update.update_id)
+            claimed_at = await session.run_sync(inbox.claimed_at, update.update_id)
         while True:
             recovered = await self._rasa.replies_after(conversation.sender_id, update.update_id)
             left = (0.0 if claimed_at is None
-                    else self._settings.rasa_timeout - (utcnow() - handoffs.aware(claimed_at)).total_seconds())
+                    else self._settings.rasa_timeout - (utcnow() - claimed_at).total_seconds())
             if recovered is not None or left <= 0:
                 return recovered
             await asyncio.sleep(min(RECOVERY_POLL, left))
@@ -423,8 +424,8 @@ class CustomerChat:
                                update_id=update_id)
         request = reply["custom"].get("handoff")
         if isinstance(request, dict):
-            await self._desk.escalate(session, conversation, update_id=update_id,
-                                      reason=str(request.get("reason") or "customer_request")[:32], context=request)
+            await session.run_sync(self._desk.escalate, conversation.id, update_id=update_id,
+                                   reason=str(request.get("reason") or "customer_request")[:32], context=request)
 
     @staticmethod
     def _metadata(update: Update) -> dict[str, Any]:
@@ -472,7 +473,7 @@ class CustomerChat:
             return
         with contextlib.suppress(Exception):
             async with self._sessions.begin() as session:
-                conversation = await transcript.find_conversation(session, update.effective_chat.id)
+                conversation = await session.run_sync(transcript.find_conversation, update.effective_chat.id)
                 if conversation is None or await session.run_sync(transcript.replies_to, update.update_id):
                     return
                 await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=replies.TROUBLE,

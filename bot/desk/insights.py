@@ -19,7 +19,8 @@ from telegram.ext import ContextTypes, filters
 from bot.admin import insights
 from bot.config import Settings
 from bot.desk import cards
-from bot.desk.desk import ADMINS_ONLY, Desk
+from bot.desk.desk import Desk
+from bot.desk.texts import ADMINS_ONLY
 from bot.storage import handoffs
 from bot.storage.models import Message, Ticket, utcnow
 
@@ -91,7 +92,7 @@ class DeskInsights:
             ticket = await session.get(Ticket, int(number.group(1))) if number else await self._ticket_meant(session, update, private)
             if ticket is None:
                 return FLAG_USAGE
-            agent = await handoffs.agent(session, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
+            agent = await session.run_sync(handoffs.agent, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
             made = await insights.flag(session, ticket=ticket, agent=agent, note=note[:2000])
             if made is None:
                 return NOTHING_TO_FLAG.format(ticket=ticket.reference)
@@ -103,14 +104,14 @@ class DeskInsights:
         """The ticket of the topic, of the customer whose message this replies to, or of the agent's only customer."""
         message = update.effective_message
         if not private:
-            return await handoffs.ticket_in_topic(session, message.message_thread_id if message.is_topic_message else None)
+            return await session.run_sync(handoffs.ticket_in_topic, message.message_thread_id if message.is_topic_message else None)
         if message.reply_to_message is not None:
-            relayed = await handoffs.relayed_message(session, chat_id=message.chat_id,
+            relayed = await session.run_sync(handoffs.relayed_message, chat_id=message.chat_id,
                                                      telegram_message_id=message.reply_to_message.message_id)
             latest = await session.run_sync(handoffs.latest, relayed.conversation_id) if relayed is not None else None
             if latest is not None:
                 return await session.get(Ticket, latest.ticket_id)
         user = update.effective_user
-        agent = await handoffs.agent(session, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
-        mine = await handoffs.claimed_by(session, agent.id)
+        agent = await session.run_sync(handoffs.agent, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
+        mine = await session.run_sync(handoffs.claimed_by, agent.id)
         return await session.get(Ticket, mine[0].ticket_id) if len(mine) == 1 else None

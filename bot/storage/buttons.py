@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.storage.models import CallbackPayload
@@ -21,11 +20,11 @@ def register(session: Session, *, chat_id: int, title: str, payload: str) -> str
     return PREFIX + key
 
 
-async def resolve(session: AsyncSession, *, chat_id: int, data: str | None) -> CallbackPayload | None:
+def resolve(session: Session, *, chat_id: int, data: str | None) -> CallbackPayload | None:
     """The payload behind callback data, only if it was issued to this very chat."""
     if not data or not data.startswith(PREFIX):
         return None
-    found = await session.get(CallbackPayload, data[len(PREFIX):][:32])
+    found = session.get(CallbackPayload, data[len(PREFIX):][:32])
     if found is None or found.chat_id != chat_id:
         return None
     return found

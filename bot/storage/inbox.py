@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.storage.db import database_failed
@@ -61,17 +60,17 @@ def store(session: Session, *, update_id: int, chat_id: int | None, payload: dic
     return result.rowcount == 1
 
 
-async def pending(session: AsyncSession) -> list[InboxUpdate]:
+def pending(session: Session) -> list[InboxUpdate]:
     """Updates stored but not yet processed, oldest first."""
-    rows = await session.scalars(
+    rows = session.scalars(
         select(InboxUpdate).where(InboxUpdate.status == InboxStatus.PENDING).order_by(InboxUpdate.update_id)
     )
     return list(rows)
 
 
-async def newest_update_id(session: AsyncSession) -> int | None:
+def newest_update_id(session: Session) -> int | None:
     """The highest update id ever stored, to resume polling after it."""
-    return await session.scalar(select(InboxUpdate.update_id).order_by(InboxUpdate.update_id.desc()).limit(1))
+    return session.scalar(select(InboxUpdate.update_id).order_by(InboxUpdate.update_id.desc()).limit(1))
 
 
 def mark_sent_to_rasa(session: Session, update_id: int, *, unless_answered: bool = False) -> bool:
@@ -82,9 +81,9 @@ def mark_sent_to_rasa(session: Session, update_id: int, *, unless_answered: bool
     return result.rowcount == 1
 
 
-async def claimed_at(session: AsyncSession, update_id: int) -> datetime | None:
+def claimed_at(session: Session, update_id: int) -> datetime | None:
     """When the trip to Rasa for this update was claimed (None if it never was)."""
-    return await session.scalar(select(InboxUpdate.rasa_sent_at).where(InboxUpdate.update_id == update_id))
+    return session.scalar(select(InboxUpdate.rasa_sent_at).where(InboxUpdate.update_id == update_id))
 
 
 def mark_done(session: Session, update_id: int) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.storage.models import Conversation, Customer, Direction, Message, Ticket, TicketStatus
 
@@ -28,21 +28,21 @@ class CustomerMemory:
         return self.earlier_visits > 0
 
 
-async def remember(
-    session: AsyncSession, *, telegram_user_id: int, today: datetime, regular_min_visits: int, regular_min_tickets: int
+def remember(
+    session: Session, *, telegram_user_id: int, today: datetime, regular_min_visits: int, regular_min_tickets: int
 ) -> CustomerMemory | None:
     """The customer's history before `today` (a visit is a day they wrote to us); None for someone we never met."""
-    customer = await session.scalar(select(Customer).where(Customer.telegram_user_id == telegram_user_id))
+    customer = session.scalar(select(Customer).where(Customer.telegram_user_id == telegram_user_id))
     if customer is None:
         return None
     start_of_today = today.replace(hour=0, minute=0, second=0, microsecond=0)
-    timestamps = await session.scalars(
+    timestamps = session.scalars(
         select(Message.created_at)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(Conversation.customer_id == customer.id, Message.direction == Direction.IN, Message.created_at < start_of_today)
     )
     earlier_visits = len({stamp.date() for stamp in timestamps})
-    tickets = list(await session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id.desc())))
+    tickets = list(session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id.desc())))
     return CustomerMemory(
         earlier_visits=earlier_visits,
         open_tickets=[t for t in tickets if t.status in OPEN_STATUSES],

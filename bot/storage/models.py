@@ -6,13 +6,29 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, MetaData, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, ForeignKey, Index, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
     """Timezone-aware now, the only clock the storage layer uses."""
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment in UTC, handed back aware: SQLite keeps no time zone, so its naive values are read as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("a naive datetime would be stored without its time zone: pass an aware one")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 NAMING = {
@@ -28,7 +44,7 @@ class Base(DeclarativeBase):
     """Declarative base with the naming convention and timestamps every table carries."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime()}
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -91,6 +107,7 @@ class Conversation(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     state: Mapped[ConversationState] = mapped_column(_enum(ConversationState), default=ConversationState.BOT)
+    customer: Mapped[Customer] = relationship()
 
     @property
     def sender_id(self) -> str:
@@ -182,6 +199,8 @@ class Ticket(Base):
     priority: Mapped[TicketPriority] = mapped_column(_enum(TicketPriority), default=TicketPriority.NORMAL)
     # The ticket's forum topic in the agents' group, once the desk has opened it.
     topic_id: Mapped[int | None] = mapped_column(BigInteger)
+    customer: Mapped[Customer | None] = relationship()
+    conversation: Mapped[Conversation | None] = relationship()
 
     @property
     def reference(self) -> str:
@@ -241,6 +260,9 @@ class Handoff(Base):
     followup_sent_at: Mapped[datetime | None]
     # The wait the customer was last told, so a big change can be told too.
     told_wait_seconds: Mapped[int | None]
+    conversation: Mapped[Conversation] = relationship()
+    ticket: Mapped[Ticket] = relationship()
+    agent: Mapped[Agent | None] = relationship()
 
 
 class Promise(Base):
@@ -256,6 +278,9 @@ class Promise(Base):
     due_at: Mapped[datetime] = mapped_column(index=True)
     reminded_at: Mapped[datetime | None]
     kept_at: Mapped[datetime | None]
+    ticket: Mapped[Ticket] = relationship()
+    conversation: Mapped[Conversation] = relationship()
+    agent: Mapped[Agent | None] = relationship()
 
 
 class ContentIntent(Base):

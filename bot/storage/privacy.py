@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm import Session
 
 from bot.storage.models import CallbackPayload, Conversation, Customer, Handoff, InboxUpdate, Message, Promise, Ticket
 
@@ -40,30 +41,30 @@ def _message(message: Message) -> dict[str, Any]:
     return exported
 
 
-async def _customer(session: AsyncSession, telegram_user_id: int) -> Customer | None:
-    return await session.scalar(select(Customer).where(Customer.telegram_user_id == telegram_user_id))
+def _customer(session: Session, telegram_user_id: int) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.telegram_user_id == telegram_user_id))
 
 
-async def _conversations(session: AsyncSession, customer: Customer) -> list[Conversation]:
-    rows = await session.scalars(select(Conversation).where(Conversation.customer_id == customer.id).order_by(Conversation.id))
+def _conversations(session: Session, customer: Customer) -> list[Conversation]:
+    rows = session.scalars(select(Conversation).where(Conversation.customer_id == customer.id).order_by(Conversation.id))
     return list(rows)
 
 
-async def export_customer(session: AsyncSession, telegram_user_id: int) -> dict[str, Any]:
+def export_customer(session: Session, telegram_user_id: int) -> dict[str, Any]:
     """Everything stored about one Telegram user, as a JSON-ready document (empty lists when unknown)."""
-    customer = await _customer(session, telegram_user_id)
+    customer = _customer(session, telegram_user_id)
     document: dict[str, Any] = {"format": EXPORT_FORMAT, "telegram_user_id": telegram_user_id, "customer": None,
                                 "conversations": [], "tickets": []}
     if customer is None:
         return document
     document["customer"] = _row(customer, ("telegram_user_id", "first_name", "last_name", "username", "language_code",
                                            "created_at", "updated_at"))
-    for conversation in await _conversations(session, customer):
+    for conversation in _conversations(session, customer):
         # The customer's own chat; copies the desk sent to agents repeat what is here.
-        rows = await session.scalars(select(Message).where(
+        rows = session.scalars(select(Message).where(
             Message.conversation_id == conversation.id, Message.chat_id == conversation.chat_id).order_by(Message.id))
-        handoffs = await session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id).order_by(Handoff.id))
-        promises = await session.scalars(select(Promise).where(Promise.conversation_id == conversation.id).order_by(Promise.id))
+        handoffs = session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id).order_by(Handoff.id))
+        promises = session.scalars(select(Promise).where(Promise.conversation_id == conversation.id).order_by(Promise.id))
         document["conversations"].append({
             **_row(conversation, ("chat_id", "state", "created_at", "updated_at")),
             "messages": [_message(m) for m in rows],
@@ -71,7 +72,7 @@ async def export_customer(session: AsyncSession, telegram_user_id: int) -> dict[
                                   "csat", "csat_comment")) for h in handoffs],
             "promises": [_row(p, ("what", "due_at", "kept_at")) for p in promises],
         })
-    tickets = await session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id))
+    tickets = session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id))
     document["tickets"] = [
         {"reference": t.reference, **_row(t, ("category", "description", "order_number", "desired_resolution", "contact",
                                                "photos", "status", "priority", "created_at", "updated_at"))}
@@ -80,24 +81,24 @@ async def export_customer(session: AsyncSession, telegram_user_id: int) -> dict[
     return document
 
 
-async def ticket_topics(session: AsyncSession, telegram_user_id: int) -> list[int]:
+def ticket_topics(session: Session, telegram_user_id: int) -> list[int]:
     """The agents' group topics of a customer's tickets (their cards quote the customer)."""
-    customer = await _customer(session, telegram_user_id)
+    customer = _customer(session, telegram_user_id)
     if customer is None:
         return []
-    rows = await session.scalars(select(Ticket.topic_id).where(Ticket.customer_id == customer.id, Ticket.topic_id.is_not(None)))
+    rows = session.scalars(select(Ticket.topic_id).where(Ticket.customer_id == customer.id, Ticket.topic_id.is_not(None)))
     return [topic for topic in rows if topic]
 
 
-async def forget_customer(session: AsyncSession, telegram_user_id: int) -> list[int]:
+def forget_customer(session: Session, telegram_user_id: int) -> list[int]:
     """Delete a customer and their chats' records, anonymise their tickets; return the chat ids forgotten."""
-    customer = await _customer(session, telegram_user_id)
+    customer = _customer(session, telegram_user_id)
     if customer is None:
         return []
-    conversations = await _conversations(session, customer)
+    conversations = _conversations(session, customer)
     chat_ids = [c.chat_id for c in conversations]
     conversation_ids = [c.id for c in conversations]
-    tickets = list(await session.scalars(
+    tickets = list(session.scalars(
         select(Ticket).where((Ticket.customer_id == customer.id) | Ticket.conversation_id.in_(conversation_ids))))
     for ticket in tickets:
         # The key holds the Rasa sender id (the chat id): it would tie the ticket back to the person.
@@ -108,13 +109,13 @@ async def forget_customer(session: AsyncSession, telegram_user_id: int) -> list[
         ticket.order_number = None
         ticket.description = FORGOTTEN_DESCRIPTION
         ticket.photos = []
-    await session.flush()
+    session.flush()
     # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite only cascades with the pragma on.
-    await session.execute(delete(Message).where(Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids)))
-    await session.execute(delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chat_ids)))
-    await session.execute(delete(CallbackPayload).where(CallbackPayload.chat_id.in_(chat_ids)))
-    await session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
-    await session.execute(delete(Customer).where(Customer.id == customer.id))
+    session.execute(delete(Message).where(Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids)))
+    session.execute(delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chat_ids)))
+    session.execute(delete(CallbackPayload).where(CallbackPayload.chat_id.in_(chat_ids)))
+    session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
+    session.execute(delete(Customer).where(Customer.id == customer.id))
     session.expunge_all()
     return chat_ids
 

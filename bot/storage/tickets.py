@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.storage.models import Conversation, Ticket, TicketPriority
 
 
-async def create(
-    session: AsyncSession,
+def create(
+    session: Session,
     *,
     idempotency_key: str,
     conversation: Conversation,
@@ -22,7 +22,7 @@ async def create(
     photos: list[str] | None = None,
 ) -> tuple[Ticket, bool]:
     """The ticket for this key, created now unless an earlier attempt already did; True when new."""
-    existing = await session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
+    existing = session.scalar(select(Ticket).where(Ticket.idempotency_key == idempotency_key))
     if existing is not None:
         return existing, False
     ticket = Ticket(
@@ -38,17 +38,17 @@ async def create(
         photos=photos or [],
     )
     session.add(ticket)
-    await session.flush()
+    session.flush()
     return ticket, True
 
 
-async def for_customer(session: AsyncSession, customer_id: int) -> list[Ticket]:
+def for_customer(session: Session, customer_id: int) -> list[Ticket]:
     """A customer's tickets, newest first."""
-    rows = await session.scalars(select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id.desc()))
+    rows = session.scalars(select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id.desc()))
     return list(rows)
 
 
-async def count_in_category(session: AsyncSession, customer_id: int, category: str) -> int:
+def count_in_category(session: Session, customer_id: int, category: str) -> int:
     """How many earlier tickets of this customer were about the same kind of problem."""
     query = select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id, Ticket.category == category)
-    return await session.scalar(query) or 0
+    return session.scalar(query) or 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.faults import failpoint
@@ -83,9 +82,9 @@ def conversation_for_chat(session: Session, *, chat_id: int, customer: Customer)
     return conversation
 
 
-async def find_conversation(session: AsyncSession, chat_id: int) -> Conversation | None:
+def find_conversation(session: Session, chat_id: int) -> Conversation | None:
     """The conversation in a chat, if the chat ever wrote to us."""
-    return await session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
+    return session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
 
 
 def record_incoming(
@@ -188,6 +187,6 @@ def mark_undeliverable(session: Session, message_id: int) -> None:
         message.status = DeliveryStatus.FAILED
 
 
-async def messages(session: AsyncSession, chat_id: int) -> list[Message]:
+def messages(session: Session, chat_id: int) -> list[Message]:
     """The whole transcript of a chat, in order."""
-    return list(await session.scalars(select(Message).where(Message.chat_id == chat_id).order_by(Message.id)))
+    return list(session.scalars(select(Message).where(Message.chat_id == chat_id).order_by(Message.id)))

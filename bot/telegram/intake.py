@@ -35,11 +35,11 @@ class Intake:
     async def resume(self) -> int | None:
         """Hand stored but unprocessed updates to the dispatcher; return the offset to poll from."""
         async with self._sessions() as session:
-            for row in await inbox.pending(session):
+            for row in await session.run_sync(inbox.pending):
                 update = self._read(row.payload)
                 if update is not None:
                     self._dispatcher.submit(update)
-            newest = await inbox.newest_update_id(session)
+            newest = await session.run_sync(inbox.newest_update_id)
         return None if newest is None else newest + 1
 
     def _read(self, raw: dict) -> Update | None:

@@ -36,8 +36,8 @@ async def test_an_all_in_one_complaint_with_a_photo_becomes_a_ticket_in_four_tur
     reference = TICKET.search(said)[0]
     assert "Maya" in said, "the apology uses the customer's name"
     async with db() as session:
-        conversation = await transcript.find_conversation(session, user)
-        [ticket] = await tickets.for_customer(session, conversation.customer_id)
+        conversation = await session.run_sync(transcript.find_conversation, user)
+        [ticket] = await session.run_sync(tickets.for_customer, conversation.customer_id)
     assert (ticket.reference, ticket.description, ticket.order_number, ticket.category, ticket.desired_resolution) == (
         reference, text, "A12345", "damaged_or_wrong_item", "refund")
     assert ticket.photos == [sent_photo["message"]["photo"][-1]["file_id"]]
@@ -48,7 +48,7 @@ async def test_an_all_in_one_complaint_with_a_photo_becomes_a_ticket_in_four_tur
 
     # Two days later the customer is back: welcomed as such, and reminded of the open complaint.
     async with db.begin() as session:
-        for message in await transcript.messages(session, user):
+        for message in await session.run_sync(transcript.messages, user):
             message.created_at -= timedelta(days=2)
     after = (await emulator.sent(user)).last
     await emulator.send_text(user, "hello")
@@ -70,7 +70,7 @@ async def test_a_complaint_kept_during_a_database_outage_is_stored_and_confirmed
     PendingComplaints(stack.workdir / "pending-complaints").keep(f"tg-{user}:outage", complaint, ["Saved now as {ticket_id}."])
     told = await replies_after(emulator, user, after, until="Saved now as T")
     async with db() as session:
-        conversation = await transcript.find_conversation(session, user)
-        [ticket] = await tickets.for_customer(session, conversation.customer_id)
+        conversation = await session.run_sync(transcript.find_conversation, user)
+        [ticket] = await session.run_sync(tickets.for_customer, conversation.customer_id)
     assert told[-1]["text"] == f"Saved now as {ticket.reference}."
     assert (ticket.description, ticket.order_number) == ("My parcel is two weeks late", "B44556")

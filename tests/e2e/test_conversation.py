@@ -113,7 +113,7 @@ async def test_a_5000_character_message_is_kept_and_answered(emulator: EmulatorC
     messages = await say(emulator, customer["id"], text)
     assert last_text(messages) == replies.LONG_MESSAGE
     async with db() as session:
-        stored = [m.text for m in await transcript.messages(session, customer["id"]) if m.direction is Direction.IN]
+        stored = [m.text for m in await session.run_sync(transcript.messages, customer["id"]) if m.direction is Direction.IN]
     assert text in stored
 
 
@@ -139,7 +139,7 @@ async def test_every_message_in_and_out_is_stored(emulator: EmulatorClient, cust
     messages = await say(emulator, customer["id"], "how much is shipping")
     for _ in range(50):  # the reply reaches Telegram a moment before it is marked sent
         async with db() as session:
-            stored = await transcript.messages(session, customer["id"])
+            stored = await session.run_sync(transcript.messages, customer["id"])
             updates = list(await session.scalars(select(InboxUpdate).where(InboxUpdate.chat_id == customer["id"])))
         if all(m.status is DeliveryStatus.SENT for m in stored if m.direction is Direction.OUT) and all(
             u.status is InboxStatus.DONE for u in updates

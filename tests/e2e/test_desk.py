@@ -68,7 +68,7 @@ async def test_a_customer_reaches_a_person_and_back_without_repeating_themselves
         tracker = json.loads(response.read())
     assert not tracker.get("paused"), "Rasa listens again"
     async with db() as session:
-        conversation = await transcript.find_conversation(session, user)
+        conversation = await session.run_sync(transcript.find_conversation, user)
         [handoff] = (await session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id))).all()
     assert handoff.status is HandoffStatus.CLOSED
     assert (handoff.reason, handoff.csat, handoff.resolution) == ("customer_request", 4, "parcel located")

@@ -81,7 +81,7 @@ async def _restart_app_with(stack: Stack, failpoint: str) -> None:
 async def _assert_answered_once(db, chat_id: int) -> None:
     for _ in range(40):  # the reply is marked sent just after Telegram took it
         async with db() as session:
-            stored = await transcript.messages(session, chat_id)
+            stored = await session.run_sync(transcript.messages, chat_id)
         if stored[-1].status is not DeliveryStatus.PENDING:
             break
         await asyncio.sleep(0.25)

@@ -164,14 +164,14 @@ async def test_postgresql_restarted_under_load_loses_no_message_and_no_ticket(
         assert (pending, unsent) == (0, 0), "nothing is left waiting in the inbox or the outbox"
         async with sessions() as session:
             for user, customer in customers.items():
-                stored = await transcript.messages(session, user)
+                stored = await session.run_sync(transcript.messages, user)
                 incoming = [m for m in stored if m.direction is Direction.IN]
                 assert len(incoming) == len(customer.answers), f"every message of {user} is in the transcript once"
                 for message in incoming:
                     answers = await session.run_sync(transcript.replies_to, message.update_id)
                     assert any(a.status is DeliveryStatus.SENT for a in answers), f"{user}: {message.text!r} answered"
-            conversation = await transcript.find_conversation(session, complainer)
-            [ticket] = await tickets.for_customer(session, conversation.customer_id)
+            conversation = await session.run_sync(transcript.find_conversation, complainer)
+            [ticket] = await session.run_sync(tickets.for_customer, conversation.customer_id)
         assert (ticket.reference, ticket.order_number, ticket.photos and len(ticket.photos)) == (reference, "A12345", 1)
     finally:
         await engine.dispose()

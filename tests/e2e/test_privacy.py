@@ -42,7 +42,7 @@ async def test_the_customer_gets_their_data_and_then_has_it_forgotten(stack: Sta
 
     async with db() as session:
         customers = list(await session.scalars(select(Customer).where(Customer.telegram_user_id == user)))
-        stored = await transcript.messages(session, user)
+        stored = await session.run_sync(transcript.messages, user)
         updates = await session.scalar(select(func.count()).select_from(InboxUpdate).where(InboxUpdate.chat_id == user))
         buttons = await session.scalar(select(func.count()).select_from(CallbackPayload).where(CallbackPayload.chat_id == user))
     # What remains is the confirmation and the bare records it needs: no name, no profile, no history.

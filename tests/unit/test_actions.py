@@ -43,7 +43,7 @@ async def _visit(sessions: async_sessionmaker[AsyncSession], days_ago: int, *, t
         await session.execute(update(Message).where(Message.update_id == 100 + days_ago)
                               .values(created_at=datetime.now(timezone.utc) - timedelta(days=days_ago)))
         if ticket:
-            await tickets.create(session, idempotency_key=f"k{days_ago}", conversation=conversation, category="delivery",
+            await session.run_sync(tickets.create, idempotency_key=f"k{days_ago}", conversation=conversation, category="delivery",
                                  description="late", desired_resolution="refund", priority=TicketPriority.NORMAL)
 
 

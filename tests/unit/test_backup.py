@@ -38,7 +38,7 @@ async def _populate(settings: Settings, user_id: int, order: str) -> AsyncEngine
         conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=user_id, customer=customer)
         await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=user_id, kind="text",
                                text=f"my order {order} arrived broken")
-        await tickets.create(session, idempotency_key=f"k-{user_id}", conversation=conversation, category="damaged_item",
+        await session.run_sync(tickets.create, idempotency_key=f"k-{user_id}", conversation=conversation, category="damaged_item",
                              description="arrived broken", desired_resolution="refund", priority=TicketPriority.HIGH,
                              order_number=order, contact="maya@example.com")
     return engine
@@ -48,7 +48,7 @@ async def _export(settings: Settings, user_id: int) -> dict:
     engine = create_engine(settings.database_url)
     try:
         async with create_sessionmaker(engine)() as session:
-            return await export_customer(session, user_id)
+            return await session.run_sync(export_customer, user_id)
     finally:
         await engine.dispose()
 

@@ -124,7 +124,7 @@ async def test_reply_survives_a_telegram_outage(harness: Harness) -> None:
 
     async def statuses() -> list[DeliveryStatus]:
         async with harness.sessions() as session:
-            return [m.status for m in await transcript.messages(session, 4242) if m.direction is Direction.OUT]
+            return [m.status for m in await session.run_sync(transcript.messages, 4242) if m.direction is Direction.OUT]
 
     assert await eventually(statuses, [DeliveryStatus.SENT])
 
@@ -134,11 +134,11 @@ async def test_a_handled_update_is_marked_done_and_recorded_once(harness: Harnes
 
     async def pending() -> list:
         async with harness.sessions() as session:
-            return await inbox.pending(session)
+            return await session.run_sync(inbox.pending)
 
     assert await eventually(pending, [])
     async with harness.sessions() as session:
-        stored = await transcript.messages(session, 4242)
+        stored = await session.run_sync(transcript.messages, 4242)
     assert [m.direction for m in stored] == [Direction.IN, Direction.OUT]
     assert len(harness.rasa.received) == 1
 
@@ -149,7 +149,7 @@ async def test_a_handoff_payload_is_stored_not_sent(harness: Harness) -> None:
     messages = await harness.say("I want a person")
     assert messages[-1]["text"] == "A person will pick this up."
     async with harness.sessions() as session:
-        stored = await transcript.messages(session, 4242)
+        stored = await session.run_sync(transcript.messages, 4242)
     assert [(m.kind, m.payload) for m in stored if m.kind == "handoff"] == [("handoff", handoff)]
     # No agents' group is configured here: the customer is told so honestly, and the request is kept as a ticket.
     no_desk = replies.HANDOFF_NO_DESK.format(ticket="T000001")
@@ -249,4 +249,4 @@ async def test_a_message_answered_by_rasa_takes_four_transactions(harness: Harne
 async def _settled(harness: Harness) -> bool:
     """Every update handled and every reply delivered."""
     async with harness.sessions() as session:
-        return not await inbox.pending(session) and not await session.run_sync(transcript.outbox)
+        return not await session.run_sync(inbox.pending) and not await session.run_sync(transcript.outbox)

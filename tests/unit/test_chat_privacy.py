@@ -53,7 +53,7 @@ async def test_mydata_sends_the_customers_data_as_a_json_file(harness: Harness) 
     assert [m["message"] for m in harness.rasa.received] == ["where is my parcel"], "Rasa is not asked"
     async def last_stored() -> tuple:  # (the app records the file id once Telegram has answered: just after it)
         async with harness.sessions() as session:
-            stored = (await transcript.messages(session, USER))[-1]
+            stored = (await session.run_sync(transcript.messages, USER))[-1]
         return stored.kind, stored.payload
 
     wanted = ("document", {"file_name": replies.MYDATA_FILE_NAME, "file_id": document["file"]["file_id"]})
@@ -68,7 +68,7 @@ async def test_forget_yes_deletes_everything_but_the_confirmation(harness: Harne
     await _press(harness, question, replies.FORGET_YES, replies.FORGOTTEN)
     async with harness.sessions() as session:
         [customer] = await session.scalars(select(Customer).where(Customer.telegram_user_id == USER))
-        stored = await transcript.messages(session, USER)
+        stored = await session.run_sync(transcript.messages, USER)
         updates = list(await session.scalars(select(InboxUpdate).where(InboxUpdate.chat_id == USER)))
         payloads = list(await session.scalars(select(CallbackPayload).where(CallbackPayload.chat_id == USER)))
     assert (customer.first_name, customer.last_name, customer.username, customer.language_code) == ("", None, None, None)
@@ -85,7 +85,7 @@ async def test_forget_no_deletes_nothing(harness: Harness) -> None:
     await _press(harness, question, replies.FORGET_NO, replies.NOTHING_DELETED)
     async with harness.sessions() as session:
         customer = await session.scalar(select(Customer).where(Customer.telegram_user_id == USER))
-        stored = await transcript.messages(session, USER)
+        stored = await session.run_sync(transcript.messages, USER)
     assert customer.first_name == "Maya"
     assert [m.text for m in stored if m.direction is Direction.IN] == ["hello", "/forget", replies.FORGET_NO]
     assert [m["message"] for m in harness.rasa.received] == ["hello"]
@@ -102,4 +102,4 @@ async def test_another_chat_cannot_press_the_forget_button(harness: Harness) -> 
     async with harness.sessions() as session:
         customer = await session.scalar(select(Customer).where(Customer.telegram_user_id == USER))
         assert customer.first_name == "Maya"
-        assert [m.text for m in await transcript.messages(session, USER)][:2] == ["hello", "echo: hello"]
+        assert [m.text for m in await session.run_sync(transcript.messages, USER)][:2] == ["hello", "echo: hello"]

@@ -29,7 +29,7 @@ async def _left_claimed(tmp_path: Path, claimed_ago: timedelta) -> None:
     try:
         async with create_sessionmaker(engine).begin() as session:
             await session.run_sync(inbox.store, update_id=UPDATE_ID, chat_id=4242, payload=raw)
-            conversation = await transcript.find_conversation(session, 4242)
+            conversation = await session.run_sync(transcript.find_conversation, 4242)
             await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=UPDATE_ID,
                                    kind="text", text=TEXT)
             row = await session.get(InboxUpdate, UPDATE_ID)

@@ -257,7 +257,7 @@ async def test_confirming_opens_one_ticket_and_apologises_by_name(action_db: asy
     assert SlotSet("complaint_description", None) in events
     await ActionSubmitComplaint().run(CollectingDispatcher(), _confirmed(7), DOMAIN)
     async with action_db() as session:
-        stored = await tickets.for_customer(session, (await transcript.find_conversation(session, 42)).customer_id)
+        stored = await session.run_sync(tickets.for_customer, (await session.run_sync(transcript.find_conversation, 42)).customer_id)
     assert len(stored) == 1
     ticket = stored[0]
     assert (ticket.reference, ticket.category, ticket.order_number, ticket.contact, ticket.priority, ticket.photos) == (
@@ -316,8 +316,8 @@ async def test_a_kept_complaint_is_stored_once_when_the_database_is_back(
     kept.write_text(entry)
     assert await database_down.retry(sessions, store_pending) == 1
     async with sessions() as session:
-        conversation = await transcript.find_conversation(session, 42)
-        [ticket] = await tickets.for_customer(session, conversation.customer_id)
+        conversation = await session.run_sync(transcript.find_conversation, 42)
+        [ticket] = await session.run_sync(tickets.for_customer, conversation.customer_id)
         told = [m.text for m in await session.run_sync(transcript.outbox, 42)]
     assert (ticket.description, ticket.order_number) == ("My parcel is a week late", "A12345")
     assert told == [f"Saved now as {ticket.reference}."]
@@ -360,5 +360,5 @@ async def test_a_complaint_that_cannot_be_stored_is_set_aside_and_the_rest_go_on
     assert await database_down.retry(sessions, store_pending) == 1
     assert database_down.waiting() == [] and broken.with_suffix(".failed").exists()
     async with sessions() as session:
-        conversation = await transcript.find_conversation(session, 42)
-        assert len(await tickets.for_customer(session, conversation.customer_id)) == 1
+        conversation = await session.run_sync(transcript.find_conversation, 42)
+        assert len(await session.run_sync(tickets.for_customer, conversation.customer_id)) == 1

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select, update
 
 from bot import replies
-from bot.desk import desk as desk_texts
+from bot.desk import desk as desk_module
+from bot.desk import texts as desk_texts
 from bot.storage import tickets, transcript
 from bot.storage.models import (
     Conversation,
@@ -111,7 +112,7 @@ async def test_a_request_for_a_person_queues_the_customer_and_posts_the_card(des
     assert "request_human 0.97" in text and "Maya: I want a person" in text
     assert [b["text"] for row in card["reply_markup"]["inline_keyboard"] for b in row] == ["Claim"]
     async with desk.sessions() as session:
-        conversation = await transcript.find_conversation(session, 4242)
+        conversation = await session.run_sync(transcript.find_conversation, 4242)
         [handoff] = (await session.scalars(select(Handoff))).all()
     assert conversation.state is ConversationState.QUEUED
     assert (handoff.reason, handoff.status) == ("customer_request", HandoffStatus.QUEUED)
@@ -161,7 +162,7 @@ async def test_the_live_conversation_runs_in_the_agents_private_chat_and_is_reco
     copied = await _new(desk, ALEX, relayed["seq"], "this is the lamp")
     assert copied[-1]["method"] == "copyMessage"
     async with desk.sessions() as session:
-        lines = [(m.direction, m.kind, m.text) for m in await transcript.messages(session, 4242)]
+        lines = [(m.direction, m.kind, m.text) for m in await session.run_sync(transcript.messages, 4242)]
         handoff = await session.scalar(select(Handoff))
     assert (Direction.OUT, "agent", "Alex: Yes, I'm here. A new lamp is on its way.") in lines
     assert handoff.first_reply_at is not None and handoff.claimed_at is not None
@@ -201,7 +202,7 @@ async def test_closing_asks_for_a_rating_takes_a_comment_and_hands_back_to_the_b
     async with desk.sessions() as session:
         handoff = await session.scalar(select(Handoff))
         ticket = await session.scalar(select(Ticket))
-        conversation = await transcript.find_conversation(session, 4242)
+        conversation = await session.run_sync(transcript.find_conversation, 4242)
     assert (handoff.status, handoff.resolution, handoff.csat, handoff.csat_comment) == (
         HandoffStatus.CLOSED, "replacement sent", 5, "Alex was great, thanks")
     assert handoff.followup_due_at is not None and ticket.status is TicketStatus.RESOLVED
@@ -222,7 +223,7 @@ async def test_the_next_day_check_is_sent_once_and_can_bring_a_person_back(desk:
     await _new(desk, 4242, check["seq"], "number 1 in line")
     async with desk.sessions() as session:
         handoffs = (await session.scalars(select(Handoff).order_by(Handoff.id))).all()
-        sent = [m for m in await transcript.messages(session, 4242) if "yesterday our team" in m.text]
+        sent = [m for m in await session.run_sync(transcript.messages, 4242) if "yesterday our team" in m.text]
     assert [h.reason for h in handoffs] == ["customer_request", "followup"]
     assert handoffs[1].ticket_id == handoffs[0].ticket_id, "the same ticket comes back"
     assert len(sent) == 1
@@ -255,8 +256,8 @@ async def test_a_complaint_ticket_gets_a_topic_with_its_photos_and_an_answer_the
     photo = sent["message"]["photo"][-1]["file_id"]
     group_start = await _last(desk, desk.group_id)
     async with desk.sessions.begin() as session:
-        conversation = await transcript.find_conversation(session, 4242)
-        await tickets.create(session, idempotency_key="k1", conversation=conversation, category="damaged_or_wrong_item",
+        conversation = await session.run_sync(transcript.find_conversation, 4242)
+        await session.run_sync(tickets.create, idempotency_key="k1", conversation=conversation, category="damaged_or_wrong_item",
                              description="The mirror arrived cracked", desired_resolution="replacement",
                              priority=TicketPriority.NORMAL, order_number="B12345", photos=[photo])
     posted = await _new(desk, desk.group_id, group_start, "photo from the customer")
@@ -337,7 +338,7 @@ async def test_an_agent_passes_the_customer_on_and_back_to_the_queue(desk: Harne
     await _new(desk, 4242, told["seq"], "next person available")
     async with desk.sessions() as session:
         handoff = await session.scalar(select(Handoff))
-        conversation = await transcript.find_conversation(session, 4242)
+        conversation = await session.run_sync(transcript.find_conversation, 4242)
     assert (handoff.status, handoff.agent_id, conversation.state) == (HandoffStatus.QUEUED, None, ConversationState.QUEUED)
 
 
@@ -372,7 +373,7 @@ async def test_a_waiting_customer_is_brought_up_again_in_the_topic(eager_desk: H
 async def test_someone_who_left_the_agents_group_is_no_agent_any_more(desk: Harness, monkeypatch) -> None:
     await _claimed(desk)
     await desk.emulator.set_member(desk.group_id, ALEX, member=False)
-    monkeypatch.setattr(desk_texts, "MEMBERSHIP_RECHECK", timedelta(0))
+    monkeypatch.setattr(desk_module, "MEMBERSHIP_RECHECK", timedelta(0))
     agent_start, customer_start = await _last(desk, ALEX), await _last(desk, 4242)
     await desk.emulator.send_text(ALEX, "still here?")
     await _new(desk, ALEX, agent_start, desk_texts.NOT_AN_AGENT)

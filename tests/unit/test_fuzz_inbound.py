@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot import replies
-from bot.desk.desk import AGENT_EDIT
+from bot.desk.texts import AGENT_EDIT
 from bot.emulator.markup import detect_entities
 from bot.emulator.state import DEFAULT_BOT_USERNAME
 from bot.storage import transcript

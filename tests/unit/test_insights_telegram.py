@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.desk import insights as desk_insights
-from bot.desk.desk import ADMINS_ONLY
+from bot.desk.texts import ADMINS_ONLY
 from bot.storage.models import Handoff, HandoffStatus, utcnow
 from tests.unit import test_desk
 from tests.unit.chat_harness import Harness

@@ -22,4 +22,4 @@ async def test_one_update_the_library_cannot_read_does_not_stop_the_intake(tmp_p
         await harness.emulator.inject_update("poll", unreadable)
         assert (await harness.say("still there?", timeout=8))[-1]["text"] == "echo: still there?"
         async with harness.sessions() as session:
-            assert await inbox.pending(session) == []  # kept, marked done, not handled again after a restart
+            assert await session.run_sync(inbox.pending) == []  # kept, marked done, not handled again after a restart

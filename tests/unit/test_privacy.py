@@ -36,12 +36,12 @@ async def _customer_with_history(sessions: async_sessionmaker[AsyncSession], use
         await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=f"sorry {name}",
                                update_id=update_id)
         await session.run_sync(buttons.register, chat_id=user_id, title="Yes", payload="/affirm")
-        ticket, _ = await tickets.create(
-            session, idempotency_key=f"tg-{user_id}:{update_id}", conversation=conversation,
+        ticket, _ = await session.run_sync(
+            tickets.create, idempotency_key=f"tg-{user_id}:{update_id}", conversation=conversation,
             category="damaged_or_wrong_item", description=f"{name}: my order A12345 is broken", desired_resolution="refund",
             priority=TicketPriority.HIGH, order_number="A12345", contact=f"{name.lower()}@example.com", photos=["photo-file-id"])
         # A person helped: the copy relayed to the agent's chat stays out of the export; the handoff and its rating go in.
-        handoff, _ = await handoffs.open_handoff(session, conversation=conversation, ticket=ticket, reason="customer_request", context={})
+        handoff, _ = await session.run_sync(handoffs.open_handoff, conversation=conversation, ticket=ticket, reason="customer_request", context={})
         handoff.csat, handoff.csat_comment = 5, f"{name} liked it"
         await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=f"relayed copy for {name}",
                                update_id=update_id + 1,
@@ -56,7 +56,7 @@ async def test_the_export_holds_exactly_that_customers_data(sessions: async_sess
     await _customer_with_history(sessions, 101, "Dana")
     await _customer_with_history(sessions, 202, "Zorro")
     async with sessions() as session:
-        export = await privacy.export_customer(session, 101)
+        export = await session.run_sync(privacy.export_customer, 101)
     json.dumps(export)  # serialisable as it is
     assert export["customer"]["first_name"] == "Dana" and export["customer"]["username"] == "dana"
     [conversation] = export["conversations"]
@@ -73,19 +73,19 @@ async def test_the_export_holds_exactly_that_customers_data(sessions: async_sess
 async def test_an_unknown_user_exports_an_empty_document(sessions: async_sessionmaker[AsyncSession]) -> None:
     await _customer_with_history(sessions, 202, "Zorro")
     async with sessions() as session:
-        export = await privacy.export_customer(session, 101)
+        export = await session.run_sync(privacy.export_customer, 101)
     assert (export["customer"], export["conversations"], export["tickets"]) == (None, [], [])
 
 
 async def test_a_sent_export_keeps_no_copy_and_is_not_nested(sessions: async_sessionmaker[AsyncSession]) -> None:
     await _customer_with_history(sessions, 101, "Dana")
     async with sessions.begin() as session:
-        conversation = await transcript.find_conversation(session, 101)
+        conversation = await session.run_sync(transcript.find_conversation, 101)
         queued = await session.run_sync(transcript.queue_outgoing, conversation=conversation, text="caption",
                                         update_id=5,
                                         kind="document", payload={"file_name": "my-data.json", "json": {"big": 1}})
     async with sessions() as session:
-        export = await privacy.export_customer(session, 101)
+        export = await session.run_sync(privacy.export_customer, 101)
     assert export["conversations"][0]["messages"][-1]["payload"] == {"file_name": "my-data.json"}
     async with sessions.begin() as session:
         await session.run_sync(transcript.mark_delivered, queued, telegram_message_id=9, file_id="F1")
@@ -97,9 +97,9 @@ async def test_forgetting_deletes_the_customer_and_anonymises_tickets(sessions: 
     await _customer_with_history(sessions, 101, "Dana")
     await _customer_with_history(sessions, 202, "Zorro")
     async with sessions() as session:
-        before = await privacy.export_customer(session, 202)
+        before = await session.run_sync(privacy.export_customer, 202)
     async with sessions.begin() as session:
-        assert await privacy.forget_customer(session, 101) == [101]
+        assert await session.run_sync(privacy.forget_customer, 101) == [101]
     async with sessions() as session:
         assert await _count(session, Customer, Customer.telegram_user_id == 101) == 0
         assert await _count(session, Conversation, Conversation.chat_id == 101) == 0
@@ -112,7 +112,7 @@ async def test_forgetting_deletes_the_customer_and_anonymises_tickets(sessions: 
         assert kept.description == privacy.FORGOTTEN_DESCRIPTION
         assert "101" not in kept.idempotency_key
         assert (kept.category, kept.desired_resolution, kept.priority) == ("damaged_or_wrong_item", "refund", TicketPriority.HIGH)
-        assert await privacy.export_customer(session, 202) == before
+        assert await session.run_sync(privacy.export_customer, 202) == before
         assert await _count(session, InboxUpdate, InboxUpdate.chat_id == 202) == 1
         assert await _count(session, CallbackPayload, CallbackPayload.chat_id == 202) == 1
 
@@ -120,7 +120,7 @@ async def test_forgetting_deletes_the_customer_and_anonymises_tickets(sessions: 
 async def test_forgetting_an_unknown_user_changes_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
     await _customer_with_history(sessions, 202, "Zorro")
     async with sessions.begin() as session:
-        assert await privacy.forget_customer(session, 101) == []
+        assert await session.run_sync(privacy.forget_customer, 101) == []
     async with sessions() as session:
         assert await _count(session, Customer) == 1 and await _count(session, Message) == 3
 

@@ -78,7 +78,7 @@ async def _sent_texts(harness: Harness, customer: int) -> list[str]:
 async def _unfinished(harness: Harness) -> tuple[list, list]:
     """Updates not yet marked done, replies not yet marked sent (the app marks them just after Telegram answers)."""
     async with harness.sessions() as session:
-        return [row.update_id for row in await inbox.pending(session)], [m.id for m in await session.run_sync(transcript.outbox)]
+        return [row.update_id for row in await session.run_sync(inbox.pending)], [m.id for m in await session.run_sync(transcript.outbox)]
 
 
 async def _all_delivered(harness: Harness) -> bool:
@@ -116,7 +116,7 @@ async def test_random_429s_and_502s_lose_nothing_reorder_nothing_and_retry_after
         assert await eventually(lambda: _unfinished(harness), ([], [])), "every update done, every reply marked sent"
         async with harness.sessions() as session:
             for customer in CUSTOMERS:
-                stored = await transcript.messages(session, customer)
+                stored = await session.run_sync(transcript.messages, customer)
                 outgoing = [m for m in stored if m.direction is Direction.OUT]
                 assert [m.text for m in outgoing] == expected_replies(customer)
                 assert {m.status for m in outgoing} == {DeliveryStatus.SENT}
@@ -174,7 +174,7 @@ async def test_a_reply_recorded_and_flushed_at_once_follows_those_waiting(outbox
     assert [call["params"]["text"] for call in await control.calls("sendMessage")] == ["first", "second", "third"]
     async with sessions() as session:
         assert await session.run_sync(transcript.outbox, customer) == []
-        assert {m.status for m in await transcript.messages(session, customer)} == {DeliveryStatus.SENT}
+        assert {m.status for m in await session.run_sync(transcript.messages, customer)} == {DeliveryStatus.SENT}
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

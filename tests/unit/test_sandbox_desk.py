@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import replies
-from bot.desk import desk as desk_texts
+from bot.desk import texts as desk_texts
 from bot.sandbox_desk import AgentDesk, Event, reference
 from bot.storage.models import Handoff, HandoffStatus
 from tests.unit.chat_harness import Harness, running_harness

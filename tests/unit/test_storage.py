@@ -34,8 +34,8 @@ async def test_an_update_is_stored_once(sessions: async_sessionmaker[AsyncSessio
         assert await session.run_sync(inbox.store, update_id=7, chat_id=42, payload={"update_id": 7})
     async with sessions.begin() as session:
         assert not await session.run_sync(inbox.store, update_id=7, chat_id=42, payload={"update_id": 7})
-        assert [row.update_id for row in await inbox.pending(session)] == [7]
-        assert await inbox.newest_update_id(session) == 7
+        assert [row.update_id for row in await session.run_sync(inbox.pending)] == [7]
+        assert await session.run_sync(inbox.newest_update_id) == 7
 
 
 async def test_rasa_is_asked_at_most_once_per_update(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -54,7 +54,7 @@ async def test_done_updates_are_no_longer_pending(sessions: async_sessionmaker[A
     async with sessions.begin() as session:
         await session.run_sync(inbox.mark_done, 2)
     async with sessions() as session:
-        assert [row.update_id for row in await inbox.pending(session)] == [1, 3]
+        assert [row.update_id for row in await session.run_sync(inbox.pending)] == [1, 3]
         assert (await session.get(InboxUpdate, 2)).status is InboxStatus.DONE
 
 
@@ -73,8 +73,8 @@ async def test_conversation_starts_with_the_bot(sessions: async_sessionmaker[Asy
     assert conversation.state is ConversationState.BOT
     assert conversation.sender_id == "tg-42"
     async with sessions() as session:
-        assert (await transcript.find_conversation(session, 42)).id == conversation.id
-        assert await transcript.find_conversation(session, 43) is None
+        assert (await session.run_sync(transcript.find_conversation, 42)).id == conversation.id
+        assert await session.run_sync(transcript.find_conversation, 43) is None
 
 
 async def test_incoming_message_recorded_once_per_update(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -84,7 +84,7 @@ async def test_incoming_message_recorded_once_per_update(sessions: async_session
             await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=9, kind="text",
                                    text="hi")
     async with sessions() as session:
-        assert [(m.direction.value, m.text) for m in await transcript.messages(session, 42)] == [("IN", "hi")]
+        assert [(m.direction.value, m.text) for m in await session.run_sync(transcript.messages, 42)] == [("IN", "hi")]
 
 
 async def test_a_nul_in_a_message_is_stored_as_a_replacement_character(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -93,7 +93,7 @@ async def test_a_nul_in_a_message_is_stored_as_a_replacement_character(sessions:
         await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=10, kind="text",
                                text="a\x00b")
     async with sessions() as session:
-        assert [m.text for m in await transcript.messages(session, 42)] == ["a\ufffdb"]
+        assert [m.text for m in await session.run_sync(transcript.messages, 42)] == ["a\ufffdb"]
 
 
 async def test_outbox_keeps_order_until_delivered(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -108,7 +108,7 @@ async def test_outbox_keeps_order_until_delivered(sessions: async_sessionmaker[A
         await session.run_sync(transcript.mark_delivered, first, telegram_message_id=100)
     async with sessions() as session:
         assert [m.text for m in await session.run_sync(transcript.outbox)] == ["two"]
-        delivered = (await transcript.messages(session, 42))[0]
+        delivered = (await session.run_sync(transcript.messages, 42))[0]
         assert (delivered.status, delivered.telegram_message_id) == (DeliveryStatus.SENT, 100)
 
 
@@ -127,51 +127,51 @@ async def test_button_payload_only_resolves_in_its_own_chat(sessions: async_sess
         data = await session.run_sync(buttons.register, chat_id=42, title="Talk to a person", payload="/request_human")
     assert len(data.encode()) <= 64
     async with sessions() as session:
-        found = await buttons.resolve(session, chat_id=42, data=data)
+        found = await session.run_sync(buttons.resolve, chat_id=42, data=data)
         assert (found.title, found.payload) == ("Talk to a person", "/request_human")
-        assert await buttons.resolve(session, chat_id=43, data=data) is None
-        assert await buttons.resolve(session, chat_id=42, data="b:forged") is None
-        assert await buttons.resolve(session, chat_id=42, data='/inform{"x":1}') is None
-        assert await buttons.resolve(session, chat_id=42, data=None) is None
+        assert await session.run_sync(buttons.resolve, chat_id=43, data=data) is None
+        assert await session.run_sync(buttons.resolve, chat_id=42, data="b:forged") is None
+        assert await session.run_sync(buttons.resolve, chat_id=42, data='/inform{"x":1}') is None
+        assert await session.run_sync(buttons.resolve, chat_id=42, data=None) is None
 
 
 async def test_a_ticket_is_created_once_per_key(sessions: async_sessionmaker[AsyncSession]) -> None:
     conversation = await _conversation(sessions)
     fields = dict(category="delivery", description="It never came", desired_resolution="refund", priority=TicketPriority.HIGH)
     async with sessions.begin() as session:
-        first, created = await tickets.create(session, idempotency_key="tg-42:7", conversation=conversation, **fields)
+        first, created = await session.run_sync(tickets.create, idempotency_key="tg-42:7", conversation=conversation, **fields)
     async with sessions.begin() as session:
-        again, created_again = await tickets.create(session, idempotency_key="tg-42:7", conversation=conversation, **fields)
+        again, created_again = await session.run_sync(tickets.create, idempotency_key="tg-42:7", conversation=conversation, **fields)
     assert created and not created_again
     assert again.id == first.id and first.reference == f"T{first.id:06d}"
     async with sessions() as session:
-        mine = await tickets.for_customer(session, conversation.customer_id)
+        mine = await session.run_sync(tickets.for_customer, conversation.customer_id)
         assert [t.id for t in mine] == [first.id]
         assert (mine[0].status, mine[0].priority, mine[0].photos) == (TicketStatus.OPEN, TicketPriority.HIGH, [])
-        assert await tickets.count_in_category(session, conversation.customer_id, "delivery") == 1
-        assert await tickets.count_in_category(session, conversation.customer_id, "billing") == 0
+        assert await session.run_sync(tickets.count_in_category, conversation.customer_id, "delivery") == 1
+        assert await session.run_sync(tickets.count_in_category, conversation.customer_id, "billing") == 0
 
 
 async def test_tickets_belong_to_their_customer_only(sessions: async_sessionmaker[AsyncSession]) -> None:
     mine, theirs = await _conversation(sessions, 42), await _conversation(sessions, 43)
     fields = dict(category="billing", description="charged twice", desired_resolution="refund", priority=TicketPriority.NORMAL)
     async with sessions.begin() as session:
-        await tickets.create(session, idempotency_key="a", conversation=mine, **fields)
-        await tickets.create(session, idempotency_key="b", conversation=theirs, **fields)
+        await session.run_sync(tickets.create, idempotency_key="a", conversation=mine, **fields)
+        await session.run_sync(tickets.create, idempotency_key="b", conversation=theirs, **fields)
     async with sessions() as session:
-        assert [t.idempotency_key for t in await tickets.for_customer(session, mine.customer_id)] == ["a"]
+        assert [t.idempotency_key for t in await session.run_sync(tickets.for_customer, mine.customer_id)] == ["a"]
 
 
 async def test_ticket_text_is_stored_as_text(sessions: async_sessionmaker[AsyncSession]) -> None:
     conversation = await _conversation(sessions)
     junk = "'); DROP TABLE tickets; -- 💥 " + "x" * 3000
     async with sessions.begin() as session:
-        ticket, _ = await tickets.create(
-            session, idempotency_key="k", conversation=conversation, category="other", description=junk,
+        ticket, _ = await session.run_sync(
+            tickets.create, idempotency_key="k", conversation=conversation, category="other", description=junk,
             desired_resolution="just_informing", priority=TicketPriority.NORMAL,
         )
     async with sessions() as session:
-        assert (await tickets.for_customer(session, conversation.customer_id))[0].description == junk
+        assert (await session.run_sync(tickets.for_customer, conversation.customer_id))[0].description == junk
 
 
 async def test_memory_counts_earlier_visits_and_open_tickets(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -183,15 +183,15 @@ async def test_memory_counts_earlier_visits_and_open_tickets(sessions: async_ses
                                    kind="text", text="hi")
             await session.execute(update(Message).where(Message.update_id == update_id)
                                   .values(created_at=datetime(2026, 11, day, 10, 0, tzinfo=timezone.utc)))
-        ticket, _ = await tickets.create(session, idempotency_key="m", conversation=conversation, category="delivery",
+        ticket, _ = await session.run_sync(tickets.create, idempotency_key="m", conversation=conversation, category="delivery",
                                          description="late", desired_resolution="refund", priority=TicketPriority.NORMAL)
     async with sessions() as session:
-        found = await memory.remember(session, telegram_user_id=42, today=today, regular_min_visits=3, regular_min_tickets=2)
+        found = await session.run_sync(memory.remember, telegram_user_id=42, today=today, regular_min_visits=3, regular_min_tickets=2)
         assert (found.earlier_visits, found.returning, found.earlier_tickets, found.regular) == (2, True, 1, False)
         assert [t.id for t in found.open_tickets] == [ticket.id]
-        regular = await memory.remember(session, telegram_user_id=42, today=today, regular_min_visits=2, regular_min_tickets=5)
+        regular = await session.run_sync(memory.remember, telegram_user_id=42, today=today, regular_min_visits=2, regular_min_tickets=5)
         assert regular.regular
-        assert await memory.remember(session, telegram_user_id=99, today=today, regular_min_visits=3, regular_min_tickets=2) is None
+        assert await session.run_sync(memory.remember, telegram_user_id=99, today=today, regular_min_visits=3, regular_min_tickets=2) is None
 
 
 async def test_a_first_day_customer_is_not_returning(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -200,7 +200,7 @@ async def test_a_first_day_customer_is_not_returning(sessions: async_sessionmake
         await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=1, kind="text",
                                text="hi")
     async with sessions() as session:
-        found = await memory.remember(session, telegram_user_id=42, today=datetime.now(timezone.utc), regular_min_visits=3, regular_min_tickets=2)
+        found = await session.run_sync(memory.remember, telegram_user_id=42, today=datetime.now(timezone.utc), regular_min_visits=3, regular_min_tickets=2)
     assert not found.returning and not found.regular and found.open_tickets == []
 
 
@@ -244,8 +244,8 @@ async def test_a_unit_of_work_that_fails_leaves_nothing(sessions: Sessions) -> N
     with pytest.raises(RuntimeError):
         await sessions.run(_reply_and_thread, 72, text="lost", fail=True)
     async with sessions() as session:
-        assert await transcript.messages(session, 72) == []
-        assert await transcript.find_conversation(session, 72) is None
+        assert await session.run_sync(transcript.messages, 72) == []
+        assert await session.run_sync(transcript.find_conversation, 72) is None
 
 
 async def test_a_unit_of_work_takes_its_context_along(sessions: Sessions) -> None:
@@ -261,7 +261,7 @@ async def test_a_unit_of_work_takes_its_context_along(sessions: Sessions) -> Non
         await sessions.run(inbox.mark_done, 6)  # to be handled again: not marked done
     assert not handling.marked
     async with sessions() as session:
-        assert [row.update_id for row in await inbox.pending(session)] == [6]
+        assert [row.update_id for row in await session.run_sync(inbox.pending)] == [6]
 
 
 async def test_a_database_in_memory_runs_its_work_in_the_event_loop() -> None:
@@ -278,4 +278,4 @@ async def test_a_database_in_memory_runs_its_work_in_the_event_loop() -> None:
 async def test_a_read_commits_nothing(sessions: Sessions) -> None:
     await sessions.read(_reply_and_thread, 73, text="never kept")
     async with sessions() as session:
-        assert await transcript.find_conversation(session, 73) is None
+        assert await session.run_sync(transcript.find_conversation, 73) is None

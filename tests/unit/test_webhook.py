@@ -25,7 +25,7 @@ async def test_messages_arrive_by_webhook_and_are_answered_in_order(hooked: Harn
     assert not await hooked.emulator.calls("getUpdates"), "no polling in webhook mode"
     async def pending() -> list:
         async with hooked.sessions() as session:
-            return await inbox.pending(session)
+            return await session.run_sync(inbox.pending)
 
     assert await eventually(pending, []), "every update is marked handled (just after its reply went out)"
 
@@ -39,4 +39,4 @@ async def test_a_call_without_the_secret_is_refused(hooked: Harness) -> None:
         async with http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}) as response:
             assert response.status == 403
     async with hooked.sessions() as session:
-        assert await inbox.newest_update_id(session) is None, "nothing was stored"
+        assert await session.run_sync(inbox.newest_update_id) is None, "nothing was stored"

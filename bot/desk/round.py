@@ -1,0 +1,164 @@
+"""The desk's background round: new tickets announced in the agents' group, waiting customers brought up again,
+promises falling due, next-day checks, and the group's periodic summary."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from datetime import datetime, timedelta
+
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot import replies
+from bot.desk import cards, lifecycle
+from bot.desk.desk import Desk
+from bot.desk.texts import FOLLOWUP_PREFIX, PROMISE_DUE, STILL_WAITING, SUMMARY
+from bot.desk.unit import Unit, thread
+from bot.storage import handoffs, memory, transcript
+from bot.storage.models import Ticket, utcnow
+
+log = logging.getLogger(__name__)
+ROUND_SECONDS = 2.0
+REANNOUNCE_PER_MINUTE = 3  # the group gets about 20 bot messages a minute; reminders take only a few
+
+
+class Round:
+    """Runs the round every ROUND_SECONDS, on one worker at a time."""
+
+    def __init__(self, desk: Desk) -> None:
+        self._desk = desk
+        self._announced: collections.deque[datetime] = collections.deque()  # re-announcements in the last minute
+        self._summarised_at = utcnow()
+
+    async def run(self) -> None:
+        """Announce new tickets and send due follow-ups until cancelled."""
+        while True:
+            try:
+                async with self._desk.shared.try_hold("desk", 0) as held:
+                    if held:  # one worker at a time runs the round
+                        await self.round()
+            except Exception:
+                log.exception("desk round failed")
+            await asyncio.sleep(ROUND_SECONDS)
+
+    async def round(self) -> None:
+        """One pass: every ticket without a topic gets one with its card; due follow-ups are sent. What is due is
+        read in one query first: a round with nothing to do costs one query."""
+        desk = self._desk
+        due = await desk.sessions.read(handoffs.due_work, utcnow())
+        if desk.enabled:
+            if due.tickets_without_topic:
+                waiting = await desk.sessions.read(lambda session: [t.id for t in handoffs.tickets_without_topic(session)])
+                for ticket_id in waiting:
+                    if not await self._announce(ticket_id):
+                        break
+            if due.queued and desk.settings.business_hours.is_open(utcnow()):
+                await desk.step(self._reannounce)
+            if due.promises:
+                await desk.step(_remind_promises)
+            await self._summarise()
+        if due.followups:
+            await desk.step(_send_followups)
+
+    async def _announce(self, ticket_id: int) -> bool:
+        """Open the ticket's topic and post its context card; False when Telegram should be left alone for now."""
+        desk = self._desk
+        name = await desk.sessions.read(lambda session: cards.topic_name(
+            ticket := session.get(Ticket, ticket_id), ticket.customer))
+        try:
+            topic = await desk.bot.create_forum_topic(desk.group, name)
+            thread_id = topic.message_thread_id
+        except (BadRequest, Forbidden) as exc:
+            # Not a forum, or the bot may not manage topics: cards go to the group's main thread instead.
+            log.error("cannot open a topic in the agents' group %s (%s); posting the card without one", desk.group, exc)
+            thread_id = 0
+        except TelegramError as exc:
+            log.warning("could not open a topic for ticket %s yet: %s", ticket_id, exc)
+            return False
+        await desk.step(_post_card, ticket_id, thread_id)
+        return True
+
+    def _reannounce(self, u: Unit) -> None:
+        """Unclaimed handoffs are brought up again in their topic after a while (a few a minute at most), and a
+        customer whose expected wait changed a lot is told the new one."""
+        now = utcnow()
+        while self._announced and now - self._announced[0] > timedelta(minutes=1):
+            self._announced.popleft()
+        every = timedelta(minutes=u.settings.reannounce_minutes)
+        wait = handoffs.typical_wait(u.session, now)
+        for handoff in handoffs.queued(u.session):
+            if len(self._announced) >= REANNOUNCE_PER_MINUTE:
+                break
+            if now - (handoff.announced_at or handoff.queued_at) < every or handoff.ticket.topic_id is None:
+                continue
+            conversation = handoff.conversation
+            minutes = int((now - handoff.queued_at).total_seconds() // 60)
+            u.to_topic(conversation, handoff.ticket, STILL_WAITING.format(name=u.name(conversation), minutes=minutes),
+                       claim=handoff)
+            handoff.announced_at = now
+            self._announced.append(now)
+            told = handoff.told_wait_seconds
+            if wait is not None and (told is None or abs(wait.total_seconds() - told) > max(300, told / 2)):
+                u.tell(conversation, lifecycle.place_text(u, handoff, replies.WAIT_UPDATE))
+
+    async def _summarise(self) -> None:
+        """Every SUMMARY_MINUTES, while anything is open, one line in the group's main thread."""
+        now = utcnow()
+        if now - self._summarised_at < timedelta(minutes=self._desk.settings.summary_minutes):
+            return
+        self._summarised_at = now
+        facts = await self._desk.sessions.read(handoffs.summary, now)
+        if not facts["waiting"] and not facts["handled"]:
+            return
+        rating = f"{facts['rating']:.1f}/5" if facts["rating"] is not None else "none yet"
+        with contextlib.suppress(TelegramError):
+            await self._desk.bot.send_message(self._desk.group, SUMMARY.format(**{**facts, "rating": rating}))
+
+
+def _post_card(u: Unit, ticket_id: int, thread_id: int) -> None:
+    """The ticket's context card in its new topic, then the customer's photos and, for a long story, the transcript."""
+    ticket = u.session.get(Ticket, ticket_id)
+    ticket.topic_id = thread_id
+    conversation = ticket.conversation
+    customer = conversation.customer
+    handoff = handoffs.active_for(u.session, conversation.id)
+    if handoff is not None and handoff.ticket_id != ticket.id:
+        handoff = None
+    remembered = memory.remember(
+        u.session, telegram_user_id=customer.telegram_user_id, today=utcnow(),
+        regular_min_visits=u.settings.regular_min_visits, regular_min_tickets=u.settings.regular_min_tickets,
+    ) if customer is not None else None
+    lines = cards.transcript(transcript.messages(u.session, conversation.chat_id), customer.first_name if customer else "")
+    text = cards.card(cards.CardFacts(ticket=ticket, customer=customer, memory=remembered, handoff=handoff, lines=lines))
+    if handoff is not None:
+        handoff.announced_at = utcnow()
+    u.to_topic(conversation, ticket, text, claim=handoff or ticket)
+    for photo in ticket.photos or []:
+        u.queue(conversation, u.group, f"{ticket.reference}: photo from the customer", thread(ticket, {"photo": photo}),
+                kind="photo", reply=False)
+    if len(lines) > cards.CARD_MESSAGES:
+        content = cards.full_transcript(ticket, customer, lines, utcnow())
+        u.queue(conversation, u.group, f"{ticket.reference}: the whole transcript",
+                thread(ticket, {"file_name": f"{ticket.reference}-transcript.txt", "content": content}),
+                kind="document", reply=False)
+
+
+def _remind_promises(u: Unit) -> None:
+    """Promises falling due: the agent is reminded in private and the team in the ticket's topic, once."""
+    for promise in handoffs.due_promises(u.session, utcnow()):
+        promise.reminded_at = utcnow()
+        text = PROMISE_DUE.format(number=promise.id, ticket=promise.ticket.reference, what=promise.what)
+        u.to_agent(promise.agent, promise.conversation, text)
+        u.to_topic(promise.conversation, promise.ticket, text)
+
+
+def _send_followups(u: Unit) -> None:
+    """The next-day check after a close: did it get sorted?"""
+    for handoff in handoffs.due_followups(u.session):
+        handoff.followup_sent_at = utcnow()
+        conversation = handoff.conversation
+        text = replies.FOLLOWUP.format(name=conversation.customer.first_name or "there", ticket=handoff.ticket.reference)
+        u.tell(conversation, text, [(replies.FOLLOWUP_OK, f"{FOLLOWUP_PREFIX}{handoff.id}:ok"),
+                                    (replies.FOLLOWUP_HELP, f"{FOLLOWUP_PREFIX}{handoff.id}:help")])
