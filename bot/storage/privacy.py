@@ -17,6 +17,9 @@ from bot.storage.models import CallbackPayload, Conversation, Customer, Handoff,
 # their order or their contact, so only the business facts (category, resolution, status…) are kept.
 FORGOTTEN_DESCRIPTION = "[removed at the customer's request]"
 EXPORT_FORMAT = "frontline-export/1"
+# The team's own words about a customer (an agent's /note; the /close note is the handoff's resolution): kept
+# with the transcript for the team, never shown to the customer, so not in their copy either.
+INTERNAL = ("note",)
 
 
 def _plain(value: Any) -> Any:
@@ -62,13 +65,14 @@ def export_customer(session: Session, telegram_user_id: int) -> dict[str, Any]:
     for conversation in _conversations(session, customer):
         # The customer's own chat; copies the desk sent to agents repeat what is here.
         rows = session.scalars(select(Message).where(
-            Message.conversation_id == conversation.id, Message.chat_id == conversation.chat_id).order_by(Message.id))
+            Message.conversation_id == conversation.id, Message.chat_id == conversation.chat_id,
+            Message.kind.not_in(INTERNAL)).order_by(Message.id))
         handoffs = session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id).order_by(Handoff.id))
         promises = session.scalars(select(Promise).where(Promise.conversation_id == conversation.id).order_by(Promise.id))
         document["conversations"].append({
             **_row(conversation, ("chat_id", "state", "created_at", "updated_at")),
             "messages": [_message(m) for m in rows],
-            "handoffs": [_row(h, ("reason", "status", "queued_at", "claimed_at", "first_reply_at", "closed_at", "resolution",
+            "handoffs": [_row(h, ("reason", "status", "queued_at", "claimed_at", "first_reply_at", "closed_at",
                                   "csat", "csat_comment")) for h in handoffs],
             "promises": [_row(p, ("what", "due_at", "kept_at")) for p in promises],
         })

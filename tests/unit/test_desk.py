@@ -422,3 +422,19 @@ async def test_a_message_long_after_the_rating_is_not_taken_for_a_comment(desk: 
     assert messages[-1]["text"] == "echo: where is my new order", "a new question, answered by the bot"
     async with desk.sessions() as session:
         assert (await session.scalar(select(Handoff))).csat_comment is None
+
+
+async def test_internal_notes_never_reach_the_customers_own_data(desk: Harness) -> None:
+    await _claimed(desk)
+    agent_start = await _last(desk, ALEX)
+    await desk.emulator.send_text(ALEX, "/note she sounded upset, check the courier's record")
+    await _new(desk, ALEX, agent_start, "Note saved")
+    customer_start = await _last(desk, 4242)
+    await desk.emulator.send_text(ALEX, "/close refund approved by the shift lead only")
+    await _new(desk, 4242, customer_start, "How did we do?")
+    customer_start = await _last(desk, 4242)
+    await desk.emulator.send_text(4242, "/mydata")
+    [document] = [m for m in await _new(desk, 4242, customer_start, replies.MYDATA_CAPTION) if m.get("file")]
+    export = (await desk.emulator.file_content(document["file"]["file_id"])).decode()
+    assert "I want a person" in export, "the customer's own words are there"
+    assert "courier's record" not in export and "shift lead" not in export
