@@ -23,7 +23,7 @@ from typing import Any
 
 from bench._common import _descendants, heldout, measure_on_stack, table
 from bot.emulator.client import EmulatorClient
-from tests.e2e.stack import Stack
+from devstack.stack import Stack
 
 TICKS = os.sysconf("SC_CLK_TCK")
 GENERIC = ("asyncio/", "threading.py", "concurrent/futures", "bot/cli.py", "run (bot/app.py", "selectors.py")  # every stack

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.e2e.stack import free_port
+from devstack.stack import free_port
 
 DATABASE = "frontline"
 SERVER_OWNER = "postgres"  # PostgreSQL refuses to run as root: as root, the cluster belongs to this user

@@ -14,8 +14,8 @@ import aiohttp
 from bot.content import versions
 from bot.emulator.client import EmulatorClient
 from bot.storage.models import ModelVersion
+from devstack.stack import ROOT, VENV_BIN, Stack
 from tests.e2e.helpers import last_text, say
-from tests.e2e.stack import ROOT, VENV_BIN, Stack
 
 TRAINING_BOUND = 900  # seconds; a training on a busy 2-core machine, with its evaluation
 PULL_BOUND = 120  # seconds for Rasa to pull a model put live

@@ -13,8 +13,8 @@ from bot import replies
 from bot.emulator.client import EmulatorClient
 from bot.storage import transcript
 from bot.storage.models import DeliveryStatus, Direction, InboxStatus, InboxUpdate
+from devstack.stack import ROOT, Stack
 from tests.e2e.helpers import last_text, say, variations
-from tests.e2e.stack import ROOT, Stack
 
 
 def _heldout() -> dict[str, list[str]]:

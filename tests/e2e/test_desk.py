@@ -11,8 +11,8 @@ from bot import replies
 from bot.emulator.client import EmulatorClient
 from bot.storage import transcript
 from bot.storage.models import ConversationState, Handoff, HandoffStatus
+from devstack.stack import AGENT_ID, Stack
 from tests.e2e.helpers import replies_after, say, variations
-from tests.e2e.stack import AGENT_ID, Stack
 
 
 async def _texts_until(emulator: EmulatorClient, chat_id: int, after: int, needle: str, timeout: float = 20) -> list[dict]:

@@ -13,8 +13,8 @@ from bot import replies
 from bot.emulator.client import EmulatorClient
 from bot.storage import transcript
 from bot.storage.models import DeliveryStatus, Direction
+from devstack.stack import Stack
 from tests.e2e.helpers import last_text, replies_after, say, variations
-from tests.e2e.stack import Stack
 
 
 @pytest.mark.parametrize(("process", "question", "answer"), [

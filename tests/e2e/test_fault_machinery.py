@@ -15,8 +15,8 @@ from bot.storage import inbox
 from bot.storage.db import _outage, create_engine, create_sessionmaker, migrate, watch_outage
 from bot.storage.models import InboxStatus, InboxUpdate
 from bot.telegram import dispatch
+from devstack.stack import ROOT
 from tests.e2e.pgserver import PostgresServer
-from tests.e2e.stack import ROOT
 
 
 def _reach(points: str) -> subprocess.CompletedProcess:
