@@ -16,9 +16,9 @@ from telegram import Bot, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes, filters
 
-from bot.admin import insights
 from bot.config import Settings
 from bot.desk import cards
+from bot.desk import figures as insights
 from bot.desk.desk import ADMINS_ONLY, Desk
 from bot.storage import handoffs
 from bot.storage.models import Message, Ticket, utcnow
