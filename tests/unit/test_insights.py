@@ -4,7 +4,7 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -24,9 +24,9 @@ from bot.storage.models import (
     Ticket,
 )
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)  # a Wednesday
-TODAY = figures.day_start(NOW, timezone.utc)
-WEEK = figures.week_start(NOW, timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
+TODAY = figures.day_start(NOW, UTC)
+WEEK = figures.week_start(NOW, UTC)
 
 
 def at(days_ago: int, hour: int, minute: int = 0) -> datetime:
@@ -110,7 +110,7 @@ async def test_an_empty_period_has_no_rates() -> None:
 async def test_conversations_per_day_count_each_conversation_once_a_day(sessions) -> None:
     await seed(sessions)
     async with sessions() as session:
-        days = await session.run_sync(figures.conversations_per_day, 30, timezone.utc, NOW)
+        days = await session.run_sync(figures.conversations_per_day, 30, UTC, NOW)
         berlin = await session.run_sync(figures.conversations_per_day, 2, ZoneInfo("Europe/Berlin"), at(1, 23, 30))
     assert len(days) == 30 and days[0][0] == date(2026, 10, 27) and days[-1][0] == date(2026, 11, 25)
     assert {day: count for day, count in days if count} == {
