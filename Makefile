@@ -12,13 +12,14 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lock clean
+.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lint lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
 	@echo "make chat   talk to the sandbox bot as a customer, in this terminal"
 	@echo "make desk   act as the sandbox's agent Sam, in this terminal: tickets, claim, reply, close"
 	@echo "make test   install, train if needed, run the whole test suite"
+	@echo "make lint   ruff over the repository (pinned in requirements/app.in)"
 	@echo "make bench-latency [N=100]   per-message latency through the emulator next to bare Rasa"
 	@echo "make bench-chat [N=50] [SWEEP=1]   N customers at once through the emulator next to bare Rasa (SWEEP: largest N with p95 < 1 s)"
 	@echo "make bench-handoff   request -> agents' card and agent -> customer latency under chat load"
@@ -85,6 +86,9 @@ browser:
 
 test-e2e: train browser
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m e2e
+
+lint: .venv/.installed
+	.venv/bin/ruff check .
 
 bench-latency: train
 	.venv/bin/python -m bench.latency -n $(or $(N),100)

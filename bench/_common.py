@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.stack import PROCESSES as STACK_PROCESSES
-from tests.e2e.stack import ROOT, Stack, running_stack
+from devstack.stack import PROCESSES as STACK_PROCESSES
+from devstack.stack import ROOT, Stack, running_stack
 
 SENDING = ("send", "copy", "forward")  # Bot API methods that put a new message in a chat (not edits)
 

@@ -25,7 +25,7 @@ import aiohttp
 from bench._common import heldout, is_new_message, measure_on_stack, memory_table, ratio, summary, table
 from bot.emulator.client import EmulatorClient, EmulatorClientError
 from bot.replies import HANDOFF_BOT_DOWN
-from tests.e2e.stack import Stack
+from devstack.stack import Stack
 
 SWEEP_SIZES = (10, 25, 50, 100, 200, 400, 800)
 P95_TARGET_MS = 1000.0

@@ -32,7 +32,7 @@ from bot.content.deploy import Trainer
 from bot.emulator.client import EmulatorClient
 from bot.storage.db import create_engine, create_sessionmaker
 from bot.storage.models import ModelStatus, ModelVersion
-from tests.e2e.stack import Stack
+from devstack.stack import Stack
 
 QUESTIONS = ["what are your opening hours", "how long does delivery take", "how do i return an item",
              "can i pay with paypal", "how much is delivery"]

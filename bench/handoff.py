@@ -27,7 +27,7 @@ import aiohttp
 from bench._common import is_new_message, measure_on_stack, memory_table, summary, table
 from bench.chat import CallLog, Phrases, Tally, background_load, heldout_phrases, understood_phrases
 from bot.emulator.client import EmulatorClient
-from tests.e2e.stack import AGENT_ID, Stack
+from devstack.stack import AGENT_ID, Stack
 
 REQUEST = "I want to talk to a real person"
 AGENT_NAMES = ("Alex", "Bea", "Cal", "Dee", "Eli", "Fay")  # Alex is the stack's agent; the others join here

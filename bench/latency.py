@@ -15,7 +15,7 @@ import aiohttp
 
 from bench._common import heldout, running_stack
 from bot.emulator.client import EmulatorClient
-from tests.e2e.stack import ROOT, Stack
+from devstack.stack import ROOT, Stack
 
 
 def _messages(count: int) -> list[str]:

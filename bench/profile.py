@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from typing import Any
 
 from bench._common import _descendants, heldout, measure_on_stack, table
 from bot.emulator.client import EmulatorClient
-from tests.e2e.stack import Stack
+from devstack.stack import Stack
 
 TICKS = os.sysconf("SC_CLK_TCK")
 GENERIC = ("asyncio/", "threading.py", "concurrent/futures", "bot/cli.py", "run (bot/app.py", "selectors.py")  # every stack
@@ -81,8 +80,9 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         before = {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
         out = Path(tempfile.mkdtemp(prefix="frontline-profile-")) / "app.txt"
         if args.py_spy:
-            spy = subprocess.Popen([args.py_spy, "record", "--nonblocking", "--rate", str(args.rate), "-p", str(stack.processes["app"].pid), "-f", "raw", "-o", str(out)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = await asyncio.create_subprocess_exec(
+                args.py_spy, "record", "--nonblocking", "--rate", str(args.rate), "-p", str(stack.processes["app"].pid),
+                "-f", "raw", "-o", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         started = time.monotonic()
         for text in questions:
             await _ask(emulator, user, text)
@@ -97,7 +97,7 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     }
     if spy is not None:
         spy.send_signal(2)  # py-spy writes its profile on SIGINT
-        spy.wait(timeout=60)
+        await asyncio.wait_for(spy.wait(), 60)
         result["app_busiest"] = busiest(out.read_text()) if out.exists() else []
     return result
 

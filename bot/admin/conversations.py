@@ -11,9 +11,9 @@ from aiohttp import web
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.admin import insights
 from bot.admin.pages import deps, render, url
 from bot.desk.cards import REASONS, customer_name
+from bot.storage.figures import duration
 from bot.storage.models import (
     Agent,
     Conversation,
@@ -25,6 +25,7 @@ from bot.storage.models import (
     Message,
     Ticket,
 )
+from bot.storage.tickets import REFERENCE
 
 NAV = ("Conversations", "/conversations")
 routes = web.RouteTableDef()
@@ -61,7 +62,7 @@ async def search(session: AsyncSession, words: str, page: int = 1) -> tuple[list
     words = " ".join(words.split())
     matching = select(Conversation.id)
     pattern = _like(words.lstrip("@"))
-    if number := insights.TICKET.match(words):
+    if number := REFERENCE.match(words):
         matching = select(Ticket.conversation_id).where(Ticket.id == int(number.group(1)))
     elif words:
         named = select(Conversation.id).join(Customer, Customer.id == Conversation.customer_id).where(or_(
@@ -83,7 +84,7 @@ async def search(session: AsyncSession, words: str, page: int = 1) -> tuple[list
         conversation = await session.get(Conversation, row.id)
         refs = await session.scalars(select(Ticket.id).where(Ticket.conversation_id == row.id).order_by(Ticket.id))
         match = ""
-        if words and not insights.TICKET.match(words):
+        if words and not REFERENCE.match(words):
             match = await session.scalar(
                 select(Message.text).where(Message.conversation_id == row.id, Message.chat_id == conversation.chat_id,
                                            Message.text.ilike(_like(words), escape="\\"))
@@ -166,7 +167,7 @@ def _handoff(handoff: Handoff, agent: Agent | None, ticket: Ticket | None) -> di
         return moment.strftime("%Y-%m-%d %H:%M") if moment else "–"
 
     def between(start: datetime | None, end: datetime | None) -> str:
-        return insights.duration((end - start).total_seconds()) if start and end else "–"
+        return duration((end - start).total_seconds()) if start and end else "–"
 
     return {"ticket": ticket.reference if ticket else "", "reason": REASONS.get(handoff.reason, handoff.reason),
             "status": handoff.status.value.lower(), "agent": agent.first_name if agent else "–", "queued": at(handoff.queued_at),

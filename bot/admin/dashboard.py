@@ -13,6 +13,8 @@ from bot.admin.pages import deps, done, form, render, url, who
 from bot.content import store
 from bot.content.files import ContentError
 from bot.desk.cards import REASONS
+from bot.storage import figures as stored
+from bot.storage import flags as flagged_answers
 from bot.storage.models import utcnow
 
 NAV = ("Dashboard", "/dashboard")
@@ -48,19 +50,19 @@ async def dashboard(request: web.Request) -> web.Response:
     console = deps(request)
     days = int(request.query["days"]) if request.query.get("days", "").isdigit() and int(request.query["days"]) in PERIODS else 30
     zone, now = console.settings.business_hours.zone, utcnow()
-    since = insights.day_start(now, zone) - timedelta(days=days - 1)
+    since = stored.day_start(now, zone) - timedelta(days=days - 1)
     async with console.sessions() as session:
-        figures = await insights.figures(session, since, now)
-        per_day = await insights.conversations_per_day(session, days, zone, now)
+        figures = await session.run_sync(stored.figures, since, now)
+        per_day = await session.run_sync(stored.conversations_per_day, days, zone, now)
         intents = sorted((await store.load(session)).intents)
-        flags = len(await insights.flagged(session))
+        flags = len(await session.run_sync(flagged_answers.flagged))
     questions = await insights.not_understood(console.settings.rasa_tracker_url, since)
     most_reasons = max((count for _, count in figures.by_reason), default=0)
     return await render(
         request, "dashboard.html", title="Dashboard", days=days, periods=PERIODS, figures=figures, chart=day_bars(per_day),
         reasons=[(REASONS.get(reason, reason), count, bar(count, most_reasons)) for reason, count in figures.by_reason],
         ratings=[(score, count, bar(count, max(figures.ratings.values()))) for score, count in sorted(figures.ratings.items(), reverse=True)],
-        questions=questions, intents=intents, flags=flags, duration=insights.duration, percent=percent, bar_width=BAR_WIDTH,
+        questions=questions, intents=intents, flags=flags, duration=stored.duration, percent=percent, bar_width=BAR_WIDTH,
         zone=getattr(zone, "key", str(zone)))
 
 

@@ -16,13 +16,14 @@ from telegram import Bot, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes, filters
 
-from bot.admin import insights
 from bot.config import Settings
 from bot.desk import cards
 from bot.desk.desk import Desk
 from bot.desk.texts import ADMINS_ONLY
-from bot.storage import handoffs
+from bot.storage import figures as stored
+from bot.storage import flags, handoffs
 from bot.storage.models import Message, Ticket, utcnow
+from bot.storage.tickets import REFERENCE
 
 FLAG_USAGE = ("Usage: /flag T000012 what was wrong. In a ticket's topic, or as a reply to the customer's message, "
               "the number is not needed; nor when you are helping just one customer.")
@@ -31,7 +32,7 @@ NOTHING_TO_FLAG = "The bot said nothing to that customer before the handoff, so 
 STATS = "📊 Today: {today}\n📅 This week: {week}"
 
 
-def period_text(figures: insights.Figures) -> str:
+def period_text(figures: stored.Figures) -> str:
     """One period in a line: conversations, contained, handoffs, median wait, rating."""
     if not figures.conversations and not figures.handoffs:
         return "no conversations"
@@ -40,7 +41,7 @@ def period_text(figures: insights.Figures) -> str:
         parts.append(f"{figures.containment * 100:.0f} % without a person")
     parts.append(f"{figures.handoffs} handoff{'s' if figures.handoffs != 1 else ''}")
     if figures.median_wait is not None:
-        parts.append(f"median wait {insights.duration(figures.median_wait)}")
+        parts.append(f"median wait {stored.duration(figures.median_wait)}")
     if figures.rating is not None:
         parts.append(f"rating {figures.rating:.1f}/5 ({figures.rated})")
     return ", ".join(parts)
@@ -77,14 +78,14 @@ class DeskInsights:
         """Today's and this week's figures, days as the business's time zone counts them."""
         zone, now = self._settings.business_hours.zone, utcnow()
         async with self._sessions() as session:
-            today = await insights.figures(session, insights.day_start(now, zone), now)
-            week = await insights.figures(session, insights.week_start(now, zone), now)
+            today = await session.run_sync(stored.figures, stored.day_start(now, zone), now)
+            week = await session.run_sync(stored.figures, stored.week_start(now, zone), now)
         return STATS.format(today=period_text(today), week=period_text(week))
 
     async def flag(self, update: Update, text: str, private: bool) -> str:
         """Record the flag; what to tell the agent."""
         first, _, note = text.partition(" ")
-        number = insights.TICKET.match(first)
+        number = REFERENCE.match(first)
         if number is None:
             note = text
         user = update.effective_user
@@ -93,11 +94,11 @@ class DeskInsights:
             if ticket is None:
                 return FLAG_USAGE
             agent = await session.run_sync(handoffs.agent, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
-            made = await insights.flag(session, ticket=ticket, agent=agent, note=note[:2000])
+            made = await session.run_sync(flags.flag, ticket=ticket, agent=agent, note=note[:2000])
             if made is None:
                 return NOTHING_TO_FLAG.format(ticket=ticket.reference)
             answer = await session.get(Message, made.message_id)
-            question = await insights.question_of(session, answer)
+            question = await session.run_sync(flags.question_of, answer)
         return FLAGGED.format(ticket=ticket.reference, question=cards.clip(question, 200), answer=cards.clip(answer.text, 300))
 
     async def _ticket_meant(self, session: AsyncSession, update: Update, private: bool) -> Ticket | None:

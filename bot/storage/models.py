@@ -3,51 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, ForeignKey, Index, MetaData, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    """Timezone-aware now, the only clock the storage layer uses."""
-    return datetime.now(timezone.utc)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A moment in UTC, handed back aware: SQLite keeps no time zone, so its naive values are read as UTC."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("a naive datetime would be stored without its time zone: pass an aware one")
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
-
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    """Declarative base with the naming convention and timestamps every table carries."""
-
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime()}
-
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+from bot.storage.base import Base, enum_column, utcnow
 
 
 class ConversationState(str, enum.Enum):
@@ -81,10 +43,6 @@ class DeliveryStatus(str, enum.Enum):
     FAILED = "FAILED"
 
 
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=16, validate_strings=True)
-
-
 class Customer(Base):
     """A Telegram user who wrote to the bot."""
 
@@ -106,7 +64,7 @@ class Conversation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
-    state: Mapped[ConversationState] = mapped_column(_enum(ConversationState), default=ConversationState.BOT)
+    state: Mapped[ConversationState] = mapped_column(enum_column(ConversationState), default=ConversationState.BOT)
     customer: Mapped[Customer] = relationship()
 
     @property
@@ -123,7 +81,7 @@ class InboxUpdate(Base):
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     payload: Mapped[dict[str, Any]]
-    status: Mapped[InboxStatus] = mapped_column(_enum(InboxStatus), default=InboxStatus.PENDING, index=True)
+    status: Mapped[InboxStatus] = mapped_column(enum_column(InboxStatus), default=InboxStatus.PENDING, index=True)
     rasa_sent_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
 
@@ -141,13 +99,13 @@ class Message(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
-    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    direction: Mapped[Direction] = mapped_column(enum_column(Direction))
     kind: Mapped[str] = mapped_column(String(32), default="text")
     text: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any] | None]
     update_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus))
+    status: Mapped[DeliveryStatus | None] = mapped_column(enum_column(DeliveryStatus))
     sent_at: Mapped[datetime | None]
 
 
@@ -195,8 +153,8 @@ class Ticket(Base):
     desired_resolution: Mapped[str] = mapped_column(String(32))
     contact: Mapped[str | None] = mapped_column(String(255))
     photos: Mapped[list[str]] = mapped_column(JSON, default=list)
-    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.OPEN)
-    priority: Mapped[TicketPriority] = mapped_column(_enum(TicketPriority), default=TicketPriority.NORMAL)
+    status: Mapped[TicketStatus] = mapped_column(enum_column(TicketStatus), default=TicketStatus.OPEN)
+    priority: Mapped[TicketPriority] = mapped_column(enum_column(TicketPriority), default=TicketPriority.NORMAL)
     # The ticket's forum topic in the agents' group, once the desk has opened it.
     topic_id: Mapped[int | None] = mapped_column(BigInteger)
     customer: Mapped[Customer | None] = relationship()
@@ -244,7 +202,7 @@ class Handoff(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     reason: Mapped[str] = mapped_column(String(32))
-    status: Mapped[HandoffStatus] = mapped_column(_enum(HandoffStatus), default=HandoffStatus.QUEUED)
+    status: Mapped[HandoffStatus] = mapped_column(enum_column(HandoffStatus), default=HandoffStatus.QUEUED)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     # What Rasa knew when it asked for a person: collected slots, recent intents, the last message.
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -363,7 +321,7 @@ class ModelVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     file: Mapped[str] = mapped_column(String(255), default="")  # under the model store, e.g. <fingerprint>.tar.gz
     fingerprint: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[ModelStatus] = mapped_column(_enum(ModelStatus), default=ModelStatus.TRAINING)
+    status: Mapped[ModelStatus] = mapped_column(enum_column(ModelStatus), default=ModelStatus.TRAINING)
     created_by: Mapped[str] = mapped_column(String(255), default="")
     note: Mapped[str] = mapped_column(Text, default="")
     content_version: Mapped[int] = mapped_column(default=0)

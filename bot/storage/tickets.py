@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.storage.models import Conversation, Ticket, TicketPriority
+
+REFERENCE = re.compile(r"^#?T(\d{1,9})$", re.IGNORECASE)  # a ticket's number as agents quote it (T000123); fits an int
 
 
 def create(

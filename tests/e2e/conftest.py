@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.emulator.client import EmulatorClient
 from bot.storage.db import create_engine, create_sessionmaker
+from devstack.stack import Stack, running_stack
 from tests.conftest import skip_or_fail
 from tests.e2e import pgserver
 from tests.e2e.pgserver import PostgresServer
-from tests.e2e.stack import Stack, running_stack
 
 _user_ids = itertools.count(700_001)
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (`make browser`); Playwright never downloads its own

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from bot.emulator.client import EmulatorClient
-from tests.e2e.stack import ROOT
+from devstack.stack import ROOT
 
 
 @cache

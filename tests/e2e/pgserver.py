@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.e2e.stack import free_port
+from devstack.stack import free_port
 
 DATABASE = "frontline"
 SERVER_OWNER = "postgres"  # PostgreSQL refuses to run as root: as root, the cluster belongs to this user
@@ -76,7 +76,7 @@ class PostgresServer:
 
     def _run(self, tool: str, *args: str, timeout: float = 90) -> str:
         command = [*self._as_owner, str(self.bin_dir / tool), *args]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=self.root)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=self.root, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stdout}{done.stderr}\n{self.log()}")
         return done.stdout
@@ -96,7 +96,7 @@ class PostgresServer:
 
     def running(self) -> bool:
         done = subprocess.run([*self._as_owner, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"],
-                              capture_output=True, timeout=30)
+                              capture_output=True, timeout=30, check=False)
         return done.returncode == 0
 
     def create_database(self, name: str = DATABASE) -> None:

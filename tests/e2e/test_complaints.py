@@ -8,8 +8,8 @@ from datetime import timedelta
 from actions.pending import PendingComplaints
 from bot.emulator.client import EmulatorClient
 from bot.storage import tickets, transcript
+from devstack.stack import Stack
 from tests.e2e.helpers import press, replies_after, say, variations
-from tests.e2e.stack import Stack
 
 TICKET = re.compile(r"T\d{6}")
 

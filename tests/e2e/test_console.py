@@ -14,8 +14,8 @@ import aiohttp
 from bot.content import versions
 from bot.emulator.client import EmulatorClient
 from bot.storage.models import ModelVersion
+from devstack.stack import ROOT, VENV_BIN, Stack
 from tests.e2e.helpers import last_text, say
-from tests.e2e.stack import ROOT, VENV_BIN, Stack
 
 TRAINING_BOUND = 900  # seconds; a training on a busy 2-core machine, with its evaluation
 PULL_BOUND = 120  # seconds for Rasa to pull a model put live
@@ -93,9 +93,9 @@ async def test_a_question_added_trained_put_live_answered_edited_and_rolled_back
 
         # A new question with its examples and answer.
         await page.fill("input[name=name]", topic.removeprefix("faq/"))
-        await page.fill("textarea[name=examples]", "\n".join([
-            question, "can you gift wrap my order", "is gift wrapping available", "i want my present gift wrapped",
-            "could you wrap it as a gift", "do you do gift wrap", "gift wrapping please"]))
+        examples = (question, "can you gift wrap my order", "is gift wrapping available", "i want my present gift wrapped",
+                    "could you wrap it as a gift", "do you do gift wrap", "gift wrapping please")
+        await page.fill("textarea[name=examples]", "\n".join(examples))
         await page.fill("textarea[name=answer]", answer)
         await page.click("button:has-text('Add')")
         await page.wait_for_url(re.compile(r".*/admin/intent\?name="))

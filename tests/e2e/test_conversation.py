@@ -13,8 +13,8 @@ from bot import replies
 from bot.emulator.client import EmulatorClient
 from bot.storage import transcript
 from bot.storage.models import DeliveryStatus, Direction, InboxStatus, InboxUpdate
+from devstack.stack import ROOT, Stack, get_json
 from tests.e2e.helpers import last_text, say, variations
-from tests.e2e.stack import ROOT, Stack
 
 
 def _heldout() -> dict[str, list[str]]:
@@ -94,8 +94,8 @@ async def test_a_forged_button_is_refused_and_nothing_reaches_rasa(emulator: Emu
             break
         await asyncio.sleep(0.25)
     assert replies.EXPIRED_BUTTON in json.dumps(answer)
-    with urllib.request.urlopen(f"{stack.rasa_url}/conversations/tg-{customer['id']}/tracker", timeout=10) as response:
-        user_texts = [e.get("text") for e in json.loads(response.read())["events"] if e["event"] == "user"]
+    tracker = await asyncio.to_thread(get_json, f"{stack.rasa_url}/conversations/tg-{customer['id']}/tracker")
+    user_texts = [e.get("text") for e in tracker["events"] if e["event"] == "user"]
     assert user_texts == ["hello"]
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
+import asyncio
 
 from sqlalchemy import select
 
@@ -11,8 +10,8 @@ from bot import replies
 from bot.emulator.client import EmulatorClient
 from bot.storage import transcript
 from bot.storage.models import ConversationState, Handoff, HandoffStatus
+from devstack.stack import AGENT_ID, Stack, get_json
 from tests.e2e.helpers import replies_after, say, variations
-from tests.e2e.stack import AGENT_ID, Stack
 
 
 async def _texts_until(emulator: EmulatorClient, chat_id: int, after: int, needle: str, timeout: float = 20) -> list[dict]:
@@ -64,8 +63,7 @@ async def test_a_customer_reaches_a_person_and_back_without_repeating_themselves
     survey = await _texts_until(emulator, user, customer_start, "How did we do?")
     await emulator.press(user, survey[-1]["message_id"], _button(survey[-1], "4"))
     await _texts_until(emulator, user, survey[-1]["seq"], "rating us 4 out of 5")
-    with urllib.request.urlopen(f"{stack.rasa_url}/conversations/tg-{user}/tracker", timeout=10) as response:
-        tracker = json.loads(response.read())
+    tracker = await asyncio.to_thread(get_json, f"{stack.rasa_url}/conversations/tg-{user}/tracker")
     assert not tracker.get("paused"), "Rasa listens again"
     async with db() as session:
         conversation = await session.run_sync(transcript.find_conversation, user)

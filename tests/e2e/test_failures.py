@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
 
 import pytest
 
@@ -13,8 +11,8 @@ from bot import replies
 from bot.emulator.client import EmulatorClient
 from bot.storage import transcript
 from bot.storage.models import DeliveryStatus, Direction
+from devstack.stack import Stack, get_json
 from tests.e2e.helpers import last_text, replies_after, say, variations
-from tests.e2e.stack import Stack
 
 
 @pytest.mark.parametrize(("process", "question", "answer"), [
@@ -90,12 +88,10 @@ async def _assert_answered_once(db, chat_id: int) -> None:
 
 
 async def test_readiness_reports_each_part(stack: Stack) -> None:
-    with urllib.request.urlopen(f"http://127.0.0.1:{stack.app_port}/ready", timeout=10) as response:
-        body = json.loads(response.read())
+    body = await asyncio.to_thread(get_json, f"http://127.0.0.1:{stack.app_port}/ready")
     assert body == {"ready": True, "checks": {"database": "ok", "rasa": "ok", "telegram": "ok"}}
 
 
 async def test_the_action_server_is_ready_with_its_database(stack: Stack) -> None:
-    with urllib.request.urlopen(f"http://127.0.0.1:{stack.actions_port}/ready", timeout=10) as response:
-        body = json.loads(response.read())
+    body = await asyncio.to_thread(get_json, f"http://127.0.0.1:{stack.actions_port}/ready")
     assert body == {"ready": True, "checks": {"database": "ok"}, "pending_complaints": 0}

@@ -19,9 +19,9 @@ from bot.emulator.client import EmulatorClient
 from bot.storage import tickets, transcript
 from bot.storage.db import create_engine, create_sessionmaker
 from bot.storage.models import DeliveryStatus, Direction, InboxStatus, InboxUpdate
+from devstack.stack import Stack, running_stack
 from tests.e2e.helpers import last_text, press, replies_after, variations
 from tests.e2e.pgserver import PostgresServer
-from tests.e2e.stack import Stack, running_stack
 
 QUESTIONS = [
     ("how long does delivery take", "utter_faq/delivery_time"),

@@ -11,8 +11,8 @@ from bot import replies
 from bot.emulator.client import EmulatorClient
 from bot.storage import transcript
 from bot.storage.models import CallbackPayload, Customer, Direction, InboxUpdate
+from devstack.stack import Stack
 from tests.e2e.helpers import press, replies_after
-from tests.e2e.stack import Stack
 
 
 def _tracker_events(stack: Stack, sender_id: str) -> int:

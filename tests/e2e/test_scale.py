@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.emulator.client import EmulatorClient
+from devstack.stack import Stack, free_port
 from tests.conftest import skip_or_fail
 from tests.e2e.helpers import variations
-from tests.e2e.stack import Stack, free_port
 from tests.unit.conftest import _drop_postgres_database, _fresh_postgres_database
 
 REDIS = ("127.0.0.1", 6379)

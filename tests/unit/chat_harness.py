@@ -16,7 +16,7 @@ from bot.config import load_settings
 from bot.emulator.client import EmulatorClient
 from bot.emulator.server import EmulatorServer
 from bot.storage.db import create_engine, create_sessionmaker
-from tests.e2e.stack import free_port
+from devstack.stack import free_port
 
 TOKEN = "123456789:unit-test-token"
 WEBHOOK_SECRET = "unit-test-webhook-secret"

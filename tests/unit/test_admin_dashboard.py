@@ -12,12 +12,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.admin import accounts, dashboard, insights
+from bot.admin import accounts, dashboard
 from bot.admin.console import build_console
 from bot.admin.pages import PREFIX
 from bot.config import load_settings
 from bot.content import store
 from bot.rasa_runtime import ROOT
+from bot.storage import figures, flags
 from bot.storage.models import Agent, AuditEntry, Flag, Ticket, utcnow
 from tests.unit.test_admin_console import PASSWORD, RefusingTrainer, post, sign_in
 from tests.unit.test_insights import customer, flagged_conversation, handed, make_tracker, said
@@ -51,7 +52,7 @@ def text_of(page: str) -> str:
 
 
 def test_durations_and_bars_read_well() -> None:
-    assert [insights.duration(s) for s in (None, 45, 240, 260, 3600, 7500)] == [
+    assert [figures.duration(s) for s in (None, 45, 240, 260, 3600, 7500)] == [
         "–", "45 s", "4 min", "4 min 20 s", "1 h", "2 h 5 min"]
     assert (dashboard.bar(3, 6), dashboard.bar(0, 0)) == (dashboard.BAR_WIDTH / 2, 0)
     chart = dashboard.day_bars([("mon", 2), ("tue", 4), ("wed", 0)])
@@ -107,8 +108,8 @@ async def test_flagged_answers_are_listed_taught_and_resolved(console, sessions)
     client, _ = console
     ticket_id, agent_id = await flagged_conversation(sessions)
     async with sessions.begin() as session:
-        await insights.flag(session, ticket=await session.get(Ticket, ticket_id), agent=await session.get(Agent, agent_id),
-                            note="she asked about delivery times")
+        ticket, agent = await session.get(Ticket, ticket_id), await session.get(Agent, agent_id)
+        await session.run_sync(flags.flag, ticket=ticket, agent=agent, note="she asked about delivery times")
     dash = text_of(await (await client.get(f"{PREFIX}/dashboard")).text())
     assert "1 flagged answer waiting for a look" in dash
     words = text_of(await (await client.get(f"{PREFIX}/flags")).text())

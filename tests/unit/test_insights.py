@@ -1,9 +1,10 @@
-"""The dashboard's figures, the questions the bot did not understand and agents' flags, on SQLite and PostgreSQL."""
+"""The figures the dashboard and /stats share, the questions the bot did not understand and agents' flags, on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.pool import NullPool
 
 from bot.admin import insights
+from bot.storage import figures, flags
 from bot.storage.models import (
     Agent,
     Conversation,
@@ -22,9 +24,9 @@ from bot.storage.models import (
     Ticket,
 )
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)  # a Wednesday
-TODAY = insights.day_start(NOW, timezone.utc)
-WEEK = insights.week_start(NOW, timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
+TODAY = figures.day_start(NOW, UTC)
+WEEK = figures.week_start(NOW, UTC)
 
 
 def at(days_ago: int, hour: int, minute: int = 0) -> datetime:
@@ -86,9 +88,9 @@ async def seed(sessions: async_sessionmaker[AsyncSession]) -> None:
 async def test_todays_and_this_weeks_figures(sessions) -> None:
     await seed(sessions)
     async with sessions() as session:
-        today = await insights.figures(session, TODAY, NOW)
-        week = await insights.figures(session, WEEK, NOW)
-        month = await insights.figures(session, NOW - timedelta(days=30), NOW)
+        today = await session.run_sync(figures.figures, TODAY, NOW)
+        week = await session.run_sync(figures.figures, WEEK, NOW)
+        month = await session.run_sync(figures.figures, NOW - timedelta(days=30), NOW)
     assert (today.conversations, today.handed_over, today.handoffs) == (3, 2, 2)
     assert today.containment == 1 / 3
     assert today.by_reason == [("customer_request", 1), ("fallbacks", 1)]
@@ -101,15 +103,15 @@ async def test_todays_and_this_weeks_figures(sessions) -> None:
 
 
 async def test_an_empty_period_has_no_rates() -> None:
-    empty = insights.Figures()
+    empty = figures.Figures()
     assert (empty.containment, empty.rating, empty.rated) == (None, None, 0)
 
 
 async def test_conversations_per_day_count_each_conversation_once_a_day(sessions) -> None:
     await seed(sessions)
     async with sessions() as session:
-        days = await insights.conversations_per_day(session, 30, timezone.utc, NOW)
-        berlin = await insights.conversations_per_day(session, 2, ZoneInfo("Europe/Berlin"), at(1, 23, 30))
+        days = await session.run_sync(figures.conversations_per_day, 30, UTC, NOW)
+        berlin = await session.run_sync(figures.conversations_per_day, 2, ZoneInfo("Europe/Berlin"), at(1, 23, 30))
     assert len(days) == 30 and days[0][0] == date(2026, 10, 27) and days[-1][0] == date(2026, 11, 25)
     assert {day: count for day, count in days if count} == {
         date(2026, 11, 25): 3, date(2026, 11, 23): 2, date(2026, 11, 15): 1}
@@ -189,20 +191,20 @@ async def flagged_conversation(sessions: async_sessionmaker[AsyncSession]) -> tu
 async def test_a_flag_records_the_answer_before_the_handoff_until_resolved(sessions) -> None:
     ticket_id, agent_id = await flagged_conversation(sessions)
     async with sessions.begin() as session:
-        made = await insights.flag(session, ticket=await session.get(Ticket, ticket_id), agent=await session.get(Agent, agent_id),
-                                   note="she asked about delivery times")
+        ticket, agent = await session.get(Ticket, ticket_id), await session.get(Agent, agent_id)
+        made = await session.run_sync(flags.flag, ticket=ticket, agent=agent, note="she asked about delivery times")
     async with sessions() as session:
-        [shown] = await insights.flagged(session)
-    assert (shown.question, shown.answer, shown.agent, shown.ticket, shown.customer, shown.flag.note) == (
-        "when will my sofa get here", "You can return anything within 30 days.", "Alex", f"T{ticket_id:06d}", "Fay Doe",
+        [shown] = await session.run_sync(flags.flagged)
+    assert (shown.question, shown.answer, shown.agent, shown.ticket, shown.customer.first_name, shown.flag.note) == (
+        "when will my sofa get here", "You can return anything within 30 days.", "Alex", f"T{ticket_id:06d}", "Fay",
         "she asked about delivery times")
     async with sessions.begin() as session:
-        assert await insights.resolve(session, made.id, "alice")
-        assert not await insights.resolve(session, made.id, "alice"), "once"
-        assert not await insights.resolve(session, made.id + 1, "alice"), "unknown"
+        assert await session.run_sync(flags.resolve, made.id, "alice")
+        assert not await session.run_sync(flags.resolve, made.id, "alice"), "once"
+        assert not await session.run_sync(flags.resolve, made.id + 1, "alice"), "unknown"
     async with sessions() as session:
-        assert await insights.flagged(session) == []
-        [done] = await insights.flagged(session, resolved=True)
+        assert await session.run_sync(flags.flagged) == []
+        [done] = await session.run_sync(flags.flagged, resolved=True)
     assert done.flag.resolved_by == "alice" and done.flag.resolved_at is not None
 
 
@@ -216,4 +218,5 @@ async def test_nothing_to_flag_where_the_bot_said_nothing(sessions) -> None:
         agent = Agent(telegram_user_id=5151, first_name="Alex")
         session.add(agent)
         await session.flush()
-        assert await insights.flag(session, ticket=await session.get(Ticket, handoff.ticket_id), agent=agent, note="x") is None
+        ticket = await session.get(Ticket, handoff.ticket_id)
+        assert await session.run_sync(flags.flag, ticket=ticket, agent=agent, note="x") is None

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot.desk import insights as desk_insights
 from bot.desk.texts import ADMINS_ONLY
+from bot.storage.figures import Figures
 from bot.storage.models import Handoff, HandoffStatus, utcnow
 from tests.unit import test_desk
 from tests.unit.chat_harness import Harness
@@ -20,8 +21,8 @@ STATS = desk_insights.STATS.format(today=PERIOD, week=PERIOD)
 
 
 def test_a_period_in_a_line() -> None:
-    assert desk_insights.period_text(desk_insights.insights.Figures()) == "no conversations"
-    figures = desk_insights.insights.Figures(conversations=4, handed_over=1, handoffs=1)
+    assert desk_insights.period_text(Figures()) == "no conversations"
+    figures = Figures(conversations=4, handed_over=1, handoffs=1)
     assert desk_insights.period_text(figures) == "4 conversations, 75 % without a person, 1 handoff"
 
 

@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 
 from bot.rasa import RasaClient, RasaUnavailable
-from tests.e2e.stack import free_port
+from devstack.stack import free_port
 
 
 class FakeRasa:

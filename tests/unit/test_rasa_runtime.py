@@ -27,6 +27,19 @@ def test_the_fingerprint_follows_the_training_content(tmp_path: Path) -> None:
     assert rasa_runtime.fingerprint(settings, edited) != unchanged
 
 
+def test_the_content_read_for_training_is_what_the_database_exports(tmp_path: Path) -> None:
+    """The Rasa runtime reads the files as they are; the content is exported in a canonical form, and the repository's
+    files are in it: a model trained from the seeded database is current for the repository, and an export read back
+    from its folder has the fingerprint of the files it was written from."""
+    from bot.content.files import read_tree, write_files, write_tree
+
+    content = read_tree(rasa_runtime.ROOT)
+    assert rasa_runtime.repository_content() == write_files(content)
+    content.intents["greet"].examples.append("ahoy there")
+    write_tree(content, tmp_path / "export")
+    assert rasa_runtime.content_files(tmp_path / "export") == write_files(content)
+
+
 def test_the_fingerprint_follows_the_code_the_model_depends_on(tmp_path: Path, monkeypatch) -> None:
     settings = _settings(tmp_path)
     copy = tmp_path / "repo"

@@ -10,7 +10,7 @@ from aiohttp import web
 from bot.app import serve
 from bot.config import load_settings
 from bot.emulator.client import EmulatorClient
-from tests.e2e.stack import free_port
+from devstack.stack import free_port
 from tests.unit.chat_harness import ScriptedRasa
 
 

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 TEST_TOKEN = "123456789:e2e-test-token"
 AGENT_ID = 800_001  # Alex, a member of the agents' group
@@ -30,10 +31,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def get_json(url: str, timeout: float = 10) -> Any:
+    """The JSON a GET of `url` answers (blocking: from async code, `await asyncio.to_thread(get_json, url)`)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
 def _get_json(url: str) -> dict | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return json.loads(response.read())
+        return get_json(url, timeout=2)
     except (urllib.error.URLError, OSError, ValueError):
         return None
 
@@ -111,8 +117,9 @@ class Stack:
         return env
 
     def _spawn(self, name: str, command: list[str], **extra: str) -> subprocess.Popen:
-        log = open(self.workdir / f"{name}.log", "ab")
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env(**extra), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.workdir / f"{name}.log", "ab") as log:  # the process has its own copy of the file
+            process = subprocess.Popen(command, cwd=ROOT, env=self.env(**extra), stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
         self.processes[name] = process
         return process
 
