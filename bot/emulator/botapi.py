@@ -2,21 +2,17 @@
 
 import copy
 import json
-import mimetypes
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 from bot.emulator import chats, topics
-from bot.emulator.errors import ApiError, bad_request, not_found, too_many_requests
-from bot.emulator.media import DOWNLOAD_LIMIT, MEDIA_KINDS, default_meta, placeholder_bytes
+from bot.emulator.errors import ApiError, bad_request, not_found
+from bot.emulator.media import DOWNLOAD_LIMIT, MEDIA_KINDS
 from bot.emulator.outgoing import (
     Placement,
     caption,
     caption_content,
-    check_writable,
     find_chat,
     find_message,
     message_text,
@@ -25,7 +21,8 @@ from bot.emulator.outgoing import (
     text_content,
     topic_for_send,
 )
-from bot.emulator.params import Params, Upload
+from bot.emulator.params import Params
+from bot.emulator.sender import Call, Handler, Sender
 from bot.emulator.state import JSON, Chat, EmulatorState
 
 MAX_UPDATES_PER_CALL = 100
@@ -55,10 +52,6 @@ CONTENT_FIELDS = (
     "contact",
     *MEDIA_KINDS,
 )
-_NOT_MODIFIED = (
-    "message is not modified: specified new message content and reply markup are exactly "
-    "the same as a current content and reply markup of the message"
-)
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 _POLL_CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
@@ -70,23 +63,12 @@ _WEBHOOK_CONFLICT = (
 )
 
 
-@dataclass(frozen=True)
-class Call:
-    """One Bot API request: canonical method name, parameters and the calling bot."""
-
-    method: str
-    params: Params
-    bot: JSON
-
-
-Handler = Callable[[Call], Awaitable[Any]]
-
-
 class BotApi:
     """Dispatches Bot API methods (case-insensitively) against the emulator state."""
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
+        self.sender = Sender(state)
         table: dict[str, Handler] = {
             "getMe": self.get_me,
             "getUpdates": self.get_updates,
@@ -252,52 +234,14 @@ class BotApi:
 
     # --- sending ---------------------------------------------------------
 
-    def _writable_chat(self, params: Params) -> Chat:
-        chat = find_chat(self.state, params)
-        check_writable(chat)
-        return chat
-
-    def _emit(
-        self, call: Call, chat: Chat, where: Placement, content: JSON, echo: JSON | None
-    ) -> JSON:
-        """Apply flood limits, then store the bot's new message."""
-        retry_after = self.state.limiter.acquire(chat.id, chat.is_private)
-        if retry_after is not None:
-            raise too_many_requests(retry_after)
-        return chat.compose(call.bot, content, where.thread_id, where.reply_to, echo)
-
-    def _log_sent(
-        self, call: Call, message: JSON, markup: JSON | None, **extra: Any
-    ) -> None:
-        """Record a sent or edited message in the sent log."""
-        reply = message.get("reply_to_message")
-        self.state.record_sent(
-            {
-                "method": call.method,
-                "chat_id": message["chat"]["id"],
-                "message_id": message["message_id"],
-                "message_thread_id": message.get("message_thread_id"),
-                "text": message.get("text"),
-                "caption": message.get("caption"),
-                "entities": message.get("entities") or message.get("caption_entities") or [],
-                "parse_mode": call.params.get_str("parse_mode"),
-                "reply_markup": markup,
-                "reply_to_message_id": reply["message_id"] if reply else None,
-                "disable_notification": call.params.get_bool("disable_notification"),
-                "time": time.time(),
-                "message": message,
-                **extra,
-            }
-        )
-
     async def send_message(self, call: Call) -> JSON:
         """sendMessage."""
-        chat = self._writable_chat(call.params)
+        chat = self.sender.writable_chat(call.params)
         formatted = message_text(call.params)
         markup, echo = reply_markup(call.params)
         where = placement(call.params, chat)
-        message = self._emit(call, chat, where, text_content(formatted), echo)
-        self._log_sent(call, message, markup)
+        message = self.sender.emit(call, chat, where, text_content(formatted), echo)
+        self.sender.log_sent(call, message, markup)
         return message
 
     def _file_sender(self, kind: str) -> Handler:
@@ -308,53 +252,15 @@ class BotApi:
 
     async def _send_file(self, call: Call, kind: str) -> JSON:
         """sendPhoto, sendDocument, sendVoice, sendSticker and the like."""
-        chat = self._writable_chat(call.params)
+        chat = self.sender.writable_chat(call.params)
         described_caption = caption_content(caption(call.params)) if kind != "sticker" else {}
         markup, echo = reply_markup(call.params)
         where = placement(call.params, chat)
-        media, file_info = self._media(call.params, kind)
+        media, file_info = self.sender.media(call.params, kind)
         content = {kind: media, **described_caption}
-        message = self._emit(call, chat, where, content, echo)
-        self._log_sent(call, message, markup, file=file_info)
+        message = self.sender.emit(call, chat, where, content, echo)
+        self.sender.log_sent(call, message, markup, file=file_info)
         return message
-
-    def _media(self, params: Params, kind: str) -> tuple[Any, JSON]:
-        """The media object for a send: an upload, a known file_id or a URL."""
-        upload = params.upload(kind)
-        if upload is not None:
-            return self._store(kind, upload.data, params, upload)
-        reference = params.get_str(kind)
-        if not reference:
-            raise bad_request(f"there is no {kind} in the request")
-        if reference.lower().startswith(("http://", "https://")):
-            # Telegram would fetch the URL; offline, the file gets placeholder bytes.
-            media, info = self._store(kind, placeholder_bytes(kind), params, None)
-            return media, {**info, "url": reference}
-        known = self.state.files.get(reference)
-        if known is None:
-            raise bad_request("wrong file identifier/HTTP URL specified")
-        if known.kind != kind:
-            raise bad_request("type of file mismatch")
-        media = self.state.files.photo_set(reference) if kind == "photo" else known.describe()
-        return media, _file_info(kind, media)
-
-    def _store(
-        self, kind: str, data: bytes, params: Params, upload: Upload | None
-    ) -> tuple[Any, JSON]:
-        files = self.state.files
-        if kind == "photo":
-            sizes = files.add_photo(data)
-            return sizes, _file_info(kind, sizes)
-        options = {
-            "file_name": upload.filename if upload else None,
-            "mime_type": _upload_mime_type(upload),
-            "duration": params.get_int("duration"),
-            "width": params.get_int("width"),
-            "height": params.get_int("height"),
-            "emoji": params.get_str("emoji"),
-        }
-        described = files.add(kind, data, default_meta(kind, data, options)).describe()
-        return described, _file_info(kind, described)
 
     def _source_message(self, params: Params, missing: str) -> tuple[JSON, JSON]:
         """The message to copy or forward, and its content fields."""
@@ -367,7 +273,7 @@ class BotApi:
 
     async def copy_message(self, call: Call) -> JSON:
         """copyMessage: same content, no link to the original; returns a MessageId."""
-        chat = self._writable_chat(call.params)
+        chat = self.sender.writable_chat(call.params)
         source, content = self._source_message(call.params, "message to copy not found")
         if "text" not in content and call.params.has("caption"):
             content.pop("caption", None)
@@ -375,13 +281,13 @@ class BotApi:
             content.update(caption_content(caption(call.params)))
         markup, echo = reply_markup(call.params)
         where = placement(call.params, chat)
-        message = self._emit(call, chat, where, content, echo)
-        self._log_sent(call, message, markup, source=_source_ref(source))
+        message = self.sender.emit(call, chat, where, content, echo)
+        self.sender.log_sent(call, message, markup, source=_source_ref(source))
         return {"message_id": message["message_id"]}
 
     async def forward_message(self, call: Call) -> JSON:
         """forwardMessage: same content with its forward_origin."""
-        chat = self._writable_chat(call.params)
+        chat = self.sender.writable_chat(call.params)
         source, content = self._source_message(call.params, "message to forward not found")
         content["forward_origin"] = source.get("forward_origin") or {
             "type": "user",
@@ -389,13 +295,13 @@ class BotApi:
             "date": source["date"],
         }
         where = Placement(_thread_id(chat, call.params), None)
-        message = self._emit(call, chat, where, content, None)
-        self._log_sent(call, message, None, source=_source_ref(source))
+        message = self.sender.emit(call, chat, where, content, None)
+        self.sender.log_sent(call, message, None, source=_source_ref(source))
         return message
 
     async def send_chat_action(self, call: Call) -> bool:
         """sendChatAction: checked, then only logged."""
-        chat = self._writable_chat(call.params)
+        chat = self.sender.writable_chat(call.params)
         if call.params.get_str("action") not in CHAT_ACTIONS:
             raise bad_request("wrong parameter action in request")
         topic_for_send(chat, call.params.get_int("message_thread_id"))
@@ -423,48 +329,18 @@ class BotApi:
 
     # --- editing and deleting ------------------------------------------
 
-    def _own_message(self, call: Call) -> JSON:
-        """The bot's message named by chat_id and message_id, open for editing."""
-        if call.params.has("inline_message_id"):
-            raise bad_request("inline messages are not supported by the emulator")
-        chat = find_chat(self.state, call.params)
-        message_id = call.params.require_int("message_id")
-        message = find_message(chat, message_id, "message to edit not found")
-        if message["from"]["id"] != call.bot["id"]:
-            raise bad_request("message can't be edited")
-        check_writable(chat)
-        return message
-
-    def _apply_edit(self, call: Call, message: JSON, changes: JSON) -> JSON:
-        """Replace content and keyboard; an edit without reply_markup removes the keyboard."""
-        markup, echo = reply_markup(call.params)
-        before = {key: message.get(key) for key in changes} | {
-            "reply_markup": message.get("reply_markup")
-        }
-        after = changes | {"reply_markup": echo}
-        if before == after:
-            raise bad_request(_NOT_MODIFIED)
-        for key, value in after.items():
-            if value is None:
-                message.pop(key, None)
-            else:
-                message[key] = value
-        message["edit_date"] = int(time.time())
-        self._log_sent(call, message, markup)
-        return message
-
     async def edit_message_text(self, call: Call) -> JSON:
         """editMessageText."""
-        message = self._own_message(call)
+        message = self.sender.own_message(call)
         if "text" not in message:
             raise bad_request("there is no text in the message to edit")
         formatted = message_text(call.params)
         changes = {"text": formatted.text, "entities": formatted.entities or None}
-        return self._apply_edit(call, message, changes)
+        return self.sender.apply_edit(call, message, changes)
 
     async def edit_message_reply_markup(self, call: Call) -> JSON:
         """editMessageReplyMarkup."""
-        return self._apply_edit(call, self._own_message(call), {})
+        return self.sender.apply_edit(call, self.sender.own_message(call), {})
 
     async def delete_message(self, call: Call) -> bool:
         """deleteMessage: own messages anywhere, others' in groups with the right."""
@@ -553,30 +429,6 @@ def _check_command(command: Any) -> None:
 
 def _is_command_name(name: str) -> bool:
     return all(char.isascii() and (char.islower() or char.isdigit() or char == "_") for char in name)
-
-
-def _file_info(kind: str, media: Any) -> JSON:
-    """The sent log's summary of a file; for photos, the largest size."""
-    described = media[-1] if isinstance(media, list) else media
-    info = {
-        "kind": kind,
-        "file_id": described["file_id"],
-        "file_unique_id": described["file_unique_id"],
-        "size": described.get("file_size"),
-    }
-    for key in ("file_name", "mime_type", "width", "height", "duration", "emoji"):
-        if key in described:
-            info[key] = described[key]
-    return info
-
-
-def _upload_mime_type(upload: Upload | None) -> str | None:
-    """What Telegram would detect: the declared type if meaningful, else by file name."""
-    if upload is None:
-        return None
-    if upload.content_type and upload.content_type != "application/octet-stream":
-        return upload.content_type
-    return mimetypes.guess_type(upload.filename)[0]
 
 
 def _source_ref(source: JSON) -> JSON:
