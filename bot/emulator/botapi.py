@@ -8,7 +8,8 @@ from urllib.parse import urlparse
 
 from bot.emulator import chats, topics
 from bot.emulator.errors import ApiError, bad_request, not_found
-from bot.emulator.media import DOWNLOAD_LIMIT, MEDIA_KINDS
+from bot.emulator.media import CAPTIONED_KINDS, DOWNLOAD_LIMIT, MEDIA_KINDS, media_fields
+from bot.emulator.media_methods import MediaMethods
 from bot.emulator.outgoing import (
     Placement,
     caption,
@@ -22,6 +23,7 @@ from bot.emulator.outgoing import (
     topic_for_send,
 )
 from bot.emulator.params import Params
+from bot.emulator.places import PlaceMethods
 from bot.emulator.sender import Call, Handler, Sender
 from bot.emulator.state import JSON, Chat, EmulatorState
 
@@ -49,6 +51,7 @@ CONTENT_FIELDS = (
     "caption",
     "caption_entities",
     "location",
+    "venue",
     "contact",
     *MEDIA_KINDS,
 )
@@ -95,9 +98,11 @@ class BotApi:
             "closeForumTopic": self.close_forum_topic,
             "reopenForumTopic": self.reopen_forum_topic,
             "deleteForumTopic": self.delete_forum_topic,
+            **PlaceMethods(self.sender).methods(),
+            **MediaMethods(self.sender, CONTENT_FIELDS).methods(),
         }
         for kind in MEDIA_KINDS:
-            table["send" + kind.capitalize()] = self._file_sender(kind)
+            table["send" + kind.title().replace("_", "")] = self._file_sender(kind)
         self._methods = {name.lower(): (name, handler) for name, handler in table.items()}
 
     def canonical_name(self, method: str) -> str | None:
@@ -251,13 +256,13 @@ class BotApi:
         return send_file
 
     async def _send_file(self, call: Call, kind: str) -> JSON:
-        """sendPhoto, sendDocument, sendVoice, sendSticker and the like."""
+        """sendPhoto, sendDocument, sendVoice, sendSticker, sendVideoNote and the like."""
         chat = self.sender.writable_chat(call.params)
-        described_caption = caption_content(caption(call.params)) if kind != "sticker" else {}
+        described_caption = caption_content(caption(call.params)) if kind in CAPTIONED_KINDS else {}
         markup, echo = reply_markup(call.params)
         where = placement(call.params, chat)
         media, file_info = self.sender.media(call.params, kind)
-        content = {kind: media, **described_caption}
+        content = {**media_fields(kind, media), **described_caption}
         message = self.sender.emit(call, chat, where, content, echo)
         self.sender.log_sent(call, message, markup, file=file_info)
         return message
@@ -275,7 +280,8 @@ class BotApi:
         """copyMessage: same content, no link to the original; returns a MessageId."""
         chat = self.sender.writable_chat(call.params)
         source, content = self._source_message(call.params, "message to copy not found")
-        if "text" not in content and call.params.has("caption"):
+        # A new caption (an empty one removes it) applies to media that take captions, not to stickers or text.
+        if any(kind in content for kind in CAPTIONED_KINDS) and call.params.given("caption"):
             content.pop("caption", None)
             content.pop("caption_entities", None)
             content.update(caption_content(caption(call.params)))

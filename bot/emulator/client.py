@@ -1,7 +1,6 @@
 """A typed client for the emulator's control API (`/_emulator/...`)."""
 
 import asyncio
-import base64
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -9,7 +8,8 @@ from typing import Any
 
 import aiohttp
 
-JSON = dict[str, Any]
+from bot.emulator.user_actions import JSON, UserActions, without_none
+
 TextPredicate = Callable[[str], bool]
 
 
@@ -34,12 +34,12 @@ def _message_text(entry: JSON) -> str | None:
     return entry.get("text") if entry.get("text") is not None else entry.get("caption")
 
 
-def _without_none(values: JSON) -> JSON:
-    return {key: value for key, value in values.items() if value is not None}
+class EmulatorClient(UserActions):
+    """Drives the emulator as the tests' users do: `EmulatorClient("http://127.0.0.1:8081")`.
 
-
-class EmulatorClient:
-    """Drives the emulator as the tests' users do: `EmulatorClient("http://127.0.0.1:8081")`."""
+    Building the world and watching the bot are here; what users do (write, send files, albums, edit, press
+    buttons) comes from `UserActions`.
+    """
 
     def __init__(self, base_url: str, session: aiohttp.ClientSession | None = None) -> None:
         self._base_url = base_url.rstrip("/")
@@ -55,7 +55,7 @@ class EmulatorClient:
         self, method: str, path: str, body: JSON | None = None, query: JSON | None = None
     ) -> JSON:
         url = f"{self._base_url}/_emulator/{path}"
-        params = {key: str(value) for key, value in _without_none(query or {}).items()}
+        params = {key: str(value) for key, value in without_none(query or {}).items()}
         async with self._http().request(method, url, json=body, params=params) as response:
             payload = await response.json(content_type=None)
             if response.status >= 400:
@@ -89,7 +89,7 @@ class EmulatorClient:
             "language_code": language_code,
             "started": started,
         }
-        return await self._request("POST", "users", _without_none(body))
+        return await self._request("POST", "users", without_none(body))
 
     async def block(self, user_id: int, blocked: bool = True) -> JSON:
         """Make a user block (or unblock) the bot."""
@@ -116,66 +116,12 @@ class EmulatorClient:
             "bot_rights": bot_rights,
             "owner_id": owner_id,
         }
-        return await self._request("POST", "groups", _without_none(body))
+        return await self._request("POST", "groups", without_none(body))
 
     async def set_member(self, chat_id: int, user_id: int, member: bool = True, admin: bool = False) -> JSON:
         """A user joins (optionally as an admin) or leaves a group."""
         body = {"user_id": user_id, "member": member, "admin": admin}
         return await self._request("POST", f"groups/{chat_id}/members", body)
-
-    async def send_text(
-        self,
-        from_id: int,
-        text: str,
-        *,
-        chat_id: int | None = None,
-        message_thread_id: int | None = None,
-        reply_to_message_id: int | None = None,
-    ) -> JSON:
-        """A user sends a text; returns `{update_id, message}`."""
-        return await self.send_media(
-            from_id, "text", text=text, chat_id=chat_id,
-            message_thread_id=message_thread_id, reply_to_message_id=reply_to_message_id,
-        )
-
-    async def send_media(
-        self,
-        from_id: int,
-        kind: str,
-        *,
-        chat_id: int | None = None,
-        caption: str | None = None,
-        content: bytes | None = None,
-        message_thread_id: int | None = None,
-        reply_to_message_id: int | None = None,
-        **options: Any,
-    ) -> JSON:
-        """A user sends a photo, voice, sticker, document, video, location or contact."""
-        # `options` carry the kind's details: file_name, mime_type, duration,
-        # emoji, latitude/longitude, contact.
-        body = {
-            "from_id": from_id,
-            "chat_id": chat_id,
-            "kind": kind,
-            "caption": caption,
-            "content_base64": base64.b64encode(content).decode() if content is not None else None,
-            "message_thread_id": message_thread_id,
-            "reply_to_message_id": reply_to_message_id,
-            **options,
-        }
-        return await self._request("POST", "messages", _without_none(body))
-
-    async def edit(self, chat_id: int, message_id: int, text: str) -> JSON:
-        """A user edits their message; returns `{update_id, message}`."""
-        body = {"chat_id": chat_id, "message_id": message_id, "text": text}
-        return await self._request("POST", "edits", body)
-
-    async def press(
-        self, from_id: int, message_id: int, data: str, *, chat_id: int | None = None, forged: bool = False
-    ) -> JSON:
-        """A user presses an inline button (forged: data that is on no button, as a tampered client sends)."""
-        body = {"from_id": from_id, "chat_id": chat_id, "message_id": message_id, "data": data, "force": forged or None}
-        return await self._request("POST", "callbacks", _without_none(body))
 
     async def inject_update(self, kind: str, payload: Any) -> JSON:
         """Queue a raw update `{kind: payload}`, unchecked (malformed ones too); returns `{update_id, update}`."""
@@ -261,7 +207,7 @@ class EmulatorClient:
             "probability": probability,
             "seed": seed,
         }
-        return (await self._request("POST", "faults", _without_none(body)))["fault"]
+        return (await self._request("POST", "faults", without_none(body)))["fault"]
 
     async def clear_faults(self) -> None:
         """Remove every fault rule."""

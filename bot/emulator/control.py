@@ -4,16 +4,18 @@ import base64
 import binascii
 import copy
 import hashlib
+import mimetypes
 import time
 from typing import Any
 
+from bot.emulator.albums import album_problem, new_media_group_id
 from bot.emulator.errors import ControlError
 from bot.emulator.markup import detect_entities
-from bot.emulator.media import MEDIA_KINDS, default_meta, placeholder_bytes
+from bot.emulator.media import CAPTIONED_KINDS, MEDIA_KINDS, default_meta, media_fields, placeholder_bytes
 from bot.emulator.outgoing import callback_buttons
 from bot.emulator.state import JSON, Chat, EmulatorState, User
 
-MESSAGE_KINDS = ("text", "location", "contact", *MEDIA_KINDS)
+MESSAGE_KINDS = ("text", "location", "venue", "contact", *MEDIA_KINDS)
 SUPERGROUP_ID_BASE = 1_000_000_000
 GROUP_ID_BASE = 400_000_000
 CALLBACK_ID_BASE = 4_300_000_000_000_000_000
@@ -193,13 +195,16 @@ def _content(state: EmulatorState, kind: str, body: JSON, user: User) -> JSON:
         if not isinstance(text, str) or not text:
             raise ControlError("text is required for a text message")
         return _formatted("text", text)
-    if kind == "location":
-        return {
-            "location": {
-                "latitude": float(body.get("latitude", 52.5200)),
-                "longitude": float(body.get("longitude", 13.4050)),
-            }
+    if kind in ("location", "venue"):
+        location = {
+            "latitude": float(body.get("latitude", 52.5200)),
+            "longitude": float(body.get("longitude", 13.4050)),
         }
+        if kind == "location":
+            return {"location": location}
+        venue = {"location": location, "title": str(body.get("title", "Venue")), "address": str(body.get("address", ""))}
+        # A venue message carries its location too, as the Bot API keeps it.
+        return {"venue": venue, "location": location}
     if kind == "contact":
         contact = body.get("contact") or {
             "phone_number": "+10000000000",
@@ -211,9 +216,12 @@ def _content(state: EmulatorState, kind: str, body: JSON, user: User) -> JSON:
     if kind == "photo":
         media: Any = state.files.add_photo(data)
     else:
-        media = state.files.add(kind, data, default_meta(kind, data, body)).describe()
-    content: JSON = {kind: media}
-    if body.get("caption") and kind != "sticker":
+        # A user's app names a file's type by its extension.
+        guessed = mimetypes.guess_type(str(body.get("file_name") or ""))[0] if kind == "document" else None
+        options = {**body, "mime_type": body.get("mime_type") or guessed}
+        media = state.files.add(kind, data, default_meta(kind, data, options)).describe()
+    content: JSON = media_fields(kind, media)
+    if body.get("caption") and kind in CAPTIONED_KINDS:
         content.update(_formatted("caption", str(body["caption"])))
     return content
 
@@ -230,13 +238,8 @@ def _thread_for_user(chat: Chat, body: JSON) -> int | None:
     return thread_id
 
 
-def inject_message(state: EmulatorState, body: JSON) -> JSON:
-    """A user sends a message; the bot gets a `message` update (no length limit applies)."""
-    user = _user(state, _int(body, "from_id"))
-    chat = _sender_chat(state, user, body)
-    kind = body.get("kind", "text")
-    if kind not in MESSAGE_KINDS:
-        raise ControlError(f"kind must be one of {', '.join(MESSAGE_KINDS)}")
+def _placement(chat: Chat, body: JSON) -> tuple[int | None, JSON | None]:
+    """The topic and replied-to message of a user's new message."""
     thread_id = _thread_for_user(chat, body)
     reply_to = None
     if body.get("reply_to_message_id") is not None:
@@ -244,10 +247,47 @@ def inject_message(state: EmulatorState, body: JSON) -> JSON:
         if reply_to is None:
             raise ControlError("reply_to_message_id is not a message of this chat")
         thread_id = thread_id or reply_to.get("message_thread_id")
+    return thread_id, reply_to
+
+
+def _kind(body: JSON) -> str:
+    kind = body.get("kind", "text")
+    if kind not in MESSAGE_KINDS:
+        raise ControlError(f"kind must be one of {', '.join(MESSAGE_KINDS)}")
+    return kind
+
+
+def inject_message(state: EmulatorState, body: JSON) -> JSON:
+    """A user sends a message; the bot gets a `message` update (no length limit applies)."""
+    user = _user(state, _int(body, "from_id"))
+    chat = _sender_chat(state, user, body)
+    kind = _kind(body)
+    thread_id, reply_to = _placement(chat, body)
     content = _content(state, kind, body, user)
     message = chat.compose(user.as_json(), content, thread_id, reply_to)
     update = state.push_update("message", copy.deepcopy(message))
     return {"update_id": update["update_id"], "message": message}
+
+
+def inject_album(state: EmulatorState, body: JSON) -> JSON:
+    """A user sends 2–10 media as one album: one `message` update per item, all with one media_group_id."""
+    user = _user(state, _int(body, "from_id"))
+    chat = _sender_chat(state, user, body)
+    items = body.get("items")
+    if not isinstance(items, list) or len(items) < 2 or not all(isinstance(item, dict) for item in items):
+        raise ControlError("items must be a list of 2 to 10 objects, one per photo, video, document or audio")
+    problem = album_problem([_kind(item) for item in items])
+    if problem:
+        raise ControlError(problem)
+    thread_id, reply_to = _placement(chat, body)
+    contents = [_content(state, item["kind"], item, user) for item in items]
+    media_group_id = new_media_group_id(state)
+    messages, update_ids = [], []
+    for content in contents:
+        message = chat.compose(user.as_json(), {**content, "media_group_id": media_group_id}, thread_id, reply_to)
+        update_ids.append(state.push_update("message", copy.deepcopy(message))["update_id"])
+        messages.append(message)
+    return {"update_ids": update_ids, "messages": messages, "media_group_id": media_group_id}
 
 
 def inject_edit(state: EmulatorState, body: JSON) -> JSON:

@@ -72,6 +72,7 @@ class ControlApi:
             web.post("/_emulator/groups", _control(self.add_group)),
             web.post("/_emulator/groups/{chat_id}/members", _control(self.set_member)),
             web.post("/_emulator/messages", _control(self.message)),
+            web.post("/_emulator/albums", _control(self.album)),
             web.post("/_emulator/edits", _control(self.edit)),
             web.post("/_emulator/callbacks", _control(self.callback)),
             web.post("/_emulator/updates", _control(self.raw_update)),
@@ -118,6 +119,10 @@ class ControlApi:
     async def message(self, request: web.Request) -> JSON:
         """A user sends a message."""
         return control.inject_message(self._state, await _body(request))
+
+    async def album(self, request: web.Request) -> JSON:
+        """A user sends an album."""
+        return control.inject_album(self._state, await _body(request))
 
     async def edit(self, request: web.Request) -> JSON:
         """A user edits a message."""

@@ -108,6 +108,7 @@ class Sender:
             "width": params.get_int("width"),
             "height": params.get_int("height"),
             "emoji": params.get_str("emoji"),
+            "length": params.get_int("length"),
         }
         described = files.add(kind, data, default_meta(kind, data, options)).describe()
         return described, file_info(kind, described)

@@ -224,6 +224,7 @@ class EmulatorState:
             "user": 700_000_000,
             "group": 0,
             "callback": 0,
+            "media_group": 0,
         }
         self._clear()
 
