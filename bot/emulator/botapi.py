@@ -140,11 +140,7 @@ class BotApi:
         if state.webhook.get("url"):
             raise ApiError(409, _WEBHOOK_CONFLICT)
         limit = min(max(params.get_int("limit") or MAX_UPDATES_PER_CALL, 1), MAX_UPDATES_PER_CALL)
-        allowed = params.get_json("allowed_updates")
-        if allowed is not None:
-            if not isinstance(allowed, list):
-                raise bad_request("can't parse allowed_updates JSON array")
-            state.allowed_updates = [str(kind) for kind in allowed]
+        self._set_allowed_updates(params)
         state.confirm_updates(params.get_int("offset") or 0)
         state.poll_generation += 1
         generation = state.poll_generation
@@ -172,6 +168,7 @@ class BotApi:
         loopback = url.lower().startswith("http://") and (host in ("localhost", "::1") or host.startswith("127."))
         if url and not url.lower().startswith("https://") and not loopback:
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        self._set_allowed_updates(params)
         self._drop_pending_if_asked(params)
         self.state.webhook = {
             "url": url,
@@ -181,6 +178,15 @@ class BotApi:
             "secret_token": params.get_str("secret_token"),
         }
         return True
+
+    def _set_allowed_updates(self, params: Params) -> None:
+        """The update kinds to deliver from now on, as getUpdates or setWebhook set them (kept when not given)."""
+        allowed = params.get_json("allowed_updates")
+        if allowed is None:
+            return
+        if not isinstance(allowed, list):
+            raise bad_request("can't parse allowed_updates JSON array")
+        self.state.allowed_updates = [str(kind) for kind in allowed]
 
     async def delete_webhook(self, call: Call) -> bool:
         """deleteWebhook."""

@@ -118,10 +118,57 @@ class EmulatorClient(UserActions):
         }
         return await self._request("POST", "groups", without_none(body))
 
-    async def set_member(self, chat_id: int, user_id: int, member: bool = True, admin: bool = False) -> JSON:
-        """A user joins (optionally as an admin) or leaves a group."""
-        body = {"user_id": user_id, "member": member, "admin": admin}
-        return await self._request("POST", f"groups/{chat_id}/members", body)
+    async def set_member(
+        self,
+        chat_id: int,
+        user_id: int,
+        member: bool = True,
+        admin: bool = False,
+        *,
+        status: str | None = None,
+        permissions: JSON | None = None,
+        is_member: bool | None = None,
+        by: int | None = None,
+    ) -> JSON:
+        """A user joins (optionally as an admin) or leaves a group; or, with `status` (member, administrator,
+        restricted, left, kicked), takes that status, `by` another user (default: themself to join or leave, the
+        owner or first admin otherwise).
+
+        A restricted user has `permissions` (ChatPermissions fields, missing ones false) and stays in the group unless
+        `is_member` is false. The bot gets a `chat_member` update if it administers the group (and asked for them),
+        and a `new_chat_members` / `left_chat_member` message when the user comes or goes. Returns `{chat, member,
+        message}`.
+        """
+        body = {
+            "user_id": user_id,
+            "member": member,
+            "admin": admin,
+            "status": status,
+            "permissions": permissions,
+            "is_member": is_member,
+            "by": by,
+        }
+        return await self._request("POST", f"groups/{chat_id}/members", without_none(body))
+
+    async def kick(self, chat_id: int, user_id: int, *, by: int | None = None) -> JSON:
+        """An admin removes (bans) a user from a group."""
+        return await self.set_member(chat_id, user_id, status="kicked", by=by)
+
+    async def restrict(
+        self, chat_id: int, user_id: int, permissions: JSON, *, is_member: bool | None = None, by: int | None = None
+    ) -> JSON:
+        """An admin restricts a user to `permissions` (e.g. `{"can_send_messages": False}`)."""
+        return await self.set_member(
+            chat_id, user_id, status="restricted", permissions=permissions, is_member=is_member, by=by
+        )
+
+    async def set_bot_status(
+        self, chat_id: int, status: str, *, rights: JSON | None = None, by: int | None = None
+    ) -> JSON:
+        """The bot is added (member), promoted (administrator, with `rights`; all of them by default), demoted,
+        removed (left) or kicked from a group; the bot gets a `my_chat_member` update."""
+        body = {"status": status, "rights": rights, "by": by}
+        return await self._request("POST", f"groups/{chat_id}/bot", without_none(body))
 
     async def inject_update(self, kind: str, payload: Any) -> JSON:
         """Queue a raw update `{kind: payload}`, unchecked (malformed ones too); returns `{update_id, update}`."""

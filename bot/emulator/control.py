@@ -12,6 +12,7 @@ from bot.emulator.albums import album_problem, new_media_group_id
 from bot.emulator.errors import ControlError
 from bot.emulator.markup import detect_entities
 from bot.emulator.media import CAPTIONED_KINDS, MEDIA_KINDS, default_meta, media_fields, placeholder_bytes
+from bot.emulator.members import bot_is_in
 from bot.emulator.outgoing import callback_buttons
 from bot.emulator.state import JSON, Chat, EmulatorState, User
 
@@ -144,20 +145,6 @@ def add_group(state: EmulatorState, body: JSON) -> JSON:
     return chat.as_json()
 
 
-def set_member(state: EmulatorState, chat_id: int, body: JSON) -> JSON:
-    """A user joins (`member` true, an admin with `admin` true) or leaves a group; leaving also drops admin rights."""
-    chat = _chat(state, chat_id)
-    user = _user(state, _int(body, "user_id"))
-    if body.get("member", True):
-        chat.members.add(user.id)
-        if body.get("admin"):
-            chat.admins.add(user.id)
-    else:
-        chat.members.discard(user.id)
-        chat.admins.discard(user.id)
-    return chat.as_json()
-
-
 def _sender_chat(state: EmulatorState, user: User, body: JSON) -> Chat:
     chat = _chat(state, _int(body, "chat_id", user.id))
     if chat.is_private:
@@ -167,7 +154,16 @@ def _sender_chat(state: EmulatorState, user: User, body: JSON) -> Chat:
             raise ControlError(f"user {user.id} has blocked the bot; unblock first", status=409)
     elif user.id not in chat.members:
         raise ControlError(f"user {user.id} is not a member of chat {chat.id}")
+    elif not chat.restricted.get(user.id, {"can_send_messages": True}).get("can_send_messages"):
+        raise ControlError(f"user {user.id} is restricted from sending messages in chat {chat.id}", status=403)
     return chat
+
+
+def _deliver(state: EmulatorState, chat: Chat, kind: str, payload: JSON) -> int | None:
+    """Queue the update for the bot and return its id; None when the bot is not in the group to see it."""
+    if not chat.is_private and not bot_is_in(chat):
+        return None
+    return state.push_update(kind, copy.deepcopy(payload))["update_id"]
 
 
 def _formatted(field: str, text: str) -> JSON:
@@ -265,8 +261,7 @@ def inject_message(state: EmulatorState, body: JSON) -> JSON:
     thread_id, reply_to = _placement(chat, body)
     content = _content(state, kind, body, user)
     message = chat.compose(user.as_json(), content, thread_id, reply_to)
-    update = state.push_update("message", copy.deepcopy(message))
-    return {"update_id": update["update_id"], "message": message}
+    return {"update_id": _deliver(state, chat, "message", message), "message": message}
 
 
 def inject_album(state: EmulatorState, body: JSON) -> JSON:
@@ -285,7 +280,7 @@ def inject_album(state: EmulatorState, body: JSON) -> JSON:
     messages, update_ids = [], []
     for content in contents:
         message = chat.compose(user.as_json(), {**content, "media_group_id": media_group_id}, thread_id, reply_to)
-        update_ids.append(state.push_update("message", copy.deepcopy(message))["update_id"])
+        update_ids.append(_deliver(state, chat, "message", message))
         messages.append(message)
     return {"update_ids": update_ids, "messages": messages, "media_group_id": media_group_id}
 
@@ -302,8 +297,7 @@ def inject_edit(state: EmulatorState, body: JSON) -> JSON:
     message.pop("entities", None)
     message.update(_formatted("text", text))
     message["edit_date"] = int(time.time())
-    update = state.push_update("edited_message", copy.deepcopy(message))
-    return {"update_id": update["update_id"], "message": message}
+    return {"update_id": _deliver(state, chat, "edited_message", message), "message": message}
 
 
 def _chat_instance(chat_id: int) -> str:

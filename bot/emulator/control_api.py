@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.emulator import control
+from bot.emulator import control, members
 from bot.emulator.errors import ControlError
 from bot.emulator.faults import fault_from_json
 from bot.emulator.state import JSON, EmulatorState
@@ -71,6 +71,7 @@ class ControlApi:
             web.post("/_emulator/users/{user_id}/block", _control(self.block)),
             web.post("/_emulator/groups", _control(self.add_group)),
             web.post("/_emulator/groups/{chat_id}/members", _control(self.set_member)),
+            web.post("/_emulator/groups/{chat_id}/bot", _control(self.set_bot_status)),
             web.post("/_emulator/messages", _control(self.message)),
             web.post("/_emulator/albums", _control(self.album)),
             web.post("/_emulator/edits", _control(self.edit)),
@@ -112,9 +113,14 @@ class ControlApi:
         return control.add_group(self._state, await _body(request))
 
     async def set_member(self, request: web.Request) -> JSON:
-        """A user joins or leaves a group: `{user_id, member}`."""
+        """A user's status in a group changes: `{user_id, status?, permissions?, is_member?, by?}` or `{user_id, member, admin?}`."""
         body = await _body(request)
-        return control.set_member(self._state, int(request.match_info["chat_id"]), body)
+        return members.set_member(self._state, int(request.match_info["chat_id"]), body)
+
+    async def set_bot_status(self, request: web.Request) -> JSON:
+        """The bot is added to, promoted or demoted in, or removed from a group: `{status, rights?, by?}`."""
+        body = await _body(request)
+        return members.set_bot_status(self._state, int(request.match_info["chat_id"]), body)
 
     async def message(self, request: web.Request) -> JSON:
         """A user sends a message."""

@@ -127,7 +127,11 @@ def callback_buttons(markup: JSON | None) -> set[str]:
 
 
 def check_writable(chat: Chat) -> None:
-    """Refuse writing to a private chat whose user blocked or never started the bot."""
+    """Refuse writing to a group the bot is not in, or to a private chat whose user blocked or never started it."""
+    if chat.bot_status == "kicked":
+        raise forbidden(f"bot was kicked from the {chat.type} chat")
+    if chat.bot_status == "left":
+        raise forbidden(f"bot is not a member of the {chat.type} chat")
     if chat.user is None:
         return
     if chat.user.blocked:
