@@ -6,7 +6,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from bot.emulator import chats, topics
+from bot.emulator import chats
 from bot.emulator.errors import ApiError, bad_request, not_found
 from bot.emulator.media import CAPTIONED_KINDS, DOWNLOAD_LIMIT, MEDIA_KINDS, media_fields
 from bot.emulator.media_methods import MediaMethods
@@ -26,6 +26,7 @@ from bot.emulator.params import Params
 from bot.emulator.places import PlaceMethods
 from bot.emulator.sender import Call, Handler, Sender
 from bot.emulator.state import JSON, Chat, EmulatorState
+from bot.emulator.topics import TopicMethods
 
 MAX_UPDATES_PER_CALL = 100
 MAX_CALLBACK_ANSWER_LENGTH = 200
@@ -93,11 +94,7 @@ class BotApi:
             "getChat": self.get_chat,
             "getChatMember": self.get_chat_member,
             "getChatAdministrators": self.get_chat_administrators,
-            "createForumTopic": self.create_forum_topic,
-            "editForumTopic": self.edit_forum_topic,
-            "closeForumTopic": self.close_forum_topic,
-            "reopenForumTopic": self.reopen_forum_topic,
-            "deleteForumTopic": self.delete_forum_topic,
+            **TopicMethods(self.sender).methods(),
             **PlaceMethods(self.sender).methods(),
             **MediaMethods(self.sender, CONTENT_FIELDS).methods(),
         }
@@ -394,33 +391,6 @@ class BotApi:
         """getChatAdministrators."""
         chat = find_chat(self.state, call.params)
         return chats.administrators(self.state, chat, call.bot)
-
-    # --- forum topics ---------------------------------------------------
-
-    async def create_forum_topic(self, call: Call) -> JSON:
-        """createForumTopic."""
-        chat = find_chat(self.state, call.params)
-        return topics.create(chat, call.params, call.bot).as_json()
-
-    async def edit_forum_topic(self, call: Call) -> bool:
-        """editForumTopic."""
-        topics.edit(find_chat(self.state, call.params), call.params, call.bot)
-        return True
-
-    async def close_forum_topic(self, call: Call) -> bool:
-        """closeForumTopic."""
-        topics.set_closed(find_chat(self.state, call.params), call.params, call.bot, closed=True)
-        return True
-
-    async def reopen_forum_topic(self, call: Call) -> bool:
-        """reopenForumTopic."""
-        topics.set_closed(find_chat(self.state, call.params), call.params, call.bot, closed=False)
-        return True
-
-    async def delete_forum_topic(self, call: Call) -> bool:
-        """deleteForumTopic: the topic and all its messages."""
-        topics.delete(find_chat(self.state, call.params), call.params)
-        return True
 
 
 def _thread_id(chat: Chat, params: Params) -> int | None:

@@ -210,6 +210,12 @@ class EmulatorClient(UserActions):
                     return seen
             cursor = batch.last
 
+    async def history(self, chat_id: int, message_thread_id: int | None = None) -> list[JSON]:
+        """A chat's messages as Telegram keeps them (the bot's, users' and service messages), oldest first;
+        with `message_thread_id`, one forum topic's."""
+        query = {"message_thread_id": message_thread_id}
+        return (await self._request("GET", f"chats/{chat_id}/messages", query=query))["messages"]
+
     async def file_content(self, file_id: str) -> bytes:
         """The bytes stored for any file id (uploaded by the bot or injected)."""
         url = f"{self._base_url}/_emulator/files/{file_id}"

@@ -9,12 +9,14 @@ import time
 from typing import Any
 
 from bot.emulator.albums import album_problem, new_media_group_id
+from bot.emulator.chats import is_admin
 from bot.emulator.errors import ControlError
 from bot.emulator.markup import detect_entities
 from bot.emulator.media import CAPTIONED_KINDS, MEDIA_KINDS, default_meta, media_fields, placeholder_bytes
 from bot.emulator.members import bot_is_in
 from bot.emulator.outgoing import callback_buttons
 from bot.emulator.state import JSON, Chat, EmulatorState, User
+from bot.emulator.topics import user_topic_action
 
 MESSAGE_KINDS = ("text", "location", "venue", "contact", *MEDIA_KINDS)
 SUPERGROUP_ID_BASE = 1_000_000_000
@@ -222,28 +224,28 @@ def _content(state: EmulatorState, kind: str, body: JSON, user: User) -> JSON:
     return content
 
 
-def _thread_for_user(chat: Chat, body: JSON) -> int | None:
-    if body.get("message_thread_id") is None:
+def _thread_for_user(chat: Chat, user: User, thread_id: int | None) -> int | None:
+    """The topic a user writes in; a closed one takes only administrators' messages, as Telegram's apps enforce."""
+    if thread_id is None:
         return None
-    thread_id = _int(body, "message_thread_id")
     topic = chat.topics.get(thread_id)
     if topic is None:
         raise ControlError(f"chat {chat.id} has no topic {thread_id}")
-    if topic.closed:
-        raise ControlError(f"topic {thread_id} is closed")
+    if topic.closed and not is_admin(chat, user.id):
+        raise ControlError(f"topic {thread_id} is closed: only administrators can write there", status=403)
     return thread_id
 
 
-def _placement(chat: Chat, body: JSON) -> tuple[int | None, JSON | None]:
+def _placement(chat: Chat, user: User, body: JSON) -> tuple[int | None, JSON | None]:
     """The topic and replied-to message of a user's new message."""
-    thread_id = _thread_for_user(chat, body)
+    thread_id = None if body.get("message_thread_id") is None else _int(body, "message_thread_id")
     reply_to = None
     if body.get("reply_to_message_id") is not None:
         reply_to = chat.messages.get(_int(body, "reply_to_message_id"))
         if reply_to is None:
             raise ControlError("reply_to_message_id is not a message of this chat")
         thread_id = thread_id or reply_to.get("message_thread_id")
-    return thread_id, reply_to
+    return _thread_for_user(chat, user, thread_id), reply_to
 
 
 def _kind(body: JSON) -> str:
@@ -258,7 +260,7 @@ def inject_message(state: EmulatorState, body: JSON) -> JSON:
     user = _user(state, _int(body, "from_id"))
     chat = _sender_chat(state, user, body)
     kind = _kind(body)
-    thread_id, reply_to = _placement(chat, body)
+    thread_id, reply_to = _placement(chat, user, body)
     content = _content(state, kind, body, user)
     message = chat.compose(user.as_json(), content, thread_id, reply_to)
     return {"update_id": _deliver(state, chat, "message", message), "message": message}
@@ -274,7 +276,7 @@ def inject_album(state: EmulatorState, body: JSON) -> JSON:
     problem = album_problem([_kind(item) for item in items])
     if problem:
         raise ControlError(problem)
-    thread_id, reply_to = _placement(chat, body)
+    thread_id, reply_to = _placement(chat, user, body)
     contents = [_content(state, item["kind"], item, user) for item in items]
     media_group_id = new_media_group_id(state)
     messages, update_ids = [], []
@@ -283,6 +285,12 @@ def inject_album(state: EmulatorState, body: JSON) -> JSON:
         update_ids.append(_deliver(state, chat, "message", message))
         messages.append(message)
     return {"update_ids": update_ids, "messages": messages, "media_group_id": media_group_id}
+
+
+def topic_action(state: EmulatorState, body: JSON) -> JSON:
+    """An administrator creates, renames, closes or reopens a topic: `{from_id, chat_id, action, ...}`."""
+    user = _user(state, _int(body, "from_id"))
+    return user_topic_action(state, _sender_chat(state, user, body), user.id, body)
 
 
 def inject_edit(state: EmulatorState, body: JSON) -> JSON:

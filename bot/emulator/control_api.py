@@ -75,6 +75,8 @@ class ControlApi:
             web.post("/_emulator/messages", _control(self.message)),
             web.post("/_emulator/albums", _control(self.album)),
             web.post("/_emulator/edits", _control(self.edit)),
+            web.post("/_emulator/topics", _control(self.topic)),
+            web.get("/_emulator/chats/{chat_id}/messages", _control(self.history)),
             web.post("/_emulator/callbacks", _control(self.callback)),
             web.post("/_emulator/updates", _control(self.raw_update)),
             web.get("/_emulator/callbacks/{query_id}", _control(self.callback_answer)),
@@ -129,6 +131,23 @@ class ControlApi:
     async def album(self, request: web.Request) -> JSON:
         """A user sends an album."""
         return control.inject_album(self._state, await _body(request))
+
+    async def topic(self, request: web.Request) -> JSON:
+        """An administrator creates, renames, closes or reopens a forum topic."""
+        return control.topic_action(self._state, await _body(request))
+
+    async def history(self, request: web.Request) -> JSON:
+        """A chat's stored messages in order, service messages included; `message_thread_id` for one topic."""
+        chat = self._state.chats.get(int(request.match_info["chat_id"]))
+        if chat is None:
+            raise ControlError(f"unknown chat {request.match_info['chat_id']}", status=404)
+        thread_id = _query_int(request, "message_thread_id")
+        messages = [
+            message
+            for _, message in sorted(chat.messages.items())
+            if thread_id is None or message.get("message_thread_id") == thread_id
+        ]
+        return {"messages": messages}
 
     async def edit(self, request: web.Request) -> JSON:
         """A user edits a message."""

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.emulator.chats import bot_can
 from bot.emulator.errors import bad_request, forbidden
 from bot.emulator.markup import FormattedText, format_text
 from bot.emulator.params import Params
@@ -157,13 +158,16 @@ def find_message(chat: Chat, message_id: int, missing: str) -> JSON:
 
 
 def topic_for_send(chat: Chat, thread_id: int | None) -> Topic | None:
-    """The open forum topic a message goes to; None for the chat itself or General."""
+    """The forum topic a message goes to; None for the chat itself or General.
+
+    In a closed topic only administrators write: the bot needs the can_manage_topics right.
+    """
     if thread_id is None:
         return None
     topic = chat.topics.get(thread_id) if chat.is_forum else None
     if topic is None:
         raise bad_request("message thread not found")
-    if topic.closed:
+    if topic.closed and not bot_can(chat, "can_manage_topics"):
         raise bad_request("TOPIC_CLOSED")
     return topic
 

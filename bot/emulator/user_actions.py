@@ -144,3 +144,25 @@ class UserActions:
             encoded.append(item)
         body = without_none({"from_id": from_id, "items": encoded, **where})
         return await self._request("POST", "albums", body)
+
+    async def topic_action(
+        self,
+        from_id: int,
+        chat_id: int,
+        action: str,
+        *,
+        message_thread_id: int | None = None,
+        name: str | None = None,
+        icon_color: int | None = None,
+    ) -> JSON:
+        """An administrator creates, edits (renames), closes or reopens a forum topic in Telegram's app; the bot
+        gets the service message. Returns `{update_id, message, topic}`."""
+        body = {
+            "from_id": from_id,
+            "chat_id": chat_id,
+            "action": action,
+            "message_thread_id": message_thread_id,
+            "name": name,
+            "icon_color": icon_color,
+        }
+        return await self._request("POST", "topics", without_none(body))
