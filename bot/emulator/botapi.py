@@ -2,21 +2,18 @@
 
 import copy
 import json
-import mimetypes
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from bot.emulator import chats, topics
-from bot.emulator.errors import ApiError, bad_request, not_found, too_many_requests
-from bot.emulator.media import DOWNLOAD_LIMIT, MEDIA_KINDS, default_meta, placeholder_bytes
+from bot.emulator import chats
+from bot.emulator.errors import ApiError, bad_request, not_found
+from bot.emulator.media import CAPTIONED_KINDS, DOWNLOAD_LIMIT, MEDIA_KINDS, media_fields
+from bot.emulator.media_methods import MediaMethods
 from bot.emulator.outgoing import (
     Placement,
     caption,
     caption_content,
-    check_writable,
     find_chat,
     find_message,
     message_text,
@@ -25,8 +22,11 @@ from bot.emulator.outgoing import (
     text_content,
     topic_for_send,
 )
-from bot.emulator.params import Params, Upload
+from bot.emulator.params import Params
+from bot.emulator.places import PlaceMethods
+from bot.emulator.sender import Call, Handler, Sender
 from bot.emulator.state import JSON, Chat, EmulatorState
+from bot.emulator.topics import TopicMethods
 
 MAX_UPDATES_PER_CALL = 100
 MAX_CALLBACK_ANSWER_LENGTH = 200
@@ -52,12 +52,9 @@ CONTENT_FIELDS = (
     "caption",
     "caption_entities",
     "location",
+    "venue",
     "contact",
     *MEDIA_KINDS,
-)
-_NOT_MODIFIED = (
-    "message is not modified: specified new message content and reply markup are exactly "
-    "the same as a current content and reply markup of the message"
 )
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 _POLL_CONFLICT = (
@@ -70,23 +67,12 @@ _WEBHOOK_CONFLICT = (
 )
 
 
-@dataclass(frozen=True)
-class Call:
-    """One Bot API request: canonical method name, parameters and the calling bot."""
-
-    method: str
-    params: Params
-    bot: JSON
-
-
-Handler = Callable[[Call], Awaitable[Any]]
-
-
 class BotApi:
     """Dispatches Bot API methods (case-insensitively) against the emulator state."""
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
+        self.sender = Sender(state)
         table: dict[str, Handler] = {
             "getMe": self.get_me,
             "getUpdates": self.get_updates,
@@ -108,14 +94,12 @@ class BotApi:
             "getChat": self.get_chat,
             "getChatMember": self.get_chat_member,
             "getChatAdministrators": self.get_chat_administrators,
-            "createForumTopic": self.create_forum_topic,
-            "editForumTopic": self.edit_forum_topic,
-            "closeForumTopic": self.close_forum_topic,
-            "reopenForumTopic": self.reopen_forum_topic,
-            "deleteForumTopic": self.delete_forum_topic,
+            **TopicMethods(self.sender).methods(),
+            **PlaceMethods(self.sender).methods(),
+            **MediaMethods(self.sender, CONTENT_FIELDS).methods(),
         }
         for kind in MEDIA_KINDS:
-            table["send" + kind.capitalize()] = self._file_sender(kind)
+            table["send" + kind.title().replace("_", "")] = self._file_sender(kind)
         self._methods = {name.lower(): (name, handler) for name, handler in table.items()}
 
     def canonical_name(self, method: str) -> str | None:
@@ -153,11 +137,7 @@ class BotApi:
         if state.webhook.get("url"):
             raise ApiError(409, _WEBHOOK_CONFLICT)
         limit = min(max(params.get_int("limit") or MAX_UPDATES_PER_CALL, 1), MAX_UPDATES_PER_CALL)
-        allowed = params.get_json("allowed_updates")
-        if allowed is not None:
-            if not isinstance(allowed, list):
-                raise bad_request("can't parse allowed_updates JSON array")
-            state.allowed_updates = [str(kind) for kind in allowed]
+        self._set_allowed_updates(params)
         state.confirm_updates(params.get_int("offset") or 0)
         state.poll_generation += 1
         generation = state.poll_generation
@@ -185,6 +165,7 @@ class BotApi:
         loopback = url.lower().startswith("http://") and (host in ("localhost", "::1") or host.startswith("127."))
         if url and not url.lower().startswith("https://") and not loopback:
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        self._set_allowed_updates(params)
         self._drop_pending_if_asked(params)
         self.state.webhook = {
             "url": url,
@@ -194,6 +175,15 @@ class BotApi:
             "secret_token": params.get_str("secret_token"),
         }
         return True
+
+    def _set_allowed_updates(self, params: Params) -> None:
+        """The update kinds to deliver from now on, as getUpdates or setWebhook set them (kept when not given)."""
+        allowed = params.get_json("allowed_updates")
+        if allowed is None:
+            return
+        if not isinstance(allowed, list):
+            raise bad_request("can't parse allowed_updates JSON array")
+        self.state.allowed_updates = [str(kind) for kind in allowed]
 
     async def delete_webhook(self, call: Call) -> bool:
         """deleteWebhook."""
@@ -252,52 +242,14 @@ class BotApi:
 
     # --- sending ---------------------------------------------------------
 
-    def _writable_chat(self, params: Params) -> Chat:
-        chat = find_chat(self.state, params)
-        check_writable(chat)
-        return chat
-
-    def _emit(
-        self, call: Call, chat: Chat, where: Placement, content: JSON, echo: JSON | None
-    ) -> JSON:
-        """Apply flood limits, then store the bot's new message."""
-        retry_after = self.state.limiter.acquire(chat.id, chat.is_private)
-        if retry_after is not None:
-            raise too_many_requests(retry_after)
-        return chat.compose(call.bot, content, where.thread_id, where.reply_to, echo)
-
-    def _log_sent(
-        self, call: Call, message: JSON, markup: JSON | None, **extra: Any
-    ) -> None:
-        """Record a sent or edited message in the sent log."""
-        reply = message.get("reply_to_message")
-        self.state.record_sent(
-            {
-                "method": call.method,
-                "chat_id": message["chat"]["id"],
-                "message_id": message["message_id"],
-                "message_thread_id": message.get("message_thread_id"),
-                "text": message.get("text"),
-                "caption": message.get("caption"),
-                "entities": message.get("entities") or message.get("caption_entities") or [],
-                "parse_mode": call.params.get_str("parse_mode"),
-                "reply_markup": markup,
-                "reply_to_message_id": reply["message_id"] if reply else None,
-                "disable_notification": call.params.get_bool("disable_notification"),
-                "time": time.time(),
-                "message": message,
-                **extra,
-            }
-        )
-
     async def send_message(self, call: Call) -> JSON:
         """sendMessage."""
-        chat = self._writable_chat(call.params)
+        chat = self.sender.writable_chat(call.params)
         formatted = message_text(call.params)
         markup, echo = reply_markup(call.params)
         where = placement(call.params, chat)
-        message = self._emit(call, chat, where, text_content(formatted), echo)
-        self._log_sent(call, message, markup)
+        message = self.sender.emit(call, chat, where, text_content(formatted), echo)
+        self.sender.log_sent(call, message, markup)
         return message
 
     def _file_sender(self, kind: str) -> Handler:
@@ -307,54 +259,16 @@ class BotApi:
         return send_file
 
     async def _send_file(self, call: Call, kind: str) -> JSON:
-        """sendPhoto, sendDocument, sendVoice, sendSticker and the like."""
-        chat = self._writable_chat(call.params)
-        described_caption = caption_content(caption(call.params)) if kind != "sticker" else {}
+        """sendPhoto, sendDocument, sendVoice, sendSticker, sendVideoNote and the like."""
+        chat = self.sender.writable_chat(call.params)
+        described_caption = caption_content(caption(call.params)) if kind in CAPTIONED_KINDS else {}
         markup, echo = reply_markup(call.params)
         where = placement(call.params, chat)
-        media, file_info = self._media(call.params, kind)
-        content = {kind: media, **described_caption}
-        message = self._emit(call, chat, where, content, echo)
-        self._log_sent(call, message, markup, file=file_info)
+        media, file_info = self.sender.media(call.params, kind)
+        content = {**media_fields(kind, media), **described_caption}
+        message = self.sender.emit(call, chat, where, content, echo)
+        self.sender.log_sent(call, message, markup, file=file_info)
         return message
-
-    def _media(self, params: Params, kind: str) -> tuple[Any, JSON]:
-        """The media object for a send: an upload, a known file_id or a URL."""
-        upload = params.upload(kind)
-        if upload is not None:
-            return self._store(kind, upload.data, params, upload)
-        reference = params.get_str(kind)
-        if not reference:
-            raise bad_request(f"there is no {kind} in the request")
-        if reference.lower().startswith(("http://", "https://")):
-            # Telegram would fetch the URL; offline, the file gets placeholder bytes.
-            media, info = self._store(kind, placeholder_bytes(kind), params, None)
-            return media, {**info, "url": reference}
-        known = self.state.files.get(reference)
-        if known is None:
-            raise bad_request("wrong file identifier/HTTP URL specified")
-        if known.kind != kind:
-            raise bad_request("type of file mismatch")
-        media = self.state.files.photo_set(reference) if kind == "photo" else known.describe()
-        return media, _file_info(kind, media)
-
-    def _store(
-        self, kind: str, data: bytes, params: Params, upload: Upload | None
-    ) -> tuple[Any, JSON]:
-        files = self.state.files
-        if kind == "photo":
-            sizes = files.add_photo(data)
-            return sizes, _file_info(kind, sizes)
-        options = {
-            "file_name": upload.filename if upload else None,
-            "mime_type": _upload_mime_type(upload),
-            "duration": params.get_int("duration"),
-            "width": params.get_int("width"),
-            "height": params.get_int("height"),
-            "emoji": params.get_str("emoji"),
-        }
-        described = files.add(kind, data, default_meta(kind, data, options)).describe()
-        return described, _file_info(kind, described)
 
     def _source_message(self, params: Params, missing: str) -> tuple[JSON, JSON]:
         """The message to copy or forward, and its content fields."""
@@ -367,21 +281,22 @@ class BotApi:
 
     async def copy_message(self, call: Call) -> JSON:
         """copyMessage: same content, no link to the original; returns a MessageId."""
-        chat = self._writable_chat(call.params)
+        chat = self.sender.writable_chat(call.params)
         source, content = self._source_message(call.params, "message to copy not found")
-        if "text" not in content and call.params.has("caption"):
+        # A new caption (an empty one removes it) applies to media that take captions, not to stickers or text.
+        if any(kind in content for kind in CAPTIONED_KINDS) and call.params.given("caption"):
             content.pop("caption", None)
             content.pop("caption_entities", None)
             content.update(caption_content(caption(call.params)))
         markup, echo = reply_markup(call.params)
         where = placement(call.params, chat)
-        message = self._emit(call, chat, where, content, echo)
-        self._log_sent(call, message, markup, source=_source_ref(source))
+        message = self.sender.emit(call, chat, where, content, echo)
+        self.sender.log_sent(call, message, markup, source=_source_ref(source))
         return {"message_id": message["message_id"]}
 
     async def forward_message(self, call: Call) -> JSON:
         """forwardMessage: same content with its forward_origin."""
-        chat = self._writable_chat(call.params)
+        chat = self.sender.writable_chat(call.params)
         source, content = self._source_message(call.params, "message to forward not found")
         content["forward_origin"] = source.get("forward_origin") or {
             "type": "user",
@@ -389,13 +304,13 @@ class BotApi:
             "date": source["date"],
         }
         where = Placement(_thread_id(chat, call.params), None)
-        message = self._emit(call, chat, where, content, None)
-        self._log_sent(call, message, None, source=_source_ref(source))
+        message = self.sender.emit(call, chat, where, content, None)
+        self.sender.log_sent(call, message, None, source=_source_ref(source))
         return message
 
     async def send_chat_action(self, call: Call) -> bool:
         """sendChatAction: checked, then only logged."""
-        chat = self._writable_chat(call.params)
+        chat = self.sender.writable_chat(call.params)
         if call.params.get_str("action") not in CHAT_ACTIONS:
             raise bad_request("wrong parameter action in request")
         topic_for_send(chat, call.params.get_int("message_thread_id"))
@@ -423,48 +338,18 @@ class BotApi:
 
     # --- editing and deleting ------------------------------------------
 
-    def _own_message(self, call: Call) -> JSON:
-        """The bot's message named by chat_id and message_id, open for editing."""
-        if call.params.has("inline_message_id"):
-            raise bad_request("inline messages are not supported by the emulator")
-        chat = find_chat(self.state, call.params)
-        message_id = call.params.require_int("message_id")
-        message = find_message(chat, message_id, "message to edit not found")
-        if message["from"]["id"] != call.bot["id"]:
-            raise bad_request("message can't be edited")
-        check_writable(chat)
-        return message
-
-    def _apply_edit(self, call: Call, message: JSON, changes: JSON) -> JSON:
-        """Replace content and keyboard; an edit without reply_markup removes the keyboard."""
-        markup, echo = reply_markup(call.params)
-        before = {key: message.get(key) for key in changes} | {
-            "reply_markup": message.get("reply_markup")
-        }
-        after = changes | {"reply_markup": echo}
-        if before == after:
-            raise bad_request(_NOT_MODIFIED)
-        for key, value in after.items():
-            if value is None:
-                message.pop(key, None)
-            else:
-                message[key] = value
-        message["edit_date"] = int(time.time())
-        self._log_sent(call, message, markup)
-        return message
-
     async def edit_message_text(self, call: Call) -> JSON:
         """editMessageText."""
-        message = self._own_message(call)
+        message = self.sender.own_message(call)
         if "text" not in message:
             raise bad_request("there is no text in the message to edit")
         formatted = message_text(call.params)
         changes = {"text": formatted.text, "entities": formatted.entities or None}
-        return self._apply_edit(call, message, changes)
+        return self.sender.apply_edit(call, message, changes)
 
     async def edit_message_reply_markup(self, call: Call) -> JSON:
         """editMessageReplyMarkup."""
-        return self._apply_edit(call, self._own_message(call), {})
+        return self.sender.apply_edit(call, self.sender.own_message(call), {})
 
     async def delete_message(self, call: Call) -> bool:
         """deleteMessage: own messages anywhere, others' in groups with the right."""
@@ -507,33 +392,6 @@ class BotApi:
         chat = find_chat(self.state, call.params)
         return chats.administrators(self.state, chat, call.bot)
 
-    # --- forum topics ---------------------------------------------------
-
-    async def create_forum_topic(self, call: Call) -> JSON:
-        """createForumTopic."""
-        chat = find_chat(self.state, call.params)
-        return topics.create(chat, call.params, call.bot).as_json()
-
-    async def edit_forum_topic(self, call: Call) -> bool:
-        """editForumTopic."""
-        topics.edit(find_chat(self.state, call.params), call.params, call.bot)
-        return True
-
-    async def close_forum_topic(self, call: Call) -> bool:
-        """closeForumTopic."""
-        topics.set_closed(find_chat(self.state, call.params), call.params, call.bot, closed=True)
-        return True
-
-    async def reopen_forum_topic(self, call: Call) -> bool:
-        """reopenForumTopic."""
-        topics.set_closed(find_chat(self.state, call.params), call.params, call.bot, closed=False)
-        return True
-
-    async def delete_forum_topic(self, call: Call) -> bool:
-        """deleteForumTopic: the topic and all its messages."""
-        topics.delete(find_chat(self.state, call.params), call.params)
-        return True
-
 
 def _thread_id(chat: Chat, params: Params) -> int | None:
     """The open topic named by message_thread_id, as a thread id."""
@@ -553,30 +411,6 @@ def _check_command(command: Any) -> None:
 
 def _is_command_name(name: str) -> bool:
     return all(char.isascii() and (char.islower() or char.isdigit() or char == "_") for char in name)
-
-
-def _file_info(kind: str, media: Any) -> JSON:
-    """The sent log's summary of a file; for photos, the largest size."""
-    described = media[-1] if isinstance(media, list) else media
-    info = {
-        "kind": kind,
-        "file_id": described["file_id"],
-        "file_unique_id": described["file_unique_id"],
-        "size": described.get("file_size"),
-    }
-    for key in ("file_name", "mime_type", "width", "height", "duration", "emoji"):
-        if key in described:
-            info[key] = described[key]
-    return info
-
-
-def _upload_mime_type(upload: Upload | None) -> str | None:
-    """What Telegram would detect: the declared type if meaningful, else by file name."""
-    if upload is None:
-        return None
-    if upload.content_type and upload.content_type != "application/octet-stream":
-        return upload.content_type
-    return mimetypes.guess_type(upload.filename)[0]
 
 
 def _source_ref(source: JSON) -> JSON:

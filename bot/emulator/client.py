@@ -1,7 +1,6 @@
 """A typed client for the emulator's control API (`/_emulator/...`)."""
 
 import asyncio
-import base64
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -9,7 +8,8 @@ from typing import Any
 
 import aiohttp
 
-JSON = dict[str, Any]
+from bot.emulator.user_actions import JSON, UserActions, without_none
+
 TextPredicate = Callable[[str], bool]
 
 
@@ -34,12 +34,12 @@ def _message_text(entry: JSON) -> str | None:
     return entry.get("text") if entry.get("text") is not None else entry.get("caption")
 
 
-def _without_none(values: JSON) -> JSON:
-    return {key: value for key, value in values.items() if value is not None}
+class EmulatorClient(UserActions):
+    """Drives the emulator as the tests' users do: `EmulatorClient("http://127.0.0.1:8081")`.
 
-
-class EmulatorClient:
-    """Drives the emulator as the tests' users do: `EmulatorClient("http://127.0.0.1:8081")`."""
+    Building the world and watching the bot are here; what users do (write, send files, albums, edit, press
+    buttons) comes from `UserActions`.
+    """
 
     def __init__(self, base_url: str, session: aiohttp.ClientSession | None = None) -> None:
         self._base_url = base_url.rstrip("/")
@@ -55,7 +55,7 @@ class EmulatorClient:
         self, method: str, path: str, body: JSON | None = None, query: JSON | None = None
     ) -> JSON:
         url = f"{self._base_url}/_emulator/{path}"
-        params = {key: str(value) for key, value in _without_none(query or {}).items()}
+        params = {key: str(value) for key, value in without_none(query or {}).items()}
         async with self._http().request(method, url, json=body, params=params) as response:
             payload = await response.json(content_type=None)
             if response.status >= 400:
@@ -89,7 +89,7 @@ class EmulatorClient:
             "language_code": language_code,
             "started": started,
         }
-        return await self._request("POST", "users", _without_none(body))
+        return await self._request("POST", "users", without_none(body))
 
     async def block(self, user_id: int, blocked: bool = True) -> JSON:
         """Make a user block (or unblock) the bot."""
@@ -116,66 +116,59 @@ class EmulatorClient:
             "bot_rights": bot_rights,
             "owner_id": owner_id,
         }
-        return await self._request("POST", "groups", _without_none(body))
+        return await self._request("POST", "groups", without_none(body))
 
-    async def set_member(self, chat_id: int, user_id: int, member: bool = True, admin: bool = False) -> JSON:
-        """A user joins (optionally as an admin) or leaves a group."""
-        body = {"user_id": user_id, "member": member, "admin": admin}
-        return await self._request("POST", f"groups/{chat_id}/members", body)
-
-    async def send_text(
+    async def set_member(
         self,
-        from_id: int,
-        text: str,
+        chat_id: int,
+        user_id: int,
+        member: bool = True,
+        admin: bool = False,
         *,
-        chat_id: int | None = None,
-        message_thread_id: int | None = None,
-        reply_to_message_id: int | None = None,
+        status: str | None = None,
+        permissions: JSON | None = None,
+        is_member: bool | None = None,
+        by: int | None = None,
     ) -> JSON:
-        """A user sends a text; returns `{update_id, message}`."""
-        return await self.send_media(
-            from_id, "text", text=text, chat_id=chat_id,
-            message_thread_id=message_thread_id, reply_to_message_id=reply_to_message_id,
+        """A user joins (optionally as an admin) or leaves a group; or, with `status` (member, administrator,
+        restricted, left, kicked), takes that status, `by` another user (default: themself to join or leave, the
+        owner or first admin otherwise).
+
+        A restricted user has `permissions` (ChatPermissions fields, missing ones false) and stays in the group unless
+        `is_member` is false. The bot gets a `chat_member` update if it administers the group (and asked for them),
+        and a `new_chat_members` / `left_chat_member` message when the user comes or goes. Returns `{chat, member,
+        message}`.
+        """
+        body = {
+            "user_id": user_id,
+            "member": member,
+            "admin": admin,
+            "status": status,
+            "permissions": permissions,
+            "is_member": is_member,
+            "by": by,
+        }
+        return await self._request("POST", f"groups/{chat_id}/members", without_none(body))
+
+    async def kick(self, chat_id: int, user_id: int, *, by: int | None = None) -> JSON:
+        """An admin removes (bans) a user from a group."""
+        return await self.set_member(chat_id, user_id, status="kicked", by=by)
+
+    async def restrict(
+        self, chat_id: int, user_id: int, permissions: JSON, *, is_member: bool | None = None, by: int | None = None
+    ) -> JSON:
+        """An admin restricts a user to `permissions` (e.g. `{"can_send_messages": False}`)."""
+        return await self.set_member(
+            chat_id, user_id, status="restricted", permissions=permissions, is_member=is_member, by=by
         )
 
-    async def send_media(
-        self,
-        from_id: int,
-        kind: str,
-        *,
-        chat_id: int | None = None,
-        caption: str | None = None,
-        content: bytes | None = None,
-        message_thread_id: int | None = None,
-        reply_to_message_id: int | None = None,
-        **options: Any,
+    async def set_bot_status(
+        self, chat_id: int, status: str, *, rights: JSON | None = None, by: int | None = None
     ) -> JSON:
-        """A user sends a photo, voice, sticker, document, video, location or contact."""
-        # `options` carry the kind's details: file_name, mime_type, duration,
-        # emoji, latitude/longitude, contact.
-        body = {
-            "from_id": from_id,
-            "chat_id": chat_id,
-            "kind": kind,
-            "caption": caption,
-            "content_base64": base64.b64encode(content).decode() if content is not None else None,
-            "message_thread_id": message_thread_id,
-            "reply_to_message_id": reply_to_message_id,
-            **options,
-        }
-        return await self._request("POST", "messages", _without_none(body))
-
-    async def edit(self, chat_id: int, message_id: int, text: str) -> JSON:
-        """A user edits their message; returns `{update_id, message}`."""
-        body = {"chat_id": chat_id, "message_id": message_id, "text": text}
-        return await self._request("POST", "edits", body)
-
-    async def press(
-        self, from_id: int, message_id: int, data: str, *, chat_id: int | None = None, forged: bool = False
-    ) -> JSON:
-        """A user presses an inline button (forged: data that is on no button, as a tampered client sends)."""
-        body = {"from_id": from_id, "chat_id": chat_id, "message_id": message_id, "data": data, "force": forged or None}
-        return await self._request("POST", "callbacks", _without_none(body))
+        """The bot is added (member), promoted (administrator, with `rights`; all of them by default), demoted,
+        removed (left) or kicked from a group; the bot gets a `my_chat_member` update."""
+        body = {"status": status, "rights": rights, "by": by}
+        return await self._request("POST", f"groups/{chat_id}/bot", without_none(body))
 
     async def inject_update(self, kind: str, payload: Any) -> JSON:
         """Queue a raw update `{kind: payload}`, unchecked (malformed ones too); returns `{update_id, update}`."""
@@ -216,6 +209,12 @@ class EmulatorClient:
                 if text is not None and (predicate is None or predicate(text)):
                     return seen
             cursor = batch.last
+
+    async def history(self, chat_id: int, message_thread_id: int | None = None) -> list[JSON]:
+        """A chat's messages as Telegram keeps them (the bot's, users' and service messages), oldest first;
+        with `message_thread_id`, one forum topic's."""
+        query = {"message_thread_id": message_thread_id}
+        return (await self._request("GET", f"chats/{chat_id}/messages", query=query))["messages"]
 
     async def file_content(self, file_id: str) -> bytes:
         """The bytes stored for any file id (uploaded by the bot or injected)."""
@@ -261,7 +260,7 @@ class EmulatorClient:
             "probability": probability,
             "seed": seed,
         }
-        return (await self._request("POST", "faults", _without_none(body)))["fault"]
+        return (await self._request("POST", "faults", without_none(body)))["fault"]
 
     async def clear_faults(self) -> None:
         """Remove every fault rule."""

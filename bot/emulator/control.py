@@ -4,16 +4,21 @@ import base64
 import binascii
 import copy
 import hashlib
+import mimetypes
 import time
 from typing import Any
 
+from bot.emulator.albums import album_problem, new_media_group_id
+from bot.emulator.chats import is_admin
 from bot.emulator.errors import ControlError
 from bot.emulator.markup import detect_entities
-from bot.emulator.media import MEDIA_KINDS, default_meta, placeholder_bytes
+from bot.emulator.media import CAPTIONED_KINDS, MEDIA_KINDS, default_meta, media_fields, placeholder_bytes
+from bot.emulator.members import bot_is_in
 from bot.emulator.outgoing import callback_buttons
 from bot.emulator.state import JSON, Chat, EmulatorState, User
+from bot.emulator.topics import user_topic_action
 
-MESSAGE_KINDS = ("text", "location", "contact", *MEDIA_KINDS)
+MESSAGE_KINDS = ("text", "location", "venue", "contact", *MEDIA_KINDS)
 SUPERGROUP_ID_BASE = 1_000_000_000
 GROUP_ID_BASE = 400_000_000
 CALLBACK_ID_BASE = 4_300_000_000_000_000_000
@@ -142,20 +147,6 @@ def add_group(state: EmulatorState, body: JSON) -> JSON:
     return chat.as_json()
 
 
-def set_member(state: EmulatorState, chat_id: int, body: JSON) -> JSON:
-    """A user joins (`member` true, an admin with `admin` true) or leaves a group; leaving also drops admin rights."""
-    chat = _chat(state, chat_id)
-    user = _user(state, _int(body, "user_id"))
-    if body.get("member", True):
-        chat.members.add(user.id)
-        if body.get("admin"):
-            chat.admins.add(user.id)
-    else:
-        chat.members.discard(user.id)
-        chat.admins.discard(user.id)
-    return chat.as_json()
-
-
 def _sender_chat(state: EmulatorState, user: User, body: JSON) -> Chat:
     chat = _chat(state, _int(body, "chat_id", user.id))
     if chat.is_private:
@@ -165,7 +156,16 @@ def _sender_chat(state: EmulatorState, user: User, body: JSON) -> Chat:
             raise ControlError(f"user {user.id} has blocked the bot; unblock first", status=409)
     elif user.id not in chat.members:
         raise ControlError(f"user {user.id} is not a member of chat {chat.id}")
+    elif not chat.restricted.get(user.id, {"can_send_messages": True}).get("can_send_messages"):
+        raise ControlError(f"user {user.id} is restricted from sending messages in chat {chat.id}", status=403)
     return chat
+
+
+def _deliver(state: EmulatorState, chat: Chat, kind: str, payload: JSON) -> int | None:
+    """Queue the update for the bot and return its id; None when the bot is not in the group to see it."""
+    if not chat.is_private and not bot_is_in(chat):
+        return None
+    return state.push_update(kind, copy.deepcopy(payload))["update_id"]
 
 
 def _formatted(field: str, text: str) -> JSON:
@@ -193,13 +193,16 @@ def _content(state: EmulatorState, kind: str, body: JSON, user: User) -> JSON:
         if not isinstance(text, str) or not text:
             raise ControlError("text is required for a text message")
         return _formatted("text", text)
-    if kind == "location":
-        return {
-            "location": {
-                "latitude": float(body.get("latitude", 52.5200)),
-                "longitude": float(body.get("longitude", 13.4050)),
-            }
+    if kind in ("location", "venue"):
+        location = {
+            "latitude": float(body.get("latitude", 52.5200)),
+            "longitude": float(body.get("longitude", 13.4050)),
         }
+        if kind == "location":
+            return {"location": location}
+        venue = {"location": location, "title": str(body.get("title", "Venue")), "address": str(body.get("address", ""))}
+        # A venue message carries its location too, as the Bot API keeps it.
+        return {"venue": venue, "location": location}
     if kind == "contact":
         contact = body.get("contact") or {
             "phone_number": "+10000000000",
@@ -211,43 +214,83 @@ def _content(state: EmulatorState, kind: str, body: JSON, user: User) -> JSON:
     if kind == "photo":
         media: Any = state.files.add_photo(data)
     else:
-        media = state.files.add(kind, data, default_meta(kind, data, body)).describe()
-    content: JSON = {kind: media}
-    if body.get("caption") and kind != "sticker":
+        # A user's app names a file's type by its extension.
+        guessed = mimetypes.guess_type(str(body.get("file_name") or ""))[0] if kind == "document" else None
+        options = {**body, "mime_type": body.get("mime_type") or guessed}
+        media = state.files.add(kind, data, default_meta(kind, data, options)).describe()
+    content: JSON = media_fields(kind, media)
+    if body.get("caption") and kind in CAPTIONED_KINDS:
         content.update(_formatted("caption", str(body["caption"])))
     return content
 
 
-def _thread_for_user(chat: Chat, body: JSON) -> int | None:
-    if body.get("message_thread_id") is None:
+def _thread_for_user(chat: Chat, user: User, thread_id: int | None) -> int | None:
+    """The topic a user writes in; a closed one takes only administrators' messages, as Telegram's apps enforce."""
+    if thread_id is None:
         return None
-    thread_id = _int(body, "message_thread_id")
     topic = chat.topics.get(thread_id)
     if topic is None:
         raise ControlError(f"chat {chat.id} has no topic {thread_id}")
-    if topic.closed:
-        raise ControlError(f"topic {thread_id} is closed")
+    if topic.closed and not is_admin(chat, user.id):
+        raise ControlError(f"topic {thread_id} is closed: only administrators can write there", status=403)
     return thread_id
 
 
-def inject_message(state: EmulatorState, body: JSON) -> JSON:
-    """A user sends a message; the bot gets a `message` update (no length limit applies)."""
-    user = _user(state, _int(body, "from_id"))
-    chat = _sender_chat(state, user, body)
-    kind = body.get("kind", "text")
-    if kind not in MESSAGE_KINDS:
-        raise ControlError(f"kind must be one of {', '.join(MESSAGE_KINDS)}")
-    thread_id = _thread_for_user(chat, body)
+def _placement(chat: Chat, user: User, body: JSON) -> tuple[int | None, JSON | None]:
+    """The topic and replied-to message of a user's new message."""
+    thread_id = None if body.get("message_thread_id") is None else _int(body, "message_thread_id")
     reply_to = None
     if body.get("reply_to_message_id") is not None:
         reply_to = chat.messages.get(_int(body, "reply_to_message_id"))
         if reply_to is None:
             raise ControlError("reply_to_message_id is not a message of this chat")
         thread_id = thread_id or reply_to.get("message_thread_id")
+    return _thread_for_user(chat, user, thread_id), reply_to
+
+
+def _kind(body: JSON) -> str:
+    kind = body.get("kind", "text")
+    if kind not in MESSAGE_KINDS:
+        raise ControlError(f"kind must be one of {', '.join(MESSAGE_KINDS)}")
+    return kind
+
+
+def inject_message(state: EmulatorState, body: JSON) -> JSON:
+    """A user sends a message; the bot gets a `message` update (no length limit applies)."""
+    user = _user(state, _int(body, "from_id"))
+    chat = _sender_chat(state, user, body)
+    kind = _kind(body)
+    thread_id, reply_to = _placement(chat, user, body)
     content = _content(state, kind, body, user)
     message = chat.compose(user.as_json(), content, thread_id, reply_to)
-    update = state.push_update("message", copy.deepcopy(message))
-    return {"update_id": update["update_id"], "message": message}
+    return {"update_id": _deliver(state, chat, "message", message), "message": message}
+
+
+def inject_album(state: EmulatorState, body: JSON) -> JSON:
+    """A user sends 2–10 media as one album: one `message` update per item, all with one media_group_id."""
+    user = _user(state, _int(body, "from_id"))
+    chat = _sender_chat(state, user, body)
+    items = body.get("items")
+    if not isinstance(items, list) or len(items) < 2 or not all(isinstance(item, dict) for item in items):
+        raise ControlError("items must be a list of 2 to 10 objects, one per photo, video, document or audio")
+    problem = album_problem([_kind(item) for item in items])
+    if problem:
+        raise ControlError(problem)
+    thread_id, reply_to = _placement(chat, user, body)
+    contents = [_content(state, item["kind"], item, user) for item in items]
+    media_group_id = new_media_group_id(state)
+    messages, update_ids = [], []
+    for content in contents:
+        message = chat.compose(user.as_json(), {**content, "media_group_id": media_group_id}, thread_id, reply_to)
+        update_ids.append(_deliver(state, chat, "message", message))
+        messages.append(message)
+    return {"update_ids": update_ids, "messages": messages, "media_group_id": media_group_id}
+
+
+def topic_action(state: EmulatorState, body: JSON) -> JSON:
+    """An administrator creates, renames, closes or reopens a topic: `{from_id, chat_id, action, ...}`."""
+    user = _user(state, _int(body, "from_id"))
+    return user_topic_action(state, _sender_chat(state, user, body), user.id, body)
 
 
 def inject_edit(state: EmulatorState, body: JSON) -> JSON:
@@ -262,8 +305,7 @@ def inject_edit(state: EmulatorState, body: JSON) -> JSON:
     message.pop("entities", None)
     message.update(_formatted("text", text))
     message["edit_date"] = int(time.time())
-    update = state.push_update("edited_message", copy.deepcopy(message))
-    return {"update_id": update["update_id"], "message": message}
+    return {"update_id": _deliver(state, chat, "edited_message", message), "message": message}
 
 
 def _chat_instance(chat_id: int) -> str:

@@ -63,15 +63,16 @@ class TokenBucket:
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
 
-    def wait_time(self, now: float) -> float:
-        """Seconds until a token is available (0 if one is)."""
+    def wait_time(self, now: float, count: int = 1) -> float:
+        """Seconds until `count` tokens are available (0 if they are); never more than a full bucket."""
+        needed = min(count, self._burst)
         self._refill(now)
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
+        return 0.0 if self._tokens >= needed else (needed - self._tokens) / self._rate
 
-    def take(self, now: float) -> None:
-        """Use one token."""
+    def take(self, now: float, count: int = 1) -> None:
+        """Use `count` tokens (a full bucket at most)."""
         self._refill(now)
-        self._tokens -= 1
+        self._tokens -= min(count, self._burst)
 
 
 class RollingWindow:
@@ -86,17 +87,19 @@ class RollingWindow:
         while self._events and self._events[0] <= now - self._window:
             self._events.popleft()
 
-    def wait_time(self, now: float) -> float:
-        """Seconds until another event fits (0 if one does)."""
+    def wait_time(self, now: float, count: int = 1) -> float:
+        """Seconds until `count` more events fit (0 if they do); never more than a whole window's worth."""
+        needed = min(count, self._limit)
         self._expire(now)
-        if len(self._events) < self._limit:
+        overflow = len(self._events) + needed - self._limit
+        if overflow <= 0:
             return 0.0
-        return self._events[len(self._events) - self._limit] + self._window - now
+        return self._events[overflow - 1] + self._window - now
 
-    def take(self, now: float) -> None:
-        """Record an event."""
+    def take(self, now: float, count: int = 1) -> None:
+        """Record `count` events at once."""
         self._expire(now)
-        self._events.append(now)
+        self._events.extend([now] * min(count, self._limit))
 
 
 class RateLimiter:
@@ -118,17 +121,22 @@ class RateLimiter:
         self._groups: dict[int, RollingWindow] = {}
         self._global = RollingWindow(config.global_per_second, config.global_window)
 
-    def acquire(self, chat_id: int, is_private: bool) -> int | None:
-        """Record a send to the chat; if a limit is hit, record nothing and return retry_after."""
+    def acquire(self, chat_id: int, is_private: bool, count: int = 1) -> int | None:
+        """Record `count` messages sent to the chat in one request (an album, say); if a limit is hit, record
+        nothing and return retry_after.
+
+        A request never needs more than a full allowance: a 10-item album passes a private chat's 5-message burst
+        once the bucket is full, as Telegram does deliver it.
+        """
         if not self._config.enabled:
             return None
         now = self._clock()
         chat_limit = self._private_bucket(chat_id, now) if is_private else self._group(chat_id)
-        wait = max(chat_limit.wait_time(now), self._global.wait_time(now))
+        wait = max(chat_limit.wait_time(now, count), self._global.wait_time(now, count))
         if wait > 0:
             return _whole_seconds(wait)
-        chat_limit.take(now)
-        self._global.take(now)
+        chat_limit.take(now, count)
+        self._global.take(now, count)
         return None
 
     def _private_bucket(self, chat_id: int, now: float) -> TokenBucket:

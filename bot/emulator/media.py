@@ -17,6 +17,7 @@ _ID_PREFIXES = {
     "video": "BAACAgIAAxkBAAI",
     "audio": "CQACAgIAAxkBAAI",
     "animation": "CgACAgIAAxkBAAI",
+    "video_note": "DQACAgIAAxkBAAI",
 }
 _FOLDERS = {
     "photo": ("photos", "jpg"),
@@ -26,6 +27,7 @@ _FOLDERS = {
     "video": ("videos", "mp4"),
     "audio": ("music", "mp3"),
     "animation": ("animations", "mp4"),
+    "video_note": ("video_notes", "mp4"),
 }
 _DEFAULT_MIME = {
     "document": "application/octet-stream",
@@ -38,6 +40,8 @@ _PHOTO_BOXES = (90, 320, 800)
 _LARGEST_PHOTO_BOX = 1280
 _DEFAULT_PHOTO_SIZE = (1280, 960)
 MEDIA_KINDS = tuple(_ID_PREFIXES)
+# Stickers and video notes carry no caption; the other kinds take one.
+CAPTIONED_KINDS = ("photo", "document", "voice", "video", "audio", "animation")
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 
@@ -191,6 +195,9 @@ def default_meta(kind: str, data: bytes, options: dict[str, Any]) -> dict[str, A
         meta.update(type="regular", width=width, height=height, is_animated=False, is_video=False)
         meta["emoji"] = options.get("emoji") or "👍"
         return meta
+    if kind == "video_note":
+        # A round video: a square of `length` pixels, without a MIME type.
+        return {"length": int(options.get("length") or 240), "duration": int(options.get("duration") or 3)}
     if mime_type:
         meta["mime_type"] = mime_type
     if kind in ("voice", "video", "audio", "animation"):
@@ -199,6 +206,14 @@ def default_meta(kind: str, data: bytes, options: dict[str, Any]) -> dict[str, A
         meta["width"] = int(options.get("width") or 1280)
         meta["height"] = int(options.get("height") or 720)
     return meta
+
+
+def media_fields(kind: str, media: Any) -> dict[str, Any]:
+    """The message fields for a file of this kind: an animation is also its document, as the Bot API keeps it."""
+    fields = {kind: media}
+    if kind == "animation":
+        fields["document"] = media
+    return fields
 
 
 def placeholder_bytes(kind: str) -> bytes:

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bot.emulator.chats import bot_can
 from bot.emulator.errors import bad_request, forbidden
 from bot.emulator.markup import FormattedText, format_text
 from bot.emulator.params import Params
@@ -127,7 +128,11 @@ def callback_buttons(markup: JSON | None) -> set[str]:
 
 
 def check_writable(chat: Chat) -> None:
-    """Refuse writing to a private chat whose user blocked or never started the bot."""
+    """Refuse writing to a group the bot is not in, or to a private chat whose user blocked or never started it."""
+    if chat.bot_status == "kicked":
+        raise forbidden(f"bot was kicked from the {chat.type} chat")
+    if chat.bot_status == "left":
+        raise forbidden(f"bot is not a member of the {chat.type} chat")
     if chat.user is None:
         return
     if chat.user.blocked:
@@ -153,13 +158,16 @@ def find_message(chat: Chat, message_id: int, missing: str) -> JSON:
 
 
 def topic_for_send(chat: Chat, thread_id: int | None) -> Topic | None:
-    """The open forum topic a message goes to; None for the chat itself or General."""
+    """The forum topic a message goes to; None for the chat itself or General.
+
+    In a closed topic only administrators write: the bot needs the can_manage_topics right.
+    """
     if thread_id is None:
         return None
     topic = chat.topics.get(thread_id) if chat.is_forum else None
     if topic is None:
         raise bad_request("message thread not found")
-    if topic.closed:
+    if topic.closed and not bot_can(chat, "can_manage_topics"):
         raise bad_request("TOPIC_CLOSED")
     return topic
 

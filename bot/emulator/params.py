@@ -31,9 +31,17 @@ class Params:
         self._values = dict(values)
         self._uploads = dict(uploads or {})
 
+    def nested(self, values: Mapping[str, Any]) -> "Params":
+        """An object inside this request (an InputMedia) read as parameters, its `attach://` files from this one."""
+        return Params(values, self._uploads)
+
     def has(self, name: str) -> bool:
         """Whether the parameter was given with a non-empty value."""
         return self._values.get(name) not in (None, "") or name in self._uploads
+
+    def given(self, name: str) -> bool:
+        """Whether the parameter was given at all, even empty."""
+        return name in self._values or name in self._uploads
 
     def get_str(self, name: str) -> str | None:
         """The parameter as a string; numbers are rendered as Telegram would."""

@@ -79,8 +79,13 @@ class Chat:
     is_forum: bool = False
     members: set[int] = field(default_factory=set)
     admins: set[int] = field(default_factory=set)
+    # Banned users, and restricted ones with their permissions (restricted users may also have left: `members`).
+    kicked: set[int] = field(default_factory=set)
+    restricted: dict[int, JSON] = field(default_factory=dict)
     owner_id: int | None = None
+    # The bot is an administrator when it has rights; `bot_status` says whether it is in the group at all.
     bot_rights: JSON | None = None
+    bot_status: str = "member"
     messages: dict[int, JSON] = field(default_factory=dict)
     topics: dict[int, Topic] = field(default_factory=dict)
     last_message_id: int = 0
@@ -224,6 +229,7 @@ class EmulatorState:
             "user": 700_000_000,
             "group": 0,
             "callback": 0,
+            "media_group": 0,
         }
         self._clear()
 

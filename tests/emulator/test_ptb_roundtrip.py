@@ -19,7 +19,7 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.emulator.client import EmulatorClient
+from bot.emulator.client import EmulatorClient, EmulatorClientError
 from bot.emulator.media import placeholder_png
 from bot.emulator.server import EmulatorServer
 from tests.emulator.conftest import TOKEN
@@ -192,8 +192,8 @@ async def test_forum_topics(bot: Bot, client: EmulatorClient) -> None:
 
     assert await bot.edit_forum_topic(forum["id"], topic.message_thread_id, name="Ann (closed)")
     assert await bot.close_forum_topic(forum["id"], topic.message_thread_id)
-    with pytest.raises(BadRequest, match="(?i)TOPIC_CLOSED"):
-        await bot.send_message(forum["id"], "Late", message_thread_id=topic.message_thread_id)
+    with pytest.raises(EmulatorClientError, match="closed"):
+        await client.send_text(agent["id"], "Late", chat_id=forum["id"], message_thread_id=topic.message_thread_id)
     assert await bot.reopen_forum_topic(forum["id"], topic.message_thread_id)
     await bot.send_message(forum["id"], "Reopened", message_thread_id=topic.message_thread_id)
     with pytest.raises(BadRequest, match="(?i)message thread not found"):

@@ -107,6 +107,25 @@ def test_group_window_and_global_limit() -> None:
     assert RateLimiter(LimitConfig(enabled=False), clock).acquire(1, True) is None
 
 
+def test_one_request_can_count_several_messages() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(LimitConfig(group_per_minute=20, private_burst=5, global_per_second=30), clock)
+    assert limiter.acquire(-100, is_private=False, count=10) is None
+    clock.now += 10
+    assert limiter.acquire(-100, is_private=False, count=10) is None
+    clock.now += 10
+    assert limiter.acquire(-100, is_private=False) == 40  # all 20 used; the first 10 leave the window at t+60
+    clock.now += 40
+    assert limiter.acquire(-100, is_private=False, count=10) is None
+    # An album larger than the private burst needs the full bucket, not more than it can ever hold.
+    assert limiter.acquire(1, is_private=True, count=10) is None
+    assert limiter.acquire(1, is_private=True) == 1
+    clock.now += 4
+    assert limiter.acquire(1, is_private=True, count=10) == 1
+    clock.now += 1
+    assert limiter.acquire(1, is_private=True, count=10) is None
+
+
 def test_limit_config_updates() -> None:
     config = LimitConfig().updated({"private_burst": "3", "group_window": 2})
     assert (config.private_burst, config.group_window) == (3, 2.0)
