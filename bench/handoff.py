@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import handoff_abuse
 from bench._common import is_new_message, measure_on_stack, memory_table, summary, table
 from bench.chat import CallLog, Phrases, Tally, background_load, heldout_phrases, understood_phrases
 from bot.emulator.client import EmulatorClient
@@ -180,6 +181,12 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await emulator.set_limits(enabled=True)
                 _restart_app(stack)
+        if args.abuse:
+            result["fairness"] = {
+                "alone": await handoff_abuse.run(emulator, stack.agent_chat_id, abuse=False, tag="C", timeout=args.timeout),
+                "with_abuser": await handoff_abuse.run(emulator, stack.agent_chat_id, abuse=True, tag="D",
+                                                       timeout=args.timeout),
+            }
     return result
 
 
@@ -205,6 +212,11 @@ def print_report(result: dict[str, Any]) -> None:
               f"chat load {load['customers']} customers, {load['messages_per_second']} msg/s, p50 {load['latency']['p50_ms']} ms, "
               f"p95 {load['latency']['p95_ms']} ms, errors {sum(load['errors'].values())}; "
               f"429s {flood['429']} (group {flood['429_group']}, private {flood['429_private']})")
+    if "fairness" in result:
+        fair = result["fairness"]
+        print("\n" + table(["5 customers ask for a person", "n", "card p50 ms", "card p95 ms", "errors"], [
+            [title, fair[key]["card"]["n"], fair[key]["card"]["p50_ms"], fair[key]["card"]["p95_ms"], fair[key]["errors"]]
+            for key, title in (("alone", "alone"), ("with_abuser", "while one repeats album + request + /cancel x10"))]))
     print("\n" + memory_table(result["memory"]))
 
 
@@ -218,6 +230,8 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=20, help="background chat customers (default 20)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one step (default 300)")
     parser.add_argument("--no-compare", dest="compare", action="store_false", help="skip the round with limits off")
+    parser.add_argument("--no-abuse", dest="abuse", action="store_false",
+                        help="skip the fairness case (five customers with and without one repeating customer)")
     args = parser.parse_args()
     measure_on_stack("handoff", lambda stack: _measure(stack, args), print_report)
 

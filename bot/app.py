@@ -187,6 +187,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             for task in tasks[1:]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await outbox.close()
             await application.stop()
 
 

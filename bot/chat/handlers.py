@@ -7,17 +7,26 @@ import contextlib
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from telegram import Update
-from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import replies
+from bot.chat.records import (
+    attachment_record,
+    claim_trip,
+    file_id_of,
+    is_picture,
+    media_kind,
+    metadata,
+    queue_reply,
+    record_answer,
+)
 from bot.config import Settings
 from bot.desk.desk import Desk
 from bot.desk.texts import CSAT_PREFIX, FOLLOWUP_PREFIX
@@ -27,20 +36,15 @@ from bot.rasa import RasaClient, RasaReply, RasaUnavailable, escape_customer_tex
 from bot.storage import buttons, handoffs, inbox, privacy, transcript
 from bot.storage.db import Sessions
 from bot.storage.models import Conversation, ConversationState, utcnow
-from bot.telegram.formatting import split_text
 from bot.telegram.outbox import Outbox
+from bot.telegram.typing_action import typing_shown
 
 log = logging.getLogger(__name__)
-TYPING_REFRESH = 4.0
-# "typing…" only once Rasa has taken this long: a quicker answer is itself the sign, and the Bot API call it saves
-# was a tenth of the app's work per message (make bench-profile).
-TYPING_AFTER = 0.5
 COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,64}")
 APP_PREFIX = "app:"
 FORGET_YES = "app:forget:yes"
 FORGET_NO = "app:forget:no"
 PHOTO_INTENT = "/attach_photo"  # a photo without words: Rasa attaches it to a complaint, or asks what it is about
-MEDIA_KINDS = ("photo", "sticker", "voice", "video_note", "video", "audio", "document", "location", "contact")
 
 
 Handler = Callable[["CustomerChat", Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
@@ -68,58 +72,6 @@ def customers_only(handler: Handler) -> Handler:
         await handler(self, update, context)
 
     return guarded
-
-
-def media_kind(update: Update) -> str:
-    """The kind of non-text content a message carries."""
-    message = update.effective_message
-    return next((kind for kind in MEDIA_KINDS if message is not None and getattr(message, kind, None)), "other")
-
-
-def is_picture(update: Update, kind: str) -> bool:
-    """A photo, or an image sent as a file (uncompressed), which is a photo to the customer."""
-    document = update.effective_message.document if kind == "document" else None
-    return kind == "photo" or bool(document and (document.mime_type or "").startswith("image/"))
-
-
-def _file_id(update: Update, kind: str) -> str | None:
-    attachment = getattr(update.effective_message, kind, None)
-    if isinstance(attachment, tuple):
-        attachment = attachment[-1] if attachment else None
-    return getattr(attachment, "file_id", None)
-
-
-def _claim_trip(session: Session, update_id: int) -> tuple[bool, bool]:
-    """Claim the one trip to Rasa for an update; (claimed, answered: replies to it are recorded already)."""
-    claimed = inbox.mark_sent_to_rasa(session, update_id, unless_answered=True)
-    return claimed, not claimed and bool(transcript.replies_to(session, update_id))
-
-
-def _record_answer(
-    session: Session, conversation: Conversation, update_id: int, answer: list[RasaReply], *, unanswered: bool
-) -> None:
-    """Rasa's messages to an update recorded (unless they are already), and the update marked done: what is left is
-    the outbox's, which delivers whatever is recorded, after a restart too."""
-    if unanswered or not transcript.replies_to(session, update_id):
-        for reply in answer:
-            _queue(session, conversation, update_id, reply)
-    inbox.mark_done(session, update_id)
-
-
-def _queue(session: Session, conversation: Conversation, update_id: int, reply: RasaReply) -> None:
-    """A reply's text (split to Telegram's length) and buttons, recorded to be sent."""
-    parts = split_text(reply.get("text") or "")
-    if not parts and reply.get("buttons"):
-        parts = ["Please choose:"]
-    for index, part in enumerate(parts):
-        payload = None
-        if reply.get("buttons") and index == len(parts) - 1:
-            payload = {"buttons": [
-                {"title": b["title"], "callback_data": buttons.register(
-                    session, chat_id=conversation.chat_id, title=b["title"], payload=b["payload"])}
-                for b in reply["buttons"]
-            ]}
-        transcript.queue_outgoing(session, conversation=conversation, text=part, update_id=update_id, payload=payload)
 
 
 class CustomerChat:
@@ -221,11 +173,11 @@ class CustomerChat:
         """A photo goes to Rasa (it may be evidence for a complaint); a sticker, voice note, file…: keep it and ask for words."""
         kind = media_kind(update)
         caption = update.effective_message.caption or ""
-        file_id = _file_id(update, kind)
+        file_id = file_id_of(update, kind)
         readable = bool(caption) and len(caption) <= self._settings.max_nlu_chars
         picture = bool(file_id) and is_picture(update, kind)
         conversation, reopens, claimed = await self._arrive(
-            update, kind=kind, text=caption, payload={"file_id": file_id}, claim=picture or readable)
+            update, kind=kind, text=caption, payload=attachment_record(update, kind), claim=picture or readable)
         if await self._with_a_person(update, conversation, reopens):
             return
         if picture:
@@ -352,7 +304,7 @@ class CustomerChat:
         """Ask Rasa once per update (`claimed`: the trip was claimed with the arrival), and record its answer."""
         first_trip = claimed
         if not claimed:
-            first_trip, answered = await self._sessions.run(_claim_trip, update.update_id)
+            first_trip, answered = await self._sessions.run(claim_trip, update.update_id)
             if answered:
                 await self._outbox.flush(conversation.chat_id)
                 return
@@ -363,12 +315,12 @@ class CustomerChat:
                 await self._reply(update, conversation, recovered or [{"text": replies.TROUBLE}])
                 return
             log.info("Rasa never got update %s (the app stopped after claiming it): asking now", update.update_id)
-        async with self._typing(conversation.chat_id):
+        async with typing_shown(self._outbox, conversation.chat_id):
             try:
-                metadata = self._metadata(update)
+                about = metadata(update)
                 if attachments:
-                    metadata["attachments"] = attachments
-                answer = await self._rasa.send(conversation.sender_id, text, metadata)
+                    about["attachments"] = attachments
+                answer = await self._rasa.send(conversation.sender_id, text, about)
             except RasaUnavailable as exc:
                 log.warning("no answer from Rasa for update %s: %s", update.update_id, exc)
                 answer = []
@@ -398,7 +350,7 @@ class CustomerChat:
         knows there are none) and mark the update done in the same transaction; then send."""
         if not any(reply.get("custom") for reply in answer):  # the usual answer: messages only
             await self._outbox.record_and_flush(
-                conversation.chat_id, _record_answer, conversation, update.update_id, answer, unanswered=unanswered)
+                conversation.chat_id, record_answer, conversation, update.update_id, answer, unanswered=unanswered)
             return
         # Rasa paused the conversation for a person, but no agents' group is configured: it listens again.
         resume = not self._desk.enabled and any(isinstance((r.get("custom") or {}).get("handoff"), dict) for r in answer)
@@ -406,7 +358,7 @@ class CustomerChat:
             if unanswered or not await session.run_sync(transcript.replies_to, update.update_id):
                 for reply in answer:
                     await self._decide(session, conversation, update.update_id, reply)
-                    await session.run_sync(_queue, conversation, update.update_id, reply)
+                    await session.run_sync(queue_reply, conversation, update.update_id, reply)
             if not resume:
                 # What is left is the outbox's, which delivers whatever is recorded, after a restart too.
                 await session.run_sync(inbox.mark_done, update.update_id)
@@ -426,45 +378,6 @@ class CustomerChat:
         if isinstance(request, dict):
             await session.run_sync(self._desk.escalate, conversation.id, update_id=update_id,
                                    reason=str(request.get("reason") or "customer_request")[:32], context=request)
-
-    @staticmethod
-    def _metadata(update: Update) -> dict[str, Any]:
-        user = update.effective_user
-        return {
-            "update_id": update.update_id,
-            "telegram": {
-                "user_id": user.id,
-                "chat_id": update.effective_chat.id,
-                "first_name": user.first_name,
-                "last_name": user.last_name,
-                "username": user.username,
-                "language_code": user.language_code,
-            },
-        }
-
-    @contextlib.asynccontextmanager
-    async def _typing(self, chat_id: int) -> AsyncIterator[None]:
-        """Shows "typing…" while Rasa thinks, from TYPING_AFTER on. A call on its way is let finish, not abandoned:
-        Telegram may answer it with a "retry after", which the chat's replies must then wait out (the outbox hears of
-        it only from an answer)."""
-        done = asyncio.Event()
-
-        async def keep_typing() -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), TYPING_AFTER)
-            while not done.is_set():
-                await self._outbox.chat_action(chat_id, ChatAction.TYPING)  # in step with the chat's replies
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), TYPING_REFRESH)
-
-        task = asyncio.create_task(keep_typing())
-        try:
-            yield
-        finally:
-            done.set()
-            [outcome] = await asyncio.gather(task, return_exceptions=True)
-            if isinstance(outcome, Exception):
-                log.warning("typing indicator for chat %s failed: %r", chat_id, outcome)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one error handler: log with the traceback, then tell the customer we had trouble."""

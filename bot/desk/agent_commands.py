@@ -11,7 +11,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandl
 
 from bot import hours as hours_module
 from bot import replies
-from bot.desk import cards, lifecycle
+from bot.desk import briefing, cards, lifecycle
 from bot.desk.desk import Desk, target
 from bot.desk.texts import (
     ADMINS_ONLY,
@@ -26,8 +26,9 @@ from bot.desk.texts import (
 )
 from bot.desk.unit import Unit, record_number
 from bot.storage import handoffs, transcript
-from bot.storage.models import Agent, Handoff, HandoffStatus, Promise, utcnow
+from bot.storage.models import Agent, Handoff, HandoffStatus, Promise, Ticket, utcnow
 
+MEDIA_USAGE = "Usage: /media T000012 sends you the attachments of that ticket that are not in its topic."
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 
@@ -43,7 +44,7 @@ class AgentCommands:
         private: dict[str, Handler] = {
             "close": self.on_close, "return": self.on_return, "transfer": self.on_transfer, "note": self.on_note,
             "promise": self.on_promise, "promises": self.on_promises, "kept": self.on_kept, "queue": self.on_queue,
-            "help": self.on_help, "start": self.on_help,
+            "media": self.on_media, "reopen": self.on_reopen, "help": self.on_help, "start": self.on_help,
         }
         found: list[BaseHandler[Any, Any, Any]] = [
             CommandHandler(name, self._as_agent(callback), filters=agent_chats) for name, callback in private.items()]
@@ -51,6 +52,7 @@ class AgentCommands:
         if self._desk.enabled:
             group = filters.Chat(self._desk.group) & filters.UpdateType.MESSAGE
             found += [CommandHandler("queue", self.on_group_queue, filters=group),
+                      CommandHandler("reopen", self.on_reopen, filters=group),
                       CommandHandler("agents", self._as_admin(self.on_agents), filters=group),
                       CommandHandler("release", self._as_admin(self.on_release), filters=group)]
         return found
@@ -141,6 +143,22 @@ class AgentCommands:
         reply = await self._desk.step(_kept, agent.id, _rest(update.effective_message), update_id=update.update_id)
         await self._desk.direct(update.effective_chat.id, reply)
 
+    async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/media T000012: the attachments of a ticket that were not copied into its topic, here."""
+        agent = await self._desk.agent(update)
+        problem = await self._desk.step(_media, _rest(update.effective_message), agent.private_chat_id or update.effective_chat.id)
+        if problem:
+            await self._desk.direct(update.effective_chat.id, problem)
+
+    async def on_reopen(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/reopen T000012 (in private, or in the agents' group): a closed ticket and its topic open again."""
+        user = update.effective_user
+        if user is None or user.is_bot:
+            return
+        told = await self._desk.step(lifecycle.reopen_ticket, _rest(update.effective_message), user.first_name,
+                                     update_id=update.update_id)
+        await self._desk.answer_in_place(update.effective_message, told)
+
     async def _handoff(self, update: Update) -> tuple[Handoff, Agent] | None:
         """The conversation a command is about (see desk.target), or None once the agent has been told why not."""
         agent = await self._desk.agent(update)
@@ -212,6 +230,21 @@ def _promise(u: Unit, handoff_id: int, agent_id: int, due: Any, what: str, chat_
     u.tell(conversation, replies.PROMISED.format(agent=agent.first_name, what=what, due=due_text))
     u.to_topic(conversation, ticket, PROMISE_NOTICE.format(agent=agent.first_name, what=cards.clip(what), due=due_text))
     u.queue(conversation, chat_id, PROMISE_SAVED.format(number=made.id, ticket=ticket.reference, what=what, due=due_text))
+
+
+def _media(u: Unit, reference: str, chat_id: int) -> str | None:
+    number = record_number(reference.upper().removeprefix("T"))
+    ticket = u.session.get(Ticket, number) if number else None
+    if ticket is None or ticket.conversation is None:
+        return MEDIA_USAGE
+    conversation = ticket.conversation
+    handoff = handoffs.for_ticket(u.session, ticket.id)
+    since = handoffs.previous_end(u.session, conversation.id, handoff.id if handoff else None)
+    rest = briefing.attachments(transcript.messages(u.session, conversation.chat_id), since)[briefing.COPIED_PER_TICKET:]
+    if not rest:
+        return f"Every attachment of {ticket.reference} is in its topic already."
+    lifecycle.copy_attachments(u, conversation, chat_id, rest)
+    return None
 
 
 def _promises_text(session: Any, agent_id: int) -> str:

@@ -34,9 +34,10 @@ from bot.desk.texts import (
     NOT_AN_AGENT,
     NOT_YOURS,
     PREFIX,
+    TOPIC_CLOSED,
     WHICH_CUSTOMER,
 )
-from bot.desk.unit import Unit
+from bot.desk.unit import DONE, Unit, thread
 from bot.rasa import RasaClient
 from bot.storage import handoffs
 from bot.storage.db import Sessions
@@ -96,9 +97,12 @@ class Desk:
         return await self.sessions.run(run)
 
     async def flush(self, chats: Iterable[int | None]) -> None:
-        """Deliver what is recorded for these chats."""
+        """Deliver what is recorded for these chats; the agents' group's in the background (it is paced, and no
+        customer or agent waits for it)."""
         for chat_id in set(chats):
-            if chat_id is not None:
+            if chat_id == self.group:
+                self.outbox.flush_soon(chat_id)
+            elif chat_id is not None:
                 await self.outbox.flush(chat_id)
 
     async def direct(self, chat_id: int, text: str) -> None:
@@ -322,13 +326,16 @@ def _from_topic(u: Unit, user: User, message: Message) -> None:
     ticket = handoffs.ticket_in_topic(u.session, message.message_thread_id)
     if ticket is None or ticket.conversation_id is None or u.answered():
         return
+    if ticket.status in DONE:  # a remark meant for colleagues, or an admin writing in a closed topic: not relayed
+        u.queue(ticket.conversation, u.group, TOPIC_CLOSED.format(ticket=ticket.reference), thread(ticket, {}))
+        return
     active = handoffs.active_for(u.session, ticket.conversation_id)
     if active is not None and active.status is HandoffStatus.CLAIMED:
         return
     agent = handoffs.agent(u.session, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
     from_agent(u, agent, ticket.conversation, active, message)
     if ticket.status is TicketStatus.OPEN:
-        ticket.status = TicketStatus.IN_PROGRESS
+        u.set_status(ticket.conversation, ticket, TicketStatus.IN_PROGRESS)
 
 
 def from_agent(u: Unit, agent: Agent, conversation: Conversation, handoff: Handoff | None, message: Message) -> None:

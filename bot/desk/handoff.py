@@ -3,16 +3,16 @@ the queue, and the rating and comment after the close. Each is a step: a plain f
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Message as TelegramMessage
 
 from bot import replies
 from bot.desk import cards, lifecycle
-from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, HANDOFF_NOTICE, RELAY_HEADER
-from bot.desk.unit import Unit, record_number
-from bot.storage import handoffs, tickets
+from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, RELAY_HEADER
+from bot.desk.unit import DONE, Unit, record_number
+from bot.storage import handoffs, tickets, transcript
 from bot.storage.models import (
     Conversation,
     ConversationState,
@@ -25,6 +25,7 @@ from bot.storage.models import (
 )
 from bot.telegram.formatting import split_text
 
+CAPTION_CHARS = 1024  # Telegram's limit for a caption
 COMMENT_WINDOW = timedelta(minutes=30)  # a text this soon after a rating is a comment on it
 
 
@@ -46,9 +47,10 @@ def escalate(u: Unit, conversation: Conversation, *, reason: str, context: dict[
         # No wait estimate out of hours: say when the team is back, and keep the customer first in line for them.
         text = replies.HANDOFF_AFTER_HOURS.format(back=hours.describe_next(now), ticket=ticket.reference)
     u.tell(conversation, (replies.HANDOFF_BOT_DOWN if reason == "bot_unavailable" else "") + text)
-    # A ticket already in the group (a complaint first, a person asked for later): say so in its topic.
-    u.to_topic(conversation, ticket, HANDOFF_NOTICE.format(
-        name=u.name(conversation), reason=cards.REASONS.get(reason, reason)), claim=handoff)
+    if u.enabled and ticket.topic_id is not None:
+        # A ticket already in the group (a complaint first, a person asked for later): what the customer said
+        # since its card, with the reason, in a new card in its topic; they were told the team sees everything.
+        lifecycle.post_briefing(u, ticket, handoff)
 
 
 def relay_from_customer(u: Unit, conversation_id: int, message: TelegramMessage) -> bool:
@@ -76,13 +78,38 @@ def relay(u: Unit, handoff: Handoff, message: TelegramMessage) -> None:
         target, where = agent.private_chat_id, {}
     else:
         target, where = u.group, {"thread_id": ticket.topic_id} if ticket.topic_id else {}
+    not_before = _paced(u, conversation) if target == u.group else None
+    if not_before is not None:
+        where["not_before"] = not_before.timestamp()
     if message.text:
         # All of a long message reaches the agents, in as many Telegram messages as it takes.
         for part in split_text(f"{header}\n{message.text}"):
             u.queue(conversation, target, part, dict(where), kind="relay")
     else:
-        payload: dict[str, Any] = {"copy": {"from_chat_id": conversation.chat_id, "message_id": message.message_id}, **where}
-        u.queue(conversation, target, f"{header}\n{message.caption or ''}".strip()[:1024], payload, kind="relay")
+        copy_with_header(u, conversation, target, header, message, where, kind="relay")
+
+
+def copy_with_header(
+    u: Unit, conversation: Conversation, target: int, header: str, message: TelegramMessage, where: dict[str, Any],
+    kind: str,
+) -> None:
+    """A copy of a media message under a header line; a caption too long to share the header keeps its own."""
+    payload: dict[str, Any] = {"copy": {"from_chat_id": message.chat_id, "message_id": message.message_id}, **where}
+    caption = f"{header}\n{message.caption or ''}".strip()
+    if len(caption) <= CAPTION_CHARS:
+        u.queue(conversation, target, caption, payload, kind=kind)
+        return
+    u.queue(conversation, target, header, {k: v for k, v in payload.items() if k != "copy"}, kind=kind)
+    u.queue(conversation, target, "", payload, kind=kind)  # no caption given: the copy keeps the customer's
+
+
+def _paced(u: Unit, conversation: Conversation) -> datetime | None:
+    """When a waiting customer's next relay may reach the group: RELAY_MERGE_SECONDS after their last one."""
+    last = transcript.last_sent_to(u.session, conversation.id, u.group, "relay")
+    if last is None:
+        return None
+    due = (last.sent_at or last.created_at) + timedelta(seconds=u.settings.relay_merge_seconds)
+    return due if due > utcnow() else None
 
 
 def cancel(u: Unit, conversation_id: int) -> bool:
@@ -147,7 +174,7 @@ def followup_answer(u: Unit, conversation_id: int, handoff_id: int, answer: str)
     if answer == "ok":
         u.tell(conversation, replies.FOLLOWUP_GLAD)
         return
-    handoff.ticket.status = TicketStatus.OPEN
+    u.set_status(conversation, handoff.ticket, TicketStatus.OPEN)
     escalate(u, conversation, reason="followup", context={"ticket_id": handoff.ticket.reference})
     u.chats.add(u.group)
 
@@ -171,6 +198,8 @@ def _ticket_for(u: Unit, conversation: Conversation, *, reason: str, context: di
         found = u.session.get(Ticket, number)
         if found is not None and found.customer_id == conversation.customer_id:
             return found
+    if (held := _held_back(u, conversation)) is not None:
+        return held
     collected = context.get("collected") or {}
     description = collected.get("complaint_description") or context.get("message") or "Asked to talk to a person"
     photos = collected.get("complaint_photos")
@@ -180,13 +209,26 @@ def _ticket_for(u: Unit, conversation: Conversation, *, reason: str, context: di
         idempotency_key=f"handoff:{conversation.chat_id}:{key}",
         conversation=conversation,
         category=collected.get("complaint_category") or "other",
-        description=str(description)[:4000],
+        description=str(description),
         desired_resolution=collected.get("desired_resolution") or "talk_to_person",
         priority=TicketPriority.HIGH if reason in ("frustration", "bot_unavailable") else TicketPriority.NORMAL,
         order_number=_value(collected.get("order_number")),
         contact=_value(collected.get("contact")),
         photos=photos if isinstance(photos, list) else [],
     )
+    return ticket
+
+
+def _held_back(u: Unit, conversation: Conversation) -> Ticket | None:
+    """Past MAX_TICKETS_PER_HOUR new tickets, a request goes to the customer's open ticket, or reopens their latest:
+    never to no one, and never another card in the agents' group."""
+    hour_ago = utcnow() - timedelta(hours=1)
+    if tickets.opened_since(u.session, conversation.customer_id, hour_ago) < u.settings.max_tickets_per_hour:
+        return None
+    theirs = tickets.for_customer(u.session, conversation.customer_id)
+    ticket = next((t for t in theirs if t.status not in DONE), theirs[0])
+    if ticket.status in DONE:
+        u.set_status(conversation, ticket, TicketStatus.OPEN)
     return ticket
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from bot import replies
 from bot.config import Settings
-from bot.desk import cards
+from bot.desk import briefing, cards
 from bot.desk.texts import (
     ALREADY_CLAIMED,
     CLAIMED_INTRO,
@@ -17,8 +17,11 @@ from bot.desk.texts import (
     CSAT_PREFIX,
     PREFIX,
     RELEASED_NOTICE,
+    REOPEN_USAGE,
     REOPENED_AGENT,
+    REOPENED_BY,
     REOPENED_NOTICE,
+    REOPENED_TICKET,
     REQUEUED_NOTICE,
     RETURNED_AGENT,
     RETURNED_NOTICE,
@@ -28,11 +31,12 @@ from bot.desk.texts import (
     TRANSFERRED_AGENT,
     TRANSFERRED_NOTICE,
 )
-from bot.desk.unit import Unit, record_number
-from bot.storage import handoffs, transcript
+from bot.desk.unit import DONE, Unit, record_number, thread
+from bot.storage import handoffs, memory, transcript
 from bot.storage.models import Agent, Conversation, Handoff, HandoffStatus, Ticket, TicketStatus, utcnow
 
 ENDED = "This conversation has already ended."
+INTRO_LINES = 5  # the last messages in the claiming agent's intro; the whole conversation follows as a file
 NOT_YOURS_TO_PASS = "This conversation isn't yours to pass on any more."
 RELEASE_USAGE = "Usage: /release T000001, for a ticket an agent is handling."
 
@@ -71,7 +75,7 @@ def claim(u: Unit, ticket_id: int, agent_id: int) -> str | None:
         return f"This customer is being helped on {handoff.ticket.reference}."
     if not handoffs.claim(u.session, handoff.id, agent):
         return ALREADY_CLAIMED.format(agent=handoff.agent.first_name if handoff.agent else "someone else")
-    ticket.status = TicketStatus.IN_PROGRESS
+    u.set_status(conversation, ticket, TicketStatus.IN_PROGRESS)
     u.tell(conversation, replies.CLAIMED.format(agent=agent.first_name))
     u.to_topic(conversation, ticket, CLAIMED_NOTICE.format(agent=agent.first_name))
     introduce(u, handoff, agent)
@@ -93,11 +97,11 @@ def finish(
     followup = timedelta(hours=u.settings.followup_hours) if closing else None
     handoffs.finish(u.session, handoff, status, resolution=note, followup_after=followup)
     if closing:
-        ticket.status = TicketStatus.RESOLVED
         u.tell(conversation, replies.CLOSED.format(agent=agent.first_name))
         u.tell(conversation, replies.CSAT_QUESTION, [(str(n), f"{CSAT_PREFIX}{handoff.id}:{n}") for n in range(1, 6)])
         u.to_topic(conversation, ticket, CLOSED_NOTICE.format(
             agent=agent.first_name, note=f": {cards.clip(note)}" if note else ""))
+        u.set_status(conversation, ticket, TicketStatus.RESOLVED)
         told = CLOSED_AGENT.format(ticket=ticket.reference)
     else:
         u.tell(conversation, replies.RETURNED.format(ticket=ticket.reference))
@@ -169,7 +173,7 @@ def reopen(u: Unit, conversation: Conversation, last: Handoff) -> Handoff:
     """The closed ticket opens again, with the agent who closed it when they can take it, else in the queue."""
     ticket = last.ticket
     handoff, _ = handoffs.open_handoff(u.session, conversation=conversation, ticket=ticket, reason="reopened", context={})
-    ticket.status = TicketStatus.IN_PROGRESS
+    u.set_status(conversation, ticket, TicketStatus.IN_PROGRESS)
     agent = last.agent
     if agent is not None and agent.private_chat_id and handoffs.claim(u.session, handoff.id, agent):
         u.tell(conversation, replies.REOPENED.format(agent=agent.first_name))
@@ -181,12 +185,68 @@ def reopen(u: Unit, conversation: Conversation, last: Handoff) -> Handoff:
     return handoff
 
 
+def reopen_ticket(u: Unit, reference: str, agent_name: str) -> str:
+    """/reopen T000012: a closed ticket, and its topic, open again; what to tell the agent."""
+    ticket = u.session.get(Ticket, number) if (number := record_number(reference.upper().removeprefix("T"))) else None
+    if ticket is None or ticket.conversation is None:
+        return REOPEN_USAGE
+    if ticket.status not in DONE:
+        return f"{ticket.reference} is open already."
+    u.set_status(ticket.conversation, ticket, TicketStatus.OPEN)
+    u.to_topic(ticket.conversation, ticket, REOPENED_BY.format(agent=agent_name, ticket=ticket.reference))
+    return REOPENED_TICKET.format(ticket=ticket.reference)
+
+
+def post_briefing(u: Unit, ticket: Ticket, handoff: Handoff | None) -> None:
+    """The ticket's card in its topic, then the customer's attachments not in the topic yet and, when the card could
+    not hold everything, the complete transcript (see bot/desk/briefing.py)."""
+    conversation, customer = ticket.conversation, ticket.conversation.customer
+    remembered = memory.remember(
+        u.session, telegram_user_id=customer.telegram_user_id, today=utcnow(),
+        regular_min_visits=u.settings.regular_min_visits, regular_min_tickets=u.settings.regular_min_tickets,
+    ) if customer is not None else None
+    in_topic, copied_before = transcript.in_topic(u.session, conversation.id, u.group, ticket.topic_id)
+    facts = briefing.Facts(
+        ticket=ticket, customer=customer, memory=remembered, handoff=handoff,
+        messages=transcript.messages(u.session, conversation.chat_id),
+        since=handoffs.previous_end(u.session, conversation.id, handoff.id if handoff else None),
+        in_topic=frozenset(in_topic), copied_before=copied_before)
+    told = briefing.brief(facts, utcnow())
+    if handoff is not None:
+        handoff.announced_at = utcnow()
+    u.to_topic(conversation, ticket, told.card, claim=handoff or ticket, kind="card")
+    for group in told.copies:
+        u.queue(conversation, u.group, "", thread(ticket, {"copy_many": {
+            "from_chat_id": conversation.chat_id, "message_ids": group}}), kind="copies", reply=False)
+    if told.transcript is not None:
+        u.queue(conversation, u.group, f"{ticket.reference}: the complete transcript",
+                thread(ticket, {"file_name": f"{ticket.reference}-transcript.txt", "content": told.transcript}),
+                kind="document", reply=False)
+
+
 def introduce(u: Unit, handoff: Handoff, agent: Agent) -> None:
     """The conversation so far, in the agent's private chat, with its Close, Return and Transfer buttons."""
-    conversation, customer = handoff.conversation, handoff.conversation.customer
-    lines = cards.transcript(transcript.messages(u.session, conversation.chat_id), customer.first_name if customer else "")
-    intro = CLAIMED_INTRO.format(name=u.name(conversation), ticket=handoff.ticket.reference,
-                                 recent="\n".join(cards.clip(line) for line in lines[-5:]))
+    conversation, customer, ticket = handoff.conversation, handoff.conversation.customer, handoff.ticket
+    messages = transcript.messages(u.session, conversation.chat_id)
+    lines = cards.transcript(messages, customer.first_name if customer else "")
+    recent = [cards.clip(line) for line in lines[-INTRO_LINES:]]
+    intro = CLAIMED_INTRO.format(name=u.name(conversation), ticket=ticket.reference, recent="\n".join(recent))
     u.to_agent(agent, conversation, intro[:4096], [
         ("Close", f"{PREFIX}close:{handoff.id}"), ("Return to bot", f"{PREFIX}return:{handoff.id}"),
         ("Transfer", f"{PREFIX}offer:{handoff.id}")])
+    attached = briefing.attachments(messages, handoffs.previous_end(u.session, conversation.id, handoff.id))
+    copy_attachments(u, conversation, agent.private_chat_id, attached)
+    if recent != lines or len(intro) > 4096:
+        # The customer was told this person sees the whole conversation: what the intro leaves out comes as a file.
+        facts = briefing.Facts(ticket=ticket, customer=customer, memory=None, handoff=handoff, messages=messages)
+        content = briefing.full_transcript(facts, lines, briefing.attachments(messages), {a.message_id for a in attached},
+                                           utcnow(), where="this chat")
+        u.queue(conversation, agent.private_chat_id, f"{ticket.reference}: the complete transcript",
+                {"file_name": f"{ticket.reference}-transcript.txt", "content": content}, kind="document", reply=False)
+
+
+def copy_attachments(u: Unit, conversation: Conversation, chat_id: int, chosen: list[briefing.Attachment]) -> None:
+    """Copies of the customer's attachments into a chat, in order, each album as one album."""
+    for group in briefing.in_groups(chosen):
+        u.queue(conversation, chat_id, "", {"copy_many": {"from_chat_id": conversation.chat_id, "message_ids": group}},
+                kind="copies", reply=False)

@@ -15,8 +15,8 @@ from bot import replies
 from bot.desk import cards, lifecycle
 from bot.desk.desk import Desk
 from bot.desk.texts import FOLLOWUP_PREFIX, PROMISE_DUE, STILL_WAITING, SUMMARY
-from bot.desk.unit import Unit, thread
-from bot.storage import handoffs, memory, transcript
+from bot.desk.unit import Unit
+from bot.storage import handoffs
 from bot.storage.models import Ticket, utcnow
 
 log = logging.getLogger(__name__)
@@ -118,31 +118,11 @@ class Round:
 
 
 def _post_card(u: Unit, ticket_id: int, thread_id: int) -> None:
-    """The ticket's context card in its new topic, then the customer's photos and, for a long story, the transcript."""
+    """The ticket's context card in its new topic."""
     ticket = u.session.get(Ticket, ticket_id)
     ticket.topic_id = thread_id
-    conversation = ticket.conversation
-    customer = conversation.customer
-    handoff = handoffs.active_for(u.session, conversation.id)
-    if handoff is not None and handoff.ticket_id != ticket.id:
-        handoff = None
-    remembered = memory.remember(
-        u.session, telegram_user_id=customer.telegram_user_id, today=utcnow(),
-        regular_min_visits=u.settings.regular_min_visits, regular_min_tickets=u.settings.regular_min_tickets,
-    ) if customer is not None else None
-    lines = cards.transcript(transcript.messages(u.session, conversation.chat_id), customer.first_name if customer else "")
-    text = cards.card(cards.CardFacts(ticket=ticket, customer=customer, memory=remembered, handoff=handoff, lines=lines))
-    if handoff is not None:
-        handoff.announced_at = utcnow()
-    u.to_topic(conversation, ticket, text, claim=handoff or ticket)
-    for photo in ticket.photos or []:
-        u.queue(conversation, u.group, f"{ticket.reference}: photo from the customer", thread(ticket, {"photo": photo}),
-                kind="photo", reply=False)
-    if len(lines) > cards.CARD_MESSAGES:
-        content = cards.full_transcript(ticket, customer, lines, utcnow())
-        u.queue(conversation, u.group, f"{ticket.reference}: the whole transcript",
-                thread(ticket, {"file_name": f"{ticket.reference}-transcript.txt", "content": content}),
-                kind="document", reply=False)
+    handoff = handoffs.active_for(u.session, ticket.conversation_id)
+    lifecycle.post_briefing(u, ticket, handoff if handoff is not None and handoff.ticket_id == ticket.id else None)
 
 
 def _remind_promises(u: Unit) -> None:

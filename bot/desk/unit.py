@@ -17,7 +17,9 @@ from bot.config import Settings
 from bot.desk import cards
 from bot.desk.texts import PREFIX
 from bot.storage import buttons, transcript
-from bot.storage.models import Agent, Conversation, Handoff, Ticket
+from bot.storage.models import Agent, Conversation, Handoff, Ticket, TicketStatus
+
+DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)  # a ticket closed: its topic is closed too
 
 
 class Unit:
@@ -65,6 +67,7 @@ class Unit:
 
     def to_topic(
         self, conversation: Conversation, ticket: Ticket, text: str, claim: Handoff | Ticket | None = None,
+        kind: str = "text",
     ) -> None:
         """A message in the ticket's topic, with a Claim button for `claim` (once the topic exists: the card, posted
         later, carries the story)."""
@@ -73,7 +76,18 @@ class Unit:
         payload = thread(ticket, {})
         if claim is not None:
             payload.update(self.buttons(self.group, [("Claim", f"{PREFIX}claim:{ticket.id}")]))
-        self.queue(conversation, self.group, text, payload, reply=False)
+        self.queue(conversation, self.group, text, payload, kind=kind, reply=False)
+
+    def set_status(self, conversation: Conversation, ticket: Ticket, status: TicketStatus) -> None:
+        """A ticket's new status; its topic closes with it (marked ✅, so the group's list shows open work) and
+        reopens with it."""
+        was_closed, ticket.status = ticket.status in DONE, status
+        if self.enabled and ticket.topic_id and was_closed != (status in DONE):
+            name = cards.topic_name(ticket, conversation.customer)
+            change = {"closed": True, "name": cards.clip(f"✅ {name}", cards.TOPIC_NAME_CHARS)} if status in DONE \
+                else {"closed": False, "name": name}
+            self.queue(conversation, self.group, "", {"thread_id": ticket.topic_id, "topic": change}, kind="topic",
+                       reply=False)
 
     def buttons(self, chat_id: int, choices: list[tuple[str, str]]) -> dict[str, Any]:
         """Inline buttons for a chat: each payload kept on the server behind a short id issued to that chat only."""

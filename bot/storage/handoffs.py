@@ -203,6 +203,14 @@ def latest(session: Session, conversation_id: int) -> Handoff | None:
     return session.scalar(_LATEST, {"conversation_id": conversation_id})
 
 
+def previous_end(session: Session, conversation_id: int, before: int | None) -> datetime | None:
+    """When the conversation's last handoff before handoff `before` (or before now, with None) ended."""
+    query = select(Handoff.closed_at).where(Handoff.conversation_id == conversation_id, Handoff.closed_at.is_not(None))
+    if before is not None:
+        query = query.where(Handoff.id < before)
+    return session.scalar(query.order_by(Handoff.id.desc()).limit(1))
+
+
 def requeue(session: Session, handoff: Handoff) -> None:
     """Back to waiting for anyone (the holder passed it on); its place in line is kept."""
     handoff.status = HandoffStatus.QUEUED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -55,4 +56,10 @@ def for_customer(session: Session, customer_id: int) -> list[Ticket]:
 def count_in_category(session: Session, customer_id: int, category: str) -> int:
     """How many earlier tickets of this customer were about the same kind of problem."""
     query = select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id, Ticket.category == category)
+    return session.scalar(query) or 0
+
+
+def opened_since(session: Session, customer_id: int, since: datetime) -> int:
+    """How many tickets this customer opened from `since` on."""
+    query = select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id, Ticket.created_at >= since)
     return session.scalar(query) or 0

@@ -150,6 +150,29 @@ def _add(session: Session, conversation: Conversation, **fields: Any) -> int:
     return result.inserted_primary_key[0]
 
 
+def last_sent_to(session: Session, conversation_id: int, chat_id: int, kind: str) -> Message | None:
+    """The newest message of this kind recorded for a chat about this conversation (sent or not)."""
+    return session.scalar(select(Message).where(
+        Message.conversation_id == conversation_id, Message.chat_id == chat_id, Message.kind == kind,
+        Message.direction == Direction.OUT).order_by(Message.id.desc()).limit(1))
+
+
+def in_topic(session: Session, conversation_id: int, chat_id: int, thread_id: int) -> tuple[set[int], int]:
+    """The customer's messages copied into a topic (their ids in the customer's chat), and how many of them were
+    copied with a card (the rest were relayed as they came)."""
+    copied: set[int] = set()
+    with_cards = 0
+    for payload, kind in session.execute(select(Message.payload, Message.kind).where(
+            Message.conversation_id == conversation_id, Message.chat_id == chat_id, Message.kind.in_(("copies", "relay")))):
+        if not payload or payload.get("thread_id") != thread_id:
+            continue
+        ids = (payload.get("copy_many") or {}).get("message_ids") or [(payload.get("copy") or {}).get("message_id")]
+        found = {int(i) for i in ids if i is not None}
+        copied |= found
+        with_cards += len(found) if kind == "copies" else 0
+    return copied, with_cards
+
+
 def replies_to(session: Session, update_id: int) -> list[Message]:
     """Replies already recorded for an update, in order."""
     return list(session.scalars(_REPLIES_TO, {"update_id": update_id}))

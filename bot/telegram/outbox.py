@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from bot.faults import failpoint
 from bot.storage import transcript
 from bot.storage.db import Sessions
 from bot.storage.models import Message
+from bot.telegram import group_queue
 from bot.telegram.locks import LocalLocks, Locks
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ class Outbox:
         self.shared: Locks = shared or LocalLocks()  # with several workers: one sender per chat among them
         # Telegram's "retry after" is per chat: a flooded agents' group must not hold up customers' replies.
         self._not_before: dict[int, float] = {}
+        self._served: dict[int, int] = {}  # per group: the conversation whose message went last (round robin)
+        self._background: dict[int, asyncio.Task[None]] = {}
+        self._again: set[int] = set()
 
     def _waiting(self, chat_id: int) -> bool:
         """Whether Telegram's last "retry after" for this chat has not yet passed."""
@@ -77,10 +82,49 @@ class Outbox:
                 return  # Telegram asked us to wait with this chat; the retry round comes back to it
             if not held:
                 return  # another worker is sending this chat's messages; the retry round catches any it missed
+            if group_queue.is_group(chat_id):
+                await self._flush_group(chat_id)
+                return
             pending = await self._sessions.read(transcript.outbox, chat_id)
             for message in pending:
                 if not await self._deliver(message):
                     break
+
+    async def _flush_group(self, chat_id: int) -> None:
+        """A group's messages in the order of bot/telegram/group_queue.py, read afresh after each send: a card
+        recorded meanwhile goes before what was already waiting."""
+        while True:
+            pending = await self._sessions.read(transcript.outbox, chat_id)
+            batch = group_queue.next_batch(pending, time.time(), self._served.get(chat_id))
+            if not batch or not await self._deliver(batch[0], together=batch[1:]):
+                return
+            self._served[chat_id] = batch[0].conversation_id
+
+    def flush_soon(self, chat_id: int) -> None:
+        """Deliver a chat's messages in the background: a customer's handler must not wait for the agents' group,
+        which Telegram paces at 20 messages a minute."""
+        if chat_id in self._background:
+            self._again.add(chat_id)  # the running flush may have read before the newest message: go once more
+            return
+        self._background[chat_id] = asyncio.create_task(self._flush_in_background(chat_id))
+
+    async def close(self) -> None:
+        """Stop the background deliveries (what they had not sent stays recorded, for the next start)."""
+        for task in list(self._background.values()):
+            task.cancel()
+        await asyncio.gather(*self._background.values(), return_exceptions=True)
+
+    async def _flush_in_background(self, chat_id: int) -> None:
+        try:
+            while True:
+                self._again.discard(chat_id)
+                await self.flush(chat_id)
+                if chat_id not in self._again:
+                    return
+        except Exception:
+            log.exception("delivering to chat %s failed; the retry round will try again", chat_id)
+        finally:
+            self._background.pop(chat_id, None)
 
     async def record_and_flush(self, chat_id: int, record: Callable[..., object], *args: Any, **kwargs: Any) -> None:
         """Record replies to a chat (`record(session, *args, **kwargs)`, one transaction) and deliver what is then
@@ -135,7 +179,7 @@ class Outbox:
         self._not_before[chat_id] = max(self._not_before.get(chat_id, 0.0), asyncio.get_running_loop().time() + wait)
         log.warning("chat %s is flooded: waiting %.0f s before its next message", chat_id, wait)
 
-    async def _send(self, message: Message) -> TelegramMessage | MessageId:
+    async def _send(self, message: Message, text: str | None = None) -> TelegramMessage | MessageId | None:
         """One recorded message to Telegram: a copy of a user's message, a photo, a document (with caption), or a text.
 
         The payload may name a forum topic (`thread_id`) and carry buttons.
@@ -147,15 +191,42 @@ class Outbox:
             source = payload["copy"]
             return await self._bot.copy_message(
                 message.chat_id, source["from_chat_id"], source["message_id"], caption=caption, **where)
+        if "topic" in payload:  # a forum topic renamed, closed or reopened: nothing is posted
+            await self._change_topic(message.chat_id, payload["thread_id"], payload["topic"])
+            return None
+        if "copy_many" in payload:  # an album stays one album
+            source = payload["copy_many"]
+            copied = await self._bot.copy_messages(message.chat_id, source["from_chat_id"], source["message_ids"],
+                                                   message_thread_id=payload.get("thread_id"))
+            if not copied:
+                raise BadRequest("none of the messages could be copied")
+            return copied[0]
         if message.kind == "photo":
             return await self._bot.send_photo(message.chat_id, payload["photo"], caption=caption, **where)
         if message.kind == "document":
             return await self._bot.send_document(message.chat_id, document_file(payload), caption=caption, **where)
-        return await self._bot.send_message(message.chat_id, message.text, **where)
+        return await self._bot.send_message(message.chat_id, text or message.text, **where)
 
-    async def _deliver(self, message: Message) -> bool:
+    async def _change_topic(self, chat_id: int, thread_id: int, change: dict[str, Any]) -> None:
+        """Rename the topic, then close or reopen it; a step already done (TOPIC_NOT_MODIFIED) is skipped."""
+        steps: list[Any] = []
+        if change.get("name"):
+            steps.append(lambda: self._bot.edit_forum_topic(chat_id, thread_id, name=change["name"]))
+        if "closed" in change:
+            toggle = self._bot.close_forum_topic if change["closed"] else self._bot.reopen_forum_topic
+            steps.append(lambda: toggle(chat_id, thread_id))
+        for step in steps:
+            try:
+                await step()
+            except BadRequest as exc:
+                if "not_modified" not in str(exc).lower().replace(" ", "_"):
+                    raise
+
+    async def _deliver(self, message: Message, together: Sequence[Message] = ()) -> bool:
+        """Send one recorded message (with `together`: relayed texts merged into it, marked sent with it); False
+        when it should be tried again later."""
         try:
-            sent = await self._send(message)
+            sent = await self._send(message, group_queue.merged_text([message, *together]) if together else None)
         except (Forbidden, BadRequest) as exc:
             log.warning("reply %s to chat %s refused for good: %s", message.id, message.chat_id, exc)
             await self._sessions.run(transcript.mark_undeliverable, message.id)
@@ -168,6 +239,7 @@ class Outbox:
             return False
         failpoint(None, "after-send", message.chat_id)  # tests: sent, not yet marked sent (a restart sends it again)
         document = getattr(sent, "document", None)
-        await self._sessions.run(transcript.mark_delivered, message.id, telegram_message_id=sent.message_id,
-                                 file_id=document.file_id if document else None)
+        for each in (message, *together):
+            await self._sessions.run(transcript.mark_delivered, each.id, telegram_message_id=getattr(sent, "message_id", None),
+                                     file_id=document.file_id if document else None)
         return True

@@ -77,3 +77,36 @@ async def test_a_customer_reaches_a_person_and_back_without_repeating_themselves
     expected = variations("utter_faq/opening_hours")
     messages = await say(emulator, user, "what are your opening hours", expect=expected)
     assert messages[-1]["text"] in expected
+
+
+async def test_a_long_complaint_and_a_voice_note_reach_the_agent_whole(
+    stack: Stack, emulator: EmulatorClient, customer: dict
+) -> None:
+    user = customer["id"]
+    group_start = (await emulator.sent(stack.agent_chat_id)).last
+    story = " ".join(f"Day {n}: the courier said the parcel was on its way, and it was not." for n in range(1, 60))[:3000]
+    await say(emulator, user, story)
+    after = (await emulator.sent(user)).last
+    voice = (await emulator.send_media(user, "voice", content=b"OggS a voice note about the parcel"))["message"]["voice"]
+    await replies_after(emulator, user, after)
+    after = (await emulator.sent(user)).last
+    await emulator.send_text(user, "I want to talk to a real person please")
+    await replies_after(emulator, user, after, until="in line")
+
+    card = (await emulator.wait_for_text(stack.agent_chat_id, group_start, timeout=30,
+                                         predicate=lambda t: "🎫" in t and "Day 1:" in t))[-1]
+    topic = card["message_thread_id"]
+
+    async def in_topic() -> list[dict]:
+        return [m for m in (await emulator.sent(stack.agent_chat_id, card["seq"] - 1)).messages
+                if m.get("message_thread_id") == topic]
+
+    for _ in range(200):  # the voice note is copied right after the card
+        copies = [m["message"] for m in await in_topic() if "voice" in m.get("message", {})]
+        if copies:
+            break
+        await asyncio.sleep(0.1)
+    assert [m["voice"]["file_unique_id"] for m in copies] == [voice["file_unique_id"]]
+    documents = [m["message"]["document"] for m in await in_topic() if "document" in m.get("message", {})]
+    attached = "".join([(await emulator.file_content(d["file_id"])).decode() for d in documents])
+    assert story in card["text"] + attached, "the customer's 3,000 characters reach the agent, not a clipped line"

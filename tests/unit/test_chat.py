@@ -8,9 +8,9 @@ from aiohttp import web
 from sqlalchemy import Connection, Engine, event
 
 from bot import logs, replies
-from bot.chat import handlers
 from bot.storage import inbox, transcript
 from bot.storage.models import DeliveryStatus, Direction
+from bot.telegram import typing_action
 from tests.unit.chat_harness import Harness, callback_answer, eventually
 
 
@@ -54,7 +54,7 @@ async def test_slow_rasa_is_cut_off_with_the_trouble_message(harness: Harness) -
 
 
 async def test_typing_is_shown_while_rasa_thinks(harness: Harness, monkeypatch) -> None:
-    monkeypatch.setattr(handlers, "TYPING_AFTER", 0.05)
+    monkeypatch.setattr(typing_action, "TYPING_AFTER", 0.05)
 
     async def slow(body: dict) -> list:  # Rasa answers only once "typing…" has been shown (or gives up after 10 s)
         for _ in range(200):
@@ -71,7 +71,7 @@ async def test_typing_is_shown_while_rasa_thinks(harness: Harness, monkeypatch) 
 
 async def test_a_quick_answer_comes_without_typing(harness: Harness, monkeypatch) -> None:
     # The threshold is set far beyond any answer's time, so a slow machine cannot make "quick" slow.
-    monkeypatch.setattr(handlers, "TYPING_AFTER", 600.0)
+    monkeypatch.setattr(typing_action, "TYPING_AFTER", 600.0)
     harness.rasa.answer = lambda body: [{"text": "at once"}]
     assert (await harness.say("hello"))[-1]["text"] == "at once"
     assert await harness.emulator.calls("sendChatAction") == []

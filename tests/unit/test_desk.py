@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -40,8 +41,10 @@ def _handing_over(body: dict) -> list[dict]:
 
 @pytest.fixture
 async def desk(tmp_path) -> AsyncIterator[Harness]:
-    """The app with an agents' group (Alex and Bo are members) and a Rasa that hands over on "I want a person"."""
-    async with running_harness(tmp_path, desk=True) as running:
+    """The app with an agents' group (Alex and Bo are members) and a Rasa that hands over on "I want a person"; a
+    waiting customer's messages reach the group within half a second of each other (test_desk_fairness.py has
+    the pacing)."""
+    async with running_harness(tmp_path, desk=True, RELAY_MERGE_SECONDS="0.5") as running:
         running.rasa.answer = _handing_over
         yield running
 
@@ -85,6 +88,25 @@ async def _queued(harness: Harness) -> dict:
     assert told[-1]["text"] == replies.HANDOFF_QUEUED.format(position=1, wait="")
     [card] = [m for m in await _new(harness, harness.group_id, group_start, "🎫") if "🎫" in (m.get("text") or "")]
     return card
+
+
+async def _in_group(harness: Harness, after: int, matches: Callable[[dict], bool], timeout: float = 8) -> dict:
+    """The first message in the agents' group after `after` that matches, once it is there."""
+    for _ in range(int(timeout / 0.05)):
+        found = [m for m in (await harness.emulator.sent(harness.group_id, after)).messages if matches(m)]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no such message in the agents' group")
+
+
+async def _calls(harness: Harness, method: str, timeout: float = 8) -> list[dict]:
+    """The emulator's log of a Bot API method, once there is any."""
+    for _ in range(int(timeout / 0.05)):
+        if found := await harness.emulator.calls(method):
+            return found
+        await asyncio.sleep(0.05)
+    return []
 
 
 async def _agent_ready(harness: Harness, user: int = ALEX) -> None:
@@ -253,17 +275,18 @@ async def test_rasa_down_hands_the_customer_to_a_person(desk: Harness) -> None:
 async def test_a_complaint_ticket_gets_a_topic_with_its_photos_and_an_answer_there_reaches_the_customer(desk: Harness) -> None:
     sent = await desk.emulator.send_media(4242, "photo", content=b"\x89PNG a cracked mirror")
     await desk.emulator.wait_for_text(4242)
-    photo = sent["message"]["photo"][-1]["file_id"]
+    photo = sent["message"]["photo"][-1]
     group_start = await _last(desk, desk.group_id)
     async with desk.sessions.begin() as session:
         conversation = await session.run_sync(transcript.find_conversation, 4242)
         await session.run_sync(tickets.create, idempotency_key="k1", conversation=conversation, category="damaged_or_wrong_item",
                              description="The mirror arrived cracked", desired_resolution="replacement",
-                             priority=TicketPriority.NORMAL, order_number="B12345", photos=[photo])
-    posted = await _new(desk, desk.group_id, group_start, "photo from the customer")
-    card = posted[0]
-    assert "no person asked for yet" in card["text"] and "Photos: 1" in card["text"]
-    assert posted[-1]["method"] == "sendPhoto" and posted[-1]["message_thread_id"] == card["message_thread_id"]
+                             priority=TicketPriority.NORMAL, order_number="B12345", photos=[photo["file_id"]])
+    [card] = await _new(desk, desk.group_id, group_start, "🎫")
+    assert "no person asked for yet" in card["text"] and "Attachments: 1 (below)" in card["text"]
+    copied = await _in_group(desk, card["seq"], lambda m: "photo" in m.get("message", {}))
+    assert copied["message"]["photo"][-1]["file_unique_id"] == photo["file_unique_id"], "the customer's own photo, copied"
+    assert copied["message_thread_id"] == card["message_thread_id"]
     customer_start = await _last(desk, 4242)
     await desk.emulator.send_text(BO, "Hi Maya, a new mirror ships today.", chat_id=desk.group_id,
                                   message_thread_id=card["message_thread_id"])
@@ -438,3 +461,70 @@ async def test_internal_notes_never_reach_the_customers_own_data(desk: Harness) 
     export = (await desk.emulator.file_content(document["file"]["file_id"])).decode()
     assert "I want a person" in export, "the customer's own words are there"
     assert "courier's record" not in export and "shift lead" not in export
+
+
+async def test_a_closed_tickets_topic_is_closed_and_what_is_written_there_stays_with_the_team(desk: Harness) -> None:
+    card = await _queued(desk)
+    topic = card["message_thread_id"]
+    await _agent_ready(desk)
+    await _press(desk, ALEX, card, "Claim")
+    customer_start = await _last(desk, 4242)
+    await desk.emulator.send_text(ALEX, "/close replacement sent")
+    await _new(desk, 4242, customer_start, "How did we do?")
+    closed = await _calls(desk, "closeForumTopic")
+    assert int(closed[0]["params"]["message_thread_id"]) == topic
+    [renamed] = await desk.emulator.calls("editForumTopic")
+    assert renamed["params"]["name"] == "✅ T000001 · Maya"
+    await desk.emulator.set_member(desk.group_id, BO, admin=True)  # admins may still write in a closed topic
+    group_start, customer_start = await _last(desk, desk.group_id), await _last(desk, 4242)
+    await desk.emulator.send_text(BO, "between us: she was lucky", chat_id=desk.group_id, message_thread_id=topic)
+    [told] = await _new(desk, desk.group_id, group_start, "no longer reaches the customer")
+    assert told["text"] == desk_texts.TOPIC_CLOSED.format(ticket="T000001") and told["message_thread_id"] == topic
+    assert not [m for m in (await desk.emulator.sent(4242, customer_start)).messages if "lucky" in (m.get("text") or "")]
+
+    agent_start = await _last(desk, ALEX)
+    await desk.emulator.send_text(ALEX, "/reopen T000001")
+    await _new(desk, ALEX, agent_start, desk_texts.REOPENED_TICKET.format(ticket="T000001"))
+    reopened = await _calls(desk, "reopenForumTopic")
+    assert int(reopened[0]["params"]["message_thread_id"]) == topic
+    assert (await desk.emulator.calls("editForumTopic"))[-1]["params"]["name"] == "T000001 · Maya"
+    await desk.emulator.send_text(BO, "Hi Maya, one more thing", chat_id=desk.group_id, message_thread_id=topic)
+    [answer] = await _new(desk, 4242, customer_start, "one more thing")
+    assert answer["text"] == "Bo: Hi Maya, one more thing"
+
+
+async def test_attachments_past_ten_are_listed_sent_on_request_and_all_reach_the_claiming_agent(desk: Harness) -> None:
+    photos = []
+    for n in range(12):
+        after = await _last(desk, 4242)
+        photos.append((await desk.emulator.send_media(4242, "photo", caption=f"photo {n}"))["message"]["photo"][-1])
+        await desk.emulator.wait_for_text(4242, after)
+    card = await _queued(desk)
+    assert "Attachments: 10 (below); 2 more are listed in the transcript: /media T000001" in card["text"]
+    document = await _in_group(desk, card["seq"], lambda m: "document" in m.get("message", {}))
+    listed = (await desk.emulator.file_content(document["message"]["document"]["file_id"])).decode()
+    assert all(p["file_unique_id"] in listed for p in photos) and listed.count("not copied") == 2
+    in_topic = [m["message"]["photo"][-1]["file_unique_id"] for m in (await desk.emulator.sent(desk.group_id, card["seq"])).messages
+                if "photo" in m.get("message", {})]
+    assert in_topic == [p["file_unique_id"] for p in photos[:10]]
+
+    await _agent_ready(desk)
+    agent_start = await _last(desk, ALEX)
+    await desk.emulator.send_text(ALEX, "/media T000001")
+    sent_here = await _photos_in(desk, ALEX, agent_start, 2)
+    assert sent_here == [p["file_unique_id"] for p in photos[10:]]
+    agent_start = await _last(desk, ALEX)
+    await _press(desk, ALEX, card, "Claim")
+    assert await _photos_in(desk, ALEX, agent_start, 12) == [p["file_unique_id"] for p in photos]
+
+
+async def _photos_in(harness: Harness, chat_id: int, after: int, count: int) -> list[str]:
+    """The file ids of the photos copied into a chat after `after`, once there are `count` of them (a private chat
+    takes about one message a second)."""
+    for _ in range(600):
+        found = [m["message"]["photo"][-1]["file_unique_id"] for m in (await harness.emulator.sent(chat_id, after)).messages
+                 if "photo" in m.get("message", {})]
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.05)
+    return found

@@ -534,8 +534,9 @@ async def claimed_customer(world: World) -> JSON:
     group_start, agent_start = (await emulator.sent(group)).last, (await emulator.sent(AGENT)).last
     await world.handled((await send_message(world, private_chat(customer), user_json(customer),
                                             text_message(ASK_FOR_A_PERSON))).update_id)
+    # The group may still be working through the earlier examples' answers there (20 messages a minute).
     [*_, card] = await emulator.wait_for_text(group, group_start, predicate=lambda text: "Waiting" in text and "🎫" in text,
-                                              timeout=15)
+                                              timeout=180)
     claim = next(b for row in card["reply_markup"]["inline_keyboard"] for b in row if b["text"] == "Claim")
     await emulator.press(AGENT, card["message_id"], claim["callback_data"], chat_id=group)
     await emulator.wait_for_text(AGENT, agent_start, predicate=lambda text: "You're now talking with" in text, timeout=15)
@@ -571,7 +572,7 @@ def test_what_a_customer_sends_to_an_agent_reaches_the_agent_whole(world: World)
     echo = world.harness.rasa.answer
     world.harness.rasa.answer = echo_or_hand_over
     try:
-        customer = world.run(claimed_customer(world))
+        customer = world.run(claimed_customer(world), timeout=240)
         customer_writes_to_the_agent()
     finally:
         world.harness.rasa.answer = echo

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 from telegram import Bot
 
-from bot.chat import handlers
 from bot.emulator.client import EmulatorClient
 from bot.emulator.server import EmulatorServer
 from bot.storage import inbox, transcript
 from bot.storage.db import create_engine, create_sessionmaker, migrate
 from bot.storage.models import DeliveryStatus, Direction
+from bot.telegram import typing_action
 from bot.telegram.outbox import Outbox
 from tests.unit.chat_harness import TOKEN, Harness, eventually, running_harness
 
@@ -200,7 +200,7 @@ async def test_a_reply_recorded_while_another_worker_sends_the_chat_is_left_to_i
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_a_retry_after_given_to_typing_holds_the_replies_back_and_typing_too(outbox_world) -> None:
-    outbox, control, sessions, customer = outbox_world
+    outbox, control, _, customer = outbox_world
     await control.set_fault("429", method="sendChatAction", chat_id=customer, retry_after=5)
     await outbox.chat_action(customer, "typing")
     await outbox.flush(customer)
@@ -211,7 +211,7 @@ async def test_a_retry_after_given_to_typing_holds_the_replies_back_and_typing_t
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_the_reply_waits_out_a_retry_after_that_the_typing_indicator_met(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(handlers, "TYPING_AFTER", 0.05)
+    monkeypatch.setattr(typing_action, "TYPING_AFTER", 0.05)
 
     async def thinking(body: dict) -> list[dict]:  # Rasa answers once "typing…" was sent and answered (10 s at most)
         for _ in range(200):
