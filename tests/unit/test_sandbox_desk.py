@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import select
 
 from bot import replies
+from bot.desk import board
 from bot.desk import texts as desk_texts
 from bot.sandbox_desk import AgentDesk, Event, reference
-from bot.storage.models import Handoff, HandoffStatus
-from tests.unit.chat_harness import Harness, running_harness
+from bot.storage.models import Handoff, HandoffStatus, TicketStatus
+from tests.unit.chat_harness import Harness, eventually, running_harness
 from tests.unit.test_desk import HANDOFF
 
-ALEX, MAYA, NOOR = 5151, 4242, 4343
+ALEX, BO, MAYA, NOOR = 5151, 5252, 4242, 4343
 FRONTLINE = Path(sys.executable).parent / "frontline"
 
 
@@ -230,13 +231,40 @@ async def test_nothing_to_say_without_a_customer(harness: Harness) -> None:
     assert len(await harness.emulator.calls("sendMessage")) == sent_before
 
 
+async def test_the_board_is_the_desks_records_as_data(harness: Harness) -> None:
+    assert await harness.sessions.read(board.board, ALEX) == board.Board(None)
+    await _asks_for_a_person(harness)
+    desk = await _desk(harness)
+    await _claimed(desk, "T000001")
+    seen = await harness.sessions.read(board.board, ALEX)
+    assert seen.agent == board.AgentView(ALEX, "Alex", ALEX)
+    [ticket] = seen.tickets
+    assert (ticket.reference, ticket.topic, ticket.customer, ticket.status, ticket.ended) == (
+        "T000001", "T000001 · Maya", "Maya", TicketStatus.IN_PROGRESS, False)
+    assert ticket.thread_id == desk.tickets["T000001"].thread_id
+    assert (ticket.handoff.status, ticket.handoff.reason, ticket.handoff.agent) == (
+        HandoffStatus.CLAIMED, "customer_request", "Alex")
+    [talk] = seen.talks
+    assert (talk.reference, talk.customer, talk.handoff_id) == ("T000001", "Maya", ticket.handoff.id)
+    assert (await harness.sessions.read(board.board, BO)).talks == [], "Bo holds nothing"
+
+    agent_start = (await harness.emulator.sent(ALEX)).last
+    await harness.emulator.send_text(MAYA, "thank you!")
+    relayed = await harness.emulator.wait_for_text(ALEX, agent_start, predicate=lambda t: "thank you" in t, timeout=8)
+    sent_as = relayed[-1]["message_id"]
+    assert await eventually(lambda: harness.sessions.read(lambda s: board.board(s, ALEX, [sent_as]).settled), True)
+    seen = await harness.sessions.read(board.board, ALEX, [sent_as, 999_999])
+    assert seen.posts == {sent_as: board.Post(talk.conversation_id, "Maya", "T000001", talk.handoff_id, said="thank you!")}
+    assert seen.talks[0].reply_to == sent_as, "her newest message in Alex's chat"
+
+
 def test_the_desk_says_so_when_the_sandbox_is_not_running(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "EMULATOR_PORT": str(port), "FRONTLINE_VAR": str(tmp_path)}
     env.pop("TELEGRAM_BOT_TOKEN", None)
-    result = subprocess.run([str(FRONTLINE), "desk"], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    result = subprocess.run([str(FRONTLINE), "desk"], check=False, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode != 0
     assert f"The sandbox is not running at http://127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
