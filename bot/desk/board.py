@@ -189,5 +189,8 @@ def in_flight(session: Session, chat_id: int) -> bool:
 def board(session: Session, telegram_user_id: int, message_ids: Iterable[int] = ()) -> Board:
     """The desk as the agent with this Telegram account sees it, with what the given messages of their private chat
     with the bot are about (a private chat's id is its user's)."""
+    # Asked first: a database may answer each query as of its own moment (SQLite's reads outside a write), and once
+    # nothing is on its way, what the agent's chat showed before is all marked delivered for the queries after.
+    settled = not in_flight(session, telegram_user_id)
     return Board(agent(session, telegram_user_id), tickets(session), talks(session, telegram_user_id),
-                 posts(session, telegram_user_id, message_ids), not in_flight(session, telegram_user_id))
+                 posts(session, telegram_user_id, message_ids), settled)
