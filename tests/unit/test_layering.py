@@ -19,7 +19,6 @@ MAX_LINES = 400
 BEING_SPLIT = {
     "bot/emulator/botapi.py",
     "bot/emulator/markup.py",
-    "bot/sandbox_desk.py",
     "bot/content/store.py",
 }
 

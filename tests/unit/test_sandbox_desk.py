@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot import replies
+from bot.desk import board, briefing, handoff, lifecycle
 from bot.desk import texts as desk_texts
-from bot.sandbox_desk import AgentDesk, Event, reference
-from bot.storage.models import Handoff, HandoffStatus
-from tests.unit.chat_harness import Harness, running_harness
+from bot.sandbox_desk import AgentDesk, DeskError, Event, reference
+from bot.storage.models import Handoff, HandoffStatus, TicketStatus
+from tests.unit.chat_harness import Harness, eventually, running_harness
 from tests.unit.test_desk import HANDOFF
 
-ALEX, MAYA, NOOR = 5151, 4242, 4343
+ALEX, BO, MAYA, NOOR = 5151, 5252, 4242, 4343
 FRONTLINE = Path(sys.executable).parent / "frontline"
 
 
@@ -72,7 +75,7 @@ async def _received(harness: Harness, user: int, after: int, text: str) -> str:
 
 
 async def _desk(harness: Harness) -> AgentDesk:
-    desk = AgentDesk(harness.emulator, ALEX, harness.group_id)
+    desk = AgentDesk(harness.emulator, harness.sessions, ALEX, harness.group_id)
     await desk.start()
     return desk
 
@@ -88,7 +91,7 @@ def test_ticket_numbers_are_read_as_the_bot_spells_them() -> None:
 
 
 async def test_start_registers_the_agent_finds_the_group_and_lists_tickets_as_they_come(harness: Harness) -> None:
-    desk = AgentDesk(harness.emulator, ALEX)
+    desk = AgentDesk(harness.emulator, harness.sessions, ALEX)
     await desk.start()
     assert desk.group_id == harness.group_id, "found from the bot's membership check"
     assert desk.name == "Alex"
@@ -136,7 +139,7 @@ async def test_a_ticket_already_claimed_is_refused(harness: Harness) -> None:
     await _asks_for_a_person(harness)
     alex = await _desk(harness)
     await _claimed(alex, "T000001")
-    bo = AgentDesk(harness.emulator, 5252, harness.group_id)
+    bo = AgentDesk(harness.emulator, harness.sessions, BO, harness.group_id)
     await bo.start()
     assert await bo.claim("T000001") == desk_texts.ALREADY_CLAIMED.format(agent="Alex")
     assert await bo.claim("T000009") == "No ticket T000009 with a Claim button in the agents' group. `tickets` lists them."
@@ -207,7 +210,7 @@ async def test_notes_the_queue_and_returning_to_the_bot(harness: Harness) -> Non
 async def test_passing_a_customer_to_another_agent(harness: Harness) -> None:
     await _asks_for_a_person(harness)
     alex = await _desk(harness)
-    bo = AgentDesk(harness.emulator, 5252, harness.group_id)
+    bo = AgentDesk(harness.emulator, harness.sessions, BO, harness.group_id)
     await bo.start()
     await _claimed(alex, "T000001")
     assert await alex.handle("press 1") == "No buttons to press."
@@ -222,6 +225,25 @@ async def test_passing_a_customer_to_another_agent(harness: Harness) -> None:
     await _until(alex, lambda: alex.tickets["T000001"].status == "claimed by Bo")
 
 
+async def test_back_in_the_queue_for_another_agent_to_claim(harness: Harness) -> None:
+    await _asks_for_a_person(harness)
+    alex = await _desk(harness)
+    await _claimed(alex, "T000001")
+    claimed_with = alex.tickets["T000001"].claim
+    await alex.handle("transfer")
+    offer = await _event(alex, lambda e: "press <n>" in e.text)
+    assert offer.text.endswith("[1] Back to the queue  (`press <n>`)"), "nobody else has a chat with the bot yet"
+    assert await alex.handle("press 1") is None
+    await _until(alex, lambda: alex.tickets["T000001"].status == "waiting: back in the queue")
+    assert alex.talks == {} and alex.current is None
+    bo = AgentDesk(harness.emulator, harness.sessions, BO, harness.group_id)
+    await bo.start()
+    assert bo.tickets["T000001"].claim != claimed_with, "the notice in the topic carries a new Claim button"
+    await _claimed(bo, "T000001")
+    assert bo.prompt() == "Bo → Maya (T000001)> "
+    await _until(alex, lambda: alex.tickets["T000001"].status == "claimed by Bo")
+
+
 async def test_nothing_to_say_without_a_customer(harness: Harness) -> None:
     desk = await _desk(harness)
     sent_before = len(await harness.emulator.calls("sendMessage"))
@@ -230,13 +252,104 @@ async def test_nothing_to_say_without_a_customer(harness: Harness) -> None:
     assert len(await harness.emulator.calls("sendMessage")) == sent_before
 
 
+async def test_the_board_is_the_desks_records_as_data(harness: Harness) -> None:
+    assert await harness.sessions.read(board.board, ALEX) == board.Board(None)
+    await _asks_for_a_person(harness)
+    desk = await _desk(harness)
+    await _claimed(desk, "T000001")
+    seen = await harness.sessions.read(board.board, ALEX)
+    assert seen.agent == board.AgentView(ALEX, "Alex", ALEX)
+    [ticket] = seen.tickets
+    assert (ticket.reference, ticket.topic, ticket.customer, ticket.status, ticket.ended) == (
+        "T000001", "T000001 · Maya", "Maya", TicketStatus.IN_PROGRESS, False)
+    assert ticket.thread_id == desk.tickets["T000001"].thread_id
+    assert (ticket.handoff.status, ticket.handoff.reason, ticket.handoff.agent) == (
+        HandoffStatus.CLAIMED, "customer_request", "Alex")
+    [talk] = seen.talks
+    assert (talk.reference, talk.customer, talk.handoff_id) == ("T000001", "Maya", ticket.handoff.id)
+    assert (await harness.sessions.read(board.board, BO)).talks == [], "Bo holds nothing"
+
+    agent_start = (await harness.emulator.sent(ALEX)).last
+    await harness.emulator.send_text(MAYA, "thank you!")
+    relayed = await harness.emulator.wait_for_text(ALEX, agent_start, predicate=lambda t: "thank you" in t, timeout=8)
+    sent_as = relayed[-1]["message_id"]
+    assert await eventually(lambda: harness.sessions.read(lambda s: board.board(s, ALEX, [sent_as]).settled), True)
+    seen = await harness.sessions.read(board.board, ALEX, [sent_as, 999_999])
+    assert seen.posts == {sent_as: board.Post(talk.conversation_id, "Maya", "T000001", talk.handoff_id, said="thank you!")}
+    assert seen.talks[0].reply_to == sent_as, "her newest message in Alex's chat"
+
+
+async def test_a_customer_cannot_play_the_agent(harness: Harness) -> None:
+    with pytest.raises(DeskError, match="User 4242 is not a member of the agents' group"):
+        await AgentDesk(harness.emulator, harness.sessions, MAYA, harness.group_id).start()
+
+
+async def test_photos_and_long_messages_arrive_as_the_customer_sent_them(harness: Harness) -> None:
+    await _asks_for_a_person(harness)
+    desk = await _desk(harness)
+    await _claimed(desk, "T000001")
+    await harness.emulator.send_media(MAYA, "photo", caption="the broken lamp", content=b"\x89PNG lamp")
+    assert str(await _event(desk, lambda e: "lamp" in e.text)) == "[T000001] Maya: [photo] the broken lamp"
+    story = " ".join(f"word{n}" for n in range(1000))  # over Telegram's 4,096 characters: relayed in two parts
+    agent_start = (await harness.emulator.sent(ALEX)).last
+    await harness.emulator.send_text(MAYA, story)
+    assert str(await _event(desk, lambda e: "word" in e.text)) == f"[T000001] Maya: {story}", "shown whole"
+    await harness.emulator.wait_for_text(ALEX, agent_start, predicate=lambda t: t.endswith("word999"), timeout=8)
+    assert not [e for e in await desk.pump(wait=0.5) if "word" in e.text], "and once"
+
+
+WORDING = {  # the desk's wording, changed: none of it is what the sandbox desk was written against
+    "RELAY_HEADER": "From {name} on {ticket}:",
+    "CLAIMED_INTRO": "{ticket} is yours: {name} is waiting for your answer.\n\n{recent}",
+    "CLAIMED_NOTICE": "Taken by {agent}.",
+    "CLOSED_NOTICE": "Done ({agent}{note}).",
+    "CLOSED_AGENT": "{ticket} is done; the customer is asked for a rating.",
+}
+
+
+async def test_the_desk_reworded_changes_nothing_the_sandbox_desk_knows(harness: Harness, monkeypatch) -> None:
+    for module in (desk_texts, handoff, lifecycle):  # in the running app, where each template is read
+        for name, text in WORDING.items():
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, text)
+    brief = briefing.brief
+
+    def reworded(facts: briefing.Facts, now: datetime) -> briefing.Briefing:
+        told = brief(facts, now)
+        return dataclasses.replace(told, card=told.card.replace("🎫 ", "Ticket ").replace("Needs a person", "Why"))
+
+    monkeypatch.setattr(briefing, "brief", reworded)
+    await _asks_for_a_person(harness)
+    desk = await _desk(harness)
+    seen = await _until(desk, lambda: "T000001" in desk.tickets and desk.tickets["T000001"].card != "")
+    assert desk.tickets["T000001"].card.startswith("Ticket T000001 · Maya"), "the app speaks the new wording"
+    assert any(str(e).startswith("[T000001] New ticket in topic “T000001 · Maya”") for e in seen)
+    assert await desk.handle("tickets") == "T000001 · topic “T000001 · Maya” · waiting: asked for a person"
+
+    await _claimed(desk, "T000001")
+    assert desk.prompt() == "Alex → Maya (T000001)> "
+    await _until(desk, lambda: desk.tickets["T000001"].status == "claimed by Alex")
+    await harness.emulator.send_text(MAYA, "thank you!")
+    assert str(await _event(desk, lambda e: "thank you" in e.text)) == "[T000001] Maya: thank you!"
+    customer_start = (await harness.emulator.sent(MAYA)).last
+    await desk.handle("A new lamp is on its way.")
+    assert await _received(harness, MAYA, customer_start, "new lamp") == "Alex: A new lamp is on its way."
+
+    assert await desk.handle("close replacement sent") is None
+    closed = await _event(desk, lambda e: e.text.endswith("is done; the customer is asked for a rating."))
+    assert closed.ticket == "T000001"
+    await _until(desk, lambda: desk.tickets["T000001"].ended)
+    assert desk.tickets["T000001"].status == "closed by Alex: replacement sent"
+    assert desk.talks == {} and desk.prompt() == "Alex> "
+
+
 def test_the_desk_says_so_when_the_sandbox_is_not_running(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "EMULATOR_PORT": str(port), "FRONTLINE_VAR": str(tmp_path)}
     env.pop("TELEGRAM_BOT_TOKEN", None)
-    result = subprocess.run([str(FRONTLINE), "desk"], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    result = subprocess.run([str(FRONTLINE), "desk"], check=False, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode != 0
     assert f"The sandbox is not running at http://127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
