@@ -18,7 +18,6 @@ MAX_LINES = 400
 # Over MAX_LINES today and being split: take a module off once it is under. Never add one.
 BEING_SPLIT = {
     "bot/emulator/botapi.py",
-    "bot/emulator/markup.py",
     "bot/sandbox_desk.py",
     "bot/chat/handlers.py",
     "bot/content/store.py",
