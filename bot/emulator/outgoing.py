@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.emulator.chats import bot_can
+from bot.emulator.entities import FormattedText
 from bot.emulator.errors import bad_request, forbidden
-from bot.emulator.markup import FormattedText, format_text
+from bot.emulator.markup import format_text
 from bot.emulator.params import Params
 from bot.emulator.state import JSON, Chat, EmulatorState, Topic
 

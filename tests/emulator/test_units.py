@@ -3,9 +3,12 @@
 import pytest
 
 from bot.emulator import control
+from bot.emulator.entities import utf16_len
 from bot.emulator.errors import ApiError, ControlError
 from bot.emulator.limits import LimitConfig, RateLimiter
-from bot.emulator.markup import format_text, parse_html, parse_markdown, parse_markdown_v2, utf16_len
+from bot.emulator.markup import format_text
+from bot.emulator.markup_html import parse_html
+from bot.emulator.markup_markdown import parse_markdown, parse_markdown_v2
 from bot.emulator.media import image_size, photo_dimensions, placeholder_png
 from bot.emulator.params import Params
 from bot.emulator.state import EmulatorState
