@@ -102,6 +102,7 @@ def build_application(
     insights = DeskInsights(settings, sessions, desk, application.bot)  # /stats and /flag: before the desk's commands
     application.add_handler(CommandHandler(["stats", "flag"], insights.on_command, filters=insights.chats))
     application.add_handlers(AgentCommands(desk).handlers(agent))
+    application.add_handlers(desk.members.handlers())  # who joins or leaves the agents' group
     application.add_handler(MessageHandler(agent & ~filters.StatusUpdate.ALL, desk.on_agent_message))
     if desk.enabled:
         group = filters.Chat(settings.agent_chat_id) & filters.UpdateType.MESSAGE
@@ -176,7 +177,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await health.start(settings.app_host, settings.app_port, reuse_port=several)
             stack.push_async_callback(health.stop)
             tasks = [asyncio.create_task(intake.run(), name="intake"), asyncio.create_task(outbox.run(), name="outbox"),
-                     asyncio.create_task(Round(desk).run(), name="desk")]
+                     asyncio.create_task(Round(desk).run(), name="desk"),
+                     asyncio.create_task(desk.members.run(), name="desk-members")]
             if isinstance(dispatcher, ChatDrainer):
                 tasks.append(asyncio.create_task(dispatcher.sweep(), name="inbox-sweep"))
             log.info("app ready: Telegram API %s, Rasa %s", api_url, settings.rasa_url)

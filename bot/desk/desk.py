@@ -15,16 +15,16 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 from telegram import Bot, Message, Update, User
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes, filters
+from telegram.ext import ContextTypes
 
 from bot.config import Settings
 from bot.desk import handoff, lifecycle
+from bot.desk.members import Membership
 from bot.desk.texts import (
     AGENT_EDIT,
     AGENT_WELCOME,
@@ -39,7 +39,7 @@ from bot.desk.texts import (
 )
 from bot.desk.unit import DONE, Unit, thread
 from bot.rasa import RasaClient
-from bot.storage import handoffs
+from bot.storage import handoffs, members
 from bot.storage.db import Sessions
 from bot.storage.models import Agent, Conversation, Handoff, HandoffStatus, TicketStatus, utcnow
 from bot.telegram.formatting import split_text
@@ -47,8 +47,6 @@ from bot.telegram.locks import LocalLocks, Locks
 from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
-MEMBER_STATUSES = ("creator", "administrator", "member")
-MEMBERSHIP_RECHECK = timedelta(minutes=5)
 T = TypeVar("T")
 
 
@@ -65,9 +63,10 @@ class Desk:
         self.rasa = rasa
         self.group = settings.agent_chat_id
         self.shared: Locks = LocalLocks()  # the app sets the cross-worker locks when it runs several workers
-        # The private chats of registered agents; the app routes them to the desk, not to Rasa.
-        self.agent_chats = filters.Chat(chat_id=[], allow_empty=False)
-        self._membership_checked: dict[int, datetime] = {}
+        # Who is an agent, kept in the database (bot/desk/members.py); the private chats of agents, which the app
+        # routes to the desk and not to Rasa, are read from it every few seconds for the handler filters.
+        self.members = Membership(self)
+        self.agent_chats = self.members.chats
 
     @property
     def enabled(self) -> bool:
@@ -177,12 +176,16 @@ class Desk:
     # --- who is an agent -----------------------------------------------------------------------------------
 
     async def load_agents(self) -> None:
-        """Route the private chats of known agents to the desk."""
-        self.agent_chats.add_chat_ids(await self.sessions.read(handoffs.agent_chats))
+        """Route the private chats of agents to the desk (read again every few seconds: see members.Membership)."""
+        await self.agent_chats.refresh(self.sessions.read)
 
     async def is_agent(self, user_id: int) -> bool:
-        """Whether this Telegram user is a member of the agents' group (asked of Telegram, which knows)."""
-        return self.enabled and await self._member_status(user_id) in MEMBER_STATUSES
+        """Whether this Telegram user is a member of the agents' group: asked of Telegram, which knows; when it
+        cannot be asked, as it last said."""
+        if not self.enabled:
+            return False
+        member = await self.members.ask(user_id)
+        return member if member is not None else await self.sessions.read(members.known_member, user_id)
 
     async def is_admin(self, user_id: int) -> bool:
         """An administrator of the agents' group (admin commands are theirs)."""
@@ -203,30 +206,24 @@ class Desk:
 
     async def register_agent(self, update: Update) -> None:
         """/start from a member of the agents' group: their private chat becomes their desk."""
-        user, chat_id = update.effective_user, update.effective_chat.id
+        user, chat_id, now = update.effective_user, update.effective_chat.id, self.members.clock()
 
         def register(session: Session) -> None:
             agent = handoffs.agent(session, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
-            agent.private_chat_id = chat_id
+            agent.private_chat_id, agent.in_group, agent.membership_checked_at = chat_id, True, now
 
         await self.sessions.run(register)
-        self.agent_chats.add_chat_ids(chat_id)
+        self.agent_chats.add(chat_id)
         await self.direct(chat_id, AGENT_WELCOME)
 
     async def still_an_agent(self, update: Update) -> bool:
-        """Re-checked every few minutes: someone who left the agents' group stops being an agent (and is told)."""
-        user_id, now = update.effective_user.id, utcnow()
-        checked = self._membership_checked.get(user_id)
-        if checked is not None and now - checked < MEMBERSHIP_RECHECK:
+        """Whether this private chat is still its sender's desk, as the database says now (the chat filters may lag
+        by a few seconds); someone who left the agents' group is told this is for agents only."""
+        chat_id = update.effective_chat.id
+        if await self.sessions.read(members.has_desk, update.effective_user.id, chat_id):
             return True
-        if await self.is_agent(user_id):
-            self._membership_checked[user_id] = now
-            return True
-        self._membership_checked.pop(user_id, None)
-        self.agent_chats.remove_chat_ids(update.effective_chat.id)
-        await self.step(_retire, (await self.agent(update)).id)
-        log.warning("user %s is no longer in the agents' group: their private chat is a customer chat again", user_id)
-        await self.direct(update.effective_chat.id, NOT_AN_AGENT)
+        self.agent_chats.discard(chat_id)
+        await self.direct(chat_id, NOT_AN_AGENT)
         return False
 
     def is_agent_chat(self, update: Update) -> bool:
@@ -261,7 +258,9 @@ class Desk:
         query = update.callback_query
         action, _, number = payload.removeprefix(PREFIX).partition(":")
         agent = await self.agent(update)
-        if action == "claim":
+        if update.effective_chat.id != self.group and not agent.in_group:
+            answer: str | None = NOT_AN_AGENT  # pressed in the private chat of someone who left the agents' group
+        elif action == "claim":
             answer = await self.step(lifecycle.claim, int(number), agent.id)
         elif action == "offer":
             answer = await self.step(lifecycle.offer_transfer, int(number), agent.id, update.effective_chat.id,
@@ -283,14 +282,6 @@ class Desk:
             await self.rasa.restart(sender_id)  # before the customer reads that the bot is back
         await self.flush(chats)
         return problem
-
-
-def _retire(u: Unit, agent_id: int) -> None:
-    """An agent left the agents' group: their private chat is theirs no more; their customers go back in the queue."""
-    agent = u.session.get(Agent, agent_id)
-    agent.private_chat_id = None
-    for claimed in handoffs.claimed_by(u.session, agent.id):
-        lifecycle.requeue(u, claimed, admin="The desk", holder=agent.first_name)
 
 
 def target(u: Unit, agent: Agent, message: Message) -> tuple[Handoff | None, str]:

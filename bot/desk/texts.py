@@ -23,6 +23,8 @@ AGENT_WELCOME = (
     "/queue shows who is waiting"
 )
 NOT_AN_AGENT = "Sorry, this is only for members of the agents' group."
+LEFT_THE_GROUP = ("You're no longer a member of the agents' group, so this chat is no longer your desk. The customers "
+                  "you were helping are back in the queue for the team.")
 START_PRIVATE_FIRST = "Open a private chat with me and press Start first, then tap Claim again."
 ALREADY_CLAIMED = "Already claimed by {agent}."
 NO_CUSTOMER = "You're not talking with any customer right now. Claim a ticket in the agents' group first."

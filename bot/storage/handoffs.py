@@ -144,11 +144,6 @@ def agent(session: Session, *, telegram_user_id: int, first_name: str, username:
     return found
 
 
-def agent_chats(session: Session) -> list[int]:
-    """The private chats agents have opened with the bot."""
-    return list(session.scalars(select(Agent.private_chat_id).where(Agent.private_chat_id.is_not(None))))
-
-
 def _without_topic() -> tuple[ColumnElement[bool], ...]:
     return Ticket.topic_id.is_(None), Ticket.conversation_id.is_not(None)
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.storage.base import Base, enum_column, utcnow
@@ -188,8 +188,13 @@ class Agent(Base):
     telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     first_name: Mapped[str] = mapped_column(String(255), default="")
     username: Mapped[str | None] = mapped_column(String(255))
-    # Set once the agent has started a private chat with the bot (only then can it write to them).
+    # Set once the agent has started a private chat with the bot (only then can it write to them); cleared when they
+    # leave the agents' group.
     private_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Their membership of the agents' group as Telegram last told it (a chat_member update, or getChatMember), and
+    # when: who is an agent is read from here by every worker (bot/desk/members.py).
+    in_group: Mapped[bool] = mapped_column(default=True, server_default=true())
+    membership_checked_at: Mapped[datetime | None]
 
 
 class Handoff(Base):

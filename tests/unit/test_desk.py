@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select, update
 
 from bot import replies
-from bot.desk import desk as desk_module
 from bot.desk import texts as desk_texts
 from bot.storage import tickets, transcript
 from bot.storage.models import (
@@ -391,16 +390,6 @@ async def test_a_waiting_customer_is_brought_up_again_in_the_topic(eager_desk: H
     reminders = await _new(eager_desk, eager_desk.group_id, card["seq"], "has been waiting", timeout=15)
     assert reminders[-1]["message_thread_id"] == card["message_thread_id"]
     assert [b["text"] for row in reminders[-1]["reply_markup"]["inline_keyboard"] for b in row] == ["Claim"]
-
-
-async def test_someone_who_left_the_agents_group_is_no_agent_any_more(desk: Harness, monkeypatch) -> None:
-    await _claimed(desk)
-    await desk.emulator.set_member(desk.group_id, ALEX, member=False)
-    monkeypatch.setattr(desk_module, "MEMBERSHIP_RECHECK", timedelta(0))
-    agent_start, customer_start = await _last(desk, ALEX), await _last(desk, 4242)
-    await desk.emulator.send_text(ALEX, "still here?")
-    await _new(desk, ALEX, agent_start, desk_texts.NOT_AN_AGENT)
-    assert not [m for m in (await desk.emulator.sent(4242, customer_start)).messages if "still here" in (m.get("text") or "")]
 
 
 async def test_admins_see_who_holds_what_and_release_a_conversation(desk: Harness) -> None:
