@@ -93,7 +93,7 @@ def build_application(
     application.bot_data["webhook"] = bool(settings.webhook_url)
     # With no retries of its own, the limiter logs every 429 as an error with a traceback; the outbox logs it.
     logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
-    outbox = Outbox(application.bot, sessions)
+    outbox = Outbox(application.bot, sessions, group_rate=settings.telegram_group_rate)
     desk = Desk(settings, sessions, outbox, application.bot, rasa)
     chat = CustomerChat(settings, sessions, rasa, outbox, desk)
     private = filters.ChatType.PRIVATE

@@ -37,6 +37,17 @@ def next_batch(pending: Sequence[Message], now: float, last_served: int | None) 
     return _with_followers(chosen, [m for m in pending if m.conversation_id == chosen.conversation_id])
 
 
+def messages_in(message: Message) -> int:
+    """How many messages Telegram counts for sending this: a copy of an album is one per item, a topic renamed and
+    closed two service messages."""
+    payload = message.payload or {}
+    if "copy_many" in payload:
+        return max(1, len(payload["copy_many"].get("message_ids") or []))
+    if "topic" in payload:
+        return max(1, ("name" in payload["topic"]) + ("closed" in payload["topic"]))
+    return 1
+
+
 def merged_text(batch: Sequence[Message]) -> str:
     """One text of several relays: their common header line once, then each text."""
     first = batch[0].text

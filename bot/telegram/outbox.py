@@ -22,6 +22,7 @@ from bot.storage import transcript
 from bot.storage.db import Sessions
 from bot.storage.models import Message
 from bot.telegram import group_queue
+from bot.telegram.group_pace import GroupPace
 from bot.telegram.locks import LocalLocks, Locks
 
 log = logging.getLogger(__name__)
@@ -56,13 +57,14 @@ def _record_then_read(
 class Outbox:
     """Sends pending replies; a chat is flushed by one task at a time so order is kept."""
 
-    def __init__(self, bot: Bot, sessions: Sessions, shared: Locks | None = None) -> None:
+    def __init__(self, bot: Bot, sessions: Sessions, shared: Locks | None = None, group_rate: int = 0) -> None:
         self._bot = bot
         self._sessions = sessions
         self._locks: dict[int, asyncio.Lock] = {}
         self.shared: Locks = shared or LocalLocks()  # with several workers: one sender per chat among them
         # Telegram's "retry after" is per chat: a flooded agents' group must not hold up customers' replies.
         self._not_before: dict[int, float] = {}
+        self.pace = GroupPace(group_rate)  # groups: messages a minute, counted as Telegram counts them
         self._served: dict[int, int] = {}  # per group: the conversation whose message went last (round robin)
         self._background: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
@@ -96,7 +98,13 @@ class Outbox:
         while True:
             pending = await self._sessions.read(transcript.outbox, chat_id)
             batch = group_queue.next_batch(pending, time.time(), self._served.get(chat_id))
-            if not batch or not await self._deliver(batch[0], together=batch[1:]):
+            if not batch:
+                return
+            count, card = group_queue.messages_in(batch[0]), batch[0].kind == "card"
+            if self.pace.wait(chat_id, count, card=card) > 0:
+                return  # the group's minute is spent (for this kind of message): the retry round comes back
+            self.pace.spend(chat_id, count)
+            if not await self._deliver(batch[0], together=batch[1:]):
                 return
             self._served[chat_id] = batch[0].conversation_id
 

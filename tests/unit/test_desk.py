@@ -482,7 +482,19 @@ async def test_a_closed_tickets_topic_is_closed_and_what_is_written_there_stays_
     assert answer["text"] == "Bo: Hi Maya, one more thing"
 
 
-async def test_attachments_past_ten_are_listed_sent_on_request_and_all_reach_the_claiming_agent(desk: Harness) -> None:
+@pytest.fixture
+async def unpaced_desk(tmp_path) -> AsyncIterator[Harness]:
+    """The desk with the group's pace off on both sides (the pacing of copies is test_group_queue.py's)."""
+    async with running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0") as running:
+        running.rasa.answer = _handing_over
+        await running.emulator.set_limits(enabled=False)
+        yield running
+
+
+async def test_attachments_past_ten_are_listed_sent_on_request_and_all_reach_the_claiming_agent(
+    unpaced_desk: Harness,
+) -> None:
+    desk = unpaced_desk
     photos = []
     for n in range(12):
         after = await _last(desk, 4242)

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.storage.models import Message
-from bot.telegram.group_queue import MESSAGE_CHARS, merged_text, next_batch
+from bot.telegram.group_pace import GroupPace
+from bot.telegram.group_queue import MESSAGE_CHARS, merged_text, messages_in, next_batch
 
 GROUP = -100123
 HEADER = "💬 Maya · T000001"
@@ -65,3 +66,28 @@ def test_merged_relays_keep_every_text_and_fit_one_message(texts: list[str]) -> 
         pending = pending[len(batch):]
     joined = "\n".join(sent)
     assert all(text in joined for text in texts)
+
+
+def test_the_pace_counts_each_message_and_keeps_room_for_cards() -> None:
+    now = [1000.0]
+    pace = GroupPace(20, clock=lambda: now[0])
+    assert pace.wait(GROUP, 10, card=False) == 0
+    pace.spend(GROUP, 10)  # an album's ten copies: ten of the minute's messages
+    assert pace.wait(GROUP, 1, card=False) == 60.0, "the rest of the minute is kept for cards"
+    assert pace.wait(GROUP, 2, card=True) == 0
+    pace.spend(GROUP, 10)
+    assert pace.wait(GROUP, 1, card=True) == 60.0
+    now[0] += 60.0
+    assert pace.wait(GROUP, 10, card=False) == 0
+
+
+def test_no_pace_when_the_group_rate_is_off() -> None:
+    pace = GroupPace(0)
+    pace.spend(GROUP, 500)
+    assert pace.wait(GROUP, 10, card=False) == 0
+
+
+def test_telegram_counts_an_albums_copies_one_by_one() -> None:
+    assert messages_in(_message(1, 1, kind="copies", copy_many={"message_ids": [1, 2, 3]})) == 3
+    assert messages_in(_message(2, 1, kind="topic", topic={"name": "✅ T1", "closed": True})) == 2
+    assert messages_in(_message(3, 1, kind="card")) == 1
