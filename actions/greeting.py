@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -38,7 +38,7 @@ async def recall(tracker: Tracker) -> memory.CustomerMemory | None:
             return await session.run_sync(
                 memory.remember,
                 telegram_user_id=int(user_id),
-                today=datetime.now(timezone.utc),
+                today=datetime.now(UTC),
                 regular_min_visits=settings().regular_min_visits,
                 regular_min_tickets=settings().regular_min_tickets,
             )

@@ -48,9 +48,9 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import yaml
 
@@ -235,7 +235,7 @@ class RasaServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> RasaServer:
+    def __enter__(self) -> RasaServer:  # noqa: PYI034 (Python 3.10 here: no typing.Self)
         command = [
             str(RASA_BIN / "rasa"), "run", "--enable-api", "--model", str(self.model),
             "--interface", "127.0.0.1", "--port", str(self.port),

@@ -77,7 +77,7 @@ def parse_hours(text: str, zone: str) -> BusinessHours:
             raise HoursError(f"cannot read the times in {part.strip()!r}") from None
         if opening >= closing:
             raise HoursError(f"{part.strip()!r} closes before it opens")
-        for day in range(first, last + 1) if first <= last else [*range(first, 7), *range(0, last + 1)]:
+        for day in range(first, last + 1) if first <= last else [*range(first, 7), *range(last + 1)]:
             days[day] = (opening, closing)
     return BusinessHours(tz, days)
 

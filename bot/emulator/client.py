@@ -4,7 +4,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -276,7 +276,7 @@ class EmulatorClient(UserActions):
             await self._session.close()
         self._session = None
 
-    async def __aenter__(self) -> "EmulatorClient":
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -207,7 +207,7 @@ class EmulatorServer:
         self._runner = None
         self._base_url = None
 
-    async def __aenter__(self) -> "EmulatorServer":
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -16,7 +16,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from contextlib import closing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, TextIO
 
@@ -37,7 +37,7 @@ class BackupError(Exception):
 
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -143,7 +143,7 @@ def backup(settings: Settings, target: Path | None = None, out: TextIO | None = 
                     archive.addfile(info, reader)
                 files.append({"path": name, "size": info.size, "sha256": reader.sha256.hexdigest()})
             manifest = {
-                "format": FORMAT, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "database": "sqlite" if database is not None else "postgresql (not included: use pg_dump)",
                 "schema_revision": revision, "parts": parts, "files": files,
             }

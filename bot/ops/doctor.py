@@ -47,7 +47,7 @@ def masked_url(url: str | None) -> str:
         return "(unset)"
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not an SQLAlchemy URL (redis://…): hide what stands between ':' and '@'
+    except Exception:  # noqa: BLE001 (not an SQLAlchemy URL, redis://…: hide what stands between ':' and '@')
         parsed = urlparse(url)
         if parsed.password:
             return url.replace(f":{parsed.password}@", ":***@")
@@ -103,7 +103,7 @@ async def database(settings: Settings) -> Finding:
         async with asyncio.timeout(TIMEOUT):
             async with engine.connect() as connection:
                 current = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
-    except Exception as exc:  # any failure to connect is the finding
+    except Exception as exc:  # noqa: BLE001 (any failure to connect is the finding)
         return Finding(FAIL, "database", f"cannot connect to {where}: {_reason(exc)}",
                        "Start the database or fix DATABASE_URL (host, port, name, user, password).")
     finally:
@@ -132,7 +132,7 @@ async def live_model(settings: Settings) -> str | None:
             async with create_sessionmaker(engine)() as session:
                 live = await versions.live(session)
                 return live.file if live else None
-    except Exception:  # the database check reports what is wrong with it
+    except Exception:  # noqa: BLE001 (the database check reports what is wrong with it)
         return None
     finally:
         await engine.dispose()
@@ -319,8 +319,7 @@ def report(findings: list[Finding], out: TextIO) -> int:
     """Print the findings; 1 when any FAILed, else 0."""
     for finding in findings:
         out.write(f"{finding.status:<4}  {finding.check}: {finding.detail}\n")
-        for line in finding.lines:
-            out.write(f"        {line}\n")
+        out.writelines(f"        {line}\n" for line in finding.lines)
         if finding.status != OK and finding.fix:
             out.write(f"        → {finding.fix}\n")
     counts = {status: sum(f.status == status for f in findings) for status in (OK, WARN, FAIL)}

@@ -96,7 +96,7 @@ class Intake:
                 for raw in updates:
                     await self.accept_raw(raw)
                     offset = int(raw["update_id"]) + 1
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 (whatever failed, the update is polled again)
                 # Not stored, so not confirmed: the next poll from this offset brings it (and those after it) again.
                 # (/ready names the database as what fails.)
                 log.warning("storing update %s failed, polling it again in %.0f s: %s", offset, store_backoff, exc)

@@ -21,11 +21,9 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 
 INTENT_NAME = "other_language"
-ENGLISH = set(
-    "the a an and or but is are was were be been i you he she it we they me my your our their this that these those "
-    "to of in on at for with from by about what where when why how which who can could would should will do does did "
-    "not no yes please thanks thank hi hello have has had am any some there here".split()
-)
+ENGLISH = {
+    "the", "a", "an", "and", "or", "but", "is", "are", "was", "were", "be", "been", "i", "you", "he", "she", "it", "we", "they", "me", "my", "your", "our", "their", "this", "that", "these", "those", "to", "of", "in", "on", "at", "for", "with", "from", "by", "about", "what", "where", "when", "why", "how", "which", "who", "can", "could", "would", "should", "will", "do", "does", "did", "not", "no", "yes", "please", "thanks", "thank", "hi", "hello", "have", "has", "had", "am", "any", "some", "there", "here",
+}
 FUNCTION_WORDS = {
     "es": "el la los las de del que y en un una por para con no es mi mis su pero como está estoy hola gracias dónde cuándo quiero pedido",
     "fr": "le la les de des du que et en un une pour pas est je mon ma mes vous nous avec bonjour merci où quand veux commande",

@@ -136,7 +136,7 @@ def _label_id(name: str) -> int:
 class _Encoders:
     """Sentence encoders loaded once per process, by directory: several models may share one."""
 
-    loaded: dict[str, SentenceEncoder] = {}
+    loaded: dict[str, SentenceEncoder] = {}  # noqa: RUF012 (shared by every instance on purpose)
 
     @classmethod
     def get(cls, directory: str) -> SentenceEncoder:

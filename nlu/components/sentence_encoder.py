@@ -23,8 +23,8 @@ import subprocess
 import sys
 import unicodedata
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -159,7 +159,7 @@ class SentenceEncoder:
         # Texts seen before (training examples, "yes", "hi") are not encoded again.
         self.cache_size = cache_size
         self._cache: dict[str, np.ndarray] = {}
-        get = lambda name: np.ascontiguousarray(weights[name], dtype=np.float32)  # noqa: E731
+        get = lambda name: np.ascontiguousarray(weights[name], dtype=np.float32)
         self.word = get("embeddings.word_embeddings.weight")
         self.position = get("embeddings.position_embeddings.weight")
         self.token_type = get("embeddings.token_type_embeddings.weight")[0]

@@ -70,7 +70,7 @@ def test_ranking_is_sorted_and_confidence_is_half_at_center(storage: LocalModelS
     component.train(training_data())
     message = predict(component, "where is my order")
     ranking = message.get(INTENT_RANKING_KEY)
-    assert [r["name"] for r in ranking][0] == "track" == message.get(INTENT)["name"]
+    assert next(r["name"] for r in ranking) == "track" == message.get(INTENT)["name"]
     assert [r["confidence"] for r in ranking] == sorted((r["confidence"] for r in ranking), reverse=True)
     assert component.confidence(np.array([0.25]))[0] == pytest.approx(0.5)
     assert component.confidence(np.array([1.0]))[0] > 0.9

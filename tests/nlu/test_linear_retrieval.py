@@ -78,7 +78,7 @@ def test_learns_each_topic_and_reports_the_base_intent_with_the_topic_selected(t
     assert response["responses"] == [{"text": "All about delivery."}]
     assert response["confidence"] == pytest.approx(message.get(INTENT)["confidence"])
     ranking = selector["faq"]["ranking"]
-    assert [r["intent_response_key"] for r in ranking][0] == "faq/delivery"
+    assert next(r["intent_response_key"] for r in ranking) == "faq/delivery"
     assert {r["intent_response_key"] for r in ranking} == {"faq/delivery", "faq/payment", "faq/returns"}
     assert [r["confidence"] for r in ranking] == sorted((r["confidence"] for r in ranking), reverse=True)
     assert len({r["id"] for r in ranking}) == 3

@@ -21,7 +21,7 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "where", "is", "my", "order", "cafe
 
 def tiny_weights(vocab_size: int, hidden: int = 8, layers: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    rand = lambda *shape: rng.normal(0, 0.3, shape).astype(np.float32)  # noqa: E731
+    rand = lambda *shape: rng.normal(0, 0.3, shape).astype(np.float32)
     weights = {
         "embeddings.word_embeddings.weight": rand(vocab_size, hidden),
         "embeddings.position_embeddings.weight": rand(32, hidden),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rasa_sdk import Tracker
@@ -41,7 +41,7 @@ async def _visit(sessions: async_sessionmaker[AsyncSession], days_ago: int, *, t
         await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=100 + days_ago,
                                kind="text", text="hi")
         await session.execute(update(Message).where(Message.update_id == 100 + days_ago)
-                              .values(created_at=datetime.now(timezone.utc) - timedelta(days=days_ago)))
+                              .values(created_at=datetime.now(UTC) - timedelta(days=days_ago)))
         if ticket:
             await session.run_sync(tickets.create, idempotency_key=f"k{days_ago}", conversation=conversation, category="delivery",
                                  description="late", desired_resolution="refund", priority=TicketPriority.NORMAL)

@@ -1,6 +1,6 @@
 """Business hours: open or not, and when the team is next back, in the business's time zone."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ HOURS = parse_hours("Mon-Fri 08:00-20:00; Sat 09:00-17:00", "Europe/London")
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def test_open_and_closed_follow_local_time() -> None:
@@ -46,8 +46,8 @@ def test_promise_due_times_are_read_from_the_agents_words() -> None:
     zone = HOURS.zone
     assert parse_when("in 2h call back about the refund", now, zone) == (utc("2026-11-25 12:00"), "call back about the refund")
     due, what = parse_when("tomorrow 09:30 refund the delivery fee", now, zone)
-    assert (due.astimezone(timezone.utc), what) == (utc("2026-11-26 09:30"), "refund the delivery fee")
+    assert (due.astimezone(UTC), what) == (utc("2026-11-26 09:30"), "refund the delivery fee")
     due, _ = parse_when("2026-12-01 send the replacement", now, zone)
-    assert due.astimezone(timezone.utc) == utc("2026-12-01 17:00"), "a day alone means the end of the working day"
+    assert due.astimezone(UTC) == utc("2026-12-01 17:00"), "a day alone means the end of the working day"
     assert parse_when("soon, I promise", now, zone) is None
     assert parse_when("2026-13-45 nonsense", now, zone) is None

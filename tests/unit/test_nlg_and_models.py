@@ -77,7 +77,7 @@ async def test_an_edit_from_another_worker_is_said_within_the_version_check(sess
     # The interval is set, not waited for, so a slow machine cannot turn "within" into "after".
     monkeypatch.setattr(nlg, "VERSION_CHECK_SECONDS", 3600.0)
     monkeypatch.setattr(store, "local_changes", lambda: 0)  # the edit below is saved as if by another process
-    _, before = await _post(catalog, rasa_request("utter_youre_welcome"))
+    await _post(catalog, rasa_request("utter_youre_welcome"))
     async with sessions.begin() as session:
         await store.set_response(session, "utter_youre_welcome", [{"text": "Edited elsewhere!"}], "ann")
     _, cached = await _post(catalog, rasa_request("utter_youre_welcome"))

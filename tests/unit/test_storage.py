@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text, update
@@ -137,7 +137,8 @@ async def test_button_payload_only_resolves_in_its_own_chat(sessions: async_sess
 
 async def test_a_ticket_is_created_once_per_key(sessions: async_sessionmaker[AsyncSession]) -> None:
     conversation = await _conversation(sessions)
-    fields = dict(category="delivery", description="It never came", desired_resolution="refund", priority=TicketPriority.HIGH)
+    fields = {"category": "delivery", "description": "It never came", "desired_resolution": "refund",
+              "priority": TicketPriority.HIGH}
     async with sessions.begin() as session:
         first, created = await session.run_sync(tickets.create, idempotency_key="tg-42:7", conversation=conversation, **fields)
     async with sessions.begin() as session:
@@ -154,7 +155,8 @@ async def test_a_ticket_is_created_once_per_key(sessions: async_sessionmaker[Asy
 
 async def test_tickets_belong_to_their_customer_only(sessions: async_sessionmaker[AsyncSession]) -> None:
     mine, theirs = await _conversation(sessions, 42), await _conversation(sessions, 43)
-    fields = dict(category="billing", description="charged twice", desired_resolution="refund", priority=TicketPriority.NORMAL)
+    fields = {"category": "billing", "description": "charged twice", "desired_resolution": "refund",
+              "priority": TicketPriority.NORMAL}
     async with sessions.begin() as session:
         await session.run_sync(tickets.create, idempotency_key="a", conversation=mine, **fields)
         await session.run_sync(tickets.create, idempotency_key="b", conversation=theirs, **fields)
@@ -166,7 +168,7 @@ async def test_ticket_text_is_stored_as_text(sessions: async_sessionmaker[AsyncS
     conversation = await _conversation(sessions)
     junk = "'); DROP TABLE tickets; -- 💥 " + "x" * 3000
     async with sessions.begin() as session:
-        ticket, _ = await session.run_sync(
+        await session.run_sync(
             tickets.create, idempotency_key="k", conversation=conversation, category="other", description=junk,
             desired_resolution="just_informing", priority=TicketPriority.NORMAL,
         )
@@ -176,13 +178,13 @@ async def test_ticket_text_is_stored_as_text(sessions: async_sessionmaker[AsyncS
 
 async def test_memory_counts_earlier_visits_and_open_tickets(sessions: async_sessionmaker[AsyncSession]) -> None:
     conversation = await _conversation(sessions)
-    today = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    today = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
     async with sessions.begin() as session:
         for update_id, day in enumerate((20, 20, 21, 23), start=1):
             await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=update_id,
                                    kind="text", text="hi")
             await session.execute(update(Message).where(Message.update_id == update_id)
-                                  .values(created_at=datetime(2026, 11, day, 10, 0, tzinfo=timezone.utc)))
+                                  .values(created_at=datetime(2026, 11, day, 10, 0, tzinfo=UTC)))
         ticket, _ = await session.run_sync(tickets.create, idempotency_key="m", conversation=conversation, category="delivery",
                                          description="late", desired_resolution="refund", priority=TicketPriority.NORMAL)
     async with sessions() as session:
@@ -200,7 +202,7 @@ async def test_a_first_day_customer_is_not_returning(sessions: async_sessionmake
         await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=1, kind="text",
                                text="hi")
     async with sessions() as session:
-        found = await session.run_sync(memory.remember, telegram_user_id=42, today=datetime.now(timezone.utc), regular_min_visits=3, regular_min_tickets=2)
+        found = await session.run_sync(memory.remember, telegram_user_id=42, today=datetime.now(UTC), regular_min_visits=3, regular_min_tickets=2)
     assert not found.returning and not found.regular and found.open_tickets == []
 
 

@@ -35,8 +35,8 @@ async def test_a_call_without_the_secret_is_refused(hooked: Harness) -> None:
     url = call["params"]["url"]
     update = {"update_id": 999, "message": {"message_id": 1, "date": 0, "chat": {"id": 4242, "type": "private"},
                                             "from": {"id": 4242, "is_bot": False, "first_name": "Eve"}, "text": "/forget"}}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}) as response:
-            assert response.status == 403
+    async with (aiohttp.ClientSession() as http,
+                http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}) as response):
+        assert response.status == 403
     async with hooked.sessions() as session:
         assert await session.run_sync(inbox.newest_update_id) is None, "nothing was stored"
