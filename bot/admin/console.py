@@ -13,12 +13,12 @@ import secrets
 from types import ModuleType
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.admin import accounts, audit, conversations, dashboard, flags, intents, responses, training
 from bot.admin.pages import DEPS, PREFIX, SIGNED, TEMPLATES, Deps, deps, form, render, see_other, url
 from bot.config import Settings
 from bot.content.deploy import Trainer
+from bot.storage.db import Sessions
 
 log = logging.getLogger(__name__)
 PAGES: tuple[ModuleType, ...] = (intents, responses, training, dashboard, conversations, flags, audit)
@@ -27,7 +27,7 @@ LOGIN_COOKIE = "frontline_login"  # the login form's own CSRF token (no session 
 routes = web.RouteTableDef()
 
 
-def build_console(settings: Settings, sessions: async_sessionmaker[AsyncSession], trainer: Trainer, *,
+def build_console(settings: Settings, sessions: Sessions, trainer: Trainer, *,
                   behind_proxy: bool | None = None) -> web.Application:
     """The console, to mount at PREFIX (`HealthServer(subapps={PREFIX: console})`)."""
     app = web.Application(middlewares=[_guard])

@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.admin import accounts
 from bot.config import Settings
 from bot.content.deploy import Trainer
+from bot.storage.db import Sessions
 
 PREFIX = "/admin"
 TEMPLATES = Path(__file__).with_name("templates")
@@ -30,7 +30,7 @@ class Deps:
     """What the console's handlers work with."""
 
     settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: Sessions  # plain functions of a Session, run with `await sessions.run(fn, …)` or `sessions.read`
     trainer: Trainer
     behind_proxy: bool = False  # a TLS-terminating proxy in front: trust its X-Forwarded-Proto
     nav: list[tuple[str, str]] = field(default_factory=list)

@@ -21,7 +21,6 @@ BEING_SPLIT = {
     "bot/emulator/markup.py",
     "bot/sandbox_desk.py",
     "bot/chat/handlers.py",
-    "bot/content/store.py",
     "bot/emulator/server.py",
 }
 
