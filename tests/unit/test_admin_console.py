@@ -41,8 +41,7 @@ class RefusingTrainer(Trainer):
 async def console(sessions, tmp_path) -> AsyncIterator[tuple[TestClient, web.Application, Trainer]]:
     """The console at /admin over seeded content, with the account alice."""
     await sessions.run(seeding.ensure_seeded, read_tree(ROOT))
-    async with sessions.begin() as session:
-        await accounts.add_account(session, "alice", PASSWORD, "test")
+    await accounts.add_account(sessions, "alice", PASSWORD, "test")
     trainer = RefusingTrainer(load_settings({"FRONTLINE_VAR": str(tmp_path)}), sessions)
     admin = build_console(load_settings({"FRONTLINE_VAR": str(tmp_path)}), sessions, trainer, behind_proxy=False)
     root = web.Application()

@@ -30,8 +30,7 @@ async def console(sessions, tmp_path) -> AsyncIterator[tuple[TestClient, str]]:
     """The console over seeded content and the test's database (so Rasa's tracker store is found as the app finds
     it); alice signed in. Yields the client and the tracker store's URL."""
     await sessions.run(seeding.ensure_seeded, read_tree(ROOT))
-    async with sessions.begin() as session:
-        await accounts.add_account(session, "alice", PASSWORD, "test")
+    await accounts.add_account(sessions, "alice", PASSWORD, "test")
     settings = load_settings({"FRONTLINE_VAR": str(tmp_path),
                               "DATABASE_URL": sessions.kw["bind"].url.render_as_string(hide_password=False)})
     trainer = RefusingTrainer(settings, sessions)
