@@ -111,7 +111,7 @@ def import_files(settings: Settings, folder: str | None) -> int:
 
 
 def _import(session: Session, content: Content, who: str, *, seed: bool) -> None:
-    """`content` as the whole content; from the repository's files, it is the seed (admins' edits start over)."""
+    """`content` as the whole content; from the repository's files, it is the seed too (see seeding.upgrade_seed)."""
     seeding.replace_all(session, content, who, seed=seed)
     if seed:
         put_setting(session, seeding.SEED_KEY, {"fingerprint": seeding.fingerprint(content)})

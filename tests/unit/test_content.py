@@ -9,7 +9,8 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from bot.content import current, edits, seeding
+from bot.config import load_settings
+from bot.content import commands, current, edits, seeding, store
 from bot.content.files import ContentError, read_files, read_tree, write_files, write_tree
 from bot.rasa_runtime import ROOT
 from bot.storage.models import AuditEntry
@@ -60,6 +61,29 @@ async def test_seeded_content_exports_to_the_same_files(sessions, tmp_path: Path
     exported = {"domain.yml": (tmp_path / "domain.yml").read_text()}
     exported.update({f"nlu/{p.name}": p.read_text() for p in sorted((tmp_path / "nlu").glob("*.yml"))})
     assert exported == repository_files()
+
+
+def test_frontline_export_writes_the_seeded_content_as_the_repositorys_files(tmp_path: Path, capsys) -> None:
+    settings = load_settings({"FRONTLINE_VAR": str(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"})
+    assert commands.export(settings, str(tmp_path / "out")) == 0
+    assert str(tmp_path / "out" / "domain.yml") in capsys.readouterr().out
+    exported = {"domain.yml": (tmp_path / "out" / "domain.yml").read_text()}
+    exported.update({f"nlu/{p.name}": p.read_text() for p in sorted((tmp_path / "out" / "nlu").glob("*.yml"))})
+    assert exported == repository_files()
+
+
+async def test_the_calls_for_an_async_session_do_the_same_work(sessions) -> None:
+    """bot.content.store: for callers holding an AsyncSession (bench/deploy.py)."""
+    await _seeded(sessions)
+    async with sessions.begin() as session:
+        await store.add_intent(session, "faq/gift_wrap", ["do you gift wrap", "wrap it please"], "ann", answer="Yes.")
+        await store.set_response(session, "utter_goodbye", [{"text": "Bye!"}], "ann")
+        await store.delete_intent(session, "faq/discount_codes", "ann")
+        content = await store.load(session)
+    assert content.responses["utter_faq/gift_wrap"].variations == [{"text": "Yes."}]
+    assert content.responses["utter_goodbye"].variations == [{"text": "Bye!"}]
+    assert "faq/discount_codes" not in content.intents
+    assert content == await sessions.read(current.load)
 
 
 async def _seeded(sessions) -> None:
