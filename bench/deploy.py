@@ -27,7 +27,7 @@ from typing import Any
 from bench._common import SENDING, measure_on_stack, summary, table
 from bot import replies
 from bot.config import load_settings
-from bot.content import store, versions
+from bot.content import current, edits, versions
 from bot.content.deploy import Trainer
 from bot.emulator.client import EmulatorClient
 from bot.storage.db import create_engine, create_sessionmaker
@@ -132,8 +132,8 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         stream = Stream(emulator, users, args.rate)
         running = asyncio.create_task(stream.run())
         async with sessions() as session:
-            original = await versions.live(session)
-            before = (await store.load(session)).responses[EDITED].variations
+            original = await session.run_sync(versions.live_version)
+            before = (await session.run_sync(current.load)).responses[EDITED].variations
         assert original is not None, "no live model"
         result: dict[str, Any] = {"rate": args.rate}
         try:
@@ -143,13 +143,13 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
 
             edited = time.monotonic()
             async with sessions.begin() as session:
-                await store.set_response(session, EDITED, [{"text": EDITED_TEXT}], "bench")
+                await session.run_sync(edits.set_response, EDITED, [{"text": EDITED_TEXT}], "bench")
             seen = await _until_answered(emulator, asker, QUESTIONS[0], EDITED_TEXT, timeout=30)
             result["response_edit_to_live_s"] = round(seen - edited, 2)
 
             added = time.monotonic()
             async with sessions.begin() as session:  # (an example of its own each run: a model trained, not reused)
-                await store.add_intent(session, NEW_FAQ, [*NEW_EXAMPLES, f"gift wrap for order bench{int(time.time())}"],
+                await session.run_sync(edits.add_intent, NEW_FAQ, [*NEW_EXAMPLES, f"gift wrap for order bench{int(time.time())}"],
                                        "bench", answer=NEW_ANSWER)
             version_id = await trainer.start("bench", "benchmark: a new question")
             trained_at = await _until_ready(sessions, version_id)
@@ -178,10 +178,10 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(running, 60)
             async with sessions.begin() as session:
-                await versions.put_live(session, original.id, "bench")
-                await store.set_response(session, EDITED, before, "bench")
+                await session.run_sync(versions.put_version_live, original.id, "bench")
+                await session.run_sync(edits.set_response, EDITED, before, "bench")
                 with contextlib.suppress(Exception):
-                    await store.delete_intent(session, NEW_FAQ, "bench")
+                    await session.run_sync(edits.delete_intent, NEW_FAQ, "bench")
             await trainer.close()
             await engine.dispose()
         result["whole_run"] = stream.window(0, time.monotonic())

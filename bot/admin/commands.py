@@ -8,24 +8,23 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.admin import accounts
 from bot.config import Settings
-from bot.storage.db import create_engine, create_sessionmaker, migrate
+from bot.storage.db import Sessions, create_engine, create_sessionmaker, migrate
 
 CLI = "frontline admin"
 T = TypeVar("T")
 
 
-def _in_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def _in_database(settings: Settings, work: Callable[[Sessions], Awaitable[T]]) -> T:
     async def run() -> T:
         engine = create_engine(settings.database_url)
+        sessions = create_sessionmaker(engine)
         try:
             await migrate(engine)
-            async with create_sessionmaker(engine).begin() as session:
-                return await work(session)
+            return await work(sessions)
         finally:
+            sessions.dispose()
             await engine.dispose()
 
     return asyncio.run(run())
@@ -47,7 +46,7 @@ def add(settings: Settings, username: str, password_stdin: bool, stdin: TextIO |
     """Create an account; 0 when done, 1 with the reason printed otherwise."""
     try:
         password = accounts.check_new_password(read_password(stdin or sys.stdin, password_stdin))
-        _in_database(settings, lambda session: accounts.add_account(session, username, password, CLI))
+        _in_database(settings, lambda sessions: accounts.add_account(sessions, username, password, CLI))
     except accounts.AccountError as exc:
         print(f"Not added: {exc}.", file=sys.stderr)
         return 1
@@ -57,9 +56,9 @@ def add(settings: Settings, username: str, password_stdin: bool, stdin: TextIO |
 
 def list_accounts(settings: Settings) -> int:
     """Print every account and when it last signed in."""
-    async def names(session: AsyncSession) -> list[str]:
+    async def names(sessions: Sessions) -> list[str]:
         return [f"{a.username}\tlast sign-in: {a.last_login_at:%Y-%m-%d %H:%M} UTC" if a.last_login_at
-                else f"{a.username}\tnever signed in" for a in await accounts.list_accounts(session)]
+                else f"{a.username}\tnever signed in" for a in await sessions.read(accounts.list_accounts)]
 
     found = _in_database(settings, names)
     print("\n".join(found) if found else "No admin accounts yet: add one with `frontline admin add <name>`.")
@@ -69,7 +68,7 @@ def list_accounts(settings: Settings) -> int:
 def remove(settings: Settings, username: str) -> int:
     """Delete an account (its sessions end at once)."""
     try:
-        _in_database(settings, lambda session: accounts.remove_account(session, username, CLI))
+        _in_database(settings, lambda sessions: sessions.run(accounts.remove_account, username, CLI))
     except accounts.AccountError as exc:
         print(f"Not removed: {exc}.", file=sys.stderr)
         return 1

@@ -13,12 +13,12 @@ import secrets
 from types import ModuleType
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.admin import accounts, audit, conversations, dashboard, flags, intents, responses, training
 from bot.admin.pages import DEPS, PREFIX, SIGNED, TEMPLATES, Deps, deps, form, render, see_other, url
 from bot.config import Settings
 from bot.content.deploy import Trainer
+from bot.storage.db import Sessions
 
 log = logging.getLogger(__name__)
 PAGES: tuple[ModuleType, ...] = (intents, responses, training, dashboard, conversations, flags, audit)
@@ -27,7 +27,7 @@ LOGIN_COOKIE = "frontline_login"  # the login form's own CSRF token (no session 
 routes = web.RouteTableDef()
 
 
-def build_console(settings: Settings, sessions: async_sessionmaker[AsyncSession], trainer: Trainer, *,
+def build_console(settings: Settings, sessions: Sessions, trainer: Trainer, *,
                   behind_proxy: bool | None = None) -> web.Application:
     """The console, to mount at PREFIX (`HealthServer(subapps={PREFIX: console})`)."""
     app = web.Application(middlewares=[_guard])
@@ -49,8 +49,7 @@ async def _guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
     relative = route.canonical[len(PREFIX):] if route is not None and route.canonical.startswith(PREFIX) else None
     if relative in PUBLIC:
         return await handler(request)
-    async with deps(request).sessions.begin() as session:
-        signed = await accounts.signed(session, request.cookies.get(COOKIE))
+    signed = await deps(request).sessions.run(accounts.signed, request.cookies.get(COOKIE))
     if signed is None:
         if request.method in ("GET", "HEAD"):
             return see_other(url("/login", next=request.path_qs))
@@ -94,8 +93,7 @@ async def login(request: web.Request) -> web.Response:
     if not expected or not hmac.compare_digest(data.get("csrf", ""), expected):
         return web.Response(status=403, text="This sign-in form is out of date. Reload the page and try again.")
     username = data.get("username", "").strip()
-    async with deps(request).sessions.begin() as session:
-        attempt = await accounts.sign_in(session, username, data.get("password", ""))
+    attempt = await accounts.sign_in(deps(request).sessions, username, data.get("password", ""))
     if attempt.refusal:
         log.warning("console: sign-in as %r refused from %s: %s", username, request.remote, attempt.refusal)
         return await _login_page(request, [{"kind": "error", "text": attempt.refusal}], status=401)
@@ -109,8 +107,7 @@ async def login(request: web.Request) -> web.Response:
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     """End the session."""
-    async with deps(request).sessions.begin() as session:
-        await accounts.sign_out(session, request.cookies.get(COOKIE))
+    await deps(request).sessions.run(accounts.sign_out, request.cookies.get(COOKIE))
     response = see_other(url("/login"))
     response.del_cookie(COOKIE, path=PREFIX)
     return response

@@ -1,5 +1,6 @@
 """Conversations: find a customer's transcript (by name or username, ticket number, or words said) and read it,
-with its handoffs (who, why, how long, rating) and tickets."""
+with its handoffs (who, why, how long, rating) and tickets. The reading is plain functions of a Session, run with
+`sessions.read`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.admin.pages import deps, render, url
 from bot.desk.cards import REASONS, customer_name
@@ -56,7 +57,7 @@ def _customer_visible(query: Select[Any]) -> Select[Any]:
     return query.where(Message.chat_id == Conversation.chat_id)
 
 
-async def search(session: AsyncSession, words: str, page: int = 1) -> tuple[list[Found], int]:
+def search(session: Session, words: str, page: int = 1) -> tuple[list[Found], int]:
     """Conversations whose customer's name or username, ticket number (T000123) or messages hold `words`; the
     newest first. Without words, every conversation. Returns one page and the total."""
     words = " ".join(words.split())
@@ -76,20 +77,20 @@ async def search(session: AsyncSession, words: str, page: int = 1) -> tuple[list
         select(Conversation.id, func.count(Message.id).label("messages"), func.max(Message.created_at).label("last"))
         .join(Message, Message.conversation_id == Conversation.id)
         .where(Conversation.id.in_(matching)).group_by(Conversation.id))
-    total = await session.scalar(select(func.count()).select_from(listed.subquery())) or 0
-    rows = (await session.execute(listed.order_by(func.max(Message.created_at).desc(), Conversation.id.desc())
-                                  .offset((page - 1) * PER_PAGE).limit(PER_PAGE))).all()
+    total = session.scalar(select(func.count()).select_from(listed.subquery())) or 0
+    rows = session.execute(listed.order_by(func.max(Message.created_at).desc(), Conversation.id.desc())
+                           .offset((page - 1) * PER_PAGE).limit(PER_PAGE)).all()
     found = []
     for row in rows:
-        conversation = await session.get(Conversation, row.id)
-        refs = await session.scalars(select(Ticket.id).where(Ticket.conversation_id == row.id).order_by(Ticket.id))
+        conversation = session.get(Conversation, row.id)
+        refs = session.scalars(select(Ticket.id).where(Ticket.conversation_id == row.id).order_by(Ticket.id))
         match = ""
         if words and not REFERENCE.match(words):
-            match = await session.scalar(
+            match = session.scalar(
                 select(Message.text).where(Message.conversation_id == row.id, Message.chat_id == conversation.chat_id,
                                            Message.text.ilike(_like(words), escape="\\"))
                 .order_by(Message.id.desc()).limit(1)) or ""
-        found.append(Found(conversation=conversation, customer=await session.get(Customer, conversation.customer_id),
+        found.append(Found(conversation=conversation, customer=session.get(Customer, conversation.customer_id),
                            messages=row.messages, last=row.last, tickets=[f"T{n:06d}" for n in refs], match=match))
     return found, total
 
@@ -130,10 +131,41 @@ async def conversation_list(request: web.Request) -> web.Response:
     """Search transcripts; the newest conversations first."""
     words = request.query.get("q", "").strip()[:200]
     page = _page(request)
-    async with deps(request).sessions() as session:
-        found, total = await search(session, words, page)
+    found, total = await deps(request).sessions.read(search, words, page)
     return await render(request, "conversations.html", title="Conversations", found=found, total=total, words=words,
                         page=page, pages=max(1, -(-total // PER_PAGE)), name=customer_name)
+
+
+@dataclass
+class Shown:
+    """One conversation as its page shows it: a page of the transcript, and what belongs to the conversation."""
+
+    conversation: Conversation
+    customer: Customer
+    messages: list[Message]  # the page's
+    total: int  # messages in the transcript
+    tickets: list[Ticket]
+    handoffs: list[dict[str, Any]]
+    flags: list[Flag]
+
+
+def conversation(session: Session, conversation_id: int, page: int = 1) -> Shown | None:
+    """A conversation with a page (LINES_PER_PAGE) of its customer's own chat; None when there is no such one."""
+    found = session.get(Conversation, conversation_id)
+    if found is None:
+        return None
+    visible = select(Message).where(Message.conversation_id == found.id, Message.chat_id == found.chat_id)
+    handoffs = []
+    for handoff in session.scalars(select(Handoff).where(Handoff.conversation_id == found.id).order_by(Handoff.id)).all():
+        agent = session.get(Agent, handoff.agent_id) if handoff.agent_id else None
+        handoffs.append(_handoff(handoff, agent, session.get(Ticket, handoff.ticket_id)))
+    return Shown(
+        conversation=found, customer=session.get(Customer, found.customer_id),
+        messages=list(session.scalars(visible.order_by(Message.id).offset((page - 1) * LINES_PER_PAGE).limit(LINES_PER_PAGE))),
+        total=session.scalar(select(func.count()).select_from(visible.subquery())) or 0,
+        tickets=list(session.scalars(select(Ticket).where(Ticket.conversation_id == found.id).order_by(Ticket.id))),
+        handoffs=handoffs,
+        flags=list(session.scalars(select(Flag).where(Flag.conversation_id == found.id).order_by(Flag.id))))
 
 
 @routes.get("/conversation")
@@ -141,25 +173,16 @@ async def conversation_page(request: web.Request) -> web.Response:
     """One conversation: the customer, their tickets and handoffs, flags, and the transcript a page at a time."""
     number = request.query.get("id", "")
     page = _page(request)
-    async with deps(request).sessions() as session:
-        conversation = await session.get(Conversation, int(number)) if number.isdigit() else None
-        if conversation is None:
-            return await render(request, "missing.html", status=404, title="Not found",
-                                what=f"There is no conversation {number}.", back=url("/conversations"))
-        customer = await session.get(Customer, conversation.customer_id)
-        visible = select(Message).where(Message.conversation_id == conversation.id, Message.chat_id == conversation.chat_id)
-        total = await session.scalar(select(func.count()).select_from(visible.subquery())) or 0
-        messages = (await session.scalars(visible.order_by(Message.id).offset((page - 1) * LINES_PER_PAGE).limit(LINES_PER_PAGE))).all()
-        tickets = (await session.scalars(select(Ticket).where(Ticket.conversation_id == conversation.id).order_by(Ticket.id))).all()
-        handoffs = []
-        for handoff in await session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id).order_by(Handoff.id)):
-            agent = await session.get(Agent, handoff.agent_id) if handoff.agent_id else None
-            handoffs.append(_handoff(handoff, agent, await session.get(Ticket, handoff.ticket_id)))
-        flags = (await session.scalars(select(Flag).where(Flag.conversation_id == conversation.id).order_by(Flag.id))).all()
+    shown = await deps(request).sessions.read(conversation, int(number), page) if number.isdigit() else None
+    if shown is None:
+        return await render(request, "missing.html", status=404, title="Not found",
+                            what=f"There is no conversation {number}.", back=url("/conversations"))
+    customer = shown.customer
     return await render(
-        request, "conversation.html", title=customer_name(customer), conversation=conversation, customer=customer,
-        name=customer_name(customer), state=STATES.get(conversation.state, ""), lines=[line(m, customer.first_name) for m in messages], tickets=tickets,
-        handoffs=handoffs, flags=flags, page=page, pages=max(1, -(-total // LINES_PER_PAGE)), total=total)
+        request, "conversation.html", title=customer_name(customer), conversation=shown.conversation, customer=customer,
+        name=customer_name(customer), state=STATES.get(shown.conversation.state, ""),
+        lines=[line(m, customer.first_name) for m in shown.messages], tickets=shown.tickets, handoffs=shown.handoffs,
+        flags=shown.flags, page=page, pages=max(1, -(-shown.total // LINES_PER_PAGE)), total=shown.total)
 
 
 def _handoff(handoff: Handoff, agent: Agent | None, ticket: Ticket | None) -> dict[str, Any]:

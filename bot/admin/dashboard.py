@@ -3,14 +3,15 @@ loaded from elsewhere), the questions the bot did not understand, and adding one
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.orm import Session
 
 from bot.admin import insights
 from bot.admin.pages import deps, done, form, render, url, who
-from bot.content import store
+from bot.content import current, edits
 from bot.content.files import ContentError
 from bot.desk.cards import REASONS
 from bot.storage import figures as stored
@@ -51,11 +52,7 @@ async def dashboard(request: web.Request) -> web.Response:
     days = int(request.query["days"]) if request.query.get("days", "").isdigit() and int(request.query["days"]) in PERIODS else 30
     zone, now = console.settings.business_hours.zone, utcnow()
     since = stored.day_start(now, zone) - timedelta(days=days - 1)
-    async with console.sessions() as session:
-        figures = await session.run_sync(stored.figures, since, now)
-        per_day = await session.run_sync(stored.conversations_per_day, days, zone, now)
-        intents = sorted((await store.load(session)).intents)
-        flags = len(await session.run_sync(flagged_answers.flagged))
+    figures, per_day, intents, flags = await console.sessions.read(_numbers, since, now, days, zone)
     questions = await insights.not_understood(console.settings.rasa_tracker_url, since)
     most_reasons = max((count for _, count in figures.by_reason), default=0)
     return await render(
@@ -64,6 +61,13 @@ async def dashboard(request: web.Request) -> web.Response:
         ratings=[(score, count, bar(count, max(figures.ratings.values()))) for score, count in sorted(figures.ratings.items(), reverse=True)],
         questions=questions, intents=intents, flags=flags, duration=stored.duration, percent=percent, bar_width=BAR_WIDTH,
         zone=getattr(zone, "key", str(zone)))
+
+
+def _numbers(session: Session, since: datetime, now: datetime, days: int,
+             zone: tzinfo) -> tuple[stored.Figures, list[tuple[date, int]], list[str], int]:
+    """The period's figures, conversations a day, the intents an example can be added to, and how many flags are open."""
+    return (stored.figures(session, since, now), stored.conversations_per_day(session, days, zone, now),
+            sorted(current.load(session).intents), len(flagged_answers.flagged(session)))
 
 
 @routes.post("/dashboard/example")
@@ -75,16 +79,22 @@ async def add_example(request: web.Request) -> web.Response:
     try:
         if not phrase:
             raise ContentError("There is no text to add")
-        async with deps(request).sessions.begin() as session:
-            content = await store.load(session)
-            if name not in content.intents:
-                raise ContentError(f"Choose an intent: there is no intent {name or 'chosen'}")
-            examples = content.intents[name].examples
-            known = {insights.normalised(e) for e in examples}
-            if insights.normalised(phrase) in known:
-                return await done(request, back, f"“{phrase}” is already an example of {name}.", "warning")
-            await store.set_examples(session, name, [*examples, phrase], who(request).username)
+        added = await deps(request).sessions.run(_add_example, name, phrase, who(request).username)
     except ContentError as exc:
         return await done(request, back, f"Nothing was added: {exc}.", "error")
+    if not added:
+        return await done(request, back, f"“{phrase}” is already an example of {name}.", "warning")
     return await done(request, back, f"Added “{phrase}” to {name}. The bot understands it after the next training "
                                      "(Train & deploy, then put the new model live).")
+
+
+def _add_example(session: Session, name: str, phrase: str, who: str) -> bool:
+    """The phrase as a new example of the intent; False when it is one already."""
+    content = current.load(session)
+    if name not in content.intents:
+        raise ContentError(f"Choose an intent: there is no intent {name or 'chosen'}")
+    examples = content.intents[name].examples
+    if insights.normalised(phrase) in {insights.normalised(e) for e in examples}:
+        return False
+    edits.set_examples(session, name, [*examples, phrase], who)
+    return True

@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.storage.models import ModelStatus, ModelVersion
 
 
-async def newest_evaluated(session: AsyncSession) -> ModelVersion | None:
+def newest_evaluated(session: Session) -> ModelVersion | None:
     """The newest trained version that has per-intent figures."""
-    for version in (await session.scalars(select(ModelVersion).where(ModelVersion.status == ModelStatus.READY)
-                                          .order_by(ModelVersion.id.desc()).limit(20))).all():
+    for version in session.scalars(select(ModelVersion).where(ModelVersion.status == ModelStatus.READY)
+                                   .order_by(ModelVersion.id.desc()).limit(20)).all():
         if (version.metrics or {}).get("intents"):
             return version
     return None

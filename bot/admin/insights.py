@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import bindparam, inspect, text
+from sqlalchemy import Connection, bindparam, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 NOT_UNDERSTOOD = ("nlu_fallback", "out_of_scope")  # the intents Rasa gives what it did not understand
+_NOT_UNDERSTOOD = text("SELECT data, timestamp FROM events WHERE type_name = 'user' AND intent_name IN :intents "
+                       "AND timestamp >= :since").bindparams(bindparam("intents", expanding=True))
 
 
 @dataclass
@@ -47,18 +49,21 @@ async def not_understood(tracker_url: str, since: datetime, limit: int = 20) -> 
     engine = create_async_engine(tracker_url, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
-            if not await connection.run_sync(lambda sync: inspect(sync).has_table("events")):
-                return []
-            rows = (await connection.execute(
-                text("SELECT data, timestamp FROM events WHERE type_name = 'user' AND intent_name IN :intents "
-                     "AND timestamp >= :since").bindparams(bindparam("intents", expanding=True)),
-                {"intents": list(NOT_UNDERSTOOD), "since": since.timestamp()})).all()
+            rows = await connection.run_sync(_user_events, since)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("could not read Rasa's tracker store for the questions it did not understand: %s", exc)
         return []
     finally:
         await engine.dispose()
     return group_questions((json.loads(data).get("text") or "", stamp) for data, stamp in rows)[:limit]
+
+
+def _user_events(connection: Connection, since: datetime) -> list[tuple[str, float]]:
+    """The customers' messages Rasa did not understand since then (none before Rasa made its table)."""
+    if not inspect(connection).has_table("events"):
+        return []
+    return [(data, stamp) for data, stamp in connection.execute(
+        _NOT_UNDERSTOOD, {"intents": list(NOT_UNDERSTOOD), "since": since.timestamp()})]
 
 
 def group_questions(questions: Iterable[tuple[str, float]]) -> list[Unanswered]:

@@ -4,12 +4,15 @@ intents, and one intent's page with its examples, rename and delete."""
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy.orm import Session
 
 from bot.admin.evaluation import newest_evaluated
 from bot.admin.pages import deps, done, form, render, url, who
-from bot.content import store
+from bot.content import current, edits
+from bot.content.edits import FAQ_PREFIX, ContentInUse
 from bot.content.files import Content, ContentError
-from bot.content.store import ContentInUse
+from bot.content.usages import usages
+from bot.storage.models import ModelVersion
 
 NAV = ("Intents", "/intents")
 routes = web.RouteTableDef()
@@ -38,18 +41,21 @@ def lines(text: str) -> list[str]:
 
 def answer_of(content: Content, name: str) -> str:
     """A FAQ's first answer text ('' for other intents)."""
-    response = content.responses.get(store.faq_response(name) or "")
+    response = content.responses.get(edits.faq_response(name) or "")
     return str(response.variations[0].get("text", "")) if response and response.variations else ""
+
+
+def _listing(session: Session) -> tuple[Content, ModelVersion | None]:
+    """The content, and the newest version with per-intent figures."""
+    return current.load(session), newest_evaluated(session)
 
 
 @routes.get("/intents")
 async def intent_list(request: web.Request) -> web.Response:
     """Every intent with its example count, its answer (FAQs) and its accuracy in the newest evaluation."""
-    async with deps(request).sessions() as session:
-        content = await store.load(session)
-        evaluated = await newest_evaluated(session)
+    content, evaluated = await deps(request).sessions.read(_listing)
     figures = ((evaluated.metrics or {}).get("intents") or {}) if evaluated else {}
-    rows = [{"name": i.name, "examples": len(i.examples), "faq": i.name.startswith(store.FAQ_PREFIX),
+    rows = [{"name": i.name, "examples": len(i.examples), "faq": i.name.startswith(FAQ_PREFIX),
              "answer": answer_of(content, i.name), "accuracy": (figures.get(i.name) or {}).get("accuracy")}
             for i in content.intents.values()]
     rows.sort(key=lambda row: (not row["faq"], row["name"]))
@@ -62,14 +68,12 @@ async def add_intent(request: web.Request) -> web.Response:
     data = await form(request)
     question = data.get("kind", "question") == "question"
     name = data.get("name", "").strip().lower().replace(" ", "_")
-    if question and name and not name.startswith(store.FAQ_PREFIX):
-        name = store.FAQ_PREFIX + name
+    if question and name and not name.startswith(FAQ_PREFIX):
+        name = FAQ_PREFIX + name
     examples = lines(data.get("examples", ""))
     try:
-        async with deps(request).sessions.begin() as session:
-            await store.add_intent(session, name, examples, who(request).username,
-                                   answer=data.get("answer", "") if question else None)
-            content = await store.load(session)
+        content = await deps(request).sessions.run(_add, name, examples, who(request).username,
+                                                   data.get("answer", "") if question else None)
     except ContentError as exc:
         return await done(request, url("/intents"), f"Nothing was added: {exc}.", "error")
     warnings = [f"“{e}” is also an example of {', '.join(o)}: the bot may confuse them."
@@ -80,19 +84,24 @@ async def add_intent(request: web.Request) -> web.Response:
                       f"Added {name}. Train and put the new model live for the bot to understand it.", warnings=warnings)
 
 
+def _add(session: Session, name: str, examples: list[str], who: str, answer: str | None) -> Content:
+    """Add the intent; the content with it."""
+    edits.add_intent(session, name, examples, who, answer=answer)
+    return current.load(session)
+
+
 @routes.get("/intent")
 async def intent_page(request: web.Request) -> web.Response:
     """One intent: its examples with warnings, forms to add, edit, delete, rename."""
     name = request.query.get("name", "")
-    async with deps(request).sessions() as session:
-        content = await store.load(session)
-        uses = store.usages(content, name) if name in content.intents else []
+    content = await deps(request).sessions.read(current.load)
+    uses = usages(content, name) if name in content.intents else []
     if name not in content.intents:
         return await render(request, "missing.html", status=404, title="Not found",
                             what=f"There is no intent {name}.", back=url("/intents"))
     intent = content.intents[name]
     return await render(request, "intent.html", title=name, intent=intent, elsewhere=elsewhere(content, name),
-                        key=_key, answer=answer_of(content, name), faq=name.startswith(store.FAQ_PREFIX), uses=uses)
+                        key=_key, answer=answer_of(content, name), faq=name.startswith(FAQ_PREFIX), uses=uses)
 
 
 @routes.post("/intent/examples")
@@ -102,19 +111,24 @@ async def edit_examples(request: web.Request) -> web.Response:
     name, action = data.get("name", ""), data.get("action", "")
     back = url("/intent", name=name)
     try:
-        async with deps(request).sessions.begin() as session:
-            content = await store.load(session)
-            if name not in content.intents:
-                raise ContentError(f"There is no intent {name}")
-            examples = list(content.intents[name].examples)
-            message, warnings = _apply(examples, action, data)
-            await store.set_examples(session, name, examples, who(request).username)
-            content.intents[name].examples = store.clean_examples(examples)
-            warnings += [f"“{e}” is also an example of {', '.join(o)}: the bot may confuse them."
-                         for e, o in elsewhere(content, name).items() if e in {_key(x) for x in _touched(action, data)}]
+        message, warnings = await deps(request).sessions.run(_edit_examples, name, action, data, who(request).username)
     except ContentError as exc:
         return await done(request, back, f"Nothing was changed: {exc}.", "error")
     return await done(request, back, message, warnings=warnings)
+
+
+def _edit_examples(session: Session, name: str, action: str, data: dict[str, str], who: str) -> tuple[str, list[str]]:
+    """The form's change to the intent's examples: what to say, and warnings."""
+    content = current.load(session)
+    if name not in content.intents:
+        raise ContentError(f"There is no intent {name}")
+    examples = list(content.intents[name].examples)
+    message, warnings = _apply(examples, action, data)
+    edits.set_examples(session, name, examples, who)
+    content.intents[name].examples = edits.clean_examples(examples)
+    warnings += [f"“{e}” is also an example of {', '.join(o)}: the bot may confuse them."
+                 for e, o in elsewhere(content, name).items() if e in {_key(x) for x in _touched(action, data)}]
+    return message, warnings
 
 
 def _touched(action: str, data: dict[str, str]) -> list[str]:
@@ -130,7 +144,7 @@ def _apply(examples: list[str], action: str, data: dict[str, str]) -> tuple[str,
         known = {_key(e) for e in examples}
         repeated = [e for e in new if _key(e) in known]
         examples += new
-        added = len(store.clean_examples(examples)) - len(known)
+        added = len(edits.clean_examples(examples)) - len(known)
         return (f"Added {added} example{'s' if added != 1 else ''}.",
                 [f"“{e}” was already an example here; it is kept once." for e in repeated])
     index = int(data.get("index", "-1")) if data.get("index", "").isdigit() else -1
@@ -154,11 +168,10 @@ async def rename(request: web.Request) -> web.Response:
     """A new name (a FAQ's answer follows it)."""
     data = await form(request)
     old, new = data.get("name", ""), data.get("new_name", "").strip().lower().replace(" ", "_")
-    if old.startswith(store.FAQ_PREFIX) and new and not new.startswith(store.FAQ_PREFIX):
-        new = store.FAQ_PREFIX + new
+    if old.startswith(FAQ_PREFIX) and new and not new.startswith(FAQ_PREFIX):
+        new = FAQ_PREFIX + new
     try:
-        async with deps(request).sessions.begin() as session:
-            await store.rename_intent(session, old, new, who(request).username)
+        await deps(request).sessions.run(edits.rename_intent, old, new, who(request).username)
     except ContentInUse as exc:
         return await _in_use(request, old, exc, "renamed")
     except ContentError as exc:
@@ -170,13 +183,12 @@ async def rename(request: web.Request) -> web.Response:
 async def confirm_delete(request: web.Request) -> web.Response:
     """Are you sure?"""
     name = request.query.get("name", "")
-    async with deps(request).sessions() as session:
-        content = await store.load(session)
+    content = await deps(request).sessions.read(current.load)
     if name not in content.intents:
         return await render(request, "missing.html", status=404, title="Not found",
                             what=f"There is no intent {name}.", back=url("/intents"))
     return await render(request, "confirm_delete.html", title=f"Delete {name}?", intent=content.intents[name],
-                        answer=answer_of(content, name), uses=store.usages(content, name))
+                        answer=answer_of(content, name), uses=usages(content, name))
 
 
 @routes.post("/intent/delete")
@@ -184,8 +196,7 @@ async def delete(request: web.Request) -> web.Response:
     """Delete an intent nothing uses (a FAQ's answer goes with it)."""
     name = (await form(request)).get("name", "")
     try:
-        async with deps(request).sessions.begin() as session:
-            await store.delete_intent(session, name, who(request).username)
+        await deps(request).sessions.run(edits.delete_intent, name, who(request).username)
     except ContentInUse as exc:
         return await _in_use(request, name, exc, "deleted")
     except ContentError as exc:

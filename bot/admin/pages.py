@@ -15,11 +15,12 @@ from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.admin import accounts
 from bot.config import Settings
 from bot.content.deploy import Trainer
+from bot.storage.db import Sessions
 
 PREFIX = "/admin"
 TEMPLATES = Path(__file__).with_name("templates")
@@ -30,7 +31,7 @@ class Deps:
     """What the console's handlers work with."""
 
     settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: Sessions  # plain functions of a Session, run with `await sessions.run(fn, …)` or `sessions.read`
     trainer: Trainer
     behind_proxy: bool = False  # a TLS-terminating proxy in front: trust its X-Forwarded-Proto
     nav: list[tuple[str, str]] = field(default_factory=list)
@@ -66,13 +67,16 @@ async def form(request: web.Request) -> dict[str, str]:
 async def done(request: web.Request, to: str, message: str | None = None, kind: str = "ok",
                warnings: list[str] | tuple[str, ...] = ()) -> web.Response:
     """Redirect after a POST, with a message (and warnings) for the page shown next."""
-    signed = who(request)
-    async with deps(request).sessions.begin() as session:
-        if message:
-            await accounts.flash(session, signed.token_hash, message, kind)
-        for warning in warnings:
-            await accounts.flash(session, signed.token_hash, warning, "warning")
+    notes = [*([(message, kind)] if message else []), *((warning, "warning") for warning in warnings)]
+    if notes:
+        await deps(request).sessions.run(_flash, who(request).token_hash, notes)
     return see_other(to)
+
+
+def _flash(session: Session, token_hash: str, notes: list[tuple[str, str]]) -> None:
+    """Messages (text, kind) for the next page the session sees."""
+    for text, kind in notes:
+        accounts.flash(session, token_hash, text, kind)
 
 
 def see_other(to: str) -> web.Response:
@@ -87,8 +91,7 @@ async def render(request: web.Request, template: str, *, status: int = 200, titl
     signed: accounts.Signed | None = request.get(SIGNED)
     messages: list[dict[str, str]] = []
     if signed is not None:
-        async with console.sessions.begin() as session:
-            messages = await accounts.take_flash(session, signed.token_hash)
+        messages = await console.sessions.run(accounts.take_flash, signed.token_hash)
     messages += context.pop("messages", [])
     html = console.templates.get_template(template).render(
         title=title, signed=signed, nav=console.nav, here=request.path, messages=messages, url=url, prefix=PREFIX,

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.admin.pages import deps, done, form, render, url, who
-from bot.content import store
+from bot.content import current, edits
 from bot.content.files import ContentError, Response
 from bot.content.nlg import RenderError
 from bot.content.nlg import render as say
@@ -82,8 +82,7 @@ def from_form(data: Mapping[str, str], old: list[dict[str, Any]]) -> list[dict[s
 @routes.get("/responses")
 async def response_list(request: web.Request) -> web.Response:
     """Every response with its first text."""
-    async with deps(request).sessions() as session:
-        content = await store.load(session)
+    content = await deps(request).sessions.read(current.load)
     return await render(request, "responses.html", title="Responses", responses=list(content.responses.values()))
 
 
@@ -91,8 +90,7 @@ async def response_list(request: web.Request) -> web.Response:
 async def response_page(request: web.Request) -> web.Response:
     """One response's texts and buttons, and its preview."""
     name = request.query.get("name", "")
-    async with deps(request).sessions() as session:
-        response = (await store.load(session)).responses.get(name)
+    response = (await deps(request).sessions.read(current.load)).responses.get(name)
     if response is None:
         return await render(request, "missing.html", status=404, title="Not found",
                             what=f"There is no response {name}.", back=url("/responses"))
@@ -114,8 +112,7 @@ async def save(request: web.Request) -> web.Response:
     """Preview a draft, or save it (live for the bot's next message)."""
     data = await form(request)
     name = data.get("name", "")
-    async with deps(request).sessions() as session:
-        old = (await store.load(session)).responses.get(name)
+    old = (await deps(request).sessions.read(current.load)).responses.get(name)
     if old is None:
         return await done(request, url("/responses"), f"There is no response {name}.", "error")
     try:
@@ -123,8 +120,7 @@ async def save(request: web.Request) -> web.Response:
         if data.get("action") == "preview":
             return await _editor(request, name, variations, draft=True,
                                  messages=[{"kind": "warning", "text": "This is a preview: nothing is saved yet."}])
-        async with deps(request).sessions.begin() as session:
-            await store.set_response(session, name, variations, who(request).username)
+        await deps(request).sessions.run(edits.set_response, name, variations, who(request).username)
     except ContentError as exc:
         typed = [{"text": data.get(f"text_{i}", ""), "typed_buttons": data.get(f"buttons_{i}", "")}
                  for i in range(int(data.get("count", "0") or 0))]

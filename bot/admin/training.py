@@ -4,13 +4,14 @@ any earlier version back."""
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy.orm import Session
 
 from bot.admin.evaluation import accuracy, compare
 from bot.admin.pages import deps, done, form, render, url, who
 from bot.content import versions
 from bot.content.deploy import STALE_AFTER
 from bot.content.files import ContentError
-from bot.storage.models import ModelStatus, utcnow
+from bot.storage.models import ModelStatus, ModelVersion, utcnow
 
 NAV = ("Train & deploy", "/training")
 routes = web.RouteTableDef()
@@ -20,9 +21,7 @@ REFRESH_SECONDS = 3
 @routes.get("/training")
 async def training_page(request: web.Request) -> web.Response:
     """Where training stands, the newest result next to the live model, and every version."""
-    async with deps(request).sessions() as session:
-        history = await versions.history(session)
-        live = await versions.live(session)
+    history, live = await deps(request).sessions.read(_versions)
     running = next((v for v in history if v.status == ModelStatus.TRAINING and utcnow() - v.created_at < STALE_AFTER), None)
     newest = history[0] if history else None
     candidate = next((v for v in history if v.status == ModelStatus.READY), None)
@@ -34,6 +33,11 @@ async def training_page(request: web.Request) -> web.Response:
         candidate=candidate, comparison=compare(candidate, live) if candidate and candidate.metrics else [],
         accuracy=accuracy, refresh=REFRESH_SECONDS if running or (newest and newest.stage == "evaluating") else None,
         pull_seconds=deps(request).settings.model_pull_seconds)
+
+
+def _versions(session: Session) -> tuple[list[ModelVersion], ModelVersion | None]:
+    """Every version (the newest first), and the live one."""
+    return versions.history(session), versions.live_version(session)
 
 
 @routes.post("/training/start")

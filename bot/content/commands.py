@@ -6,35 +6,43 @@ import asyncio
 import logging
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from bot.config import Settings
-from bot.content import store, versions
-from bot.content.files import ContentError, read_tree, write_files
+from bot.content import current, seeding, versions
+from bot.content.files import Content, ContentError, read_tree, write_files, write_tree
 from bot.content.training import export_for_training, prepare
 from bot.rasa_runtime import ROOT, fingerprint, validate
 from bot.rasa_runtime import train as rasa_train
-from bot.storage.db import create_engine, create_sessionmaker, migrate
+from bot.storage.db import Sessions, create_engine, create_sessionmaker, migrate
+from bot.storage.settings import get_setting, put_setting
 
 log = logging.getLogger(__name__)
 CLI = "frontline train"
 
 
-async def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+@asynccontextmanager
+async def _sessions(settings: Settings) -> AsyncIterator[Sessions]:
     engine = create_engine(settings.database_url)
-    await migrate(engine)
-    return engine, create_sessionmaker(engine)
+    sessions = create_sessionmaker(engine)
+    try:
+        await migrate(engine)
+        yield sessions
+    finally:
+        sessions.dispose()
+        await engine.dispose()
 
 
 def train(settings: Settings, *, force: bool = False, live: bool = False) -> int:
     """Train on the database's content when it changed; the model goes live unless an admin chose another."""
     async def before() -> tuple[Path, dict[str, str], int]:
-        engine, sessions = await _sessions(settings)
-        try:
+        async with _sessions(settings) as sessions:
             await prepare(settings, sessions)
             return await export_for_training(settings, sessions)
-        finally:
-            await engine.dispose()
 
     folder, files, number = asyncio.run(before())
     started = time.monotonic()
@@ -42,40 +50,36 @@ def train(settings: Settings, *, force: bool = False, live: bool = False) -> int
     seconds = time.monotonic() - started
 
     async def after() -> str:
-        engine, sessions = await _sessions(settings)
-        try:
-            async with sessions.begin() as session:
-                current = await versions.live(session)
-                pointer = await store.get_setting(session, versions.LIVE_KEY) or {}
-                if current is not None and current.fingerprint == fingerprint(settings, files):
-                    return f"{path} (live already, version {current.id})"
-                version = await versions.register(session, path, fingerprint(settings, files), CLI, content_version=number,
-                                                  train_seconds=round(seconds, 1))
-                if current is None or live or pointer.get("by", CLI) in (CLI, "seed"):
-                    await versions.put_live(session, version.id, CLI)
-                    return f"{path} (version {version.id}, live)"
-                return f"{path} (version {version.id}; an admin's version {current.id} stays live: put it live in the console)"
-        finally:
-            await engine.dispose()
+        async with _sessions(settings) as sessions:
+            return await sessions.run(_record, path, fingerprint(settings, files), number, round(seconds, 1), live=live)
 
     print(asyncio.run(after()))
     return 0
+
+
+def _record(session: Session, path: Path, name: str, number: int, seconds: float, *, live: bool) -> str:
+    """The trained model as a new version, put live unless an admin chose another; what was done, in words."""
+    now = versions.live_version(session)
+    pointer = get_setting(session, versions.LIVE_KEY) or {}
+    if now is not None and now.fingerprint == name:
+        return f"{path} (live already, version {now.id})"
+    version = versions.register(session, path, name, CLI, content_version=number, train_seconds=seconds)
+    if now is None or live or pointer.get("by", CLI) in (CLI, "seed"):
+        versions.put_version_live(session, version.id, CLI)
+        return f"{path} (version {version.id}, live)"
+    return f"{path} (version {version.id}; an admin's version {now.id} stays live: put it live in the console)"
 
 
 def export(settings: Settings, folder: str | None) -> int:
     """Write the database's content as domain.yml and nlu/*.yml under `folder` (the project by default)."""
     target = Path(folder).resolve() if folder else ROOT
 
-    async def run() -> list[Path]:
-        engine, sessions = await _sessions(settings)
-        try:
-            async with sessions.begin() as session:
-                await store.ensure_seeded(session, ROOT)
-                return await store.export(session, target)
-        finally:
-            await engine.dispose()
+    async def run() -> Content:
+        async with _sessions(settings) as sessions:
+            await sessions.run(seeding.ensure_seeded, read_tree(ROOT))
+            return await sessions.read(current.load)
 
-    for path in asyncio.run(run()):
+    for path in write_tree(asyncio.run(run()), target):
         print(path)
     return 0
 
@@ -98,18 +102,16 @@ def import_files(settings: Settings, folder: str | None) -> int:
         return 1
 
     async def run() -> None:
-        engine, sessions = await _sessions(settings)
-        try:
-            async with sessions.begin() as session:
-                await store.replace_all(session, content, f"frontline import {source}", seed=source == ROOT)
-                if source == ROOT:
-                    await store.put_setting(session, store.SEED_KEY, {"fingerprint": store.seed_fingerprint(ROOT)})
-        finally:
-            await engine.dispose()
+        async with _sessions(settings) as sessions:
+            await sessions.run(_import, content, f"frontline import {source}", seed=source == ROOT)
 
     asyncio.run(run())
     print(f"Imported {len(content.intents)} intents and {len(content.responses)} responses from {source}")
     return 0
 
 
-
+def _import(session: Session, content: Content, who: str, *, seed: bool) -> None:
+    """`content` as the whole content; from the repository's files, it is the seed too (see seeding.upgrade_seed)."""
+    seeding.replace_all(session, content, who, seed=seed)
+    if seed:
+        put_setting(session, seeding.SEED_KEY, {"fingerprint": seeding.fingerprint(content)})

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.content import store, versions
+from bot.content import current, versions
 from bot.content.files import Content, ContentError, Intent, write_files, write_tree
 from bot.rasa_runtime import RASA_VENV, ROOT, build_spacy_pipeline, fingerprint, rasa_env
+from bot.storage.db import Sessions
 from bot.storage.models import AuditEntry, ModelStatus, ModelVersion, utcnow
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,9 @@ ABANDONED = "The app stopped while this was training. Train again."
 START_LOCK = 0x46524E545452414E  # PostgreSQL advisory lock: one training starts at a time, across app workers
 HOLD_OUT_EVERY = 5  # every 5th example of an intent with at least that many is held out for the evaluation
 EXPLAINED = [  # what Rasa says, and what an admin should read
-    (re.compile(r"InvalidDomain|domain", re.I), "The bot's responses or intents don't fit together"),
-    (re.compile(r"YamlValidationException|YAML", re.I), "Some content could not be read"),
-    (re.compile(r"not enough|at least", re.I), "An intent needs more examples"),
+    (re.compile(r"InvalidDomain|domain", re.IGNORECASE), "The bot's responses or intents don't fit together"),
+    (re.compile(r"YamlValidationException|YAML", re.IGNORECASE), "Some content could not be read"),
+    (re.compile(r"not enough|at least", re.IGNORECASE), "An intent needs more examples"),
 ]
 
 
@@ -99,7 +100,7 @@ def per_intent(report_dir: Path) -> dict[str, Any]:
 def explain(output: str) -> str:
     """Rasa's complaint, in words an admin can act on, with the lines that matter."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    relevant = [line for line in lines if re.search(r"error|invalid|exception|warning|must|cannot|can't", line, re.I)
+    relevant = [line for line in lines if re.search(r"error|invalid|exception|warning|must|cannot|can't", line, re.IGNORECASE)
                 and "Traceback" not in line and not line.startswith("File ")]
     for pattern, words in EXPLAINED:
         if any(pattern.search(line) for line in relevant):
@@ -107,10 +108,38 @@ def explain(output: str) -> str:
     return "Training stopped. Rasa's last words:\n" + "\n".join((relevant or lines)[-6:])
 
 
+def begin_training(session: Session, who: str, note: str) -> int:
+    """A new version in TRAINING (TrainingBusy while one is): its id. A training left by a process that died is
+    marked failed first. On PostgreSQL an advisory lock makes the check and the new row one step across workers."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": START_LOCK})
+    session.execute(
+        update(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING,
+                                   ModelVersion.created_at <= utcnow() - STALE_AFTER)
+        .values(status=ModelStatus.FAILED, stage="failed", error=ABANDONED))
+    running = session.scalar(select(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING))
+    if running is not None:
+        raise TrainingBusy(f"A training is already running (version {running.id}, started by {running.created_by})")
+    version = ModelVersion(status=ModelStatus.TRAINING, created_by=who, note=note, fingerprint="",
+                           content_version=current.version(session), stage="exporting")
+    session.add(version)
+    session.flush()
+    session.add(AuditEntry(who=who, action="train", target=f"version {version.id}", before=None, after={"note": note}))
+    return version.id
+
+
+def set_version(session: Session, version_id: int, values: dict[str, Any]) -> None:
+    """Set fields of a version (its stage, status, log, figures)."""
+    version = session.get(ModelVersion, version_id)
+    assert version is not None
+    for key, value in values.items():
+        setattr(version, key, value)
+
+
 class Trainer:
     """Runs trainings for the console and puts versions live."""
 
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, settings: Settings, sessions: Sessions) -> None:
         self._settings = settings
         self._sessions = sessions
         self._tasks: set[asyncio.Task] = set()
@@ -122,22 +151,8 @@ class Trainer:
         Two admins pressing Train at once start one training: the check and the new row are one step, in this
         process (a lock) and across workers (an advisory lock on PostgreSQL). A training left by a process that
         died is marked failed here, so the history does not show it training for ever."""
-        async with self._starting, self._sessions.begin() as session:
-            if session.bind.dialect.name == "postgresql":
-                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": START_LOCK})
-            await session.execute(
-                update(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING,
-                                           ModelVersion.created_at <= utcnow() - STALE_AFTER)
-                .values(status=ModelStatus.FAILED, stage="failed", error=ABANDONED))
-            running = await session.scalar(select(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING))
-            if running is not None:
-                raise TrainingBusy(f"A training is already running (version {running.id}, started by {running.created_by})")
-            version = ModelVersion(status=ModelStatus.TRAINING, created_by=who, note=note, fingerprint="",
-                                   content_version=await store.version(session), stage="exporting")
-            session.add(version)
-            await session.flush()
-            version_id = version.id
-            session.add(AuditEntry(who=who, action="train", target=f"version {version_id}", before=None, after={"note": note}))
+        async with self._starting:
+            version_id = await self._sessions.run(begin_training, who, note)
         task = asyncio.create_task(self._run(version_id), name=f"train-{version_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -155,18 +170,13 @@ class Trainer:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _update(self, version_id: int, **values: Any) -> None:
-        async with self._sessions.begin() as session:
-            version = await session.get(ModelVersion, version_id)
-            assert version is not None
-            for key, value in values.items():
-                setattr(version, key, value)
+        await self._sessions.run(set_version, version_id, values)
 
     async def _run(self, version_id: int) -> None:
         work = Path(tempfile.mkdtemp(prefix=f"frontline-train-{version_id}-"))
         trained = False
         try:
-            async with self._sessions() as session:
-                content = await store.load(session)
+            content = await self._sessions.read(current.load)
             files = write_files(content)
             name = fingerprint(self._settings, files)
             write_tree(content, work / "content")
@@ -255,11 +265,10 @@ class Trainer:
 
     async def put_live(self, version_id: int, who: str) -> ModelVersion:
         """Put a trained version live (a new one, or an earlier one back): every Rasa instance pulls it."""
-        async with self._sessions.begin() as session:
-            try:
-                return await versions.put_live(session, version_id, who)
-            except ValueError as exc:
-                raise ContentError(str(exc)) from None
+        try:
+            return await self._sessions.run(versions.put_version_live, version_id, who)
+        except ValueError as exc:
+            raise ContentError(str(exc)) from None
 
 
 class TrainingFailed(ContentError):

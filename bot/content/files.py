@@ -194,7 +194,7 @@ def _check_domain(data: dict[str, Any], content: Content) -> None:
     listed = [i.name for i in content.domain_intents()]
     if listed != [str(x) for x in data.get("intents") or []]:
         raise ContentError("domain.yml: the intents list could not be read line by line; write one '  - name' a line")
-    if list(content.responses) != list((data.get("responses") or {})):
+    if list(content.responses) != list(data.get("responses") or {}):
         raise ContentError("domain.yml: the responses could not be read line by line; start each with '  utter_name:'")
 
 

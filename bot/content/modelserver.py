@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content import versions
+from bot.storage.db import Sessions
 
 log = logging.getLogger(__name__)
 PATH = "/models/live"
@@ -18,13 +18,12 @@ PATH = "/models/live"
 class ModelServer:
     """GET /models/live: the live version's file, its fingerprint as the ETag."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], models_dir: Path) -> None:
+    def __init__(self, sessions: Sessions, models_dir: Path) -> None:
         self._sessions = sessions
         self._models_dir = models_dir
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        async with self._sessions() as session:
-            live = await versions.live(session)
+        live = await self._sessions.read(versions.live_version)
         if live is None:
             return web.Response(status=404, text="no model is live yet: train one (frontline train)")
         etag = live.fingerprint

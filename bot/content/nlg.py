@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from bot.content import store
+from bot.content import current
 from bot.content.files import Response
 from bot.storage.db import Sessions
 
@@ -94,14 +94,13 @@ class ResponseCatalog:
     async def responses(self) -> dict[str, Response]:
         """The current responses: the content's version checked after a change here or VERSION_CHECK_SECONDS,
         the responses read again only when it moved."""
-        local, now = store.local_changes(), asyncio.get_running_loop().time()
+        local, now = current.local_changes(), asyncio.get_running_loop().time()
         if self._checked is not None and self._checked[0] == local and now - self._checked[1] < VERSION_CHECK_SECONDS:
             return self._responses
-        current = await self._sessions.read(store.current_version)
-        if current != self._version:
-            async with self._sessions() as session:
-                self._responses = (await store.load(session)).responses
-            self._version = current
+        number = await self._sessions.read(current.version)
+        if number != self._version:
+            self._responses = (await self._sessions.read(current.load)).responses
+            self._version = number
         self._checked = (local, now)
         return self._responses
 

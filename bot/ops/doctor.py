@@ -130,7 +130,7 @@ async def live_model(settings: Settings) -> str | None:
     try:
         async with asyncio.timeout(TIMEOUT):
             async with create_sessionmaker(engine)() as session:
-                live = await versions.live(session)
+                live = await session.run_sync(versions.live_version)
                 return live.file if live else None
     except Exception:  # noqa: BLE001 (the database check reports what is wrong with it)
         return None

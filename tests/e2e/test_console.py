@@ -52,7 +52,7 @@ async def _answer_becomes(emulator: EmulatorClient, user_id: int, question: str,
 
 async def _live_id(db) -> int:
     async with db() as session:
-        live = await versions.live(session)
+        live = await session.run_sync(versions.live_version)
     assert live is not None
     return live.id
 
@@ -115,7 +115,7 @@ async def test_a_question_added_trained_put_live_answered_edited_and_rolled_back
         figures = await comparison.inner_text()
         assert "All held-out examples" in figures and topic in figures
         async with db() as session:
-            trained = (await versions.history(session, limit=1))[0]
+            trained = (await session.run_sync(versions.history, limit=1))[0]
         before = await _rasa_model(stack)
         await page.click(f"button:has-text('Put version {trained.id} live')")
         assert f"Version {trained.id} is live" in await page.inner_text("main")
@@ -165,7 +165,7 @@ async def _restore(stack: Stack, db, original: int, trained: ModelVersion | None
     if await _live_id(db) != original:
         before = await _rasa_model(stack)
         async with db.begin() as session:
-            await versions.put_live(session, original, "e2e cleanup")
+            await session.run_sync(versions.put_version_live, original, "e2e cleanup")
         await _until_rasa_changes(stack, before)
     if trained is not None and trained.file:
         (ROOT / "var" / "models" / trained.file).unlink(missing_ok=True)

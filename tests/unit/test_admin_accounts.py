@@ -64,41 +64,33 @@ def test_salts_differ_so_equal_passwords_hash_apart(settings) -> None:
 
 
 async def test_sign_in_locks_after_failures_and_unlocks_later(sessions) -> None:
-    async with sessions.begin() as session:
-        await accounts.add_account(session, "alice", "a long enough password", "test")
+    await accounts.add_account(sessions, "alice", "a long enough password", "test")
     now = utcnow()
     for _ in range(accounts.MAX_FAILURES):
-        async with sessions.begin() as session:
-            assert (await accounts.sign_in(session, "alice", "wrong", now)).refusal == "Wrong username or password"
+        assert (await accounts.sign_in(sessions, "alice", "wrong", now)).refusal == "Wrong username or password"
+    assert "Too many wrong passwords" in (await accounts.sign_in(sessions, "alice", "a long enough password", now)).refusal
+    [account] = await sessions.read(accounts.list_accounts)
     async with sessions.begin() as session:
-        assert "Too many wrong passwords" in (await accounts.sign_in(session, "alice", "a long enough password", now)).refusal
-    async with sessions.begin() as session:
-        session.add(AdminSession(token_hash="left long ago", account_id=(await accounts.list_accounts(session))[0].id,
+        session.add(AdminSession(token_hash="left long ago", account_id=account.id,
                                  csrf="x", last_seen_at=now - accounts.IDLE * 2, created_at=now - accounts.IDLE * 2))
     later = now + accounts.LOCKOUT + timedelta(seconds=1)
-    async with sessions.begin() as session:
-        attempt = await accounts.sign_in(session, "alice", "a long enough password", later)
+    attempt = await accounts.sign_in(sessions, "alice", "a long enough password", later)
     assert attempt.token and not attempt.refusal
-    async with sessions.begin() as session:
-        assert (await accounts.signed(session, attempt.token, later)).username == "alice"
-        assert await accounts.signed(session, "not a token", later) is None
+    assert (await sessions.run(accounts.signed, attempt.token, later)).username == "alice"
+    assert await sessions.run(accounts.signed, "not a token", later) is None
+    async with sessions() as session:
         stored = (await session.scalars(select(AdminSession))).one()  # the expired one was cleared away
-        assert stored.token_hash != attempt.token  # only its hash is kept
-    async with sessions.begin() as session:
-        await accounts.remove_account(session, "alice", "test")
-    async with sessions.begin() as session:
-        assert await accounts.signed(session, attempt.token, later) is None
+    assert stored.token_hash != attempt.token  # only its hash is kept
+    await sessions.run(accounts.remove_account, "alice", "test")
+    assert await sessions.run(accounts.signed, attempt.token, later) is None
 
 
 async def test_wrong_passwords_sent_side_by_side_all_count(sessions) -> None:
-    async with sessions.begin() as session:
-        await accounts.add_account(session, "alice", "a long enough password", "test")
+    await accounts.add_account(sessions, "alice", "a long enough password", "test")
     now = utcnow()
 
     async def wrong() -> str:
-        async with sessions.begin() as session:
-            return (await accounts.sign_in(session, "alice", "wrong", now)).refusal
+        return (await accounts.sign_in(sessions, "alice", "wrong", now)).refusal
 
     assert await asyncio.gather(*(wrong() for _ in range(accounts.MAX_FAILURES))) == ["Wrong username or password"] * 5
-    async with sessions.begin() as session:
-        assert "Too many wrong passwords" in (await accounts.sign_in(session, "alice", "a long enough password", now)).refusal
+    assert "Too many wrong passwords" in (await accounts.sign_in(sessions, "alice", "a long enough password", now)).refusal

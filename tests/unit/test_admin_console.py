@@ -17,8 +17,10 @@ from bot.admin import accounts
 from bot.admin.console import PUBLIC, build_console
 from bot.admin.pages import PREFIX
 from bot.config import load_settings
-from bot.content import store, versions
+from bot.content import current, seeding, versions
 from bot.content.deploy import Trainer
+from bot.content.files import read_tree
+from bot.content.usages import usages
 from bot.rasa_runtime import ROOT
 from bot.storage.models import AdminSession, AuditEntry, ModelStatus, ModelVersion, utcnow
 from bot.web import HealthServer
@@ -38,9 +40,8 @@ class RefusingTrainer(Trainer):
 @pytest.fixture
 async def console(sessions, tmp_path) -> AsyncIterator[tuple[TestClient, web.Application, Trainer]]:
     """The console at /admin over seeded content, with the account alice."""
-    async with sessions.begin() as session:
-        await store.ensure_seeded(session, ROOT)
-        await accounts.add_account(session, "alice", PASSWORD, "test")
+    await sessions.run(seeding.ensure_seeded, read_tree(ROOT))
+    await accounts.add_account(sessions, "alice", PASSWORD, "test")
     trainer = RefusingTrainer(load_settings({"FRONTLINE_VAR": str(tmp_path)}), sessions)
     admin = build_console(load_settings({"FRONTLINE_VAR": str(tmp_path)}), sessions, trainer, behind_proxy=False)
     root = web.Application()
@@ -150,8 +151,7 @@ async def test_a_forged_post_changes_nothing(console, sessions) -> None:
     response = await post(client, "/intents", csrf="not-the-token", kind="question", name="forged",
                           examples="one\ntwo", answer="no")
     assert response.status == 403
-    async with sessions() as session:
-        assert "faq/forged" not in (await store.load(session)).intents
+    assert "faq/forged" not in (await sessions.read(current.load)).intents
 
 
 async def test_login_form_needs_its_own_token(console) -> None:
@@ -173,8 +173,7 @@ async def test_a_new_question_its_examples_and_warnings_are_audited(console, ses
                           examples="gift wrapping please\ndo you gift wrap\nwrap my order")
     page = await response.text()
     assert "Added 2 examples." in page and "“do you gift wrap” was already an example here" in page
-    async with sessions() as session:
-        examples = (await store.load(session)).intents["faq/gift_wrap"].examples
+    examples = (await sessions.read(current.load)).intents["faq/gift_wrap"].examples
     assert examples == ["do you gift wrap", "can you wrap it as a present", "delivery time?", "gift wrapping please",
                         "wrap my order"]
     await post(client, "/intent/examples", name="faq/gift_wrap", action="edit", index="2", original="delivery time?",
@@ -182,8 +181,7 @@ async def test_a_new_question_its_examples_and_warnings_are_audited(console, ses
     await post(client, "/intent/examples", name="faq/gift_wrap", action="delete", index="0", original="do you gift wrap")
     stale = await post(client, "/intent/examples", name="faq/gift_wrap", action="delete", index="0", original="do you gift wrap")
     assert "The examples changed meanwhile" in await stale.text()
-    async with sessions() as session:
-        content = await store.load(session)
+    content = await sessions.read(current.load)
     assert content.intents["faq/gift_wrap"].examples == [
         "can you wrap it as a present", "can i get it gift wrapped", "gift wrapping please", "wrap my order"]
     assert content.responses["utter_faq/gift_wrap"].variations == [{"text": "Yes, choose gift wrapping at checkout."}]
@@ -201,9 +199,8 @@ async def test_a_refused_delete_shows_what_uses_the_intent(console, sessions) ->
     response = await post(client, "/intent/delete", name="request_human")
     page = await response.text()
     assert response.status == 409 and "request_human cannot be deleted" in page
-    async with sessions() as session:
-        content = await store.load(session)
-    for use in store.usages(content, "request_human"):
+    content = await sessions.read(current.load)
+    for use in usages(content, "request_human"):
         assert use in html.unescape(page)
     assert "request_human" in content.intents
     renamed = await post(client, "/intent/rename", name="request_human", new_name="ask_for_person")
@@ -218,8 +215,7 @@ async def test_an_unused_question_is_renamed_and_deleted(console, sessions) -> N
     assert "Renamed faq/gift_wrap to faq/wrapping" in page
     page = await (await post(client, "/intent/delete", name="faq/wrapping")).text()
     assert "Deleted faq/wrapping" in page
-    async with sessions() as session:
-        content = await store.load(session)
+    content = await sessions.read(current.load)
     assert "faq/wrapping" not in content.intents and "utter_faq/wrapping" not in content.responses
     assert ("alice", "delete intent", "faq/wrapping") in await audit(sessions)
 
@@ -233,18 +229,16 @@ async def test_a_response_is_previewed_with_samples_then_saved(console, sessions
              "buttons_0": "Talk to a person | /request_human\nNo thanks | /deny", "text_1": ""}
     page = await (await post(client, "/response", action="preview", **draft)).text()
     assert "Anything else, Maya?" in page and "nothing is saved yet" in page and "No thanks" in page
-    async with sessions() as session:
-        assert (await store.load(session)).responses["utter_anything_else"].variations[0]["text"] != "Anything else, {first_name}?"
+    assert (await sessions.read(current.load)).responses["utter_anything_else"].variations[0]["text"] != "Anything else, {first_name}?"
     bad = await post(client, "/response", action="save", **{**draft, "buttons_0": "No payload here"})
     refused = html.unescape(await bad.text())
     assert bad.status == 400 and "Button line 1 needs a title" in refused
     assert ">Anything else, {first_name}?</textarea>" in refused and ">No payload here</textarea>" in refused
     page = await (await post(client, "/response", action="save", **draft)).text()
     assert "Saved utter_anything_else" in page
-    async with sessions() as session:
-        assert (await store.load(session)).responses["utter_anything_else"].variations == [
-            {"text": "Anything else, {first_name}?", "buttons": [
-                {"title": "Talk to a person", "payload": "/request_human"}, {"title": "No thanks", "payload": "/deny"}]}]
+    assert (await sessions.read(current.load)).responses["utter_anything_else"].variations == [
+        {"text": "Anything else, {first_name}?", "buttons": [
+            {"title": "Talk to a person", "payload": "/request_human"}, {"title": "No thanks", "payload": "/deny"}]}]
     assert ("alice", "edit response", "utter_anything_else") in await audit(sessions)
 
 
@@ -260,7 +254,7 @@ async def _versions(sessions) -> tuple[int, int]:
                            created_by="bob", note="more delivery examples", metrics=metrics_new)
         session.add_all([old, new])
         await session.flush()
-        await versions.put_live(session, old.id, "seed")
+        await session.run_sync(versions.put_version_live, old.id, "seed")
         return old.id, new.id
 
 
@@ -277,8 +271,7 @@ async def test_training_page_compares_and_puts_versions_live_and_back(console, s
     assert f"Version {new} is live" in page
     assert "Put back live" in page
     await post(client, "/training/live", csrf=await csrf_of(client, "/training"), version=str(old))
-    async with sessions() as session:
-        assert (await versions.live(session)).id == old
+    assert (await sessions.read(versions.live_version)).id == old
     assert [a for a in await audit(sessions) if a[0] == "alice"] == [
         ("alice", "put model live", f"version {new}"), ("alice", "put model live", f"version {old}")]
     page = await (await post(client, "/training/live", csrf=await csrf_of(client, "/training"), version="999")).text()
@@ -294,8 +287,7 @@ async def test_a_failed_training_says_why_and_that_the_live_model_stays(console,
     await trainer.wait()
     page = await (await client.get(f"{PREFIX}/training")).text()
     assert "failed" in page and "An intent needs more examples" in page and "The live model is unchanged" in page
-    async with sessions() as session:
-        assert (await versions.live(session)).id == old
+    assert (await sessions.read(versions.live_version)).id == old
     assert ("alice", "train") in [a[:2] for a in await audit(sessions)]
 
 

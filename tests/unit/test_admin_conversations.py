@@ -45,8 +45,7 @@ async def seed(sessions) -> dict[str, int]:
 
 
 async def _names(sessions, words: str, page: int = 1) -> list[str]:
-    async with sessions() as session:
-        found, _ = await conversations.search(session, words, page)
+    found, _ = await sessions.read(conversations.search, words, page)
     return [f.customer.first_name for f in found]
 
 
@@ -63,8 +62,7 @@ async def test_search_by_name_username_ticket_and_words(sessions) -> None:
     assert await _names(sessions, "on its way") == ["Ann"], "the bot's words too"
     assert await _names(sessions, "100%") == ["Ann"] and await _names(sessions, "%") == ["Ann"], "% is a character, not a wildcard"
     assert await _names(sessions, "secret words") == [], "copies sent to the agents are not the customer's transcript"
-    async with sessions() as session:
-        [found], total = await conversations.search(session, "parcel")
+    [found], total = await sessions.read(conversations.search, "parcel")
     assert (total, found.match, found.messages) == (1, "where is my parcel 100%", 2)
 
 
@@ -75,8 +73,7 @@ async def test_search_results_come_a_page_at_a_time(sessions) -> None:
             session.add(said(person, NOW - timedelta(minutes=number), "hi"))
     first, second = await _names(sessions, "zed"), await _names(sessions, "zed", page=2)
     assert len(first) == conversations.PER_PAGE and second == ["Zed25", "Zed26", "Zed27"]
-    async with sessions() as session:
-        assert (await conversations.search(session, "zed", 2))[1] == conversations.PER_PAGE + 3
+    assert (await sessions.read(conversations.search, "zed", 2))[1] == conversations.PER_PAGE + 3
 
 
 async def test_the_conversations_page_searches(console, sessions) -> None:

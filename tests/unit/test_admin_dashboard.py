@@ -16,7 +16,8 @@ from bot.admin import accounts, dashboard
 from bot.admin.console import build_console
 from bot.admin.pages import PREFIX
 from bot.config import load_settings
-from bot.content import store
+from bot.content import current, seeding
+from bot.content.files import read_tree
 from bot.rasa_runtime import ROOT
 from bot.storage import figures, flags
 from bot.storage.models import Agent, AuditEntry, Flag, Ticket, utcnow
@@ -28,9 +29,8 @@ from tests.unit.test_insights import customer, flagged_conversation, handed, mak
 async def console(sessions, tmp_path) -> AsyncIterator[tuple[TestClient, str]]:
     """The console over seeded content and the test's database (so Rasa's tracker store is found as the app finds
     it); alice signed in. Yields the client and the tracker store's URL."""
-    async with sessions.begin() as session:
-        await store.ensure_seeded(session, ROOT)
-        await accounts.add_account(session, "alice", PASSWORD, "test")
+    await sessions.run(seeding.ensure_seeded, read_tree(ROOT))
+    await accounts.add_account(sessions, "alice", PASSWORD, "test")
     settings = load_settings({"FRONTLINE_VAR": str(tmp_path),
                               "DATABASE_URL": sessions.kw["bind"].url.render_as_string(hide_password=False)})
     trainer = RefusingTrainer(settings, sessions)
@@ -92,8 +92,8 @@ async def test_questions_not_understood_are_listed_and_added_as_examples(console
                           back=f"{PREFIX}/dashboard?days=7")
     assert response.url.path_qs == f"{PREFIX}/dashboard?days=7"
     assert "Added “can I pay with crypto” to faq/payment_methods. The bot understands it after the next training" in text_of(await response.text())
+    assert (await sessions.read(current.load)).intents["faq/payment_methods"].examples[-1] == "can I pay with crypto"
     async with sessions() as session:
-        assert (await store.load(session)).intents["faq/payment_methods"].examples[-1] == "can I pay with crypto"
         entry = await session.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1))
     assert (entry.who, entry.action, entry.target) == ("alice", "edit examples", "faq/payment_methods")
     again = await post(client, "/dashboard/example", text="Can I pay with crypto?", intent="faq/payment_methods")

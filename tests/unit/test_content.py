@@ -9,8 +9,9 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from bot.content import store
-from bot.content.files import ContentError, read_files, read_tree, write_files
+from bot.config import load_settings
+from bot.content import commands, current, edits, seeding
+from bot.content.files import ContentError, read_files, read_tree, write_files, write_tree
 from bot.rasa_runtime import ROOT
 from bot.storage.models import AuditEntry
 
@@ -54,28 +55,33 @@ def test_files_that_cannot_be_edited_safely_are_refused_with_the_reason(broken: 
 
 
 async def test_seeded_content_exports_to_the_same_files(sessions, tmp_path: Path) -> None:
-    async with sessions.begin() as session:
-        assert await store.ensure_seeded(session, ROOT) == "seeded"
-    async with sessions.begin() as session:
-        assert await store.ensure_seeded(session, ROOT) == "current"
-        await store.export(session, tmp_path)
+    assert await sessions.run(seeding.ensure_seeded, read_tree(ROOT)) == "seeded"
+    assert await sessions.run(seeding.ensure_seeded, read_tree(ROOT)) == "current"
+    write_tree(await sessions.read(current.load), tmp_path)
     exported = {"domain.yml": (tmp_path / "domain.yml").read_text()}
     exported.update({f"nlu/{p.name}": p.read_text() for p in sorted((tmp_path / "nlu").glob("*.yml"))})
     assert exported == repository_files()
 
 
+def test_frontline_export_writes_the_seeded_content_as_the_repositorys_files(tmp_path: Path, capsys) -> None:
+    settings = load_settings({"FRONTLINE_VAR": str(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"})
+    assert commands.export(settings, str(tmp_path / "out")) == 0
+    assert str(tmp_path / "out" / "domain.yml") in capsys.readouterr().out
+    exported = {"domain.yml": (tmp_path / "out" / "domain.yml").read_text()}
+    exported.update({f"nlu/{p.name}": p.read_text() for p in sorted((tmp_path / "out" / "nlu").glob("*.yml"))})
+    assert exported == repository_files()
+
+
 async def _seeded(sessions) -> None:
-    async with sessions.begin() as session:
-        await store.ensure_seeded(session, ROOT)
+    await sessions.run(seeding.ensure_seeded, read_tree(ROOT))
 
 
 async def test_a_new_question_is_a_faq_with_its_answer(sessions) -> None:
     await _seeded(sessions)
-    async with sessions.begin() as session:
-        await store.add_intent(session, "faq/gift_wrap", ["do you gift wrap", "can you wrap it as a present", ""],
-                               "ann", answer="Yes: tick 'gift wrap' at checkout (£2.50).")
+    await sessions.run(edits.add_intent, "faq/gift_wrap", ["do you gift wrap", "can you wrap it as a present", ""],
+                       "ann", answer="Yes: tick 'gift wrap' at checkout (£2.50).")
+    files = write_files(await sessions.read(current.load))
     async with sessions() as session:
-        files = write_files(await store.load(session))
         audit = (await session.scalars(select(AuditEntry).where(AuditEntry.who == "ann"))).all()
     faq = yaml.safe_load(files["nlu/faq.yml"])["nlu"]
     assert {"intent": "faq/gift_wrap", "examples": "- do you gift wrap\n- can you wrap it as a present\n"} in faq
@@ -87,10 +93,8 @@ async def test_a_new_question_is_a_faq_with_its_answer(sessions) -> None:
 
 async def test_a_new_plain_intent_goes_to_its_own_file_and_the_domain_list(sessions) -> None:
     await _seeded(sessions)
-    async with sessions.begin() as session:
-        await store.add_intent(session, "ask_gift_card", ["i want a gift card", "do you sell gift vouchers"], "ann")
-    async with sessions() as session:
-        files = write_files(await store.load(session))
+    await sessions.run(edits.add_intent, "ask_gift_card", ["i want a gift card", "do you sell gift vouchers"], "ann")
+    files = write_files(await sessions.read(current.load))
     assert "ask_gift_card" in yaml.safe_load(files["domain.yml"])["intents"]
     assert yaml.safe_load(files["nlu/custom.yml"])["nlu"][0]["intent"] == "ask_gift_card"
 
@@ -104,18 +108,16 @@ async def test_a_new_plain_intent_goes_to_its_own_file_and_the_domain_list(sessi
 ])
 async def test_a_bad_new_intent_is_refused_with_the_reason(sessions, name, examples, answer, reason) -> None:
     await _seeded(sessions)
-    async with sessions.begin() as session:
-        with pytest.raises(ContentError, match=reason):
-            await store.add_intent(session, name, examples, "ann", answer=answer)
+    with pytest.raises(ContentError, match=reason):
+        await sessions.run(edits.add_intent, name, examples, "ann", answer=answer)
 
 
 async def test_deleting_or_renaming_an_intent_in_use_is_refused_with_the_uses(sessions) -> None:
     await _seeded(sessions)
-    async with sessions.begin() as session:
-        with pytest.raises(store.ContentInUse) as refused:
-            await store.delete_intent(session, "request_human", "ann")
-        with pytest.raises(store.ContentInUse):
-            await store.rename_intent(session, "request_human", "ask_for_person", "ann")
+    with pytest.raises(edits.ContentInUse) as refused:
+        await sessions.run(edits.delete_intent, "request_human", "ann")
+    with pytest.raises(edits.ContentInUse):
+        await sessions.run(edits.rename_intent, "request_human", "ask_for_person", "ann")
     uses = refused.value.uses
     assert any(use.startswith("rule ") for use in uses), uses
     assert any(use.startswith("response utter_anything_else") for use in uses), uses
@@ -123,11 +125,9 @@ async def test_deleting_or_renaming_an_intent_in_use_is_refused_with_the_uses(se
 
 async def test_a_faq_is_deleted_and_renamed_with_its_answer(sessions) -> None:
     await _seeded(sessions)
-    async with sessions.begin() as session:
-        await store.rename_intent(session, "faq/opening_hours", "faq/service_hours", "ann")
-        await store.delete_intent(session, "faq/discount_codes", "ann")
-    async with sessions() as session:
-        content = await store.load(session)
+    await sessions.run(edits.rename_intent, "faq/opening_hours", "faq/service_hours", "ann")
+    await sessions.run(edits.delete_intent, "faq/discount_codes", "ann")
+    content = await sessions.read(current.load)
     assert "faq/service_hours" in content.intents and "utter_faq/service_hours" in content.responses
     assert "faq/opening_hours" not in content.intents and "utter_faq/opening_hours" not in content.responses
     assert "faq/discount_codes" not in content.intents and "utter_faq/discount_codes" not in content.responses
@@ -138,9 +138,8 @@ async def test_a_faq_is_deleted_and_renamed_with_its_answer(sessions) -> None:
 
 async def test_a_seed_upgrade_keeps_admins_edits_and_deletes(sessions, tmp_path: Path) -> None:
     await _seeded(sessions)
-    async with sessions.begin() as session:
-        await store.set_response(session, "utter_goodbye", [{"text": "Bye from the admins"}], "ann")
-        await store.delete_intent(session, "faq/discount_codes", "ann")
+    await sessions.run(edits.set_response, "utter_goodbye", [{"text": "Bye from the admins"}], "ann")
+    await sessions.run(edits.delete_intent, "faq/discount_codes", "ann")
     seed = tmp_path / "seed"
     shutil.copytree(ROOT / "nlu", seed / "nlu")
     domain = (ROOT / "domain.yml").read_text()
@@ -149,10 +148,8 @@ async def test_a_seed_upgrade_keeps_admins_edits_and_deletes(sessions, tmp_path:
     (seed / "domain.yml").write_text(domain + '\n  utter_new_seed_line:\n    - text: "New in the seed"\n')
     faq = (seed / "nlu" / "faq.yml").read_text().replace("- opening hours?\n", "- opening hours?\n      - opening times?\n")
     (seed / "nlu" / "faq.yml").write_text(faq)
-    async with sessions.begin() as session:
-        assert await store.ensure_seeded(session, seed) == "upgraded"
-    async with sessions() as session:
-        content = await store.load(session)
+    assert await sessions.run(seeding.ensure_seeded, read_tree(seed)) == "upgraded"
+    content = await sessions.read(current.load)
     assert content.responses["utter_goodbye"].variations == [{"text": "Bye from the admins"}]
     assert content.responses["utter_youre_welcome"].variations[0] == {"text": "You're very welcome!"}
     assert content.responses["utter_new_seed_line"].variations == [{"text": "New in the seed"}]
@@ -162,11 +159,10 @@ async def test_a_seed_upgrade_keeps_admins_edits_and_deletes(sessions, tmp_path:
 
 async def test_responses_are_checked_before_they_are_stored(sessions) -> None:
     await _seeded(sessions)
-    async with sessions.begin() as session:
-        with pytest.raises(ContentError, match="at least one text"):
-            await store.set_response(session, "utter_goodbye", [{"text": "  "}], "ann")
-        with pytest.raises(ContentError, match="title and what it says"):
-            await store.set_response(session, "utter_goodbye", [{"text": "x", "buttons": [{"title": "Go"}]}], "ann")
+    with pytest.raises(ContentError, match="at least one text"):
+        await sessions.run(edits.set_response, "utter_goodbye", [{"text": "  "}], "ann")
+    with pytest.raises(ContentError, match="title and what it says"):
+        await sessions.run(edits.set_response, "utter_goodbye", [{"text": "x", "buttons": [{"title": "Go"}]}], "ann")
 
 
 def test_the_repository_seed_reads() -> None:

@@ -73,8 +73,8 @@ async def _put_live(settings, file: str) -> None:
     engine = create_engine(settings.database_url)
     try:
         async with create_sessionmaker(engine).begin() as session:
-            version = await versions.register(session, settings.models_dir / file, file.split(".")[0], "test")
-            await versions.put_live(session, version.id, "test")
+            version = await session.run_sync(versions.register, settings.models_dir / file, file.split(".")[0], "test")
+            await session.run_sync(versions.put_version_live, version.id, "test")
     finally:
         await engine.dispose()
 

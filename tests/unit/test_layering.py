@@ -15,10 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = ("bot.chat", "bot.desk", "bot.admin", "bot.content", "bot.telegram")
 MAX_LINES = 400
-# Over MAX_LINES today and being split: take a module off once it is under. Never add one.
-BEING_SPLIT = {
-    "bot/content/store.py",
-}
+# Over MAX_LINES today and being split: take a module off once it is under. Never add one. (None today.)
+BEING_SPLIT: frozenset[str] = frozenset()
 
 # (what the rule says, the files it is about, the modules they must not import: each with its submodules)
 RULES = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.content import modelserver, nlg, store, versions
+from bot.content import current, edits, modelserver, nlg, seeding, versions
 from bot.content.files import Response, read_tree
 from bot.rasa_runtime import ROOT
 from bot.web import HealthServer
@@ -36,8 +36,7 @@ def test_a_variation_whose_condition_holds_is_preferred() -> None:
 
 
 async def _catalog(sessions, monkeypatch) -> nlg.ResponseCatalog:
-    async with sessions.begin() as session:
-        await store.ensure_seeded(session, ROOT)
+    await sessions.run(seeding.ensure_seeded, read_tree(ROOT))
     return nlg.ResponseCatalog(sessions, SEED)
 
 
@@ -67,8 +66,7 @@ async def test_an_edit_is_said_at_the_next_message(sessions, monkeypatch) -> Non
     catalog = await _catalog(sessions, monkeypatch)
     status, before = await _post(catalog, rasa_request("utter_youre_welcome"))
     assert status == 200 and before["text"] in [v["text"] for v in SEED["utter_youre_welcome"].variations]
-    async with sessions.begin() as session:
-        await store.set_response(session, "utter_youre_welcome", [{"text": "My pleasure, {first_name}!"}], "ann")
+    await sessions.run(edits.set_response, "utter_youre_welcome", [{"text": "My pleasure, {first_name}!"}], "ann")
     assert (await _post(catalog, rasa_request("utter_youre_welcome", first_name="Maya")))[1] == {"text": "My pleasure, Maya!"}
 
 
@@ -76,10 +74,9 @@ async def test_an_edit_from_another_worker_is_said_within_the_version_check(sess
     catalog = await _catalog(sessions, monkeypatch)
     # The interval is set, not waited for, so a slow machine cannot turn "within" into "after".
     monkeypatch.setattr(nlg, "VERSION_CHECK_SECONDS", 3600.0)
-    monkeypatch.setattr(store, "local_changes", lambda: 0)  # the edit below is saved as if by another process
-    await _post(catalog, rasa_request("utter_youre_welcome"))
-    async with sessions.begin() as session:
-        await store.set_response(session, "utter_youre_welcome", [{"text": "Edited elsewhere!"}], "ann")
+    monkeypatch.setattr(current, "local_changes", lambda: 0)  # the edit below is saved as if by another process
+    await _post(catalog, rasa_request("utter_youre_welcome"))  # read, and cached
+    await sessions.run(edits.set_response, "utter_youre_welcome", [{"text": "Edited elsewhere!"}], "ann")
     _, cached = await _post(catalog, rasa_request("utter_youre_welcome"))
     assert cached["text"] != "Edited elsewhere!"  # within the check interval: the catalogue did not ask the database
     monkeypatch.setattr(nlg, "VERSION_CHECK_SECONDS", 0.0)  # the interval has passed
@@ -88,8 +85,7 @@ async def test_an_edit_from_another_worker_is_said_within_the_version_check(sess
 
 async def test_a_broken_or_missing_response_falls_back_to_the_seed_and_is_logged(sessions, monkeypatch, caplog) -> None:
     catalog = await _catalog(sessions, monkeypatch)
-    async with sessions.begin() as session:
-        await store.set_response(session, "utter_goodbye", [{"text": "Bye {nonexistent_slot}"}], "ann")
+    await sessions.run(edits.set_response, "utter_goodbye", [{"text": "Bye {nonexistent_slot}"}], "ann")
     with caplog.at_level(logging.WARNING, logger="bot.content.nlg"):
         _, message = await _post(catalog, rasa_request("utter_goodbye"))
     assert message["text"] in [v["text"] for v in SEED["utter_goodbye"].variations]
@@ -128,27 +124,24 @@ async def test_the_model_server_speaks_rasas_protocol(sessions, tmp_path: Path) 
         assert (await client.get(modelserver.PATH)).status == 404  # nothing live yet
         for name in ("aaaa", "bbbb"):
             (tmp_path / f"{name}.tar.gz").write_bytes(name.encode() * 100)
-        async with sessions.begin() as session:
-            first = await versions.register(session, tmp_path / "aaaa.tar.gz", "aaaa", "ann")
-            second = await versions.register(session, tmp_path / "bbbb.tar.gz", "bbbb", "ann")
-            await versions.put_live(session, second.id, "ann")
+        first = await sessions.run(versions.register, tmp_path / "aaaa.tar.gz", "aaaa", "ann")
+        second = await sessions.run(versions.register, tmp_path / "bbbb.tar.gz", "bbbb", "ann")
+        await sessions.run(versions.put_version_live, second.id, "ann")
         response = await client.get(modelserver.PATH)
         assert response.status == 200 and response.headers["ETag"] == "bbbb" and await response.read() == b"bbbb" * 100
         assert (await client.get(modelserver.PATH, headers={"If-None-Match": "bbbb"})).status == 304
-        async with sessions.begin() as session:  # back to the earlier version: a changed ETag, so Rasa pulls it
-            await versions.put_live(session, first.id, "ann")
+        # Back to the earlier version: a changed ETag, so Rasa pulls it.
+        await sessions.run(versions.put_version_live, first.id, "ann")
         response = await client.get(modelserver.PATH, headers={"If-None-Match": "bbbb"})
         assert response.status == 200 and response.headers["ETag"] == "aaaa"
 
 
 async def test_with_no_live_model_the_current_contents_model_goes_live(sessions, tmp_path: Path) -> None:
-    async with sessions.begin() as session:
-        assert await versions.ensure_live(session, tmp_path, "cccc") is None
-        (tmp_path / "cccc.tar.gz").write_bytes(b"model")
-        live = await versions.ensure_live(session, tmp_path, "cccc")
+    assert await sessions.run(versions.ensure_live, tmp_path, "cccc") is None
+    (tmp_path / "cccc.tar.gz").write_bytes(b"model")
+    live = await sessions.run(versions.ensure_live, tmp_path, "cccc")
     assert live is not None and live.fingerprint == "cccc"
-    async with sessions() as session:
-        assert (await versions.live(session)).id == live.id
+    assert (await sessions.read(versions.live_version)).id == live.id
 
 
 async def test_a_model_whose_evaluation_breaks_stays_ready(sessions, tmp_path: Path, monkeypatch) -> None:
@@ -166,8 +159,7 @@ async def test_a_model_whose_evaluation_breaks_stays_ready(sessions, tmp_path: P
             raise RuntimeError("the report could not be read")
 
     monkeypatch.setattr(deploy, "build_spacy_pipeline", lambda settings: None)
-    async with sessions.begin() as session:
-        await store.ensure_seeded(session, ROOT)
+    await sessions.run(seeding.ensure_seeded, read_tree(ROOT))
     trainer = BrokenEvaluation(load_settings({"FRONTLINE_VAR": str(tmp_path)}), sessions)
     version_id = await trainer.start("ann")
     await trainer.wait()
@@ -175,5 +167,4 @@ async def test_a_model_whose_evaluation_breaks_stays_ready(sessions, tmp_path: P
         version = await session.get(ModelVersion, version_id)
     assert (version.status, version.stage, version.error) == (ModelStatus.READY, "ready", None)
     assert "evaluation could not run" in version.metrics["error"]
-    async with sessions.begin() as session:  # it can be put live (and back) like any trained model
-        await versions.put_live(session, version_id, "ann")
+    await sessions.run(versions.put_version_live, version_id, "ann")  # it can be put live like any trained model
