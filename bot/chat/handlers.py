@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -10,7 +9,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.error import TelegramError
@@ -19,25 +17,21 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.chat.records import (
     attachment_record,
-    claim_trip,
     file_id_of,
     is_picture,
     media_kind,
-    metadata,
-    queue_reply,
-    record_answer,
 )
+from bot.chat.trip import RasaTrip
 from bot.config import Settings
 from bot.desk.desk import Desk
 from bot.desk.texts import CSAT_PREFIX, FOLLOWUP_PREFIX
 from bot.desk.texts import PREFIX as DESK_PREFIX
 from bot.faults import failpoint
-from bot.rasa import RasaClient, RasaReply, RasaUnavailable, escape_customer_text
+from bot.rasa import RasaClient, escape_customer_text
 from bot.storage import buttons, handoffs, inbox, privacy, transcript
 from bot.storage.db import Sessions
-from bot.storage.models import Conversation, ConversationState, utcnow
+from bot.storage.models import Conversation, ConversationState
 from bot.telegram.outbox import Outbox
-from bot.telegram.typing_action import typing_shown
 
 log = logging.getLogger(__name__)
 COMMAND_NAME = re.compile(r"/[A-Za-z0-9_]{1,64}")
@@ -48,7 +42,6 @@ PHOTO_INTENT = "/attach_photo"  # a photo without words: Rasa attaches it to a c
 
 
 Handler = Callable[["CustomerChat", Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
-RECOVERY_POLL = 0.5  # how often Rasa's tracker is read while a restarted app waits to learn whether Rasa got a message
 
 
 class Arrival(NamedTuple):
@@ -77,14 +70,13 @@ def customers_only(handler: Handler) -> Handler:
 class CustomerChat:
     """The handlers of the customers' private chats with the bot."""
 
-    def __init__(
-        self, settings: Settings, sessions: Sessions, rasa: RasaClient, outbox: Outbox, desk: Desk
-    ) -> None:
+    def __init__(self, settings: Settings, sessions: Sessions, rasa: RasaClient, outbox: Outbox, desk: Desk) -> None:
         self._settings = settings
         self._desk = desk
         self._sessions = sessions
         self._rasa = rasa
         self._outbox = outbox
+        self._trip = RasaTrip(settings, sessions, rasa, outbox, desk)
         # Button payloads the app answers itself; they never reach Rasa.
         self._app_buttons: dict[str, Callable[[Update], Awaitable[None]]] = {
             FORGET_YES: self._forget,
@@ -97,16 +89,17 @@ class CustomerChat:
             await self._desk.register_agent(update)
             return
         conversation, reopens, claimed = await self._arrive(
-            update, kind="command", text=update.effective_message.text, claim=True)
+            update, kind="command", text=update.effective_message.text, claim=True
+        )
         if await self._with_a_person(update, conversation, reopens):
             return
-        await self._ask_rasa(update, conversation, "/greet", context, claimed=claimed)
+        await self._trip.ask(update, conversation, "/greet", context, claimed=claimed)
 
     @customers_only
     async def on_tickets(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/tickets: the customer's complaints and where they stand (Rasa's action knows them)."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
-        await self._ask_rasa(update, conversation, "/check_ticket_status", context)
+        await self._trip.ask(update, conversation, "/check_ticket_status", context)
 
     @customers_only
     async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -118,7 +111,7 @@ class CustomerChat:
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help: what the bot can do and how to ask."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
-        await self._reply(update, conversation, [{"text": replies.HELP}])
+        await self._trip.reply(update, conversation, [{"text": replies.HELP}])
 
     @customers_only
     async def on_mydata(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -129,8 +122,13 @@ class CustomerChat:
                 export = await session.run_sync(privacy.export_customer, update.effective_user.id)
                 payload = {"file_name": replies.MYDATA_FILE_NAME, "json": export}
                 await session.run_sync(
-                    transcript.queue_outgoing, conversation=conversation, text=replies.MYDATA_CAPTION,
-                    update_id=update.update_id, payload=payload, kind="document")
+                    transcript.queue_outgoing,
+                    conversation=conversation,
+                    text=replies.MYDATA_CAPTION,
+                    update_id=update.update_id,
+                    payload=payload,
+                    kind="document",
+                )
         failpoint(self._settings, "before-send")
         await self._outbox.flush(conversation.chat_id)
 
@@ -138,8 +136,11 @@ class CustomerChat:
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/forget: ask for confirmation first, with buttons the app answers itself."""
         conversation = await self._record(update, kind="command", text=update.effective_message.text)
-        choices = [{"title": replies.FORGET_YES, "payload": FORGET_YES}, {"title": replies.FORGET_NO, "payload": FORGET_NO}]
-        await self._reply(update, conversation, [{"text": replies.FORGET_CONFIRM, "buttons": choices}])
+        choices = [
+            {"title": replies.FORGET_YES, "payload": FORGET_YES},
+            {"title": replies.FORGET_NO, "payload": FORGET_NO},
+        ]
+        await self._trip.reply(update, conversation, [{"text": replies.FORGET_CONFIRM, "buttons": choices}])
 
     @customers_only
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -150,7 +151,9 @@ class CustomerChat:
         if await self._with_a_person(update, conversation, reopens):
             return
         command = COMMAND_NAME.match(text.strip())
-        await self._reply(update, conversation, [{"text": replies.UNKNOWN_COMMAND.format(command=command[0] if command else "/")}])
+        await self._trip.reply(
+            update, conversation, [{"text": replies.UNKNOWN_COMMAND.format(command=command[0] if command else "/")}]
+        )
 
     @customers_only
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -164,9 +167,9 @@ class CustomerChat:
         if await self._with_a_person(update, conversation, reopens):
             return
         if not readable:
-            await self._reply(update, conversation, [{"text": replies.LONG_MESSAGE}])
+            await self._trip.reply(update, conversation, [{"text": replies.LONG_MESSAGE}])
             return
-        await self._ask_rasa(update, conversation, escape_customer_text(message.text), context, claimed=claimed)
+        await self._trip.ask(update, conversation, escape_customer_text(message.text), context, claimed=claimed)
 
     @customers_only
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -177,18 +180,25 @@ class CustomerChat:
         readable = bool(caption) and len(caption) <= self._settings.max_nlu_chars
         picture = bool(file_id) and is_picture(update, kind)
         conversation, reopens, claimed = await self._arrive(
-            update, kind=kind, text=caption, payload=attachment_record(update, kind), claim=picture or readable)
+            update, kind=kind, text=caption, payload=attachment_record(update, kind), claim=picture or readable
+        )
         if await self._with_a_person(update, conversation, reopens):
             return
         if picture:
             text = escape_customer_text(caption) if readable else PHOTO_INTENT
-            await self._ask_rasa(update, conversation, text, context, attachments=[{"kind": "photo", "file_id": file_id}],
-                                 claimed=claimed)
+            await self._trip.ask(
+                update,
+                conversation,
+                text,
+                context,
+                attachments=[{"kind": "photo", "file_id": file_id}],
+                claimed=claimed,
+            )
             return
         if readable:
-            await self._ask_rasa(update, conversation, escape_customer_text(caption), context, claimed=claimed)
+            await self._trip.ask(update, conversation, escape_customer_text(caption), context, claimed=claimed)
             return
-        await self._reply(update, conversation, [{"text": replies.MEDIA.get(kind, replies.OTHER_MEDIA)}])
+        await self._trip.reply(update, conversation, [{"text": replies.MEDIA.get(kind, replies.OTHER_MEDIA)}])
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button press: resolve its server-side payload; refuse data we never issued to this chat."""
@@ -208,14 +218,16 @@ class CustomerChat:
             await query.answer()
             await query.edit_message_reply_markup(reply_markup=None)
         if button.payload.startswith((CSAT_PREFIX, FOLLOWUP_PREFIX)):
-            conversation = await self._record(update, kind="button", text=button.title, payload={"payload": button.payload})
+            conversation = await self._record(
+                update, kind="button", text=button.title, payload={"payload": button.payload}
+            )
             await self._desk.on_customer_button(update, conversation, button.payload)
             return
         if button.payload.startswith(APP_PREFIX):
             await self._on_app_button(update, button.payload)
             return
         conversation = await self._record(update, kind="button", text=button.title, payload={"payload": button.payload})
-        await self._ask_rasa(update, conversation, button.payload, context)
+        await self._trip.ask(update, conversation, button.payload, context)
 
     async def _with_a_person(self, update: Update, conversation: Conversation, reopens: bool) -> bool:
         """While a person is (about to be) in charge the bot stays silent: the message goes to the agents.
@@ -233,14 +245,14 @@ class CustomerChat:
         if handler is None:
             log.warning("no app handler for button payload %r", payload)
             conversation = await self._record(update, kind="button", text=payload, payload={"payload": payload})
-            await self._reply(update, conversation, [{"text": replies.EXPIRED_BUTTON}])
+            await self._trip.reply(update, conversation, [{"text": replies.EXPIRED_BUTTON}])
             return
         await handler(update)
 
     async def _keep(self, update: Update) -> None:
         """The customer changed their mind about /forget."""
         conversation = await self._record(update, kind="button", text=replies.FORGET_NO, payload={"payload": FORGET_NO})
-        await self._reply(update, conversation, [{"text": replies.NOTHING_DELETED}])
+        await self._trip.reply(update, conversation, [{"text": replies.NOTHING_DELETED}])
 
     async def _forget(self, update: Update) -> None:
         """Forget the customer: Rasa's tracker, then our records; then confirm from a bare new record."""
@@ -255,8 +267,9 @@ class CustomerChat:
             # conversation: a bare one, with no profile, holding only this message.
             customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=user_id, first_name="")
             conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=chat_id, customer=customer)
-            await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=replies.FORGOTTEN,
-                                   update_id=update.update_id)
+            await session.run_sync(
+                transcript.queue_outgoing, conversation=conversation, text=replies.FORGOTTEN, update_id=update.update_id
+            )
         log.info("forgot a customer on request: %d chat(s), %d Rasa tracker events", len(chats), removed)
         await self._desk.delete_topics(topics)
         await self._outbox.flush(chat_id)
@@ -267,117 +280,69 @@ class CustomerChat:
         return (await self._arrive(update, kind=kind, text=text, payload=payload, look_back=False)).conversation
 
     async def _arrive(
-        self, update: Update, *, kind: str, text: str | None, payload: dict[str, Any] | None = None,
-        look_back: bool = True, claim: bool = False,
+        self,
+        update: Update,
+        *,
+        kind: str,
+        text: str | None,
+        payload: dict[str, Any] | None = None,
+        look_back: bool = True,
+        claim: bool = False,
     ) -> Arrival:
         """Record what the customer sent, in one transaction with what comes next on a message's usual way:
         with `look_back`, whether it reopens the conversation's latest handoff (the usual answer, no, then costs
         no transaction of its own); with `claim`, the trip to Rasa, unless a person is (about to be) in charge."""
         arrival = await self._sessions.run(
-            self._record_arrival, update, kind=kind, text=text or "", payload=payload, look_back=look_back, claim=claim)
+            self._record_arrival, update, kind=kind, text=text or "", payload=payload, look_back=look_back, claim=claim
+        )
         failpoint(self._settings, "after-inbox")
         return arrival
 
     def _record_arrival(
-        self, session: Session, update: Update, *, kind: str, text: str, payload: dict[str, Any] | None,
-        look_back: bool, claim: bool,
+        self,
+        session: Session,
+        update: Update,
+        *,
+        kind: str,
+        text: str,
+        payload: dict[str, Any] | None,
+        look_back: bool,
+        claim: bool,
     ) -> Arrival:
         user = update.effective_user
         conversation = transcript.arrival(
-            session, chat_id=update.effective_chat.id, telegram_user_id=user.id, first_name=user.first_name,
-            last_name=user.last_name, username=user.username, language_code=user.language_code)
+            session,
+            chat_id=update.effective_chat.id,
+            telegram_user_id=user.id,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            username=user.username,
+            language_code=user.language_code,
+        )
         message = update.effective_message
         transcript.record_incoming(
-            session, conversation=conversation, update_id=update.update_id, kind=kind, text=text, payload=payload,
-            telegram_message_id=message.message_id if message and not update.callback_query else None)
+            session,
+            conversation=conversation,
+            update_id=update.update_id,
+            kind=kind,
+            text=text,
+            payload=payload,
+            telegram_message_id=message.message_id if message and not update.callback_query else None,
+        )
         with_the_bot = conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN)
-        reopens = (look_back and self._desk.enabled and with_the_bot
-                   and self._desk.may_reopen(handoffs.latest(session, conversation.id)))
-        claimed = (claim and with_the_bot and not reopens
-                   and inbox.mark_sent_to_rasa(session, update.update_id, unless_answered=True))
+        reopens = (
+            look_back
+            and self._desk.enabled
+            and with_the_bot
+            and self._desk.may_reopen(handoffs.latest(session, conversation.id))
+        )
+        claimed = (
+            claim
+            and with_the_bot
+            and not reopens
+            and inbox.mark_sent_to_rasa(session, update.update_id, unless_answered=True)
+        )
         return Arrival(conversation, reopens, claimed)
-
-    async def _ask_rasa(
-        self, update: Update, conversation: Conversation, text: str, context: ContextTypes.DEFAULT_TYPE,
-        attachments: list[dict[str, str]] | None = None, claimed: bool = False,
-    ) -> None:
-        """Ask Rasa once per update (`claimed`: the trip was claimed with the arrival), and record its answer."""
-        first_trip = claimed
-        if not claimed:
-            first_trip, answered = await self._sessions.run(claim_trip, update.update_id)
-            if answered:
-                await self._outbox.flush(conversation.chat_id)
-                return
-        if not first_trip:
-            # The trip was claimed before a restart: never ask twice; answer with what Rasa said then, if it got it.
-            recovered = await self._recover(update, conversation)
-            if recovered is not None:
-                await self._reply(update, conversation, recovered or [{"text": replies.TROUBLE}])
-                return
-            log.info("Rasa never got update %s (the app stopped after claiming it): asking now", update.update_id)
-        async with typing_shown(self._outbox, conversation.chat_id):
-            try:
-                about = metadata(update)
-                if attachments:
-                    about["attachments"] = attachments
-                answer = await self._rasa.send(conversation.sender_id, text, about)
-            except RasaUnavailable as exc:
-                log.warning("no answer from Rasa for update %s: %s", update.update_id, exc)
-                answer = []
-        if not answer and self._desk.enabled:
-            # Rasa or the action server failed: a person answers instead of nobody.
-            answer = [{"custom": {"handoff": {"reason": "bot_unavailable", "message": text}}}]
-        await self._reply(update, conversation, answer or [{"text": replies.TROUBLE}], unanswered=first_trip)
-
-    async def _recover(self, update: Update, conversation: Conversation) -> list[RasaReply] | None:
-        """What Rasa said to an update whose trip was claimed before a restart, from its tracker; None when Rasa
-        never got the message. Rasa may still be at it: its tracker is read until the claim is as old as the app
-        would have waited for an answer (RASA_TIMEOUT)."""
-        async with self._sessions() as session:
-            claimed_at = await session.run_sync(inbox.claimed_at, update.update_id)
-        while True:
-            recovered = await self._rasa.replies_after(conversation.sender_id, update.update_id)
-            left = (0.0 if claimed_at is None
-                    else self._settings.rasa_timeout - (utcnow() - claimed_at).total_seconds())
-            if recovered is not None or left <= 0:
-                return recovered
-            await asyncio.sleep(min(RECOVERY_POLL, left))
-
-    async def _reply(
-        self, update: Update, conversation: Conversation, answer: list[RasaReply], *, unanswered: bool = False
-    ) -> None:
-        """Record the answer to an update (unless replies to it are recorded already: `unanswered` says the caller
-        knows there are none) and mark the update done in the same transaction; then send."""
-        if not any(reply.get("custom") for reply in answer):  # the usual answer: messages only
-            await self._outbox.record_and_flush(
-                conversation.chat_id, record_answer, conversation, update.update_id, answer, unanswered=unanswered)
-            return
-        # Rasa paused the conversation for a person, but no agents' group is configured: it listens again.
-        resume = not self._desk.enabled and any(isinstance((r.get("custom") or {}).get("handoff"), dict) for r in answer)
-        async with self._sessions.begin() as session:
-            if unanswered or not await session.run_sync(transcript.replies_to, update.update_id):
-                for reply in answer:
-                    await self._decide(session, conversation, update.update_id, reply)
-                    await session.run_sync(queue_reply, conversation, update.update_id, reply)
-            if not resume:
-                # What is left is the outbox's, which delivers whatever is recorded, after a restart too.
-                await session.run_sync(inbox.mark_done, update.update_id)
-        failpoint(self._settings, "before-send")
-        await self._outbox.flush(conversation.chat_id)
-        if resume:
-            await self._rasa.resume(conversation.sender_id)
-
-    async def _decide(self, session: AsyncSession, conversation: Conversation, update_id: int, reply: RasaReply) -> None:
-        """A decision for the app in a reply (the handoff payload): kept with the transcript; the desk acts on it."""
-        if not reply.get("custom"):
-            return
-        kind = "handoff" if "handoff" in reply["custom"] else "custom"
-        await session.run_sync(transcript.record_event, conversation=conversation, kind=kind, payload=reply["custom"],
-                               update_id=update_id)
-        request = reply["custom"].get("handoff")
-        if isinstance(request, dict):
-            await session.run_sync(self._desk.escalate, conversation.id, update_id=update_id,
-                                   reason=str(request.get("reason") or "customer_request")[:32], context=request)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one error handler: log with the traceback, then tell the customer we had trouble."""
@@ -389,6 +354,10 @@ class CustomerChat:
                 conversation = await session.run_sync(transcript.find_conversation, update.effective_chat.id)
                 if conversation is None or await session.run_sync(transcript.replies_to, update.update_id):
                     return
-                await session.run_sync(transcript.queue_outgoing, conversation=conversation, text=replies.TROUBLE,
-                                       update_id=update.update_id)
+                await session.run_sync(
+                    transcript.queue_outgoing,
+                    conversation=conversation,
+                    text=replies.TROUBLE,
+                    update_id=update.update_id,
+                )
             await self._outbox.flush(update.effective_chat.id)

@@ -6,7 +6,6 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlparse
@@ -16,21 +15,8 @@ from sqlalchemy.engine import make_url
 
 from bot import logs
 from bot.config import ConfigError, Settings, load_settings
-
-TIMEOUT = 3.0  # seconds for each network check
-OK, WARN, FAIL = "OK", "WARN", "FAIL"
-REQUIRED_RIGHTS = ("can_manage_topics", "can_delete_messages")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One check's verdict: `fix` says in one sentence what to do when it is not OK."""
-
-    status: str
-    check: str
-    detail: str
-    fix: str | None = None
-    lines: tuple[str, ...] = ()  # shown under the verdict (the configuration's settings)
+from bot.ops.doctor_telegram import telegram
+from bot.ops.findings import FAIL, OK, TIMEOUT, WARN, Finding, reason
 
 
 def mask(token: str | None) -> str:
@@ -78,11 +64,21 @@ def configuration(settings: Settings, env: Mapping[str, str]) -> Finding:
     ]
     mode = "sandbox mode" if settings.sandbox else "Telegram"
     if not settings.sandbox and settings.agent_chat_id is None:
-        return Finding(WARN, "configuration", f"{mode}, no agents' group", lines=tuple(shown),
-                       fix="Set AGENT_CHAT_ID to the agents' supergroup id, or customers who ask for a person are told no one is available.")
+        return Finding(
+            WARN,
+            "configuration",
+            f"{mode}, no agents' group",
+            lines=tuple(shown),
+            fix="Set AGENT_CHAT_ID to the agents' supergroup id, or customers who ask for a person are told no one is available.",
+        )
     if not settings.sandbox and _sqlite_path(settings.database_url):
-        return Finding(WARN, "configuration", f"{mode} on SQLite", lines=tuple(shown),
-                       fix="For anything beyond a trial set DATABASE_URL to PostgreSQL (postgresql://user@host:5432/db).")
+        return Finding(
+            WARN,
+            "configuration",
+            f"{mode} on SQLite",
+            lines=tuple(shown),
+            fix="For anything beyond a trial set DATABASE_URL to PostgreSQL (postgresql://user@host:5432/db).",
+        )
     return Finding(OK, "configuration", mode, lines=tuple(shown))
 
 
@@ -97,25 +93,44 @@ async def database(settings: Settings) -> Finding:
     where = masked_url(settings.database_url)
     path = _sqlite_path(settings.database_url)
     if path is not None and not path.exists():
-        return Finding(WARN, "database", f"no database yet at {path}", "Run `frontline app` once, it creates and migrates it on start.")
+        return Finding(
+            WARN,
+            "database",
+            f"no database yet at {path}",
+            "Run `frontline app` once, it creates and migrates it on start.",
+        )
     engine = create_engine(settings.database_url)
     try:
         async with asyncio.timeout(TIMEOUT):
             async with engine.connect() as connection:
-                current = await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+                current = await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
     except Exception as exc:  # noqa: BLE001 (any failure to connect is the finding)
-        return Finding(FAIL, "database", f"cannot connect to {where}: {_reason(exc)}",
-                       "Start the database or fix DATABASE_URL (host, port, name, user, password).")
+        return Finding(
+            FAIL,
+            "database",
+            f"cannot connect to {where}: {reason(exc)}",
+            "Start the database or fix DATABASE_URL (host, port, name, user, password).",
+        )
     finally:
         await engine.dispose()
     known = {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
     if current == head:
         return Finding(OK, "database", f"{where}, schema at {head} (head)")
     if current is not None and current not in known:
-        return Finding(FAIL, "database", f"schema at {current}, which this code does not know (head is {head})",
-                       "The database was migrated by a newer Frontline: run that version, or restore a backup made with this one.")
-    return Finding(WARN, "database", f"schema at {current or 'nothing (empty database)'}, head is {head}",
-                   "Run `frontline app` once, it migrates on start.")
+        return Finding(
+            FAIL,
+            "database",
+            f"schema at {current}, which this code does not know (head is {head})",
+            "The database was migrated by a newer Frontline: run that version, or restore a backup made with this one.",
+        )
+    return Finding(
+        WARN,
+        "database",
+        f"schema at {current or 'nothing (empty database)'}, head is {head}",
+        "Run `frontline app` once, it migrates on start.",
+    )
 
 
 async def live_model(settings: Settings) -> str | None:
@@ -145,17 +160,31 @@ def model(settings: Settings, live: str | None) -> Finding:
     if live is not None:
         if (settings.models_dir / live).is_file():
             return Finding(OK, "model", f"{live} is live")
-        return Finding(FAIL, "model", f"the live model {live} is missing from {settings.models_dir}",
-                       "Restore the model store from a backup, or train again and put the new model live.")
+        return Finding(
+            FAIL,
+            "model",
+            f"the live model {live} is missing from {settings.models_dir}",
+            "Restore the model store from a backup, or train again and put the new model live.",
+        )
     current = current_model(settings)
     if current is not None:
-        return Finding(WARN, "model", f"none is live yet; the app puts {current.name} live when it starts",
-                       "Start `frontline app` (or `make run`).")
+        return Finding(
+            WARN,
+            "model",
+            f"none is live yet; the app puts {current.name} live when it starts",
+            "Start `frontline app` (or `make run`).",
+        )
     latest = latest_model(settings)
     if latest is not None:
-        return Finding(WARN, "model", f"none is live and none matches the current content; newest is {latest.name}",
-                       "Run `make train` (or `frontline train`).")
-    return Finding(FAIL, "model", f"no trained model under {settings.models_dir}", "Run `make train` (or `frontline train`).")
+        return Finding(
+            WARN,
+            "model",
+            f"none is live and none matches the current content; newest is {latest.name}",
+            "Run `make train` (or `frontline train`).",
+        )
+    return Finding(
+        FAIL, "model", f"no trained model under {settings.models_dir}", "Run `make train` (or `frontline train`)."
+    )
 
 
 async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
@@ -167,33 +196,42 @@ async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
         return response.status, body
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return f"no answer within {TIMEOUT:g} s"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connection refused" if isinstance(exc.os_error, ConnectionRefusedError) else str(exc.os_error or exc)
-    return str(exc) or type(exc).__name__
-
-
 async def rasa(settings: Settings, http: aiohttp.ClientSession, base_url: str, live: str | None) -> Finding:
     """One Rasa instance: reachable, a model loaded, and whether it is the live one."""
     check = f"rasa {base_url}"
     try:
         status, body = await _get(http, f"{base_url}/status")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return Finding(FAIL, check, f"not reachable: {_reason(exc)}",
-                       "Start it with `frontline rasa` (or `make run`), or point RASA_URL at it.")
+        return Finding(
+            FAIL,
+            check,
+            f"not reachable: {reason(exc)}",
+            "Start it with `frontline rasa` (or `make run`), or point RASA_URL at it.",
+        )
     if status != 200 or not isinstance(body, dict):
-        return Finding(FAIL, check, f"/status answered HTTP {status}", "Check that RASA_URL points at a Rasa server run with --enable-api.")
+        return Finding(
+            FAIL,
+            check,
+            f"/status answered HTTP {status}",
+            "Check that RASA_URL points at a Rasa server run with --enable-api.",
+        )
     loaded = body.get("model_file")
     if not loaded:
-        return Finding(FAIL, check, f"runs without a model: it pulls the live one from {settings.app_url}/models/live",
-                       "Check that the app runs and that APP_URL reaches it from Rasa; `make train` if no model is live.")
+        return Finding(
+            FAIL,
+            check,
+            f"runs without a model: it pulls the live one from {settings.app_url}/models/live",
+            "Check that the app runs and that APP_URL reaches it from Rasa; `make train` if no model is live.",
+        )
     name = Path(str(loaded)).name
     if live is not None and name != live:
-        return Finding(WARN, check, f"serves {name}, not the live model {live}",
-                       f"It pulls every {settings.model_pull_seconds} s from {settings.app_url}/models/live: "
-                       "check that it reaches the app (APP_URL).")
+        return Finding(
+            WARN,
+            check,
+            f"serves {name}, not the live model {live}",
+            f"It pulls every {settings.model_pull_seconds} s from {settings.app_url}/models/live: "
+            "check that it reaches the app (APP_URL).",
+        )
     return Finding(OK, check, f"serves the live model {name}")
 
 
@@ -205,19 +243,37 @@ async def action_server(settings: Settings, http: aiohttp.ClientSession) -> Find
     try:
         status, _ = await _get(http, f"{base}/health")
         if status != 200:
-            return Finding(FAIL, check, f"/health answered HTTP {status}", "Check that ACTION_SERVER_URL points at `frontline actions`.")
+            return Finding(
+                FAIL,
+                check,
+                f"/health answered HTTP {status}",
+                "Check that ACTION_SERVER_URL points at `frontline actions`.",
+            )
         status, body = await _get(http, f"{base}/ready")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return Finding(FAIL, check, f"not reachable: {_reason(exc)}",
-                       "Start it with `frontline actions` (or `make run`), or fix ACTION_SERVER_URL.")
+        return Finding(
+            FAIL,
+            check,
+            f"not reachable: {reason(exc)}",
+            "Start it with `frontline actions` (or `make run`), or fix ACTION_SERVER_URL.",
+        )
     body = body if isinstance(body, dict) else {}
     waiting = body.get("pending_complaints") or 0
     if status != 200:
         failing = "; ".join(f"{k}: {v}" for k, v in (body.get("checks") or {}).items() if v != "ok") or f"HTTP {status}"
-        return Finding(FAIL, check, f"not ready: {failing}", "Make the database reachable from the action server (same DATABASE_URL as the app).")
+        return Finding(
+            FAIL,
+            check,
+            f"not ready: {failing}",
+            "Make the database reachable from the action server (same DATABASE_URL as the app).",
+        )
     if waiting:
-        return Finding(WARN, check, f"ready, {waiting} complaint(s) waiting on disk to be stored",
-                       "They are retried every TICKET_RETRY_SECONDS; if the number stays, read the action server's log.")
+        return Finding(
+            WARN,
+            check,
+            f"ready, {waiting} complaint(s) waiting on disk to be stored",
+            "They are retried every TICKET_RETRY_SECONDS; if the number stays, read the action server's log.",
+        )
     return Finding(OK, check, "healthy and ready")
 
 
@@ -229,68 +285,19 @@ async def app(settings: Settings, http: aiohttp.ClientSession) -> Finding:
     try:
         status, body = await _get(http, f"{base}/ready")
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return Finding(FAIL, check, f"not reachable: {_reason(exc)}", "Start it with `frontline app` (or `make run`), or fix APP_HOST/APP_PORT.")
+        return Finding(
+            FAIL,
+            check,
+            f"not reachable: {reason(exc)}",
+            "Start it with `frontline app` (or `make run`), or fix APP_HOST/APP_PORT.",
+        )
     checks = (body or {}).get("checks") or {} if isinstance(body, dict) else {}
     if status == 200:
         return Finding(OK, check, "ready (" + ", ".join(checks) + ")" if checks else "ready")
     failing = "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok") or f"HTTP {status}"
-    return Finding(FAIL, check, f"not ready: {failing}", "Fix what /ready names; the checks above say how for each part.")
-
-
-async def _bot_api(http: aiohttp.ClientSession, settings: Settings, method: str, **params: Any) -> Any:
-    """A Bot API call's result; TelegramRefused with Telegram's description when it says no."""
-    async with http.post(f"{settings.telegram_api_url}{settings.telegram_token}/{method}", json=params) as response:
-        body = await response.json(content_type=None)
-    if not isinstance(body, dict) or not body.get("ok"):
-        description = body.get("description") if isinstance(body, dict) else None
-        raise TelegramRefused(description or f"HTTP {response.status}", response.status)
-    return body["result"]
-
-
-class TelegramRefused(Exception):
-    """The Bot API answered ok=false."""
-
-    def __init__(self, description: str, status: int) -> None:
-        super().__init__(description)
-        self.status = status
-
-
-async def telegram(settings: Settings, http: aiohttp.ClientSession) -> list[Finding]:
-    """The token (getMe) and the agents' group: a forum where the bot is an admin that manages topics and deletes messages."""
-    if settings.sandbox:
-        return [Finding(OK, "telegram", "sandbox mode: the app runs its own emulator, nothing to check")]
-    try:
-        me = await _bot_api(http, settings, "getMe")
-    except TelegramRefused as exc:
-        return [Finding(FAIL, "telegram token", f"refused: {exc}", "Get a new token from @BotFather and set TELEGRAM_BOT_TOKEN.")]
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        return [Finding(FAIL, "telegram token", f"cannot reach {settings.telegram_api_url}: {_reason(exc)}",
-                        "Check this machine's connection to Telegram, or TELEGRAM_API_URL.")]
-    found = [Finding(OK, "telegram token", f"@{me.get('username')} (id {me.get('id')})")]
-    group = settings.agent_chat_id
-    if group is None:
-        return [*found, Finding(WARN, "agents' group", "AGENT_CHAT_ID unset",
-                                "Create a supergroup with topics, add the bot as an admin, and set AGENT_CHAT_ID to its id.")]
-    check = f"agents' group {group}"
-    try:
-        chat = await _bot_api(http, settings, "getChat", chat_id=group)
-        member = await _bot_api(http, settings, "getChatMember", chat_id=group, user_id=me["id"])
-    except TelegramRefused as exc:
-        return [*found, Finding(FAIL, check, f"Telegram says: {exc}", "Add the bot to the agents' group and check that AGENT_CHAT_ID is its id.")]
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        return [*found, Finding(FAIL, check, f"cannot ask Telegram: {_reason(exc)}", "Check this machine's connection to Telegram.")]
-    title = chat.get("title") or group
-    if chat.get("type") != "supergroup" or not chat.get("is_forum"):
-        return [*found, Finding(FAIL, check, f"{title!r} is not a forum (topics off)",
-                                "Turn on Topics in the group's settings (this makes it a supergroup).")]
-    if member.get("status") != "administrator":
-        return [*found, Finding(FAIL, check, f"the bot is {member.get('status')} in {title!r}, not an administrator",
-                                "Make the bot an administrator of the group with the rights Manage topics and Delete messages.")]
-    missing = [right for right in REQUIRED_RIGHTS if not member.get(right)]
-    if missing:
-        return [*found, Finding(FAIL, check, f"the bot lacks {', '.join(missing)} in {title!r}",
-                                "In the group's administrators, give the bot the rights Manage topics and Delete messages.")]
-    return [*found, Finding(OK, check, f"{title!r}: a forum, the bot an admin that manages topics and deletes messages")]
+    return Finding(
+        FAIL, check, f"not ready: {failing}", "Fix what /ready names; the checks above say how for each part."
+    )
 
 
 async def diagnose(settings: Settings, env: Mapping[str, str] | None = None) -> list[Finding]:
@@ -327,8 +334,11 @@ def report(findings: list[Finding], out: TextIO) -> int:
     return 1 if counts[FAIL] else 0
 
 
-def run(env: Mapping[str, str] | None = None, out: TextIO | None = None,
-        loader: Callable[[Mapping[str, str]], Settings] = load_settings) -> int:
+def run(
+    env: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    loader: Callable[[Mapping[str, str]], Settings] = load_settings,
+) -> int:
     """`frontline doctor`: the exit code (0: no FAIL)."""
     env = os.environ if env is None else env
     out = out or sys.stdout
@@ -336,5 +346,15 @@ def run(env: Mapping[str, str] | None = None, out: TextIO | None = None,
         logs.log_format(env)
         settings = loader(env)
     except ConfigError as exc:
-        return report([Finding(FAIL, "configuration", str(exc), "Fix that variable in the environment (see the README's Configuration table).")], out)
+        return report(
+            [
+                Finding(
+                    FAIL,
+                    "configuration",
+                    str(exc),
+                    "Fix that variable in the environment (see the README's Configuration table).",
+                )
+            ],
+            out,
+        )
     return report(asyncio.run(diagnose(settings, env)), out)
