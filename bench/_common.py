@@ -113,7 +113,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = []
     for row in cells:
-        lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
+        lines.append(
+            "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
+        )
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -128,12 +130,16 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
 
 def memory_table(memory: dict[str, dict[str, float | None]]) -> str:
     """Peak memory by process, as a table."""
-    return table(["process", "peak RSS MiB (VmHWM)", "children MiB"],
-                 [[name, row["vm_hwm_mib"], row["children_vm_hwm_mib"]] for name, row in memory.items()])
+    return table(
+        ["process", "peak RSS MiB (VmHWM)", "children MiB"],
+        [[name, row["vm_hwm_mib"], row["children_vm_hwm_mib"]] for name, row in memory.items()],
+    )
 
 
 def measure_on_stack(
-    name: str, measure: Callable[[Stack], Awaitable[dict[str, Any]]], report: Callable[[dict[str, Any]], None],
+    name: str,
+    measure: Callable[[Stack], Awaitable[dict[str, Any]]],
+    report: Callable[[dict[str, Any]], None],
     database: str | None = None,
 ) -> None:
     """Start the stack (on SQLite files, or on the PostgreSQL `database`), measure, add each process's peak memory,

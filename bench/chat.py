@@ -68,7 +68,12 @@ def scripts(count: int, phrases: Phrases, seed: int = 5) -> list[list[str]]:
 
 async def understood_phrases(http: aiohttp.ClientSession, rasa_url: str, phrases: Phrases) -> Phrases:
     """Only the phrasings the trained model puts in their intent, so that no script drifts into a handoff."""
-    groups = {"greet": phrases.greetings, "faq": phrases.questions, "complain": phrases.complaints, "stop": phrases.drops}
+    groups = {
+        "greet": phrases.greetings,
+        "faq": phrases.questions,
+        "complain": phrases.complaints,
+        "stop": phrases.drops,
+    }
     kept: dict[str, list[str]] = {}
     for intent, texts in groups.items():
         kept[intent] = []
@@ -112,8 +117,15 @@ async def _first_reply(emulator: EmulatorClient, chat_id: int, after: int, timeo
 
 
 async def frontline_customer(
-    emulator: EmulatorClient, user_id: int, script: list[str], tally: Tally, *, think: float, timeout: float,
-    delay: float = 0.0, stop: asyncio.Event | None = None,
+    emulator: EmulatorClient,
+    user_id: int,
+    script: list[str],
+    tally: Tally,
+    *,
+    think: float,
+    timeout: float,
+    delay: float = 0.0,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """One customer through the emulator: each message waits for the bot's first reply, then `think` seconds."""
     await asyncio.sleep(delay)
@@ -142,8 +154,15 @@ async def frontline_customer(
 
 
 async def rasa_customer(
-    http: aiohttp.ClientSession, rasa_url: str, sender: str, script: list[str], tally: Tally, *, think: float,
-    timeout: float, delay: float = 0.0,
+    http: aiohttp.ClientSession,
+    rasa_url: str,
+    sender: str,
+    script: list[str],
+    tally: Tally,
+    *,
+    think: float,
+    timeout: float,
+    delay: float = 0.0,
 ) -> None:
     """The same conversation straight to Rasa's REST channel: each message waits for Rasa's answer."""
     await asyncio.sleep(delay)
@@ -151,8 +170,11 @@ async def rasa_customer(
         started = time.perf_counter()
         tally.messages += 1
         try:
-            async with http.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
-                                 timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            async with http.post(
+                f"{rasa_url}/webhooks/rest/webhook",
+                json={"sender": sender, "message": text},
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
                 answer = await response.json(content_type=None) if response.status == 200 else None
                 if response.status != 200:
                     tally.errors[f"HTTP {response.status}"] += 1
@@ -168,7 +190,13 @@ async def rasa_customer(
 
 
 async def background_load(
-    emulator: EmulatorClient, phrases: Phrases, customers: int, stop: asyncio.Event, tally: Tally, *, think: float,
+    emulator: EmulatorClient,
+    phrases: Phrases,
+    customers: int,
+    stop: asyncio.Event,
+    tally: Tally,
+    *,
+    think: float,
     timeout: float,
 ) -> None:
     """`customers` customers holding one scripted conversation after another until `stop` is set."""
@@ -177,10 +205,21 @@ async def background_load(
         for script in scripts(100, phrases, seed=index):  # one new customer after another in this slot
             if stop.is_set():
                 return
-            user = (await emulator.add_user(f"Load{index}", last_name="Customer", language_code="en",
-                                            user_id=next(_user_ids)))["id"]
-            await frontline_customer(emulator, user, script, tally, think=think, timeout=timeout,
-                                     delay=random.Random(index).uniform(0, START_SPREAD), stop=stop)
+            user = (
+                await emulator.add_user(
+                    f"Load{index}", last_name="Customer", language_code="en", user_id=next(_user_ids)
+                )
+            )["id"]
+            await frontline_customer(
+                emulator,
+                user,
+                script,
+                tally,
+                think=think,
+                timeout=timeout,
+                delay=random.Random(index).uniform(0, START_SPREAD),
+                stop=stop,
+            )
 
     await asyncio.gather(*(customer(index) for index in range(customers)))
 
@@ -226,28 +265,49 @@ async def run_frontline(
     async with EmulatorClient(stack.emulator_url) as emulator:
         calls = CallLog(emulator)
         await calls.skip()
-        users = [(await emulator.add_user(f"Bench{index}", last_name="Customer", language_code="en",
-                                          user_id=next(_user_ids)))["id"] for index in range(len(conversations))]
+        users = [
+            (
+                await emulator.add_user(
+                    f"Bench{index}", last_name="Customer", language_code="en", user_id=next(_user_ids)
+                )
+            )["id"]
+            for index in range(len(conversations))
+        ]
         started = time.monotonic()
-        await asyncio.gather(*(
-            frontline_customer(emulator, user, script, tally, think=think, timeout=timeout, delay=delay)
-            for user, script, delay in zip(users, conversations, _delays(len(users), 1))
-        ))
+        await asyncio.gather(
+            *(
+                frontline_customer(emulator, user, script, tally, think=think, timeout=timeout, delay=delay)
+                for user, script, delay in zip(users, conversations, _delays(len(users), 1))
+            )
+        )
         result = tally.report(len(users), time.monotonic() - started)
         result["flood"] = await calls.statuses()
     return result
 
 
-async def run_rasa(stack: Stack, conversations: list[list[str]], *, think: float, timeout: float, tag: str) -> dict[str, Any]:
+async def run_rasa(
+    stack: Stack, conversations: list[list[str]], *, think: float, timeout: float, tag: str
+) -> dict[str, Any]:
     """All conversations at once straight to Rasa's REST channel."""
     tally = Tally()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         started = time.monotonic()
-        await asyncio.gather(*(
-            rasa_customer(http, stack.rasa_url, f"bench-{tag}-{index}", script, tally, think=think, timeout=timeout, delay=delay)
-            for index, (script, delay) in enumerate(zip(conversations, _delays(len(conversations), 1)))
-        ))
+        await asyncio.gather(
+            *(
+                rasa_customer(
+                    http,
+                    stack.rasa_url,
+                    f"bench-{tag}-{index}",
+                    script,
+                    tally,
+                    think=think,
+                    timeout=timeout,
+                    delay=delay,
+                )
+                for index, (script, delay) in enumerate(zip(conversations, _delays(len(conversations), 1)))
+            )
+        )
         return tally.report(len(conversations), time.monotonic() - started)
 
 
@@ -255,9 +315,17 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         phrases = await understood_phrases(http, stack.rasa_url, heldout_phrases())
     conversations = scripts(args.n, phrases)
-    settings = {"think_seconds": args.think, "timeout_seconds": args.timeout, "start_spread_seconds": START_SPREAD,
-                "phrasings": {"greetings": len(phrases.greetings), "questions": len(phrases.questions),
-                              "complaints": len(phrases.complaints), "drops": len(phrases.drops)}}
+    settings = {
+        "think_seconds": args.think,
+        "timeout_seconds": args.timeout,
+        "start_spread_seconds": START_SPREAD,
+        "phrasings": {
+            "greetings": len(phrases.greetings),
+            "questions": len(phrases.questions),
+            "complaints": len(phrases.complaints),
+            "drops": len(phrases.drops),
+        },
+    }
     frontline = await run_frontline(stack, conversations, think=args.think, timeout=args.timeout)
     rasa = await run_rasa(stack, conversations, think=args.think, timeout=args.timeout, tag="main")
     result: dict[str, Any] = {
@@ -292,8 +360,11 @@ async def _sweep(stack: Stack, phrases: Phrases, args: argparse.Namespace) -> di
             break
         step = await run_frontline(stack, scripts(size, phrases, seed=size), think=args.think, timeout=args.timeout)
         steps.append(step)
-        print(f"  sweep N={size}: p95 {step['latency']['p95_ms']} ms, {step['messages_per_second']} msg/s, "
-              f"errors {sum(step['errors'].values())}, 429s {step['flood']['429']}", flush=True)
+        print(
+            f"  sweep N={size}: p95 {step['latency']['p95_ms']} ms, {step['messages_per_second']} msg/s, "
+            f"errors {sum(step['errors'].values())}, 429s {step['flood']['429']}",
+            flush=True,
+        )
         if step["latency"]["p95_ms"] is None or step["latency"]["p95_ms"] >= P95_TARGET_MS or step["errors"]:
             failed = size
         else:
@@ -303,29 +374,56 @@ async def _sweep(stack: Stack, phrases: Phrases, args: argparse.Namespace) -> di
 
 def _row(name: str, phase: dict[str, Any]) -> list[Any]:
     latency = phase["latency"]
-    return [name, phase["customers"], phase["messages"], phase["messages_per_second"], latency["p50_ms"],
-            latency["p95_ms"], latency["p99_ms"], latency["max_ms"], sum(phase["errors"].values())]
+    return [
+        name,
+        phase["customers"],
+        phase["messages"],
+        phase["messages_per_second"],
+        latency["p50_ms"],
+        latency["p95_ms"],
+        latency["p99_ms"],
+        latency["max_ms"],
+        sum(phase["errors"].values()),
+    ]
 
 
 def print_report(result: dict[str, Any]) -> None:
     """The tables of a run."""
     header = ["path", "customers", "messages", "msg/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"]
-    print(table(header, [_row("Frontline via emulator", result["frontline_via_emulator"]),
-                         _row("bare Rasa REST webhook", result["bare_rasa_rest"])]))
+    print(
+        table(
+            header,
+            [
+                _row("Frontline via emulator", result["frontline_via_emulator"]),
+                _row("bare Rasa REST webhook", result["bare_rasa_rest"]),
+            ],
+        )
+    )
     overhead, flood = result["overhead"], result["frontline_via_emulator"]["flood"]
     print(f"\nFrontline overhead: p50 x{overhead['p50']}, p95 x{overhead['p95']} (Frontline / bare Rasa)")
-    print(f"Bot API sends {flood['sends']}: 429 (flood limit) {flood['429']} "
-          f"(private chats {flood['429_private']}, groups {flood['429_group']}); statuses {flood['statuses']}")
+    print(
+        f"Bot API sends {flood['sends']}: 429 (flood limit) {flood['429']} "
+        f"(private chats {flood['429_private']}, groups {flood['429_group']}); statuses {flood['statuses']}"
+    )
     for name in ("frontline_via_emulator", "bare_rasa_rest"):
         if result[name]["errors"]:
             print(f"errors ({name}): {result[name]['errors']}")
     print("\n" + memory_table(result["memory"]))
     if "sweep" in result:
         sweep = result["sweep"]
-        rows = [[step["customers"], step.get("messages_per_second"), step.get("latency", {}).get("p50_ms"),
-                 step.get("latency", {}).get("p95_ms"), step.get("latency", {}).get("p99_ms"),
-                 sum(step.get("errors", {}).values()), step.get("flood", {}).get("429"), step.get("skipped", "")]
-                for step in sweep["steps"]]
+        rows = [
+            [
+                step["customers"],
+                step.get("messages_per_second"),
+                step.get("latency", {}).get("p50_ms"),
+                step.get("latency", {}).get("p95_ms"),
+                step.get("latency", {}).get("p99_ms"),
+                sum(step.get("errors", {}).values()),
+                step.get("flood", {}).get("429"),
+                step.get("skipped", ""),
+            ]
+            for step in sweep["steps"]
+        ]
         print("\n" + table(["N", "msg/s", "p50 ms", "p95 ms", "p99 ms", "errors", "429s", ""], rows))
         print(f"largest N with p95 under 1 s: {sweep['largest_n_p95_under_1s']}")
 

@@ -34,12 +34,24 @@ from bot.storage.db import create_engine, create_sessionmaker
 from bot.storage.models import ModelStatus, ModelVersion
 from devstack.stack import Stack
 
-QUESTIONS = ["what are your opening hours", "how long does delivery take", "how do i return an item",
-             "can i pay with paypal", "how much is delivery"]
+QUESTIONS = [
+    "what are your opening hours",
+    "how long does delivery take",
+    "how do i return an item",
+    "can i pay with paypal",
+    "how much is delivery",
+]
 NEW_FAQ = "faq/bench_gift_wrap"
-NEW_EXAMPLES = ["do you gift wrap", "can you gift wrap my order", "is gift wrapping available",
-                "can i get it wrapped as a present", "do you offer gift wrapping", "gift wrap please",
-                "can you wrap it as a gift", "is there a gift wrap option"]
+NEW_EXAMPLES = [
+    "do you gift wrap",
+    "can you gift wrap my order",
+    "is gift wrapping available",
+    "can i get it wrapped as a present",
+    "do you offer gift wrapping",
+    "gift wrap please",
+    "can you wrap it as a gift",
+    "is there a gift wrap option",
+]
 NEW_ANSWER = "Yes: tick 'Gift wrap' at checkout and we wrap it for £2.50 (benchmark answer)."
 EDITED = "utter_faq/opening_hours"
 EDITED_TEXT = "We're open Mon–Fri 8–20, Sat 9–17 (benchmark edit)."
@@ -58,8 +70,12 @@ class Stream:
 
     async def run(self) -> None:
         interval = len(self.users) / self.rate
-        await asyncio.gather(*(self._customer(user, index * interval / len(self.users), interval)
-                               for index, user in enumerate(self.users)))
+        await asyncio.gather(
+            *(
+                self._customer(user, index * interval / len(self.users), interval)
+                for index, user in enumerate(self.users)
+            )
+        )
 
     async def _customer(self, user: int, delay: float, interval: float) -> None:
         await asyncio.sleep(delay)
@@ -103,8 +119,15 @@ async def _leave_queue(emulator: EmulatorClient, user: int) -> None:
     await _first_message(emulator, user, after, timeout=10)
 
 
-async def _until_answered(emulator: EmulatorClient, user: int, question: str, wanted: str | None, *,
-                          unwanted: str | None = None, timeout: float = 300) -> float:
+async def _until_answered(
+    emulator: EmulatorClient,
+    user: int,
+    question: str,
+    wanted: str | None,
+    *,
+    unwanted: str | None = None,
+    timeout: float = 300,
+) -> float:
     """Ask `question` again and again until the reply contains `wanted` (or no longer contains `unwanted`);
     returns when that first happened (monotonic)."""
     deadline = time.monotonic() + timeout
@@ -127,7 +150,9 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     sessions = create_sessionmaker(engine)
     trainer = Trainer(settings, sessions)
     async with EmulatorClient(stack.emulator_url) as emulator:
-        users = [(await emulator.add_user(f"Steady{i}", last_name="Customer", language_code="en"))["id"] for i in range(4)]
+        users = [
+            (await emulator.add_user(f"Steady{i}", last_name="Customer", language_code="en"))["id"] for i in range(4)
+        ]
         asker = (await emulator.add_user("Admin", last_name="Checking", language_code="en"))["id"]
         stream = Stream(emulator, users, args.rate)
         running = asyncio.create_task(stream.run())
@@ -149,8 +174,13 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
 
             added = time.monotonic()
             async with sessions.begin() as session:  # (an example of its own each run: a model trained, not reused)
-                await session.run_sync(edits.add_intent, NEW_FAQ, [*NEW_EXAMPLES, f"gift wrap for order bench{int(time.time())}"],
-                                       "bench", answer=NEW_ANSWER)
+                await session.run_sync(
+                    edits.add_intent,
+                    NEW_FAQ,
+                    [*NEW_EXAMPLES, f"gift wrap for order bench{int(time.time())}"],
+                    "bench",
+                    answer=NEW_ANSWER,
+                )
             version_id = await trainer.start("bench", "benchmark: a new question")
             trained_at = await _until_ready(sessions, version_id)
             result["train_s"] = round(trained_at - added, 2)
@@ -202,25 +232,42 @@ async def _until_ready(sessions, version_id: int, timeout: float = 900) -> float
 
 
 def print_report(result: dict[str, Any]) -> None:
-    print(table(["edit → live", "seconds"], [
-        ["response edited → customer sees it", result.get("response_edit_to_live_s")],
-        ["new question: training (export + rasa train)", result.get("train_s")],
-        ["new question: put live → answered (pull + load)", result.get("pull_and_load_s")],
-        ["new question: added → answered", result.get("new_question_to_live_s")],
-        ["rollback: put back → old model answering", result.get("rollback_to_live_s")],
-    ]))
+    print(
+        table(
+            ["edit → live", "seconds"],
+            [
+                ["response edited → customer sees it", result.get("response_edit_to_live_s")],
+                ["new question: training (export + rasa train)", result.get("train_s")],
+                ["new question: put live → answered (pull + load)", result.get("pull_and_load_s")],
+                ["new question: added → answered", result.get("new_question_to_live_s")],
+                ["rollback: put back → old model answering", result.get("rollback_to_live_s")],
+            ],
+        )
+    )
     rows = []
     for name in ("baseline", "while_changing_model", "while_rolling_back", "whole_run"):
         window = result.get(name) or {}
-        rows.append([name, window.get("n"), window.get("p50_ms"), window.get("p95_ms"), window.get("max_ms"),
-                     len(window.get("failures") or [])])
+        rows.append(
+            [
+                name,
+                window.get("n"),
+                window.get("p50_ms"),
+                window.get("p95_ms"),
+                window.get("max_ms"),
+                len(window.get("failures") or []),
+            ]
+        )
     print(table(["steady stream", "messages", "p50 ms", "p95 ms", "max ms", "failed"], rows))
-    print(f"evaluation of the new model: {result.get('evaluation')}; the new question: {result.get('new_question_accuracy')}")
+    print(
+        f"evaluation of the new model: {result.get('evaluation')}; the new question: {result.get('new_question_accuracy')}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=4.0, help="messages a second from the steady customers (default 4)")
+    parser.add_argument(
+        "--rate", type=float, default=4.0, help="messages a second from the steady customers (default 4)"
+    )
     args = parser.parse_args()
     measure_on_stack("deploy", lambda stack: _measure(stack, args), print_report)
 

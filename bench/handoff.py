@@ -88,13 +88,23 @@ async def add_agents(emulator: EmulatorClient, group: int, count: int) -> list[t
 
 
 async def one_handoff(
-    emulator: EmulatorClient, group: int, index: int, agent: tuple[int, str], result: Handoffs, *, delay: float,
-    replies: int, timeout: float, tag: str,
+    emulator: EmulatorClient,
+    group: int,
+    index: int,
+    agent: tuple[int, str],
+    result: Handoffs,
+    *,
+    delay: float,
+    replies: int,
+    timeout: float,
+    tag: str,
 ) -> None:
     """A customer asks for a person; the agent claims the card and answers; every step timed."""
     await asyncio.sleep(delay)
     first_name = f"Hoff{tag}{index:02d}"
-    customer = (await emulator.add_user(first_name, last_name="Bench", language_code="en", user_id=next(_user_ids)))["id"]
+    customer = (await emulator.add_user(first_name, last_name="Bench", language_code="en", user_id=next(_user_ids)))[
+        "id"
+    ]
     agent_id, agent_name = agent
     step = "card"
     try:
@@ -135,7 +145,11 @@ async def one_handoff(
 
 
 async def run_round(
-    stack: Stack, emulator: EmulatorClient, agents: list[tuple[int, str]], phrases: Phrases, args: argparse.Namespace,
+    stack: Stack,
+    emulator: EmulatorClient,
+    agents: list[tuple[int, str]],
+    phrases: Phrases,
+    args: argparse.Namespace,
     tag: str,
 ) -> dict[str, Any]:
     """Background chat load plus `args.handoffs` handoffs, one every `args.interval` seconds."""
@@ -145,11 +159,22 @@ async def run_round(
     loading = asyncio.create_task(background_load(emulator, phrases, args.load, stop, load, think=1.0, timeout=30))
     started = time.monotonic()
     await asyncio.sleep(3.0)  # the load under way first
-    await asyncio.gather(*(
-        one_handoff(emulator, stack.agent_chat_id, index, agents[index % len(agents)], result, delay=index * args.interval,
-                    replies=args.replies, timeout=args.timeout, tag=tag)
-        for index in range(args.handoffs)
-    ))
+    await asyncio.gather(
+        *(
+            one_handoff(
+                emulator,
+                stack.agent_chat_id,
+                index,
+                agents[index % len(agents)],
+                result,
+                delay=index * args.interval,
+                replies=args.replies,
+                timeout=args.timeout,
+                tag=tag,
+            )
+            for index in range(args.handoffs)
+        )
+    )
     stop.set()
     await loading
     return {
@@ -168,8 +193,13 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     async with EmulatorClient(stack.emulator_url) as emulator:
         agents = await add_agents(emulator, stack.agent_chat_id, args.agents)
         result: dict[str, Any] = {
-            "settings": {"handoffs": args.handoffs, "interval_seconds": args.interval, "agents": len(agents),
-                         "replies_per_handoff": args.replies, "load_customers": args.load},
+            "settings": {
+                "handoffs": args.handoffs,
+                "interval_seconds": args.interval,
+                "agents": len(agents),
+                "replies_per_handoff": args.replies,
+                "load_customers": args.load,
+            },
             "limits_on": await run_round(stack, emulator, agents, phrases, args, "A"),
         }
         if args.compare:
@@ -183,9 +213,12 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
                 _restart_app(stack)
         if args.abuse:
             result["fairness"] = {
-                "alone": await handoff_abuse.run(emulator, stack.agent_chat_id, abuse=False, tag="C", timeout=args.timeout),
-                "with_abuser": await handoff_abuse.run(emulator, stack.agent_chat_id, abuse=True, tag="D",
-                                                       timeout=args.timeout),
+                "alone": await handoff_abuse.run(
+                    emulator, stack.agent_chat_id, abuse=False, tag="C", timeout=args.timeout
+                ),
+                "with_abuser": await handoff_abuse.run(
+                    emulator, stack.agent_chat_id, abuse=True, tag="D", timeout=args.timeout
+                ),
             }
     return result
 
@@ -201,22 +234,46 @@ def print_report(result: dict[str, Any]) -> None:
     rounds = [name for name in ("limits_on", "limits_off") if name in result]
     labels = {"limits_on": "", "limits_off": " (no limits)"}
     header = ["measure"] + [f"{label}{labels[name]}" for name in rounds for label in ("n", "p50 ms", "p95 ms")]
-    rows = [[title] + [value for name in rounds for value in (result[name][key]["n"], result[name][key]["p50_ms"],
-                                                               result[name][key]["p95_ms"])]
-            for key, title in MEASURES]
+    rows = [
+        [title]
+        + [
+            value
+            for name in rounds
+            for value in (result[name][key]["n"], result[name][key]["p50_ms"], result[name][key]["p95_ms"])
+        ]
+        for key, title in MEASURES
+    ]
     print(table(header, rows))
     for name in rounds:
         one = result[name]
         load, flood = one["chat_load"], one["flood"]
-        print(f"\n{name.replace('_', ' ')}: {one['handoffs']} handoffs in {one['seconds']} s, errors {one['errors'] or 0}; "
-              f"chat load {load['customers']} customers, {load['messages_per_second']} msg/s, p50 {load['latency']['p50_ms']} ms, "
-              f"p95 {load['latency']['p95_ms']} ms, errors {sum(load['errors'].values())}; "
-              f"429s {flood['429']} (group {flood['429_group']}, private {flood['429_private']})")
+        print(
+            f"\n{name.replace('_', ' ')}: {one['handoffs']} handoffs in {one['seconds']} s, errors {one['errors'] or 0}; "
+            f"chat load {load['customers']} customers, {load['messages_per_second']} msg/s, p50 {load['latency']['p50_ms']} ms, "
+            f"p95 {load['latency']['p95_ms']} ms, errors {sum(load['errors'].values())}; "
+            f"429s {flood['429']} (group {flood['429_group']}, private {flood['429_private']})"
+        )
     if "fairness" in result:
         fair = result["fairness"]
-        print("\n" + table(["5 customers ask for a person", "n", "card p50 ms", "card p95 ms", "errors"], [
-            [title, fair[key]["card"]["n"], fair[key]["card"]["p50_ms"], fair[key]["card"]["p95_ms"], fair[key]["errors"]]
-            for key, title in (("alone", "alone"), ("with_abuser", "while one repeats album + request + /cancel x10"))]))
+        print(
+            "\n"
+            + table(
+                ["5 customers ask for a person", "n", "card p50 ms", "card p95 ms", "errors"],
+                [
+                    [
+                        title,
+                        fair[key]["card"]["n"],
+                        fair[key]["card"]["p50_ms"],
+                        fair[key]["card"]["p95_ms"],
+                        fair[key]["errors"],
+                    ]
+                    for key, title in (
+                        ("alone", "alone"),
+                        ("with_abuser", "while one repeats album + request + /cancel x10"),
+                    )
+                ],
+            )
+        )
     print("\n" + memory_table(result["memory"]))
 
 
@@ -225,13 +282,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--handoffs", type=int, default=20, help="customers asking for a person (default 20)")
     parser.add_argument("--interval", type=float, default=3.0, help="seconds between two requests (default 3)")
-    parser.add_argument("--agents", type=int, default=4, help=f"agents in the group, at most {len(AGENT_NAMES)} (default 4)")
+    parser.add_argument(
+        "--agents", type=int, default=4, help=f"agents in the group, at most {len(AGENT_NAMES)} (default 4)"
+    )
     parser.add_argument("--replies", type=int, default=2, help="agent messages per handoff (default 2)")
     parser.add_argument("--load", type=int, default=20, help="background chat customers (default 20)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for any one step (default 300)")
     parser.add_argument("--no-compare", dest="compare", action="store_false", help="skip the round with limits off")
-    parser.add_argument("--no-abuse", dest="abuse", action="store_false",
-                        help="skip the fairness case (five customers with and without one repeating customer)")
+    parser.add_argument(
+        "--no-abuse",
+        dest="abuse",
+        action="store_false",
+        help="skip the fairness case (five customers with and without one repeating customer)",
+    )
     args = parser.parse_args()
     measure_on_stack("handoff", lambda stack: _measure(stack, args), print_report)
 

@@ -29,8 +29,16 @@ async def _card(emulator: EmulatorClient, group: int, after: int, name: str, tim
     raise TimeoutError(f"no card for {name}")
 
 
-async def _one_other(emulator: EmulatorClient, group: int, index: int, tag: str, delay: float, timeout: float,
-                     latencies: list[float], errors: list[str]) -> None:
+async def _one_other(
+    emulator: EmulatorClient,
+    group: int,
+    index: int,
+    tag: str,
+    delay: float,
+    timeout: float,
+    latencies: list[float],
+    errors: list[str],
+) -> None:
     await asyncio.sleep(delay)
     name = f"Fair{tag}{index}"
     customer = (await emulator.add_user(name, last_name="Bench", user_id=next(_user_ids)))["id"]
@@ -66,7 +74,9 @@ async def run(emulator: EmulatorClient, group: int, *, abuse: bool, tag: str, ti
     abusing = asyncio.create_task(_abuser(emulator, timeout)) if abuse else None
     if abusing is not None:
         await asyncio.sleep(5.0)  # the abuser's albums and requests under way first
-    await asyncio.gather(*(_one_other(emulator, group, n, tag, n * 1.0, timeout, latencies, errors) for n in range(OTHERS)))
+    await asyncio.gather(
+        *(_one_other(emulator, group, n, tag, n * 1.0, timeout, latencies, errors) for n in range(OTHERS))
+    )
     try:
         rounds = await abusing if abusing is not None else 0
     except TimeoutError:

@@ -52,7 +52,9 @@ async def _bare_rasa(stack: Stack, texts: list[str]) -> list[float]:
     async with aiohttp.ClientSession() as http:
         for text in texts:
             started = time.perf_counter()
-            async with http.post(f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": "bench-bare", "message": text}) as response:
+            async with http.post(
+                f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": "bench-bare", "message": text}
+            ) as response:
                 await response.json()
             samples.append(time.perf_counter() - started)
     return samples

@@ -112,7 +112,9 @@ def write_rasa(examples: Sequence[Example], path: Path) -> Path:
     return path
 
 
-def stratified_split(examples: Sequence[Example], share: float = 0.2, seed: int = 0) -> tuple[list[Example], list[Example]]:
+def stratified_split(
+    examples: Sequence[Example], share: float = 0.2, seed: int = 0
+) -> tuple[list[Example], list[Example]]:
     """Hold out about `share` of each intent (at least one where it has two or more examples)."""
     by_intent: dict[str, list[Example]] = {}
     for example in examples:
@@ -205,8 +207,17 @@ def rasa_env() -> dict[str, str]:
 def train(dataset: Dataset, config: Path, out: Path, env: dict[str, str]) -> tuple[Path, float]:
     """Train from scratch (an empty training cache of its own); return the model and seconds taken."""
     command = [
-        str(RASA_BIN / "rasa"), "train", "nlu", "--config", str(config), "--nlu", str(dataset.train),
-        "--out", str(out), "--fixed-model-name", "model",
+        str(RASA_BIN / "rasa"),
+        "train",
+        "nlu",
+        "--config",
+        str(config),
+        "--nlu",
+        str(dataset.train),
+        "--out",
+        str(out),
+        "--fixed-model-name",
+        "model",
     ]
     if dataset.needs_domain:
         command += ["--domain", str(ROOT / "domain.yml")]
@@ -237,8 +248,15 @@ class RasaServer:
 
     def __enter__(self) -> RasaServer:  # noqa: PYI034 (Python 3.10 here: no typing.Self)
         command = [
-            str(RASA_BIN / "rasa"), "run", "--enable-api", "--model", str(self.model),
-            "--interface", "127.0.0.1", "--port", str(self.port),
+            str(RASA_BIN / "rasa"),
+            "run",
+            "--enable-api",
+            "--model",
+            str(self.model),
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
         ]
         self._log = self.log.open("w")
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
@@ -268,7 +286,9 @@ class RasaServer:
 
     def parse(self, text: str) -> dict:
         request = urllib.request.Request(
-            f"{self.url}/model/parse", data=json.dumps({"text": text}).encode(), method="POST",
+            f"{self.url}/model/parse",
+            data=json.dumps({"text": text}).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -315,8 +335,12 @@ def score(truth: Sequence[str], predicted: Sequence[str], confidence: Sequence[f
         "oos_recall": (sum(predicted[i] in DECLINED for i in oos) / len(oos)) if oos else None,
         "confident_wrong_rate": sum(wrong_confident) / max(len(truth), 1),
         # The same over in-scope messages only: a known question answered as another one.
-        "confident_wrong_in_scope": sum(wrong_confident[i] for i in in_scope) / max(len(in_scope), 1) if has_oos else None,
-        "in_scope_declined": sum(predicted[i] in DECLINED for i in in_scope) / max(len(in_scope), 1) if has_oos else None,
+        "confident_wrong_in_scope": sum(wrong_confident[i] for i in in_scope) / max(len(in_scope), 1)
+        if has_oos
+        else None,
+        "in_scope_declined": sum(predicted[i] in DECLINED for i in in_scope) / max(len(in_scope), 1)
+        if has_oos
+        else None,
         "fallback_threshold": threshold,
     }
     return result
@@ -353,16 +377,25 @@ def table(result: dict) -> str:
     rows = [
         ("data", result["data"]),
         ("config", result["config"]),
-        ("training / test examples", f"{result['train_examples']} / {result['examples']} ({result['intents']} intents)"),
+        (
+            "training / test examples",
+            f"{result['train_examples']} / {result['examples']} ({result['intents']} intents)",
+        ),
         ("accuracy" + (" (in-scope)" if result["oos_recall"] is not None else ""), pct(result["accuracy"])),
         ("accuracy (all, exact intent)", pct(result["accuracy_all"])),
         ("macro-F1", f"{result['macro_f1']:.3f}"),
         ("out-of-scope recall", pct(result["oos_recall"])),
-        ("confident-wrong rate", f"{pct(result['confident_wrong_rate'])} (confidence >= {result['fallback_threshold']})"),
+        (
+            "confident-wrong rate",
+            f"{pct(result['confident_wrong_rate'])} (confidence >= {result['fallback_threshold']})",
+        ),
         ("confident-wrong, in-scope only", pct(result["confident_wrong_in_scope"])),
         ("fallback rate", pct(result["fallback_rate"])),
         ("training time", f"{result['train_seconds']:.1f} s"),
-        ("parse time median / p95", f"{result['parse_ms_median']:.1f} / {result['parse_ms_p95']:.1f} ms (n={result['parse_sample']})"),
+        (
+            "parse time median / p95",
+            f"{result['parse_ms_median']:.1f} / {result['parse_ms_p95']:.1f} ms (n={result['parse_sample']})",
+        ),
         ("model size", f"{result['model_mb']:.1f} MB"),
     ]
     width = max(len(key) for key, _ in rows)
@@ -398,7 +431,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         dataset = load_dataset(args.data, args.test, args.split, work)
         name = args.name or default_name(dataset.name, config)
         train_examples = len(read_rasa(dataset.train))
-        print(f"bench-nlu {name}: {train_examples} training examples, {len(dataset.test)} test; config {config}", flush=True)
+        print(
+            f"bench-nlu {name}: {train_examples} training examples, {len(dataset.test)} test; config {config}",
+            flush=True,
+        )
         prepare(config, env)
         model, seconds = train(dataset, config, work / "models", env)
         print(f"trained in {seconds:.1f} s: {model.stat().st_size / 1e6:.1f} MB", flush=True)
@@ -417,9 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "parse_ms_p95": round(percentile(latencies, 0.95), 2),
             "parse_sample": len(latencies),
             "model_mb": round(model.stat().st_size / 1e6, 2),
-            "errors": Counter(
-                f"{t} -> {p}" for t, p in zip(truth, predicted) if t != p
-            ).most_common(15),
+            "errors": Counter(f"{t} -> {p}" for t, p in zip(truth, predicted) if t != p).most_common(15),
         }
         if args.keep:
             kept = bench_dir / f"nlu-{name}"

@@ -25,8 +25,21 @@ from bot.emulator.client import EmulatorClient
 from devstack.stack import Stack
 
 TICKS = os.sysconf("SC_CLK_TCK")
-GENERIC = ("asyncio/", "threading.py", "concurrent/futures", "bot/cli.py", "run (bot/app.py", "selectors.py")  # every stack
-IDLE = ("EpollSelector.select", "run (uvloop/", "Runner.run (asyncio/runners.py", "_worker (concurrent/futures/thread.py", "_connection_worker_thread (aiosqlite/core.py:59)")
+GENERIC = (
+    "asyncio/",
+    "threading.py",
+    "concurrent/futures",
+    "bot/cli.py",
+    "run (bot/app.py",
+    "selectors.py",
+)  # every stack
+IDLE = (
+    "EpollSelector.select",
+    "run (uvloop/",
+    "Runner.run (asyncio/runners.py",
+    "_worker (concurrent/futures/thread.py",
+    "_connection_worker_thread (aiosqlite/core.py:59)",
+)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -66,7 +79,7 @@ async def _ask(emulator: EmulatorClient, user: int, text: str) -> None:
 
 async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     questions = [p for intent, phrases in heldout().items() if intent.startswith("faq/") for p in phrases]
-    questions = (questions * (args.n // max(len(questions), 1) + 1))[:args.n]
+    questions = (questions * (args.n // max(len(questions), 1) + 1))[: args.n]
     spy = None
     async with EmulatorClient(stack.emulator_url) as emulator:
         user = (await emulator.add_user("Profile", last_name="Customer", language_code="en"))["id"]
@@ -76,24 +89,41 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         # at all: measured first over IDLE_SECONDS, and taken off the per-message figures.
         idle_start = {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
         await asyncio.sleep(args.idle)
-        idle_rate = {name: (cpu_seconds(process.pid) - idle_start[name]) / args.idle for name, process in stack.processes.items()}
+        idle_rate = {
+            name: (cpu_seconds(process.pid) - idle_start[name]) / args.idle for name, process in stack.processes.items()
+        }
         before = {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
         out = Path(tempfile.mkdtemp(prefix="frontline-profile-")) / "app.txt"
         if args.py_spy:
             spy = await asyncio.create_subprocess_exec(
-                args.py_spy, "record", "--nonblocking", "--rate", str(args.rate), "-p", str(stack.processes["app"].pid),
-                "-f", "raw", "-o", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                args.py_spy,
+                "record",
+                "--nonblocking",
+                "--rate",
+                str(args.rate),
+                "-p",
+                str(stack.processes["app"].pid),
+                "-f",
+                "raw",
+                "-o",
+                str(out),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
         started = time.monotonic()
         for text in questions:
             await _ask(emulator, user, text)
         wall = time.monotonic() - started
         after = {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
     result: dict[str, Any] = {
-        "messages": len(questions), "wall_s": round(wall, 1),
+        "messages": len(questions),
+        "wall_s": round(wall, 1),
         "cpu_ms_per_message": {name: round(1000 * (after[name] - before[name]) / len(questions), 1) for name in before},
         "idle_cpu_ms_per_second": {name: round(1000 * rate, 1) for name, rate in idle_rate.items()},
         "cpu_ms_per_message_less_idle": {
-            name: round(1000 * (after[name] - before[name] - idle_rate[name] * wall) / len(questions), 1) for name in before},
+            name: round(1000 * (after[name] - before[name] - idle_rate[name] * wall) / len(questions), 1)
+            for name in before
+        },
     }
     if spy is not None:
         spy.send_signal(2)  # py-spy writes its profile on SIGINT
@@ -103,11 +133,24 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_report(result: dict[str, Any]) -> None:
-    cpu, less, idle = result["cpu_ms_per_message"], result["cpu_ms_per_message_less_idle"], result["idle_cpu_ms_per_second"]
+    cpu, less, idle = (
+        result["cpu_ms_per_message"],
+        result["cpu_ms_per_message_less_idle"],
+        result["idle_cpu_ms_per_second"],
+    )
     rasa = less.get("rasa") or 0
-    print(table(["process", "CPU ms per message", "idle CPU ms per s", "per message less idle", "of Rasa's"],
-                [[name, cpu[name], idle[name], less[name], f"{100 * less[name] / rasa:.0f} %" if rasa else "-"] for name in cpu]))
-    print(f"{result['messages']} messages in {result['wall_s']} s (Telegram's one message a second per chat paces them)")
+    print(
+        table(
+            ["process", "CPU ms per message", "idle CPU ms per s", "per message less idle", "of Rasa's"],
+            [
+                [name, cpu[name], idle[name], less[name], f"{100 * less[name] / rasa:.0f} %" if rasa else "-"]
+                for name in cpu
+            ],
+        )
+    )
+    print(
+        f"{result['messages']} messages in {result['wall_s']} s (Telegram's one message a second per chat paces them)"
+    )
     if result.get("app_busiest"):
         print(table(["the app's busiest functions (py-spy)", "% of busy samples"], result["app_busiest"]))
 
@@ -115,10 +158,16 @@ def print_report(result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=100, help="messages (default 100)")
-    parser.add_argument("--idle", type=float, default=20.0, help="seconds of background CPU measured first (default 20)")
-    parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy to sample the app with (default: on PATH)")
+    parser.add_argument(
+        "--idle", type=float, default=20.0, help="seconds of background CPU measured first (default 20)"
+    )
+    parser.add_argument(
+        "--py-spy", default=shutil.which("py-spy"), help="py-spy to sample the app with (default: on PATH)"
+    )
     parser.add_argument("--rate", type=int, default=100, help="py-spy's samples per second (default 100)")
-    parser.add_argument("--database", help="an empty PostgreSQL database's URL: the stack on it instead of SQLite files")
+    parser.add_argument(
+        "--database", help="an empty PostgreSQL database's URL: the stack on it instead of SQLite files"
+    )
     args = parser.parse_args()
     measure_on_stack("profile", lambda stack: _measure(stack, args), print_report, database=args.database)
 

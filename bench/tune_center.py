@@ -59,7 +59,9 @@ def fit_and_score(
     with tempfile.TemporaryDirectory() as tmp:
         component = LinearIntentClassifier.create(
             {**LinearIntentClassifier.get_default_config(), **config},
-            LocalModelStorage(Path(tmp)), Resource("linear"), ExecutionContext(GraphSchema({}), "tune"),
+            LocalModelStorage(Path(tmp)),
+            Resource("linear"),
+            ExecutionContext(GraphSchema({}), "tune"),
         )
         component.train(TrainingData([_message(e, Message) for e in train]))
         texts = [e.text for e in test]
@@ -90,13 +92,15 @@ def sweep(truth: Sequence[str], classes: Sequence[str], scores: np.ndarray, cent
     for center in centers:
         declined = (best < center) | (predicted == OUT_OF_SCOPE)
         right = (predicted == truth_arr) & ~declined
-        rows.append({
-            "center": round(float(center), 3),
-            "accuracy": float(right[in_scope].mean()),
-            "oos_recall": float(declined[~in_scope].mean()) if (~in_scope).any() else None,
-            "confident_wrong": float((~right & ~declined).mean()),
-            "declined_in_scope": float(declined[in_scope].mean()),
-        })
+        rows.append(
+            {
+                "center": round(float(center), 3),
+                "accuracy": float(right[in_scope].mean()),
+                "oos_recall": float(declined[~in_scope].mean()) if (~in_scope).any() else None,
+                "confident_wrong": float((~right & ~declined).mean()),
+                "declined_in_scope": float(declined[in_scope].mean()),
+            }
+        )
     return rows
 
 
@@ -115,8 +119,12 @@ def top_features(scores: np.ndarray, extra: dict[str, np.ndarray]) -> tuple[np.n
 
 
 def calibrate(
-    truth: Sequence[str], classes: Sequence[str], scores: np.ndarray, extra: dict[str, np.ndarray],
-    oos_weight: float, min_accuracy: float,
+    truth: Sequence[str],
+    classes: Sequence[str],
+    scores: np.ndarray,
+    extra: dict[str, np.ndarray],
+    oos_weight: float,
+    min_accuracy: float,
 ) -> tuple[dict[str, float], list[dict]]:
     """Fit `calibration` weights: a logistic model of "the best intent is right and in scope".
 
@@ -142,16 +150,18 @@ def calibrate(
         declined = (logit < shift) | (predicted == OUT_OF_SCOPE)
         accepted_wrong = ~declined & (predicted != truth_arr)
         oos = (~in_scope).sum()
-        rows.append({
-            "shift": float(shift),
-            "accuracy": float((right & ~declined)[in_scope].mean()),
-            "oos_recall": float(declined[~in_scope].mean()) if oos else None,
-            "confident_wrong_in_scope": float(accepted_wrong[in_scope].mean()),
-            "confident_wrong_weighted": float(
-                (accepted_wrong[in_scope].sum() + oos_weight * accepted_wrong[~in_scope].sum())
-                / (in_scope.sum() + oos_weight * oos)
-            ),
-        })
+        rows.append(
+            {
+                "shift": float(shift),
+                "accuracy": float((right & ~declined)[in_scope].mean()),
+                "oos_recall": float(declined[~in_scope].mean()) if oos else None,
+                "confident_wrong_in_scope": float(accepted_wrong[in_scope].mean()),
+                "confident_wrong_weighted": float(
+                    (accepted_wrong[in_scope].sum() + oos_weight * accepted_wrong[~in_scope].sum())
+                    / (in_scope.sum() + oos_weight * oos)
+                ),
+            }
+        )
     eligible = [row for row in rows if row["accuracy"] >= min_accuracy] or rows[:1]
     chosen = min(eligible, key=lambda row: (row["confident_wrong_weighted"], -row["accuracy"]))
     weights = {"bias": round(float(model.intercept_[0]) - chosen["shift"], 4)}
@@ -166,17 +176,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--encoder", default=None)
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--max-accuracy-loss", type=float, default=0.01)
-    parser.add_argument("--retrieval-intents", action="store_true", help="learn faq/<topic> as classes (config.yml does)")
+    parser.add_argument(
+        "--retrieval-intents", action="store_true", help="learn faq/<topic> as classes (config.yml does)"
+    )
     parser.add_argument("--encoder-weight", type=float, default=1.0)
-    parser.add_argument("--calibrate", action="store_true", help="fit `calibration` weights instead of choosing a center")
-    parser.add_argument("--neighbour", action="store_true", help="calibrate with the nearest-example cosine (needs --encoder)")
-    parser.add_argument("--distance", action="store_true", help="calibrate with the Mahalanobis distance (needs --encoder)")
-    parser.add_argument("--oos-weight", type=float, default=5.0, help="weight of an out-of-scope message in calibrating")
+    parser.add_argument(
+        "--calibrate", action="store_true", help="fit `calibration` weights instead of choosing a center"
+    )
+    parser.add_argument(
+        "--neighbour", action="store_true", help="calibrate with the nearest-example cosine (needs --encoder)"
+    )
+    parser.add_argument(
+        "--distance", action="store_true", help="calibrate with the Mahalanobis distance (needs --encoder)"
+    )
+    parser.add_argument(
+        "--oos-weight", type=float, default=5.0, help="weight of an out-of-scope message in calibrating"
+    )
     parser.add_argument("--min-accuracy", type=float, default=0.95, help="in-scope accuracy the calibration keeps")
-    parser.add_argument("--embedding-cache", type=Path, default=None, help="an .npz of sentence embeddings by text, reused")
+    parser.add_argument(
+        "--embedding-cache", type=Path, default=None, help="an .npz of sentence embeddings by text, reused"
+    )
     args = parser.parse_args(argv)
-    config = {"encoder": args.encoder, "C": args.C, "retrieval_intents": args.retrieval_intents,
-              "encoder_weight": args.encoder_weight}
+    config = {
+        "encoder": args.encoder,
+        "C": args.C,
+        "retrieval_intents": args.retrieval_intents,
+        "encoder_weight": args.encoder_weight,
+    }
     # Any weight: the model keeps what the feature needs (the examples' embeddings, class means).
     config["calibration"] = {name: 1.0 for name in ("neighbour", "distance") if getattr(args, name)} or None
     if args.encoder and args.embedding_cache:
@@ -211,21 +237,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         weights, rows, chosen = calibrate(truth, classes, scores, extra, args.oos_weight, args.min_accuracy)
         for row in rows:
             oos = "–" if row["oos_recall"] is None else f"{100 * row['oos_recall']:.1f} %"
-            print(f"shift {row['shift']:+.2f}: accuracy {100 * row['accuracy']:.1f} %, out-of-scope recall {oos}, "
-                  f"confident-wrong in-scope {100 * row['confident_wrong_in_scope']:.2f} %, "
-                  f"weighted {100 * row['confident_wrong_weighted']:.2f} %")
-        print(f"chosen shift {chosen['shift']:+.2f} (fewest weighted confident mistakes at accuracy >= {args.min_accuracy:.1%}):")
+            print(
+                f"shift {row['shift']:+.2f}: accuracy {100 * row['accuracy']:.1f} %, out-of-scope recall {oos}, "
+                f"confident-wrong in-scope {100 * row['confident_wrong_in_scope']:.2f} %, "
+                f"weighted {100 * row['confident_wrong_weighted']:.2f} %"
+            )
+        print(
+            f"chosen shift {chosen['shift']:+.2f} (fewest weighted confident mistakes at accuracy >= {args.min_accuracy:.1%}):"
+        )
         print("    calibration: {" + ", ".join(f"{k}: {v}" for k, v in weights.items()) + "}")
         return 0
     rows = sweep(truth, classes, scores, np.round(np.arange(-1.0, 0.41, 0.05), 2))
     for row in rows:
         oos = "–" if row["oos_recall"] is None else f"{100 * row['oos_recall']:.1f} %"
-        print(f"center {row['center']:+.2f}: accuracy {100 * row['accuracy']:.1f} %, out-of-scope recall {oos}, "
-              f"confident-wrong {100 * row['confident_wrong']:.1f} %, in-scope declined {100 * row['declined_in_scope']:.1f} %")
+        print(
+            f"center {row['center']:+.2f}: accuracy {100 * row['accuracy']:.1f} %, out-of-scope recall {oos}, "
+            f"confident-wrong {100 * row['confident_wrong']:.1f} %, in-scope declined {100 * row['declined_in_scope']:.1f} %"
+        )
     top = max(row["accuracy"] for row in rows)
     eligible = [row for row in rows if row["accuracy"] >= top - args.max_accuracy_loss]
     chosen = max(eligible, key=lambda row: ((row["oos_recall"] or 0.0), -row["confident_wrong"]))
-    print(f"chosen center {chosen['center']:+.2f} (best out-of-scope recall within {args.max_accuracy_loss:.0%} of the best accuracy)")
+    print(
+        f"chosen center {chosen['center']:+.2f} (best out-of-scope recall within {args.max_accuracy_loss:.0%} of the best accuracy)"
+    )
     return 0
 
 

@@ -106,7 +106,9 @@ def build_application(
     application.add_handler(MessageHandler(agent & ~filters.StatusUpdate.ALL, desk.on_agent_message))
     if desk.enabled:
         group = filters.Chat(settings.agent_chat_id) & filters.UpdateType.MESSAGE
-        application.add_handler(MessageHandler(group & ~filters.COMMAND & ~filters.StatusUpdate.ALL, desk.on_group_message))
+        application.add_handler(
+            MessageHandler(group & ~filters.COMMAND & ~filters.StatusUpdate.ALL, desk.on_group_message)
+        )
     application.add_handler(CommandHandler("start", chat.on_start, filters=private))
     application.add_handler(CommandHandler("help", chat.on_help, filters=private))
     application.add_handler(CommandHandler("tickets", chat.on_tickets, filters=private))
@@ -158,27 +160,39 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                     await session.run_sync(inbox.mark_done, update.update_id)
 
         dispatcher: ChatDispatcher | ChatDrainer = (
-            ChatDrainer(application.bot, sessions, shared, handle) if several else ChatDispatcher(handle))
+            ChatDrainer(application.bot, sessions, shared, handle) if several else ChatDispatcher(handle)
+        )
         if settings.webhook_url:
-            intake: Intake = WebhookIntake(application.bot, sessions, dispatcher, url=settings.webhook_url,
-                                           secret=settings.webhook_secret or "")
+            intake: Intake = WebhookIntake(
+                application.bot, sessions, dispatcher, url=settings.webhook_url, secret=settings.webhook_secret or ""
+            )
             posts = {WEBHOOK_PATH: intake.handle}
         else:
             intake, posts = Intake(application.bot, sessions, dispatcher), {}
         posts["/nlg"] = catalog.handle
         trainer = Trainer(settings, sessions)
         stack.push_async_callback(trainer.close)
-        health = HealthServer({"database": lambda: _database_problem(sessions), "rasa": rasa.status,
-                               "telegram": _as_check(intake.problem)}, posts, {modelserver.PATH: models.handle},
-                              {CONSOLE_PREFIX: build_console(settings, sessions, trainer)})
+        health = HealthServer(
+            {
+                "database": lambda: _database_problem(sessions),
+                "rasa": rasa.status,
+                "telegram": _as_check(intake.problem),
+            },
+            posts,
+            {modelserver.PATH: models.handle},
+            {CONSOLE_PREFIX: build_console(settings, sessions, trainer)},
+        )
         async with application:
             await application.start()
             # After start: webhook calls may come at once. Workers share the port (the kernel spreads connections).
             await health.start(settings.app_host, settings.app_port, reuse_port=several)
             stack.push_async_callback(health.stop)
-            tasks = [asyncio.create_task(intake.run(), name="intake"), asyncio.create_task(outbox.run(), name="outbox"),
-                     asyncio.create_task(Round(desk).run(), name="desk"),
-                     asyncio.create_task(desk.members.run(), name="desk-members")]
+            tasks = [
+                asyncio.create_task(intake.run(), name="intake"),
+                asyncio.create_task(outbox.run(), name="outbox"),
+                asyncio.create_task(Round(desk).run(), name="desk"),
+                asyncio.create_task(desk.members.run(), name="desk-members"),
+            ]
             if isinstance(dispatcher, ChatDrainer):
                 tasks.append(asyncio.create_task(dispatcher.sweep(), name="inbox-sweep"))
             log.info("app ready: Telegram API %s, Rasa %s", api_url, settings.rasa_url)
@@ -202,6 +216,7 @@ async def _database_problem(sessions: async_sessionmaker[AsyncSession]) -> str |
 def _as_check(probe: Callable[[], str | None]) -> Callable[[], Awaitable[str | None]]:
     async def check() -> str | None:
         return probe()
+
     return check
 
 
@@ -218,10 +233,16 @@ async def _start_sandbox_emulator(
     base = await emulator.start(settings.emulator_host, settings.emulator_port)
     stack.push_async_callback(emulator.stop)
     control.add_user(emulator.state, {"id": SANDBOX_AGENT_ID, "first_name": "Sam", "username": "sam_agent"})
-    group = control.add_group(emulator.state, {
-        "title": "Northwind Goods agents", "is_forum": True, "members": [SANDBOX_AGENT_ID], "admins": [SANDBOX_AGENT_ID],
-        "bot_rights": {"can_manage_topics": True, "can_delete_messages": True},
-    })
+    group = control.add_group(
+        emulator.state,
+        {
+            "title": "Northwind Goods agents",
+            "is_forum": True,
+            "members": [SANDBOX_AGENT_ID],
+            "admins": [SANDBOX_AGENT_ID],
+            "bot_rights": {"can_manage_topics": True, "can_delete_messages": True},
+        },
+    )
     log.info("sandbox mode (no TELEGRAM_BOT_TOKEN): Telegram emulator at %s; talk to the bot with `make chat`", base)
     return f"{base}/bot", group["id"]
 

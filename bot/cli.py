@@ -27,9 +27,18 @@ def _run_actions(settings: Settings, _args: argparse.Namespace) -> None:
     url = urlparse(settings.action_server_url)
     # rasa_sdk 3.21 warns on every start that it is newer than Rasa 3.6; it serves 3.6 correctly.
     os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:rasa_sdk.utils")
-    os.execv(sys.executable, [
-        sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(url.port or 5055),
-    ])
+    os.execv(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "rasa_sdk",
+            "--actions",
+            "actions",
+            "--port",
+            str(url.port or 5055),
+        ],
+    )
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> None:
@@ -86,33 +95,56 @@ def _admin(settings: Settings, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen command."""
-    parser = argparse.ArgumentParser(prog="frontline", description="Frontline, a customer-support assistant on Telegram.")
+    parser = argparse.ArgumentParser(
+        prog="frontline", description="Frontline, a customer-support assistant on Telegram."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("app", help="run the Telegram application (sandbox mode without TELEGRAM_BOT_TOKEN)").set_defaults(func=_run_app)
+    commands.add_parser(
+        "app", help="run the Telegram application (sandbox mode without TELEGRAM_BOT_TOKEN)"
+    ).set_defaults(func=_run_app)
     commands.add_parser("rasa", help="run the Rasa server on the newest trained model").set_defaults(func=_run_rasa)
     commands.add_parser("actions", help="run the Rasa action server").set_defaults(func=_run_actions)
     train = commands.add_parser("train", help="train the Rasa model on the content in the database, if it changed")
     train.add_argument("--force", action="store_true", help="train even if a current model exists")
-    train.add_argument("--live", action="store_true",
-                       help="put the model live even over a version an admin chose (by default only over the CLI's own)")
+    train.add_argument(
+        "--live",
+        action="store_true",
+        help="put the model live even over a version an admin chose (by default only over the CLI's own)",
+    )
     train.set_defaults(func=_train)
     export = commands.add_parser("export", help="write the content in the database back to domain.yml and nlu/")
     export.add_argument("folder", nargs="?", default=None, help="where to write (default: the project folder)")
     export.set_defaults(func=_export)
-    load = commands.add_parser("import", help="load domain.yml and nlu/ from a folder into the database (validated first)")
-    load.add_argument("folder", nargs="?", default=None, help="the folder holding domain.yml and nlu/ (default: the project)")
+    load = commands.add_parser(
+        "import", help="load domain.yml and nlu/ from a folder into the database (validated first)"
+    )
+    load.add_argument(
+        "folder", nargs="?", default=None, help="the folder holding domain.yml and nlu/ (default: the project)"
+    )
     load.set_defaults(func=_import)
     chat = commands.add_parser("chat", help="talk to the sandbox bot as a customer, in this terminal")
     chat.add_argument("--name", default=os.environ.get("USER", "Alex").capitalize(), help="your first name in the chat")
     chat.set_defaults(func=_chat)
-    desk = commands.add_parser("desk", help="act as the sandbox's agent (Sam) in this terminal: tickets, claim, reply, close")
-    desk.add_argument("--agent-id", type=int, default=None, help="the agent's Telegram user id (default: the sandbox's Sam)")
+    desk = commands.add_parser(
+        "desk", help="act as the sandbox's agent (Sam) in this terminal: tickets, claim, reply, close"
+    )
+    desk.add_argument(
+        "--agent-id", type=int, default=None, help="the agent's Telegram user id (default: the sandbox's Sam)"
+    )
     desk.set_defaults(func=_desk)
-    commands.add_parser("doctor", help="check configuration, database, Rasa, the model, the action server, the app and Telegram")
-    backup = commands.add_parser("backup", help="archive the SQLite databases, the model store and waiting complaints (tar.gz)")
-    backup.add_argument("path", nargs="?", help="the archive or a folder for it (default: var/backups/frontline-<time>.tar.gz)")
+    commands.add_parser(
+        "doctor", help="check configuration, database, Rasa, the model, the action server, the app and Telegram"
+    )
+    backup = commands.add_parser(
+        "backup", help="archive the SQLite databases, the model store and waiting complaints (tar.gz)"
+    )
+    backup.add_argument(
+        "path", nargs="?", help="the archive or a folder for it (default: var/backups/frontline-<time>.tar.gz)"
+    )
     backup.set_defaults(func=_backup)
-    restore = commands.add_parser("restore", help="put a backup back in place, keeping what it replaces in var/before-restore-<time>/")
+    restore = commands.add_parser(
+        "restore", help="put a backup back in place, keeping what it replaces in var/before-restore-<time>/"
+    )
     restore.add_argument("path", help="the archive written by `frontline backup`")
     restore.add_argument("--force", action="store_true", help="restore even though the app answers on APP_PORT")
     restore.set_defaults(func=_restore)

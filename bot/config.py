@@ -93,7 +93,6 @@ class Settings:
         return f"sqlite+aiosqlite:///{self.rasa_tracker_db}"
 
 
-
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, default).strip()
     parsed = urlparse(value)
@@ -108,7 +107,9 @@ def _group_rate(env: Mapping[str, str]) -> int:
     if not raw:
         return 20
     if not raw.isdigit():
-        raise ConfigError(f"TELEGRAM_GROUP_RATE must be a whole number of messages a minute (20, or 0 for none); got {raw!r}")
+        raise ConfigError(
+            f"TELEGRAM_GROUP_RATE must be a whole number of messages a minute (20, or 0 for none); got {raw!r}"
+        )
     return int(raw)
 
 
@@ -119,7 +120,9 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = floa
     try:
         value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a {'whole ' if kind is int else ''}number such as {default}; got {raw!r}") from None
+        raise ConfigError(
+            f"{name} must be a {'whole ' if kind is int else ''}number such as {default}; got {raw!r}"
+        ) from None
     if value <= 0:
         raise ConfigError(f"{name} must be greater than zero; got {raw!r}")
     return value
@@ -144,7 +147,9 @@ def _order_pattern(env: Mapping[str, str]) -> str:
     try:
         re.compile(value)
     except re.error as exc:
-        raise ConfigError(f"ORDER_NUMBER_PATTERN must be a regular expression such as {DEFAULT_ORDER_NUMBER_PATTERN!r}; {exc}") from None
+        raise ConfigError(
+            f"ORDER_NUMBER_PATTERN must be a regular expression such as {DEFAULT_ORDER_NUMBER_PATTERN!r}; {exc}"
+        ) from None
     return value
 
 
@@ -153,18 +158,24 @@ def _token(env: Mapping[str, str]) -> str | None:
     if not value:
         return None
     if not _TOKEN.match(value):
-        raise ConfigError("TELEGRAM_BOT_TOKEN must look like 123456789:AAE...; ask @BotFather for one, or unset it for sandbox mode")
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN must look like 123456789:AAE...; ask @BotFather for one, or unset it for sandbox mode"
+        )
     return value
 
 
 def _rasa_urls(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("RASA_URL", "").strip() or "http://127.0.0.1:5005"
-    return tuple(_url({"RASA_URL": part}, "RASA_URL", "http://127.0.0.1:5005") for part in raw.split(",") if part.strip())
+    return tuple(
+        _url({"RASA_URL": part}, "RASA_URL", "http://127.0.0.1:5005") for part in raw.split(",") if part.strip()
+    )
 
 
 def _workers(env: Mapping[str, str]) -> int:
     workers = int(_number(env, "APP_WORKERS", 1, int))
-    if workers > 1 and not (env.get("WEBHOOK_URL", "").strip() and _database_url(env, Path("var")).startswith("postgresql")):
+    if workers > 1 and not (
+        env.get("WEBHOOK_URL", "").strip() and _database_url(env, Path("var")).startswith("postgresql")
+    ):
         raise ConfigError("APP_WORKERS above 1 needs webhook mode (WEBHOOK_URL) and PostgreSQL (DATABASE_URL)")
     return workers
 

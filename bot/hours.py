@@ -8,7 +8,9 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-PART = re.compile(r"^\s*(?P<first>[a-z]{3})(?:\s*-\s*(?P<last>[a-z]{3}))?\s+(?P<open>\d{1,2}:\d{2})\s*-\s*(?P<close>\d{1,2}:\d{2})\s*$")
+PART = re.compile(
+    r"^\s*(?P<first>[a-z]{3})(?:\s*-\s*(?P<last>[a-z]{3}))?\s+(?P<open>\d{1,2}:\d{2})\s*-\s*(?P<close>\d{1,2}:\d{2})\s*$"
+)
 
 
 class HoursError(ValueError):
@@ -51,7 +53,7 @@ class BusinessHours:
         raise HoursError("no opening hours in the week")
 
     def describe_next(self, moment: datetime) -> str:
-        """"today at 08:00", "tomorrow at 09:00" or "on Monday at 08:00", with the time zone."""
+        """ "today at 08:00", "tomorrow at 09:00" or "on Monday at 08:00", with the time zone."""
         local = moment.astimezone(self.zone)
         opening = self.next_opening(moment)
         days = (opening.date() - local.date()).days

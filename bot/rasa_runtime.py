@@ -51,7 +51,11 @@ def fingerprint(settings: Settings, files: dict[str, str] | None = None) -> str:
         digest.update(name.encode() + b"\0" + text.encode() + b"\0")
     for name in CODE_INPUTS:
         path = ROOT / name
-        found = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
+        found = (
+            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if path.is_dir()
+            else [path]
+        )
         for file in (f for f in found if not _content_file(f)):
             digest.update(str(file.relative_to(ROOT)).encode())
             digest.update(file.read_bytes())
@@ -82,14 +86,20 @@ def rasa_env(settings: Settings) -> dict[str, str]:
 def build_spacy_pipeline(settings: Settings) -> None:
     """Build the project's own spaCy pipeline (rules it ships) where config.yml expects it."""
     command = [
-        str(RASA_VENV / "bin" / "python"), "-m", "nlu.spacy_pipeline",
-        "--out", str(ROOT / "var" / SPACY_PIPELINE),
-        "--order-number-pattern", settings.order_number_pattern,
+        str(RASA_VENV / "bin" / "python"),
+        "-m",
+        "nlu.spacy_pipeline",
+        "--out",
+        str(ROOT / "var" / SPACY_PIPELINE),
+        "--order-number-pattern",
+        settings.order_number_pattern,
     ]
     subprocess.run(command, cwd=ROOT, env=rasa_env(settings), check=True)
 
 
-def train(settings: Settings, *, force: bool = False, content_dir: Path = ROOT, files: dict[str, str] | None = None) -> Path:
+def train(
+    settings: Settings, *, force: bool = False, content_dir: Path = ROOT, files: dict[str, str] | None = None
+) -> Path:
     """Train on the content under `content_dir` (its `domain.yml` and `nlu/`) unless a model for it exists;
     `files` is that content as text (read from `content_dir` when not given). Returns the model's path."""
     if files is None:
@@ -101,9 +111,18 @@ def train(settings: Settings, *, force: bool = False, content_dir: Path = ROOT, 
     build_spacy_pipeline(settings)
     name = fingerprint(settings, files)
     command = [
-        str(RASA_VENV / "bin" / "rasa"), "train",
-        "--config", str(ROOT / "config.yml"), "--domain", str(content_dir / "domain.yml"), "--data", str(content_dir / "nlu"),
-        "--out", str(settings.models_dir), "--fixed-model-name", name,
+        str(RASA_VENV / "bin" / "rasa"),
+        "train",
+        "--config",
+        str(ROOT / "config.yml"),
+        "--domain",
+        str(content_dir / "domain.yml"),
+        "--data",
+        str(content_dir / "nlu"),
+        "--out",
+        str(settings.models_dir),
+        "--fixed-model-name",
+        name,
     ]
     subprocess.run(command, cwd=ROOT, env=rasa_env(settings), check=True)
     return settings.models_dir / f"{name}.tar.gz"
@@ -112,14 +131,26 @@ def train(settings: Settings, *, force: bool = False, content_dir: Path = ROOT, 
 def validate(settings: Settings, content_dir: Path) -> str | None:
     """What `rasa data validate` rejects in the content under `content_dir`, in its words; None when it passes."""
     command = [
-        str(RASA_VENV / "bin" / "rasa"), "data", "validate", "--fail-on-warnings",
-        "--config", str(ROOT / "config.yml"), "--domain", str(content_dir / "domain.yml"), "--data", str(content_dir / "nlu"),
+        str(RASA_VENV / "bin" / "rasa"),
+        "data",
+        "validate",
+        "--fail-on-warnings",
+        "--config",
+        str(ROOT / "config.yml"),
+        "--domain",
+        str(content_dir / "domain.yml"),
+        "--data",
+        str(content_dir / "nlu"),
     ]
     result = subprocess.run(command, cwd=ROOT, env=rasa_env(settings), capture_output=True, text=True, check=False)
     if result.returncode == 0:
         return None
-    lines = [line for line in (result.stdout + result.stderr).splitlines()
-             if ("UserWarning" in line or "ERROR" in line or "Error" in line or "error" in line.lower()) and "Traceback" not in line]
+    lines = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if ("UserWarning" in line or "ERROR" in line or "Error" in line or "error" in line.lower())
+        and "Traceback" not in line
+    ]
     return "\n".join(lines[-20:]) or f"rasa data validate failed (exit {result.returncode})"
 
 
@@ -135,16 +166,26 @@ def endpoints_config(settings: Settings) -> dict[str, Any]:
     tracker = urlparse(settings.rasa_tracker_url.replace("+asyncpg", "").replace("+aiosqlite", ""))
     if tracker.scheme == "postgresql":
         config["tracker_store"] = {
-            "type": TRACKER_STORE, "dialect": "postgresql", "url": tracker.hostname or "127.0.0.1", "port": tracker.port or 5432,
-            "db": tracker.path.lstrip("/"), "username": unquote(tracker.username or ""), "password": unquote(tracker.password or ""),
+            "type": TRACKER_STORE,
+            "dialect": "postgresql",
+            "url": tracker.hostname or "127.0.0.1",
+            "port": tracker.port or 5432,
+            "db": tracker.path.lstrip("/"),
+            "username": unquote(tracker.username or ""),
+            "password": unquote(tracker.password or ""),
         }
     else:
         config["tracker_store"] = {"type": TRACKER_STORE, "dialect": "sqlite", "db": str(settings.rasa_tracker_db)}
     if settings.redis_url:
         redis = urlparse(settings.redis_url)
         config["lock_store"] = {
-            "type": "redis", "url": redis.hostname, "port": redis.port or 6379, "db": int(redis.path.lstrip("/") or 0),
-            "password": unquote(redis.password or "") or None, "use_ssl": redis.scheme == "rediss", "key_prefix": "frontline",
+            "type": "redis",
+            "url": redis.hostname,
+            "port": redis.port or 6379,
+            "db": int(redis.path.lstrip("/") or 0),
+            "password": unquote(redis.password or "") or None,
+            "use_ssl": redis.scheme == "rediss",
+            "key_prefix": "frontline",
         }
     return config
 
@@ -170,8 +211,22 @@ def serve(settings: Settings) -> None:
     env = rasa_env(settings)
     env.setdefault("PYTHONWARNINGS", "ignore")  # Rasa 3.6's dependencies print pages of deprecation warnings
     # `rasa run`, loading a newly pulled model beside the serving one (nlu/serve.py), so no conversation waits.
-    os.execve(python, [
-        python, "-m", "nlu.serve", "run", "--enable-api",
-        "--endpoints", str(endpoints), "--credentials", str(credentials),
-        "--interface", url.hostname or "127.0.0.1", "--port", str(settings.rasa_port or url.port or 5005),
-    ], env)
+    os.execve(
+        python,
+        [
+            python,
+            "-m",
+            "nlu.serve",
+            "run",
+            "--enable-api",
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(credentials),
+            "--interface",
+            url.hostname or "127.0.0.1",
+            "--port",
+            str(settings.rasa_port or url.port or 5005),
+        ],
+        env,
+    )

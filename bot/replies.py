@@ -2,10 +2,10 @@
 
 HELP = (
     "I'm the shop's support assistant. Just write to me in your own words, for example:\n"
-    "• \"Where is my order?\"\n"
-    "• \"How do I return something?\"\n"
-    "• \"My parcel arrived damaged\"\n"
-    "• \"I'd like to talk to a person\"\n\n"
+    '• "Where is my order?"\n'
+    '• "How do I return something?"\n'
+    '• "My parcel arrived damaged"\n'
+    '• "I\'d like to talk to a person"\n\n'
     "Commands: /start to begin again, /tickets for your complaints and where they stand, /mydata for a copy of "
     "everything we store about you, /forget to have us delete it, /help for this message."
 )
@@ -66,7 +66,9 @@ HANDOFF_QUEUED = (
 )
 HANDOFF_WAIT = ", and someone usually picks up within {wait}"
 HANDOFF_BOT_DOWN = "I'm having trouble answering right now, so I've asked a person from our team to help you instead. "
-HANDOFF_STILL_QUEUED = "You're still in line for a person from our team (number {position}). Everything you write here reaches them."
+HANDOFF_STILL_QUEUED = (
+    "You're still in line for a person from our team (number {position}). Everything you write here reaches them."
+)
 HANDOFF_WITH_AGENT = "{agent} from our team is already with you in this chat."
 HANDOFF_NO_DESK = (
     "I'd like to get a person for you, but I can't reach our team from this chat right now. Your request is saved "

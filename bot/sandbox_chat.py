@@ -27,7 +27,9 @@ def _show(message: dict[str, Any], buttons: list[dict[str, str]]) -> None:
     buttons.clear()
     for row in rows:
         for button in row:
-            buttons.append({"title": button["text"], "data": button.get("callback_data", ""), "message_id": message["message_id"]})
+            buttons.append(
+                {"title": button["text"], "data": button.get("callback_data", ""), "message_id": message["message_id"]}
+            )
             print(f"     [{len(buttons)}] {button['text']}")
     print("you> ", end="", flush=True)
 

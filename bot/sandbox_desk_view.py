@@ -91,7 +91,9 @@ def _buttons(entry: dict[str, Any]) -> dict[str, tuple[int, str]]:
 class DeskView:
     """The agent's view of the desk, through the emulator and the desk's records."""
 
-    def __init__(self, emulator: EmulatorClient, sessions: Sessions, agent_id: int, group_id: int | None = None) -> None:
+    def __init__(
+        self, emulator: EmulatorClient, sessions: Sessions, agent_id: int, group_id: int | None = None
+    ) -> None:
         self.emulator = emulator
         self.sessions = sessions
         self.agent_id = agent_id
@@ -108,14 +110,26 @@ class DeskView:
     @property
     def tickets(self) -> dict[str, Ticket]:
         """The tickets in the agents' group, oldest first."""
-        return {t.reference: Ticket(t.reference, t.topic, t.thread_id, status(t), t.ended, self._claims.get(t.thread_id),
-                                    self._cards.get(t.thread_id, "")) for t in self._board.tickets}
+        return {
+            t.reference: Ticket(
+                t.reference,
+                t.topic,
+                t.thread_id,
+                status(t),
+                t.ended,
+                self._claims.get(t.thread_id),
+                self._cards.get(t.thread_id, ""),
+            )
+            for t in self._board.tickets
+        }
 
     @property
     def talks(self) -> dict[str, Talk]:
         """The conversations the agent holds, oldest claim first."""
-        return {t.reference: Talk(t.reference, t.customer, t.reply_to, self._controls.get(t.handoff_id, {}))
-                for t in self._board.talks}
+        return {
+            t.reference: Talk(t.reference, t.customer, t.reply_to, self._controls.get(t.handoff_id, {}))
+            for t in self._board.talks
+        }
 
     # --- starting and following the two chats --------------------------------------------------------------
 
@@ -126,10 +140,14 @@ class DeskView:
         try:
             await self.emulator.wait_for_text(self.agent_id, after, timeout=timeout)
         except TimeoutError:
-            raise DeskError(f"The bot did not answer /start within {timeout:g} s. Is `make run` still starting?") from None
+            raise DeskError(
+                f"The bot did not answer /start within {timeout:g} s. Is `make run` still starting?"
+            ) from None
         await self.refresh()
         if self._board.agent is None or self._board.agent.private_chat_id is None:
-            raise DeskError(f"User {self.agent_id} is not a member of the agents' group, so the bot treats them as a customer.")
+            raise DeskError(
+                f"User {self.agent_id} is not a member of the agents' group, so the bot treats them as a customer."
+            )
         if self.group_id is None:
             self.group_id = await self._find_group()
         history = await self.emulator.sent(None, 0)
@@ -140,7 +158,10 @@ class DeskView:
         """The agents' group: the one the bot checked this agent's membership in, else the sandbox's own."""
         for call in reversed(await self.emulator.calls("getChatMember")):
             params = call.get("params") or {}
-            if str(params.get("user_id")) == str(self.agent_id) and str(params.get("chat_id", "")).lstrip("-").isdigit():
+            if (
+                str(params.get("user_id")) == str(self.agent_id)
+                and str(params.get("chat_id", "")).lstrip("-").isdigit()
+            ):
                 return int(params["chat_id"])
         # A registered agent's /start is not checked again; the sandbox creates its agents' group first.
         from bot.emulator.control import SUPERGROUP_ID_BASE
@@ -173,8 +194,11 @@ class DeskView:
     async def _take(self, entries: list[dict[str, Any]]) -> list[Event]:
         """Messages of the sent log: the desk's records read for them, then the events to show the agent."""
         # Edits are left out: the desk's buttons stay; edits only remove customers' keyboards.
-        ours = [e for e in entries if e.get("chat_id") in (self.group_id, self.agent_id)
-                and not e.get("method", "").startswith("edit")]
+        ours = [
+            e
+            for e in entries
+            if e.get("chat_id") in (self.group_id, self.agent_id) and not e.get("method", "").startswith("edit")
+        ]
         await self.refresh(e["message_id"] for e in ours if e["chat_id"] == self.agent_id)
         return [event for entry in ours if (event := self._observe(entry)) is not None]
 
@@ -191,8 +215,11 @@ class DeskView:
         if thread in self._cards:
             return Event(ticket.reference, f"(topic) {text}")
         self._cards[thread] = text  # the desk opens a ticket's topic with its card
-        return Event(ticket.reference, f"New ticket in topic “{ticket.topic}”; `claim {ticket.reference}` takes it.\n"
-                                       + textwrap.indent(text, "    | "))
+        return Event(
+            ticket.reference,
+            f"New ticket in topic “{ticket.topic}”; `claim {ticket.reference}` takes it.\n"
+            + textwrap.indent(text, "    | "),
+        )
 
     def _in_private(self, entry: dict[str, Any], text: str) -> Event | None:
         post = self._board.posts.get(entry["message_id"])
@@ -215,7 +242,12 @@ class DeskView:
         if not buttons:
             return text
         self.choices = [(title, message_id, data) for title, (message_id, data) in buttons.items()]
-        return text + "\n" + "  ".join(f"[{n}] {title}" for n, (title, _, _) in enumerate(self.choices, 1)) + "  (`press <n>`)"
+        return (
+            text
+            + "\n"
+            + "  ".join(f"[{n}] {title}" for n, (title, _, _) in enumerate(self.choices, 1))
+            + "  (`press <n>`)"
+        )
 
     # --- whom the agent talks with ----------------------------------------------------------------------------
 
@@ -237,8 +269,10 @@ class DeskView:
         lines = []
         for ticket in shown:
             mine = " · yours" + (" (current)" if self.current and self.current.reference == ticket.reference else "")
-            lines.append(f"{ticket.reference} · topic “{ticket.topic or ticket.reference}” · {ticket.status}"
-                         + (mine if ticket.reference in self.talks else ""))
+            lines.append(
+                f"{ticket.reference} · topic “{ticket.topic or ticket.reference}” · {ticket.status}"
+                + (mine if ticket.reference in self.talks else "")
+            )
         hidden = len(self.tickets) - len(shown)
         if hidden:
             lines.append(f"({hidden} closed: `tickets all` lists them too)")

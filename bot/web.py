@@ -51,6 +51,7 @@ class HealthServer:
 
     async def results(self) -> dict[str, str]:
         """Each check's verdict: "ok" or what is wrong."""
+
         async def one(check: Check) -> str:
             try:
                 problem = await asyncio.wait_for(check(), CHECK_TIMEOUT)

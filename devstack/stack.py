@@ -118,17 +118,27 @@ class Stack:
 
     def _spawn(self, name: str, command: list[str], **extra: str) -> subprocess.Popen:
         with open(self.workdir / f"{name}.log", "ab") as log:  # the process has its own copy of the file
-            process = subprocess.Popen(command, cwd=ROOT, env=self.env(**extra), stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env(**extra), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.processes[name] = process
         return process
 
     def start_emulator(self) -> None:
         process = self._spawn("emulator", [sys.executable, "-m", "bot.emulator", "--port", str(self.emulator_port)])
         wait_until(lambda: _get_json(f"{self.emulator_url}/_emulator/health"), 20, "emulator", process)
-        _post_json(f"{self.emulator_url}/_emulator/users", {"id": AGENT_ID, "first_name": "Alex", "username": "alex_agent"})
-        group = _post_json(f"{self.emulator_url}/_emulator/groups", {
-            "title": "Agents", "is_forum": True, "members": [AGENT_ID], "bot_rights": {"can_manage_topics": True, "can_delete_messages": True}})
+        _post_json(
+            f"{self.emulator_url}/_emulator/users", {"id": AGENT_ID, "first_name": "Alex", "username": "alex_agent"}
+        )
+        group = _post_json(
+            f"{self.emulator_url}/_emulator/groups",
+            {
+                "title": "Agents",
+                "is_forum": True,
+                "members": [AGENT_ID],
+                "bot_rights": {"can_manage_topics": True, "can_delete_messages": True},
+            },
+        )
         self.agent_chat_id = group["id"]
 
     def start_actions(self) -> None:

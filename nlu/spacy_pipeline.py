@@ -103,9 +103,7 @@ def load_patterns(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as error:
             raise PipelineConfigError(f"{path}:{number}: not valid JSON ({error})") from error
         if pattern.get("label") not in LABELS:
-            raise PipelineConfigError(
-                f"{path}:{number}: label {pattern.get('label')!r} is not one of {sorted(LABELS)}"
-            )
+            raise PipelineConfigError(f"{path}:{number}: label {pattern.get('label')!r} is not one of {sorted(LABELS)}")
         patterns.append(pattern)
     return patterns
 

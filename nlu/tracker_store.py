@@ -51,7 +51,10 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         await self._again("saving", lambda: super(ResilientSQLTrackerStore, self).save(tracker))
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Any:
-        return await self._again("reading", lambda: super(ResilientSQLTrackerStore, self)._retrieve(sender_id, fetch_events_from_all_sessions))
+        return await self._again(
+            "reading",
+            lambda: super(ResilientSQLTrackerStore, self)._retrieve(sender_id, fetch_events_from_all_sessions),
+        )
 
     async def keys(self) -> Any:
         return await self._again("listing", lambda: super(ResilientSQLTrackerStore, self).keys())

@@ -122,19 +122,31 @@ def _count_failure(session: Session, account_id: int, now: datetime) -> None:
     """A wrong password, counted in the database, not from what the request read: wrong passwords sent side by side
     all count. The last one allowed locks the account."""
     failures = session.scalar(
-        update(AdminAccount).where(AdminAccount.id == account_id)
-        .values(failed_logins=AdminAccount.failed_logins + 1).returning(AdminAccount.failed_logins))
+        update(AdminAccount)
+        .where(AdminAccount.id == account_id)
+        .values(failed_logins=AdminAccount.failed_logins + 1)
+        .returning(AdminAccount.failed_logins)
+    )
     if failures is not None and failures >= MAX_FAILURES:
-        session.execute(update(AdminAccount).where(AdminAccount.id == account_id)
-                        .values(locked_until=now + LOCKOUT, failed_logins=0))
+        session.execute(
+            update(AdminAccount)
+            .where(AdminAccount.id == account_id)
+            .values(locked_until=now + LOCKOUT, failed_logins=0)
+        )
 
 
 def _open_session(session: Session, account_id: int, token_hash: str, csrf: str, now: datetime) -> None:
     """The right password: the count starts again, and a new session (expired ones nobody came back to go)."""
-    session.execute(update(AdminAccount).where(AdminAccount.id == account_id)
-                    .values(failed_logins=0, locked_until=None, last_login_at=now))
-    session.execute(delete(AdminSession).where(
-        or_(AdminSession.last_seen_at < now - IDLE, AdminSession.created_at < now - ABSOLUTE)))
+    session.execute(
+        update(AdminAccount)
+        .where(AdminAccount.id == account_id)
+        .values(failed_logins=0, locked_until=None, last_login_at=now)
+    )
+    session.execute(
+        delete(AdminSession).where(
+            or_(AdminSession.last_seen_at < now - IDLE, AdminSession.created_at < now - ABSOLUTE)
+        )
+    )
     session.add(AdminSession(token_hash=token_hash, account_id=account_id, csrf=csrf, last_seen_at=now, created_at=now))
 
 

@@ -30,7 +30,9 @@ def entries_of(session: Session, person: str, page: int) -> tuple[list[AuditEntr
     if person:
         query = query.where(AuditEntry.who == person)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    return list(session.scalars(query.order_by(AuditEntry.id.desc()).offset((page - 1) * PER_PAGE).limit(PER_PAGE))), total
+    return list(
+        session.scalars(query.order_by(AuditEntry.id.desc()).offset((page - 1) * PER_PAGE).limit(PER_PAGE))
+    ), total
 
 
 @routes.get("/audit")
@@ -39,5 +41,14 @@ async def audit_log(request: web.Request) -> web.Response:
     page = max(1, int(request.query["page"])) if request.query.get("page", "").isdigit() else 1
     person = request.query.get("who", "").strip()
     entries, total = await deps(request).sessions.read(entries_of, person, page)
-    return await render(request, "audit.html", title="Audit log", entries=entries, shown=shown, page=page,
-                        pages=max(1, -(-total // PER_PAGE)), person=person, total=total)
+    return await render(
+        request,
+        "audit.html",
+        title="Audit log",
+        entries=entries,
+        shown=shown,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        person=person,
+        total=total,
+    )

@@ -56,9 +56,14 @@ def add(settings: Settings, username: str, password_stdin: bool, stdin: TextIO |
 
 def list_accounts(settings: Settings) -> int:
     """Print every account and when it last signed in."""
+
     async def names(sessions: Sessions) -> list[str]:
-        return [f"{a.username}\tlast sign-in: {a.last_login_at:%Y-%m-%d %H:%M} UTC" if a.last_login_at
-                else f"{a.username}\tnever signed in" for a in await sessions.read(accounts.list_accounts)]
+        return [
+            f"{a.username}\tlast sign-in: {a.last_login_at:%Y-%m-%d %H:%M} UTC"
+            if a.last_login_at
+            else f"{a.username}\tnever signed in"
+            for a in await sessions.read(accounts.list_accounts)
+        ]
 
     found = _in_database(settings, names)
     print("\n".join(found) if found else "No admin accounts yet: add one with `frontline admin add <name>`.")

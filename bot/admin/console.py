@@ -27,12 +27,18 @@ LOGIN_COOKIE = "frontline_login"  # the login form's own CSRF token (no session 
 routes = web.RouteTableDef()
 
 
-def build_console(settings: Settings, sessions: Sessions, trainer: Trainer, *,
-                  behind_proxy: bool | None = None) -> web.Application:
+def build_console(
+    settings: Settings, sessions: Sessions, trainer: Trainer, *, behind_proxy: bool | None = None
+) -> web.Application:
     """The console, to mount at PREFIX (`HealthServer(subapps={PREFIX: console})`)."""
     app = web.Application(middlewares=[_guard])
-    app[DEPS] = Deps(settings, sessions, trainer, settings.console_behind_proxy if behind_proxy is None else behind_proxy,
-                     nav=[page.NAV for page in PAGES if page.NAV])
+    app[DEPS] = Deps(
+        settings,
+        sessions,
+        trainer,
+        settings.console_behind_proxy if behind_proxy is None else behind_proxy,
+        nav=[page.NAV for page in PAGES if page.NAV],
+    )
     app.add_routes(routes)
     for page in PAGES:
         app.add_routes(page.routes)
@@ -46,7 +52,7 @@ PUBLIC = {"/login", "/console.css"}
 async def _guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
     """Sign-in for every page, the CSRF token for every POST."""
     route = request.match_info.route.resource
-    relative = route.canonical[len(PREFIX):] if route is not None and route.canonical.startswith(PREFIX) else None
+    relative = route.canonical[len(PREFIX) :] if route is not None and route.canonical.startswith(PREFIX) else None
     if relative in PUBLIC:
         return await handler(request)
     signed = await deps(request).sessions.run(accounts.signed, request.cookies.get(COOKIE))
@@ -58,9 +64,14 @@ async def _guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
         posted = await request.post()
         token = posted.get("csrf")
         if not isinstance(token, str) or not hmac.compare_digest(token, signed.csrf):
-            log.warning("console: a POST to %s by %s without the right CSRF token was refused", request.path, signed.username)
-            return web.Response(status=403, text="This form is out of date or did not come from the console. "
-                                                  "Go back, reload the page and try again.")
+            log.warning(
+                "console: a POST to %s by %s without the right CSRF token was refused", request.path, signed.username
+            )
+            return web.Response(
+                status=403,
+                text="This form is out of date or did not come from the console. "
+                "Go back, reload the page and try again.",
+            )
     request[SIGNED] = signed
     return await handler(request)
 
@@ -79,8 +90,15 @@ async def login_form(request: web.Request) -> web.Response:
 
 async def _login_page(request: web.Request, messages: list[dict[str, str]], status: int = 200) -> web.Response:
     token = secrets.token_urlsafe(24)
-    response = await render(request, "login.html", title="Sign in", login_csrf=token, messages=messages,
-                            next=_safe_next(request.query.get("next", "")), status=status)
+    response = await render(
+        request,
+        "login.html",
+        title="Sign in",
+        login_csrf=token,
+        messages=messages,
+        next=_safe_next(request.query.get("next", "")),
+        status=status,
+    )
     _set_cookie(request, response, LOGIN_COOKIE, token)
     return response
 
@@ -126,5 +144,12 @@ def _safe_next(target: str) -> str:
 
 def _set_cookie(request: web.Request, response: web.Response, name: str, value: str) -> None:
     secure = request.secure or (deps(request).behind_proxy and request.headers.get("X-Forwarded-Proto") == "https")
-    response.set_cookie(name, value, path=PREFIX, httponly=True, samesite="Strict", secure=secure or None,
-                        max_age=int(accounts.ABSOLUTE.total_seconds()) if name == COOKIE else None)
+    response.set_cookie(
+        name,
+        value,
+        path=PREFIX,
+        httponly=True,
+        samesite="Strict",
+        secure=secure or None,
+        max_age=int(accounts.ABSOLUTE.total_seconds()) if name == COOKIE else None,
+    )

@@ -31,8 +31,17 @@ def day_bars(days: list[tuple[Any, int]]) -> dict[str, Any]:
     columns = []
     for index, (day, count) in enumerate(days):
         height = round(count / top * (CHART_HEIGHT - 20), 1)
-        columns.append({"x": round(index * step + 1, 1), "y": round(CHART_HEIGHT - 20 - height, 1), "width": round(step - 2, 1),
-                        "height": height, "count": count, "day": day, "label": (len(days) - 1 - index) % 7 == 0})
+        columns.append(
+            {
+                "x": round(index * step + 1, 1),
+                "y": round(CHART_HEIGHT - 20 - height, 1),
+                "width": round(step - 2, 1),
+                "height": height,
+                "count": count,
+                "day": day,
+                "label": (len(days) - 1 - index) % 7 == 0,
+            }
+        )
     return {"columns": columns, "top": top, "width": CHART_WIDTH, "height": CHART_HEIGHT, "base": CHART_HEIGHT - 20}
 
 
@@ -49,25 +58,49 @@ def percent(share: float | None) -> str:
 async def dashboard(request: web.Request) -> web.Response:
     """The last days in figures, and the questions the bot did not understand most often."""
     console = deps(request)
-    days = int(request.query["days"]) if request.query.get("days", "").isdigit() and int(request.query["days"]) in PERIODS else 30
+    days = (
+        int(request.query["days"])
+        if request.query.get("days", "").isdigit() and int(request.query["days"]) in PERIODS
+        else 30
+    )
     zone, now = console.settings.business_hours.zone, utcnow()
     since = stored.day_start(now, zone) - timedelta(days=days - 1)
     figures, per_day, intents, flags = await console.sessions.read(_numbers, since, now, days, zone)
     questions = await insights.not_understood(console.settings.rasa_tracker_url, since)
     most_reasons = max((count for _, count in figures.by_reason), default=0)
     return await render(
-        request, "dashboard.html", title="Dashboard", days=days, periods=PERIODS, figures=figures, chart=day_bars(per_day),
+        request,
+        "dashboard.html",
+        title="Dashboard",
+        days=days,
+        periods=PERIODS,
+        figures=figures,
+        chart=day_bars(per_day),
         reasons=[(REASONS.get(reason, reason), count, bar(count, most_reasons)) for reason, count in figures.by_reason],
-        ratings=[(score, count, bar(count, max(figures.ratings.values()))) for score, count in sorted(figures.ratings.items(), reverse=True)],
-        questions=questions, intents=intents, flags=flags, duration=stored.duration, percent=percent, bar_width=BAR_WIDTH,
-        zone=getattr(zone, "key", str(zone)))
+        ratings=[
+            (score, count, bar(count, max(figures.ratings.values())))
+            for score, count in sorted(figures.ratings.items(), reverse=True)
+        ],
+        questions=questions,
+        intents=intents,
+        flags=flags,
+        duration=stored.duration,
+        percent=percent,
+        bar_width=BAR_WIDTH,
+        zone=getattr(zone, "key", str(zone)),
+    )
 
 
-def _numbers(session: Session, since: datetime, now: datetime, days: int,
-             zone: tzinfo) -> tuple[stored.Figures, list[tuple[date, int]], list[str], int]:
+def _numbers(
+    session: Session, since: datetime, now: datetime, days: int, zone: tzinfo
+) -> tuple[stored.Figures, list[tuple[date, int]], list[str], int]:
     """The period's figures, conversations a day, the intents an example can be added to, and how many flags are open."""
-    return (stored.figures(session, since, now), stored.conversations_per_day(session, days, zone, now),
-            sorted(current.load(session).intents), len(flagged_answers.flagged(session)))
+    return (
+        stored.figures(session, since, now),
+        stored.conversations_per_day(session, days, zone, now),
+        sorted(current.load(session).intents),
+        len(flagged_answers.flagged(session)),
+    )
 
 
 @routes.post("/dashboard/example")
@@ -84,8 +117,12 @@ async def add_example(request: web.Request) -> web.Response:
         return await done(request, back, f"Nothing was added: {exc}.", "error")
     if not added:
         return await done(request, back, f"“{phrase}” is already an example of {name}.", "warning")
-    return await done(request, back, f"Added “{phrase}” to {name}. The bot understands it after the next training "
-                                     "(Train & deploy, then put the new model live).")
+    return await done(
+        request,
+        back,
+        f"Added “{phrase}” to {name}. The bot understands it after the next training "
+        "(Train & deploy, then put the new model live).",
+    )
 
 
 def _add_example(session: Session, name: str, phrase: str, who: str) -> bool:

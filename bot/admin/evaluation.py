@@ -13,8 +13,9 @@ from bot.storage.models import ModelStatus, ModelVersion
 
 def newest_evaluated(session: Session) -> ModelVersion | None:
     """The newest trained version that has per-intent figures."""
-    for version in session.scalars(select(ModelVersion).where(ModelVersion.status == ModelStatus.READY)
-                                   .order_by(ModelVersion.id.desc()).limit(20)).all():
+    for version in session.scalars(
+        select(ModelVersion).where(ModelVersion.status == ModelStatus.READY).order_by(ModelVersion.id.desc()).limit(20)
+    ).all():
         if (version.metrics or {}).get("intents"):
             return version
     return None
@@ -44,10 +45,19 @@ def compare(new: ModelVersion, live: ModelVersion | None) -> list[Row]:
     """Overall figures, then each intent, worst first in the new version."""
     mine: dict[str, Any] = new.metrics or {}
     theirs: dict[str, Any] = (live.metrics if live else None) or {}
-    rows = [Row("All held-out examples (accuracy)", mine.get("accuracy"), theirs.get("accuracy"), mine.get("held_out")),
-            Row("Balance across intents (macro F1)", mine.get("macro_f1"), theirs.get("macro_f1"))]
+    rows = [
+        Row("All held-out examples (accuracy)", mine.get("accuracy"), theirs.get("accuracy"), mine.get("held_out")),
+        Row("Balance across intents (macro F1)", mine.get("macro_f1"), theirs.get("macro_f1")),
+    ]
     ours, other = mine.get("intents") or {}, theirs.get("intents") or {}
     names = sorted(set(ours) | set(other), key=lambda n: ((ours.get(n) or {}).get("accuracy", 2), n))
-    rows += [Row(n, (ours.get(n) or {}).get("accuracy"), (other.get(n) or {}).get("accuracy"),
-                 (ours.get(n) or {}).get("examples")) for n in names]
+    rows += [
+        Row(
+            n,
+            (ours.get(n) or {}).get("accuracy"),
+            (other.get(n) or {}).get("accuracy"),
+            (ours.get(n) or {}).get("examples"),
+        )
+        for n in names
+    ]
     return rows

@@ -19,8 +19,15 @@ async def flag_list(request: web.Request) -> web.Response:
     """Open flags, newest first (`?resolved=1`: the resolved ones)."""
     resolved = request.query.get("resolved") == "1"
     flags, intents = await deps(request).sessions.read(_flags_and_intents, resolved)
-    return await render(request, "flags.html", title="Flagged answers", flags=flags, resolved=resolved, intents=intents,
-                        name=customer_name)
+    return await render(
+        request,
+        "flags.html",
+        title="Flagged answers",
+        flags=flags,
+        resolved=resolved,
+        intents=intents,
+        name=customer_name,
+    )
 
 
 def _flags_and_intents(session: Session, resolved: bool) -> tuple[list[flagged_answers.Flagged], list[str]]:
@@ -32,7 +39,9 @@ def _flags_and_intents(session: Session, resolved: bool) -> tuple[list[flagged_a
 async def resolve(request: web.Request) -> web.Response:
     """The flag was looked at: off the open list."""
     number = (await form(request)).get("flag", "")
-    resolved = number.isdigit() and await deps(request).sessions.run(flagged_answers.resolve, int(number), who(request).username)
+    resolved = number.isdigit() and await deps(request).sessions.run(
+        flagged_answers.resolve, int(number), who(request).username
+    )
     if not resolved:
         return await done(request, url("/flags"), "That flag is already resolved or no longer exists.", "warning")
     return await done(request, url("/flags"), f"Flag {number} resolved.")

@@ -22,8 +22,9 @@ from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 NOT_UNDERSTOOD = ("nlu_fallback", "out_of_scope")  # the intents Rasa gives what it did not understand
-_NOT_UNDERSTOOD = text("SELECT data, timestamp FROM events WHERE type_name = 'user' AND intent_name IN :intents "
-                       "AND timestamp >= :since").bindparams(bindparam("intents", expanding=True))
+_NOT_UNDERSTOOD = text(
+    "SELECT data, timestamp FROM events WHERE type_name = 'user' AND intent_name IN :intents AND timestamp >= :since"
+).bindparams(bindparam("intents", expanding=True))
 
 
 @dataclass
@@ -62,8 +63,12 @@ def _user_events(connection: Connection, since: datetime) -> list[tuple[str, flo
     """The customers' messages Rasa did not understand since then (none before Rasa made its table)."""
     if not inspect(connection).has_table("events"):
         return []
-    return [(data, stamp) for data, stamp in connection.execute(
-        _NOT_UNDERSTOOD, {"intents": list(NOT_UNDERSTOOD), "since": since.timestamp()})]
+    return [
+        (data, stamp)
+        for data, stamp in connection.execute(
+            _NOT_UNDERSTOOD, {"intents": list(NOT_UNDERSTOOD), "since": since.timestamp()}
+        )
+    ]
 
 
 def group_questions(questions: Iterable[tuple[str, float]]) -> list[Unanswered]:
@@ -76,7 +81,12 @@ def group_questions(questions: Iterable[tuple[str, float]]) -> list[Unanswered]:
             continue
         spellings[key][" ".join(question.split())] += 1
         newest[key] = max(newest.get(key, 0.0), stamp or 0.0)
-    found = [Unanswered(text=counter.most_common(1)[0][0], count=sum(counter.values()),
-                        last_seen=datetime.fromtimestamp(newest[key], UTC))
-             for key, counter in spellings.items()]
+    found = [
+        Unanswered(
+            text=counter.most_common(1)[0][0],
+            count=sum(counter.values()),
+            last_seen=datetime.fromtimestamp(newest[key], UTC),
+        )
+        for key, counter in spellings.items()
+    ]
     return sorted(found, key=lambda item: (-item.count, -item.last_seen.timestamp()))

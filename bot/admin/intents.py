@@ -55,9 +55,16 @@ async def intent_list(request: web.Request) -> web.Response:
     """Every intent with its example count, its answer (FAQs) and its accuracy in the newest evaluation."""
     content, evaluated = await deps(request).sessions.read(_listing)
     figures = ((evaluated.metrics or {}).get("intents") or {}) if evaluated else {}
-    rows = [{"name": i.name, "examples": len(i.examples), "faq": i.name.startswith(FAQ_PREFIX),
-             "answer": answer_of(content, i.name), "accuracy": (figures.get(i.name) or {}).get("accuracy")}
-            for i in content.intents.values()]
+    rows = [
+        {
+            "name": i.name,
+            "examples": len(i.examples),
+            "faq": i.name.startswith(FAQ_PREFIX),
+            "answer": answer_of(content, i.name),
+            "accuracy": (figures.get(i.name) or {}).get("accuracy"),
+        }
+        for i in content.intents.values()
+    ]
     rows.sort(key=lambda row: (not row["faq"], row["name"]))
     return await render(request, "intents.html", title="Intents", rows=rows, evaluated=evaluated)
 
@@ -72,16 +79,23 @@ async def add_intent(request: web.Request) -> web.Response:
         name = FAQ_PREFIX + name
     examples = lines(data.get("examples", ""))
     try:
-        content = await deps(request).sessions.run(_add, name, examples, who(request).username,
-                                                   data.get("answer", "") if question else None)
+        content = await deps(request).sessions.run(
+            _add, name, examples, who(request).username, data.get("answer", "") if question else None
+        )
     except ContentError as exc:
         return await done(request, url("/intents"), f"Nothing was added: {exc}.", "error")
-    warnings = [f"“{e}” is also an example of {', '.join(o)}: the bot may confuse them."
-                for e, o in elsewhere(content, name).items()]
+    warnings = [
+        f"“{e}” is also an example of {', '.join(o)}: the bot may confuse them."
+        for e, o in elsewhere(content, name).items()
+    ]
     if not question:
         warnings.append("The bot says nothing for a plain intent until a rule or story uses it.")
-    return await done(request, url("/intent", name=name),
-                      f"Added {name}. Train and put the new model live for the bot to understand it.", warnings=warnings)
+    return await done(
+        request,
+        url("/intent", name=name),
+        f"Added {name}. Train and put the new model live for the bot to understand it.",
+        warnings=warnings,
+    )
 
 
 def _add(session: Session, name: str, examples: list[str], who: str, answer: str | None) -> Content:
@@ -97,11 +111,26 @@ async def intent_page(request: web.Request) -> web.Response:
     content = await deps(request).sessions.read(current.load)
     uses = usages(content, name) if name in content.intents else []
     if name not in content.intents:
-        return await render(request, "missing.html", status=404, title="Not found",
-                            what=f"There is no intent {name}.", back=url("/intents"))
+        return await render(
+            request,
+            "missing.html",
+            status=404,
+            title="Not found",
+            what=f"There is no intent {name}.",
+            back=url("/intents"),
+        )
     intent = content.intents[name]
-    return await render(request, "intent.html", title=name, intent=intent, elsewhere=elsewhere(content, name),
-                        key=_key, answer=answer_of(content, name), faq=name.startswith(FAQ_PREFIX), uses=uses)
+    return await render(
+        request,
+        "intent.html",
+        title=name,
+        intent=intent,
+        elsewhere=elsewhere(content, name),
+        key=_key,
+        answer=answer_of(content, name),
+        faq=name.startswith(FAQ_PREFIX),
+        uses=uses,
+    )
 
 
 @routes.post("/intent/examples")
@@ -126,8 +155,11 @@ def _edit_examples(session: Session, name: str, action: str, data: dict[str, str
     message, warnings = _apply(examples, action, data)
     edits.set_examples(session, name, examples, who)
     content.intents[name].examples = edits.clean_examples(examples)
-    warnings += [f"“{e}” is also an example of {', '.join(o)}: the bot may confuse them."
-                 for e, o in elsewhere(content, name).items() if e in {_key(x) for x in _touched(action, data)}]
+    warnings += [
+        f"“{e}” is also an example of {', '.join(o)}: the bot may confuse them."
+        for e, o in elsewhere(content, name).items()
+        if e in {_key(x) for x in _touched(action, data)}
+    ]
     return message, warnings
 
 
@@ -145,8 +177,10 @@ def _apply(examples: list[str], action: str, data: dict[str, str]) -> tuple[str,
         repeated = [e for e in new if _key(e) in known]
         examples += new
         added = len(edits.clean_examples(examples)) - len(known)
-        return (f"Added {added} example{'s' if added != 1 else ''}.",
-                [f"“{e}” was already an example here; it is kept once." for e in repeated])
+        return (
+            f"Added {added} example{'s' if added != 1 else ''}.",
+            [f"“{e}” was already an example here; it is kept once." for e in repeated],
+        )
     index = int(data.get("index", "-1")) if data.get("index", "").isdigit() else -1
     if not 0 <= index < len(examples) or examples[index] != data.get("original"):
         raise ContentError("The examples changed meanwhile; look at them again")
@@ -185,10 +219,22 @@ async def confirm_delete(request: web.Request) -> web.Response:
     name = request.query.get("name", "")
     content = await deps(request).sessions.read(current.load)
     if name not in content.intents:
-        return await render(request, "missing.html", status=404, title="Not found",
-                            what=f"There is no intent {name}.", back=url("/intents"))
-    return await render(request, "confirm_delete.html", title=f"Delete {name}?", intent=content.intents[name],
-                        answer=answer_of(content, name), uses=usages(content, name))
+        return await render(
+            request,
+            "missing.html",
+            status=404,
+            title="Not found",
+            what=f"There is no intent {name}.",
+            back=url("/intents"),
+        )
+    return await render(
+        request,
+        "confirm_delete.html",
+        title=f"Delete {name}?",
+        intent=content.intents[name],
+        answer=answer_of(content, name),
+        uses=usages(content, name),
+    )
 
 
 @routes.post("/intent/delete")
@@ -205,5 +251,6 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def _in_use(request: web.Request, name: str, exc: ContentInUse, what: str) -> web.Response:
-    return await render(request, "in_use.html", status=409, title=f"{name} cannot be {what}", name=name,
-                        uses=exc.uses, what=what)
+    return await render(
+        request, "in_use.html", status=409, title=f"{name} cannot be {what}", name=name, uses=exc.uses, what=what
+    )

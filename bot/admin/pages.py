@@ -35,8 +35,11 @@ class Deps:
     trainer: Trainer
     behind_proxy: bool = False  # a TLS-terminating proxy in front: trust its X-Forwarded-Proto
     nav: list[tuple[str, str]] = field(default_factory=list)
-    templates: jinja2.Environment = field(default_factory=lambda: jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True))
+    templates: jinja2.Environment = field(
+        default_factory=lambda: jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
+        )
+    )
 
 
 DEPS = web.AppKey("deps", Deps)
@@ -64,8 +67,13 @@ async def form(request: web.Request) -> dict[str, str]:
     return {key: value for key, value in data.items() if isinstance(value, str)}
 
 
-async def done(request: web.Request, to: str, message: str | None = None, kind: str = "ok",
-               warnings: list[str] | tuple[str, ...] = ()) -> web.Response:
+async def done(
+    request: web.Request,
+    to: str,
+    message: str | None = None,
+    kind: str = "ok",
+    warnings: list[str] | tuple[str, ...] = (),
+) -> web.Response:
     """Redirect after a POST, with a message (and warnings) for the page shown next."""
     notes = [*([(message, kind)] if message else []), *((warning, "warning") for warning in warnings)]
     if notes:
@@ -84,8 +92,9 @@ def see_other(to: str) -> web.Response:
     return web.Response(status=303, headers={"Location": to})
 
 
-async def render(request: web.Request, template: str, *, status: int = 200, title: str = "",
-                 **context: Any) -> web.Response:
+async def render(
+    request: web.Request, template: str, *, status: int = 200, title: str = "", **context: Any
+) -> web.Response:
     """A page in the console's frame: menu, the admin's name, messages waiting for them, sign-out."""
     console = deps(request)
     signed: accounts.Signed | None = request.get(SIGNED)
@@ -94,11 +103,27 @@ async def render(request: web.Request, template: str, *, status: int = 200, titl
         messages = await console.sessions.run(accounts.take_flash, signed.token_hash)
     messages += context.pop("messages", [])
     html = console.templates.get_template(template).render(
-        title=title, signed=signed, nav=console.nav, here=request.path, messages=messages, url=url, prefix=PREFIX,
-        csrf=signed.csrf if signed else "", **context)
-    return web.Response(text=html, content_type="text/html", status=status,
-                        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                                 "Content-Security-Policy": CSP, "Referrer-Policy": "same-origin"})
+        title=title,
+        signed=signed,
+        nav=console.nav,
+        here=request.path,
+        messages=messages,
+        url=url,
+        prefix=PREFIX,
+        csrf=signed.csrf if signed else "",
+        **context,
+    )
+    return web.Response(
+        text=html,
+        content_type="text/html",
+        status=status,
+        headers={
+            "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": CSP,
+            "Referrer-Policy": "same-origin",
+        },
+    )
 
 
 CSP = "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"

@@ -17,10 +17,17 @@ from bot.content.nlg import render as say
 NAV = ("Responses", "/responses")
 routes = web.RouteTableDef()
 SAMPLES = {  # what the preview puts in a response's {placeholders}
-    "first_name": "Maya", "ticket_id": "T000123", "order_number": "A12345", "contact": "maya@example.com",
-    "complaint_category": "damaged", "complaint_category_text": "arrived damaged",
-    "complaint_description": "The lid was cracked", "complaint_photos": "1 photo", "desired_resolution": "a refund",
-    "ticket_status": "in progress", "count": "2",
+    "first_name": "Maya",
+    "ticket_id": "T000123",
+    "order_number": "A12345",
+    "contact": "maya@example.com",
+    "complaint_category": "damaged",
+    "complaint_category_text": "arrived damaged",
+    "complaint_description": "The lid was cracked",
+    "complaint_photos": "1 photo",
+    "desired_resolution": "a refund",
+    "ticket_status": "in progress",
+    "count": "2",
 }
 SPARE = 1  # empty variations offered for adding one
 
@@ -61,7 +68,9 @@ def parse_buttons(text: str) -> list[dict[str, str]]:
             continue
         title, bar, payload = line.partition("|")
         if not bar or not title.strip() or not payload.strip():
-            raise ContentError(f"Button line {number} needs a title, a | and what it says, e.g. Talk to a person | /request_human")
+            raise ContentError(
+                f"Button line {number} needs a title, a | and what it says, e.g. Talk to a person | /request_human"
+            )
         buttons.append({"title": title.strip(), "payload": payload.strip()})
     return buttons
 
@@ -92,19 +101,41 @@ async def response_page(request: web.Request) -> web.Response:
     name = request.query.get("name", "")
     response = (await deps(request).sessions.read(current.load)).responses.get(name)
     if response is None:
-        return await render(request, "missing.html", status=404, title="Not found",
-                            what=f"There is no response {name}.", back=url("/responses"))
+        return await render(
+            request,
+            "missing.html",
+            status=404,
+            title="Not found",
+            what=f"There is no response {name}.",
+            back=url("/responses"),
+        )
     return await _editor(request, name, response.variations)
 
 
-async def _editor(request: web.Request, name: str, variations: list[dict[str, Any]], status: int = 200,
-                  draft: bool = False, messages: list[dict[str, str]] | None = None,
-                  rows: list[dict[str, Any]] | None = None) -> web.Response:
+async def _editor(
+    request: web.Request,
+    name: str,
+    variations: list[dict[str, Any]],
+    status: int = 200,
+    draft: bool = False,
+    messages: list[dict[str, str]] | None = None,
+    rows: list[dict[str, Any]] | None = None,
+) -> web.Response:
     """The edit form (`rows`: what was typed, when it is shown again) beside the preview of `variations`."""
     rows = rows or [*variations, *({"text": ""} for _ in range(SPARE))]
-    return await render(request, "response.html", status=status, title=name, name=name, rows=rows,
-                        buttons_text=buttons_text, preview=preview(variations), draft=draft, messages=messages or [],
-                        samples=SAMPLES)
+    return await render(
+        request,
+        "response.html",
+        status=status,
+        title=name,
+        name=name,
+        rows=rows,
+        buttons_text=buttons_text,
+        preview=preview(variations),
+        draft=draft,
+        messages=messages or [],
+        samples=SAMPLES,
+    )
 
 
 @routes.post("/response")
@@ -118,12 +149,25 @@ async def save(request: web.Request) -> web.Response:
     try:
         variations = from_form(data, old.variations)
         if data.get("action") == "preview":
-            return await _editor(request, name, variations, draft=True,
-                                 messages=[{"kind": "warning", "text": "This is a preview: nothing is saved yet."}])
+            return await _editor(
+                request,
+                name,
+                variations,
+                draft=True,
+                messages=[{"kind": "warning", "text": "This is a preview: nothing is saved yet."}],
+            )
         await deps(request).sessions.run(edits.set_response, name, variations, who(request).username)
     except ContentError as exc:
-        typed = [{"text": data.get(f"text_{i}", ""), "typed_buttons": data.get(f"buttons_{i}", "")}
-                 for i in range(int(data.get("count", "0") or 0))]
-        return await _editor(request, name, old.variations, status=400, rows=typed,
-                             messages=[{"kind": "error", "text": f"Not saved: {exc}. Correct it and save again."}])
+        typed = [
+            {"text": data.get(f"text_{i}", ""), "typed_buttons": data.get(f"buttons_{i}", "")}
+            for i in range(int(data.get("count", "0") or 0))
+        ]
+        return await _editor(
+            request,
+            name,
+            old.variations,
+            status=400,
+            rows=typed,
+            messages=[{"kind": "error", "text": f"Not saved: {exc}. Correct it and save again."}],
+        )
     return await done(request, url("/response", name=name), f"Saved {name}. The bot says it from the next message on.")

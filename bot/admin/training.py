@@ -22,17 +22,28 @@ REFRESH_SECONDS = 3
 async def training_page(request: web.Request) -> web.Response:
     """Where training stands, the newest result next to the live model, and every version."""
     history, live = await deps(request).sessions.read(_versions)
-    running = next((v for v in history if v.status == ModelStatus.TRAINING and utcnow() - v.created_at < STALE_AFTER), None)
+    running = next(
+        (v for v in history if v.status == ModelStatus.TRAINING and utcnow() - v.created_at < STALE_AFTER), None
+    )
     newest = history[0] if history else None
     candidate = next((v for v in history if v.status == ModelStatus.READY), None)
     if candidate is not None and live is not None and candidate.id == live.id:
         candidate = None
     failed = newest if newest is not None and newest.status == ModelStatus.FAILED else None
     return await render(
-        request, "training.html", title="Train & deploy", history=history, live=live, running=running, failed=failed,
-        candidate=candidate, comparison=compare(candidate, live) if candidate and candidate.metrics else [],
-        accuracy=accuracy, refresh=REFRESH_SECONDS if running or (newest and newest.stage == "evaluating") else None,
-        pull_seconds=deps(request).settings.model_pull_seconds)
+        request,
+        "training.html",
+        title="Train & deploy",
+        history=history,
+        live=live,
+        running=running,
+        failed=failed,
+        candidate=candidate,
+        comparison=compare(candidate, live) if candidate and candidate.metrics else [],
+        accuracy=accuracy,
+        refresh=REFRESH_SECONDS if running or (newest and newest.stage == "evaluating") else None,
+        pull_seconds=deps(request).settings.model_pull_seconds,
+    )
 
 
 def _versions(session: Session) -> tuple[list[ModelVersion], ModelVersion | None]:
@@ -61,5 +72,8 @@ async def put_live(request: web.Request) -> web.Response:
     except (ContentError, ValueError) as exc:
         return await done(request, url("/training"), f"Nothing changed: {exc}.", "error")
     seconds = deps(request).settings.model_pull_seconds
-    return await done(request, url("/training"), f"Version {version.id} is live. The bot switches to it within "
-                                                 f"about {seconds} seconds.")
+    return await done(
+        request,
+        url("/training"),
+        f"Version {version.id} is live. The bot switches to it within about {seconds} seconds.",
+    )

@@ -82,11 +82,17 @@ def queue_reply(session: Session, conversation: Conversation, update_id: int, re
     for index, part in enumerate(parts):
         payload = None
         if reply.get("buttons") and index == len(parts) - 1:
-            payload = {"buttons": [
-                {"title": b["title"], "callback_data": buttons.register(
-                    session, chat_id=conversation.chat_id, title=b["title"], payload=b["payload"])}
-                for b in reply["buttons"]
-            ]}
+            payload = {
+                "buttons": [
+                    {
+                        "title": b["title"],
+                        "callback_data": buttons.register(
+                            session, chat_id=conversation.chat_id, title=b["title"], payload=b["payload"]
+                        ),
+                    }
+                    for b in reply["buttons"]
+                ]
+            }
         transcript.queue_outgoing(session, conversation=conversation, text=part, update_id=update_id, payload=payload)
 
 

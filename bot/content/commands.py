@@ -39,6 +39,7 @@ async def _sessions(settings: Settings) -> AsyncIterator[Sessions]:
 
 def train(settings: Settings, *, force: bool = False, live: bool = False) -> int:
     """Train on the database's content when it changed; the model goes live unless an admin chose another."""
+
     async def before() -> tuple[Path, dict[str, str], int]:
         async with _sessions(settings) as sessions:
             await prepare(settings, sessions)

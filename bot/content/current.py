@@ -37,8 +37,9 @@ def _count_local_change(_session: Any) -> None:
     _local_changes += 1
 
 
-def record_change(session: Session, who: str, action: str, target: str,
-                  before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+def record_change(
+    session: Session, who: str, action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> int:
     """A change to the content, in this transaction: the version moved on (returned) and the audit log's entry."""
     event.listen(session, "after_commit", _count_local_change, once=True)
     # The row is locked until commit (PostgreSQL; SQLite has one writer anyway): two edits at once, from two app
@@ -60,9 +61,12 @@ def load(session: Session) -> Content:
         select(ContentIntent).where(ContentIntent.removed.is_(False)).order_by(ContentIntent.position, ContentIntent.id)
     ).all()
     for row in intents:
-        content.intents[row.name] = Intent(row.name, list(row.examples), row.comment, row.file, row.listed, row.domain_comment)
+        content.intents[row.name] = Intent(
+            row.name, list(row.examples), row.comment, row.file, row.listed, row.domain_comment
+        )
     responses = session.scalars(
-        select(ContentResponse).where(ContentResponse.removed.is_(False))
+        select(ContentResponse)
+        .where(ContentResponse.removed.is_(False))
         .order_by(ContentResponse.position, ContentResponse.id)
     ).all()
     for row in responses:

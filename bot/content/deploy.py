@@ -56,7 +56,7 @@ def hold_out(content: Content, every: int = HOLD_OUT_EVERY) -> tuple[Content, li
     held: list[tuple[str, str]] = []
     for name, intent in content.intents.items():
         if len(intent.examples) >= every:
-            held += [(example, name) for example in intent.examples[every - 1::every]]
+            held += [(example, name) for example in intent.examples[every - 1 :: every]]
             examples = [e for i, e in enumerate(intent.examples) if (i + 1) % every]
         else:
             examples = list(intent.examples)
@@ -85,7 +85,11 @@ def per_intent(report_dir: Path) -> dict[str, Any]:
         result["accuracy"] = data.get("accuracy")
         result["macro_f1"] = (data.get("macro avg") or {}).get("f1-score")
         for name, figures in data.items():
-            if isinstance(figures, dict) and "recall" in figures and name not in ("macro avg", "weighted avg", "micro avg"):
+            if (
+                isinstance(figures, dict)
+                and "recall" in figures
+                and name not in ("macro avg", "weighted avg", "micro avg")
+            ):
                 result["intents"][name] = {"accuracy": figures["recall"], "examples": figures.get("support")}
     selection = report_dir / "response_selection_report.json"
     if selection.exists():
@@ -100,8 +104,13 @@ def per_intent(report_dir: Path) -> dict[str, Any]:
 def explain(output: str) -> str:
     """Rasa's complaint, in words an admin can act on, with the lines that matter."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    relevant = [line for line in lines if re.search(r"error|invalid|exception|warning|must|cannot|can't", line, re.IGNORECASE)
-                and "Traceback" not in line and not line.startswith("File ")]
+    relevant = [
+        line
+        for line in lines
+        if re.search(r"error|invalid|exception|warning|must|cannot|can't", line, re.IGNORECASE)
+        and "Traceback" not in line
+        and not line.startswith("File ")
+    ]
     for pattern, words in EXPLAINED:
         if any(pattern.search(line) for line in relevant):
             return f"{words}. Rasa said:\n" + "\n".join(relevant[-6:])
@@ -114,14 +123,21 @@ def begin_training(session: Session, who: str, note: str) -> int:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": START_LOCK})
     session.execute(
-        update(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING,
-                                   ModelVersion.created_at <= utcnow() - STALE_AFTER)
-        .values(status=ModelStatus.FAILED, stage="failed", error=ABANDONED))
+        update(ModelVersion)
+        .where(ModelVersion.status == ModelStatus.TRAINING, ModelVersion.created_at <= utcnow() - STALE_AFTER)
+        .values(status=ModelStatus.FAILED, stage="failed", error=ABANDONED)
+    )
     running = session.scalar(select(ModelVersion).where(ModelVersion.status == ModelStatus.TRAINING))
     if running is not None:
         raise TrainingBusy(f"A training is already running (version {running.id}, started by {running.created_by})")
-    version = ModelVersion(status=ModelStatus.TRAINING, created_by=who, note=note, fingerprint="",
-                           content_version=current.version(session), stage="exporting")
+    version = ModelVersion(
+        status=ModelStatus.TRAINING,
+        created_by=who,
+        note=note,
+        fingerprint="",
+        content_version=current.version(session),
+        stage="exporting",
+    )
     session.add(version)
     session.flush()
     session.add(AuditEntry(who=who, action="train", target=f"version {version.id}", before=None, after={"note": note}))
@@ -185,13 +201,31 @@ class Trainer:
             path = self._settings.models_dir / f"{name}.tar.gz"
             if not path.exists():
                 await asyncio.to_thread(build_spacy_pipeline, self._settings)
-                await self._rasa(version_id, [
-                    "train", "--config", str(ROOT / "config.yml"), "--domain", str(work / "content" / "domain.yml"),
-                    "--data", str(work / "content" / "nlu"), "--out", str(work / "out"), "--fixed-model-name", name])
+                await self._rasa(
+                    version_id,
+                    [
+                        "train",
+                        "--config",
+                        str(ROOT / "config.yml"),
+                        "--domain",
+                        str(work / "content" / "domain.yml"),
+                        "--data",
+                        str(work / "content" / "nlu"),
+                        "--out",
+                        str(work / "out"),
+                        "--fixed-model-name",
+                        name,
+                    ],
+                )
                 self._settings.models_dir.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(work / "out" / f"{name}.tar.gz"), path)
-            await self._update(version_id, status=ModelStatus.READY, stage="evaluating", file=path.name,
-                               train_seconds=round(time.monotonic() - started, 1))
+            await self._update(
+                version_id,
+                status=ModelStatus.READY,
+                stage="evaluating",
+                file=path.name,
+                train_seconds=round(time.monotonic() - started, 1),
+            )
             trained = True
             log.info("model version %d trained (%s)", version_id, path.name)
             metrics = await self._evaluate(version_id, content, work)
@@ -203,8 +237,12 @@ class Trainer:
             await self._stopped(version_id, trained, str(exc))
         except Exception as exc:
             log.exception("training version %d failed", version_id)
-            await self._stopped(version_id, trained, f"Training stopped because of a problem on the server "
-                                f"({type(exc).__name__}). The live model is unchanged. Details are in the app's log.")
+            await self._stopped(
+                version_id,
+                trained,
+                f"Training stopped because of a problem on the server "
+                f"({type(exc).__name__}). The live model is unchanged. Details are in the app's log.",
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -223,12 +261,37 @@ class Trainer:
         write_tree(train, work / "split")
         (work / "heldout.yml").write_text(test_file(held), encoding="utf-8")
         try:
-            await self._rasa(version_id, [
-                "train", "nlu", "--config", str(ROOT / "config.yml"), "--nlu", str(work / "split" / "nlu"),
-                "--domain", str(work / "split" / "domain.yml"), "--out", str(work / "eval"), "--fixed-model-name", "eval"])
-            await self._rasa(version_id, [
-                "test", "nlu", "--model", str(work / "eval" / "eval.tar.gz"), "--nlu", str(work / "heldout.yml"),
-                "--out", str(work / "results"), "--no-plot"])
+            await self._rasa(
+                version_id,
+                [
+                    "train",
+                    "nlu",
+                    "--config",
+                    str(ROOT / "config.yml"),
+                    "--nlu",
+                    str(work / "split" / "nlu"),
+                    "--domain",
+                    str(work / "split" / "domain.yml"),
+                    "--out",
+                    str(work / "eval"),
+                    "--fixed-model-name",
+                    "eval",
+                ],
+            )
+            await self._rasa(
+                version_id,
+                [
+                    "test",
+                    "nlu",
+                    "--model",
+                    str(work / "eval" / "eval.tar.gz"),
+                    "--nlu",
+                    str(work / "heldout.yml"),
+                    "--out",
+                    str(work / "results"),
+                    "--no-plot",
+                ],
+            )
         except TrainingFailed as exc:
             log.warning("evaluation of version %d failed: %s", version_id, exc)
             return {"error": "The evaluation could not run; the model itself is fine."}
@@ -238,9 +301,14 @@ class Trainer:
 
     async def _rasa(self, version_id: int, arguments: list[str]) -> None:
         process = await asyncio.create_subprocess_exec(
-            str(RASA_VENV / "bin" / "rasa"), *arguments, cwd=ROOT, env=rasa_env(self._settings),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=lambda: os.nice(10))  # below the serving Rasa and the app: customers first
+            str(RASA_VENV / "bin" / "rasa"),
+            *arguments,
+            cwd=ROOT,
+            env=rasa_env(self._settings),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=lambda: os.nice(10),
+        )  # below the serving Rasa and the app: customers first
         tail: list[str] = []
         last_saved = 0.0
         assert process.stdout is not None
@@ -249,7 +317,7 @@ class Trainer:
                 line = raw.decode(errors="replace").rstrip()
                 if not line or "Warning" in line and "warn(" in line:
                     continue
-                tail = [*tail[-(LOG_LINES - 1):], line[-300:]]
+                tail = [*tail[-(LOG_LINES - 1) :], line[-300:]]
                 if time.monotonic() - last_saved > 1.0:
                     last_saved = time.monotonic()
                     await self._update(version_id, log="\n".join(tail))

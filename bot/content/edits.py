@@ -97,8 +97,11 @@ def add_intent(session: Session, name: str, examples: list[str], who: str, answe
     if existing is not None:  # brought back after a delete: a new item, no longer the seed's
         session.delete(existing)
         session.flush()
-    session.add(ContentIntent(name=name, examples=examples, file=file, listed=not is_faq,
-                              position=_next_position(session, ContentIntent)))
+    session.add(
+        ContentIntent(
+            name=name, examples=examples, file=file, listed=not is_faq, position=_next_position(session, ContentIntent)
+        )
+    )
     layout = session.get(ContentLayout, file)
     if layout is None:
         session.add(ContentLayout(path=file, segments=[{"raw": NEW_FILE_HEAD}, {"intent": name}]))
@@ -111,8 +114,13 @@ def add_intent(session: Session, name: str, examples: list[str], who: str, answe
         if old is not None:
             session.delete(old)
             session.flush()
-        session.add(ContentResponse(name=response, variations=[{"text": answer.strip()}],  # type: ignore[union-attr]
-                                    position=_next_position(session, ContentResponse)))
+        session.add(
+            ContentResponse(
+                name=response,
+                variations=[{"text": answer.strip()}],  # type: ignore[union-attr]
+                position=_next_position(session, ContentResponse),
+            )
+        )
     return record_change(session, who, "add intent", name, None, {"examples": examples, "answer": answer})
 
 
@@ -194,12 +202,18 @@ def check_variations(variations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not text:
             continue
         item: dict[str, Any] = {**{k: v for k, v in variation.items() if k not in ("text", "buttons")}, "text": text}
-        buttons = [b for b in variation.get("buttons") or [] if str(b.get("title", "")).strip() or str(b.get("payload", "")).strip()]
+        buttons = [
+            b
+            for b in variation.get("buttons") or []
+            if str(b.get("title", "")).strip() or str(b.get("payload", "")).strip()
+        ]
         for button in buttons:
             if not str(button.get("title", "")).strip() or not str(button.get("payload", "")).strip():
                 raise ContentError("Every button needs a title and what it says (its payload, e.g. /request_human)")
         if buttons:
-            item["buttons"] = [{"title": str(b["title"]).strip(), "payload": str(b["payload"]).strip()} for b in buttons]
+            item["buttons"] = [
+                {"title": str(b["title"]).strip(), "payload": str(b["payload"]).strip()} for b in buttons
+            ]
         cleaned.append(item)
     if not cleaned:
         raise ContentError("A response needs at least one text")

@@ -131,7 +131,7 @@ def _read_domain(text: str, content: Content) -> None:
             raw.append(lines[i])
             segments.append({"raw": "".join(raw)})
             raw = []
-            body = lines[i + 1:end]
+            body = lines[i + 1 : end]
             if key == "intents:":
                 _read_domain_intents(body, content)
                 segments.append({"block": "intents"})
@@ -230,10 +230,14 @@ def _read_nlu(path: str, text: str, content: Content) -> None:
         i += 1
     segments.append({"raw": "".join(raw)})
     content.layouts[path] = [s for s in segments if s.get("raw") != ""]
-    expected = [str(item.get("intent")) for item in data.get("nlu") or [] if isinstance(item, dict) and "intent" in item]
+    expected = [
+        str(item.get("intent")) for item in data.get("nlu") or [] if isinstance(item, dict) and "intent" in item
+    ]
     if expected != found:
         missing = sorted(set(expected) - set(found))
-        raise ContentError(f"{path}: write intents as '  - intent: name' then '    examples: |' (could not read {missing})")
+        raise ContentError(
+            f"{path}: write intents as '  - intent: name' then '    examples: |' (could not read {missing})"
+        )
     for name in found:
         parsed = next(item for item in data["nlu"] if isinstance(item, dict) and item.get("intent") == name)
         written = "".join(f"- {example}\n" for example in content.intents[name].examples)

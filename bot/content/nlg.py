@@ -60,8 +60,13 @@ def _matches(variation: Mapping[str, Any], slots: Mapping[str, Any], channel: st
     return True
 
 
-def render(response: Response, values: Mapping[str, Any], slots: Mapping[str, Any], channel: str | None = None,
-           choose: Any = random.choice) -> dict[str, Any]:
+def render(
+    response: Response,
+    values: Mapping[str, Any],
+    slots: Mapping[str, Any],
+    channel: str | None = None,
+    choose: Any = random.choice,
+) -> dict[str, Any]:
     """One variation of `response`, filled in, as Rasa's NLG format wants it."""
     usable = [v for v in response.variations if _matches(v, slots, channel) and str(v.get("text", "")).strip()]
     conditional = [v for v in usable if v.get("condition")]
@@ -70,8 +75,10 @@ def render(response: Response, values: Mapping[str, Any], slots: Mapping[str, An
         raise RenderError("it has no text")
     variation = choose(usable)
     message: dict[str, Any] = {"text": fill(str(variation["text"]), values)}
-    buttons = [{"title": fill(str(b.get("title", "")), values), "payload": fill(str(b.get("payload", "")), values)}
-               for b in variation.get("buttons") or []]
+    buttons = [
+        {"title": fill(str(b.get("title", "")), values), "payload": fill(str(b.get("payload", "")), values)}
+        for b in variation.get("buttons") or []
+    ]
     if buttons:
         message["buttons"] = buttons
     if isinstance(variation.get("image"), str):
@@ -104,8 +111,9 @@ class ResponseCatalog:
         self._checked = (local, now)
         return self._responses
 
-    async def generate(self, name: str, values: Mapping[str, Any], slots: Mapping[str, Any],
-                       channel: str | None = None) -> dict[str, Any]:
+    async def generate(
+        self, name: str, values: Mapping[str, Any], slots: Mapping[str, Any], channel: str | None = None
+    ) -> dict[str, Any]:
         """The message for response `name`: the admins' text, else the seed's, else a polite general line."""
         try:
             responses = await self.responses()

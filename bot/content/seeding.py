@@ -37,16 +37,38 @@ def replace_all(session: Session, content: Content, who: str, *, seed: bool) -> 
     session.execute(delete(ContentLayout))
     session.flush()
     for position, intent in enumerate(content.intents.values()):
-        session.add(ContentIntent(name=intent.name, examples=intent.examples, comment=intent.comment, file=intent.file,
-                                  listed=intent.listed, domain_comment=intent.domain_comment, position=position,
-                                  seed=_snapshot(intent, INTENT_FIELDS) if seed else None))
+        session.add(
+            ContentIntent(
+                name=intent.name,
+                examples=intent.examples,
+                comment=intent.comment,
+                file=intent.file,
+                listed=intent.listed,
+                domain_comment=intent.domain_comment,
+                position=position,
+                seed=_snapshot(intent, INTENT_FIELDS) if seed else None,
+            )
+        )
     for position, response in enumerate(content.responses.values()):
-        session.add(ContentResponse(name=response.name, variations=response.variations, comment=response.comment,
-                                    position=position, seed=_snapshot(response, RESPONSE_FIELDS) if seed else None))
+        session.add(
+            ContentResponse(
+                name=response.name,
+                variations=response.variations,
+                comment=response.comment,
+                position=position,
+                seed=_snapshot(response, RESPONSE_FIELDS) if seed else None,
+            )
+        )
     for path, segments in content.layouts.items():
         session.add(ContentLayout(path=path, segments=segments))
-    record_change(session, who, "import", "all content", {"version": before},
-                  {"intents": len(content.intents), "responses": len(content.responses)})
+    record_change(
+        session,
+        who,
+        "import",
+        "all content",
+        {"version": before},
+        {"intents": len(content.intents), "responses": len(content.responses)},
+    )
 
 
 def fingerprint(seed: Content) -> str:
@@ -79,7 +101,10 @@ def upgrade_seed(session: Session, seed: Content) -> dict[str, list[str]]:
     Verbatim text (rules, stories, slots) always follows the seed; intents admins added keep their place."""
     kept: list[str] = []
     updated: list[str] = []
-    for model, fields, items in ((ContentIntent, INTENT_FIELDS, seed.intents), (ContentResponse, RESPONSE_FIELDS, seed.responses)):
+    for model, fields, items in (
+        (ContentIntent, INTENT_FIELDS, seed.intents),
+        (ContentResponse, RESPONSE_FIELDS, seed.responses),
+    ):
         rows = {row.name: row for row in session.scalars(select(model)).all()}
         for position, item in enumerate(items.values()):
             new = _snapshot(item, fields)
@@ -102,7 +127,11 @@ def upgrade_seed(session: Session, seed: Content) -> dict[str, list[str]]:
                 updated.append(name)
     layouts = {row.path: row for row in session.scalars(select(ContentLayout)).all()}
     for path, segments in seed.layouts.items():
-        own = [s for s in (layouts[path].segments if path in layouts else []) if "intent" in s and s["intent"] not in seed.intents]
+        own = [
+            s
+            for s in (layouts[path].segments if path in layouts else [])
+            if "intent" in s and s["intent"] not in seed.intents
+        ]
         if path in layouts:
             layouts[path].segments = segments + own
         else:

@@ -34,8 +34,9 @@ def _content_and_version(session: Session) -> tuple[Content, int]:
     return current.load(session), current.version(session)
 
 
-async def export_for_training(settings: Settings, sessions: Sessions,
-                              folder: Path | None = None) -> tuple[Path, dict[str, str], int]:
+async def export_for_training(
+    settings: Settings, sessions: Sessions, folder: Path | None = None
+) -> tuple[Path, dict[str, str], int]:
     """Write the content under var/content/ (or `folder`); returns the folder, the files and the content version."""
     content, number = await sessions.read(_content_and_version)
     folder = folder or settings.var_dir / "content" / "current"

@@ -18,7 +18,9 @@ def usages(content: Content, name: str) -> list[str]:
         for kind in ("rules", "stories"):
             for item in data.get(kind) or []:
                 if name in _step_intents(item.get("steps") or []):
-                    found.append(f"{kind[:-1] if kind == 'rules' else 'story'} \"{item.get(kind[:-1] if kind == 'rules' else 'story')}\" ({path})")
+                    found.append(
+                        f'{kind[:-1] if kind == "rules" else "story"} "{item.get(kind[:-1] if kind == "rules" else "story")}" ({path})'
+                    )
         if path == DOMAIN_FILE:
             for slot, spec in (data.get("slots") or {}).items():
                 for mapping in (spec or {}).get("mappings") or []:
@@ -32,7 +34,7 @@ def usages(content: Content, name: str) -> list[str]:
             for button in variation.get("buttons") or []:
                 payload = str(button.get("payload", ""))
                 if payload == f"/{name}" or payload.startswith(f"/{name}{{"):
-                    found.append(f"response {response.name} (button \"{button.get('title', '')}\")")
+                    found.append(f'response {response.name} (button "{button.get("title", "")}")')
     return sorted(set(found), key=found.index)
 
 

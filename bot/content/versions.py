@@ -25,13 +25,29 @@ def live_version(session: Session) -> ModelVersion | None:
     return session.get(ModelVersion, int(pointer["id"]))
 
 
-def register(session: Session, path: Path, fingerprint: str, who: str, *, note: str = "",
-             content_version: int | None = None, metrics: dict | None = None,
-             train_seconds: float | None = None) -> ModelVersion:
+def register(
+    session: Session,
+    path: Path,
+    fingerprint: str,
+    who: str,
+    *,
+    note: str = "",
+    content_version: int | None = None,
+    metrics: dict | None = None,
+    train_seconds: float | None = None,
+) -> ModelVersion:
     """Record a trained model file as a new version (not live yet)."""
-    version = ModelVersion(file=path.name, fingerprint=fingerprint, status=ModelStatus.READY, stage="ready", created_by=who, note=note,
-                           content_version=current.version(session) if content_version is None else content_version,
-                           metrics=metrics, train_seconds=train_seconds)
+    version = ModelVersion(
+        file=path.name,
+        fingerprint=fingerprint,
+        status=ModelStatus.READY,
+        stage="ready",
+        created_by=who,
+        note=note,
+        content_version=current.version(session) if content_version is None else content_version,
+        metrics=metrics,
+        train_seconds=train_seconds,
+    )
     session.add(version)
     session.flush()
     return version
@@ -45,8 +61,15 @@ def put_version_live(session: Session, version_id: int, who: str) -> ModelVersio
     before = get_setting(session, LIVE_KEY)
     put_setting(session, LIVE_KEY, {"id": version.id, "by": who})
     version.live_since = utcnow()
-    session.add(AuditEntry(who=who, action="put model live", target=f"version {version.id}",
-                           before=before, after={"id": version.id, "fingerprint": version.fingerprint}))
+    session.add(
+        AuditEntry(
+            who=who,
+            action="put model live",
+            target=f"version {version.id}",
+            before=before,
+            after={"id": version.id, "fingerprint": version.fingerprint},
+        )
+    )
     return version
 
 

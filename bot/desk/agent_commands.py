@@ -42,25 +42,38 @@ class AgentCommands:
     def handlers(self, agent_chats: filters.BaseFilter) -> list[BaseHandler[Any, Any, Any]]:
         """The handlers to add, in order: the agents' commands (unknown ones answered with the help), the group's."""
         private: dict[str, Handler] = {
-            "close": self.on_close, "return": self.on_return, "transfer": self.on_transfer, "note": self.on_note,
-            "promise": self.on_promise, "promises": self.on_promises, "kept": self.on_kept, "queue": self.on_queue,
-            "media": self.on_media, "reopen": self.on_reopen, "help": self.on_help, "start": self.on_help,
+            "close": self.on_close,
+            "return": self.on_return,
+            "transfer": self.on_transfer,
+            "note": self.on_note,
+            "promise": self.on_promise,
+            "promises": self.on_promises,
+            "kept": self.on_kept,
+            "queue": self.on_queue,
+            "media": self.on_media,
+            "reopen": self.on_reopen,
+            "help": self.on_help,
+            "start": self.on_help,
         }
         found: list[BaseHandler[Any, Any, Any]] = [
-            CommandHandler(name, self._as_agent(callback), filters=agent_chats) for name, callback in private.items()]
+            CommandHandler(name, self._as_agent(callback), filters=agent_chats) for name, callback in private.items()
+        ]
         found.append(MessageHandler(agent_chats & filters.COMMAND, self._as_agent(self.on_unknown)))
         if self._desk.enabled:
             group = filters.Chat(self._desk.group) & filters.UpdateType.MESSAGE
-            found += [CommandHandler("queue", self.on_group_queue, filters=group),
-                      CommandHandler("reopen", self.on_reopen, filters=group),
-                      CommandHandler("agents", self._as_admin(self.on_agents), filters=group),
-                      CommandHandler("release", self._as_admin(self.on_release), filters=group)]
+            found += [
+                CommandHandler("queue", self.on_group_queue, filters=group),
+                CommandHandler("reopen", self.on_reopen, filters=group),
+                CommandHandler("agents", self._as_admin(self.on_agents), filters=group),
+                CommandHandler("release", self._as_admin(self.on_release), filters=group),
+            ]
         return found
 
     def _as_agent(self, callback: Handler) -> Handler:
         async def checked(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             if await self._desk.still_an_agent(update):
                 await callback(update, context)
+
         return checked
 
     def _as_admin(self, callback: Handler) -> Handler:
@@ -70,6 +83,7 @@ class AgentCommands:
                 await self._desk.answer_in_place(update.effective_message, ADMINS_ONLY)
                 return
             await callback(update, context)
+
         return checked
 
     # --- in an agent's private chat ------------------------------------------------------------------------
@@ -98,7 +112,9 @@ class AgentCommands:
     async def _finish(self, update: Update, context: ContextTypes.DEFAULT_TYPE, status: HandoffStatus) -> None:
         if (found := await self._handoff(update)) is not None:
             handoff, agent = found
-            problem = await self._desk.finish(handoff.id, agent.id, status, note=_rest(update.effective_message) or None)
+            problem = await self._desk.finish(
+                handoff.id, agent.id, status, note=_rest(update.effective_message) or None
+            )
             if problem:
                 await self._desk.direct(update.effective_chat.id, problem)
 
@@ -106,8 +122,9 @@ class AgentCommands:
         """/transfer: buttons for each other agent, and the queue."""
         if (found := await self._handoff(update)) is not None:
             handoff, agent = found
-            await self._desk.step(lifecycle.offer_transfer, handoff.id, agent.id, update.effective_chat.id,
-                                  update_id=update.update_id)
+            await self._desk.step(
+                lifecycle.offer_transfer, handoff.id, agent.id, update.effective_chat.id, update_id=update.update_id
+            )
 
     async def on_note(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/note <text>: an internal note on the ticket, never shown to the customer."""
@@ -118,7 +135,9 @@ class AgentCommands:
             reference = await self._desk.step(_note, found[0].id, found[1].id, text, update_id=update.update_id)
         else:
             reference = None
-        await self._desk.direct(update.effective_chat.id, NOTE_SAVED.format(ticket=reference) if reference else "Usage: /note <text>")
+        await self._desk.direct(
+            update.effective_chat.id, NOTE_SAVED.format(ticket=reference) if reference else "Usage: /note <text>"
+        )
 
     async def on_promise(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/promise <when> <what>: recorded, the customer told, the agent reminded when it falls due."""
@@ -129,8 +148,9 @@ class AgentCommands:
         if parsed is None or not parsed[1] or parsed[0] <= utcnow():
             await self._desk.direct(update.effective_chat.id, PROMISE_USAGE)
             return
-        await self._desk.step(_promise, found[0].id, found[1].id, *parsed, update.effective_chat.id,
-                              update_id=update.update_id)
+        await self._desk.step(
+            _promise, found[0].id, found[1].id, *parsed, update.effective_chat.id, update_id=update.update_id
+        )
 
     async def on_promises(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/promises: the agent's open promises."""
@@ -146,7 +166,9 @@ class AgentCommands:
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/media T000012: the attachments of a ticket that were not copied into its topic, here."""
         agent = await self._desk.agent(update)
-        problem = await self._desk.step(_media, _rest(update.effective_message), agent.private_chat_id or update.effective_chat.id)
+        problem = await self._desk.step(
+            _media, _rest(update.effective_message), agent.private_chat_id or update.effective_chat.id
+        )
         if problem:
             await self._desk.direct(update.effective_chat.id, problem)
 
@@ -155,15 +177,17 @@ class AgentCommands:
         user = update.effective_user
         if user is None or user.is_bot:
             return
-        told = await self._desk.step(lifecycle.reopen_ticket, _rest(update.effective_message), user.first_name,
-                                     update_id=update.update_id)
+        told = await self._desk.step(
+            lifecycle.reopen_ticket, _rest(update.effective_message), user.first_name, update_id=update.update_id
+        )
         await self._desk.answer_in_place(update.effective_message, told)
 
     async def _handoff(self, update: Update) -> tuple[Handoff, Agent] | None:
         """The conversation a command is about (see desk.target), or None once the agent has been told why not."""
         agent = await self._desk.agent(update)
         handoff, problem = await self._desk.sessions.read(
-            lambda session: target(Unit(session, self._desk.settings), agent, update.effective_message))
+            lambda session: target(Unit(session, self._desk.settings), agent, update.effective_message)
+        )
         if handoff is None:
             await self._desk.direct(update.effective_chat.id, problem)
             return None
@@ -181,7 +205,9 @@ class AgentCommands:
 
     async def on_release(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/release T000001: a claimed conversation back to the queue (its agent went off shift, say)."""
-        problem = await self._desk.step(lifecycle.release, _rest(update.effective_message), update.effective_user.first_name)
+        problem = await self._desk.step(
+            lifecycle.release, _rest(update.effective_message), update.effective_user.first_name
+        )
         if problem:
             await self._desk.answer_in_place(update.effective_message, problem)
 
@@ -194,9 +220,11 @@ def _rest(message: Message) -> str:
 def queue_text(session: Any) -> str:
     """Who is waiting for a person, and for how long."""
     now = utcnow()
-    lines = [f"{number}. {h.ticket.reference} · {cards.customer_name(h.conversation.customer)} · "
-             f"waiting {int((now - h.queued_at).total_seconds() // 60)} min · {cards.REASONS.get(h.reason, h.reason)}"
-             for number, h in enumerate(handoffs.queued(session), 1)]
+    lines = [
+        f"{number}. {h.ticket.reference} · {cards.customer_name(h.conversation.customer)} · "
+        f"waiting {int((now - h.queued_at).total_seconds() // 60)} min · {cards.REASONS.get(h.reason, h.reason)}"
+        for number, h in enumerate(handoffs.queued(session), 1)
+    ]
     return "\n".join(lines) if lines else QUEUE_EMPTY
 
 
@@ -212,8 +240,13 @@ def _note(u: Unit, handoff_id: int, agent_id: int, text: str) -> str:
     """An internal note: kept with the transcript and posted to the ticket's topic, never sent to the customer."""
     handoff, agent = handoffs.load(u.session, handoff_id), u.session.get(Agent, agent_id)
     if not u.answered():
-        transcript.record_event(u.session, conversation=handoff.conversation, kind="note", update_id=u.update_id,
-                                payload={"agent_id": agent.id, "agent_name": agent.first_name, "text": text})
+        transcript.record_event(
+            u.session,
+            conversation=handoff.conversation,
+            kind="note",
+            update_id=u.update_id,
+            payload={"agent_id": agent.id, "agent_name": agent.first_name, "text": text},
+        )
         u.to_topic(handoff.conversation, handoff.ticket, f"📝 {agent.first_name}: {cards.clip(text, 3000)}")
     return handoff.ticket.reference
 
@@ -226,10 +259,14 @@ def _promise(u: Unit, handoff_id: int, agent_id: int, due: Any, what: str, chat_
         return
     zone = u.settings.business_hours.zone
     due_text = f"{due.astimezone(zone):%a %d %b %H:%M} ({zone.key} time)"
-    made = handoffs.promise(u.session, ticket=ticket, conversation=conversation, agent=agent, what=what[:1000], due_at=due)
+    made = handoffs.promise(
+        u.session, ticket=ticket, conversation=conversation, agent=agent, what=what[:1000], due_at=due
+    )
     u.tell(conversation, replies.PROMISED.format(agent=agent.first_name, what=what, due=due_text))
     u.to_topic(conversation, ticket, PROMISE_NOTICE.format(agent=agent.first_name, what=cards.clip(what), due=due_text))
-    u.queue(conversation, chat_id, PROMISE_SAVED.format(number=made.id, ticket=ticket.reference, what=what, due=due_text))
+    u.queue(
+        conversation, chat_id, PROMISE_SAVED.format(number=made.id, ticket=ticket.reference, what=what, due=due_text)
+    )
 
 
 def _media(u: Unit, reference: str, chat_id: int) -> str | None:
@@ -240,7 +277,9 @@ def _media(u: Unit, reference: str, chat_id: int) -> str | None:
     conversation = ticket.conversation
     handoff = handoffs.for_ticket(u.session, ticket.id)
     since = handoffs.previous_end(u.session, conversation.id, handoff.id if handoff else None)
-    rest = briefing.attachments(transcript.messages(u.session, conversation.chat_id), since)[briefing.COPIED_PER_TICKET:]
+    rest = briefing.attachments(transcript.messages(u.session, conversation.chat_id), since)[
+        briefing.COPIED_PER_TICKET :
+    ]
     if not rest:
         return f"Every attachment of {ticket.reference} is in its topic already."
     lifecycle.copy_attachments(u, conversation, chat_id, rest)
@@ -248,8 +287,10 @@ def _media(u: Unit, reference: str, chat_id: int) -> str | None:
 
 
 def _promises_text(session: Any, agent_id: int) -> str:
-    lines = [f"#{p.id} {p.ticket.reference}: {p.what} (due {p.due_at:%d %b %H:%M} UTC)"
-             for p in handoffs.open_promises(session, agent_id)]
+    lines = [
+        f"#{p.id} {p.ticket.reference}: {p.what} (due {p.due_at:%d %b %H:%M} UTC)"
+        for p in handoffs.open_promises(session, agent_id)
+    ]
     return "\n".join(lines) or NO_PROMISES
 
 
@@ -260,7 +301,12 @@ def _kept(u: Unit, agent_id: int, number: str) -> str:
         return "Usage: /kept <number> of one of your open promises (/promises lists them)."
     promise.kept_at = utcnow()
     agent, conversation, ticket = promise.agent, promise.conversation, promise.ticket
-    u.tell(conversation, replies.PROMISE_KEPT.format(agent=agent.first_name, what=promise.what, ticket=ticket.reference))
-    u.to_topic(conversation, ticket, PROMISE_KEPT_NOTICE.format(
-        agent=agent.first_name, number=promise.id, what=cards.clip(promise.what)))
+    u.tell(
+        conversation, replies.PROMISE_KEPT.format(agent=agent.first_name, what=promise.what, ticket=ticket.reference)
+    )
+    u.to_topic(
+        conversation,
+        ticket,
+        PROMISE_KEPT_NOTICE.format(agent=agent.first_name, number=promise.id, what=cards.clip(promise.what)),
+    )
     return f"Promise #{promise.id} is kept; {u.name(conversation)} has been told."

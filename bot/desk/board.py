@@ -109,21 +109,44 @@ def agent(session: Session, telegram_user_id: int) -> AgentView | None:
 
 def tickets(session: Session) -> list[TicketView]:
     """The tickets that have a topic in the agents' group, oldest first."""
-    found = list(session.scalars(
-        select(Ticket).where(Ticket.topic_id.is_not(None)).order_by(Ticket.id).options(joinedload(Ticket.customer))))
-    newest = select(func.max(Handoff.id)).where(Handoff.ticket_id.in_([t.id for t in found])).group_by(Handoff.ticket_id)
-    requests = {h.ticket_id: h for h in session.scalars(
-        select(Handoff).where(Handoff.id.in_(newest)).options(joinedload(Handoff.agent)))}
-    return [TicketView(t.reference, topic_name(t, t.customer), t.topic_id or 0, customer_name(t.customer), t.status,
-                       _handoff(requests.get(t.id))) for t in found]
+    found = list(
+        session.scalars(
+            select(Ticket).where(Ticket.topic_id.is_not(None)).order_by(Ticket.id).options(joinedload(Ticket.customer))
+        )
+    )
+    newest = (
+        select(func.max(Handoff.id)).where(Handoff.ticket_id.in_([t.id for t in found])).group_by(Handoff.ticket_id)
+    )
+    requests = {
+        h.ticket_id: h
+        for h in session.scalars(select(Handoff).where(Handoff.id.in_(newest)).options(joinedload(Handoff.agent)))
+    }
+    return [
+        TicketView(
+            t.reference,
+            topic_name(t, t.customer),
+            t.topic_id or 0,
+            customer_name(t.customer),
+            t.status,
+            _handoff(requests.get(t.id)),
+        )
+        for t in found
+    ]
 
 
 def _handoff(handoff: Handoff | None) -> HandoffView | None:
     if handoff is None:
         return None
     requeued = handoff.status is HandoffStatus.QUEUED and handoff.claimed_at is not None
-    return HandoffView(handoff.id, handoff.status, handoff.reason, handoff.agent.first_name if handoff.agent else None,
-                       requeued, handoff.resolution, handoff.csat)
+    return HandoffView(
+        handoff.id,
+        handoff.status,
+        handoff.reason,
+        handoff.agent.first_name if handoff.agent else None,
+        requeued,
+        handoff.resolution,
+        handoff.csat,
+    )
 
 
 def talks(session: Session, telegram_user_id: int) -> list[TalkView]:
@@ -132,12 +155,27 @@ def talks(session: Session, telegram_user_id: int) -> list[TalkView]:
     if me is None or me.private_chat_id is None:
         return []
     held = handoffs.claimed_by(session, me.id)
-    newest = dict(session.execute(
-        select(Message.conversation_id, func.max(Message.telegram_message_id))
-        .where(Message.chat_id == me.private_chat_id, Message.conversation_id.in_([h.conversation_id for h in held]))
-        .group_by(Message.conversation_id)).tuples().all())
-    return [TalkView(h.ticket.reference, customer_name(h.conversation.customer), h.id, h.conversation_id,
-                     newest.get(h.conversation_id)) for h in held]
+    newest = dict(
+        session.execute(
+            select(Message.conversation_id, func.max(Message.telegram_message_id))
+            .where(
+                Message.chat_id == me.private_chat_id, Message.conversation_id.in_([h.conversation_id for h in held])
+            )
+            .group_by(Message.conversation_id)
+        )
+        .tuples()
+        .all()
+    )
+    return [
+        TalkView(
+            h.ticket.reference,
+            customer_name(h.conversation.customer),
+            h.id,
+            h.conversation_id,
+            newest.get(h.conversation_id),
+        )
+        for h in held
+    ]
 
 
 def posts(session: Session, chat_id: int, telegram_message_ids: Iterable[int]) -> dict[int, Post]:
@@ -146,21 +184,41 @@ def posts(session: Session, chat_id: int, telegram_message_ids: Iterable[int]) -
     ids = sorted(set(telegram_message_ids))
     if not ids:
         return {}
-    found = list(session.scalars(
-        select(Message).where(Message.chat_id == chat_id, Message.telegram_message_id.in_(ids)).order_by(Message.id)))
-    conversations = {c.id: c for c in session.scalars(
-        select(Conversation).where(Conversation.id.in_({m.conversation_id for m in found}))
-        .options(joinedload(Conversation.customer)))}
+    found = list(
+        session.scalars(
+            select(Message).where(Message.chat_id == chat_id, Message.telegram_message_id.in_(ids)).order_by(Message.id)
+        )
+    )
+    conversations = {
+        c.id: c
+        for c in session.scalars(
+            select(Conversation)
+            .where(Conversation.id.in_({m.conversation_id for m in found}))
+            .options(joinedload(Conversation.customer))
+        )
+    }
     requests: dict[int, list[Handoff]] = {}
-    for handoff in session.scalars(select(Handoff).where(Handoff.conversation_id.in_(conversations))
-                                   .order_by(Handoff.id).options(joinedload(Handoff.ticket))):
+    for handoff in session.scalars(
+        select(Handoff)
+        .where(Handoff.conversation_id.in_(conversations))
+        .order_by(Handoff.id)
+        .options(joinedload(Handoff.ticket))
+    ):
         requests.setdefault(handoff.conversation_id, []).append(handoff)
     relayed = {m.update_id for m in found if m.kind == "relay" and m.update_id is not None}
-    incoming = {m.update_id: m for m in session.scalars(
-        select(Message).where(Message.update_id.in_(relayed), Message.direction == Direction.IN))}
-    first_parts = set(session.scalars(
-        select(func.min(Message.id)).where(Message.chat_id == chat_id, Message.kind == "relay",
-                                           Message.update_id.in_(relayed)).group_by(Message.update_id)))
+    incoming = {
+        m.update_id: m
+        for m in session.scalars(
+            select(Message).where(Message.update_id.in_(relayed), Message.direction == Direction.IN)
+        )
+    }
+    first_parts = set(
+        session.scalars(
+            select(func.min(Message.id))
+            .where(Message.chat_id == chat_id, Message.kind == "relay", Message.update_id.in_(relayed))
+            .group_by(Message.update_id)
+        )
+    )
     result = {}
     for message in found:
         # The request it belongs to: the newest one opened before it was written.
@@ -168,10 +226,13 @@ def posts(session: Session, chat_id: int, telegram_message_ids: Iterable[int]) -
         handoff = of[-1] if of else None
         source = incoming.get(message.update_id) if message.kind == "relay" else None
         result[message.telegram_message_id] = Post(
-            message.conversation_id, customer_name(conversations[message.conversation_id].customer),
-            handoff.ticket.reference if handoff else None, handoff.id if handoff else None,
+            message.conversation_id,
+            customer_name(conversations[message.conversation_id].customer),
+            handoff.ticket.reference if handoff else None,
+            handoff.id if handoff else None,
             said=_said(source) if source is not None and message.id in first_parts else None,
-            continued=source is not None and message.id not in first_parts)
+            continued=source is not None and message.id not in first_parts,
+        )
     return result
 
 
@@ -182,8 +243,9 @@ def _said(message: Message) -> str:
 
 def in_flight(session: Session, chat_id: int) -> bool:
     """Whether a message recorded for the chat is not yet marked delivered (it may be on its way)."""
-    return bool(session.scalar(select(exists().where(Message.chat_id == chat_id,
-                                                     Message.status == DeliveryStatus.PENDING))))
+    return bool(
+        session.scalar(select(exists().where(Message.chat_id == chat_id, Message.status == DeliveryStatus.PENDING)))
+    )
 
 
 def board(session: Session, telegram_user_id: int, message_ids: Iterable[int] = ()) -> Board:
@@ -192,5 +254,10 @@ def board(session: Session, telegram_user_id: int, message_ids: Iterable[int] = 
     # Asked first: a database may answer each query as of its own moment (SQLite's reads outside a write), and once
     # nothing is on its way, what the agent's chat showed before is all marked delivered for the queries after.
     settled = not in_flight(session, telegram_user_id)
-    return Board(agent(session, telegram_user_id), tickets(session), talks(session, telegram_user_id),
-                 posts(session, telegram_user_id, message_ids), settled)
+    return Board(
+        agent(session, telegram_user_id),
+        tickets(session),
+        talks(session, telegram_user_id),
+        posts(session, telegram_user_id, message_ids),
+        settled,
+    )

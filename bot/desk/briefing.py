@@ -21,10 +21,24 @@ from bot.storage.models import Customer, Direction, Handoff, Message, Ticket
 MESSAGE_CHARS = 4096  # Telegram's limit for one message
 COPIED_PER_TICKET = 10
 SHORT_LINE = 300  # a line's length on a card that had to be shortened
-ATTACHMENTS = ("photo", "document", "voice", "video", "video_note", "audio", "animation", "sticker", "location", "contact")
+ATTACHMENTS = (
+    "photo",
+    "document",
+    "voice",
+    "video",
+    "video_note",
+    "audio",
+    "animation",
+    "sticker",
+    "location",
+    "contact",
+)
 COLLECTED = (
-    ("complaint_description", "What happened"), ("order_number", "Order"), ("complaint_category", "About"),
-    ("desired_resolution", "Wants"), ("contact", "Contact"),
+    ("complaint_description", "What happened"),
+    ("order_number", "Order"),
+    ("complaint_category", "About"),
+    ("desired_resolution", "Wants"),
+    ("contact", "Contact"),
 )
 
 
@@ -77,15 +91,26 @@ def attachments(messages: list[Message], since: datetime | None = None) -> list[
     """The customer's attachments in their chat, oldest first (from `since` on, when given)."""
     found = []
     for message in messages:
-        if message.direction is not Direction.IN or message.kind not in ATTACHMENTS or message.telegram_message_id is None:
+        if (
+            message.direction is not Direction.IN
+            or message.kind not in ATTACHMENTS
+            or message.telegram_message_id is None
+        ):
             continue
         if since is not None and message.created_at < since:
             continue
         payload = message.payload or {}
-        found.append(Attachment(
-            message_id=message.telegram_message_id, kind=message.kind, at=message.created_at, caption=message.text or "",
-            file_unique_id=payload.get("file_unique_id"), album=payload.get("media_group_id"),
-            detail=str(payload.get("detail") or "")))
+        found.append(
+            Attachment(
+                message_id=message.telegram_message_id,
+                kind=message.kind,
+                at=message.created_at,
+                caption=message.text or "",
+                file_unique_id=payload.get("file_unique_id"),
+                album=payload.get("media_group_id"),
+                detail=str(payload.get("detail") or ""),
+            )
+        )
     return found
 
 
@@ -136,7 +161,9 @@ def _head(facts: Facts) -> list[str]:
     if memory is None or not memory.returning:
         out.append("New customer" + (" · regular" if memory is not None and memory.regular else ""))
     else:
-        out.append(f"Returning customer ({memory.earlier_visits} earlier day(s))" + (" · regular" if memory.regular else ""))
+        out.append(
+            f"Returning customer ({memory.earlier_visits} earlier day(s))" + (" · regular" if memory.regular else "")
+        )
     if handoff is not None:
         out.append(f"Needs a person: {REASONS.get(handoff.reason, handoff.reason)}")
     else:
@@ -144,13 +171,20 @@ def _head(facts: Facts) -> list[str]:
     out.append(f"Priority: {ticket.priority.value.lower()} · opened {ticket.created_at:%d %b %H:%M} UTC")
     others = [t for t in (memory.open_tickets if memory else []) if t.id != ticket.id]
     if others:
-        out.append("Other open tickets: " + ", ".join(f"{t.reference} ({CATEGORIES.get(t.category, t.category)})" for t in others))
+        out.append(
+            "Other open tickets: "
+            + ", ".join(f"{t.reference} ({CATEGORIES.get(t.category, t.category)})" for t in others)
+        )
     if memory is not None and memory.earlier_tickets > 1:
         out.append(f"Tickets in all: {memory.earlier_tickets}")
     intents = (handoff.context.get("intents") if handoff else None) or []
     if intents:
-        out.append("Understood: " + ", ".join(
-            f"{i.get('name')} {float(i.get('confidence') or 0):.2f}" for i in intents[-5:] if isinstance(i, dict)))
+        out.append(
+            "Understood: "
+            + ", ".join(
+                f"{i.get('name')} {float(i.get('confidence') or 0):.2f}" for i in intents[-5:] if isinstance(i, dict)
+            )
+        )
     return out
 
 
@@ -194,9 +228,13 @@ def _compose(head: list[str], details: list[str], media: str | None, lines: list
 def _shortened(head: list[str], details: list[tuple[str, str]], media: str | None, lines: list[str]) -> str:
     """The card with long values cut and the oldest lines left out, until it fits; it says what it left out."""
     short_details = [f"• {label}: {clip(value, SHORT_LINE)}" for label, value in details]
-    note = ("✂️ Shortened to fit one message: the last {shown} of {total} messages, long ones cut. "
-            "The complete transcript is attached below.")
-    room = MESSAGE_CHARS - len(_compose(head, short_details, media, ["x"], note.format(shown=len(lines), total=len(lines))))
+    note = (
+        "✂️ Shortened to fit one message: the last {shown} of {total} messages, long ones cut. "
+        "The complete transcript is attached below."
+    )
+    room = MESSAGE_CHARS - len(
+        _compose(head, short_details, media, ["x"], note.format(shown=len(lines), total=len(lines)))
+    )
     kept: list[str] = []
     for line in reversed(lines):  # the newest first, as many as fit
         short = clip(line, SHORT_LINE)
@@ -209,7 +247,11 @@ def _shortened(head: list[str], details: list[tuple[str, str]], media: str | Non
 
 
 def full_transcript(
-    facts: Facts, lines: list[str], everything: list[Attachment], copied: set[int], now: datetime,
+    facts: Facts,
+    lines: list[str],
+    everything: list[Attachment],
+    copied: set[int],
+    now: datetime,
     where: str = "the topic",
 ) -> str:
     """The file attached to a card that could not hold everything: nothing in it is cut."""
@@ -218,12 +260,18 @@ def full_transcript(
     out += ["Details:", *(f"{label}: {value}" for label, value in _details(ticket, facts.handoff))]
     collected = _collected(facts.handoff)
     if collected:
-        out += ["", "Collected by the bot, as recorded:", *(f"{slot}: {_text(value)}" for slot, value in collected.items())]
+        out += [
+            "",
+            "Collected by the bot, as recorded:",
+            *(f"{slot}: {_text(value)}" for slot, value in collected.items()),
+        ]
     out += ["", f"Conversation ({len(lines)} messages):", *lines]
     if everything:
         out += ["", f"Attachments ({len(everything)}):"]
-        out += [f"{n}. {a.listed()} · {f'copied to {where}' if a.message_id in copied else 'not copied'}"
-                for n, a in enumerate(everything, 1)]
+        out += [
+            f"{n}. {a.listed()} · {f'copied to {where}' if a.message_id in copied else 'not copied'}"
+            for n, a in enumerate(everything, 1)
+        ]
     return "\n".join(out) + "\n"
 
 

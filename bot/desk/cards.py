@@ -18,11 +18,17 @@ REASONS = {
     "agent": "picked up by an agent",
 }
 CATEGORIES = {
-    "delivery": "delivery", "damaged_or_wrong_item": "damaged or wrong item", "billing": "billing", "service": "service",
+    "delivery": "delivery",
+    "damaged_or_wrong_item": "damaged or wrong item",
+    "billing": "billing",
+    "service": "service",
     "other": "other",
 }
 RESOLUTIONS = {
-    "refund": "a refund", "replacement": "a replacement", "repair": "a repair", "just_informing": "just letting us know",
+    "refund": "a refund",
+    "replacement": "a replacement",
+    "repair": "a repair",
+    "just_informing": "just letting us know",
     "talk_to_person": "to talk to a person",
 }
 

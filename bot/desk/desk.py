@@ -53,9 +53,7 @@ T = TypeVar("T")
 class Desk:
     """The agents' side of the bot, and the customer's side of a handoff."""
 
-    def __init__(
-        self, settings: Settings, sessions: Sessions, outbox: Outbox, bot: Bot, rasa: RasaClient
-    ) -> None:
+    def __init__(self, settings: Settings, sessions: Sessions, outbox: Outbox, bot: Bot, rasa: RasaClient) -> None:
         self.settings = settings
         self.sessions = sessions
         self.outbox = outbox
@@ -112,13 +110,20 @@ class Desk:
     async def answer_in_place(self, message: Message, text: str) -> None:
         """A service answer where a command was given (in the group: in its topic)."""
         with contextlib.suppress(TelegramError):
-            await self.bot.send_message(message.chat_id, text,
-                                        message_thread_id=message.message_thread_id if message.is_topic_message else None)
+            await self.bot.send_message(
+                message.chat_id, text, message_thread_id=message.message_thread_id if message.is_topic_message else None
+            )
 
     # --- the customer's side -------------------------------------------------------------------------------
 
     def escalate(
-        self, session: Session, conversation_id: int, *, update_id: int | None, reason: str, context: dict[str, Any],
+        self,
+        session: Session,
+        conversation_id: int,
+        *,
+        update_id: int | None,
+        reason: str,
+        context: dict[str, Any],
     ) -> set[int]:
         """Queue the customer for a person, inside the caller's transaction (see handoff.escalate); the chats to
         deliver to once it commits."""
@@ -138,8 +143,9 @@ class Desk:
 
     async def relay_from_customer(self, update: Update, conversation: Conversation) -> bool:
         """A customer's message while a person is (about to be) in charge (see handoff.relay_from_customer)."""
-        return await self.step(handoff.relay_from_customer, conversation.id, update.effective_message,
-                               update_id=update.update_id)
+        return await self.step(
+            handoff.relay_from_customer, conversation.id, update.effective_message, update_id=update.update_id
+        )
 
     async def cancel(self, update: Update, conversation: Conversation) -> None:
         """/cancel: leave the queue (not a conversation an agent already took) and go back to the bot."""
@@ -150,8 +156,9 @@ class Desk:
 
     async def take_comment(self, update: Update, conversation: Conversation) -> bool:
         """The text soon after a rating is the customer's comment on it (see handoff.take_comment)."""
-        return await self.step(handoff.take_comment, conversation.id, update.effective_message.text or "",
-                               update_id=update.update_id)
+        return await self.step(
+            handoff.take_comment, conversation.id, update.effective_message.text or "", update_id=update.update_id
+        )
 
     async def on_customer_button(self, update: Update, conversation: Conversation, payload: str) -> bool:
         """The rating and follow-up buttons; False when the payload is not the desk's."""
@@ -161,7 +168,9 @@ class Desk:
             return True
         if payload.startswith(FOLLOWUP_PREFIX):
             handoff_id, _, answer = payload.removeprefix(FOLLOWUP_PREFIX).partition(":")
-            await self.step(handoff.followup_answer, conversation.id, int(handoff_id), answer, update_id=update.update_id)
+            await self.step(
+                handoff.followup_answer, conversation.id, int(handoff_id), answer, update_id=update.update_id
+            )
             return True
         return False
 
@@ -201,15 +210,18 @@ class Desk:
     async def agent(self, update: Update) -> Agent:
         """The agent who sent this update, on record with their current name."""
         user = update.effective_user
-        return await self.sessions.run(handoffs.agent, telegram_user_id=user.id, first_name=user.first_name,
-                                       username=user.username)
+        return await self.sessions.run(
+            handoffs.agent, telegram_user_id=user.id, first_name=user.first_name, username=user.username
+        )
 
     async def register_agent(self, update: Update) -> None:
         """/start from a member of the agents' group: their private chat becomes their desk."""
         user, chat_id, now = update.effective_user, update.effective_chat.id, self.members.clock()
 
         def register(session: Session) -> None:
-            agent = handoffs.agent(session, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
+            agent = handoffs.agent(
+                session, telegram_user_id=user.id, first_name=user.first_name, username=user.username
+            )
             agent.private_chat_id, agent.in_group, agent.membership_checked_at = chat_id, True, now
 
         await self.sessions.run(register)
@@ -249,7 +261,12 @@ class Desk:
     async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An agent writes in a ticket's topic: it reaches the customer while nobody has claimed the ticket."""
         message = update.effective_message
-        if message is None or not message.is_topic_message or update.effective_user is None or update.effective_user.is_bot:
+        if (
+            message is None
+            or not message.is_topic_message
+            or update.effective_user is None
+            or update.effective_user.is_bot
+        ):
             return
         await self.step(_from_topic, update.effective_user, message, update_id=update.update_id)
 
@@ -263,19 +280,24 @@ class Desk:
         elif action == "claim":
             answer = await self.step(lifecycle.claim, int(number), agent.id)
         elif action == "offer":
-            answer = await self.step(lifecycle.offer_transfer, int(number), agent.id, update.effective_chat.id,
-                                     update_id=update.update_id)
+            answer = await self.step(
+                lifecycle.offer_transfer, int(number), agent.id, update.effective_chat.id, update_id=update.update_id
+            )
         elif action == "transfer":
             handoff_id, _, to = number.partition(":")
             answer = await self.step(lifecycle.transfer, int(handoff_id), agent.id, int(to) or None)
         elif action in ("close", "return"):
-            answer = await self.finish(int(number), agent.id, HandoffStatus.CLOSED if action == "close" else HandoffStatus.RETURNED)
+            answer = await self.finish(
+                int(number), agent.id, HandoffStatus.CLOSED if action == "close" else HandoffStatus.RETURNED
+            )
         else:
             answer = "Unknown action."
         with contextlib.suppress(TelegramError):
             await query.answer(answer, show_alert=bool(answer))
 
-    async def finish(self, handoff_id: int, agent_id: int, status: HandoffStatus, note: str | None = None) -> str | None:
+    async def finish(
+        self, handoff_id: int, agent_id: int, status: HandoffStatus, note: str | None = None
+    ) -> str | None:
         """Close or return to the bot (see lifecycle.finish); the bot starts the conversation afresh either way."""
         chats, (problem, sender_id) = await self.commit(lifecycle.finish, handoff_id, agent_id, status, note)
         if sender_id is not None:

@@ -39,7 +39,9 @@ def escalate(u: Unit, conversation: Conversation, *, reason: str, context: dict[
     if not u.enabled:
         u.tell(conversation, replies.HANDOFF_NO_DESK.format(ticket=ticket.reference))
         return
-    handoff, _ = handoffs.open_handoff(u.session, conversation=conversation, ticket=ticket, reason=reason, context=context)
+    handoff, _ = handoffs.open_handoff(
+        u.session, conversation=conversation, ticket=ticket, reason=reason, context=context
+    )
     hours, now = u.settings.business_hours, utcnow()
     if hours.is_open(now):
         text = lifecycle.place_text(u, handoff, replies.HANDOFF_QUEUED)
@@ -90,7 +92,12 @@ def relay(u: Unit, handoff: Handoff, message: TelegramMessage) -> None:
 
 
 def copy_with_header(
-    u: Unit, conversation: Conversation, target: int, header: str, message: TelegramMessage, where: dict[str, Any],
+    u: Unit,
+    conversation: Conversation,
+    target: int,
+    header: str,
+    message: TelegramMessage,
+    where: dict[str, Any],
     kind: str,
 ) -> None:
     """A copy of a media message under a header line; a caption too long to share the header keeps its own."""

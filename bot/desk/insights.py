@@ -25,8 +25,10 @@ from bot.storage import flags, handoffs
 from bot.storage.models import Message, Ticket, utcnow
 from bot.storage.tickets import REFERENCE
 
-FLAG_USAGE = ("Usage: /flag T000012 what was wrong. In a ticket's topic, or as a reply to the customer's message, "
-              "the number is not needed; nor when you are helping just one customer.")
+FLAG_USAGE = (
+    "Usage: /flag T000012 what was wrong. In a ticket's topic, or as a reply to the customer's message, "
+    "the number is not needed; nor when you are helping just one customer."
+)
 FLAGGED = "🚩 Flagged on {ticket}. The bot had answered “{question}” with: “{answer}”. The support leads will see it in the console."
 NOTHING_TO_FLAG = "The bot said nothing to that customer before the handoff, so there is nothing to flag on {ticket}."
 STATS = "📊 Today: {today}\n📅 This week: {week}"
@@ -57,7 +59,8 @@ class DeskInsights:
         self._bot = bot
         # Agents' private chats, and the agents' group (no chat when there is none).
         self.chats = filters.UpdateType.MESSAGE & (
-            (filters.ChatType.PRIVATE & desk.agent_chats) | filters.Chat(settings.agent_chat_id))
+            (filters.ChatType.PRIVATE & desk.agent_chats) | filters.Chat(settings.agent_chat_id)
+        )
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats or /flag, from an agent (in private: one still in the agents' group)."""
@@ -71,8 +74,9 @@ class DeskInsights:
             text = await self.flag(update, rest.strip(), private)
         message = update.effective_message
         with contextlib.suppress(TelegramError):
-            await self._bot.send_message(message.chat_id, text,
-                                         message_thread_id=message.message_thread_id if message.is_topic_message else None)
+            await self._bot.send_message(
+                message.chat_id, text, message_thread_id=message.message_thread_id if message.is_topic_message else None
+            )
 
     async def stats_text(self) -> str:
         """Today's and this week's figures, days as the business's time zone counts them."""
@@ -90,29 +94,44 @@ class DeskInsights:
             note = text
         user = update.effective_user
         async with self._sessions.begin() as session:
-            ticket = await session.get(Ticket, int(number.group(1))) if number else await self._ticket_meant(session, update, private)
+            ticket = (
+                await session.get(Ticket, int(number.group(1)))
+                if number
+                else await self._ticket_meant(session, update, private)
+            )
             if ticket is None:
                 return FLAG_USAGE
-            agent = await session.run_sync(handoffs.agent, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
+            agent = await session.run_sync(
+                handoffs.agent, telegram_user_id=user.id, first_name=user.first_name, username=user.username
+            )
             made = await session.run_sync(flags.flag, ticket=ticket, agent=agent, note=note[:2000])
             if made is None:
                 return NOTHING_TO_FLAG.format(ticket=ticket.reference)
             answer = await session.get(Message, made.message_id)
             question = await session.run_sync(flags.question_of, answer)
-        return FLAGGED.format(ticket=ticket.reference, question=cards.clip(question, 200), answer=cards.clip(answer.text, 300))
+        return FLAGGED.format(
+            ticket=ticket.reference, question=cards.clip(question, 200), answer=cards.clip(answer.text, 300)
+        )
 
     async def _ticket_meant(self, session: AsyncSession, update: Update, private: bool) -> Ticket | None:
         """The ticket of the topic, of the customer whose message this replies to, or of the agent's only customer."""
         message = update.effective_message
         if not private:
-            return await session.run_sync(handoffs.ticket_in_topic, message.message_thread_id if message.is_topic_message else None)
+            return await session.run_sync(
+                handoffs.ticket_in_topic, message.message_thread_id if message.is_topic_message else None
+            )
         if message.reply_to_message is not None:
-            relayed = await session.run_sync(handoffs.relayed_message, chat_id=message.chat_id,
-                                                     telegram_message_id=message.reply_to_message.message_id)
+            relayed = await session.run_sync(
+                handoffs.relayed_message,
+                chat_id=message.chat_id,
+                telegram_message_id=message.reply_to_message.message_id,
+            )
             latest = await session.run_sync(handoffs.latest, relayed.conversation_id) if relayed is not None else None
             if latest is not None:
                 return await session.get(Ticket, latest.ticket_id)
         user = update.effective_user
-        agent = await session.run_sync(handoffs.agent, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
+        agent = await session.run_sync(
+            handoffs.agent, telegram_user_id=user.id, first_name=user.first_name, username=user.username
+        )
         mine = await session.run_sync(handoffs.claimed_by, agent.id)
         return await session.get(Ticket, mine[0].ticket_id) if len(mine) == 1 else None

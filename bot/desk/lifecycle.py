@@ -45,8 +45,13 @@ def may_reopen(settings: Settings, last: Handoff | None) -> bool:
     """Whether a message from the customer now reopens `last`, their conversation's latest handoff: it was closed
     within REOPEN_MINUTES and not rated."""
     window = timedelta(minutes=settings.reopen_minutes)
-    return (settings.agent_chat_id is not None and last is not None and last.status is HandoffStatus.CLOSED
-            and last.csat is None and utcnow() - last.closed_at <= window)
+    return (
+        settings.agent_chat_id is not None
+        and last is not None
+        and last.status is HandoffStatus.CLOSED
+        and last.csat is None
+        and utcnow() - last.closed_at <= window
+    )
 
 
 def place_text(u: Unit, handoff: Handoff, template: str) -> str:
@@ -70,7 +75,9 @@ def claim(u: Unit, ticket_id: int, agent_id: int) -> str | None:
     handoff = handoffs.active_for(u.session, conversation.id)
     if handoff is None:
         # A complaint no one asked a person for yet: the agent reaches out.
-        handoff, _ = handoffs.open_handoff(u.session, conversation=conversation, ticket=ticket, reason="agent", context={})
+        handoff, _ = handoffs.open_handoff(
+            u.session, conversation=conversation, ticket=ticket, reason="agent", context={}
+        )
     if handoff.ticket_id != ticket.id:
         return f"This customer is being helped on {handoff.ticket.reference}."
     if not handoffs.claim(u.session, handoff.id, agent):
@@ -83,7 +90,11 @@ def claim(u: Unit, ticket_id: int, agent_id: int) -> str | None:
 
 
 def finish(
-    u: Unit, handoff_id: int, agent_id: int, status: HandoffStatus, note: str | None = None,
+    u: Unit,
+    handoff_id: int,
+    agent_id: int,
+    status: HandoffStatus,
+    note: str | None = None,
 ) -> tuple[str | None, str | None]:
     """Close (rating and next-day check follow) or hand back to the bot: what to tell the agent, and the Rasa
     conversation to start afresh once this has committed."""
@@ -99,8 +110,11 @@ def finish(
     if closing:
         u.tell(conversation, replies.CLOSED.format(agent=agent.first_name))
         u.tell(conversation, replies.CSAT_QUESTION, [(str(n), f"{CSAT_PREFIX}{handoff.id}:{n}") for n in range(1, 6)])
-        u.to_topic(conversation, ticket, CLOSED_NOTICE.format(
-            agent=agent.first_name, note=f": {cards.clip(note)}" if note else ""))
+        u.to_topic(
+            conversation,
+            ticket,
+            CLOSED_NOTICE.format(agent=agent.first_name, note=f": {cards.clip(note)}" if note else ""),
+        )
         u.set_status(conversation, ticket, TicketStatus.RESOLVED)
         told = CLOSED_AGENT.format(ticket=ticket.reference)
     else:
@@ -120,7 +134,11 @@ def offer_transfer(u: Unit, handoff_id: int, agent_id: int, chat_id: int) -> str
     name = u.name(handoff.conversation)
     choices = [(a.first_name or f"agent {a.id}", f"{PREFIX}transfer:{handoff.id}:{a.id}") for a in others]
     choices.append(("Back to the queue", f"{PREFIX}transfer:{handoff.id}:0"))
-    text = TRANSFER_CHOOSE.format(name=name, ticket=handoff.ticket.reference) if others else TRANSFER_NOBODY.format(name=name)
+    text = (
+        TRANSFER_CHOOSE.format(name=name, ticket=handoff.ticket.reference)
+        if others
+        else TRANSFER_NOBODY.format(name=name)
+    )
     u.queue(handoff.conversation, chat_id, text, u.buttons(chat_id, choices))
     return None
 
@@ -166,13 +184,17 @@ def requeue(u: Unit, handoff: Handoff, *, admin: str, holder: str) -> None:
     conversation, ticket = handoff.conversation, handoff.ticket
     handoffs.requeue(u.session, handoff)
     u.tell(conversation, replies.BACK_IN_QUEUE)
-    u.to_topic(conversation, ticket, RELEASED_NOTICE.format(admin=admin, ticket=ticket.reference, agent=holder), claim=handoff)
+    u.to_topic(
+        conversation, ticket, RELEASED_NOTICE.format(admin=admin, ticket=ticket.reference, agent=holder), claim=handoff
+    )
 
 
 def reopen(u: Unit, conversation: Conversation, last: Handoff) -> Handoff:
     """The closed ticket opens again, with the agent who closed it when they can take it, else in the queue."""
     ticket = last.ticket
-    handoff, _ = handoffs.open_handoff(u.session, conversation=conversation, ticket=ticket, reason="reopened", context={})
+    handoff, _ = handoffs.open_handoff(
+        u.session, conversation=conversation, ticket=ticket, reason="reopened", context={}
+    )
     u.set_status(conversation, ticket, TicketStatus.IN_PROGRESS)
     agent = last.agent
     if agent is not None and agent.private_chat_id and handoffs.claim(u.session, handoff.id, agent):
@@ -180,8 +202,12 @@ def reopen(u: Unit, conversation: Conversation, last: Handoff) -> Handoff:
         u.to_agent(agent, conversation, REOPENED_AGENT.format(name=u.name(conversation), ticket=ticket.reference))
     else:
         u.tell(conversation, place_text(u, handoff, replies.HANDOFF_QUEUED))
-    u.to_topic(conversation, ticket, REOPENED_NOTICE.format(name=u.name(conversation)),
-               claim=None if handoff.agent_id else handoff)
+    u.to_topic(
+        conversation,
+        ticket,
+        REOPENED_NOTICE.format(name=u.name(conversation)),
+        claim=None if handoff.agent_id else handoff,
+    )
     return handoff
 
 
@@ -201,27 +227,50 @@ def post_briefing(u: Unit, ticket: Ticket, handoff: Handoff | None) -> None:
     """The ticket's card in its topic, then the customer's attachments not in the topic yet and, when the card could
     not hold everything, the complete transcript (see bot/desk/briefing.py)."""
     conversation, customer = ticket.conversation, ticket.conversation.customer
-    remembered = memory.remember(
-        u.session, telegram_user_id=customer.telegram_user_id, today=utcnow(),
-        regular_min_visits=u.settings.regular_min_visits, regular_min_tickets=u.settings.regular_min_tickets,
-    ) if customer is not None else None
+    remembered = (
+        memory.remember(
+            u.session,
+            telegram_user_id=customer.telegram_user_id,
+            today=utcnow(),
+            regular_min_visits=u.settings.regular_min_visits,
+            regular_min_tickets=u.settings.regular_min_tickets,
+        )
+        if customer is not None
+        else None
+    )
     in_topic, copied_before = transcript.in_topic(u.session, conversation.id, u.group, ticket.topic_id)
     facts = briefing.Facts(
-        ticket=ticket, customer=customer, memory=remembered, handoff=handoff,
+        ticket=ticket,
+        customer=customer,
+        memory=remembered,
+        handoff=handoff,
         messages=transcript.messages(u.session, conversation.chat_id),
         since=handoffs.previous_end(u.session, conversation.id, handoff.id if handoff else None),
-        in_topic=frozenset(in_topic), copied_before=copied_before)
+        in_topic=frozenset(in_topic),
+        copied_before=copied_before,
+    )
     told = briefing.brief(facts, utcnow())
     if handoff is not None:
         handoff.announced_at = utcnow()
     u.to_topic(conversation, ticket, told.card, claim=handoff or ticket, kind="card")
     for group in told.copies:
-        u.queue(conversation, u.group, "", thread(ticket, {"copy_many": {
-            "from_chat_id": conversation.chat_id, "message_ids": group}}), kind="copies", reply=False)
+        u.queue(
+            conversation,
+            u.group,
+            "",
+            thread(ticket, {"copy_many": {"from_chat_id": conversation.chat_id, "message_ids": group}}),
+            kind="copies",
+            reply=False,
+        )
     if told.transcript is not None:
-        u.queue(conversation, u.group, f"{ticket.reference}: the complete transcript",
-                thread(ticket, {"file_name": f"{ticket.reference}-transcript.txt", "content": told.transcript}),
-                kind="document", reply=False)
+        u.queue(
+            conversation,
+            u.group,
+            f"{ticket.reference}: the complete transcript",
+            thread(ticket, {"file_name": f"{ticket.reference}-transcript.txt", "content": told.transcript}),
+            kind="document",
+            reply=False,
+        )
 
 
 def introduce(u: Unit, handoff: Handoff, agent: Agent) -> None:
@@ -231,22 +280,42 @@ def introduce(u: Unit, handoff: Handoff, agent: Agent) -> None:
     lines = cards.transcript(messages, customer.first_name if customer else "")
     recent = [cards.clip(line) for line in lines[-INTRO_LINES:]]
     intro = CLAIMED_INTRO.format(name=u.name(conversation), ticket=ticket.reference, recent="\n".join(recent))
-    u.to_agent(agent, conversation, intro[:4096], [
-        ("Close", f"{PREFIX}close:{handoff.id}"), ("Return to bot", f"{PREFIX}return:{handoff.id}"),
-        ("Transfer", f"{PREFIX}offer:{handoff.id}")])
+    u.to_agent(
+        agent,
+        conversation,
+        intro[:4096],
+        [
+            ("Close", f"{PREFIX}close:{handoff.id}"),
+            ("Return to bot", f"{PREFIX}return:{handoff.id}"),
+            ("Transfer", f"{PREFIX}offer:{handoff.id}"),
+        ],
+    )
     attached = briefing.attachments(messages, handoffs.previous_end(u.session, conversation.id, handoff.id))
     copy_attachments(u, conversation, agent.private_chat_id, attached)
     if recent != lines or len(intro) > 4096:
         # The customer was told this person sees the whole conversation: what the intro leaves out comes as a file.
         facts = briefing.Facts(ticket=ticket, customer=customer, memory=None, handoff=handoff, messages=messages)
-        content = briefing.full_transcript(facts, lines, briefing.attachments(messages), {a.message_id for a in attached},
-                                           utcnow(), where="this chat")
-        u.queue(conversation, agent.private_chat_id, f"{ticket.reference}: the complete transcript",
-                {"file_name": f"{ticket.reference}-transcript.txt", "content": content}, kind="document", reply=False)
+        content = briefing.full_transcript(
+            facts, lines, briefing.attachments(messages), {a.message_id for a in attached}, utcnow(), where="this chat"
+        )
+        u.queue(
+            conversation,
+            agent.private_chat_id,
+            f"{ticket.reference}: the complete transcript",
+            {"file_name": f"{ticket.reference}-transcript.txt", "content": content},
+            kind="document",
+            reply=False,
+        )
 
 
 def copy_attachments(u: Unit, conversation: Conversation, chat_id: int, chosen: list[briefing.Attachment]) -> None:
     """Copies of the customer's attachments into a chat, in order, each album as one album."""
     for group in briefing.in_groups(chosen):
-        u.queue(conversation, chat_id, "", {"copy_many": {"from_chat_id": conversation.chat_id, "message_ids": group}},
-                kind="copies", reply=False)
+        u.queue(
+            conversation,
+            chat_id,
+            "",
+            {"copy_many": {"from_chat_id": conversation.chat_id, "message_ids": group}},
+            kind="copies",
+            reply=False,
+        )

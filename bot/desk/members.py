@@ -143,9 +143,15 @@ class Membership:
         now = self.clock()
         if not self._desk.enabled or now < self._paused_until:
             return []
-        self._retry = {user: retry for user, retry in self._retry.items() if any(s.telegram_user_id == user for s in seats)}
-        due = [seat for seat in seats if (seat.checked_at is None or now - seat.checked_at >= SWEEP_EVERY)
-               and (seat.telegram_user_id not in self._retry or self._retry[seat.telegram_user_id][0] <= now)]
+        self._retry = {
+            user: retry for user, retry in self._retry.items() if any(s.telegram_user_id == user for s in seats)
+        }
+        due = [
+            seat
+            for seat in seats
+            if (seat.checked_at is None or now - seat.checked_at >= SWEEP_EVERY)
+            and (seat.telegram_user_id not in self._retry or self._retry[seat.telegram_user_id][0] <= now)
+        ]
         due.sort(key=lambda seat: (seat.checked_at is not None, seat.checked_at or now))
         return [seat.telegram_user_id for seat in due[:SWEEP_BATCH]]
 

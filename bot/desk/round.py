@@ -50,7 +50,9 @@ class Round:
         due = await desk.sessions.read(handoffs.due_work, utcnow())
         if desk.enabled:
             if due.tickets_without_topic:
-                waiting = await desk.sessions.read(lambda session: [t.id for t in handoffs.tickets_without_topic(session)])
+                waiting = await desk.sessions.read(
+                    lambda session: [t.id for t in handoffs.tickets_without_topic(session)]
+                )
                 for ticket_id in waiting:
                     if not await self._announce(ticket_id):
                         break
@@ -65,8 +67,9 @@ class Round:
     async def _announce(self, ticket_id: int) -> bool:
         """Open the ticket's topic and post its context card; False when Telegram should be left alone for now."""
         desk = self._desk
-        name = await desk.sessions.read(lambda session: cards.topic_name(
-            ticket := session.get(Ticket, ticket_id), ticket.customer))
+        name = await desk.sessions.read(
+            lambda session: cards.topic_name(ticket := session.get(Ticket, ticket_id), ticket.customer)
+        )
         # A new topic posts a message Telegram counts in the group's minute: it goes with the card, first.
         if desk.outbox.pace.wait(desk.group, 2, card=True) > 0:
             return False
@@ -99,8 +102,12 @@ class Round:
                 continue
             conversation = handoff.conversation
             minutes = int((now - handoff.queued_at).total_seconds() // 60)
-            u.to_topic(conversation, handoff.ticket, STILL_WAITING.format(name=u.name(conversation), minutes=minutes),
-                       claim=handoff)
+            u.to_topic(
+                conversation,
+                handoff.ticket,
+                STILL_WAITING.format(name=u.name(conversation), minutes=minutes),
+                claim=handoff,
+            )
             handoff.announced_at = now
             self._announced.append(now)
             told = handoff.told_wait_seconds
@@ -143,6 +150,14 @@ def _send_followups(u: Unit) -> None:
     for handoff in handoffs.due_followups(u.session):
         handoff.followup_sent_at = utcnow()
         conversation = handoff.conversation
-        text = replies.FOLLOWUP.format(name=conversation.customer.first_name or "there", ticket=handoff.ticket.reference)
-        u.tell(conversation, text, [(replies.FOLLOWUP_OK, f"{FOLLOWUP_PREFIX}{handoff.id}:ok"),
-                                    (replies.FOLLOWUP_HELP, f"{FOLLOWUP_PREFIX}{handoff.id}:help")])
+        text = replies.FOLLOWUP.format(
+            name=conversation.customer.first_name or "there", ticket=handoff.ticket.reference
+        )
+        u.tell(
+            conversation,
+            text,
+            [
+                (replies.FOLLOWUP_OK, f"{FOLLOWUP_PREFIX}{handoff.id}:ok"),
+                (replies.FOLLOWUP_HELP, f"{FOLLOWUP_PREFIX}{handoff.id}:help"),
+            ],
+        )

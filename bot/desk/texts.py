@@ -23,14 +23,20 @@ AGENT_WELCOME = (
     "/queue shows who is waiting"
 )
 NOT_AN_AGENT = "Sorry, this is only for members of the agents' group."
-LEFT_THE_GROUP = ("You're no longer a member of the agents' group, so this chat is no longer your desk. The customers "
-                  "you were helping are back in the queue for the team.")
+LEFT_THE_GROUP = (
+    "You're no longer a member of the agents' group, so this chat is no longer your desk. The customers "
+    "you were helping are back in the queue for the team."
+)
 START_PRIVATE_FIRST = "Open a private chat with me and press Start first, then tap Claim again."
 ALREADY_CLAIMED = "Already claimed by {agent}."
 NO_CUSTOMER = "You're not talking with any customer right now. Claim a ticket in the agents' group first."
-WHICH_CUSTOMER = "You're helping {count} customers. Reply to one of their messages (swipe left on it) so I know who this is for."
+WHICH_CUSTOMER = (
+    "You're helping {count} customers. Reply to one of their messages (swipe left on it) so I know who this is for."
+)
 NOT_YOURS = "That customer's conversation isn't yours any more (it was closed or handed on), so nothing was sent."
-CLAIMED_INTRO = "You're now talking with {name} about {ticket}. Write here to reply; they see your first name.\n\n{recent}"
+CLAIMED_INTRO = (
+    "You're now talking with {name} about {ticket}. Write here to reply; they see your first name.\n\n{recent}"
+)
 CLAIMED_NOTICE = "✋ Claimed by {agent}."
 CLOSED_NOTICE = "✅ Closed by {agent}{note}."
 RETURNED_NOTICE = "↩️ {agent} handed {name} back to the bot."
@@ -50,17 +56,25 @@ TRANSFER_NOBODY = "No other agent has a private chat with me yet, so you can onl
 TRANSFERRED_NOTICE = "🔀 {old} passed the conversation to {new}."
 REQUEUED_NOTICE = "🔀 {old} put {name} back in the queue."
 TRANSFERRED_AGENT = "{name} ({ticket}) is now with {new}."
-PROMISE_USAGE = "Usage: /promise <when> <what>, e.g. /promise in 2h call you back, or /promise 2026-12-01 16:00 refund the fee."
+PROMISE_USAGE = (
+    "Usage: /promise <when> <what>, e.g. /promise in 2h call you back, or /promise 2026-12-01 16:00 refund the fee."
+)
 PROMISE_SAVED = "🤝 Promise #{number} on {ticket}: {what}, due {due}. I'll remind you then."
 PROMISE_NOTICE = "🤝 {agent} promised: {what}, due {due}."
 PROMISE_DUE = "⏰ Promise #{number} on {ticket} is due: {what}. When it's done, /kept {number}."
 PROMISE_KEPT_NOTICE = "✅ {agent} kept promise #{number}: {what}."
 NO_PROMISES = "You have no open promises."
-TOPIC_CLOSED = "{ticket} is closed, so what is written here no longer reaches the customer. /reopen {ticket} opens it again."
+TOPIC_CLOSED = (
+    "{ticket} is closed, so what is written here no longer reaches the customer. /reopen {ticket} opens it again."
+)
 REOPENED_BY = "↪️ {agent} reopened {ticket}."
-REOPENED_TICKET = "{ticket} is open again: what the team writes in its topic reaches the customer, or Claim it to talk in private."
+REOPENED_TICKET = (
+    "{ticket} is open again: what the team writes in its topic reaches the customer, or Claim it to talk in private."
+)
 REOPEN_USAGE = "Usage: /reopen T000012, for a closed ticket."
 AGENT_EDIT = "Edits don't reach the customer: send the correction as a new message."
 ADMINS_ONLY = "Only the agents' group admins can do that."
 RELEASED_NOTICE = "🔓 {admin} released {ticket} from {agent}: it is back in the queue."
-SUMMARY = "📊 {waiting} waiting (longest {longest} min) · {handled} with an agent · today: {closed} closed, rating {rating}"
+SUMMARY = (
+    "📊 {waiting} waiting (longest {longest} min) · {handled} with an agent · today: {closed} closed, rating {rating}"
+)

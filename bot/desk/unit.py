@@ -42,21 +42,39 @@ class Unit:
         return self.update_id is not None and bool(transcript.replies_to(self.session, self.update_id))
 
     def queue(
-        self, conversation: Conversation, chat_id: int, text: str, payload: dict[str, Any] | None = None,
-        kind: str = "text", *, reply: bool = True,
+        self,
+        conversation: Conversation,
+        chat_id: int,
+        text: str,
+        payload: dict[str, Any] | None = None,
+        kind: str = "text",
+        *,
+        reply: bool = True,
     ) -> int:
         """Record a message for any chat (the customer's, the group, an agent's) in the customer's transcript."""
         self.chats.add(chat_id)
         return transcript.queue_outgoing(
-            self.session, conversation=conversation, text=text, update_id=self.update_id if reply else None,
-            payload=payload, kind=kind, chat_id=chat_id)
+            self.session,
+            conversation=conversation,
+            text=text,
+            update_id=self.update_id if reply else None,
+            payload=payload,
+            kind=kind,
+            chat_id=chat_id,
+        )
 
     def tell(self, conversation: Conversation, text: str, choices: list[tuple[str, str]] | None = None) -> None:
         """A message to the customer, with buttons when `choices` (title, payload) are given."""
-        self.queue(conversation, conversation.chat_id, text, self.buttons(conversation.chat_id, choices) if choices else None)
+        self.queue(
+            conversation, conversation.chat_id, text, self.buttons(conversation.chat_id, choices) if choices else None
+        )
 
     def to_agent(
-        self, agent: Agent | None, conversation: Conversation, text: str, choices: list[tuple[str, str]] | None = None,
+        self,
+        agent: Agent | None,
+        conversation: Conversation,
+        text: str,
+        choices: list[tuple[str, str]] | None = None,
     ) -> bool:
         """A message to an agent's private chat, kept with the customer's conversation; False when they have none."""
         if agent is None or not agent.private_chat_id:
@@ -66,7 +84,11 @@ class Unit:
         return True
 
     def to_topic(
-        self, conversation: Conversation, ticket: Ticket, text: str, claim: Handoff | Ticket | None = None,
+        self,
+        conversation: Conversation,
+        ticket: Ticket,
+        text: str,
+        claim: Handoff | Ticket | None = None,
         kind: str = "text",
     ) -> None:
         """A message in the ticket's topic, with a Claim button for `claim` (once the topic exists: the card, posted
@@ -84,16 +106,26 @@ class Unit:
         was_closed, ticket.status = ticket.status in DONE, status
         if self.enabled and ticket.topic_id and was_closed != (status in DONE):
             name = cards.topic_name(ticket, conversation.customer)
-            change = {"closed": True, "name": cards.clip(f"✅ {name}", cards.TOPIC_NAME_CHARS)} if status in DONE \
+            change = (
+                {"closed": True, "name": cards.clip(f"✅ {name}", cards.TOPIC_NAME_CHARS)}
+                if status in DONE
                 else {"closed": False, "name": name}
-            self.queue(conversation, self.group, "", {"thread_id": ticket.topic_id, "topic": change}, kind="topic",
-                       reply=False)
+            )
+            self.queue(
+                conversation, self.group, "", {"thread_id": ticket.topic_id, "topic": change}, kind="topic", reply=False
+            )
 
     def buttons(self, chat_id: int, choices: list[tuple[str, str]]) -> dict[str, Any]:
         """Inline buttons for a chat: each payload kept on the server behind a short id issued to that chat only."""
-        return {"buttons": [
-            {"title": title, "callback_data": buttons.register(self.session, chat_id=chat_id, title=title, payload=payload)}
-            for title, payload in choices]}
+        return {
+            "buttons": [
+                {
+                    "title": title,
+                    "callback_data": buttons.register(self.session, chat_id=chat_id, title=title, payload=payload),
+                }
+                for title, payload in choices
+            ]
+        }
 
     def name(self, conversation: Conversation) -> str:
         """The customer's name as agents see it."""

@@ -43,9 +43,7 @@ async def _serve(arguments: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments and serve until SIGINT or SIGTERM."""
     arguments = _arguments(argv)
-    logging.basicConfig(
-        level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(_serve(arguments))
 
 

@@ -20,7 +20,7 @@ def album_problem(kinds: list[str]) -> str | None:
         if kind == "animation":
             return "can't parse InputMedia: type \"animation\" can't be used in sendMediaGroup"
         if kind not in ALBUM_KINDS:
-            return f"can't parse InputMedia: type \"{kind}\" is unsupported"
+            return f'can\'t parse InputMedia: type "{kind}" is unsupported'
     for alone in ("document", "audio"):
         if alone in kinds and any(kind != alone for kind in kinds):
             return f"{alone} can't be mixed with other media types"

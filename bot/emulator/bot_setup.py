@@ -11,13 +11,9 @@ from bot.emulator.state import JSON, EmulatorState
 
 MAX_UPDATES_PER_CALL = 100
 MAX_COMMANDS = 100
-_POLL_CONFLICT = (
-    "Conflict: terminated by other getUpdates request; "
-    "make sure that only one bot instance is running"
-)
+_POLL_CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 _WEBHOOK_CONFLICT = (
-    "Conflict: can't use getUpdates method while webhook is active; "
-    "use deleteWebhook to delete the webhook first"
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
 
 
@@ -150,8 +146,7 @@ class BotSetupMethods:
         for command in commands:
             _check_command(command)
         self.state.commands[self._commands_key(call.params)] = [
-            {"command": command["command"], "description": command["description"]}
-            for command in commands
+            {"command": command["command"], "description": command["description"]} for command in commands
         ]
         return True
 

@@ -257,7 +257,5 @@ def _thread_id(chat: Chat, params: Params) -> int | None:
     return topic.thread_id if topic else None
 
 
-
-
 def _source_ref(source: JSON) -> JSON:
     return {"chat_id": source["chat"]["id"], "message_id": source["message_id"]}

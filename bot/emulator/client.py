@@ -51,9 +51,7 @@ class EmulatorClient(UserActions):
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def _request(
-        self, method: str, path: str, body: JSON | None = None, query: JSON | None = None
-    ) -> JSON:
+    async def _request(self, method: str, path: str, body: JSON | None = None, query: JSON | None = None) -> JSON:
         url = f"{self._base_url}/_emulator/{path}"
         params = {key: str(value) for key, value in without_none(query or {}).items()}
         async with self._http().request(method, url, json=body, params=params) as response:
@@ -178,9 +176,7 @@ class EmulatorClient(UserActions):
         """A callback query with the bot's answer (`answered`, `answer`)."""
         return await self._request("GET", f"callbacks/{callback_query_id}")
 
-    async def sent(
-        self, chat_id: int | None = None, after: int = 0, wait: float = 0.0
-    ) -> SentBatch:
+    async def sent(self, chat_id: int | None = None, after: int = 0, wait: float = 0.0) -> SentBatch:
         """Sent or edited messages after a seq; `wait` long-polls for the first one."""
         query = {"chat_id": chat_id, "after": after, "wait": wait or None}
         payload = await self._request("GET", "sent", query=query)

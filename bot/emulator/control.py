@@ -200,7 +200,11 @@ def _content(state: EmulatorState, kind: str, body: JSON, user: User) -> JSON:
         }
         if kind == "location":
             return {"location": location}
-        venue = {"location": location, "title": str(body.get("title", "Venue")), "address": str(body.get("address", ""))}
+        venue = {
+            "location": location,
+            "title": str(body.get("title", "Venue")),
+            "address": str(body.get("address", "")),
+        }
         # A venue message carries its location too, as the Bot API keeps it.
         return {"venue": venue, "location": location}
     if kind == "contact":

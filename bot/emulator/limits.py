@@ -141,14 +141,10 @@ class RateLimiter:
 
     def _private_bucket(self, chat_id: int, now: float) -> TokenBucket:
         if chat_id not in self._private:
-            self._private[chat_id] = TokenBucket(
-                self._config.private_burst, self._config.private_per_second, now
-            )
+            self._private[chat_id] = TokenBucket(self._config.private_burst, self._config.private_per_second, now)
         return self._private[chat_id]
 
     def _group(self, chat_id: int) -> RollingWindow:
         if chat_id not in self._groups:
-            self._groups[chat_id] = RollingWindow(
-                self._config.group_per_minute, self._config.group_window
-            )
+            self._groups[chat_id] = RollingWindow(self._config.group_per_minute, self._config.group_window)
         return self._groups[chat_id]

@@ -55,10 +55,7 @@ def _trim(formatted: FormattedText) -> FormattedText:
 
 
 def _overlaps(start: int, end: int, entities: list[Entity]) -> bool:
-    return any(
-        start < entity["offset"] + entity["length"] and entity["offset"] < end
-        for entity in entities
-    )
+    return any(start < entity["offset"] + entity["length"] and entity["offset"] < end for entity in entities)
 
 
 def detect_entities(text: str, explicit: list[Entity]) -> list[Entity]:

@@ -24,9 +24,7 @@ _HTML_TAG_TYPES = {
     "tg-emoji": "custom_emoji",
 }
 _HTML_ESCAPES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-_HTML_ATTRIBUTE = re.compile(
-    r"""([A-Za-z_-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?"""
-)
+_HTML_ATTRIBUTE = re.compile(r"""([A-Za-z_-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
 
 
 def _html_unescape(source: str, position: int) -> tuple[str, int]:
@@ -121,8 +119,7 @@ def _html_end_tag(source: str, position: int, end: int, stack: list[_OpenTag]) -
         raise parse_error(f"Unexpected end tag at byte offset {offset}")
     if stack[-1].name != name:
         raise parse_error(
-            f'Unmatched end tag at byte offset {offset}, expected "</{stack[-1].name}>", '
-            f'found "</{name}>"'
+            f'Unmatched end tag at byte offset {offset}, expected "</{stack[-1].name}>", found "</{name}>"'
         )
     return stack.pop()
 
@@ -137,9 +134,7 @@ def parse_html(source: str) -> FormattedText:
         if source.startswith("</", position):
             end = source.find(">", position)
             if end == -1:
-                raise parse_error(
-                    f"Unclosed end tag at byte offset {byte_offset(source, position)}"
-                )
+                raise parse_error(f"Unclosed end tag at byte offset {byte_offset(source, position)}")
             tag = _html_end_tag(source, position, end, stack)
             _html_entity(tag, builder, stack[-1] if stack else None)
             position = end + 1

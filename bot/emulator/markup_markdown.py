@@ -48,8 +48,7 @@ class _MarkdownV2Parser:
             opened = self.stack[-1]
             title = _ENTITY_TITLES.get(_MARKDOWN_V2_MARKERS.get(opened.marker, "text_link"))
             raise parse_error(
-                f"Can't find end of {title} entity at byte offset "
-                f"{byte_offset(self.source, opened.source_position)}"
+                f"Can't find end of {title} entity at byte offset {byte_offset(self.source, opened.source_position)}"
             )
         return self.builder.result()
 
@@ -76,9 +75,7 @@ class _MarkdownV2Parser:
         elif char == "]" and any(opened.marker == "[" for opened in self.stack):
             self._link_end()
         elif char in _MARKDOWN_V2_RESERVED:
-            raise parse_error(
-                f"Character '{char}' is reserved and must be escaped with the preceding '\\'"
-            )
+            raise parse_error(f"Character '{char}' is reserved and must be escaped with the preceding '\\'")
         else:
             self.builder.add(char)
             self.position += 1
@@ -141,10 +138,7 @@ class _MarkdownV2Parser:
             else:
                 out.append(char)
                 position += 1
-        raise parse_error(
-            f"Can't find end of the entity starting at byte offset "
-            f"{byte_offset(self.source, start - 1)}"
-        )
+        raise parse_error(f"Can't find end of the entity starting at byte offset {byte_offset(self.source, start - 1)}")
 
     def _code(self) -> None:
         start = self.builder.offset
@@ -196,10 +190,7 @@ def parse_markdown(source: str) -> FormattedText:
 def _legacy_span(source: str, position: int, marker: str, kind: str, builder: TextBuilder) -> int:
     end = source.find(marker, position + len(marker))
     if end == -1:
-        raise parse_error(
-            "Can't find end of the entity starting at byte offset "
-            f"{byte_offset(source, position)}"
-        )
+        raise parse_error(f"Can't find end of the entity starting at byte offset {byte_offset(source, position)}")
     start = builder.offset
     builder.add(source[position + len(marker) : end])
     builder.close(kind, start)
@@ -210,10 +201,7 @@ def _legacy_link(source: str, position: int, builder: TextBuilder) -> int:
     close = source.find("](", position)
     end = source.find(")", close + 2) if close != -1 else -1
     if end == -1:
-        raise parse_error(
-            "Can't find end of the entity starting at byte offset "
-            f"{byte_offset(source, position)}"
-        )
+        raise parse_error(f"Can't find end of the entity starting at byte offset {byte_offset(source, position)}")
     start = builder.offset
     builder.add(source[position + 1 : close])
     builder.close("text_link", start, url=source[close + 2 : end])

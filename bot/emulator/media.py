@@ -104,12 +104,7 @@ def placeholder_png(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", checksum)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", pixels)
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def _scaled(width: int, height: int, box: int) -> tuple[int, int]:
@@ -160,8 +155,7 @@ class FileStore:
         """Store a photo; returns its PhotoSize list (all sizes serve the same bytes)."""
         width, height = image_size(data) or _DEFAULT_PHOTO_SIZE
         sizes = [
-            self.add("photo", data, {"width": w, "height": h}).describe()
-            for w, h in photo_dimensions(width, height)
+            self.add("photo", data, {"width": w, "height": h}).describe() for w, h in photo_dimensions(width, height)
         ]
         for size in sizes:
             self._photo_sets[size["file_id"]] = sizes

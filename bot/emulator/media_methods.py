@@ -147,7 +147,7 @@ class MediaMethods:
         message = self.sender.own_message(call)
         kind, item = _input_media(call.params, call.params.get_json("media"))
         if kind not in EDITABLE_MEDIA:
-            raise bad_request(f"can't parse InputMedia: type \"{kind}\" is unsupported")
+            raise bad_request(f'can\'t parse InputMedia: type "{kind}" is unsupported')
         current = next((name for name in EDITABLE_MEDIA if name in message), "text" if "text" in message else None)
         if current is None:
             raise bad_request("message can't be edited")
@@ -158,4 +158,3 @@ class MediaMethods:
         changes.update(media_fields(kind, media))
         changes.update(caption_content(caption(item)))
         return self.sender.apply_edit(call, message, changes, file=info)
-

@@ -153,7 +153,9 @@ def set_bot_status(state: EmulatorState, chat_id: int, body: JSON) -> JSON:
     old = chats.bot_member(chat, state.bot)
     was_in = bot_is_in(chat)
     chat.bot_status = "member" if status == "administrator" else status
-    chat.bot_rights = (rights if rights is not None else chats.full_admin_rights()) if status == "administrator" else None
+    chat.bot_rights = (
+        (rights if rights is not None else chats.full_admin_rights()) if status == "administrator" else None
+    )
     new = chats.bot_member(chat, state.bot)
     if old != new:
         state.push_update("my_chat_member", _changed(chat, actor, old, new))

@@ -31,9 +31,7 @@ _BUTTON_URL = re.compile(r"^(https?|tg)://\S+$", re.IGNORECASE)
 
 def message_text(params: Params) -> FormattedText:
     """The `text` of sendMessage/editMessageText after parsing, checked for length."""
-    formatted = format_text(
-        params.get_str("text") or "", params.get_str("parse_mode"), params.get_json("entities")
-    )
+    formatted = format_text(params.get_str("text") or "", params.get_str("parse_mode"), params.get_json("entities"))
     if not formatted.text:
         raise bad_request("message text is empty")
     if len(formatted.text) > MAX_TEXT_LENGTH:
@@ -120,12 +118,7 @@ def callback_buttons(markup: JSON | None) -> set[str]:
     """The callback_data values of an inline keyboard."""
     if not markup or "inline_keyboard" not in markup:
         return set()
-    return {
-        button["callback_data"]
-        for row in markup["inline_keyboard"]
-        for button in row
-        if "callback_data" in button
-    }
+    return {button["callback_data"] for row in markup["inline_keyboard"] for button in row if "callback_data" in button}
 
 
 def check_writable(chat: Chat) -> None:

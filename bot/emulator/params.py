@@ -25,9 +25,7 @@ class Params:
     # Form and query values are strings (PTB sends non-string values JSON-encoded)
     # while JSON bodies carry typed values, so every getter accepts both.
 
-    def __init__(
-        self, values: Mapping[str, Any], uploads: Mapping[str, Upload] | None = None
-    ) -> None:
+    def __init__(self, values: Mapping[str, Any], uploads: Mapping[str, Upload] | None = None) -> None:
         self._values = dict(values)
         self._uploads = dict(uploads or {})
 

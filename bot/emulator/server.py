@@ -25,6 +25,7 @@ _BAD_GATEWAY_PAGE = (
     "</body>\r\n</html>\r\n"
 )
 
+
 async def read_params(request: web.Request) -> Params:
     """Parameters from the query string and a JSON, urlencoded or multipart body."""
     values: dict[str, Any] = dict(request.query)

@@ -210,9 +210,7 @@ class SeqLog:
 class EmulatorState:
     """Everything the emulator knows, in memory."""
 
-    def __init__(
-        self, bot_username: str = DEFAULT_BOT_USERNAME, bot_name: str = DEFAULT_BOT_NAME
-    ) -> None:
+    def __init__(self, bot_username: str = DEFAULT_BOT_USERNAME, bot_name: str = DEFAULT_BOT_NAME) -> None:
         self.bot_username = bot_username
         self.bot_name = bot_name
         self.changed = Signal()
@@ -338,9 +336,7 @@ class EmulatorState:
         self.changed.notify()
         return recorded
 
-    def finish_call(
-        self, entry: JSON, status: int, description: str | None, retry_after: int | None = None
-    ) -> None:
+    def finish_call(self, entry: JSON, status: int, description: str | None, retry_after: int | None = None) -> None:
         """Complete a logged call with its HTTP status (0: connection dropped) and, for a 429, its retry_after.
 
         `time` is when the call arrived, `time + duration` when it was answered (both `time.time()`).

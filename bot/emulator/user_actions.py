@@ -15,9 +15,7 @@ def without_none(values: JSON) -> JSON:
 class UserActions:
     """The user side of `EmulatorClient`; every method returns what the control API answered."""
 
-    async def _request(
-        self, method: str, path: str, body: JSON | None = None, query: JSON | None = None
-    ) -> JSON:
+    async def _request(self, method: str, path: str, body: JSON | None = None, query: JSON | None = None) -> JSON:
         raise NotImplementedError
 
     async def send_text(
@@ -31,8 +29,12 @@ class UserActions:
     ) -> JSON:
         """A user sends a text; returns `{update_id, message}`."""
         return await self.send_media(
-            from_id, "text", text=text, chat_id=chat_id,
-            message_thread_id=message_thread_id, reply_to_message_id=reply_to_message_id,
+            from_id,
+            "text",
+            text=text,
+            chat_id=chat_id,
+            message_thread_id=message_thread_id,
+            reply_to_message_id=reply_to_message_id,
         )
 
     async def send_media(
@@ -74,7 +76,6 @@ class UserActions:
         body = {"from_id": from_id, "chat_id": chat_id, "message_id": message_id, "data": data, "force": forged or None}
         return await self._request("POST", "callbacks", without_none(body))
 
-
     # `where` below: chat_id (default: the user's private chat), message_thread_id, reply_to_message_id.
 
     async def send_document(
@@ -92,22 +93,38 @@ class UserActions:
         return await self.send_media(from_id, "document", content=content, caption=caption, **options, **where)
 
     async def send_voice(
-        self, from_id: int, content: bytes | None = None, *, duration: int = 3, caption: str | None = None,
+        self,
+        from_id: int,
+        content: bytes | None = None,
+        *,
+        duration: int = 3,
+        caption: str | None = None,
         **where: int | None,
     ) -> JSON:
         """A user sends a voice note; returns `{update_id, message}`."""
         return await self.send_media(from_id, "voice", content=content, caption=caption, duration=duration, **where)
 
     async def send_video(
-        self, from_id: int, content: bytes | None = None, *, duration: int = 3, caption: str | None = None,
+        self,
+        from_id: int,
+        content: bytes | None = None,
+        *,
+        duration: int = 3,
+        caption: str | None = None,
         **where: int | None,
     ) -> JSON:
         """A user sends a video; returns `{update_id, message}`."""
         return await self.send_media(from_id, "video", content=content, caption=caption, duration=duration, **where)
 
     async def send_audio(
-        self, from_id: int, content: bytes | None = None, *, file_name: str = "track.mp3", duration: int = 3,
-        caption: str | None = None, **where: int | None,
+        self,
+        from_id: int,
+        content: bytes | None = None,
+        *,
+        file_name: str = "track.mp3",
+        duration: int = 3,
+        caption: str | None = None,
+        **where: int | None,
     ) -> JSON:
         """A user sends a music file; returns `{update_id, message}`."""
         return await self.send_media(
@@ -119,8 +136,14 @@ class UserActions:
         return await self.send_media(from_id, "location", latitude=latitude, longitude=longitude, **where)
 
     async def send_contact(
-        self, from_id: int, phone_number: str, first_name: str, *, last_name: str | None = None,
-        user_id: int | None = None, **where: int | None,
+        self,
+        from_id: int,
+        phone_number: str,
+        first_name: str,
+        *,
+        last_name: str | None = None,
+        user_id: int | None = None,
+        **where: int | None,
     ) -> JSON:
         """A user shares a contact (a Telegram user's when user_id is given); returns `{update_id, message}`."""
         contact = without_none(

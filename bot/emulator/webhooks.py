@@ -81,7 +81,9 @@ class WebhookDelivery:
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     async with self._http.post(webhook["url"], json=update, headers=headers) as response:
                         if 200 <= response.status < 300:
-                            self._state.updates = [u for u in self._state.updates if u["update_id"] != update["update_id"]]
+                            self._state.updates = [
+                                u for u in self._state.updates if u["update_id"] != update["update_id"]
+                            ]
                             return
                         log.info("webhook answered %s for update %s; retrying", response.status, update["update_id"])
                 await asyncio.sleep(RETRY_SECONDS)

@@ -109,9 +109,11 @@ def backup(settings: Settings, target: Path | None = None, out: TextIO | None = 
         parts: list[str] = []
         revision = None
         if database is None:
-            out.write("DATABASE_URL is PostgreSQL: this archive does NOT hold the database nor Rasa's tracker store "
-                      "(both live in PostgreSQL). Back them up with pg_dump, e.g. `pg_dump -Fc -f frontline.dump "
-                      "\"$DATABASE_URL\"`; the archive holds the model store and the complaints waiting on disk.\n")
+            out.write(
+                "DATABASE_URL is PostgreSQL: this archive does NOT hold the database nor Rasa's tracker store "
+                "(both live in PostgreSQL). Back them up with pg_dump, e.g. `pg_dump -Fc -f frontline.dump "
+                '"$DATABASE_URL"`; the archive holds the model store and the complaints waiting on disk.\n'
+            )
         else:
             for name, source in ((DATABASE, database), (TRACKER, settings.rasa_tracker_db)):
                 if source.exists():
@@ -143,9 +145,12 @@ def backup(settings: Settings, target: Path | None = None, out: TextIO | None = 
                     archive.addfile(info, reader)
                 files.append({"path": name, "size": info.size, "sha256": reader.sha256.hexdigest()})
             manifest = {
-                "format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "format": FORMAT,
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "database": "sqlite" if database is not None else "postgresql (not included: use pg_dump)",
-                "schema_revision": revision, "parts": parts, "files": files,
+                "schema_revision": revision,
+                "parts": parts,
+                "files": files,
             }
             data = json.dumps(manifest, indent=2).encode()
             info = tarfile.TarInfo(MANIFEST)
@@ -153,8 +158,10 @@ def backup(settings: Settings, target: Path | None = None, out: TextIO | None = 
             archive.addfile(info, io.BytesIO(data))
         partial.replace(target)
     total = sum(f["size"] for f in files)
-    out.write(f"backup written to {target}: {len(files)} files, {total / 1e6:.1f} MB before compression"
-              f"{f', schema {revision}' if revision else ''}\n")
+    out.write(
+        f"backup written to {target}: {len(files)} files, {total / 1e6:.1f} MB before compression"
+        f"{f', schema {revision}' if revision else ''}\n"
+    )
     return target
 
 
@@ -212,8 +219,10 @@ def restore(settings: Settings, archive_path: Path, *, force: bool = False, out:
         raise BackupError(f"no archive at {archive_path}")
     running = app_answers(settings)
     if running and not force:
-        raise BackupError(f"the app seems to be running ({running} answers): stop the app, the action server and Rasa "
-                          "first, or pass --force")
+        raise BackupError(
+            f"the app seems to be running ({running} answers): stop the app, the action server and Rasa "
+            "first, or pass --force"
+        )
     stamp = _stamp()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".restore-{stamp}-", dir=settings.var_dir))
@@ -248,8 +257,10 @@ def restore(settings: Settings, archive_path: Path, *, force: bool = False, out:
             placed.append(str(target))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    out.write(f"restored {len(manifest['files'])} files from {archive_path} (made {manifest.get('created_at')}, "
-              f"schema {manifest.get('schema_revision')}) into {', '.join(placed)}\n")
+    out.write(
+        f"restored {len(manifest['files'])} files from {archive_path} (made {manifest.get('created_at')}, "
+        f"schema {manifest.get('schema_revision')}) into {', '.join(placed)}\n"
+    )
     if aside.exists():
         out.write(f"what was there before is kept in {aside}\n")
     out.write("start the app (`frontline app`): it migrates the schema if this code is newer\n")
@@ -274,4 +285,3 @@ def main_restore(settings: Settings, archive: str, force: bool) -> int:
         print(f"restore refused: {exc}", file=sys.stderr)
         return 1
     return 0
-

@@ -24,7 +24,7 @@ def resolve(session: Session, *, chat_id: int, data: str | None) -> CallbackPayl
     """The payload behind callback data, only if it was issued to this very chat."""
     if not data or not data.startswith(PREFIX):
         return None
-    found = session.get(CallbackPayload, data[len(PREFIX):][:32])
+    found = session.get(CallbackPayload, data[len(PREFIX) :][:32])
     if found is None or found.chat_id != chat_id:
         return None
     return found

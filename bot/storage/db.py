@@ -78,8 +78,9 @@ def _note_error(context: ExceptionContext) -> None:
     outage = _outage.get()
     if outage is None or context.is_pre_ping:
         return
-    if context.is_disconnect or isinstance(context.sqlalchemy_exception, (exc.OperationalError, exc.InterfaceError,
-                                                                         exc.InternalError)):
+    if context.is_disconnect or isinstance(
+        context.sqlalchemy_exception, (exc.OperationalError, exc.InterfaceError, exc.InternalError)
+    ):
         outage.note(context.original_exception)
 
 
@@ -128,8 +129,9 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._thread: ThreadPoolExecutor | None = None
         url = engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            self._plain_engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"),
-                                                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            self._plain_engine = create_sync_engine(
+                url.set(drivername="sqlite+pysqlite"), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            )
             event.listen(self._plain_engine, "connect", _sqlite_pragmas)
             self._plain = sessionmaker(self._plain_engine, expire_on_commit=False)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="frontline-db")
@@ -151,7 +153,8 @@ class Sessions(async_sessionmaker[AsyncSession]):
                 return await session.run_sync(work, *args, **kwargs)
         context = contextvars.copy_context()
         return await asyncio.get_running_loop().run_in_executor(
-            self._thread, context.run, self._work, work, args, kwargs, commit)
+            self._thread, context.run, self._work, work, args, kwargs, commit
+        )
 
     def _work(self, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], commit: bool) -> T:
         assert self._plain is not None

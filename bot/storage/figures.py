@@ -51,22 +51,36 @@ class Figures:
 def figures(session: Session, since: datetime, until: datetime | None = None) -> Figures:
     """The figures of [since, until)."""
     until = until or utcnow()
-    talked = set(session.scalars(
-        select(Message.conversation_id).distinct()
-        .where(Message.direction == Direction.IN, Message.created_at >= since, Message.created_at < until)))
+    talked = set(
+        session.scalars(
+            select(Message.conversation_id)
+            .distinct()
+            .where(Message.direction == Direction.IN, Message.created_at >= since, Message.created_at < until)
+        )
+    )
     rows = session.execute(
-        select(Handoff.conversation_id, Handoff.reason, Handoff.queued_at, Handoff.claimed_at, Handoff.first_reply_at)
-        .where(Handoff.queued_at >= since, Handoff.queued_at < until)).all()
+        select(
+            Handoff.conversation_id, Handoff.reason, Handoff.queued_at, Handoff.claimed_at, Handoff.first_reply_at
+        ).where(Handoff.queued_at >= since, Handoff.queued_at < until)
+    ).all()
     reasons = collections.Counter(row.reason for row in rows)
     waits = [_seconds(row.queued_at, row.claimed_at) for row in rows if row.claimed_at is not None]
-    replies = [_seconds(row.claimed_at, row.first_reply_at) for row in rows
-               if row.claimed_at is not None and row.first_reply_at is not None]
-    result = Figures(conversations=len(talked), handed_over=len(talked & {row.conversation_id for row in rows}),
-                     handoffs=len(rows), by_reason=sorted(reasons.items(), key=lambda item: (-item[1], item[0])),
-                     median_wait=statistics.median(waits) if waits else None,
-                     median_first_reply=statistics.median(replies) if replies else None)
-    scores = session.scalars(select(Handoff.csat).where(
-        Handoff.csat.is_not(None), Handoff.closed_at >= since, Handoff.closed_at < until))
+    replies = [
+        _seconds(row.claimed_at, row.first_reply_at)
+        for row in rows
+        if row.claimed_at is not None and row.first_reply_at is not None
+    ]
+    result = Figures(
+        conversations=len(talked),
+        handed_over=len(talked & {row.conversation_id for row in rows}),
+        handoffs=len(rows),
+        by_reason=sorted(reasons.items(), key=lambda item: (-item[1], item[0])),
+        median_wait=statistics.median(waits) if waits else None,
+        median_first_reply=statistics.median(replies) if replies else None,
+    )
+    scores = session.scalars(
+        select(Handoff.csat).where(Handoff.csat.is_not(None), Handoff.closed_at >= since, Handoff.closed_at < until)
+    )
     for score in scores:
         if score in result.ratings:
             result.ratings[score] += 1
@@ -77,13 +91,18 @@ def _seconds(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds()
 
 
-def conversations_per_day(session: Session, days: int, zone: tzinfo, now: datetime | None = None) -> list[tuple[date, int]]:
+def conversations_per_day(
+    session: Session, days: int, zone: tzinfo, now: datetime | None = None
+) -> list[tuple[date, int]]:
     """Conversations on each of the last `days` days (today included, days as `zone` counts them), oldest first."""
     today = (now or utcnow()).astimezone(zone).date()
     first = today - timedelta(days=days - 1)
     start = datetime.combine(first, datetime.min.time(), zone)
-    rows = session.execute(select(Message.conversation_id, Message.created_at)
-                           .where(Message.direction == Direction.IN, Message.created_at >= start))
+    rows = session.execute(
+        select(Message.conversation_id, Message.created_at).where(
+            Message.direction == Direction.IN, Message.created_at >= start
+        )
+    )
     seen = {(created.astimezone(zone).date(), conversation) for conversation, created in rows}
     counts = collections.Counter(day for day, _ in seen)
     return [(first + timedelta(days=n), counts[first + timedelta(days=n)]) for n in range(days)]

@@ -17,11 +17,17 @@ def flaggable_answer(session: Session, conversation_id: int) -> Message | None:
     """The bot's last answer before the conversation's newest handoff (not the handoff's own words); its last
     answer so far when no handoff was asked of the bot."""
     request = session.scalar(
-        select(Message).where(Message.conversation_id == conversation_id, Message.kind == "handoff")
-        .order_by(Message.id.desc()).limit(1))
+        select(Message)
+        .where(Message.conversation_id == conversation_id, Message.kind == "handoff")
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
     query = select(Message).where(
-        Message.conversation_id == conversation_id, Message.direction == Direction.OUT, Message.kind == "text",
-        Message.update_id.is_not(None))
+        Message.conversation_id == conversation_id,
+        Message.direction == Direction.OUT,
+        Message.kind == "text",
+        Message.update_id.is_not(None),
+    )
     if request is not None:
         query = query.where(Message.id < request.id, Message.update_id != request.update_id)
     return session.scalar(query.order_by(Message.id.desc()).limit(1))
@@ -34,12 +40,18 @@ def flag(session: Session, *, ticket: Ticket, agent: Agent, note: str) -> Flag |
     answer = flaggable_answer(session, ticket.conversation_id)
     if answer is None:
         return None
-    again = session.scalar(select(Flag).where(  # the same update handled again after a restart
-        Flag.message_id == answer.id, Flag.agent_id == agent.id, Flag.note == note, Flag.resolved_at.is_(None)).limit(1))
+    again = session.scalar(
+        select(Flag)
+        .where(  # the same update handled again after a restart
+            Flag.message_id == answer.id, Flag.agent_id == agent.id, Flag.note == note, Flag.resolved_at.is_(None)
+        )
+        .limit(1)
+    )
     if again is not None:
         return again
-    made = Flag(message_id=answer.id, conversation_id=ticket.conversation_id, ticket_id=ticket.id, agent_id=agent.id,
-                note=note)
+    made = Flag(
+        message_id=answer.id, conversation_id=ticket.conversation_id, ticket_id=ticket.id, agent_id=agent.id, note=note
+    )
     session.add(made)
     session.flush()
     return made
@@ -47,9 +59,18 @@ def flag(session: Session, *, ticket: Ticket, agent: Agent, note: str) -> Flag |
 
 def question_of(session: Session, answer: Message) -> str:
     """What the customer wrote that the bot answered so."""
-    return session.scalar(select(Message.text).where(
-        Message.conversation_id == answer.conversation_id, Message.update_id == answer.update_id,
-        Message.direction == Direction.IN).limit(1)) or ""
+    return (
+        session.scalar(
+            select(Message.text)
+            .where(
+                Message.conversation_id == answer.conversation_id,
+                Message.update_id == answer.update_id,
+                Message.direction == Direction.IN,
+            )
+            .limit(1)
+        )
+        or ""
+    )
 
 
 @dataclass
@@ -73,9 +94,16 @@ def flagged(session: Session, *, resolved: bool = False, limit: int = 50) -> lis
         agent = session.get(Agent, made.agent_id) if made.agent_id else None
         ticket = session.get(Ticket, made.ticket_id) if made.ticket_id else None
         customer = session.get(Customer, ticket.customer_id) if ticket and ticket.customer_id else None
-        found.append(Flagged(flag=made, question=question_of(session, answer), answer=answer.text,
-                             agent=agent.first_name if agent else "", ticket=ticket.reference if ticket else "",
-                             customer=customer))
+        found.append(
+            Flagged(
+                flag=made,
+                question=question_of(session, answer),
+                answer=answer.text,
+                agent=agent.first_name if agent else "",
+                ticket=ticket.reference if ticket else "",
+                customer=customer,
+            )
+        )
     return found
 
 

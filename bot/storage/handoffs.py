@@ -27,8 +27,11 @@ WAIT_WINDOW = timedelta(days=7)
 
 
 # A handoff with the people and records every desk step needs: one query, not a lookup for each.
-WITH_PEOPLE = (joinedload(Handoff.ticket), joinedload(Handoff.agent),
-               joinedload(Handoff.conversation).joinedload(Conversation.customer))
+WITH_PEOPLE = (
+    joinedload(Handoff.ticket),
+    joinedload(Handoff.agent),
+    joinedload(Handoff.conversation).joinedload(Conversation.customer),
+)
 
 
 def load(session: Session, handoff_id: int) -> Handoff | None:
@@ -39,8 +42,11 @@ def load(session: Session, handoff_id: int) -> Handoff | None:
 def active_for(session: Session, conversation_id: int) -> Handoff | None:
     """The conversation's handoff that is waiting or being handled, if any."""
     return session.scalar(
-        select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.status.in_(ACTIVE_HANDOFF))
-        .order_by(Handoff.id.desc()).limit(1).options(*WITH_PEOPLE)
+        select(Handoff)
+        .where(Handoff.conversation_id == conversation_id, Handoff.status.in_(ACTIVE_HANDOFF))
+        .order_by(Handoff.id.desc())
+        .limit(1)
+        .options(*WITH_PEOPLE)
     )
 
 
@@ -61,7 +67,8 @@ def open_handoff(
 def place_in_line(session: Session, handoff: Handoff) -> int:
     """1 for the next customer an agent will pick up."""
     ahead = session.scalar(
-        select(func.count()).select_from(Handoff)
+        select(func.count())
+        .select_from(Handoff)
         .where(Handoff.status == HandoffStatus.QUEUED, Handoff.queued_at < handoff.queued_at)
     )
     return (ahead or 0) + 1
@@ -73,7 +80,8 @@ def typical_wait(session: Session, now: datetime | None = None) -> timedelta | N
     rows = session.execute(
         select(Handoff.queued_at, Handoff.claimed_at)
         .where(Handoff.claimed_at.is_not(None), Handoff.claimed_at >= since)
-        .order_by(Handoff.claimed_at.desc()).limit(WAIT_SAMPLE)
+        .order_by(Handoff.claimed_at.desc())
+        .limit(WAIT_SAMPLE)
     )
     waits = [(claimed - queued).total_seconds() for queued, claimed in rows]
     if len(waits) < 3:
@@ -94,7 +102,8 @@ def claim(session: Session, handoff_id: int, agent: Agent) -> bool:
     """Give a waiting handoff to an agent; False if someone else was quicker (or it is no longer waiting)."""
     now = utcnow()
     result = session.execute(
-        update(Handoff).where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.QUEUED)
+        update(Handoff)
+        .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.QUEUED)
         .values(status=HandoffStatus.CLAIMED, agent_id=agent.id, claimed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -108,7 +117,11 @@ def claim(session: Session, handoff_id: int, agent: Agent) -> bool:
 
 
 def finish(
-    session: Session, handoff: Handoff, status: HandoffStatus, *, resolution: str | None = None,
+    session: Session,
+    handoff: Handoff,
+    status: HandoffStatus,
+    *,
+    resolution: str | None = None,
     followup_after: timedelta | None = None,
 ) -> bool:
     """End an active handoff (closed, returned to the bot, or cancelled); the conversation goes back to the bot."""
@@ -127,9 +140,14 @@ def finish(
 
 def claimed_by(session: Session, agent_id: int) -> list[Handoff]:
     """The conversations an agent is handling now, oldest claim first."""
-    return list(session.scalars(
-        select(Handoff).where(Handoff.agent_id == agent_id, Handoff.status == HandoffStatus.CLAIMED)
-        .order_by(Handoff.claimed_at).options(*WITH_PEOPLE)))
+    return list(
+        session.scalars(
+            select(Handoff)
+            .where(Handoff.agent_id == agent_id, Handoff.status == HandoffStatus.CLAIMED)
+            .order_by(Handoff.claimed_at)
+            .options(*WITH_PEOPLE)
+        )
+    )
 
 
 def agent(session: Session, *, telegram_user_id: int, first_name: str, username: str | None) -> Agent:
@@ -164,15 +182,19 @@ def _followup_due(now: datetime) -> tuple[ColumnElement[bool], ...]:
 
 def due_followups(session: Session, now: datetime | None = None) -> list[Handoff]:
     """Closed handoffs whose next-day check is due and not sent."""
-    return list(session.scalars(
-        select(Handoff).where(*_followup_due(now or utcnow())).order_by(Handoff.followup_due_at)))
+    return list(
+        session.scalars(select(Handoff).where(*_followup_due(now or utcnow())).order_by(Handoff.followup_due_at))
+    )
 
 
 def latest_rated(session: Session, conversation_id: int) -> Handoff | None:
     """The conversation's most recently rated handoff, whose comment may follow."""
     return session.scalar(
-        select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.csat.is_not(None))
-        .order_by(Handoff.id.desc()).limit(1))
+        select(Handoff)
+        .where(Handoff.conversation_id == conversation_id, Handoff.csat.is_not(None))
+        .order_by(Handoff.id.desc())
+        .limit(1)
+    )
 
 
 def ticket_in_topic(session: Session, topic_id: int | None) -> Ticket | None:
@@ -185,12 +207,16 @@ def ticket_in_topic(session: Session, topic_id: int | None) -> Ticket | None:
 def relayed_message(session: Session, *, chat_id: int, telegram_message_id: int) -> Message | None:
     """The message the bot delivered into an agent's chat as this Telegram message (to map a reply to its customer)."""
     return session.scalar(
-        select(Message).where(Message.chat_id == chat_id, Message.telegram_message_id == telegram_message_id)
-        .order_by(Message.id.desc()).limit(1))
+        select(Message)
+        .where(Message.chat_id == chat_id, Message.telegram_message_id == telegram_message_id)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
 
 
-_LATEST = (select(Handoff).where(Handoff.conversation_id == bindparam("conversation_id"))
-           .order_by(Handoff.id.desc()).limit(1))  # on every message's way: built once (see bot/storage/inbox.py)
+_LATEST = (
+    select(Handoff).where(Handoff.conversation_id == bindparam("conversation_id")).order_by(Handoff.id.desc()).limit(1)
+)  # on every message's way: built once (see bot/storage/inbox.py)
 
 
 def latest(session: Session, conversation_id: int) -> Handoff | None:
@@ -238,8 +264,11 @@ def promise(
 
 def open_promises(session: Session, agent_id: int) -> list[Promise]:
     """An agent's promises not kept yet, soonest due first."""
-    return list(session.scalars(
-        select(Promise).where(Promise.agent_id == agent_id, Promise.kept_at.is_(None)).order_by(Promise.due_at)))
+    return list(
+        session.scalars(
+            select(Promise).where(Promise.agent_id == agent_id, Promise.kept_at.is_(None)).order_by(Promise.due_at)
+        )
+    )
 
 
 def _promise_due(now: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -262,9 +291,14 @@ class DueWork(NamedTuple):
 
 def due_work(session: Session, now: datetime) -> DueWork:
     """One read of what the desk's round would find, so that a round with nothing to do costs one query."""
-    row = session.execute(select(
-        exists().where(*_without_topic()), exists().where(*_queued()),
-        exists().where(*_promise_due(now)), exists().where(*_followup_due(now)))).one()
+    row = session.execute(
+        select(
+            exists().where(*_without_topic()),
+            exists().where(*_queued()),
+            exists().where(*_promise_due(now)),
+            exists().where(*_followup_due(now)),
+        )
+    ).one()
     return DueWork(*(bool(flag) for flag in row))
 
 
@@ -274,8 +308,16 @@ def summary(session: Session, now: datetime) -> dict[str, Any]:
     handled = session.scalar(select(func.count()).select_from(Handoff).where(Handoff.status == HandoffStatus.CLAIMED))
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     closed = session.execute(
-        select(func.count(), func.avg(Handoff.csat)).where(Handoff.status == HandoffStatus.CLOSED, Handoff.closed_at >= start))
+        select(func.count(), func.avg(Handoff.csat)).where(
+            Handoff.status == HandoffStatus.CLOSED, Handoff.closed_at >= start
+        )
+    )
     count, rating = closed.one()
     longest = max(((now - h.queued_at).total_seconds() // 60 for h in waiting), default=0)
-    return {"waiting": len(waiting), "longest": int(longest), "handled": handled or 0, "closed": count or 0,
-            "rating": float(rating) if rating is not None else None}
+    return {
+        "waiting": len(waiting),
+        "longest": int(longest),
+        "handled": handled or 0,
+        "closed": count or 0,
+        "rating": float(rating) if rating is not None else None,
+    }

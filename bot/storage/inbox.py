@@ -43,14 +43,22 @@ def handling(update_id: int) -> Iterator[Handling]:
 _UPDATES = InboxUpdate.__table__
 # The statements on every message's way are built once, with parameters: SQLAlchemy then reuses the compiled form,
 # where a statement built anew for each call costs more to build and look up than to run (make bench-profile).
-_STORE = {name: dialect.insert(_UPDATES).on_conflict_do_nothing(index_elements=[_UPDATES.c.update_id])
-          for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}  # the two we run on
+_STORE = {
+    name: dialect.insert(_UPDATES).on_conflict_do_nothing(index_elements=[_UPDATES.c.update_id])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}  # the two we run on
 _ANSWERED = exists().where(Message.update_id == bindparam("the_update"), Message.direction == Direction.OUT)
-_CLAIM = (update(_UPDATES).where(_UPDATES.c.update_id == bindparam("the_update"), _UPDATES.c.rasa_sent_at.is_(None))
-          .values(rasa_sent_at=bindparam("now"), updated_at=bindparam("now")))
+_CLAIM = (
+    update(_UPDATES)
+    .where(_UPDATES.c.update_id == bindparam("the_update"), _UPDATES.c.rasa_sent_at.is_(None))
+    .values(rasa_sent_at=bindparam("now"), updated_at=bindparam("now"))
+)
 _CLAIM_UNLESS_ANSWERED = _CLAIM.where(~_ANSWERED)
-_DONE = (update(_UPDATES).where(_UPDATES.c.update_id == bindparam("the_update"))
-         .values(status=InboxStatus.DONE, processed_at=bindparam("now")))
+_DONE = (
+    update(_UPDATES)
+    .where(_UPDATES.c.update_id == bindparam("the_update"))
+    .values(status=InboxStatus.DONE, processed_at=bindparam("now"))
+)
 
 
 def store(session: Session, *, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> bool:

@@ -24,15 +24,23 @@ class Seat:
 def seats(session: Session) -> list[Seat]:
     """Every agent at their desk."""
     rows = session.execute(
-        select(Agent.telegram_user_id, Agent.private_chat_id, Agent.membership_checked_at)
-        .where(Agent.private_chat_id.is_not(None), Agent.in_group))
+        select(Agent.telegram_user_id, Agent.private_chat_id, Agent.membership_checked_at).where(
+            Agent.private_chat_id.is_not(None), Agent.in_group
+        )
+    )
     return [Seat(*row) for row in rows]
 
 
 def has_desk(session: Session, telegram_user_id: int, chat_id: int) -> bool:
     """Whether this chat is the desk of this member of the agents' group."""
-    return session.scalar(select(Agent.id).where(
-        Agent.telegram_user_id == telegram_user_id, Agent.private_chat_id == chat_id, Agent.in_group)) is not None
+    return (
+        session.scalar(
+            select(Agent.id).where(
+                Agent.telegram_user_id == telegram_user_id, Agent.private_chat_id == chat_id, Agent.in_group
+            )
+        )
+        is not None
+    )
 
 
 def known_member(session: Session, telegram_user_id: int) -> bool:

@@ -39,7 +39,11 @@ def remember(
     timestamps = session.scalars(
         select(Message.created_at)
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Conversation.customer_id == customer.id, Message.direction == Direction.IN, Message.created_at < start_of_today)
+        .where(
+            Conversation.customer_id == customer.id,
+            Message.direction == Direction.IN,
+            Message.created_at < start_of_today,
+        )
     )
     earlier_visits = len({stamp.date() for stamp in timestamps})
     tickets = list(session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id.desc())))

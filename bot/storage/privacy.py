@@ -38,7 +38,9 @@ def _row(obj: Any, columns: tuple[str, ...]) -> dict[str, Any]:
 
 def _message(message: Message) -> dict[str, Any]:
     """One transcript entry; an earlier export's file content is left out so exports don't nest."""
-    exported = _row(message, ("id", "direction", "kind", "text", "payload", "update_id", "status", "created_at", "sent_at"))
+    exported = _row(
+        message, ("id", "direction", "kind", "text", "payload", "update_id", "status", "created_at", "sent_at")
+    )
     if message.kind == "document" and message.payload:
         exported["payload"] = {k: v for k, v in message.payload.items() if k != "json"}
     return exported
@@ -49,37 +51,88 @@ def _customer(session: Session, telegram_user_id: int) -> Customer | None:
 
 
 def _conversations(session: Session, customer: Customer) -> list[Conversation]:
-    rows = session.scalars(select(Conversation).where(Conversation.customer_id == customer.id).order_by(Conversation.id))
+    rows = session.scalars(
+        select(Conversation).where(Conversation.customer_id == customer.id).order_by(Conversation.id)
+    )
     return list(rows)
 
 
 def export_customer(session: Session, telegram_user_id: int) -> dict[str, Any]:
     """Everything stored about one Telegram user, as a JSON-ready document (empty lists when unknown)."""
     customer = _customer(session, telegram_user_id)
-    document: dict[str, Any] = {"format": EXPORT_FORMAT, "telegram_user_id": telegram_user_id, "customer": None,
-                                "conversations": [], "tickets": []}
+    document: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "telegram_user_id": telegram_user_id,
+        "customer": None,
+        "conversations": [],
+        "tickets": [],
+    }
     if customer is None:
         return document
-    document["customer"] = _row(customer, ("telegram_user_id", "first_name", "last_name", "username", "language_code",
-                                           "created_at", "updated_at"))
+    document["customer"] = _row(
+        customer,
+        ("telegram_user_id", "first_name", "last_name", "username", "language_code", "created_at", "updated_at"),
+    )
     for conversation in _conversations(session, customer):
         # The customer's own chat; copies the desk sent to agents repeat what is here.
-        rows = session.scalars(select(Message).where(
-            Message.conversation_id == conversation.id, Message.chat_id == conversation.chat_id,
-            Message.kind.not_in(INTERNAL)).order_by(Message.id))
-        handoffs = session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id).order_by(Handoff.id))
-        promises = session.scalars(select(Promise).where(Promise.conversation_id == conversation.id).order_by(Promise.id))
-        document["conversations"].append({
-            **_row(conversation, ("chat_id", "state", "created_at", "updated_at")),
-            "messages": [_message(m) for m in rows],
-            "handoffs": [_row(h, ("reason", "status", "queued_at", "claimed_at", "first_reply_at", "closed_at",
-                                  "csat", "csat_comment")) for h in handoffs],
-            "promises": [_row(p, ("what", "due_at", "kept_at")) for p in promises],
-        })
+        rows = session.scalars(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation.id,
+                Message.chat_id == conversation.chat_id,
+                Message.kind.not_in(INTERNAL),
+            )
+            .order_by(Message.id)
+        )
+        handoffs = session.scalars(
+            select(Handoff).where(Handoff.conversation_id == conversation.id).order_by(Handoff.id)
+        )
+        promises = session.scalars(
+            select(Promise).where(Promise.conversation_id == conversation.id).order_by(Promise.id)
+        )
+        document["conversations"].append(
+            {
+                **_row(conversation, ("chat_id", "state", "created_at", "updated_at")),
+                "messages": [_message(m) for m in rows],
+                "handoffs": [
+                    _row(
+                        h,
+                        (
+                            "reason",
+                            "status",
+                            "queued_at",
+                            "claimed_at",
+                            "first_reply_at",
+                            "closed_at",
+                            "csat",
+                            "csat_comment",
+                        ),
+                    )
+                    for h in handoffs
+                ],
+                "promises": [_row(p, ("what", "due_at", "kept_at")) for p in promises],
+            }
+        )
     tickets = session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id))
     document["tickets"] = [
-        {"reference": t.reference, **_row(t, ("category", "description", "order_number", "desired_resolution", "contact",
-                                               "photos", "status", "priority", "created_at", "updated_at"))}
+        {
+            "reference": t.reference,
+            **_row(
+                t,
+                (
+                    "category",
+                    "description",
+                    "order_number",
+                    "desired_resolution",
+                    "contact",
+                    "photos",
+                    "status",
+                    "priority",
+                    "created_at",
+                    "updated_at",
+                ),
+            ),
+        }
         for t in tickets
     ]
     return document
@@ -90,7 +143,9 @@ def ticket_topics(session: Session, telegram_user_id: int) -> list[int]:
     customer = _customer(session, telegram_user_id)
     if customer is None:
         return []
-    rows = session.scalars(select(Ticket.topic_id).where(Ticket.customer_id == customer.id, Ticket.topic_id.is_not(None)))
+    rows = session.scalars(
+        select(Ticket.topic_id).where(Ticket.customer_id == customer.id, Ticket.topic_id.is_not(None))
+    )
     return [topic for topic in rows if topic]
 
 
@@ -102,8 +157,11 @@ def forget_customer(session: Session, telegram_user_id: int) -> list[int]:
     conversations = _conversations(session, customer)
     chat_ids = [c.chat_id for c in conversations]
     conversation_ids = [c.id for c in conversations]
-    tickets = list(session.scalars(
-        select(Ticket).where((Ticket.customer_id == customer.id) | Ticket.conversation_id.in_(conversation_ids))))
+    tickets = list(
+        session.scalars(
+            select(Ticket).where((Ticket.customer_id == customer.id) | Ticket.conversation_id.in_(conversation_ids))
+        )
+    )
     for ticket in tickets:
         # The key holds the Rasa sender id (the chat id): it would tie the ticket back to the person.
         ticket.idempotency_key = f"forgotten:{ticket.id}"
@@ -115,7 +173,9 @@ def forget_customer(session: Session, telegram_user_id: int) -> list[int]:
         ticket.photos = []
     session.flush()
     # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite only cascades with the pragma on.
-    session.execute(delete(Message).where(Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids)))
+    session.execute(
+        delete(Message).where(Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids))
+    )
     session.execute(delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chat_ids)))
     session.execute(delete(CallbackPayload).where(CallbackPayload.chat_id.in_(chat_ids)))
     session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
@@ -129,13 +189,17 @@ async def forget_rasa_tracker(tracker_url: str, sender_id: str) -> int:
     if tracker_url.startswith("sqlite") and not Path(tracker_url.split(":///", 1)[1]).exists():
         return 0
     # A plain engine, not ours: our SQLite pragmas (WAL) would change Rasa's file for good.
-    engine = create_async_engine(tracker_url, **({"connect_args": {"timeout": 10}} if tracker_url.startswith("sqlite") else {}))
+    engine = create_async_engine(
+        tracker_url, **({"connect_args": {"timeout": 10}} if tracker_url.startswith("sqlite") else {})
+    )
     try:
         async with engine.begin() as connection:
             if not await connection.run_sync(lambda sync: inspect(sync).has_table("events")):
                 return 0
             # Only Rasa's SQLTrackerStore table `events`, keyed by `sender_id` (Rasa's conversation id).
-            result = await connection.execute(text("DELETE FROM events WHERE sender_id = :sender"), {"sender": sender_id})
+            result = await connection.execute(
+                text("DELETE FROM events WHERE sender_id = :sender"), {"sender": sender_id}
+            )
             return result.rowcount or 0
     finally:
         await engine.dispose()

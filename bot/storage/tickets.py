@@ -55,11 +55,15 @@ def for_customer(session: Session, customer_id: int) -> list[Ticket]:
 
 def count_in_category(session: Session, customer_id: int, category: str) -> int:
     """How many earlier tickets of this customer were about the same kind of problem."""
-    query = select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id, Ticket.category == category)
+    query = (
+        select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id, Ticket.category == category)
+    )
     return session.scalar(query) or 0
 
 
 def opened_since(session: Session, customer_id: int, since: datetime) -> int:
     """How many tickets this customer opened from `since` on."""
-    query = select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id, Ticket.created_at >= since)
+    query = (
+        select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id, Ticket.created_at >= since)
+    )
     return session.scalar(query) or 0

@@ -16,20 +16,42 @@ from bot.storage.models import Conversation, Customer, DeliveryStatus, Direction
 
 _MESSAGES = Message.__table__
 # Built once, with parameters (why: bot/storage/inbox.py).
-_ARRIVAL = (select(Conversation, Customer).join(Customer, Customer.id == Conversation.customer_id)
-            .where(Conversation.chat_id == bindparam("chat_id")))
-_INCOMING = ("conversation_id", "chat_id", "direction", "kind", "text", "payload", "update_id", "telegram_message_id",
-             "created_at", "updated_at")
+_ARRIVAL = (
+    select(Conversation, Customer)
+    .join(Customer, Customer.id == Conversation.customer_id)
+    .where(Conversation.chat_id == bindparam("chat_id"))
+)
+_INCOMING = (
+    "conversation_id",
+    "chat_id",
+    "direction",
+    "kind",
+    "text",
+    "payload",
+    "update_id",
+    "telegram_message_id",
+    "created_at",
+    "updated_at",
+)
 _RECORD_INCOMING = insert(_MESSAGES).from_select(  # INSERT … SELECT … WHERE NOT EXISTS (the update's message)
-    list(_INCOMING), select(*(bindparam(name, type_=_MESSAGES.c[name].type).label(name) for name in _INCOMING)).where(
-        ~exists().where(_MESSAGES.c.update_id == bindparam("update_id"), _MESSAGES.c.direction == Direction.IN)))
+    list(_INCOMING),
+    select(*(bindparam(name, type_=_MESSAGES.c[name].type).label(name) for name in _INCOMING)).where(
+        ~exists().where(_MESSAGES.c.update_id == bindparam("update_id"), _MESSAGES.c.direction == Direction.IN)
+    ),
+)
 _INSERT_MESSAGE = insert(_MESSAGES)
-_REPLIES_TO = (select(Message).where(Message.update_id == bindparam("update_id"), Message.direction == Direction.OUT)
-               .order_by(Message.id))
+_REPLIES_TO = (
+    select(Message)
+    .where(Message.update_id == bindparam("update_id"), Message.direction == Direction.OUT)
+    .order_by(Message.id)
+)
 _OUTBOX = select(Message).where(Message.status == DeliveryStatus.PENDING).order_by(Message.id)
 _OUTBOX_OF_CHAT = _OUTBOX.where(Message.chat_id == bindparam("chat_id"))
-_DELIVERED = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message"), _MESSAGES.c.kind != "document")
-              .values(status=DeliveryStatus.SENT, telegram_message_id=bindparam("sent_as"), sent_at=bindparam("now")))
+_DELIVERED = (
+    update(_MESSAGES)
+    .where(_MESSAGES.c.id == bindparam("message"), _MESSAGES.c.kind != "document")
+    .values(status=DeliveryStatus.SENT, telegram_message_id=bindparam("sent_as"), sent_at=bindparam("now"))
+)
 
 
 def upsert_customer(
@@ -58,8 +80,14 @@ def _refresh(customer: Customer, **profile: str | None) -> None:
 
 
 def arrival(
-    session: Session, *, chat_id: int, telegram_user_id: int, first_name: str, last_name: str | None = None,
-    username: str | None = None, language_code: str | None = None,
+    session: Session,
+    *,
+    chat_id: int,
+    telegram_user_id: int,
+    first_name: str,
+    last_name: str | None = None,
+    username: str | None = None,
+    language_code: str | None = None,
 ) -> Conversation:
     """The conversation in a private chat, with its customer's profile refreshed: one query when both exist (the
     usual case), else created as upsert_customer and conversation_for_chat do."""
@@ -100,10 +128,21 @@ def record_incoming(
     """Store what the customer sent, unless this update is stored already (one INSERT … SELECT … WHERE NOT EXISTS:
     an update is handled by one task at a time, its chat's)."""
     now = utcnow()
-    session.execute(_RECORD_INCOMING, {
-        "conversation_id": conversation.id, "chat_id": conversation.chat_id, "direction": Direction.IN, "kind": kind,
-        "text": storable(text), "payload": payload, "update_id": update_id, "telegram_message_id": telegram_message_id,
-        "created_at": now, "updated_at": now})
+    session.execute(
+        _RECORD_INCOMING,
+        {
+            "conversation_id": conversation.id,
+            "chat_id": conversation.chat_id,
+            "direction": Direction.IN,
+            "kind": kind,
+            "text": storable(text),
+            "payload": payload,
+            "update_id": update_id,
+            "telegram_message_id": telegram_message_id,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
 
 
 def queue_outgoing(
@@ -123,8 +162,15 @@ def queue_outgoing(
     if update_id is not None:
         failpoint(None, "before-record-reply", conversation.chat_id)  # tests: an answer in hand, none of it stored
     return _add(
-        session, conversation, direction=Direction.OUT, kind=kind, text=text, payload=payload,
-        update_id=update_id, status=DeliveryStatus.PENDING, chat_id=chat_id if chat_id is not None else conversation.chat_id,
+        session,
+        conversation,
+        direction=Direction.OUT,
+        kind=kind,
+        text=text,
+        payload=payload,
+        update_id=update_id,
+        status=DeliveryStatus.PENDING,
+        chat_id=chat_id if chat_id is not None else conversation.chat_id,
     )
 
 
@@ -134,7 +180,9 @@ def record_event(
     """Store something the bot decided that is not a message to send (a handoff request, say)."""
     if update_id is not None:
         failpoint(None, "before-record-reply", conversation.chat_id)
-    return _add(session, conversation, direction=Direction.OUT, kind=kind, text="", payload=payload, update_id=update_id)
+    return _add(
+        session, conversation, direction=Direction.OUT, kind=kind, text="", payload=payload, update_id=update_id
+    )
 
 
 def storable(text: str) -> str:
@@ -152,9 +200,17 @@ def _add(session: Session, conversation: Conversation, **fields: Any) -> int:
 
 def last_sent_to(session: Session, conversation_id: int, chat_id: int, kind: str) -> Message | None:
     """The newest message of this kind recorded for a chat about this conversation (sent or not)."""
-    return session.scalar(select(Message).where(
-        Message.conversation_id == conversation_id, Message.chat_id == chat_id, Message.kind == kind,
-        Message.direction == Direction.OUT).order_by(Message.id.desc()).limit(1))
+    return session.scalar(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.chat_id == chat_id,
+            Message.kind == kind,
+            Message.direction == Direction.OUT,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
 
 
 def in_topic(session: Session, conversation_id: int, chat_id: int, thread_id: int) -> tuple[set[int], int]:
@@ -162,8 +218,13 @@ def in_topic(session: Session, conversation_id: int, chat_id: int, thread_id: in
     copied with a card (the rest were relayed as they came)."""
     copied: set[int] = set()
     with_cards = 0
-    for payload, kind in session.execute(select(Message.payload, Message.kind).where(
-            Message.conversation_id == conversation_id, Message.chat_id == chat_id, Message.kind.in_(("copies", "relay")))):
+    for payload, kind in session.execute(
+        select(Message.payload, Message.kind).where(
+            Message.conversation_id == conversation_id,
+            Message.chat_id == chat_id,
+            Message.kind.in_(("copies", "relay")),
+        )
+    ):
         if not payload or payload.get("thread_id") != thread_id:
             continue
         ids = (payload.get("copy_many") or {}).get("message_ids") or [(payload.get("copy") or {}).get("message_id")]

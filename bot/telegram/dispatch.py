@@ -40,10 +40,16 @@ async def handle_patiently(handle: Callable[[Update], Awaitable[None]], update: 
         if not outage.failed:
             return True
         if waited >= RETRY_FOR:
-            log.error("update %s: the database still fails (%s); it stays in the inbox", update.update_id, outage.reason)
+            log.error(
+                "update %s: the database still fails (%s); it stays in the inbox", update.update_id, outage.reason
+            )
             return False
-        log.warning("update %s met the database failing (%s): handling it again in %.0f s",
-                    update.update_id, outage.reason, delay)
+        log.warning(
+            "update %s met the database failing (%s): handling it again in %.0f s",
+            update.update_id,
+            outage.reason,
+            delay,
+        )
         await asyncio.sleep(delay)
         waited += delay
         delay = min(delay * 2, RETRY_MAX)

@@ -27,8 +27,13 @@ class ChatDrainer:
     A sweep every few seconds catches whatever a crash left behind.
     """
 
-    def __init__(self, bot: Bot, sessions: async_sessionmaker[AsyncSession], locks: Locks,
-                 handle: Callable[[Update], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        sessions: async_sessionmaker[AsyncSession],
+        locks: Locks,
+        handle: Callable[[Update], Awaitable[None]],
+    ) -> None:
         self._bot = bot
         self._sessions = sessions
         self._locks = locks
@@ -76,8 +81,11 @@ class ChatDrainer:
         while True:
             try:
                 async with self._sessions() as session:
-                    chats = set(await session.scalars(
-                        select(InboxUpdate.chat_id).where(InboxUpdate.status == InboxStatus.PENDING).distinct()))
+                    chats = set(
+                        await session.scalars(
+                            select(InboxUpdate.chat_id).where(InboxUpdate.status == InboxStatus.PENDING).distinct()
+                        )
+                    )
                 for chat in chats:
                     self.kick(chat or 0)
             except Exception:

@@ -72,7 +72,9 @@ def _with_followers(first: Message, theirs: list[Message]) -> list[Message]:
         return [first]
     batch = [first]
     for message in theirs[1:]:
-        if not _mergeable(message) or (message.payload or {}).get("thread_id") != (first.payload or {}).get("thread_id"):
+        if not _mergeable(message) or (message.payload or {}).get("thread_id") != (first.payload or {}).get(
+            "thread_id"
+        ):
             break
         if len(merged_text([*batch, message])) > MESSAGE_CHARS:
             break

@@ -47,7 +47,9 @@ class Intake:
         try:
             return Update.de_json(raw, self._bot)
         except Exception:
-            log.warning("an update this python-telegram-bot cannot read was stored and skipped: %.300r", raw, exc_info=True)
+            log.warning(
+                "an update this python-telegram-bot cannot read was stored and skipped: %.300r", raw, exc_info=True
+            )
             return None
 
     async def accept_raw(self, raw: dict) -> None:
@@ -64,8 +66,11 @@ class Intake:
     async def accept(self, update: Update, raw: dict | None = None) -> None:
         """Store one update (as Telegram sent it, when `raw` is given) and hand it on, unless it was stored before."""
         is_new = await self._sessions.run(
-            inbox.store, update_id=update.update_id, chat_id=chat_key(update) or None,
-            payload=raw if raw is not None else update.to_dict())
+            inbox.store,
+            update_id=update.update_id,
+            chat_id=chat_key(update) or None,
+            payload=raw if raw is not None else update.to_dict(),
+        )
         if is_new:
             self._dispatcher.submit(update)
 
@@ -82,8 +87,10 @@ class Intake:
                 # Raw, then read one by one: python-telegram-bot's get_updates fails the whole batch on one update
                 # it cannot read, and polling would stop at it for good.
                 updates = await self._bot.do_api_request(
-                    "getUpdates", api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": Update.ALL_TYPES},
-                    read_timeout=POLL_TIMEOUT + 10)
+                    "getUpdates",
+                    api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": Update.ALL_TYPES},
+                    read_timeout=POLL_TIMEOUT + 10,
+                )
             except TelegramError as exc:
                 self.last_error = f"Telegram's getUpdates failed: {exc}"
                 log.warning("getUpdates failed, retrying in %.0f s: %s", backoff, exc)
@@ -109,9 +116,7 @@ class Intake:
 class WebhookIntake(Intake):
     """Webhook mode: Telegram POSTs each update; it is stored before the 200 that confirms it."""
 
-    def __init__(
-        self, bot: Bot, sessions: Sessions, dispatcher: ChatDispatcher, *, url: str, secret: str
-    ) -> None:
+    def __init__(self, bot: Bot, sessions: Sessions, dispatcher: ChatDispatcher, *, url: str, secret: str) -> None:
         super().__init__(bot, sessions, dispatcher)
         self._url = url
         self._secret = secret

@@ -64,7 +64,9 @@ class PostgresLocks:
                 finally:
                     if held:
                         with contextlib.suppress(Exception):
-                            await asyncio.shield(connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number}))
+                            await asyncio.shield(
+                                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number})
+                            )
                     await connection.commit()
 
 

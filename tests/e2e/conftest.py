@@ -19,8 +19,16 @@ from tests.e2e.pgserver import PostgresServer
 
 _user_ids = itertools.count(700_001)
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (`make browser`); Playwright never downloads its own
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,7 +54,9 @@ async def emulator(stack: Stack) -> AsyncIterator[EmulatorClient]:
 @pytest.fixture
 async def customer(emulator: EmulatorClient) -> dict:
     """A new customer with a private chat, unique to the test."""
-    return await emulator.add_user("Maya", user_id=next(_user_ids), last_name="Lind", username="maya_l", language_code="en")
+    return await emulator.add_user(
+        "Maya", user_id=next(_user_ids), last_name="Lind", username="maya_l", language_code="en"
+    )
 
 
 @pytest.fixture

@@ -28,7 +28,9 @@ def variations(response: str, **slots: str) -> list[str]:
     return texts
 
 
-async def say(emulator: EmulatorClient, user_id: int, text: str, expect: list[str] | None = None, timeout: float = 15) -> list[dict]:
+async def say(
+    emulator: EmulatorClient, user_id: int, text: str, expect: list[str] | None = None, timeout: float = 15
+) -> list[dict]:
     """Send a text as the customer; return the bot's messages up to the expected one (or the first)."""
     after = (await emulator.sent(user_id)).last
     await emulator.send_text(user_id, text)

@@ -34,8 +34,14 @@ def find_tools() -> tuple[Path, pwd.struct_passwd | None]:
     if found:
         candidates.append(Path(found).resolve().parent)
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version, reverse=True)]
-    bin_dir = next((folder for folder in candidates
-                    if all((folder / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres", "createdb"))), None)
+    bin_dir = next(
+        (
+            folder
+            for folder in candidates
+            if all((folder / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres", "createdb"))
+        ),
+        None,
+    )
     if bin_dir is None:
         raise PostgresMissing("initdb and pg_ctl are neither on PATH nor under /usr/lib/postgresql/*/bin")
     if os.geteuid() != 0:
@@ -43,7 +49,9 @@ def find_tools() -> tuple[Path, pwd.struct_passwd | None]:
     try:
         owner = pwd.getpwnam(SERVER_OWNER)
     except KeyError:
-        raise PostgresMissing(f"running as root, PostgreSQL needs another user to run as, and there is no {SERVER_OWNER!r}") from None
+        raise PostgresMissing(
+            f"running as root, PostgreSQL needs another user to run as, and there is no {SERVER_OWNER!r}"
+        ) from None
     if shutil.which("runuser") is None:
         raise PostgresMissing("running as root, PostgreSQL needs runuser to run as another user")
     return bin_dir, owner
@@ -86,8 +94,10 @@ class PostgresServer:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c max_connections=200 -c shared_buffers=32MB")
+        options = (
+            f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200 -c shared_buffers=32MB"
+        )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-o", options, "-w", "-t", "60", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -95,8 +105,12 @@ class PostgresServer:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
     def running(self) -> bool:
-        done = subprocess.run([*self._as_owner, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"],
-                              capture_output=True, timeout=30, check=False)
+        done = subprocess.run(
+            [*self._as_owner, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
         return done.returncode == 0
 
     def create_database(self, name: str = DATABASE) -> None:

@@ -18,7 +18,9 @@ def _with_buttons(messages: list[dict]) -> dict:
     return next(m for m in reversed(messages) if (m.get("reply_markup") or {}).get("inline_keyboard"))
 
 
-async def test_an_all_in_one_complaint_with_a_photo_becomes_a_ticket_in_four_turns(emulator: EmulatorClient, customer: dict, db) -> None:
+async def test_an_all_in_one_complaint_with_a_photo_becomes_a_ticket_in_four_turns(
+    emulator: EmulatorClient, customer: dict, db
+) -> None:
     user = customer["id"]
     text = "my order A12345 arrived broken and I want a refund"
     after = (await emulator.sent(user)).last
@@ -39,7 +41,12 @@ async def test_an_all_in_one_complaint_with_a_photo_becomes_a_ticket_in_four_tur
         conversation = await session.run_sync(transcript.find_conversation, user)
         [ticket] = await session.run_sync(tickets.for_customer, conversation.customer_id)
     assert (ticket.reference, ticket.description, ticket.order_number, ticket.category, ticket.desired_resolution) == (
-        reference, text, "A12345", "damaged_or_wrong_item", "refund")
+        reference,
+        text,
+        "A12345",
+        "damaged_or_wrong_item",
+        "refund",
+    )
     assert ticket.photos == [sent_photo["message"]["photo"][-1]["file_id"]]
     after = (await emulator.sent(user)).last
     await emulator.send_text(user, "/tickets")
@@ -62,12 +69,21 @@ async def test_a_complaint_kept_during_a_database_outage_is_stored_and_confirmed
 ) -> None:
     user = customer["id"]
     await say(emulator, user, "hello")  # the customer and the conversation are on record
-    complaint = {"chat_id": user, "category": "delivery", "description": "My parcel is two weeks late", "desired_resolution": "refund",
-                 "order_number": "B44556", "contact": None, "photos": []}
+    complaint = {
+        "chat_id": user,
+        "category": "delivery",
+        "description": "My parcel is two weeks late",
+        "desired_resolution": "refund",
+        "order_number": "B44556",
+        "contact": None,
+        "photos": [],
+    }
     after = (await emulator.sent(user)).last
     # What the action server keeps when the database fails at ticket time (see the action tests); its retry loop,
     # running in the real action server, stores it and the app delivers the confirmation.
-    PendingComplaints(stack.workdir / "pending-complaints").keep(f"tg-{user}:outage", complaint, ["Saved now as {ticket_id}."])
+    PendingComplaints(stack.workdir / "pending-complaints").keep(
+        f"tg-{user}:outage", complaint, ["Saved now as {ticket_id}."]
+    )
     told = await replies_after(emulator, user, after, until="Saved now as T")
     async with db() as session:
         conversation = await session.run_sync(transcript.find_conversation, user)

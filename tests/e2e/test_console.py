@@ -25,8 +25,15 @@ ANSWER_BOUND = 30  # seconds for an edited response to be said
 async def _create_admin(stack: Stack, username: str, password: str) -> None:
     """`frontline admin add` against the stack's database, the password piped in."""
     result = await asyncio.to_thread(
-        subprocess.run, [str(VENV_BIN / "frontline"), "admin", "add", username, "--password-stdin"], input=password + "\n",
-        text=True, capture_output=True, cwd=ROOT, env=stack.env(), timeout=120)
+        subprocess.run,
+        [str(VENV_BIN / "frontline"), "admin", "add", username, "--password-stdin"],
+        input=password + "\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=stack.env(),
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -58,7 +65,8 @@ async def _live_id(db) -> int:
 
 
 async def test_a_question_added_trained_put_live_answered_edited_and_rolled_back(
-        browser, stack: Stack, emulator: EmulatorClient, customer: dict, db) -> None:
+    browser, stack: Stack, emulator: EmulatorClient, customer: dict, db
+) -> None:
     console = f"http://127.0.0.1:{stack.app_port}/admin"
     suffix = secrets.token_hex(3)
     username, password = f"lead_{suffix}", f"console-pass-{suffix}"
@@ -87,14 +95,23 @@ async def test_a_question_added_trained_put_live_answered_edited_and_rolled_back
         await page.click("button:has-text('Sign in')")
         await page.wait_for_url(f"{console}/intents")
 
-        forged = await context.request.post(f"{console}/intents", form={
-            "csrf": "forged", "kind": "question", "name": f"forged_{suffix}", "examples": "a\nb", "answer": "no"})
+        forged = await context.request.post(
+            f"{console}/intents",
+            form={"csrf": "forged", "kind": "question", "name": f"forged_{suffix}", "examples": "a\nb", "answer": "no"},
+        )
         assert forged.status == 403
 
         # A new question with its examples and answer.
         await page.fill("input[name=name]", topic.removeprefix("faq/"))
-        examples = (question, "can you gift wrap my order", "is gift wrapping available", "i want my present gift wrapped",
-                    "could you wrap it as a gift", "do you do gift wrap", "gift wrapping please")
+        examples = (
+            question,
+            "can you gift wrap my order",
+            "is gift wrapping available",
+            "i want my present gift wrapped",
+            "could you wrap it as a gift",
+            "do you do gift wrap",
+            "gift wrapping please",
+        )
         await page.fill("textarea[name=examples]", "\n".join(examples))
         await page.fill("textarea[name=answer]", answer)
         await page.click("button:has-text('Add')")

@@ -77,14 +77,20 @@ async def test_a_button_press_is_understood(emulator: EmulatorClient, customer: 
     after = (await emulator.sent(customer["id"])).last
     pressed = await emulator.press(customer["id"], messages[-1]["message_id"], button["callback_data"])
     fallback = variations("utter_default")
-    reply = await emulator.wait_for_text(customer["id"], after, predicate=lambda t: t.strip() not in fallback, timeout=15)
+    reply = await emulator.wait_for_text(
+        customer["id"], after, predicate=lambda t: t.strip() not in fallback, timeout=15
+    )
     assert (await emulator.callback_answer(pressed["callback_query_id"]))["answered"]
     assert reply[-1]["method"] == "sendMessage"
     assert last_text(reply) in variations("utter_request_human")
-    assert not any(m["method"] == "editMessageReplyMarkup" and m["reply_markup"] for m in reply), "the pressed keyboard is removed"
+    assert not any(m["method"] == "editMessageReplyMarkup" and m["reply_markup"] for m in reply), (
+        "the pressed keyboard is removed"
+    )
 
 
-async def test_a_forged_button_is_refused_and_nothing_reaches_rasa(emulator: EmulatorClient, customer: dict, stack: Stack) -> None:
+async def test_a_forged_button_is_refused_and_nothing_reaches_rasa(
+    emulator: EmulatorClient, customer: dict, stack: Stack
+) -> None:
     messages = await say(emulator, customer["id"], "hello")
     pressed = await emulator.press(customer["id"], messages[-1]["message_id"], '/request_human{"x":1}', forged=True)
     answer = {}
@@ -113,7 +119,9 @@ async def test_a_5000_character_message_is_kept_and_answered(emulator: EmulatorC
     messages = await say(emulator, customer["id"], text)
     assert last_text(messages) == replies.LONG_MESSAGE
     async with db() as session:
-        stored = [m.text for m in await session.run_sync(transcript.messages, customer["id"]) if m.direction is Direction.IN]
+        stored = [
+            m.text for m in await session.run_sync(transcript.messages, customer["id"]) if m.direction is Direction.IN
+        ]
     assert text in stored
 
 
@@ -155,7 +163,9 @@ async def test_every_message_in_and_out_is_stored(emulator: EmulatorClient, cust
 
 def test_order_numbers_emails_and_phones_are_extracted(stack: Stack) -> None:
     text = "my order A12345 never came, mail me at dana@example.org or call +44 20 7946 0958"
-    request = urllib.request.Request(f"{stack.rasa_url}/model/parse", data=json.dumps({"text": text}).encode(), method="POST")
+    request = urllib.request.Request(
+        f"{stack.rasa_url}/model/parse", data=json.dumps({"text": text}).encode(), method="POST"
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         entities = {(e["entity"], e["value"]) for e in json.loads(response.read())["entities"]}
     assert {("order_number", "A12345"), ("email", "dana@example.org"), ("phone", "+44 20 7946 0958")} <= entities

@@ -14,12 +14,16 @@ from devstack.stack import AGENT_ID, Stack, get_json
 from tests.e2e.helpers import replies_after, say, variations
 
 
-async def _texts_until(emulator: EmulatorClient, chat_id: int, after: int, needle: str, timeout: float = 20) -> list[dict]:
+async def _texts_until(
+    emulator: EmulatorClient, chat_id: int, after: int, needle: str, timeout: float = 20
+) -> list[dict]:
     return await emulator.wait_for_text(chat_id, after, predicate=lambda t: needle in t, timeout=timeout)
 
 
 def _button(message: dict, title: str) -> str:
-    return next(b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row if b["text"] == title)
+    return next(
+        b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row if b["text"] == title
+    )
 
 
 async def test_a_customer_reaches_a_person_and_back_without_repeating_themselves(
@@ -35,8 +39,14 @@ async def test_a_customer_reaches_a_person_and_back_without_repeating_themselves
 
     # The card in the ticket's topic carries the reason, what the customer said and what Rasa understood.
     # (The card that quotes this customer's words: other tests' tickets may be announced meanwhile.)
-    card = (await emulator.wait_for_text(stack.agent_chat_id, group_start, timeout=20,
-                                         predicate=lambda t: "🎫" in t and "where is my parcel, order A12345?" in t))[-1]
+    card = (
+        await emulator.wait_for_text(
+            stack.agent_chat_id,
+            group_start,
+            timeout=20,
+            predicate=lambda t: "🎫" in t and "where is my parcel, order A12345?" in t,
+        )
+    )[-1]
     assert "asked for a person" in card["text"] and "order A12345" in card["text"]
     assert "request_human" in card["text"], "the intents Rasa detected are on the card"
 
@@ -55,7 +65,9 @@ async def test_a_customer_reaches_a_person_and_back_without_repeating_themselves
     await emulator.send_text(user, "thanks for picking this up")
     relayed = await _texts_until(emulator, AGENT_ID, agent_start, "thanks for picking this up")
     customer_start = (await emulator.sent(user)).last
-    await emulator.send_text(AGENT_ID, "Your parcel is at the depot; it arrives tomorrow.", reply_to_message_id=relayed[-1]["message_id"])
+    await emulator.send_text(
+        AGENT_ID, "Your parcel is at the depot; it arrives tomorrow.", reply_to_message_id=relayed[-1]["message_id"]
+    )
     await _texts_until(emulator, user, customer_start, "Alex: Your parcel is at the depot")
 
     # Close: rating, the bot back in charge with a fresh tracker.
@@ -84,22 +96,32 @@ async def test_a_long_complaint_and_a_voice_note_reach_the_agent_whole(
 ) -> None:
     user = customer["id"]
     group_start = (await emulator.sent(stack.agent_chat_id)).last
-    story = " ".join(f"Day {n}: the courier said the parcel was on its way, and it was not." for n in range(1, 60))[:3000]
+    story = " ".join(f"Day {n}: the courier said the parcel was on its way, and it was not." for n in range(1, 60))[
+        :3000
+    ]
     await say(emulator, user, story)
     after = (await emulator.sent(user)).last
-    voice = (await emulator.send_media(user, "voice", content=b"OggS a voice note about the parcel"))["message"]["voice"]
+    voice = (await emulator.send_media(user, "voice", content=b"OggS a voice note about the parcel"))["message"][
+        "voice"
+    ]
     await replies_after(emulator, user, after)
     after = (await emulator.sent(user)).last
     await emulator.send_text(user, "I want to talk to a real person please")
     await replies_after(emulator, user, after, until="in line")
 
-    card = (await emulator.wait_for_text(stack.agent_chat_id, group_start, timeout=30,
-                                         predicate=lambda t: "🎫" in t and "Day 1:" in t))[-1]
+    card = (
+        await emulator.wait_for_text(
+            stack.agent_chat_id, group_start, timeout=30, predicate=lambda t: "🎫" in t and "Day 1:" in t
+        )
+    )[-1]
     topic = card["message_thread_id"]
 
     async def in_topic() -> list[dict]:
-        return [m for m in (await emulator.sent(stack.agent_chat_id, card["seq"] - 1)).messages
-                if m.get("message_thread_id") == topic]
+        return [
+            m
+            for m in (await emulator.sent(stack.agent_chat_id, card["seq"] - 1)).messages
+            if m.get("message_thread_id") == topic
+        ]
 
     # The voice note is copied after the card; the group's pace keeps part of each minute for cards, so in a group
     # busy with the other tests' tickets the copy may wait up to a minute.

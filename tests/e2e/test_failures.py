@@ -15,10 +15,13 @@ from devstack.stack import Stack, get_json
 from tests.e2e.helpers import last_text, replies_after, say, variations
 
 
-@pytest.mark.parametrize(("process", "question", "answer"), [
-    ("actions", "hello", "utter_greet_name"),  # the greeting needs the action server; Rasa then answers []
-    ("rasa", "what are your opening hours", "utter_faq/opening_hours"),
-])
+@pytest.mark.parametrize(
+    ("process", "question", "answer"),
+    [
+        ("actions", "hello", "utter_greet_name"),  # the greeting needs the action server; Rasa then answers []
+        ("rasa", "what are your opening hours", "utter_faq/opening_hours"),
+    ],
+)
 async def test_a_process_down_hands_the_customer_to_a_person_and_the_bot_is_back_after(
     emulator: EmulatorClient, customer: dict, stack: Stack, process: str, question: str, answer: str
 ) -> None:
@@ -33,8 +36,12 @@ async def test_a_process_down_hands_the_customer_to_a_person_and_the_bot_is_back
         assert time.monotonic() - started < 10
     finally:
         getattr(stack, f"start_{process}")()
-    cards = await emulator.wait_for_text(stack.agent_chat_id, group_start, timeout=15,
-                                         predicate=lambda t: f"Maya: {question}" in t and "the bot was unavailable" in t)
+    cards = await emulator.wait_for_text(
+        stack.agent_chat_id,
+        group_start,
+        timeout=15,
+        predicate=lambda t: f"Maya: {question}" in t and "the bot was unavailable" in t,
+    )
     assert "🎫 T" in cards[-1]["text"], "the customer's card is in the agents' group"
     messages = await say(emulator, customer["id"], "/cancel")
     assert last_text(messages).startswith("Okay, you've left the queue")
@@ -43,12 +50,18 @@ async def test_a_process_down_hands_the_customer_to_a_person_and_the_bot_is_back
     assert last_text(messages) in expected
 
 
-@pytest.mark.parametrize(("failpoint", "duplicates"), [
-    ("after-inbox", 0),          # the message stored, Rasa not asked yet
-    ("before-record-reply", 0),  # Rasa answered, its reply not stored yet: recovered from Rasa's tracker, not asked twice
-    ("before-send", 0),          # the reply stored, not sent yet
-    ("after-send", 1),           # Telegram has the reply, not yet marked sent: the one place a restart sends it again
-])
+@pytest.mark.parametrize(
+    ("failpoint", "duplicates"),
+    [
+        ("after-inbox", 0),  # the message stored, Rasa not asked yet
+        (
+            "before-record-reply",
+            0,
+        ),  # Rasa answered, its reply not stored yet: recovered from Rasa's tracker, not asked twice
+        ("before-send", 0),  # the reply stored, not sent yet
+        ("after-send", 1),  # Telegram has the reply, not yet marked sent: the one place a restart sends it again
+    ],
+)
 async def test_app_killed_mid_message_answers_every_message_after_restart(
     emulator: EmulatorClient, customer: dict, stack: Stack, db, failpoint: str, duplicates: int
 ) -> None:

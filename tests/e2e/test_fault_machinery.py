@@ -20,10 +20,14 @@ from tests.e2e.pgserver import PostgresServer
 
 
 def _reach(points: str) -> subprocess.CompletedProcess:
-    code = "from bot.faults import failpoint\nfailpoint(None, 'after-send', 1)\nprint('passed chat 1', flush=True)\n" \
-           "failpoint(None, 'after-send', 2)\nprint('passed chat 2')"
+    code = (
+        "from bot.faults import failpoint\nfailpoint(None, 'after-send', 1)\nprint('passed chat 1', flush=True)\n"
+        "failpoint(None, 'after-send', 2)\nprint('passed chat 2')"
+    )
     env = {**os.environ, "FRONTLINE_FAILPOINTS": points, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_a_failpoint_armed_for_one_chat_kills_there_only() -> None:

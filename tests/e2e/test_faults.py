@@ -43,7 +43,9 @@ def pg_stack(throwaway_postgres: PostgresServer, tmp_path_factory: pytest.TempPa
 class Customer:
     """One customer's side of the conversation: what they sent, and the bot's new messages after each."""
 
-    def __init__(self, emulator: EmulatorClient, user_id: int, recovered: asyncio.Event, answered_after: asyncio.Event) -> None:
+    def __init__(
+        self, emulator: EmulatorClient, user_id: int, recovered: asyncio.Event, answered_after: asyncio.Event
+    ) -> None:
         self.emulator = emulator
         self.id = user_id
         self.recovered = recovered  # set once the fault is over
@@ -60,7 +62,9 @@ class Customer:
     async def press(self, messages: list[dict], title: str, until: str, timeout: float = ANSWER_TIMEOUT) -> list[dict]:
         message = next(m for m in reversed(messages) if (m.get("reply_markup") or {}).get("inline_keyboard"))
         recovered = self.recovered.is_set()
-        return self.note(title, await press(self.emulator, self.id, message, title, until=until, timeout=timeout), recovered)
+        return self.note(
+            title, await press(self.emulator, self.id, message, title, until=until, timeout=timeout), recovered
+        )
 
     def note(self, said: str, messages: list[dict], recovered: bool) -> list[dict]:
         self.answers.append((said, [m.get("text") or "" for m in messages], recovered))
@@ -88,8 +92,11 @@ async def _complaint_to_summary(customer: Customer) -> list[dict]:
     await customer.ask("my order A12345 arrived broken and I want a refund")
     after = (await customer.emulator.sent(customer.id)).last
     await customer.emulator.send_media(customer.id, "photo", content=b"\x89PNG the cracked lid")
-    contact = customer.note("(photo)", await replies_after(customer.emulator, customer.id, after, until="email",
-                                                           timeout=ANSWER_TIMEOUT), False)
+    contact = customer.note(
+        "(photo)",
+        await replies_after(customer.emulator, customer.id, after, until="email", timeout=ANSWER_TIMEOUT),
+        False,
+    )
     return await customer.press(contact, "No need, this chat is fine", until="A12345")
 
 
@@ -117,7 +124,9 @@ async def test_postgresql_restarted_under_load_loses_no_message_and_no_ticket(
         for user in [*users, complainer, latecomer]:
             await emulator.add_user("Robin", user_id=user, last_name="Vale", language_code="en")
         down, restarted, answered_after = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        customers = {user: Customer(emulator, user, restarted, answered_after) for user in [*users, complainer, latecomer]}
+        customers = {
+            user: Customer(emulator, user, restarted, answered_after) for user in [*users, complainer, latecomer]
+        }
         halfway = {user: asyncio.Event() for user in [*users, complainer]}
 
         async def restart_postgres() -> None:
@@ -129,7 +138,10 @@ async def test_postgresql_restarted_under_load_loses_no_message_and_no_ticket(
             restarted.set()
 
         talks = [_faq_customer(customers[user], rounds, halfway[user]) for user in users]
-        talks += [_complaint_customer(customers[complainer], halfway[complainer]), _writes_while_down(customers[latecomer], down)]
+        talks += [
+            _complaint_customer(customers[complainer], halfway[complainer]),
+            _writes_while_down(customers[latecomer], down),
+        ]
         results = await asyncio.wait_for(asyncio.gather(restart_postgres(), *talks, return_exceptions=True), 420)
         failures = [r for r in results if isinstance(r, BaseException)]
         assert not failures, f"{failures!r}\n{_answers(customers)}\n{_logs(pg_stack)}"
@@ -138,12 +150,22 @@ async def test_postgresql_restarted_under_load_loses_no_message_and_no_ticket(
     for user in users:
         # Every question answered by the bot. Only a message that was with Rasa as the database went away may get
         # "trouble, please try again" (Rasa could not read the conversation): then asked again, it is answered.
-        answered = [(said, replies) for said, replies, _ in customers[user].answers if replies[-1] != replies_module.TROUBLE]
-        assert [said for said, _ in answered] == [QUESTIONS[n % len(QUESTIONS)][0] for n in range(rounds)], _answers(customers)
+        answered = [
+            (said, replies) for said, replies, _ in customers[user].answers if replies[-1] != replies_module.TROUBLE
+        ]
+        assert [said for said, _ in answered] == [QUESTIONS[n % len(QUESTIONS)][0] for n in range(rounds)], _answers(
+            customers
+        )
         for number, (question, replies) in enumerate(answered):
             expected = variations(QUESTIONS[number % len(QUESTIONS)][1])
-            assert replies[-1] in expected, f"{user} asked {question!r}, the bot answered {replies}\n{_answers(customers)}"
-        late = [said for said, replies, recovered in customers[user].answers if recovered and replies[-1] == replies_module.TROUBLE]
+            assert replies[-1] in expected, (
+                f"{user} asked {question!r}, the bot answered {replies}\n{_answers(customers)}"
+            )
+        late = [
+            said
+            for said, replies, recovered in customers[user].answers
+            if recovered and replies[-1] == replies_module.TROUBLE
+        ]
         assert not late, f"{user}: trouble after the database was back: {late}"
     [(_, latecomer_replies, sent_after)] = customers[latecomer].answers
     assert latecomer_replies[-1] in variations(QUESTIONS[0][1]) and not sent_after
@@ -155,8 +177,9 @@ async def test_postgresql_restarted_under_load_loses_no_message_and_no_ticket(
     try:
         for _ in range(80):  # an update is marked handled just after its reply went out
             async with sessions() as session:
-                pending = await session.scalar(select(func.count()).select_from(InboxUpdate).where(
-                    InboxUpdate.status == InboxStatus.PENDING))
+                pending = await session.scalar(
+                    select(func.count()).select_from(InboxUpdate).where(InboxUpdate.status == InboxStatus.PENDING)
+                )
                 unsent = len(await session.run_sync(transcript.outbox))
             if not pending and not unsent:
                 break
@@ -198,13 +221,13 @@ def _answers(customers: dict[int, Customer]) -> str:
     return "\n".join(f"{user}: {customer.answers}" for user, customer in customers.items())
 
 
-
 RASA_DOWN_SECONDS = 30
 BOT_DOWN_TOLD = replies_module.HANDOFF_BOT_DOWN + replies_module.HANDOFF_QUEUED.split("{position}")[0]
 
 
-async def _keeps_writing(emulator: EmulatorClient, user: int, started: asyncio.Event, down: asyncio.Event,
-                         back: asyncio.Event) -> dict:
+async def _keeps_writing(
+    emulator: EmulatorClient, user: int, started: asyncio.Event, down: asyncio.Event, back: asyncio.Event
+) -> dict:
     """A customer asks question after question before, during and after Rasa's absence: what they were told."""
     seen: dict = {"before": [], "told": None, "queued": [], "after": []}
 
@@ -274,8 +297,12 @@ async def test_rasa_stopped_under_load_customers_are_told_handed_over_and_served
         assert len(story["after"]) == len(QUESTIONS)
     # Each customer's card is in the agents' group (filtered by name: other tests' cards may come and go there).
     for name in names.values():
-        await emulator.wait_for_text(stack.agent_chat_id, group_start, timeout=ANSWER_TIMEOUT,
-                                     predicate=lambda t, name=name: "the bot was unavailable" in t and f"{name}: " in t)
+        await emulator.wait_for_text(
+            stack.agent_chat_id,
+            group_start,
+            timeout=ANSWER_TIMEOUT,
+            predicate=lambda t, name=name: "the bot was unavailable" in t and f"{name}: " in t,
+        )
     # Nothing they wrote while waiting was lost: each message is stored and relayed to the agents (sent, or queued
     # behind the agents' group limit of 20 messages a minute).
     async with db() as session:

@@ -20,7 +20,9 @@ def _tracker_events(stack: Stack, sender_id: str) -> int:
         return db.execute("SELECT count(*) FROM events WHERE sender_id = ?", (sender_id,)).fetchone()[0]
 
 
-async def test_the_customer_gets_their_data_and_then_has_it_forgotten(stack: Stack, emulator: EmulatorClient, customer: dict, db) -> None:
+async def test_the_customer_gets_their_data_and_then_has_it_forgotten(
+    stack: Stack, emulator: EmulatorClient, customer: dict, db
+) -> None:
     user = customer["id"]
     after = (await emulator.sent(user)).last
     await emulator.send_text(user, "where is my order A12345?")
@@ -44,7 +46,9 @@ async def test_the_customer_gets_their_data_and_then_has_it_forgotten(stack: Sta
         customers = list(await session.scalars(select(Customer).where(Customer.telegram_user_id == user)))
         stored = await session.run_sync(transcript.messages, user)
         updates = await session.scalar(select(func.count()).select_from(InboxUpdate).where(InboxUpdate.chat_id == user))
-        buttons = await session.scalar(select(func.count()).select_from(CallbackPayload).where(CallbackPayload.chat_id == user))
+        buttons = await session.scalar(
+            select(func.count()).select_from(CallbackPayload).where(CallbackPayload.chat_id == user)
+        )
     # What remains is the confirmation and the bare records it needs: no name, no profile, no history.
     assert [(c.first_name, c.last_name, c.username, c.language_code) for c in customers] == [("", None, None, None)]
     assert [(m.direction, m.text) for m in stored] == [(Direction.OUT, replies.FORGOTTEN)]

@@ -40,8 +40,12 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not _redis_reachable():
         skip_or_fail(f"Redis is not reachable at {REDIS[0]}:{REDIS[1]}")
     database = asyncio.run(_fresh_postgres_database())
-    stack = Stack(tmp_path_factory.mktemp("scaled"), database=database, redis_url="redis://127.0.0.1:6379/5",
-                  more_rasa_ports=[free_port()])
+    stack = Stack(
+        tmp_path_factory.mktemp("scaled"),
+        database=database,
+        redis_url="redis://127.0.0.1:6379/5",
+        more_rasa_ports=[free_port()],
+    )
     try:
         stack.start_emulator()
         stack.start_actions()
@@ -91,8 +95,9 @@ async def test_one_rasa_instance_dies_mid_run_and_no_conversation_is_lost(scaled
     engine = create_async_engine(scaled.database_url)
     try:
         async with engine.connect() as connection:
-            rows = await connection.execute(text(
-                "SELECT sender_id, count(*) FROM events WHERE type_name = 'user' GROUP BY sender_id"))
+            rows = await connection.execute(
+                text("SELECT sender_id, count(*) FROM events WHERE type_name = 'user' GROUP BY sender_id")
+            )
             counts = dict(rows.all())
     finally:
         await engine.dispose()
@@ -107,8 +112,12 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         stack.start_emulator()
         stack.start_actions()
-        stack.start_app(ready_call="setWebhook", APP_WORKERS="2", WEBHOOK_SECRET="e2e-webhook-secret-0123",
-                        WEBHOOK_URL=f"http://127.0.0.1:{stack.app_port}/telegram")
+        stack.start_app(
+            ready_call="setWebhook",
+            APP_WORKERS="2",
+            WEBHOOK_SECRET="e2e-webhook-secret-0123",
+            WEBHOOK_URL=f"http://127.0.0.1:{stack.app_port}/telegram",
+        )
         stack.start_rasa(0)
         yield stack
     except (subprocess.SubprocessError, TimeoutError, RuntimeError):
@@ -156,4 +165,5 @@ def _nth_reply(count: int):
     def predicate(_text: str) -> bool:
         seen.append(_text)
         return len(seen) >= count
+
     return predicate

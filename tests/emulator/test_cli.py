@@ -20,7 +20,13 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 async def test_runs_as_a_module_and_stops_on_signal(stop_signal: signal.Signals) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.emulator", "--host", "127.0.0.1", "--port", "0",
+        sys.executable,
+        "-m",
+        "bot.emulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
         cwd=REPOSITORY,
         stderr=asyncio.subprocess.PIPE,
     )

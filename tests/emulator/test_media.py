@@ -25,7 +25,17 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::telegram.warnings.PTBUserWarning"),
 ]
 ALL_KINDS = (
-    "photo", "video", "document", "audio", "voice", "video_note", "animation", "sticker", "location", "contact", "venue"
+    "photo",
+    "video",
+    "document",
+    "audio",
+    "voice",
+    "video_note",
+    "animation",
+    "sticker",
+    "location",
+    "contact",
+    "venue",
 )
 
 
@@ -163,7 +173,11 @@ async def test_copy_message_copies_every_kind_into_a_topic(bot: Bot, client: Emu
     for kind in ALL_KINDS:
         original = (await client.send_media(user["id"], kind, caption=f"{kind} caption"))["message"]
         copied = await bot.copy_message(
-            forum["id"], user["id"], original["message_id"], message_thread_id=thread, caption="New <i>words</i>",
+            forum["id"],
+            user["id"],
+            original["message_id"],
+            message_thread_id=thread,
+            caption="New <i>words</i>",
             parse_mode="HTML",
         )
         assert isinstance(copied, MessageId)
@@ -226,7 +240,12 @@ async def test_edit_message_caption(bot: Bot, client: EmulatorClient) -> None:
     with pytest.raises(BadRequest, match="(?i)no caption in the message to edit"):
         await bot.edit_message_caption(user["id"], text.message_id, caption="x")
     log = (await client.sent(chat_id=user["id"])).messages
-    assert [entry["method"] for entry in log] == ["sendPhoto", "editMessageCaption", "editMessageCaption", "sendMessage"]
+    assert [entry["method"] for entry in log] == [
+        "sendPhoto",
+        "editMessageCaption",
+        "editMessageCaption",
+        "sendMessage",
+    ]
 
 
 async def test_edit_message_media(bot: Bot, client: EmulatorClient) -> None:
@@ -237,8 +256,11 @@ async def test_edit_message_media(bot: Bot, client: EmulatorClient) -> None:
     text = await bot.send_message(user["id"], "a picture follows")
     pictured = await bot.edit_message_media(InputMediaPhoto(placeholder_png(30, 20)), user["id"], text.message_id)
     assert pictured.text is None and pictured.photo[-1].width == 30
-    [entry] = [entry for entry in (await client.sent(chat_id=user["id"])).messages if entry["message_id"] == text.message_id
-               and entry["method"] == "editMessageMedia"]
+    [entry] = [
+        entry
+        for entry in (await client.sent(chat_id=user["id"])).messages
+        if entry["message_id"] == text.message_id and entry["method"] == "editMessageMedia"
+    ]
     assert entry["file"]["kind"] == "photo"
 
     album = await bot.send_media_group(user["id"], [InputMediaPhoto(placeholder_png(10, 10))] * 2)

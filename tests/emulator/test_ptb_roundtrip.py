@@ -335,11 +335,7 @@ async def test_application_polling_answers_a_command(emulator: EmulatorServer, c
         await update.message.reply_text(update.message.text.upper(), do_quote=True)
 
     application = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .base_url(emulator.bot_api_url)
-        .base_file_url(emulator.file_url)
-        .build()
+        ApplicationBuilder().token(TOKEN).base_url(emulator.bot_api_url).base_file_url(emulator.file_url).build()
     )
     application.add_handler(CommandHandler("start", start))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))

@@ -60,8 +60,12 @@ def test_rules_show_their_seed_and_refuse_nonsense() -> None:
     assert isinstance(drawn["seed"], int)
     assert drawn["probability"] == 0.1
     assert set(drawn) == {"mode", "method", "chat_id", "count", "retry_after", "delay", "probability", "seed"}
-    for body in ({"mode": "429", "probability": 0}, {"mode": "429", "probability": 1.5},
-                 {"mode": "429", "probability": -0.2}, {"mode": "429", "retry_after": 0}):
+    for body in (
+        {"mode": "429", "probability": 0},
+        {"mode": "429", "probability": 1.5},
+        {"mode": "429", "probability": -0.2},
+        {"mode": "429", "retry_after": 0},
+    ):
         with pytest.raises(ValueError):
             fault_from_json(body)
     assert fault_from_json({"mode": "429"}).hits("getMe", None)  # no probability: every matching call

@@ -34,8 +34,9 @@ async def test_only_administrators_write_in_a_closed_topic(bot: Bot, client: Emu
         await client.send_text(agent["id"], "Me!", chat_id=forum["id"], message_thread_id=thread)
     assert refused.value.status == 403
     with pytest.raises(EmulatorClientError, match="closed"):  # replying to a message there is writing there
-        await client.send_text(agent["id"], "Me!", chat_id=forum["id"],
-                               reply_to_message_id=question["message"]["message_id"])
+        await client.send_text(
+            agent["id"], "Me!", chat_id=forum["id"], reply_to_message_id=question["message"]["message_id"]
+        )
     await client.send_text(admin["id"], "Closed: done.", chat_id=forum["id"], message_thread_id=thread)
     # The bot administers the group with can_manage_topics, so it still writes there.
     await bot.send_message(forum["id"], "Ticket closed", message_thread_id=thread)
@@ -114,9 +115,7 @@ async def test_administrators_handle_topics_in_the_app(bot: Bot, client: Emulato
         await client.topic_action(agent["id"], forum["id"], "reopen", message_thread_id=thread)
 
     updates = await bot.get_updates()
-    assert [update.update_id for update in updates] == [
-        closed["update_id"], renamed["update_id"], created["update_id"]
-    ]
+    assert [update.update_id for update in updates] == [closed["update_id"], renamed["update_id"], created["update_id"]]
     assert updates[0].message.forum_topic_closed is not None
     assert updates[0].message.from_user.id == admin["id"] and updates[0].message.message_thread_id == thread
     assert updates[1].message.forum_topic_edited.name == "Ann"

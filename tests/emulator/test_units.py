@@ -137,9 +137,7 @@ def test_limit_config_updates() -> None:
 
 
 def test_params_coerce_form_values() -> None:
-    params = Params(
-        {"chat_id": "-1001", "flag": "true", "markup": '{"a": 1}', "text": "42", "bad": "x"}
-    )
+    params = Params({"chat_id": "-1001", "flag": "true", "markup": '{"a": 1}', "text": "42", "bad": "x"})
     assert params.require_chat_id() == -1001
     assert params.get_bool("flag") is True
     assert params.get_json("markup") == {"a": 1}

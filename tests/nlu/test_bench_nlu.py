@@ -27,15 +27,19 @@ def test_without_an_out_of_scope_class_accuracy_covers_every_message() -> None:
 
 
 def test_a_retrieval_intent_is_resolved_by_its_response_selector() -> None:
-    parsed = {"intent": {"name": "faq", "confidence": 0.8},
-              "response_selector": {"faq": {"response": {"intent_response_key": "faq/returns_policy"}}}}
+    parsed = {
+        "intent": {"name": "faq", "confidence": 0.8},
+        "response_selector": {"faq": {"response": {"intent_response_key": "faq/returns_policy"}}},
+    }
     assert predicted_intent(parsed) == ("faq/returns_policy", 0.8)
     assert predicted_intent({"intent": {"name": "greet", "confidence": 0.9}}) == ("greet", 0.9)
 
 
 def test_csv_and_stratified_split(tmp_path: Path) -> None:
     path = tmp_path / "data.csv"
-    path.write_text("text,intent\n" + "".join(f"hello {i},greet\nbye {i},goodbye\n" for i in range(10)) + "lonely,rare\n")
+    path.write_text(
+        "text,intent\n" + "".join(f"hello {i},greet\nbye {i},goodbye\n" for i in range(10)) + "lonely,rare\n"
+    )
     examples = read_csv(path)
     assert len(examples) == 21 and examples[0] == Example("hello 0", "greet")
     train, test = stratified_split(examples)
@@ -44,8 +48,14 @@ def test_csv_and_stratified_split(tmp_path: Path) -> None:
 
 
 def test_clinc_style_directory(tmp_path: Path) -> None:
-    for name, rows in {"train": "a,x\nb,y\n", "oos_train": "c,oos\n", "val": "d,x\n", "oos_val": "e,oos\n",
-                       "test": "f,y\n", "oos_test": "g,oos\n"}.items():
+    for name, rows in {
+        "train": "a,x\nb,y\n",
+        "oos_train": "c,oos\n",
+        "val": "d,x\n",
+        "oos_val": "e,oos\n",
+        "test": "f,y\n",
+        "oos_test": "g,oos\n",
+    }.items():
         (tmp_path / f"{name}.csv").write_text("text,category\n" + rows)
     test = load_dataset(tmp_path, None, "test", tmp_path / "work")
     assert [(e.text, e.intent) for e in test.test] == [("f", "y"), ("g", "out_of_scope")]

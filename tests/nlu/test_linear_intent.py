@@ -18,10 +18,22 @@ from tests.nlu.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
 
 EXAMPLES = {
     "greet": ["hello", "hi there", "good morning", "hey", "hello, anyone there?", "hi, good afternoon"],
-    "track": ["where is my order", "my parcel has not arrived", "track my package", "where's my delivery",
-              "when will my order arrive", "has my parcel shipped yet"],
-    "refund": ["i want my money back", "can i get a refund", "refund my order please", "how do refunds work",
-               "money back for a broken item", "please refund me"],
+    "track": [
+        "where is my order",
+        "my parcel has not arrived",
+        "track my package",
+        "where's my delivery",
+        "when will my order arrive",
+        "has my parcel shipped yet",
+    ],
+    "refund": [
+        "i want my money back",
+        "can i get a refund",
+        "refund my order please",
+        "how do refunds work",
+        "money back for a broken item",
+        "please refund me",
+    ],
 }
 
 
@@ -32,14 +44,18 @@ def training_data() -> TrainingData:
 def make(storage: LocalModelStorage, **config) -> LinearIntentClassifier:
     return LinearIntentClassifier.create(
         {**LinearIntentClassifier.get_default_config(), "char_min_df": 1, **config},
-        storage, Resource("linear"), ExecutionContext(GraphSchema({}), "test"),
+        storage,
+        Resource("linear"),
+        ExecutionContext(GraphSchema({}), "test"),
     )
 
 
 def load(storage: LocalModelStorage, **config) -> LinearIntentClassifier:
     return LinearIntentClassifier.load(
         {**LinearIntentClassifier.get_default_config(), **config},
-        storage, Resource("linear"), ExecutionContext(GraphSchema({}), "test"),
+        storage,
+        Resource("linear"),
+        ExecutionContext(GraphSchema({}), "test"),
     )
 
 
@@ -79,7 +95,9 @@ def test_ranking_is_sorted_and_confidence_is_half_at_center(storage: LocalModelS
 def test_unrelated_text_scores_lower_than_a_paraphrase(storage: LocalModelStorage) -> None:
     component = make(storage)
     component.train(training_data())
-    paraphrase, unrelated = component.scores(["where has my parcel got to", "the quantum theory of gravity"]).max(axis=1)
+    paraphrase, unrelated = component.scores(["where has my parcel got to", "the quantum theory of gravity"]).max(
+        axis=1
+    )
     assert paraphrase > unrelated
 
 
@@ -87,7 +105,9 @@ def test_with_a_sentence_encoder(storage: LocalModelStorage, tiny_dir: Path, mon
     from nlu.components import linear_intent
     from nlu.components.sentence_encoder import SentenceEncoder
 
-    monkeypatch.setattr(linear_intent._Encoders, "loaded", {str(tiny_dir.resolve()): SentenceEncoder.load(tiny_dir, heads=2)})
+    monkeypatch.setattr(
+        linear_intent._Encoders, "loaded", {str(tiny_dir.resolve()): SentenceEncoder.load(tiny_dir, heads=2)}
+    )
     component = make(storage, encoder=str(tiny_dir))
     component.train(training_data())
     assert component.coef.shape[1] == sum(len(v.vocabulary_) for v in component.vectorizers) + 8
@@ -124,7 +144,9 @@ def test_a_close_second_lowers_the_calibrated_confidence(storage: LocalModelStor
 
 
 def test_neighbour_calibration_keeps_the_examples_embeddings(
-    storage: LocalModelStorage, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    storage: LocalModelStorage,
+    tiny_dir: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from nlu.components import linear_intent
     from nlu.components.sentence_encoder import SentenceEncoder
@@ -146,7 +168,9 @@ def test_neighbour_calibration_keeps_the_examples_embeddings(
 
 
 def test_distance_calibration_keeps_class_means_and_a_shared_precision(
-    storage: LocalModelStorage, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    storage: LocalModelStorage,
+    tiny_dir: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from nlu.components import linear_intent
     from nlu.components.sentence_encoder import SentenceEncoder

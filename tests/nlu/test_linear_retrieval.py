@@ -26,17 +26,41 @@ from tests.nlu.test_linear_intent import predict as parse
 from tests.nlu.test_linear_intent import storage  # noqa: F401  (fixture)
 
 FAQ = {
-    "returns": ["how do i return an item", "can i send something back", "what is your returns policy",
-                "return a jacket that does not fit", "how many days do i have to return", "send back my order"],
-    "delivery": ["how long does delivery take", "when will my parcel arrive", "how fast is shipping",
-                 "delivery time to london", "how many days for delivery", "is next day delivery possible"],
-    "payment": ["which cards do you accept", "can i pay with paypal", "do you take apple pay",
-                "payment methods", "can i pay by bank transfer", "is klarna available"],
+    "returns": [
+        "how do i return an item",
+        "can i send something back",
+        "what is your returns policy",
+        "return a jacket that does not fit",
+        "how many days do i have to return",
+        "send back my order",
+    ],
+    "delivery": [
+        "how long does delivery take",
+        "when will my parcel arrive",
+        "how fast is shipping",
+        "delivery time to london",
+        "how many days for delivery",
+        "is next day delivery possible",
+    ],
+    "payment": [
+        "which cards do you accept",
+        "can i pay with paypal",
+        "do you take apple pay",
+        "payment methods",
+        "can i pay by bank transfer",
+        "is klarna available",
+    ],
 }
 OTHER = {
     "greet": ["hello", "hi there", "good morning", "hey", "hello, anyone there?", "hi, good afternoon"],
-    "request_human": ["i want to talk to a person", "human please", "get me an agent", "real person",
-                      "can i speak to someone", "connect me to a human"],
+    "request_human": [
+        "i want to talk to a person",
+        "human please",
+        "get me an agent",
+        "real person",
+        "can i speak to someone",
+        "connect me to a human",
+    ],
 }
 RESPONSES = {f"utter_faq/{topic}": [{"text": f"All about {topic}."}] for topic in FAQ}
 
@@ -97,8 +121,11 @@ def test_intent_ranking_names_a_retrieval_intent_once(trained: LinearIntentClass
 def test_the_ranking_helper_keeps_the_best_sub_intent_and_the_length() -> None:
     names = ["faq/a", "greet", "faq/b", "deny", "stop"]
     ranking = intent_ranking(names, np.array([0.9, 0.5, 0.4, 0.3, 0.2]), length=3)
-    assert ranking == [{"name": "faq", "confidence": 0.9}, {"name": "greet", "confidence": 0.5},
-                       {"name": "deny", "confidence": pytest.approx(0.3)}]
+    assert ranking == [
+        {"name": "faq", "confidence": 0.9},
+        {"name": "greet", "confidence": 0.5},
+        {"name": "deny", "confidence": pytest.approx(0.3)},
+    ]
 
 
 def test_responses_survive_persisting_and_loading(trained: LinearIntentClassifier, storage: LocalModelStorage) -> None:  # noqa: F811
@@ -117,10 +144,19 @@ def test_without_the_option_a_retrieval_intent_is_one_class(storage: LocalModelS
 
 
 def test_fallback_classifier_declines_on_the_top_confidence(trained: LinearIntentClassifier) -> None:
-    fallback = FallbackClassifier({**FallbackClassifier.get_default_config(), "threshold": 0.5, "ambiguity_threshold": 0.0})
-    high_center = LinearIntentClassifier(config(center=5.0), trained._model_storage, trained._resource,
-                                         trained.vectorizers, trained.classes, trained.coef, trained.intercept,
-                                         trained.responses)
+    fallback = FallbackClassifier(
+        {**FallbackClassifier.get_default_config(), "threshold": 0.5, "ambiguity_threshold": 0.0}
+    )
+    high_center = LinearIntentClassifier(
+        config(center=5.0),
+        trained._model_storage,
+        trained._resource,
+        trained.vectorizers,
+        trained.classes,
+        trained.coef,
+        trained.intercept,
+        trained.responses,
+    )
     declined = fallback.process([parse(high_center, "how long does delivery take")])[0]
     assert declined.get(INTENT)["name"] == "nlu_fallback"
     kept = fallback.process([parse(trained, "how long does delivery take")])[0]

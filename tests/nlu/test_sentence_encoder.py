@@ -16,7 +16,24 @@ from safetensors.numpy import save_file
 
 from nlu.components.sentence_encoder import DEFAULT_DIR, SentenceEncoder, WordPiece, basic_words
 
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "where", "is", "my", "order", "cafe", "?", ",", "un", "##know", "##n", "a1", "##23"]
+VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "where",
+    "is",
+    "my",
+    "order",
+    "cafe",
+    "?",
+    ",",
+    "un",
+    "##know",
+    "##n",
+    "a1",
+    "##23",
+]
 
 
 def tiny_weights(vocab_size: int, hidden: int = 8, layers: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
@@ -55,7 +72,17 @@ def tiny_dir(tmp_path: Path) -> Path:
 
 
 def test_basic_words_lowercase_strip_accents_and_split_punctuation() -> None:
-    assert basic_words("Where's my Café order,A12345?") == ["where", "'", "s", "my", "cafe", "order", ",", "a12345", "?"]
+    assert basic_words("Where's my Café order,A12345?") == [
+        "where",
+        "'",
+        "s",
+        "my",
+        "cafe",
+        "order",
+        ",",
+        "a12345",
+        "?",
+    ]
     assert basic_words("  tabs\tand\nnew lines\x00 ") == ["tabs", "and", "new", "lines"]
 
 
@@ -91,10 +118,14 @@ def test_missing_files_say_how_to_fetch_them(tmp_path: Path) -> None:
         SentenceEncoder.load(tmp_path)
 
 
-@pytest.mark.skipif(not (DEFAULT_DIR / "model.safetensors").is_file(), reason="MiniLM weights not fetched (make bench-nlu fetches them)")
+@pytest.mark.skipif(
+    not (DEFAULT_DIR / "model.safetensors").is_file(), reason="MiniLM weights not fetched (make bench-nlu fetches them)"
+)
 def test_real_weights_put_paraphrases_closer_than_unrelated_questions() -> None:
     encoder = SentenceEncoder.load(DEFAULT_DIR)
-    order, parcel, weather = encoder.encode(["where is my order", "my package has not arrived yet", "will it rain tomorrow"])
+    order, parcel, weather = encoder.encode(
+        ["where is my order", "my package has not arrived yet", "will it rain tomorrow"]
+    )
     assert order @ parcel > order @ weather + 0.2
 
 

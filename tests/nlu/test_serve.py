@@ -103,5 +103,10 @@ def test_the_nlg_request_carries_the_slots_not_every_event() -> None:
         tracker.update(UserUttered(f"message {i}", {"name": "greet", "confidence": 1.0}))
     tracker.update(SlotSet("first_name", "Maya"))
     body = serve.compact_nlg_request("utter_greet_name", tracker, "rest", response_id=None, ticket_id="T000001")
-    assert body == {"response": "utter_greet_name", "id": None, "arguments": {"ticket_id": "T000001"},
-                    "tracker": {"sender_id": "tg-7", "slots": {"first_name": "Maya"}}, "channel": {"name": "rest"}}
+    assert body == {
+        "response": "utter_greet_name",
+        "id": None,
+        "arguments": {"ticket_id": "T000001"},
+        "tracker": {"sender_id": "tg-7", "slots": {"first_name": "Maya"}},
+        "channel": {"name": "rest"},
+    }

@@ -41,6 +41,7 @@ def _failing(times: int, calls: list[int]):
         if len(calls) <= times:
             raise sa.exc.OperationalError("INSERT", {}, ConnectionRefusedError("the database restarts"))
         await original(self, tracker)
+
     return save
 
 

@@ -116,15 +116,23 @@ async def running_harness(
     }
     if webhook:
         port = free_port()
-        env |= {"APP_PORT": str(port), "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram", "WEBHOOK_SECRET": WEBHOOK_SECRET}
+        env |= {
+            "APP_PORT": str(port),
+            "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        }
     async with EmulatorClient(emulator_url) as control:
         await control.add_user("Maya", user_id=4242, username="maya")
         group_id = None
         if desk:
             await control.add_user("Alex", user_id=5151, username="alex_agent")
             await control.add_user("Bo", user_id=5252, username="bo_agent")
-            group = await control.add_group("Agents", is_forum=True, members=[5151, 5252],
-                                            bot_rights={"can_manage_topics": True, "can_delete_messages": True})
+            group = await control.add_group(
+                "Agents",
+                is_forum=True,
+                members=[5151, 5252],
+                bot_rights={"can_manage_topics": True, "can_delete_messages": True},
+            )
             group_id = group["id"]
             env["AGENT_CHAT_ID"] = str(group_id)
         env.update(env_extra)

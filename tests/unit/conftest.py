@@ -35,7 +35,9 @@ async def _fresh_postgres_database() -> str:
 
 async def _drop_postgres_database(database_url: str) -> None:
     url = make_url(database_url)
-    admin = await asyncpg.connect(url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False))
+    admin = await asyncpg.connect(
+        url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    )
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
     finally:

@@ -19,16 +19,20 @@ from bot.storage.models import Message, TicketPriority
 
 
 def _tracker(metadata: dict | None, slots: dict | None = None) -> Tracker:
-    return Tracker.from_dict({
-        "sender_id": "tg-1",
-        "slots": slots or {},
-        "latest_message": {"text": "hi", "intent": {"name": "greet"}, "metadata": metadata or {}},
-        "events": [],
-    })
+    return Tracker.from_dict(
+        {
+            "sender_id": "tg-1",
+            "slots": slots or {},
+            "latest_message": {"text": "hi", "intent": {"name": "greet"}, "metadata": metadata or {}},
+            "events": [],
+        }
+    )
 
 
 @pytest.fixture
-async def db(sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch) -> async_sessionmaker[AsyncSession]:
+async def db(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> async_sessionmaker[AsyncSession]:
     """The test database as the action server's."""
     monkeypatch.setattr(actions.greeting, "sessions", lambda: sessions)
     return sessions
@@ -38,13 +42,24 @@ async def _visit(sessions: async_sessionmaker[AsyncSession], days_ago: int, *, t
     async with sessions.begin() as session:
         customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=1, first_name="Mia")
         conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=1, customer=customer)
-        await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=100 + days_ago,
-                               kind="text", text="hi")
-        await session.execute(update(Message).where(Message.update_id == 100 + days_ago)
-                              .values(created_at=datetime.now(UTC) - timedelta(days=days_ago)))
+        await session.run_sync(
+            transcript.record_incoming, conversation=conversation, update_id=100 + days_ago, kind="text", text="hi"
+        )
+        await session.execute(
+            update(Message)
+            .where(Message.update_id == 100 + days_ago)
+            .values(created_at=datetime.now(UTC) - timedelta(days=days_ago))
+        )
         if ticket:
-            await session.run_sync(tickets.create, idempotency_key=f"k{days_ago}", conversation=conversation, category="delivery",
-                                 description="late", desired_resolution="refund", priority=TicketPriority.NORMAL)
+            await session.run_sync(
+                tickets.create,
+                idempotency_key=f"k{days_ago}",
+                conversation=conversation,
+                category="delivery",
+                description="late",
+                desired_resolution="refund",
+                priority=TicketPriority.NORMAL,
+            )
 
 
 async def _greet(metadata: dict | None, slots: dict | None = None) -> tuple[list[dict], list]:

@@ -53,7 +53,9 @@ def test_add_list_remove_from_the_command_line(settings, monkeypatch, capsys) ->
     assert commands.remove(settings, "alice") == 0 and commands.remove(settings, "alice") == 1
     assert _rows(settings, AdminAccount) == []
     assert [(e.who, e.action, e.target) for e in _rows(settings, AuditEntry)] == [
-        ("frontline admin", "add admin", "alice"), ("frontline admin", "remove admin", "alice")]
+        ("frontline admin", "add admin", "alice"),
+        ("frontline admin", "remove admin", "alice"),
+    ]
 
 
 def test_salts_differ_so_equal_passwords_hash_apart(settings) -> None:
@@ -68,11 +70,20 @@ async def test_sign_in_locks_after_failures_and_unlocks_later(sessions) -> None:
     now = utcnow()
     for _ in range(accounts.MAX_FAILURES):
         assert (await accounts.sign_in(sessions, "alice", "wrong", now)).refusal == "Wrong username or password"
-    assert "Too many wrong passwords" in (await accounts.sign_in(sessions, "alice", "a long enough password", now)).refusal
+    assert (
+        "Too many wrong passwords" in (await accounts.sign_in(sessions, "alice", "a long enough password", now)).refusal
+    )
     [account] = await sessions.read(accounts.list_accounts)
     async with sessions.begin() as session:
-        session.add(AdminSession(token_hash="left long ago", account_id=account.id,
-                                 csrf="x", last_seen_at=now - accounts.IDLE * 2, created_at=now - accounts.IDLE * 2))
+        session.add(
+            AdminSession(
+                token_hash="left long ago",
+                account_id=account.id,
+                csrf="x",
+                last_seen_at=now - accounts.IDLE * 2,
+                created_at=now - accounts.IDLE * 2,
+            )
+        )
     later = now + accounts.LOCKOUT + timedelta(seconds=1)
     attempt = await accounts.sign_in(sessions, "alice", "a long enough password", later)
     assert attempt.token and not attempt.refusal
@@ -93,4 +104,6 @@ async def test_wrong_passwords_sent_side_by_side_all_count(sessions) -> None:
         return (await accounts.sign_in(sessions, "alice", "wrong", now)).refusal
 
     assert await asyncio.gather(*(wrong() for _ in range(accounts.MAX_FAILURES))) == ["Wrong username or password"] * 5
-    assert "Too many wrong passwords" in (await accounts.sign_in(sessions, "alice", "a long enough password", now)).refusal
+    assert (
+        "Too many wrong passwords" in (await accounts.sign_in(sessions, "alice", "a long enough password", now)).refusal
+    )

@@ -19,28 +19,55 @@ async def seed(sessions) -> dict[str, int]:
     """Ann (@ann_w) asked where her parcel is; Ben asked for a person and Alex helped him (ticket, rating); Cy only
     said hello. Ben's words were also copied to the agents' group. Returns the conversation ids."""
     async with sessions.begin() as session:
-        ann, ben, cy = (await customer(session, 1, "Ann", "ann_w"), await customer(session, 2, "Ben", "benny"),
-                        await customer(session, 3, "Cy"))
-        session.add_all([
-            said(ann, NOW - timedelta(hours=3), "where is my parcel 100%"),
-            said(ann, NOW - timedelta(hours=3), "It is on its way.", Direction.OUT),
-            said(ben, NOW - timedelta(hours=2), "my lamp is broken", update_id=7),
-            said(cy, NOW - timedelta(hours=1), "hello"),
-        ])
+        ann, ben, cy = (
+            await customer(session, 1, "Ann", "ann_w"),
+            await customer(session, 2, "Ben", "benny"),
+            await customer(session, 3, "Cy"),
+        )
+        session.add_all(
+            [
+                said(ann, NOW - timedelta(hours=3), "where is my parcel 100%"),
+                said(ann, NOW - timedelta(hours=3), "It is on its way.", Direction.OUT),
+                said(ben, NOW - timedelta(hours=2), "my lamp is broken", update_id=7),
+                said(cy, NOW - timedelta(hours=1), "hello"),
+            ]
+        )
         handoff = await handed(session, ben, "customer_request", NOW - timedelta(hours=2), wait=300, reply=45, csat=4)
         agent = Agent(telegram_user_id=5151, first_name="Alex")
         session.add(agent)
         await session.flush()
         (await session.get(Handoff, handoff.id)).agent_id = agent.id
         (await session.get(Handoff, handoff.id)).csat_comment = "quick and kind"
-        session.add_all([
-            Message(conversation_id=ben.id, chat_id=GROUP, direction=Direction.OUT, text="💬 Ben · copied secret words",
-                    kind="relay", created_at=NOW - timedelta(hours=2)),
-            Message(conversation_id=ben.id, chat_id=ben.chat_id, direction=Direction.OUT, text="Alex: sorry about the lamp",
-                    kind="agent", payload={"agent_id": agent.id, "agent_name": "Alex"}, created_at=NOW - timedelta(minutes=110)),
-            Message(conversation_id=ben.id, chat_id=ben.chat_id, direction=Direction.OUT, text="", kind="note",
-                    payload={"agent_name": "Alex", "text": "refund approved"}, created_at=NOW - timedelta(minutes=100)),
-        ])
+        session.add_all(
+            [
+                Message(
+                    conversation_id=ben.id,
+                    chat_id=GROUP,
+                    direction=Direction.OUT,
+                    text="💬 Ben · copied secret words",
+                    kind="relay",
+                    created_at=NOW - timedelta(hours=2),
+                ),
+                Message(
+                    conversation_id=ben.id,
+                    chat_id=ben.chat_id,
+                    direction=Direction.OUT,
+                    text="Alex: sorry about the lamp",
+                    kind="agent",
+                    payload={"agent_id": agent.id, "agent_name": "Alex"},
+                    created_at=NOW - timedelta(minutes=110),
+                ),
+                Message(
+                    conversation_id=ben.id,
+                    chat_id=ben.chat_id,
+                    direction=Direction.OUT,
+                    text="",
+                    kind="note",
+                    payload={"agent_name": "Alex", "text": "refund approved"},
+                    created_at=NOW - timedelta(minutes=100),
+                ),
+            ]
+        )
         return {"ann": ann.id, "ben": ben.id, "cy": cy.id, "ticket": handoff.ticket_id}
 
 
@@ -60,7 +87,9 @@ async def test_search_by_name_username_ticket_and_words(sessions) -> None:
     assert await _names(sessions, "T999999") == [] and await _names(sessions, "T99999999999") == []
     assert await _names(sessions, "broken") == ["Ben"]
     assert await _names(sessions, "on its way") == ["Ann"], "the bot's words too"
-    assert await _names(sessions, "100%") == ["Ann"] and await _names(sessions, "%") == ["Ann"], "% is a character, not a wildcard"
+    assert await _names(sessions, "100%") == ["Ann"] and await _names(sessions, "%") == ["Ann"], (
+        "% is a character, not a wildcard"
+    )
     assert await _names(sessions, "secret words") == [], "copies sent to the agents are not the customer's transcript"
     [found], total = await sessions.read(conversations.search, "parcel")
     assert (total, found.match, found.messages) == (1, "where is my parcel 100%", 2)

@@ -31,8 +31,9 @@ async def console(sessions, tmp_path) -> AsyncIterator[tuple[TestClient, str]]:
     it); alice signed in. Yields the client and the tracker store's URL."""
     await sessions.run(seeding.ensure_seeded, read_tree(ROOT))
     await accounts.add_account(sessions, "alice", PASSWORD, "test")
-    settings = load_settings({"FRONTLINE_VAR": str(tmp_path),
-                              "DATABASE_URL": sessions.kw["bind"].url.render_as_string(hide_password=False)})
+    settings = load_settings(
+        {"FRONTLINE_VAR": str(tmp_path), "DATABASE_URL": sessions.kw["bind"].url.render_as_string(hide_password=False)}
+    )
     trainer = RefusingTrainer(settings, sessions)
     root = web.Application()
     root.add_subapp(PREFIX, build_console(settings, sessions, trainer, behind_proxy=False))
@@ -53,7 +54,13 @@ def text_of(page: str) -> str:
 
 def test_durations_and_bars_read_well() -> None:
     assert [figures.duration(s) for s in (None, 45, 240, 260, 3600, 7500)] == [
-        "–", "45 s", "4 min", "4 min 20 s", "1 h", "2 h 5 min"]
+        "–",
+        "45 s",
+        "4 min",
+        "4 min 20 s",
+        "1 h",
+        "2 h 5 min",
+    ]
     assert (dashboard.bar(3, 6), dashboard.bar(0, 0)) == (dashboard.BAR_WIDTH / 2, 0)
     chart = dashboard.day_bars([("mon", 2), ("tue", 4), ("wed", 0)])
     assert [c["height"] for c in chart["columns"]] == [70.0, 140.0, 0.0] and chart["top"] == 4
@@ -64,9 +71,19 @@ async def test_the_dashboard_shows_the_figures_and_charts(console, sessions) -> 
     client, _ = console
     now = utcnow()
     async with sessions.begin() as session:
-        ann, ben, cy = (await customer(session, 1, "Ann"), await customer(session, 2, "Ben"), await customer(session, 3, "Cy"))
-        session.add_all([said(ann, now - timedelta(minutes=30), "hello"), said(ben, now - timedelta(minutes=20), "I want a person"),
-                         said(cy, now - timedelta(minutes=10), "blorp"), said(cy, now - timedelta(days=40), "long ago")])
+        ann, ben, cy = (
+            await customer(session, 1, "Ann"),
+            await customer(session, 2, "Ben"),
+            await customer(session, 3, "Cy"),
+        )
+        session.add_all(
+            [
+                said(ann, now - timedelta(minutes=30), "hello"),
+                said(ben, now - timedelta(minutes=20), "I want a person"),
+                said(cy, now - timedelta(minutes=10), "blorp"),
+                said(cy, now - timedelta(days=40), "long ago"),
+            ]
+        )
         await handed(session, ben, "customer_request", now - timedelta(minutes=50), wait=240, reply=60, csat=5)
         await handed(session, cy, "fallbacks", now - timedelta(minutes=40), wait=120, reply=20, csat=2)
     page = await (await client.get(f"{PREFIX}/dashboard?days=7")).text()
@@ -83,15 +100,29 @@ async def test_the_dashboard_shows_the_figures_and_charts(console, sessions) -> 
 
 async def test_questions_not_understood_are_listed_and_added_as_examples(console, sessions) -> None:
     client, tracker = console
-    await make_tracker(tracker, [("user", "nlu_fallback", "can I pay with crypto", 0), ("user", "nlu_fallback", "Can I pay with crypto?", 1),
-                                 ("user", "out_of_scope", "tell me a joke", 2)])
+    await make_tracker(
+        tracker,
+        [
+            ("user", "nlu_fallback", "can I pay with crypto", 0),
+            ("user", "nlu_fallback", "Can I pay with crypto?", 1),
+            ("user", "out_of_scope", "tell me a joke", 2),
+        ],
+    )
     words = text_of(await (await client.get(f"{PREFIX}/dashboard")).text())
     assert "can I pay with crypto 2" in words and "tell me a joke 1" in words
     assert words.index("can I pay with crypto") < words.index("tell me a joke")
-    response = await post(client, "/dashboard/example", text="can I pay with  crypto", intent="faq/payment_methods",
-                          back=f"{PREFIX}/dashboard?days=7")
+    response = await post(
+        client,
+        "/dashboard/example",
+        text="can I pay with  crypto",
+        intent="faq/payment_methods",
+        back=f"{PREFIX}/dashboard?days=7",
+    )
     assert response.url.path_qs == f"{PREFIX}/dashboard?days=7"
-    assert "Added “can I pay with crypto” to faq/payment_methods. The bot understands it after the next training" in text_of(await response.text())
+    assert (
+        "Added “can I pay with crypto” to faq/payment_methods. The bot understands it after the next training"
+        in text_of(await response.text())
+    )
     assert (await sessions.read(current.load)).intents["faq/payment_methods"].examples[-1] == "can I pay with crypto"
     async with sessions() as session:
         entry = await session.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1))
@@ -100,7 +131,9 @@ async def test_questions_not_understood_are_listed_and_added_as_examples(console
     assert "already an example of faq/payment_methods" in text_of(await again.text())
     refused = await post(client, "/dashboard/example", text="tell me a joke", intent="")
     assert "Nothing was added: Choose an intent" in text_of(await refused.text())
-    elsewhere = await post(client, "/dashboard/example", text="tell me a joke", intent="greet", back="https://evil.example/")
+    elsewhere = await post(
+        client, "/dashboard/example", text="tell me a joke", intent="greet", back="https://evil.example/"
+    )
     assert elsewhere.url.path == f"{PREFIX}/dashboard", "only back to a console page"
 
 
@@ -116,13 +149,23 @@ async def test_flagged_answers_are_listed_taught_and_resolved(console, sessions)
     assert f"T{ticket_id:06d} · Fay Doe flagged by Alex" in words
     assert "Customer when will my sofa get here Bot You can return anything within 30 days." in words
     assert "Agent's note she asked about delivery times" in words
-    taught = await post(client, "/dashboard/example", text="when will my sofa get here", intent="faq/delivery_time",
-                        back=f"{PREFIX}/flags")
-    assert taught.url.path == f"{PREFIX}/flags" and "Added “when will my sofa get here” to faq/delivery_time" in text_of(await taught.text())
+    taught = await post(
+        client,
+        "/dashboard/example",
+        text="when will my sofa get here",
+        intent="faq/delivery_time",
+        back=f"{PREFIX}/flags",
+    )
+    assert (
+        taught.url.path == f"{PREFIX}/flags"
+        and "Added “when will my sofa get here” to faq/delivery_time" in text_of(await taught.text())
+    )
     async with sessions() as session:
         flag_id = await session.scalar(select(Flag.id))
     resolved = await post(client, "/flags/resolve", flag=str(flag_id))
-    assert f"Flag {flag_id} resolved." in text_of(await resolved.text()) and "No open flags." in text_of(await resolved.text())
+    assert f"Flag {flag_id} resolved." in text_of(await resolved.text()) and "No open flags." in text_of(
+        await resolved.text()
+    )
     assert "flagged answer" not in text_of(await (await client.get(f"{PREFIX}/dashboard")).text())
     history = text_of(await (await client.get(f"{PREFIX}/flags?resolved=1")).text())
     assert "Resolved by alice" in history

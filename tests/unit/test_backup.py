@@ -33,14 +33,28 @@ async def _populate(settings: Settings, user_id: int, order: str) -> AsyncEngine
     engine = create_engine(settings.database_url)
     await migrate(engine)
     async with create_sessionmaker(engine).begin() as session:
-        customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=user_id, first_name="Maya",
-                                          username="maya")
+        customer = await session.run_sync(
+            transcript.upsert_customer, telegram_user_id=user_id, first_name="Maya", username="maya"
+        )
         conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=user_id, customer=customer)
-        await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=user_id, kind="text",
-                               text=f"my order {order} arrived broken")
-        await session.run_sync(tickets.create, idempotency_key=f"k-{user_id}", conversation=conversation, category="damaged_item",
-                             description="arrived broken", desired_resolution="refund", priority=TicketPriority.HIGH,
-                             order_number=order, contact="maya@example.com")
+        await session.run_sync(
+            transcript.record_incoming,
+            conversation=conversation,
+            update_id=user_id,
+            kind="text",
+            text=f"my order {order} arrived broken",
+        )
+        await session.run_sync(
+            tickets.create,
+            idempotency_key=f"k-{user_id}",
+            conversation=conversation,
+            category="damaged_item",
+            description="arrived broken",
+            desired_resolution="refund",
+            priority=TicketPriority.HIGH,
+            order_number=order,
+            contact="maya@example.com",
+        )
     return engine
 
 
@@ -90,8 +104,11 @@ async def test_a_backup_restored_after_a_wipe_brings_back_the_same_data(tmp_path
         manifest = json.load(tar.extractfile(MANIFEST))
     assert manifest["schema_revision"] == _head_revision() and manifest["database"] == "sqlite"
     assert {f["path"] for f in manifest["files"]} == {
-        "database/frontline.db", "database/rasa-tracker.db", "models/0123456789abcdef.tar.gz",
-        "pending-complaints/complaint-1.json"}
+        "database/frontline.db",
+        "database/rasa-tracker.db",
+        "models/0123456789abcdef.tar.gz",
+        "pending-complaints/complaint-1.json",
+    }
     assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in manifest["files"])
 
 

@@ -88,7 +88,9 @@ async def test_long_reply_is_split_for_telegram(harness: Harness) -> None:
 
 
 async def test_buttons_carry_server_side_ids_and_pressing_sends_the_payload(harness: Harness) -> None:
-    harness.rasa.answer = lambda body: [{"text": "Pick one", "buttons": [{"title": "Talk to a person", "payload": "/request_human"}]}]
+    harness.rasa.answer = lambda body: [
+        {"text": "Pick one", "buttons": [{"title": "Talk to a person", "payload": "/request_human"}]}
+    ]
     messages = await harness.say("hmm")
     button = messages[-1]["reply_markup"]["inline_keyboard"][0][0]
     assert button["text"] == "Talk to a person"

@@ -36,8 +36,10 @@ async def _press(harness: Harness, message: dict, title: str, expect: str) -> li
 
 def _rasa_tracker(path: Path, senders: list[str]) -> None:
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE events (id INTEGER NOT NULL, sender_id VARCHAR(255) NOT NULL, type_name VARCHAR(255) "
-                   "NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT, PRIMARY KEY (id))")
+        db.execute(
+            "CREATE TABLE events (id INTEGER NOT NULL, sender_id VARCHAR(255) NOT NULL, type_name VARCHAR(255) "
+            "NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT, PRIMARY KEY (id))"
+        )
         db.executemany("INSERT INTO events (sender_id, type_name) VALUES (?, 'user')", [(s,) for s in senders])
 
 
@@ -51,6 +53,7 @@ async def test_mydata_sends_the_customers_data_as_a_json_file(harness: Harness) 
     texts = [(m["direction"], m["text"]) for m in conversation["messages"]]
     assert texts[:3] == [("IN", "where is my parcel"), ("OUT", "echo: where is my parcel"), ("IN", "/mydata")]
     assert [m["message"] for m in harness.rasa.received] == ["where is my parcel"], "Rasa is not asked"
+
     async def last_stored() -> tuple:  # (the app records the file id once Telegram has answered: just after it)
         async with harness.sessions() as session:
             stored = (await session.run_sync(transcript.messages, USER))[-1]
@@ -71,7 +74,12 @@ async def test_forget_yes_deletes_everything_but_the_confirmation(harness: Harne
         stored = await session.run_sync(transcript.messages, USER)
         updates = list(await session.scalars(select(InboxUpdate).where(InboxUpdate.chat_id == USER)))
         payloads = list(await session.scalars(select(CallbackPayload).where(CallbackPayload.chat_id == USER)))
-    assert (customer.first_name, customer.last_name, customer.username, customer.language_code) == ("", None, None, None)
+    assert (customer.first_name, customer.last_name, customer.username, customer.language_code) == (
+        "",
+        None,
+        None,
+        None,
+    )
     assert [(m.direction, m.text) for m in stored] == [(Direction.OUT, replies.FORGOTTEN)]
     assert updates == [] and payloads == []
     with sqlite3.connect(tmp_path / "rasa-tracker.db") as db:
@@ -96,7 +104,9 @@ async def test_another_chat_cannot_press_the_forget_button(harness: Harness) -> 
     [*_, question] = await _command(harness, "/forget", replies.FORGET_CONFIRM)
     await harness.emulator.add_user("Mallory", user_id=5151)
     [reply] = await _command(harness, "hi", "echo: hi", user=5151)
-    pressed = await harness.emulator.press(5151, reply["message_id"], _buttons(question)[replies.FORGET_YES], forged=True)
+    pressed = await harness.emulator.press(
+        5151, reply["message_id"], _buttons(question)[replies.FORGET_YES], forged=True
+    )
     answer = await callback_answer(harness, pressed["callback_query_id"])
     assert replies.EXPIRED_BUTTON in str(answer)
     async with harness.sessions() as session:

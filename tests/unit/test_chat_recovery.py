@@ -21,17 +21,24 @@ async def _left_claimed(tmp_path: Path, claimed_ago: timedelta) -> None:
     (the `after-inbox` failpoint): the customer known, the message recorded, the update pending and claimed."""
     async with running_harness(tmp_path) as harness:
         await harness.say("hello")  # the customer and their conversation
-    raw = {"update_id": UPDATE_ID, "message": {
-        "message_id": 9001, "date": int(time.time()), "text": TEXT,
-        "chat": {"id": 4242, "type": "private", "first_name": "Maya"},
-        "from": {"id": 4242, "is_bot": False, "first_name": "Maya", "username": "maya"}}}
+    raw = {
+        "update_id": UPDATE_ID,
+        "message": {
+            "message_id": 9001,
+            "date": int(time.time()),
+            "text": TEXT,
+            "chat": {"id": 4242, "type": "private", "first_name": "Maya"},
+            "from": {"id": 4242, "is_bot": False, "first_name": "Maya", "username": "maya"},
+        },
+    }
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'frontline.db'}")
     try:
         async with create_sessionmaker(engine).begin() as session:
             await session.run_sync(inbox.store, update_id=UPDATE_ID, chat_id=4242, payload=raw)
             conversation = await session.run_sync(transcript.find_conversation, 4242)
-            await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=UPDATE_ID,
-                                   kind="text", text=TEXT)
+            await session.run_sync(
+                transcript.record_incoming, conversation=conversation, update_id=UPDATE_ID, kind="text", text=TEXT
+            )
             row = await session.get(InboxUpdate, UPDATE_ID)
             row.rasa_sent_at = utcnow() - claimed_ago
     finally:
@@ -54,8 +61,10 @@ async def test_what_rasa_answered_while_the_app_was_down_is_sent_without_asking_
         """Rasa's tracker has the message and its answer from the second reading on (Rasa was still at it)."""
         if reading == 1:
             return []
-        return [{"event": "user", "text": TEXT, "metadata": {"update_id": UPDATE_ID}},
-                {"event": "bot", "text": "It left the depot this morning."}]
+        return [
+            {"event": "user", "text": TEXT, "metadata": {"update_id": UPDATE_ID}},
+            {"event": "bot", "text": "It left the depot this morning."},
+        ]
 
     async with running_harness(tmp_path, RASA_TIMEOUT="30") as harness:
         harness.rasa.tracker_at = tracker

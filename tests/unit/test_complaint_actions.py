@@ -27,7 +27,12 @@ from bot.storage.db import create_engine, create_sessionmaker
 from bot.storage.models import TicketPriority
 
 REQUIRED = [
-    "complaint_description", "order_number", "complaint_category", "desired_resolution", "complaint_photos", "contact",
+    "complaint_description",
+    "order_number",
+    "complaint_category",
+    "desired_resolution",
+    "complaint_photos",
+    "contact",
     "complaint_confirmed",
 ]
 DOMAIN = {
@@ -37,15 +42,30 @@ DOMAIN = {
 }
 
 
-def tracker(text: str, intent: str, *, requested: str | None = None, entities: list[dict] | None = None, slots: dict | None = None,
-            metadata: dict | None = None, sender: str = "tg-42") -> Tracker:
-    return Tracker.from_dict({
-        "sender_id": sender,
-        "slots": {**dict.fromkeys(REQUIRED), "requested_slot": requested, **(slots or {})},
-        "latest_message": {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": entities or [], "metadata": metadata or {}},
-        "events": [],
-        "active_loop": {"name": "complaint_form"},
-    })
+def tracker(
+    text: str,
+    intent: str,
+    *,
+    requested: str | None = None,
+    entities: list[dict] | None = None,
+    slots: dict | None = None,
+    metadata: dict | None = None,
+    sender: str = "tg-42",
+) -> Tracker:
+    return Tracker.from_dict(
+        {
+            "sender_id": sender,
+            "slots": {**dict.fromkeys(REQUIRED), "requested_slot": requested, **(slots or {})},
+            "latest_message": {
+                "text": text,
+                "intent": {"name": intent, "confidence": 0.9},
+                "entities": entities or [],
+                "metadata": metadata or {},
+            },
+            "events": [],
+            "active_loop": {"name": "complaint_form"},
+        }
+    )
 
 
 def entity(name: str, value: str) -> dict[str, Any]:
@@ -99,16 +119,31 @@ async def test_no_order_number_is_a_valid_answer() -> None:
 
 
 async def test_order_numbers_are_normalised_and_corrected_at_any_time() -> None:
-    slots, _ = await validate(tracker("it's a12345", "inform", requested="order_number", entities=[entity("order_number", "a12345")]))
+    slots, _ = await validate(
+        tracker("it's a12345", "inform", requested="order_number", entities=[entity("order_number", "a12345")])
+    )
     assert slots == {"order_number": "A12345"}
-    slots, _ = await validate(tracker("actually it's order A12346", "inform", requested="contact",
-                                      slots={"order_number": "A12345"}, entities=[entity("order_number", "A12346")]))
+    slots, _ = await validate(
+        tracker(
+            "actually it's order A12346",
+            "inform",
+            requested="contact",
+            slots={"order_number": "A12345"},
+            entities=[entity("order_number", "A12346")],
+        )
+    )
     assert slots["order_number"] == "A12346"
 
 
 async def test_button_payloads_and_free_text_both_choose_a_category() -> None:
-    slots, _ = await validate(tracker('/inform{"complaint_category":"billing"}', "inform", requested="complaint_category",
-                                      entities=[entity("complaint_category", "billing")]))
+    slots, _ = await validate(
+        tracker(
+            '/inform{"complaint_category":"billing"}',
+            "inform",
+            requested="complaint_category",
+            entities=[entity("complaint_category", "billing")],
+        )
+    )
     assert slots["complaint_category"] == "billing"
     slots, _ = await validate(tracker("the courier was late again", "inform", requested="complaint_category"))
     assert slots["complaint_category"] == "delivery"
@@ -117,7 +152,9 @@ async def test_button_payloads_and_free_text_both_choose_a_category() -> None:
 
 
 async def test_a_forged_category_value_is_not_accepted() -> None:
-    slots, _ = await validate(tracker("x", "inform", requested="complaint_category", entities=[entity("complaint_category", "admin")]))
+    slots, _ = await validate(
+        tracker("x", "inform", requested="complaint_category", entities=[entity("complaint_category", "admin")])
+    )
     assert slots["complaint_category"] == "other"
 
 
@@ -131,11 +168,14 @@ async def test_an_unclear_resolution_is_asked_again() -> None:
     assert slots == {"desired_resolution": None}
 
 
-@pytest.mark.parametrize(("text", "found", "expected"), [
-    ("dana@example.org", entity("email", "dana@example.org"), "dana@example.org"),
-    ("+44 20 7946 0958", entity("phone", "+44 20 7946 0958"), "+44 20 7946 0958"),
-    ("07700 900123", None, "07700 900123"),
-])
+@pytest.mark.parametrize(
+    ("text", "found", "expected"),
+    [
+        ("dana@example.org", entity("email", "dana@example.org"), "dana@example.org"),
+        ("+44 20 7946 0958", entity("phone", "+44 20 7946 0958"), "+44 20 7946 0958"),
+        ("07700 900123", None, "07700 900123"),
+    ],
+)
 async def test_contacts_are_validated(text: str, found: dict | None, expected: str) -> None:
     slots, _ = await validate(tracker(text, "inform", requested="contact", entities=[found] if found else []))
     assert slots == {"contact": expected}
@@ -152,20 +192,38 @@ async def test_confirmation_and_corrections() -> None:
     assert slots == {"complaint_confirmed": True}
     slots, responses = await validate(tracker("no", "deny", requested="complaint_confirmed"))
     assert slots == {"complaint_confirmed": None} and responses == ["utter_ask_what_to_change"]
-    slots, _ = await validate(tracker("I'd rather have a replacement", "inform", requested="complaint_confirmed",
-                                      slots={"desired_resolution": "refund"}))
+    slots, _ = await validate(
+        tracker(
+            "I'd rather have a replacement",
+            "inform",
+            requested="complaint_confirmed",
+            slots={"desired_resolution": "refund"},
+        )
+    )
     assert slots["desired_resolution"] == "replacement" and slots["complaint_confirmed"] is None
 
 
 async def test_the_summary_reads_in_words() -> None:
     dispatcher = CollectingDispatcher()
-    t = tracker("", "inform", slots={"complaint_category": "damaged_or_wrong_item", "desired_resolution": "just_informing",
-                                    "order_number": "none", "contact": "none"})
+    t = tracker(
+        "",
+        "inform",
+        slots={
+            "complaint_category": "damaged_or_wrong_item",
+            "desired_resolution": "just_informing",
+            "order_number": "none",
+            "contact": "none",
+        },
+    )
     await ActionAskComplaintConfirmed().run(dispatcher, t, DOMAIN)
     message = dispatcher.messages[0]
     assert message["response"] == "utter_ask_complaint_confirmed"
-    assert (message["complaint_category"], message["order_number"], message["contact"], message["complaint_photos"]) == (
-        "your item arriving damaged or wrong", "no order number", "this chat", "none")
+    assert (
+        message["complaint_category"],
+        message["order_number"],
+        message["contact"],
+        message["complaint_photos"],
+    ) == ("your item arriving damaged or wrong", "no order number", "this chat", "none")
 
 
 async def test_stop_and_handoff_end_the_form_keeping_what_was_said() -> None:
@@ -186,8 +244,15 @@ def photo(file_id: str = "AgACAgIAAxkBAAIB") -> dict[str, Any]:
 
 
 async def test_a_photo_mid_form_is_attached_and_the_question_stays_open() -> None:
-    slots, responses = await validate(tracker("/attach_photo", "attach_photo", requested="complaint_category", metadata=photo("p1"),
-                                              slots={"complaint_photos": ["p0"]}))
+    slots, responses = await validate(
+        tracker(
+            "/attach_photo",
+            "attach_photo",
+            requested="complaint_category",
+            metadata=photo("p1"),
+            slots={"complaint_photos": ["p0"]},
+        )
+    )
     assert slots == {"complaint_photos": ["p0", "p1"]}
     assert responses == ["utter_photo_added"]
 
@@ -209,15 +274,25 @@ async def test_asked_for_a_photo_the_customer_may_have_none_or_must_send_one() -
 
 
 async def test_forged_or_malformed_attachments_are_ignored() -> None:
-    metadata = {"attachments": [{"kind": "photo", "file_id": "x' OR 1=1 --"}, {"kind": "voice", "file_id": "v1"}, "junk",
-                                {"kind": "photo", "file_id": "a" * 300}]}
-    slots, _ = await validate(tracker("/attach_photo", "attach_photo", requested="complaint_category", metadata=metadata))
+    metadata = {
+        "attachments": [
+            {"kind": "photo", "file_id": "x' OR 1=1 --"},
+            {"kind": "voice", "file_id": "v1"},
+            "junk",
+            {"kind": "photo", "file_id": "a" * 300},
+        ]
+    }
+    slots, _ = await validate(
+        tracker("/attach_photo", "attach_photo", requested="complaint_category", metadata=metadata)
+    )
     assert "complaint_photos" not in slots
 
 
 async def test_a_photo_before_any_complaint_is_kept_for_one() -> None:
     dispatcher = CollectingDispatcher()
-    events = await ActionKeepPhoto().run(dispatcher, tracker("/attach_photo", "attach_photo", metadata=photo("p1")), DOMAIN)
+    events = await ActionKeepPhoto().run(
+        dispatcher, tracker("/attach_photo", "attach_photo", metadata=photo("p1")), DOMAIN
+    )
     assert events == [SlotSet("complaint_photos", ["p1"])]
     assert dispatcher.messages[0]["response"] == "utter_photo_kept"
 
@@ -225,12 +300,17 @@ async def test_a_photo_before_any_complaint_is_kept_for_one() -> None:
 def test_priority_rule() -> None:
     assert ticket_priority(repeat=False, desired_resolution="repair", description="it broke") is TicketPriority.NORMAL
     assert ticket_priority(repeat=False, desired_resolution="refund", description="it broke") is TicketPriority.HIGH
-    assert ticket_priority(repeat=True, desired_resolution="refund", description="THIS IS UNACCEPTABLE!!") is TicketPriority.URGENT
+    assert (
+        ticket_priority(repeat=True, desired_resolution="refund", description="THIS IS UNACCEPTABLE!!")
+        is TicketPriority.URGENT
+    )
     assert angry_tone("WHERE IS MY PARCEL I PAID A WEEK AGO") and not angry_tone("where is my parcel, please?")
 
 
 @pytest.fixture
-async def action_db(sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch) -> async_sessionmaker[AsyncSession]:
+async def action_db(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> async_sessionmaker[AsyncSession]:
     """The test database as the action server's, with customer 42 already known to the app."""
     monkeypatch.setattr(actions.tickets, "sessions", lambda: sessions)
     async with sessions.begin() as session:
@@ -241,9 +321,21 @@ async def action_db(sessions: async_sessionmaker[AsyncSession], monkeypatch: pyt
 
 
 def _confirmed(update_id: int, category: str = "delivery", sender: str = "tg-42") -> Tracker:
-    return tracker("yes", "affirm", sender=sender, metadata={"update_id": update_id, "telegram": {"first_name": "Dana"}}, slots={
-        "complaint_description": "My parcel is a week late", "order_number": "A12345", "complaint_category": category,
-        "desired_resolution": "refund", "complaint_photos": ["p1", "p2"], "contact": "none", "complaint_confirmed": True})
+    return tracker(
+        "yes",
+        "affirm",
+        sender=sender,
+        metadata={"update_id": update_id, "telegram": {"first_name": "Dana"}},
+        slots={
+            "complaint_description": "My parcel is a week late",
+            "order_number": "A12345",
+            "complaint_category": category,
+            "desired_resolution": "refund",
+            "complaint_photos": ["p1", "p2"],
+            "contact": "none",
+            "complaint_confirmed": True,
+        },
+    )
 
 
 async def test_confirming_opens_one_ticket_and_apologises_by_name(action_db: async_sessionmaker[AsyncSession]) -> None:
@@ -257,11 +349,19 @@ async def test_confirming_opens_one_ticket_and_apologises_by_name(action_db: asy
     assert SlotSet("complaint_description", None) in events
     await ActionSubmitComplaint().run(CollectingDispatcher(), _confirmed(7), DOMAIN)
     async with action_db() as session:
-        stored = await session.run_sync(tickets.for_customer, (await session.run_sync(transcript.find_conversation, 42)).customer_id)
+        stored = await session.run_sync(
+            tickets.for_customer, (await session.run_sync(transcript.find_conversation, 42)).customer_id
+        )
     assert len(stored) == 1
     ticket = stored[0]
     assert (ticket.reference, ticket.category, ticket.order_number, ticket.contact, ticket.priority, ticket.photos) == (
-        created["ticket_id"], "delivery", "A12345", None, TicketPriority.HIGH, ["p1", "p2"])
+        created["ticket_id"],
+        "delivery",
+        "A12345",
+        None,
+        TicketPriority.HIGH,
+        ["p1", "p2"],
+    )
 
 
 async def test_the_same_problem_again_gets_an_apology_that_says_so(action_db: async_sessionmaker[AsyncSession]) -> None:
@@ -281,7 +381,9 @@ def database_down(monkeypatch: pytest.MonkeyPatch, tmp_path) -> PendingComplaint
     return spool
 
 
-async def test_a_database_failure_is_told_honestly_and_the_complaint_kept_for_later(database_down: PendingComplaints) -> None:
+async def test_a_database_failure_is_told_honestly_and_the_complaint_kept_for_later(
+    database_down: PendingComplaints,
+) -> None:
     dispatcher = CollectingDispatcher()
     events = await ActionSubmitComplaint().run(dispatcher, _confirmed(3), DOMAIN)
     assert [m["response"] for m in dispatcher.messages] == ["utter_apology", "utter_ticket_not_saved"]
@@ -290,7 +392,9 @@ async def test_a_database_failure_is_told_honestly_and_the_complaint_kept_for_la
     assert json.loads(kept.read_text())["complaint"]["description"] == "My parcel is a week late"
 
 
-async def test_when_nothing_can_keep_it_the_form_keeps_the_details(database_down: PendingComplaints, monkeypatch) -> None:
+async def test_when_nothing_can_keep_it_the_form_keeps_the_details(
+    database_down: PendingComplaints, monkeypatch
+) -> None:
     def full_disk(*args) -> None:
         raise OSError(28, "No space left on device")
 
@@ -338,10 +442,15 @@ async def test_customers_see_only_their_own_tickets(action_db: async_sessionmake
     dispatcher = CollectingDispatcher()
     await ActionListTickets().run(dispatcher, tracker("my complaints?", "check_ticket_status"), DOMAIN)
     assert dispatcher.messages[0]["response"] == "utter_tickets_intro"
-    assert dispatcher.messages[1]["text"].count("•") == 1 and "open, waiting for our team" in dispatcher.messages[1]["text"]
+    assert (
+        dispatcher.messages[1]["text"].count("•") == 1
+        and "open, waiting for our team" in dispatcher.messages[1]["text"]
+    )
 
 
-async def test_without_a_name_the_apology_does_not_pretend_to_know_it(action_db: async_sessionmaker[AsyncSession]) -> None:
+async def test_without_a_name_the_apology_does_not_pretend_to_know_it(
+    action_db: async_sessionmaker[AsyncSession],
+) -> None:
     t = _confirmed(9)
     t.latest_message["metadata"] = {"update_id": 9}
     dispatcher = CollectingDispatcher()

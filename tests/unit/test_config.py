@@ -54,8 +54,14 @@ def test_a_token_switches_sandbox_off() -> None:
 
 
 def test_the_desk_settings() -> None:
-    settings = load_settings({"AGENT_CHAT_ID": "-1001234567890", "BUSINESS_HOURS": "Mon-Fri 09:00-17:00",
-                              "BUSINESS_TIMEZONE": "Europe/Berlin", "FOLLOWUP_HOURS": "20"})
+    settings = load_settings(
+        {
+            "AGENT_CHAT_ID": "-1001234567890",
+            "BUSINESS_HOURS": "Mon-Fri 09:00-17:00",
+            "BUSINESS_TIMEZONE": "Europe/Berlin",
+            "FOLLOWUP_HOURS": "20",
+        }
+    )
     assert settings.agent_chat_id == -1001234567890 and settings.followup_hours == 20
     assert settings.business_hours.zone.key == "Europe/Berlin" and not settings.business_hours.always_open
     assert load_settings({}).business_hours.always_open and load_settings({}).agent_chat_id is None

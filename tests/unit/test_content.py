@@ -30,11 +30,11 @@ def test_the_repository_files_are_written_back_byte_for_byte() -> None:
 def test_comments_and_verbatim_parts_survive_and_responses_are_canonical() -> None:
     files = {
         "domain.yml": 'version: "3.1"\n\n# head\nintents:\n  # greets\n  - greet\n  - faq\n\nslots: {}\n\n'
-                      'responses:\n  # hello\n  utter_greet:\n    - text: "Hi {first_name}!"\n      buttons:\n'
-                      '        - title: "Refund"\n          payload: \'/inform{"r":"x"}\'\n\n  utter_faq/a:\n'
-                      '    - text: "It\'s \\"A\\"."\n',
+        'responses:\n  # hello\n  utter_greet:\n    - text: "Hi {first_name}!"\n      buttons:\n'
+        '        - title: "Refund"\n          payload: \'/inform{"r":"x"}\'\n\n  utter_faq/a:\n'
+        '    - text: "It\'s \\"A\\"."\n',
         "nlu/x.yml": 'version: "3.1"\n\nnlu:\n  # about a\n  - intent: faq/a\n    examples: |\n      - what is a\n'
-                     '      - [A12345](order_number) a?\n\nrules:\n  - rule: a\n    steps:\n      - intent: greet\n',
+        "      - [A12345](order_number) a?\n\nrules:\n  - rule: a\n    steps:\n      - intent: greet\n",
     }
     content = read_files(files)
     assert write_files(content) == files
@@ -44,11 +44,14 @@ def test_comments_and_verbatim_parts_survive_and_responses_are_canonical() -> No
     assert content.responses["utter_greet"].variations[0]["buttons"][0]["payload"] == '/inform{"r":"x"}'
 
 
-@pytest.mark.parametrize("broken, reason", [
-    ({"nlu/x.yml": "nlu: [unclosed"}, "not valid YAML"),
-    ({"nlu/x.yml": 'nlu:\n  - intent: a\n    examples: "- one"\n'}, "could not read"),
-    ({"nlu/x.yml": 'nlu:\n  - intent: a\n    examples: |\n      - one\n        two\n'}, "one line"),
-])
+@pytest.mark.parametrize(
+    "broken, reason",
+    [
+        ({"nlu/x.yml": "nlu: [unclosed"}, "not valid YAML"),
+        ({"nlu/x.yml": 'nlu:\n  - intent: a\n    examples: "- one"\n'}, "could not read"),
+        ({"nlu/x.yml": "nlu:\n  - intent: a\n    examples: |\n      - one\n        two\n"}, "one line"),
+    ],
+)
 def test_files_that_cannot_be_edited_safely_are_refused_with_the_reason(broken: dict, reason: str) -> None:
     with pytest.raises(ContentError, match=reason):
         read_files({"domain.yml": 'version: "3.1"\nintents:\n  - a\n', **broken})
@@ -64,7 +67,9 @@ async def test_seeded_content_exports_to_the_same_files(sessions, tmp_path: Path
 
 
 def test_frontline_export_writes_the_seeded_content_as_the_repositorys_files(tmp_path: Path, capsys) -> None:
-    settings = load_settings({"FRONTLINE_VAR": str(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"})
+    settings = load_settings(
+        {"FRONTLINE_VAR": str(tmp_path), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
+    )
     assert commands.export(settings, str(tmp_path / "out")) == 0
     assert str(tmp_path / "out" / "domain.yml") in capsys.readouterr().out
     exported = {"domain.yml": (tmp_path / "out" / "domain.yml").read_text()}
@@ -78,8 +83,13 @@ async def _seeded(sessions) -> None:
 
 async def test_a_new_question_is_a_faq_with_its_answer(sessions) -> None:
     await _seeded(sessions)
-    await sessions.run(edits.add_intent, "faq/gift_wrap", ["do you gift wrap", "can you wrap it as a present", ""],
-                       "ann", answer="Yes: tick 'gift wrap' at checkout (£2.50).")
+    await sessions.run(
+        edits.add_intent,
+        "faq/gift_wrap",
+        ["do you gift wrap", "can you wrap it as a present", ""],
+        "ann",
+        answer="Yes: tick 'gift wrap' at checkout (£2.50).",
+    )
     files = write_files(await sessions.read(current.load))
     async with sessions() as session:
         audit = (await session.scalars(select(AuditEntry).where(AuditEntry.who == "ann"))).all()
@@ -99,13 +109,16 @@ async def test_a_new_plain_intent_goes_to_its_own_file_and_the_domain_list(sessi
     assert yaml.safe_load(files["nlu/custom.yml"])["nlu"][0]["intent"] == "ask_gift_card"
 
 
-@pytest.mark.parametrize("name, examples, answer, reason", [
-    ("Faq Gift", ["a", "b"], "x", "lower-case"),
-    ("faq/opening_hours", ["a", "b"], "x", "already"),
-    ("faq/new_one", ["only one"], "x", "at least two"),
-    ("faq/new_one", ["a", "b"], "", "needs its answer"),
-    ("other/thing", ["a", "b"], None, "Only FAQs"),
-])
+@pytest.mark.parametrize(
+    "name, examples, answer, reason",
+    [
+        ("Faq Gift", ["a", "b"], "x", "lower-case"),
+        ("faq/opening_hours", ["a", "b"], "x", "already"),
+        ("faq/new_one", ["only one"], "x", "at least two"),
+        ("faq/new_one", ["a", "b"], "", "needs its answer"),
+        ("other/thing", ["a", "b"], None, "Only FAQs"),
+    ],
+)
 async def test_a_bad_new_intent_is_refused_with_the_reason(sessions, name, examples, answer, reason) -> None:
     await _seeded(sessions)
     with pytest.raises(ContentError, match=reason):
@@ -146,7 +159,11 @@ async def test_a_seed_upgrade_keeps_admins_edits_and_deletes(sessions, tmp_path:
     domain = domain.replace("Bye for now! If anything else comes up, just write here.", "Bye! (new seed)")
     domain = domain.replace("You're welcome!", "You're very welcome!")
     (seed / "domain.yml").write_text(domain + '\n  utter_new_seed_line:\n    - text: "New in the seed"\n')
-    faq = (seed / "nlu" / "faq.yml").read_text().replace("- opening hours?\n", "- opening hours?\n      - opening times?\n")
+    faq = (
+        (seed / "nlu" / "faq.yml")
+        .read_text()
+        .replace("- opening hours?\n", "- opening hours?\n      - opening times?\n")
+    )
     (seed / "nlu" / "faq.yml").write_text(faq)
     assert await sessions.run(seeding.ensure_seeded, read_tree(seed)) == "upgraded"
     content = await sessions.read(current.load)

@@ -27,9 +27,15 @@ from bot.storage.models import (
 from tests.unit.chat_harness import Harness, callback_answer, eventually, running_harness
 
 ALEX, BO = 5151, 5252
-HANDOFF = {"handoff": {"reason": "customer_request", "ticket_id": None, "message": "I want a person",
-                       "collected": {"order_number": "A12345", "complaint_description": "The lamp came broken"},
-                       "intents": [{"name": "complain", "confidence": 0.91}, {"name": "request_human", "confidence": 0.97}]}}
+HANDOFF = {
+    "handoff": {
+        "reason": "customer_request",
+        "ticket_id": None,
+        "message": "I want a person",
+        "collected": {"order_number": "A12345", "complaint_description": "The lamp came broken"},
+        "intents": [{"name": "complain", "confidence": 0.91}, {"name": "request_human", "confidence": 0.97}],
+    }
+}
 
 
 def _handing_over(body: dict) -> list[dict]:
@@ -51,7 +57,9 @@ async def desk(tmp_path) -> AsyncIterator[Harness]:
 @pytest.fixture
 async def closed_desk(tmp_path) -> AsyncIterator[Harness]:
     """The same, with the team never at work."""
-    async with running_harness(tmp_path, desk=True, BUSINESS_HOURS="Sun 00:00-00:01", BUSINESS_TIMEZONE="Europe/London") as running:
+    async with running_harness(
+        tmp_path, desk=True, BUSINESS_HOURS="Sun 00:00-00:01", BUSINESS_TIMEZONE="Europe/London"
+    ) as running:
         running.rasa.answer = _handing_over
         yield running
 
@@ -74,7 +82,9 @@ async def _last(harness: Harness, chat_id: int) -> int:
 
 async def _press(harness: Harness, user: int, message: dict, title: str) -> dict:
     button = next(b for row in message["reply_markup"]["inline_keyboard"] for b in row if b["text"] == title)
-    pressed = await harness.emulator.press(user, message["message_id"], button["callback_data"], chat_id=message["chat_id"])
+    pressed = await harness.emulator.press(
+        user, message["message_id"], button["callback_data"], chat_id=message["chat_id"]
+    )
     return await callback_answer(harness, pressed["callback_query_id"])
 
 
@@ -176,7 +186,9 @@ async def test_the_live_conversation_runs_in_the_agents_private_chat_and_is_reco
     [relayed] = await _new(desk, ALEX, agent_start, "anyone there")
     assert relayed["text"] == "💬 Maya · T000001\nhello? is anyone there"
     customer_start = await _last(desk, 4242)
-    await desk.emulator.send_text(ALEX, "Yes, I'm here. A new lamp is on its way.", reply_to_message_id=relayed["message_id"])
+    await desk.emulator.send_text(
+        ALEX, "Yes, I'm here. A new lamp is on its way.", reply_to_message_id=relayed["message_id"]
+    )
     [reply] = await _new(desk, 4242, customer_start, "new lamp")
     assert reply["text"] == "Alex: Yes, I'm here. A new lamp is on its way."
     await desk.emulator.send_media(4242, "photo", caption="this is the lamp")
@@ -225,7 +237,11 @@ async def test_closing_asks_for_a_rating_takes_a_comment_and_hands_back_to_the_b
         ticket = await session.scalar(select(Ticket))
         conversation = await session.run_sync(transcript.find_conversation, 4242)
     assert (handoff.status, handoff.resolution, handoff.csat, handoff.csat_comment) == (
-        HandoffStatus.CLOSED, "replacement sent", 5, "Alex was great, thanks")
+        HandoffStatus.CLOSED,
+        "replacement sent",
+        5,
+        "Alex was great, thanks",
+    )
     assert handoff.followup_due_at is not None and ticket.status is TicketStatus.RESOLVED
     assert conversation.state is ConversationState.BOT
     messages = await desk.say("where is my parcel")
@@ -271,24 +287,37 @@ async def test_rasa_down_hands_the_customer_to_a_person(desk: Harness) -> None:
     assert "Maya: where is my order" in cards[-1]["text"]
 
 
-async def test_a_complaint_ticket_gets_a_topic_with_its_photos_and_an_answer_there_reaches_the_customer(desk: Harness) -> None:
+async def test_a_complaint_ticket_gets_a_topic_with_its_photos_and_an_answer_there_reaches_the_customer(
+    desk: Harness,
+) -> None:
     sent = await desk.emulator.send_media(4242, "photo", content=b"\x89PNG a cracked mirror")
     await desk.emulator.wait_for_text(4242)
     photo = sent["message"]["photo"][-1]
     group_start = await _last(desk, desk.group_id)
     async with desk.sessions.begin() as session:
         conversation = await session.run_sync(transcript.find_conversation, 4242)
-        await session.run_sync(tickets.create, idempotency_key="k1", conversation=conversation, category="damaged_or_wrong_item",
-                             description="The mirror arrived cracked", desired_resolution="replacement",
-                             priority=TicketPriority.NORMAL, order_number="B12345", photos=[photo["file_id"]])
+        await session.run_sync(
+            tickets.create,
+            idempotency_key="k1",
+            conversation=conversation,
+            category="damaged_or_wrong_item",
+            description="The mirror arrived cracked",
+            desired_resolution="replacement",
+            priority=TicketPriority.NORMAL,
+            order_number="B12345",
+            photos=[photo["file_id"]],
+        )
     [card] = await _new(desk, desk.group_id, group_start, "🎫")
     assert "no person asked for yet" in card["text"] and "Attachments: 1 (below)" in card["text"]
     copied = await _in_group(desk, card["seq"], lambda m: "photo" in m.get("message", {}))
-    assert copied["message"]["photo"][-1]["file_unique_id"] == photo["file_unique_id"], "the customer's own photo, copied"
+    assert copied["message"]["photo"][-1]["file_unique_id"] == photo["file_unique_id"], (
+        "the customer's own photo, copied"
+    )
     assert copied["message_thread_id"] == card["message_thread_id"]
     customer_start = await _last(desk, 4242)
-    await desk.emulator.send_text(BO, "Hi Maya, a new mirror ships today.", chat_id=desk.group_id,
-                                  message_thread_id=card["message_thread_id"])
+    await desk.emulator.send_text(
+        BO, "Hi Maya, a new mirror ships today.", chat_id=desk.group_id, message_thread_id=card["message_thread_id"]
+    )
     [answer] = await _new(desk, 4242, customer_start, "new mirror")
     assert answer["text"] == "Bo: Hi Maya, a new mirror ships today."
     async with desk.sessions() as session:
@@ -300,7 +329,9 @@ async def test_a_complaint_ticket_gets_a_topic_with_its_photos_and_an_answer_the
 async def test_forged_desk_buttons_are_refused(desk: Harness) -> None:
     card = await _queued(desk)
     await _agent_ready(desk)
-    pressed = await desk.emulator.press(ALEX, card["message_id"], "b:not-a-real-button", chat_id=desk.group_id, forged=True)
+    pressed = await desk.emulator.press(
+        ALEX, card["message_id"], "b:not-a-real-button", chat_id=desk.group_id, forged=True
+    )
     answer = await callback_answer(desk, pressed["callback_query_id"])
     assert answer["answer"]["text"] == replies.EXPIRED_BUTTON
     async with desk.sessions() as session:
@@ -315,7 +346,10 @@ async def _no_claim_text(harness: Harness) -> bool:
 async def test_out_of_hours_the_customer_is_told_when_the_team_is_back(closed_desk: Harness) -> None:
     messages = await closed_desk.say("I want a person")
     told = await _new(closed_desk, 4242, messages[-1]["seq"] - 1, "isn't working right now")
-    assert "they're back on Sunday at 00:00 (Europe/London time)" in told[-1]["text"] or "back today at 00:00" in told[-1]["text"]
+    assert (
+        "they're back on Sunday at 00:00 (Europe/London time)" in told[-1]["text"]
+        or "back today at 00:00" in told[-1]["text"]
+    )
     assert "number 1 in line" not in told[-1]["text"], "no wait is promised that can't be kept"
     async with closed_desk.sessions() as session:
         assert (await session.scalar(select(Handoff))).status is HandoffStatus.QUEUED, "agents see it first thing"
@@ -334,7 +368,10 @@ async def test_writing_again_soon_after_the_close_reopens_with_the_same_agent(de
     async with desk.sessions() as session:
         handoffs = (await session.scalars(select(Handoff).order_by(Handoff.id))).all()
         ticket = await session.scalar(select(Ticket))
-    assert [(h.reason, h.status) for h in handoffs] == [("customer_request", HandoffStatus.CLOSED), ("reopened", HandoffStatus.CLAIMED)]
+    assert [(h.reason, h.status) for h in handoffs] == [
+        ("customer_request", HandoffStatus.CLOSED),
+        ("reopened", HandoffStatus.CLAIMED),
+    ]
     assert ticket.status is TicketStatus.IN_PROGRESS and len(desk.rasa.received) == 1
 
 
@@ -352,7 +389,9 @@ async def test_an_agent_passes_the_customer_on_and_back_to_the_queue(desk: Harne
     await _new(desk, BO, bo_intro["seq"], "hi Bo")
     answer = await _press(desk, ALEX, intro, "Close")
     assert answer["answer"]["text"] == "This conversation is with another agent now.", "Alex's old button does nothing"
-    assert (await _press(desk, ALEX, menu, "Back to the queue"))["answer"]["text"].startswith("This conversation isn't yours")
+    assert (await _press(desk, ALEX, menu, "Back to the queue"))["answer"]["text"].startswith(
+        "This conversation isn't yours"
+    )
     bo_start = await _last(desk, BO)
     await desk.emulator.send_text(BO, "/transfer")
     [menu] = await _new(desk, BO, bo_start, "Pass Maya")
@@ -361,7 +400,11 @@ async def test_an_agent_passes_the_customer_on_and_back_to_the_queue(desk: Harne
     async with desk.sessions() as session:
         handoff = await session.scalar(select(Handoff))
         conversation = await session.run_sync(transcript.find_conversation, 4242)
-    assert (handoff.status, handoff.agent_id, conversation.state) == (HandoffStatus.QUEUED, None, ConversationState.QUEUED)
+    assert (handoff.status, handoff.agent_id, conversation.state) == (
+        HandoffStatus.QUEUED,
+        None,
+        ConversationState.QUEUED,
+    )
 
 
 async def test_a_promise_is_told_reminded_when_due_and_kept(desk: Harness) -> None:
@@ -374,7 +417,9 @@ async def test_a_promise_is_told_reminded_when_due_and_kept(desk: Harness) -> No
     async with desk.sessions.begin() as session:
         await session.execute(update(Promise).values(due_at=utcnow() - timedelta(minutes=1)))
     [due] = await _new(desk, ALEX, saved["seq"], "is due")
-    assert due["text"] == desk_texts.PROMISE_DUE.format(number=1, ticket="T000001", what="call you back about the refund")
+    assert due["text"] == desk_texts.PROMISE_DUE.format(
+        number=1, ticket="T000001", what="call you back about the refund"
+    )
     await desk.emulator.send_text(ALEX, "/kept 1")
     [kept] = await _new(desk, 4242, told["seq"], "has done what they promised")
     assert "call you back about the refund" in kept["text"]
@@ -409,7 +454,6 @@ async def test_admins_see_who_holds_what_and_release_a_conversation(desk: Harnes
         assert (await session.scalar(select(Handoff))).status is HandoffStatus.QUEUED
 
 
-
 async def test_forgetting_a_customer_deletes_their_ticket_topics(desk: Harness) -> None:
     card = await _queued(desk)
     await desk.say("/cancel")
@@ -419,7 +463,8 @@ async def test_forgetting_a_customer_deletes_their_ticket_topics(desk: Harness) 
     await _new(desk, 4242, after, "deleted your data")
     calls = await desk.emulator.calls("deleteForumTopic")
     assert [(c["params"]["chat_id"], c["params"]["message_thread_id"], c["status"]) for c in calls] == [
-        (str(desk.group_id), str(card["message_thread_id"]), 200)]
+        (str(desk.group_id), str(card["message_thread_id"]), 200)
+    ]
 
 
 async def test_a_message_long_after_the_rating_is_not_taken_for_a_comment(desk: Harness) -> None:
@@ -469,7 +514,9 @@ async def test_a_closed_tickets_topic_is_closed_and_what_is_written_there_stays_
     await desk.emulator.send_text(BO, "between us: she was lucky", chat_id=desk.group_id, message_thread_id=topic)
     [told] = await _new(desk, desk.group_id, group_start, "no longer reaches the customer")
     assert told["text"] == desk_texts.TOPIC_CLOSED.format(ticket="T000001") and told["message_thread_id"] == topic
-    assert not [m for m in (await desk.emulator.sent(4242, customer_start)).messages if "lucky" in (m.get("text") or "")]
+    assert not [
+        m for m in (await desk.emulator.sent(4242, customer_start)).messages if "lucky" in (m.get("text") or "")
+    ]
 
     agent_start = await _last(desk, ALEX)
     await desk.emulator.send_text(ALEX, "/reopen T000001")
@@ -505,8 +552,11 @@ async def test_attachments_past_ten_are_listed_sent_on_request_and_all_reach_the
     document = await _in_group(desk, card["seq"], lambda m: "document" in m.get("message", {}))
     listed = (await desk.emulator.file_content(document["message"]["document"]["file_id"])).decode()
     assert all(p["file_unique_id"] in listed for p in photos) and listed.count("not copied") == 2
-    in_topic = [m["message"]["photo"][-1]["file_unique_id"] for m in (await desk.emulator.sent(desk.group_id, card["seq"])).messages
-                if "photo" in m.get("message", {})]
+    in_topic = [
+        m["message"]["photo"][-1]["file_unique_id"]
+        for m in (await desk.emulator.sent(desk.group_id, card["seq"])).messages
+        if "photo" in m.get("message", {})
+    ]
     assert in_topic == [p["file_unique_id"] for p in photos[:10]]
 
     await _agent_ready(desk)
@@ -523,8 +573,11 @@ async def _photos_in(harness: Harness, chat_id: int, after: int, count: int) -> 
     """The file ids of the photos copied into a chat after `after`, once there are `count` of them (a private chat
     takes about one message a second)."""
     for _ in range(600):
-        found = [m["message"]["photo"][-1]["file_unique_id"] for m in (await harness.emulator.sent(chat_id, after)).messages
-                 if "photo" in m.get("message", {})]
+        found = [
+            m["message"]["photo"][-1]["file_unique_id"]
+            for m in (await harness.emulator.sent(chat_id, after)).messages
+            if "photo" in m.get("message", {})
+        ]
         if len(found) >= count:
             return found
         await asyncio.sleep(0.05)

@@ -53,10 +53,14 @@ async def test_a_waiting_customers_messages_reach_the_group_merged(desk: Harness
     for text in said:
         await desk.emulator.send_text(4242, text)
     await _new(desk, desk.group_id, group_start, said[-1], timeout=15)
-    relays = [m for m in (await desk.emulator.sent(desk.group_id, group_start)).messages if "💬 Maya" in (m.get("text") or "")]
+    relays = [
+        m for m in (await desk.emulator.sent(desk.group_id, group_start)).messages if "💬 Maya" in (m.get("text") or "")
+    ]
     assert 1 <= len(relays) <= 2, [m["text"] for m in relays]
     joined = "\n".join(m["text"] for m in relays)
-    assert all(text in joined for text in said) and all(m["message_thread_id"] == card["message_thread_id"] for m in relays)
+    assert all(text in joined for text in said) and all(
+        m["message_thread_id"] == card["message_thread_id"] for m in relays
+    )
 
 
 async def test_customers_never_wait_for_a_slow_agents_group(desk: Harness) -> None:

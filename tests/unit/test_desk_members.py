@@ -48,10 +48,16 @@ async def _removed(harness: Harness, user_id: int, status: str = "left") -> None
     """
     await harness.emulator.set_member(harness.group_id, user_id, member=False)
     new = {"status": status, "user": _user(user_id)} | ({"until_date": 0} if status == "kicked" else {})
-    await harness.emulator.inject_update("chat_member", {
-        "chat": {"id": harness.group_id, "type": "supergroup", "title": "Agents", "is_forum": True},
-        "from": _user(BO) if status == "kicked" else _user(user_id), "date": 1_700_000_000,
-        "old_chat_member": {"status": "member", "user": _user(user_id)}, "new_chat_member": new})
+    await harness.emulator.inject_update(
+        "chat_member",
+        {
+            "chat": {"id": harness.group_id, "type": "supergroup", "title": "Agents", "is_forum": True},
+            "from": _user(BO) if status == "kicked" else _user(user_id),
+            "date": 1_700_000_000,
+            "old_chat_member": {"status": "member", "user": _user(user_id)},
+            "new_chat_member": new,
+        },
+    )
 
 
 async def _agent(harness: Harness, user_id: int = ALEX) -> Agent:
@@ -67,19 +73,35 @@ async def _handoff(harness: Harness) -> Handoff:
 async def _sweep_due(sessions, user_id: int = ALEX) -> None:
     """The agent's membership was last checked long ago: the next sweep asks Telegram."""
     async with sessions.begin() as session:
-        await session.execute(update(Agent).where(Agent.telegram_user_id == user_id).values(membership_checked_at=LONG_AGO))
+        await session.execute(
+            update(Agent).where(Agent.telegram_user_id == user_id).values(membership_checked_at=LONG_AGO)
+        )
 
 
-@pytest.mark.parametrize(("status", "is_member", "member"), [
-    ("creator", None, True), ("administrator", None, True), ("member", None, True), ("restricted", True, True),
-    ("restricted", False, False), ("left", None, False), ("kicked", None, False), ("something new", None, None)])
+@pytest.mark.parametrize(
+    ("status", "is_member", "member"),
+    [
+        ("creator", None, True),
+        ("administrator", None, True),
+        ("member", None, True),
+        ("restricted", True, True),
+        ("restricted", False, False),
+        ("left", None, False),
+        ("kicked", None, False),
+        ("something new", None, None),
+    ],
+)
 def test_who_telegram_says_is_in_the_group(status: str, is_member: bool | None, member: bool | None) -> None:
     assert desk_members.member_of(SimpleNamespace(status=status, is_member=is_member)) is member
 
 
 async def test_an_agent_removed_from_the_group_stops_at_once_and_their_customer_is_requeued(desk: Harness) -> None:
     intro = await _claimed(desk)
-    customer_start, group_start, agent_start = await _last(desk, 4242), await _last(desk, desk.group_id), await _last(desk, ALEX)
+    customer_start, group_start, agent_start = (
+        await _last(desk, 4242),
+        await _last(desk, desk.group_id),
+        await _last(desk, ALEX),
+    )
     await _removed(desk, ALEX, "kicked")
     [told] = await _new(desk, 4242, customer_start, "next person available", timeout=60)
     assert told["text"] == replies.BACK_IN_QUEUE
@@ -96,7 +118,9 @@ async def test_an_agent_removed_from_the_group_stops_at_once_and_their_customer_
     customer_seen, after = await _last(desk, 4242), await _last(desk, ALEX)
     await desk.emulator.send_text(ALEX, "still here?")
     await _new(desk, ALEX, after, "echo: still here?")
-    assert not [m for m in (await desk.emulator.sent(4242, customer_seen)).messages if "still here" in (m.get("text") or "")]
+    assert not [
+        m for m in (await desk.emulator.sent(4242, customer_seen)).messages if "still here" in (m.get("text") or "")
+    ]
 
 
 async def test_no_transfer_to_someone_who_left_the_group(desk: Harness) -> None:
@@ -127,7 +151,9 @@ async def test_a_closed_conversation_reopens_in_the_queue_when_its_agent_left(de
     await desk.emulator.send_text(4242, "sorry, one more thing: the box was wet too")
     [back] = await _new(desk, 4242, closing[-1]["seq"], "in line")
     assert back["text"] == replies.HANDOFF_QUEUED.format(position=1, wait="")
-    assert not [m for m in (await desk.emulator.sent(ALEX, alex_start)).messages if "box was wet" in (m.get("text") or "")]
+    assert not [
+        m for m in (await desk.emulator.sent(ALEX, alex_start)).messages if "box was wet" in (m.get("text") or "")
+    ]
     handoff = await _handoff(desk)
     assert (handoff.reason, handoff.status, handoff.agent_id) == ("reopened", HandoffStatus.QUEUED, None)
 
@@ -143,7 +169,9 @@ async def test_the_sweep_finds_a_removal_telegram_did_not_tell(desk: Harness) ->
 
 
 @pytest.mark.parametrize("fault", ["429", "502", "drop", "slow"])
-async def test_telegram_failing_to_say_is_not_leaving(desk: Harness, fault: str, caplog: pytest.LogCaptureFixture) -> None:
+async def test_telegram_failing_to_say_is_not_leaving(
+    desk: Harness, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger=desk_members.__name__)
     await _claimed(desk)
     await desk.emulator.set_fault(fault, method="getChatMember", count=-1, delay=7 if fault == "slow" else None)
@@ -202,23 +230,40 @@ async def _two_workers(tmp_path: Path) -> AsyncIterator[tuple[Harness, str, list
     try:
         async with EmulatorClient(emulator_url) as control:
             await control.add_user("Alex", user_id=ALEX)
-            group = await control.add_group("Agents", is_forum=True, members=[ALEX],
-                                            bot_rights={"can_manage_topics": True, "can_delete_messages": True})
+            group = await control.add_group(
+                "Agents",
+                is_forum=True,
+                members=[ALEX],
+                bot_rights={"can_manage_topics": True, "can_delete_messages": True},
+            )
             for number in range(2):
                 port = free_port()
                 hooks.append(f"http://127.0.0.1:{port}/telegram")
-                settings = load_settings({
-                    "FRONTLINE_VAR": str(tmp_path / f"worker{number}"), "TELEGRAM_BOT_TOKEN": TOKEN,
-                    "TELEGRAM_API_URL": f"{emulator_url}/bot", "RASA_URL": f"http://127.0.0.1:{rasa_port}",
-                    "DATABASE_URL": database, "APP_WORKERS": "2", "APP_PORT": str(port), "WEBHOOK_URL": hooks[-1],
-                    "WEBHOOK_SECRET": WEBHOOK_SECRET, "AGENT_CHAT_ID": str(group["id"])})
+                settings = load_settings(
+                    {
+                        "FRONTLINE_VAR": str(tmp_path / f"worker{number}"),
+                        "TELEGRAM_BOT_TOKEN": TOKEN,
+                        "TELEGRAM_API_URL": f"{emulator_url}/bot",
+                        "RASA_URL": f"http://127.0.0.1:{rasa_port}",
+                        "DATABASE_URL": database,
+                        "APP_WORKERS": "2",
+                        "APP_PORT": str(port),
+                        "WEBHOOK_URL": hooks[-1],
+                        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+                        "AGENT_CHAT_ID": str(group["id"]),
+                    }
+                )
                 stops.append(asyncio.Event())
                 apps.append(asyncio.create_task(serve(settings, stops[-1])))
                 for _ in range(400):  # one after the other: each sets the webhook to itself once ready
                     if len(await control.calls("setWebhook")) > number:
                         break
                     await asyncio.sleep(0.05)
-            yield Harness(control, rasa, create_sessionmaker(engine), user_id=ALEX, group_id=group["id"]), emulator_url, hooks
+            yield (
+                Harness(control, rasa, create_sessionmaker(engine), user_id=ALEX, group_id=group["id"]),
+                emulator_url,
+                hooks,
+            )
     finally:
         for stop in stops:
             stop.set()
@@ -231,8 +276,13 @@ async def _two_workers(tmp_path: Path) -> AsyncIterator[tuple[Harness, str, list
 
 async def _deliver_to(emulator_url: str, hook: str) -> None:
     """Telegram delivers the next updates to this worker."""
-    async with aiohttp.ClientSession() as http, http.post(f"{emulator_url}/bot{TOKEN}/setWebhook", json={
-            "url": hook, "secret_token": WEBHOOK_SECRET, "allowed_updates": list(Update.ALL_TYPES)}) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{emulator_url}/bot{TOKEN}/setWebhook",
+            json={"url": hook, "secret_token": WEBHOOK_SECRET, "allowed_updates": list(Update.ALL_TYPES)},
+        ) as response,
+    ):
         assert response.status == 200
 
 
@@ -261,9 +311,13 @@ async def test_two_workers_agree_on_who_is_an_agent(tmp_path: Path) -> None:
 async def test_a_desk_closed_elsewhere_relays_nothing_before_this_worker_reads_it_again(desk: Harness) -> None:
     await _claimed(desk)
     async with desk.sessions.begin() as session:  # as another worker retires Alex: this one's chat list still has him
-        await session.execute(update(Agent).where(Agent.telegram_user_id == ALEX).values(in_group=False, private_chat_id=None))
+        await session.execute(
+            update(Agent).where(Agent.telegram_user_id == ALEX).values(in_group=False, private_chat_id=None)
+        )
     customer_seen, after = await _last(desk, 4242), await _last(desk, ALEX)
     await desk.emulator.send_text(ALEX, "still here?")
     [answer] = await _new(desk, ALEX, after, "")
     assert answer["text"] in (desk_texts.NOT_AN_AGENT, "echo: still here?")  # whether or not it read the list again
-    assert not [m for m in (await desk.emulator.sent(4242, customer_seen)).messages if "still here" in (m.get("text") or "")]
+    assert not [
+        m for m in (await desk.emulator.sent(4242, customer_seen)).messages if "still here" in (m.get("text") or "")
+    ]

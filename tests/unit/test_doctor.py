@@ -34,9 +34,11 @@ def closed_port() -> int:
 @contextlib.asynccontextmanager
 async def serving(routes: dict[str, tuple[int, dict]]) -> AsyncIterator[str]:
     """A loopback HTTP server answering GET path with (status, JSON body)."""
+
     def answer(status: int, body: dict):
         async def handler(_request: web.Request) -> web.Response:
             return web.json_response(body, status=status)
+
         return handler
 
     app = web.Application()
@@ -101,12 +103,28 @@ async def test_everything_up_is_all_ok(tmp_path: Path) -> None:
     health = HealthServer({})
     app_port = await health.start("127.0.0.1", 0)
     rasa = {"/status": (200, {"model_file": str(settings.models_dir / current), "model_id": "x"})}
-    actions = {"/health": (200, {"status": "ok"}), "/ready": (200, {"ready": True, "checks": {"database": "ok"}, "pending_complaints": 0})}
+    actions = {
+        "/health": (200, {"status": "ok"}),
+        "/ready": (200, {"ready": True, "checks": {"database": "ok"}, "pending_complaints": 0}),
+    }
     try:
-        async with serving(rasa) as rasa_url, serving(actions) as actions_url, \
-                emulator_with_group(forum=True, bot_rights={"can_manage_topics": True, "can_delete_messages": True}) as (api, group):
-            env.update({"RASA_URL": rasa_url, "ACTION_SERVER_URL": f"{actions_url}/webhook", "APP_PORT": str(app_port),
-                        "TELEGRAM_API_URL": api, "AGENT_CHAT_ID": str(group)})
+        async with (
+            serving(rasa) as rasa_url,
+            serving(actions) as actions_url,
+            emulator_with_group(forum=True, bot_rights={"can_manage_topics": True, "can_delete_messages": True}) as (
+                api,
+                group,
+            ),
+        ):
+            env.update(
+                {
+                    "RASA_URL": rasa_url,
+                    "ACTION_SERVER_URL": f"{actions_url}/webhook",
+                    "APP_PORT": str(app_port),
+                    "TELEGRAM_API_URL": api,
+                    "AGENT_CHAT_ID": str(group),
+                }
+            )
             findings = await doctor.diagnose(load_settings(env), env)
     finally:
         await health.stop()
@@ -115,8 +133,13 @@ async def test_everything_up_is_all_ok(tmp_path: Path) -> None:
     checks = _by_check(findings)
     assert {name: f.status for name, f in checks.items()} == {
         "configuration": "WARN",  # Telegram on SQLite: fine for a trial, said so
-        "database": "OK", "model": "OK", "rasa": "OK", "actions": "OK", "app": "OK",
-        "telegram token": "OK", f"agents' group {group}": "OK",
+        "database": "OK",
+        "model": "OK",
+        "rasa": "OK",
+        "actions": "OK",
+        "app": "OK",
+        "telegram token": "OK",
+        f"agents' group {group}": "OK",
     }
     assert "PostgreSQL" in checks["configuration"].fix
     text = out.getvalue()
@@ -127,9 +150,11 @@ async def test_everything_up_is_all_ok(tmp_path: Path) -> None:
 
 async def test_whats_down_fails_with_what_to_do(tmp_path: Path) -> None:
     env = {
-        "FRONTLINE_VAR": str(tmp_path), "TELEGRAM_BOT_TOKEN": TOKEN,
+        "FRONTLINE_VAR": str(tmp_path),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
         "RASA_URL": f"http://127.0.0.1:{closed_port()},http://127.0.0.1:{closed_port()}",
-        "ACTION_SERVER_URL": f"http://127.0.0.1:{closed_port()}/webhook", "APP_PORT": str(closed_port()),
+        "ACTION_SERVER_URL": f"http://127.0.0.1:{closed_port()}/webhook",
+        "APP_PORT": str(closed_port()),
     }
     async with emulator_with_group(forum=False, bot_rights=None) as (api, group):
         env.update({"TELEGRAM_API_URL": api, "AGENT_CHAT_ID": str(group)})
@@ -144,8 +169,14 @@ async def test_whats_down_fails_with_what_to_do(tmp_path: Path) -> None:
     assert any(line.startswith("FAIL  app ") for line in fails)
     assert any(line.startswith("FAIL  model: no trained model") for line in fails)
     assert any(line.startswith(f"FAIL  agents' group {group}: 'Agents' is not a forum") for line in fails)
-    for hint in ("`frontline rasa`", "`frontline actions`", "`frontline app`", "Run `make train`", "Turn on Topics",
-                 "Run `frontline app` once, it creates and migrates it on start."):
+    for hint in (
+        "`frontline rasa`",
+        "`frontline actions`",
+        "`frontline app`",
+        "Run `make train`",
+        "Turn on Topics",
+        "Run `frontline app` once, it creates and migrates it on start.",
+    ):
         assert hint in text, hint
     assert any(line.startswith("OK    telegram token: @") for line in lines)
     assert text.rstrip().endswith("FAIL")
@@ -188,9 +219,12 @@ def test_malformed_configuration_is_one_fail(tmp_path: Path) -> None:
     assert out.getvalue().startswith("FAIL  configuration: RASA_URL must be an http(s) URL")
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("postgresql+asyncpg://bot:hunter2@db:5432/frontline", "postgresql+asyncpg://bot:***@db:5432/frontline"),
-    ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql+asyncpg://bot:hunter2@db:5432/frontline", "postgresql+asyncpg://bot:***@db:5432/frontline"),
+        ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
+    ],
+)
 def test_passwords_are_masked(url: str, shown: str) -> None:
     assert doctor.masked_url(url) == shown

@@ -24,8 +24,10 @@ async def _asked_then_handed_over(harness: Harness) -> None:
 async def _flags(harness: Harness) -> list[tuple[str, str, str]]:
     async with harness.sessions() as session:
         flags = (await session.scalars(select(Flag).order_by(Flag.id))).all()
-        return [((await session.get(Agent, f.agent_id)).first_name, (await session.get(Message, f.message_id)).text, f.note)
-                for f in flags]
+        return [
+            ((await session.get(Agent, f.agent_id)).first_name, (await session.get(Message, f.message_id)).text, f.note)
+            for f in flags
+        ]
 
 
 async def test_the_agent_flags_the_answer_of_the_customer_they_help(desk: Harness) -> None:
@@ -43,7 +45,9 @@ async def test_a_flag_by_number_in_the_ticket_topic_or_as_a_reply(desk: Harness)
     await _asked_then_handed_over(desk)
     card = await _queued(desk)
     group_start = await _last(desk, desk.group_id)
-    await desk.emulator.send_text(BO, "/flag wrong answer", chat_id=desk.group_id, message_thread_id=card["message_thread_id"])
+    await desk.emulator.send_text(
+        BO, "/flag wrong answer", chat_id=desk.group_id, message_thread_id=card["message_thread_id"]
+    )
     [told] = await _new(desk, desk.group_id, group_start, "Flagged")
     assert told["text"] == FLAGGED and told["message_thread_id"] == card["message_thread_id"], "answered in the topic"
     await desk.emulator.send_text(BO, "/flag T000001 quoted returns", chat_id=desk.group_id)

@@ -31,8 +31,12 @@ from tests.unit.chat_harness import Harness, running_harness
 
 T = TypeVar("T")
 JSON = dict[str, Any]
-EXAMPLES = settings(max_examples=200, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+EXAMPLES = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 TRIGGER = "Please put me through to a person"
 REASONS = ("customer_request", "fallbacks", "frustration", "complaint", "bot_unavailable")
 FILES = ("photo", "document", "voice", "video", "audio")
@@ -77,8 +81,13 @@ class World:
             return [{"text": replies.pop(0) if replies else "Noted."}]
         if script.reason == "bot_unavailable":
             return web.Response(status=500, text="Rasa is down")
-        handoff = {"reason": script.reason, "ticket_id": None, "collected": script.collected,
-                   "intents": [{"name": "request_human", "confidence": 0.9}], "message": TRIGGER}
+        handoff = {
+            "reason": script.reason,
+            "ticket_id": None,
+            "collected": script.collected,
+            "intents": [{"name": "request_human", "confidence": 0.9}],
+            "message": TRIGGER,
+        }
         return [{"text": "I'm bringing in a person."}, {"custom": {"handoff": handoff}}]
 
     async def play(self, script: Script) -> tuple[int, list[JSON]]:
@@ -115,19 +124,33 @@ class World:
             async with self.harness.sessions() as session:
                 conversation = await session.scalar(select(Conversation).where(Conversation.chat_id == user))
                 ticket = conversation and await session.scalar(
-                    select(Ticket).where(Ticket.conversation_id == conversation.id))
-                pending = conversation and await session.scalar(select(Message.id).where(
-                    Message.conversation_id == conversation.id, Message.chat_id == self.harness.group_id,
-                    Message.status == DeliveryStatus.PENDING).limit(1))
+                    select(Ticket).where(Ticket.conversation_id == conversation.id)
+                )
+                pending = conversation and await session.scalar(
+                    select(Message.id)
+                    .where(
+                        Message.conversation_id == conversation.id,
+                        Message.chat_id == self.harness.group_id,
+                        Message.status == DeliveryStatus.PENDING,
+                    )
+                    .limit(1)
+                )
             if ticket is not None and ticket.topic_id is not None and pending is None:
                 break
             await asyncio.sleep(0.05)
         else:
             raise AssertionError(f"the ticket of {user} never reached the group whole")
-        topic = [m for m in (await self.harness.emulator.sent(self.harness.group_id)).messages
-                 if m.get("message_thread_id") == ticket.topic_id]
-        documents = [m["message"]["document"] for m in topic if "document" in m.get("message", {})
-                     and m["message"]["document"].get("file_name", "").endswith("-transcript.txt")]
+        topic = [
+            m
+            for m in (await self.harness.emulator.sent(self.harness.group_id)).messages
+            if m.get("message_thread_id") == ticket.topic_id
+        ]
+        documents = [
+            m["message"]["document"]
+            for m in topic
+            if "document" in m.get("message", {})
+            and m["message"]["document"].get("file_name", "").endswith("-transcript.txt")
+        ]
         text = "".join([(await self.harness.emulator.file_content(d["file_id"])).decode() for d in documents])
         return topic, text
 
@@ -150,8 +173,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 letters = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r")
 short = st.text(letters, min_size=1, max_size=200)
 # Long texts are built from a piece repeated: hypothesis draws short strings far faster than 4,000-character ones.
-long = st.builds(lambda piece, times: (piece * times)[:4096], st.text(letters, min_size=1, max_size=12),
-                 st.integers(300, 4096))
+long = st.builds(
+    lambda piece, times: (piece * times)[:4096], st.text(letters, min_size=1, max_size=12), st.integers(300, 4096)
+)
 
 
 def _telegram(text: str) -> str | None:
@@ -161,24 +185,42 @@ def _telegram(text: str) -> str | None:
 
 texts = st.one_of(short, long).map(_telegram).filter(bool)
 captions = st.one_of(st.none(), st.text(letters, min_size=1, max_size=120).map(_telegram))
-file_step = st.builds(lambda kind, caption: (kind, {"caption": caption} if caption else {}), st.sampled_from(FILES), captions)
-location = st.builds(lambda lat, lon: ("location", {"latitude": lat, "longitude": lon}),
-                     st.floats(-89, 89).map(lambda x: round(x, 5)), st.floats(-179, 179).map(lambda x: round(x, 5)))
-contact = st.builds(lambda name, phone: ("contact", {"contact": {"first_name": name, "phone_number": phone}}),
-                    st.text(st.characters(whitelist_categories=("L",)), min_size=1, max_size=20),
-                    st.from_regex(r"\+[1-9][0-9]{7,12}", fullmatch=True))
-album_item = st.builds(lambda kind, caption: {"kind": kind, **({"caption": caption} if caption else {})},
-                       st.sampled_from(("photo", "video")), captions)
+file_step = st.builds(
+    lambda kind, caption: (kind, {"caption": caption} if caption else {}), st.sampled_from(FILES), captions
+)
+location = st.builds(
+    lambda lat, lon: ("location", {"latitude": lat, "longitude": lon}),
+    st.floats(-89, 89).map(lambda x: round(x, 5)),
+    st.floats(-179, 179).map(lambda x: round(x, 5)),
+)
+contact = st.builds(
+    lambda name, phone: ("contact", {"contact": {"first_name": name, "phone_number": phone}}),
+    st.text(st.characters(whitelist_categories=("L",)), min_size=1, max_size=20),
+    st.from_regex(r"\+[1-9][0-9]{7,12}", fullmatch=True),
+)
+album_item = st.builds(
+    lambda kind, caption: {"kind": kind, **({"caption": caption} if caption else {})},
+    st.sampled_from(("photo", "video")),
+    captions,
+)
 album = st.lists(album_item, min_size=2, max_size=10).map(lambda items: ("album", items))
-steps = st.lists(st.one_of(texts.map(lambda t: ("text", t)), file_step, location, contact, album), min_size=1, max_size=12)
+steps = st.lists(
+    st.one_of(texts.map(lambda t: ("text", t)), file_step, location, contact, album), min_size=1, max_size=12
+)
 slot_text = st.one_of(short, long).map(lambda t: t.strip()).filter(bool)
-collected = st.fixed_dictionaries({}, optional={
-    "complaint_description": slot_text, "order_number": slot_text, "contact": slot_text,
-    "complaint_category": st.sampled_from(sorted(cards.CATEGORIES)),
-    "desired_resolution": st.sampled_from(sorted(cards.RESOLUTIONS)),
-})
-conversations = st.builds(Script, steps=steps, reason=st.sampled_from(REASONS), collected=collected,
-                          replies=st.lists(texts, max_size=6))
+collected = st.fixed_dictionaries(
+    {},
+    optional={
+        "complaint_description": slot_text,
+        "order_number": slot_text,
+        "contact": slot_text,
+        "complaint_category": st.sampled_from(sorted(cards.CATEGORIES)),
+        "desired_resolution": st.sampled_from(sorted(cards.RESOLUTIONS)),
+    },
+)
+conversations = st.builds(
+    Script, steps=steps, reason=st.sampled_from(REASONS), collected=collected, replies=st.lists(texts, max_size=6)
+)
 
 
 def _copied(topic: list[JSON]) -> list[JSON]:
@@ -209,18 +251,27 @@ def test_every_fact_reaches_the_agent(world: World, script: Script) -> None:
             assert message["caption"] in everything, "a caption did not reach the agent"
     if script.reason != "bot_unavailable":
         for slot, value in script.collected.items():
-            words = cards.CATEGORIES.get(value) or cards.RESOLUTIONS.get(value) if slot in ("complaint_category", "desired_resolution") else None
+            words = (
+                cards.CATEGORIES.get(value) or cards.RESOLUTIONS.get(value)
+                if slot in ("complaint_category", "desired_resolution")
+                else None
+            )
             assert value in everything or (words and words in card), f"the collected {slot} did not reach the agent"
     copied = _copied(topic)
     for message in sent:
         if (unique := _unique_id(message)) is not None:
-            assert unique in {_unique_id(m) for m in copied} or unique in transcript, f"{unique} neither copied nor listed"
+            assert unique in {_unique_id(m) for m in copied} or unique in transcript, (
+                f"{unique} neither copied nor listed"
+            )
         elif "location" in message:
             place = message["location"]
-            assert any(m.get("location") == place for m in copied) or \
-                f"{place['latitude']:.6f}, {place['longitude']:.6f}" in transcript, "a location neither copied nor listed"
+            assert (
+                any(m.get("location") == place for m in copied)
+                or f"{place['latitude']:.6f}, {place['longitude']:.6f}" in transcript
+            ), "a location neither copied nor listed"
         elif "contact" in message:
             phone = message["contact"]["phone_number"]
-            assert any((m.get("contact") or {}).get("phone_number") == phone for m in copied) or phone in transcript, \
+            assert any((m.get("contact") or {}).get("phone_number") == phone for m in copied) or phone in transcript, (
                 "a contact neither copied nor listed"
+            )
     assert len(card) <= 4096, "the card is longer than Telegram allows"

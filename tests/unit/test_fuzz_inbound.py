@@ -36,14 +36,31 @@ JSON = dict[str, Any]
 AGENT = 5151  # a member of the agents' group, registered as an agent (/start) before the examples
 OUTSIDER = 5252  # a member of the agents' group who never registered
 OTHER_GROUP = -1009999999999  # a group the bot is in that is not the agents'
-FUZZ = settings(max_examples=40, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 CUSTOMER_COMMANDS = ("start", "help", "tickets", "cancel", "mydata", "forget")
 AGENT_COMMANDS = ("close", "return", "note", "transfer", "promise", "promises", "kept", "queue", "help", "start")
 GROUP_COMMANDS = ("queue", "agents", "release")
 POLL_SINCE_API_9 = {"allows_revoting": False, "members_only": False}  # required by this PTB (Bot API 9.6, 10.0)
-MEDIA = ("photo", "sticker", "voice", "video_note", "video", "audio", "document", "animation", "location", "contact",
-         "dice", "venue", "poll")
+MEDIA = (
+    "photo",
+    "sticker",
+    "voice",
+    "video_note",
+    "video",
+    "audio",
+    "document",
+    "animation",
+    "location",
+    "contact",
+    "dice",
+    "venue",
+    "poll",
+)
 
 
 class ErrorLog(logging.Handler):
@@ -130,13 +147,17 @@ class World:
             await asyncio.sleep(0.02)
         if self.broken is None:
             pending = await self.harness.emulator.pending_updates()
-            self.broken = (f"update {update_id} was never marked done (stored: {row is not None}; not yet fetched "
-                           f"from Telegram: {[u['update_id'] for u in pending]}; the first: {str(pending[:1])[:3000]})")
+            self.broken = (
+                f"update {update_id} was never marked done (stored: {row is not None}; not yet fetched "
+                f"from Telegram: {[u['update_id'] for u in pending]}; the first: {str(pending[:1])[:3000]})"
+            )
         raise AssertionError(self.broken)
 
     async def rows(self, update_id: int) -> list[Message]:
         async with self.harness.sessions() as session:
-            return list(await session.scalars(select(Message).where(Message.update_id == update_id).order_by(Message.id)))
+            return list(
+                await session.scalars(select(Message).where(Message.update_id == update_id).order_by(Message.id))
+            )
 
     async def delivered_replies(self, update_id: int, timeout: float = 15) -> list[Message]:
         """The replies recorded for an update, once none is waiting to be sent."""
@@ -174,7 +195,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 any_text = st.text(min_size=1, max_size=300)
 # Long texts are built from a piece repeated: hypothesis draws short strings far faster than 5000-character ones.
-long_text = st.builds(lambda piece, times: (piece * times)[:6000], st.text(min_size=1, max_size=8), st.integers(700, 6000))
+long_text = st.builds(
+    lambda piece, times: (piece * times)[:6000], st.text(min_size=1, max_size=8), st.integers(700, 6000)
+)
 slash_text = any_text.map(lambda text: "/" + text)
 
 
@@ -182,9 +205,25 @@ def command(names: tuple[str, ...]) -> st.SearchStrategy[str]:
     """A command (known or made up), maybe addressed @ a bot (this one or another), maybe with arguments."""
     name = st.one_of(st.sampled_from(names), st.from_regex(r"[A-Za-z0-9_]{1,40}", fullmatch=True))
     at = st.sampled_from(["", f"@{DEFAULT_BOT_USERNAME}", "@Some_Other_Bot", "@"])
-    args = st.one_of(st.just(""), st.text(max_size=120).map(lambda rest: " " + rest),
-                     st.sampled_from([" T000001", " T", " T²", " T99999999999999999999999", " #1", " ²", " 99999999999999999999",
-                                      " -1", " tomorrow 10:00 call back", " in 2 hours", " 0"]))
+    args = st.one_of(
+        st.just(""),
+        st.text(max_size=120).map(lambda rest: " " + rest),
+        st.sampled_from(
+            [
+                " T000001",
+                " T",
+                " T²",
+                " T99999999999999999999999",
+                " #1",
+                " ²",
+                " 99999999999999999999",
+                " -1",
+                " tomorrow 10:00 call back",
+                " in 2 hours",
+                " 0",
+            ]
+        ),
+    )
     return st.builds(lambda n, a, r: f"/{n}{a}{r}", name, at, args)
 
 
@@ -192,11 +231,16 @@ def texts(commands: tuple[str, ...]) -> st.SearchStrategy[str]:
     return st.one_of(any_text, long_text, slash_text, command(commands))
 
 
-garbage_entities = st.lists(st.fixed_dictionaries({
-    "type": st.sampled_from(["bot_command", "mention", "url", "bold", "text_link", "custom_emoji", "made_up"]),
-    "offset": st.integers(-3, 7000),
-    "length": st.integers(-3, 7000),
-}), max_size=3)
+garbage_entities = st.lists(
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["bot_command", "mention", "url", "bold", "text_link", "custom_emoji", "made_up"]),
+            "offset": st.integers(-3, 7000),
+            "length": st.integers(-3, 7000),
+        }
+    ),
+    max_size=3,
+)
 
 
 @st.composite
@@ -216,23 +260,52 @@ def media_content(draw: st.DrawFn) -> JSON:
     kind = draw(st.sampled_from(MEDIA))
     contents: dict[str, Callable[[], JSON]] = {
         "photo": lambda: {"photo": [_file("photo", width=90, height=90), _file("photo", width=800, height=800)]},
-        "sticker": lambda: {"sticker": _file("sticker", width=512, height=512, is_animated=False, is_video=False,
-                                             type="regular")},
+        "sticker": lambda: {
+            "sticker": _file("sticker", width=512, height=512, is_animated=False, is_video=False, type="regular")
+        },
         "voice": lambda: {"voice": _file("voice", duration=draw(st.integers(0, 10_000)))},
         "video_note": lambda: {"video_note": _file("video_note", length=240, duration=3)},
         "video": lambda: {"video": _file("video", width=640, height=480, duration=5)},
         "audio": lambda: {"audio": _file("audio", duration=60)},
-        "document": lambda: {"document": _file("document", **draw(st.fixed_dictionaries({}, optional={
-            "file_name": any_text, "mime_type": st.one_of(st.sampled_from(["image/jpeg", "image/", "application/pdf"]), any_text),
-        })))},
-        "animation": lambda: {"animation": _file("animation", width=1, height=1, duration=1),
-                              "document": _file("document", mime_type="video/mp4")},
-        "location": lambda: {"location": {"latitude": draw(st.floats(-90, 90)), "longitude": draw(st.floats(-180, 180))}},
+        "document": lambda: {
+            "document": _file(
+                "document",
+                **draw(
+                    st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "file_name": any_text,
+                            "mime_type": st.one_of(
+                                st.sampled_from(["image/jpeg", "image/", "application/pdf"]), any_text
+                            ),
+                        },
+                    )
+                ),
+            )
+        },
+        "animation": lambda: {
+            "animation": _file("animation", width=1, height=1, duration=1),
+            "document": _file("document", mime_type="video/mp4"),
+        },
+        "location": lambda: {
+            "location": {"latitude": draw(st.floats(-90, 90)), "longitude": draw(st.floats(-180, 180))}
+        },
         "contact": lambda: {"contact": {"phone_number": draw(any_text), "first_name": draw(any_text)}},
         "dice": lambda: {"dice": {"emoji": "🎲", "value": 3}},
         "venue": lambda: {"venue": {"location": {"latitude": 1.0, "longitude": 2.0}, "title": "x", "address": "y"}},
-        "poll": lambda: {"poll": {"id": "1", "question": "q?", "options": [], "total_voter_count": 0, "is_closed": False,
-                                  "is_anonymous": True, "type": "regular", "allows_multiple_answers": False, **POLL_SINCE_API_9}},
+        "poll": lambda: {
+            "poll": {
+                "id": "1",
+                "question": "q?",
+                "options": [],
+                "total_voter_count": 0,
+                "is_closed": False,
+                "is_anonymous": True,
+                "type": "regular",
+                "allows_multiple_answers": False,
+                **POLL_SINCE_API_9,
+            }
+        },
     }
     content = contents[kind]()
     caption = draw(st.one_of(st.none(), any_text, long_text, slash_text))
@@ -242,7 +315,11 @@ def media_content(draw: st.DrawFn) -> JSON:
 
 
 def user_json(user: JSON) -> JSON:
-    return {key: user[key] for key in ("id", "is_bot", "first_name", "last_name", "username", "language_code") if key in user}
+    return {
+        key: user[key]
+        for key in ("id", "is_bot", "first_name", "last_name", "username", "language_code")
+        if key in user
+    }
 
 
 names = st.text(min_size=1, max_size=70)
@@ -258,8 +335,9 @@ class Sent:
     chat_id: int | None
 
 
-async def send_message(world: World, chat: JSON, sender: JSON | None, content: JSON, *, edited: bool = False,
-                       thread_id: int | None = None) -> Sent:
+async def send_message(
+    world: World, chat: JSON, sender: JSON | None, content: JSON, *, edited: bool = False, thread_id: int | None = None
+) -> Sent:
     message: JSON = {"message_id": world.message_id(), "date": int(time.time()), "chat": chat, **content}
     if sender is not None:
         message["from"] = sender
@@ -276,6 +354,7 @@ def private_chat(user: JSON) -> JSON:
 
 
 # --- the checks ---------------------------------------------------------------------------------------------
+
 
 def is_command(content: JSON) -> bool:
     """Whether Telegram (and so PTB's filters) takes a text for a command: a bot_command entity at its start."""
@@ -300,7 +379,7 @@ async def check_customer_message(world: World, sent: Sent) -> None:
     assert {m.status for m in answered} == {DeliveryStatus.SENT}, [(m.text[:80], m.status) for m in answered]
     text = sent.content.get("text", "")
     if is_command(sent.content) and sent.content["entities"] == detect_entities(text, []):  # as Telegram marks it
-        name, _, bot = text[1:sent.content["entities"][0]["length"]].partition("@")
+        name, _, bot = text[1 : sent.content["entities"][0]["length"]].partition("@")
         if name.lower() not in CUSTOMER_COMMANDS or bot and bot.lower() != DEFAULT_BOT_USERNAME.lower():
             assert answered[0].text.startswith("Sorry, I don't know the command /"), answered[0].text
     elif len(text) > 1000 and not is_command(sent.content):
@@ -308,6 +387,7 @@ async def check_customer_message(world: World, sent: Sent) -> None:
 
 
 # --- the properties -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 def test_customers_messages_of_any_shape(world: World) -> None:
@@ -317,7 +397,9 @@ def test_customers_messages_of_any_shape(world: World) -> None:
         async def example() -> None:
             customer = await world.new_customer(first_name)
             sender = user_json(customer) | {"first_name": first_name}
-            await check_customer_message(world, await send_message(world, private_chat(customer), sender, content, edited=edited))
+            await check_customer_message(
+                world, await send_message(world, private_chat(customer), sender, content, edited=edited)
+            )
 
         world.run(example())
 
@@ -327,9 +409,17 @@ def test_customers_messages_of_any_shape(world: World) -> None:
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 def test_forged_and_odd_button_presses(world: World) -> None:
     @FUZZ
-    @given(data=st.one_of(st.none(), any_text, st.text(min_size=65, max_size=400), any_text.map(lambda t: "b:" + t),
-                          st.sampled_from(["app:forget:yes", "desk:claim:1", "b:", "STOLEN"])),
-           with_message=st.booleans(), text=st.one_of(st.none(), any_text))
+    @given(
+        data=st.one_of(
+            st.none(),
+            any_text,
+            st.text(min_size=65, max_size=400),
+            any_text.map(lambda t: "b:" + t),
+            st.sampled_from(["app:forget:yes", "desk:claim:1", "b:", "STOLEN"]),
+        ),
+        with_message=st.booleans(),
+        text=st.one_of(st.none(), any_text),
+    )
     def customer_presses(data: str | None, with_message: bool, text: str | None) -> None:
         async def example() -> None:
             customer = await world.new_customer("Presser")
@@ -343,8 +433,12 @@ def test_forged_and_odd_button_presses(world: World) -> None:
             else:
                 query["game_short_name"] = "game"
             if with_message:
-                message: JSON = {"message_id": world.message_id(), "date": int(time.time()), "chat": private_chat(customer),
-                                 "from": {"id": 123456789, "is_bot": True, "first_name": "Bot"}}
+                message: JSON = {
+                    "message_id": world.message_id(),
+                    "date": int(time.time()),
+                    "chat": private_chat(customer),
+                    "from": {"id": 123456789, "is_bot": True, "first_name": "Bot"},
+                }
                 query["message"] = message | ({"text": text} if text is not None else {})
             else:
                 query["inline_message_id"] = "inline-1"
@@ -370,7 +464,12 @@ def elsewhere(draw: st.DrawFn, world: World) -> tuple[str, JSON, JSON | None, in
     sender_json = None if sender is None else {"id": sender, "is_bot": False, "first_name": draw(names)}
     topic = draw(st.one_of(st.none(), st.integers(1, 10**6)))
     if where == "agent":
-        return where, {"id": AGENT, "type": "private", "first_name": "Alex"}, {"id": AGENT, "is_bot": False, "first_name": "Alex"}, None
+        return (
+            where,
+            {"id": AGENT, "type": "private", "first_name": "Alex"},
+            {"id": AGENT, "is_bot": False, "first_name": "Alex"},
+            None,
+        )
     if where == "agents-group":
         return where, {"id": group, "type": "supergroup", "title": "Agents", "is_forum": True}, sender_json, topic
     if where == "other-group":
@@ -391,7 +490,9 @@ def test_agents_groups_channels_and_updates_nobody_expects(world: World) -> None
             before = await world.last_call()
             if where == "channel":
                 post = {"message_id": world.message_id(), "date": 0, "chat": chat, **content}
-                sent = Sent(await world.inject("edited_channel_post" if edited else "channel_post", post), "post", content, None)
+                sent = Sent(
+                    await world.inject("edited_channel_post" if edited else "channel_post", post), "post", content, None
+                )
             else:
                 sent = await send_message(world, chat, sender, content, edited=edited, thread_id=topic)
             await world.handled(sent.update_id)
@@ -401,7 +502,11 @@ def test_agents_groups_channels_and_updates_nobody_expects(world: World) -> None
             if where == "other-group" or where == "channel":
                 assert await world.calls_since(before, "sendMessage") == [], "the bot keeps out of others' groups"
             if where == "agent" and not edited and is_command(content):
-                told = [c for c in await world.calls_since(before, "sendMessage") if str(c["params"]["chat_id"]) == str(AGENT)]
+                told = [
+                    c
+                    for c in await world.calls_since(before, "sendMessage")
+                    if str(c["params"]["chat_id"]) == str(AGENT)
+                ]
                 assert told, "an agent's command is always answered"
 
         world.run(example())
@@ -414,18 +519,59 @@ def test_update_kinds_the_app_has_no_handler_for(world: World) -> None:
     customer = {"id": 4242, "is_bot": False, "first_name": "Maya"}
     chat = {"id": 4242, "type": "private", "first_name": "Maya"}
     member = {"status": "member", "user": {"id": 1, "is_bot": True, "first_name": "Bot"}}
-    kinds = st.sampled_from([
-        ("my_chat_member", {"chat": chat, "from": customer, "date": 0, "old_chat_member": member,
-                            "new_chat_member": {**member, "status": "kicked", "until_date": 0}}),
-        ("inline_query", {"id": "1", "from": customer, "query": "x" * 300, "offset": ""}),
-        ("message_reaction", {"chat": chat, "message_id": 1, "date": 0, "old_reaction": [],
-                              "new_reaction": [{"type": "emoji", "emoji": "👍"}], "user": customer}),
-        ("poll", {"id": "1", "question": "q", "options": [], "total_voter_count": 0, "is_closed": True,
-                  "is_anonymous": True, "type": "regular", "allows_multiple_answers": False, **POLL_SINCE_API_9}),
-        ("edited_channel_post", {"message_id": 1, "date": 0, "chat": {"id": -1001111111111, "type": "channel"}, "text": "x"}),
-        ("chat_join_request", {"chat": {"id": -1001, "type": "supergroup", "title": "x"}, "from": customer,
-                               "user_chat_id": 4242, "date": 0}),
-    ])
+    kinds = st.sampled_from(
+        [
+            (
+                "my_chat_member",
+                {
+                    "chat": chat,
+                    "from": customer,
+                    "date": 0,
+                    "old_chat_member": member,
+                    "new_chat_member": {**member, "status": "kicked", "until_date": 0},
+                },
+            ),
+            ("inline_query", {"id": "1", "from": customer, "query": "x" * 300, "offset": ""}),
+            (
+                "message_reaction",
+                {
+                    "chat": chat,
+                    "message_id": 1,
+                    "date": 0,
+                    "old_reaction": [],
+                    "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+                    "user": customer,
+                },
+            ),
+            (
+                "poll",
+                {
+                    "id": "1",
+                    "question": "q",
+                    "options": [],
+                    "total_voter_count": 0,
+                    "is_closed": True,
+                    "is_anonymous": True,
+                    "type": "regular",
+                    "allows_multiple_answers": False,
+                    **POLL_SINCE_API_9,
+                },
+            ),
+            (
+                "edited_channel_post",
+                {"message_id": 1, "date": 0, "chat": {"id": -1001111111111, "type": "channel"}, "text": "x"},
+            ),
+            (
+                "chat_join_request",
+                {
+                    "chat": {"id": -1001, "type": "supergroup", "title": "x"},
+                    "from": customer,
+                    "user_chat_id": 4242,
+                    "date": 0,
+                },
+            ),
+        ]
+    )
 
     @FUZZ
     @given(kind_and_payload=kinds)
@@ -460,8 +606,12 @@ def test_agents_commands_with_any_arguments(world: World) -> None:
     desk = {"id": AGENT, "type": "private", "first_name": "Alex"}
 
     @FUZZ
-    @given(name=st.sampled_from(AGENT_COMMANDS + GROUP_COMMANDS), args=number_args, in_group=st.booleans(),
-           anonymous=st.booleans())
+    @given(
+        name=st.sampled_from(AGENT_COMMANDS + GROUP_COMMANDS),
+        args=number_args,
+        in_group=st.booleans(),
+        anonymous=st.booleans(),
+    )
     # Found by this test: digits Python's isdigit takes but int refuses, numbers beyond a database's integers, and
     # an admin command in the group without a sender (the Bot API's `from` is optional).
     @example(name="kept", args="²", in_group=False, anonymous=False)
@@ -495,8 +645,11 @@ def test_an_agents_edit_stays_at_the_desk(world: World) -> None:
 
     async def example() -> None:
         asked = len(world.harness.rasa.received)
-        for content in (text_message("sorry, I meant the blue one"), text_message("/help"), {"caption": "x", "photo": [
-                _file("photo", width=1, height=1)]}):
+        for content in (
+            text_message("sorry, I meant the blue one"),
+            text_message("/help"),
+            {"caption": "x", "photo": [_file("photo", width=1, height=1)]},
+        ):
             before = await world.last_call()
             sent = await send_message(world, desk, sender, content, edited=True)
             await world.handled(sent.update_id)
@@ -532,14 +685,20 @@ async def claimed_customer(world: World) -> JSON:
     emulator, group = world.harness.emulator, world.harness.group_id
     customer = await world.new_customer("Waiting")
     group_start, agent_start = (await emulator.sent(group)).last, (await emulator.sent(AGENT)).last
-    await world.handled((await send_message(world, private_chat(customer), user_json(customer),
-                                            text_message(ASK_FOR_A_PERSON))).update_id)
+    await world.handled(
+        (
+            await send_message(world, private_chat(customer), user_json(customer), text_message(ASK_FOR_A_PERSON))
+        ).update_id
+    )
     # The group may still be working through the earlier examples' answers there (20 messages a minute).
-    [*_, card] = await emulator.wait_for_text(group, group_start, predicate=lambda text: "Waiting" in text and "🎫" in text,
-                                              timeout=180)
+    [*_, card] = await emulator.wait_for_text(
+        group, group_start, predicate=lambda text: "Waiting" in text and "🎫" in text, timeout=180
+    )
     claim = next(b for row in card["reply_markup"]["inline_keyboard"] for b in row if b["text"] == "Claim")
     await emulator.press(AGENT, card["message_id"], claim["callback_data"], chat_id=group)
-    await emulator.wait_for_text(AGENT, agent_start, predicate=lambda text: "You're now talking with" in text, timeout=15)
+    await emulator.wait_for_text(
+        AGENT, agent_start, predicate=lambda text: "You're now talking with" in text, timeout=15
+    )
     assert world.errors.take() == []
     return customer
 
@@ -551,7 +710,10 @@ def test_what_a_customer_sends_to_an_agent_reaches_the_agent_whole(world: World)
     @FUZZ
     @example(content={"text": "a\x00b"}, edited=False)  # a NUL: kept as U+FFFD, relayed whole
     @example(content=text_message("/0"), edited=False)  # a command the bot does not have: words for the agent
-    @given(content=st.one_of(st.builds(text_message, st.one_of(any_text, long_text)), media_content()), edited=st.booleans())
+    @given(
+        content=st.one_of(st.builds(text_message, st.one_of(any_text, long_text)), media_content()),
+        edited=st.booleans(),
+    )
     def customer_writes_to_the_agent(content: JSON, edited: bool) -> None:
         async def example() -> None:
             asked = len(world.harness.rasa.received)
@@ -560,11 +722,14 @@ def test_what_a_customer_sends_to_an_agent_reaches_the_agent_whole(world: World)
             assert world.errors.take() == []
             rows = await world.rows(sent.update_id)
             assert [(m.chat_id, m.text) for m in rows if m.direction is Direction.IN] == [
-                (customer["id"], expected_stored_text(content))]
+                (customer["id"], expected_stored_text(content))
+            ]
             relayed = [m for m in rows if m.kind == "relay"]
             assert relayed and {m.chat_id for m in relayed} == {AGENT}
             if "text" in content:
-                assert squeezed("".join(m.text for m in relayed)).endswith(squeezed(transcript.storable(content["text"]))), "nothing cut off"
+                assert squeezed("".join(m.text for m in relayed)).endswith(
+                    squeezed(transcript.storable(content["text"]))
+                ), "nothing cut off"
             assert len(world.harness.rasa.received) == asked, "Rasa stays out of it"
 
         world.run(example())

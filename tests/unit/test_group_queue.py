@@ -63,7 +63,7 @@ def test_merged_relays_keep_every_text_and_fit_one_message(texts: list[str]) -> 
         assert batch, "something is always due"
         sent.append(merged_text(batch) if len(batch) > 1 else batch[0].text)
         assert len(sent[-1]) <= MESSAGE_CHARS or len(batch) == 1
-        pending = pending[len(batch):]
+        pending = pending[len(batch) :]
     joined = "\n".join(sent)
     assert all(text in joined for text in texts)
 

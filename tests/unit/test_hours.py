@@ -31,9 +31,15 @@ def test_no_hours_means_always_open() -> None:
     assert always.always_open and always.is_open(utc("2026-11-29 03:00"))
 
 
-@pytest.mark.parametrize(("text", "zone"), [
-    ("Mon-Fri 8-20", "UTC"), ("Funday 08:00-10:00", "UTC"), ("Mon 10:00-09:00", "UTC"), ("Mon 08:00-20:00", "Mars/Base"),
-])
+@pytest.mark.parametrize(
+    ("text", "zone"),
+    [
+        ("Mon-Fri 8-20", "UTC"),
+        ("Funday 08:00-10:00", "UTC"),
+        ("Mon 10:00-09:00", "UTC"),
+        ("Mon 08:00-20:00", "Mars/Base"),
+    ],
+)
 def test_unreadable_hours_are_refused(text: str, zone: str) -> None:
     with pytest.raises(HoursError):
         parse_hours(text, zone)
@@ -44,7 +50,10 @@ def test_promise_due_times_are_read_from_the_agents_words() -> None:
 
     now = utc("2026-11-25 10:00")
     zone = HOURS.zone
-    assert parse_when("in 2h call back about the refund", now, zone) == (utc("2026-11-25 12:00"), "call back about the refund")
+    assert parse_when("in 2h call back about the refund", now, zone) == (
+        utc("2026-11-25 12:00"),
+        "call back about the refund",
+    )
     due, what = parse_when("tomorrow 09:30 refund the delivery fee", now, zone)
     assert (due.astimezone(UTC), what) == (utc("2026-11-26 09:30"), "refund the delivery fee")
     due, _ = parse_when("2026-12-01 send the replacement", now, zone)

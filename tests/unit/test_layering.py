@@ -26,7 +26,11 @@ RULES = [
     ("the Rasa runtime never imports content", ["bot/rasa_runtime.py"], ("bot.content",)),
     ("benchmarks never import tests", ["bench/**/*.py"], ("tests",)),
     ("the app never imports the actions or Rasa", ["bot/**/*.py"], ("actions", "rasa")),
-    ("the shipped code never imports development code", ["bot/**/*.py", "actions/**/*.py"], ("tests", "bench", "devstack")),
+    (
+        "the shipped code never imports development code",
+        ["bot/**/*.py", "actions/**/*.py"],
+        ("tests", "bench", "devstack"),
+    ),
 ]
 
 
@@ -49,7 +53,7 @@ def imports(source: str, module: str, *, package: bool = False) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = module.split(".") if package else module.split(".")[:-1]
-                parts = parts[:len(parts) - (node.level - 1)]
+                parts = parts[: len(parts) - (node.level - 1)]
                 base = ".".join([*parts, *([node.module] if node.module else [])])
             else:
                 base = node.module or ""
@@ -84,10 +88,23 @@ def test_imports_flow_one_way(rule: str, patterns: list[str], forbidden: tuple[s
 
 
 def test_imports_are_found_however_and_wherever_written() -> None:
-    source = ("import a.b\nfrom c import d\nfrom .e import f\nfrom .. import g\nfrom . import h\n"
-              "def late():\n    from i.j import k\n")
+    source = (
+        "import a.b\nfrom c import d\nfrom .e import f\nfrom .. import g\nfrom . import h\n"
+        "def late():\n    from i.j import k\n"
+    )
     assert imports(source, "bot.desk.x") == {
-        "a.b", "c", "c.d", "bot.desk.e", "bot.desk.e.f", "bot", "bot.g", "bot.desk", "bot.desk.h", "i.j", "i.j.k"}
+        "a.b",
+        "c",
+        "c.d",
+        "bot.desk.e",
+        "bot.desk.e.f",
+        "bot",
+        "bot.g",
+        "bot.desk",
+        "bot.desk.h",
+        "i.j",
+        "i.j.k",
+    }
     assert imports("from . import y\n", "bot.desk", package=True) == {"bot.desk", "bot.desk.y"}
     assert under("bot.admin.insights", ("bot.admin",)) and under("bot.admin", ("bot.admin",))
     assert not under("bot.administration", ("bot.admin",)) and not under("bot.rasa", ("rasa",))
@@ -95,10 +112,13 @@ def test_imports_are_found_however_and_wherever_written() -> None:
 
 
 def test_modules_stay_under_400_lines() -> None:
-    lengths = {str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
-               for path in files(["bot/**/*.py"])}
-    too_long = sorted(f"{name} ({count} lines)" for name, count in lengths.items()
-                      if count > MAX_LINES and name not in BEING_SPLIT)
+    lengths = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in files(["bot/**/*.py"])
+    }
+    too_long = sorted(
+        f"{name} ({count} lines)" for name, count in lengths.items() if count > MAX_LINES and name not in BEING_SPLIT
+    )
     assert not too_long, f"over {MAX_LINES} lines, split them by concern: " + ", ".join(too_long)
     split = sorted(name for name in BEING_SPLIT if lengths.get(name, 0) <= MAX_LINES)
     assert not split, "split (or gone), take them off BEING_SPLIT: " + ", ".join(split)

@@ -20,11 +20,19 @@ log = logging.getLogger("frontline.test.logs")
 
 
 def _update(update_id: int, chat_id: int) -> Update:
-    return Update.de_json({"update_id": update_id, "message": {
-        "message_id": update_id, "date": 1_700_000_000, "text": "hello",
-        "chat": {"id": chat_id, "type": "private", "first_name": "Maya"},
-        "from": {"id": chat_id, "is_bot": False, "first_name": "Maya"},
-    }}, None)
+    return Update.de_json(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 1_700_000_000,
+                "text": "hello",
+                "chat": {"id": chat_id, "type": "private", "first_name": "Maya"},
+                "from": {"id": chat_id, "is_bot": False, "first_name": "Maya"},
+            },
+        },
+        None,
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,11 @@ async def test_the_migrated_schema_matches_the_models(sessions) -> None:
     async with sessions() as session:
         connection = await session.connection()
         differences = await connection.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": False}), Base.metadata))
-    differences = [d for d in differences if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == "alembic_version")]
+            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": False}), Base.metadata)
+        )
+    differences = [
+        d
+        for d in differences
+        if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == "alembic_version")
+    ]
     assert differences == []

@@ -17,11 +17,20 @@ SEED = read_tree(ROOT).responses
 
 
 def test_placeholders_are_filled_from_slots_and_arguments() -> None:
-    response = Response("utter_x", [{"text": "Hi {first_name}, ticket {ticket_id}",
-                                     "buttons": [{"title": "About {ticket_id}", "payload": "/check_ticket_status"}]}])
+    response = Response(
+        "utter_x",
+        [
+            {
+                "text": "Hi {first_name}, ticket {ticket_id}",
+                "buttons": [{"title": "About {ticket_id}", "payload": "/check_ticket_status"}],
+            }
+        ],
+    )
     message = nlg.render(response, {"first_name": "Maya", "ticket_id": "T000007"}, {})
-    assert message == {"text": "Hi Maya, ticket T000007",
-                       "buttons": [{"title": "About T000007", "payload": "/check_ticket_status"}]}
+    assert message == {
+        "text": "Hi Maya, ticket T000007",
+        "buttons": [{"title": "About T000007", "payload": "/check_ticket_status"}],
+    }
 
 
 def test_an_unfilled_placeholder_is_a_render_error() -> None:
@@ -30,7 +39,9 @@ def test_an_unfilled_placeholder_is_a_render_error() -> None:
 
 
 def test_a_variation_whose_condition_holds_is_preferred() -> None:
-    response = Response("utter_x", [{"text": "plain"}, {"text": "vip", "condition": [{"type": "slot", "name": "vip", "value": True}]}])
+    response = Response(
+        "utter_x", [{"text": "plain"}, {"text": "vip", "condition": [{"type": "slot", "name": "vip", "value": True}]}]
+    )
     assert nlg.render(response, {}, {"vip": True})["text"] == "vip"
     assert nlg.render(response, {}, {"vip": False})["text"] == "plain"
 
@@ -59,7 +70,12 @@ def server_app(server: HealthServer):  # the same routes HealthServer.start serv
 
 
 def rasa_request(name: str, **slots) -> dict:
-    return {"response": name, "arguments": {}, "tracker": {"sender_id": "tg-1", "slots": slots}, "channel": {"name": "rest"}}
+    return {
+        "response": name,
+        "arguments": {},
+        "tracker": {"sender_id": "tg-1", "slots": slots},
+        "channel": {"name": "rest"},
+    }
 
 
 async def test_an_edit_is_said_at_the_next_message(sessions, monkeypatch) -> None:
@@ -67,7 +83,9 @@ async def test_an_edit_is_said_at_the_next_message(sessions, monkeypatch) -> Non
     status, before = await _post(catalog, rasa_request("utter_youre_welcome"))
     assert status == 200 and before["text"] in [v["text"] for v in SEED["utter_youre_welcome"].variations]
     await sessions.run(edits.set_response, "utter_youre_welcome", [{"text": "My pleasure, {first_name}!"}], "ann")
-    assert (await _post(catalog, rasa_request("utter_youre_welcome", first_name="Maya")))[1] == {"text": "My pleasure, Maya!"}
+    assert (await _post(catalog, rasa_request("utter_youre_welcome", first_name="Maya")))[1] == {
+        "text": "My pleasure, Maya!"
+    }
 
 
 async def test_an_edit_from_another_worker_is_said_within_the_version_check(sessions, monkeypatch) -> None:
@@ -100,11 +118,20 @@ async def test_what_cannot_be_said_at_all_is_a_polite_line_never_empty(sessions,
     assert message == {"text": nlg.LAST_RESORT}
 
 
-@pytest.mark.parametrize("body", [
-    {"nothing": 1}, [], "utter_greet", None, {"response": 7},
-    {"response": "utter_greet", "tracker": []}, {"response": "utter_greet", "tracker": {"slots": "x"}},
-    {"response": "utter_greet", "arguments": [1]}, {"response": "utter_greet", "channel": "rest"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"nothing": 1},
+        [],
+        "utter_greet",
+        None,
+        {"response": 7},
+        {"response": "utter_greet", "tracker": []},
+        {"response": "utter_greet", "tracker": {"slots": "x"}},
+        {"response": "utter_greet", "arguments": [1]},
+        {"response": "utter_greet", "channel": "rest"},
+    ],
+)
 async def test_a_request_that_is_not_rasas_is_refused(sessions, monkeypatch, body) -> None:
     catalog = await _catalog(sessions, monkeypatch)
     status, answer = await _post(catalog, body)

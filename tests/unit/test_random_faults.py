@@ -57,7 +57,9 @@ def calls_too_soon(calls: list[dict]) -> list[tuple[dict, dict]]:
         for refused in (call for call in chat_calls if call["status"] == 429):
             answered = refused["time"] + refused["duration"]
             until = answered + refused["retry_after"]
-            early += [(refused, call) for call in chat_calls if answered <= call["time"] < until and call is not refused]
+            early += [
+                (refused, call) for call in chat_calls if answered <= call["time"] < until and call is not refused
+            ]
     return early
 
 
@@ -78,7 +80,9 @@ async def _sent_texts(harness: Harness, customer: int) -> list[str]:
 async def _unfinished(harness: Harness) -> tuple[list, list]:
     """Updates not yet marked done, replies not yet marked sent (the app marks them just after Telegram answers)."""
     async with harness.sessions() as session:
-        return [row.update_id for row in await session.run_sync(inbox.pending)], [m.id for m in await session.run_sync(transcript.outbox)]
+        return [row.update_id for row in await session.run_sync(inbox.pending)], [
+            m.id for m in await session.run_sync(transcript.outbox)
+        ]
 
 
 async def _all_delivered(harness: Harness) -> bool:
@@ -121,7 +125,8 @@ async def test_random_429s_and_502s_lose_nothing_reorder_nothing_and_retry_after
                 assert [m.text for m in outgoing] == expected_replies(customer)
                 assert {m.status for m in outgoing} == {DeliveryStatus.SENT}
                 assert [m.text for m in stored if m.direction is Direction.IN] == [
-                    f"{customer} #{number}" for number in range(1, MESSAGES + 1)]
+                    f"{customer} #{number}" for number in range(1, MESSAGES + 1)
+                ]
         assert len(harness.rasa.received) == len(CUSTOMERS) * MESSAGES, "each message went to Rasa once"
 
 
@@ -225,5 +230,8 @@ async def test_the_reply_waits_out_a_retry_after_that_the_typing_indicator_met(t
         await harness.emulator.set_fault("429", method="sendChatAction", chat_id=harness.user_id, retry_after=2)
         assert (await harness.say("hello", timeout=10))[-1]["text"] == "done"
         calls = await harness.emulator.calls()
-    assert [call["method"] for call in calls if chat_of(call) == str(harness.user_id)] == ["sendChatAction", "sendMessage"]
+    assert [call["method"] for call in calls if chat_of(call) == str(harness.user_id)] == [
+        "sendChatAction",
+        "sendMessage",
+    ]
     assert calls_too_soon(calls) == []

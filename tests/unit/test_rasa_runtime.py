@@ -15,7 +15,9 @@ def _settings(tmp_path: Path, **env: str):
 def test_the_fingerprint_is_stable_and_follows_the_order_number_format(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     assert rasa_runtime.fingerprint(settings) == rasa_runtime.fingerprint(settings)
-    assert rasa_runtime.fingerprint(settings) != rasa_runtime.fingerprint(_settings(tmp_path, ORDER_NUMBER_PATTERN="ORD[0-9]{6}"))
+    assert rasa_runtime.fingerprint(settings) != rasa_runtime.fingerprint(
+        _settings(tmp_path, ORDER_NUMBER_PATTERN="ORD[0-9]{6}")
+    )
 
 
 def test_the_fingerprint_follows_the_training_content(tmp_path: Path) -> None:
@@ -64,7 +66,9 @@ def test_a_current_model_is_reused_without_training(tmp_path: Path, monkeypatch)
     settings.models_dir.mkdir(parents=True)
     current = settings.models_dir / f"{rasa_runtime.fingerprint(settings)}.tar.gz"
     current.write_bytes(b"model")
-    monkeypatch.setattr(rasa_runtime.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    monkeypatch.setattr(
+        rasa_runtime.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained"))
+    )
     assert rasa_runtime.train(settings) == current
     assert rasa_runtime.latest_model(settings) == current
 
@@ -83,16 +87,40 @@ def test_endpoints_share_conversations_on_postgresql_with_a_redis_lock_store(tmp
     from bot.rasa_runtime import endpoints_config
 
     embedded = endpoints_config(load_settings({"FRONTLINE_VAR": str(tmp_path)}))
-    assert embedded["tracker_store"] == {"type": rasa_runtime.TRACKER_STORE, "dialect": "sqlite", "db": str(tmp_path / "rasa-tracker.db")}
+    assert embedded["tracker_store"] == {
+        "type": rasa_runtime.TRACKER_STORE,
+        "dialect": "sqlite",
+        "db": str(tmp_path / "rasa-tracker.db"),
+    }
     assert "lock_store" not in embedded
-    scaled = endpoints_config(load_settings({
-        "FRONTLINE_VAR": str(tmp_path), "DATABASE_URL": "postgresql://front%40line:s3cret@db.internal:6432/frontline",
-        "REDIS_URL": "redis://:pw@cache.internal:6380/2", "ACTION_SERVER_URL": "http://actions:5055/webhook",
-    }))
-    assert scaled["tracker_store"] == {"type": rasa_runtime.TRACKER_STORE, "dialect": "postgresql", "url": "db.internal", "port": 6432,
-                                       "db": "frontline", "username": "front@line", "password": "s3cret"}
-    assert scaled["lock_store"] == {"type": "redis", "url": "cache.internal", "port": 6380, "db": 2, "password": "pw",
-                                    "use_ssl": False, "key_prefix": "frontline"}
+    scaled = endpoints_config(
+        load_settings(
+            {
+                "FRONTLINE_VAR": str(tmp_path),
+                "DATABASE_URL": "postgresql://front%40line:s3cret@db.internal:6432/frontline",
+                "REDIS_URL": "redis://:pw@cache.internal:6380/2",
+                "ACTION_SERVER_URL": "http://actions:5055/webhook",
+            }
+        )
+    )
+    assert scaled["tracker_store"] == {
+        "type": rasa_runtime.TRACKER_STORE,
+        "dialect": "postgresql",
+        "url": "db.internal",
+        "port": 6432,
+        "db": "frontline",
+        "username": "front@line",
+        "password": "s3cret",
+    }
+    assert scaled["lock_store"] == {
+        "type": "redis",
+        "url": "cache.internal",
+        "port": 6380,
+        "db": 2,
+        "password": "pw",
+        "use_ssl": False,
+        "key_prefix": "frontline",
+    }
     assert scaled["action_endpoint"] == {"url": "http://actions:5055/webhook"}
 
 

@@ -25,8 +25,9 @@ async def test_texts_buttons_files_and_updates_go_through_aiohttp() -> None:
     async with EmulatorServer() as server, EmulatorClient(server.base_url) as control:
         user = (await control.add_user("Ann"))["id"]
         async with _bot(server.bot_api_url) as bot:
-            sent = await bot.send_message(user, "héllo & <b>", reply_markup={"inline_keyboard": [[
-                {"text": "Yes", "callback_data": "app:1"}]]})
+            sent = await bot.send_message(
+                user, "héllo & <b>", reply_markup={"inline_keyboard": [[{"text": "Yes", "callback_data": "app:1"}]]}
+            )
             document = await bot.send_document(user, InputFile(b'{"a": 1}', filename="data.json"), caption="yours")
             await control.send_text(user, "hi bot")
             updates = await bot.get_updates(timeout=1)

@@ -31,6 +31,7 @@ FRONTLINE = Path(sys.executable).parent / "frontline"
 async def harness(tmp_path) -> AsyncIterator[Harness]:
     """The app with an agents' group (Alex and Bo are members) and a Rasa that hands over on "I want a person"."""
     async with running_harness(tmp_path, desk=True) as running:
+
         def answer(body: dict) -> list[dict]:
             if body["message"] == "I want a person":
                 return [{"text": "Of course, I'm bringing in a person."}, {"custom": HANDOFF}]
@@ -142,7 +143,9 @@ async def test_a_ticket_already_claimed_is_refused(harness: Harness) -> None:
     bo = AgentDesk(harness.emulator, harness.sessions, BO, harness.group_id)
     await bo.start()
     assert await bo.claim("T000001") == desk_texts.ALREADY_CLAIMED.format(agent="Alex")
-    assert await bo.claim("T000009") == "No ticket T000009 with a Claim button in the agents' group. `tickets` lists them."
+    assert (
+        await bo.claim("T000009") == "No ticket T000009 with a Claim button in the agents' group. `tickets` lists them."
+    )
 
 
 async def test_with_two_customers_the_agent_chooses_whom_a_message_is_for(harness: Harness) -> None:
@@ -153,8 +156,10 @@ async def test_with_two_customers_the_agent_chooses_whom_a_message_is_for(harnes
     await _asks_for_a_person(harness, NOOR)
     await _claimed(desk, "T000002")
     assert desk.current.customer == "Noor", "the conversation claimed last is the current one"
-    assert desk.choose("T000007") == ("You're not talking with the customer of T000007. "
-                                      "Yours: T000001 (Maya), T000002 (Noor). Choose with `to <ticket>`.")
+    assert desk.choose("T000007") == (
+        "You're not talking with the customer of T000007. "
+        "Yours: T000001 (Maya), T000002 (Noor). Choose with `to <ticket>`."
+    )
 
     maya_start, noor_start = (await harness.emulator.sent(MAYA)).last, (await harness.emulator.sent(NOOR)).last
     assert await desk.handle("to T000001") == "Your messages now go to Maya (T000001)."
@@ -170,7 +175,8 @@ async def test_with_two_customers_the_agent_chooses_whom_a_message_is_for(harnes
     await _until(desk, lambda: desk.talks["T000001"].reply_to > desk.talks["T000002"].reply_to)
     desk.chosen = None  # e.g. the chosen conversation ended while two others go on
     assert await desk.handle("who is this for?") == (
-        "You're helping 2 customers. Yours: T000001 (Maya), T000002 (Noor). Choose with `to <ticket>`.")
+        "You're helping 2 customers. Yours: T000001 (Maya), T000002 (Noor). Choose with `to <ticket>`."
+    )
 
 
 async def test_closing_with_a_note_ends_the_conversation(harness: Harness) -> None:
@@ -248,7 +254,8 @@ async def test_nothing_to_say_without_a_customer(harness: Harness) -> None:
     desk = await _desk(harness)
     sent_before = len(await harness.emulator.calls("sendMessage"))
     assert await desk.handle("hello?") == (
-        "You're not talking with any customer. `tickets` lists the tickets; `claim T000001` takes one.")
+        "You're not talking with any customer. `tickets` lists the tickets; `claim T000001` takes one."
+    )
     assert len(await harness.emulator.calls("sendMessage")) == sent_before
 
 
@@ -261,10 +268,18 @@ async def test_the_board_is_the_desks_records_as_data(harness: Harness) -> None:
     assert seen.agent == board.AgentView(ALEX, "Alex", ALEX)
     [ticket] = seen.tickets
     assert (ticket.reference, ticket.topic, ticket.customer, ticket.status, ticket.ended) == (
-        "T000001", "T000001 · Maya", "Maya", TicketStatus.IN_PROGRESS, False)
+        "T000001",
+        "T000001 · Maya",
+        "Maya",
+        TicketStatus.IN_PROGRESS,
+        False,
+    )
     assert ticket.thread_id == desk.tickets["T000001"].thread_id
     assert (ticket.handoff.status, ticket.handoff.reason, ticket.handoff.agent) == (
-        HandoffStatus.CLAIMED, "customer_request", "Alex")
+        HandoffStatus.CLAIMED,
+        "customer_request",
+        "Alex",
+    )
     [talk] = seen.talks
     assert (talk.reference, talk.customer, talk.handoff_id) == ("T000001", "Maya", ticket.handoff.id)
     assert (await harness.sessions.read(board.board, BO)).talks == [], "Bo holds nothing"
@@ -275,7 +290,9 @@ async def test_the_board_is_the_desks_records_as_data(harness: Harness) -> None:
     sent_as = relayed[-1]["message_id"]
     assert await eventually(lambda: harness.sessions.read(lambda s: board.board(s, ALEX, [sent_as]).settled), True)
     seen = await harness.sessions.read(board.board, ALEX, [sent_as, 999_999])
-    assert seen.posts == {sent_as: board.Post(talk.conversation_id, "Maya", "T000001", talk.handoff_id, said="thank you!")}
+    assert seen.posts == {
+        sent_as: board.Post(talk.conversation_id, "Maya", "T000001", talk.handoff_id, said="thank you!")
+    }
     assert seen.talks[0].reply_to == sent_as, "her newest message in Alex's chat"
 
 
@@ -349,7 +366,15 @@ def test_the_desk_says_so_when_the_sandbox_is_not_running(tmp_path: Path) -> Non
         port = probe.getsockname()[1]
     env = {**os.environ, "EMULATOR_PORT": str(port), "FRONTLINE_VAR": str(tmp_path)}
     env.pop("TELEGRAM_BOT_TOKEN", None)
-    result = subprocess.run([str(FRONTLINE), "desk"], check=False, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [str(FRONTLINE), "desk"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode != 0
     assert f"The sandbox is not running at http://127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr

@@ -16,7 +16,9 @@ from tests.unit.chat_harness import ScriptedRasa
 
 async def _one_sandbox_run(var: Path, rasa_url: str, text: str) -> list[str]:
     port = free_port()
-    settings = load_settings({"FRONTLINE_VAR": str(var), "RASA_URL": rasa_url, "EMULATOR_PORT": str(port), "APP_PORT": "0"})
+    settings = load_settings(
+        {"FRONTLINE_VAR": str(var), "RASA_URL": rasa_url, "EMULATOR_PORT": str(port), "APP_PORT": "0"}
+    )
     stop = asyncio.Event()
     app = asyncio.create_task(serve(settings, stop))
     try:

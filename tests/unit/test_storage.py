@@ -62,8 +62,9 @@ async def test_customer_profile_is_refreshed_not_duplicated(sessions: async_sess
     async with sessions.begin() as session:
         first = await session.run_sync(transcript.upsert_customer, telegram_user_id=5, first_name="Sam", username="sam")
     async with sessions.begin() as session:
-        again = await session.run_sync(transcript.upsert_customer, telegram_user_id=5, first_name="Samuel",
-                                       username=None)
+        again = await session.run_sync(
+            transcript.upsert_customer, telegram_user_id=5, first_name="Samuel", username=None
+        )
     assert again.id == first.id
     assert (again.first_name, again.username) == ("Samuel", None)
 
@@ -81,17 +82,21 @@ async def test_incoming_message_recorded_once_per_update(sessions: async_session
     conversation = await _conversation(sessions)
     for _ in range(2):
         async with sessions.begin() as session:
-            await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=9, kind="text",
-                                   text="hi")
+            await session.run_sync(
+                transcript.record_incoming, conversation=conversation, update_id=9, kind="text", text="hi"
+            )
     async with sessions() as session:
         assert [(m.direction.value, m.text) for m in await session.run_sync(transcript.messages, 42)] == [("IN", "hi")]
 
 
-async def test_a_nul_in_a_message_is_stored_as_a_replacement_character(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_a_nul_in_a_message_is_stored_as_a_replacement_character(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     conversation = await _conversation(sessions)  # (PostgreSQL's text refuses NUL; the row must still be kept)
     async with sessions.begin() as session:
-        await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=10, kind="text",
-                               text="a\x00b")
+        await session.run_sync(
+            transcript.record_incoming, conversation=conversation, update_id=10, kind="text", text="a\x00b"
+        )
     async with sessions() as session:
         assert [m.text for m in await session.run_sync(transcript.messages, 42)] == ["a\ufffdb"]
 
@@ -137,12 +142,20 @@ async def test_button_payload_only_resolves_in_its_own_chat(sessions: async_sess
 
 async def test_a_ticket_is_created_once_per_key(sessions: async_sessionmaker[AsyncSession]) -> None:
     conversation = await _conversation(sessions)
-    fields = {"category": "delivery", "description": "It never came", "desired_resolution": "refund",
-              "priority": TicketPriority.HIGH}
+    fields = {
+        "category": "delivery",
+        "description": "It never came",
+        "desired_resolution": "refund",
+        "priority": TicketPriority.HIGH,
+    }
     async with sessions.begin() as session:
-        first, created = await session.run_sync(tickets.create, idempotency_key="tg-42:7", conversation=conversation, **fields)
+        first, created = await session.run_sync(
+            tickets.create, idempotency_key="tg-42:7", conversation=conversation, **fields
+        )
     async with sessions.begin() as session:
-        again, created_again = await session.run_sync(tickets.create, idempotency_key="tg-42:7", conversation=conversation, **fields)
+        again, created_again = await session.run_sync(
+            tickets.create, idempotency_key="tg-42:7", conversation=conversation, **fields
+        )
     assert created and not created_again
     assert again.id == first.id and first.reference == f"T{first.id:06d}"
     async with sessions() as session:
@@ -155,8 +168,12 @@ async def test_a_ticket_is_created_once_per_key(sessions: async_sessionmaker[Asy
 
 async def test_tickets_belong_to_their_customer_only(sessions: async_sessionmaker[AsyncSession]) -> None:
     mine, theirs = await _conversation(sessions, 42), await _conversation(sessions, 43)
-    fields = {"category": "billing", "description": "charged twice", "desired_resolution": "refund",
-              "priority": TicketPriority.NORMAL}
+    fields = {
+        "category": "billing",
+        "description": "charged twice",
+        "desired_resolution": "refund",
+        "priority": TicketPriority.NORMAL,
+    }
     async with sessions.begin() as session:
         await session.run_sync(tickets.create, idempotency_key="a", conversation=mine, **fields)
         await session.run_sync(tickets.create, idempotency_key="b", conversation=theirs, **fields)
@@ -169,8 +186,13 @@ async def test_ticket_text_is_stored_as_text(sessions: async_sessionmaker[AsyncS
     junk = "'); DROP TABLE tickets; -- 💥 " + "x" * 3000
     async with sessions.begin() as session:
         await session.run_sync(
-            tickets.create, idempotency_key="k", conversation=conversation, category="other", description=junk,
-            desired_resolution="just_informing", priority=TicketPriority.NORMAL,
+            tickets.create,
+            idempotency_key="k",
+            conversation=conversation,
+            category="other",
+            description=junk,
+            desired_resolution="just_informing",
+            priority=TicketPriority.NORMAL,
         )
     async with sessions() as session:
         assert (await session.run_sync(tickets.for_customer, conversation.customer_id))[0].description == junk
@@ -181,28 +203,51 @@ async def test_memory_counts_earlier_visits_and_open_tickets(sessions: async_ses
     today = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
     async with sessions.begin() as session:
         for update_id, day in enumerate((20, 20, 21, 23), start=1):
-            await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=update_id,
-                                   kind="text", text="hi")
-            await session.execute(update(Message).where(Message.update_id == update_id)
-                                  .values(created_at=datetime(2026, 11, day, 10, 0, tzinfo=UTC)))
-        ticket, _ = await session.run_sync(tickets.create, idempotency_key="m", conversation=conversation, category="delivery",
-                                         description="late", desired_resolution="refund", priority=TicketPriority.NORMAL)
+            await session.run_sync(
+                transcript.record_incoming, conversation=conversation, update_id=update_id, kind="text", text="hi"
+            )
+            await session.execute(
+                update(Message)
+                .where(Message.update_id == update_id)
+                .values(created_at=datetime(2026, 11, day, 10, 0, tzinfo=UTC))
+            )
+        ticket, _ = await session.run_sync(
+            tickets.create,
+            idempotency_key="m",
+            conversation=conversation,
+            category="delivery",
+            description="late",
+            desired_resolution="refund",
+            priority=TicketPriority.NORMAL,
+        )
     async with sessions() as session:
-        found = await session.run_sync(memory.remember, telegram_user_id=42, today=today, regular_min_visits=3, regular_min_tickets=2)
+        found = await session.run_sync(
+            memory.remember, telegram_user_id=42, today=today, regular_min_visits=3, regular_min_tickets=2
+        )
         assert (found.earlier_visits, found.returning, found.earlier_tickets, found.regular) == (2, True, 1, False)
         assert [t.id for t in found.open_tickets] == [ticket.id]
-        regular = await session.run_sync(memory.remember, telegram_user_id=42, today=today, regular_min_visits=2, regular_min_tickets=5)
+        regular = await session.run_sync(
+            memory.remember, telegram_user_id=42, today=today, regular_min_visits=2, regular_min_tickets=5
+        )
         assert regular.regular
-        assert await session.run_sync(memory.remember, telegram_user_id=99, today=today, regular_min_visits=3, regular_min_tickets=2) is None
+        assert (
+            await session.run_sync(
+                memory.remember, telegram_user_id=99, today=today, regular_min_visits=3, regular_min_tickets=2
+            )
+            is None
+        )
 
 
 async def test_a_first_day_customer_is_not_returning(sessions: async_sessionmaker[AsyncSession]) -> None:
     conversation = await _conversation(sessions)
     async with sessions.begin() as session:
-        await session.run_sync(transcript.record_incoming, conversation=conversation, update_id=1, kind="text",
-                               text="hi")
+        await session.run_sync(
+            transcript.record_incoming, conversation=conversation, update_id=1, kind="text", text="hi"
+        )
     async with sessions() as session:
-        found = await session.run_sync(memory.remember, telegram_user_id=42, today=datetime.now(UTC), regular_min_visits=3, regular_min_tickets=2)
+        found = await session.run_sync(
+            memory.remember, telegram_user_id=42, today=datetime.now(UTC), regular_min_visits=3, regular_min_tickets=2
+        )
     assert not found.returning and not found.regular and found.open_tickets == []
 
 
@@ -270,8 +315,9 @@ async def test_a_database_in_memory_runs_its_work_in_the_event_loop() -> None:
     engine = create_engine("sqlite+aiosqlite:///:memory:")
     sessions = create_sessionmaker(engine)
     try:
-        assert await sessions.run(lambda session: (session.scalar(text("SELECT 41 + 1")), threading.current_thread().name)) \
-            == (42, threading.current_thread().name)
+        assert await sessions.run(
+            lambda session: (session.scalar(text("SELECT 41 + 1")), threading.current_thread().name)
+        ) == (42, threading.current_thread().name)
     finally:
         sessions.dispose()
         await engine.dispose()

@@ -21,7 +21,9 @@ def _examples(path: Path) -> dict[str, list[str]]:
     for block in (yaml.safe_load(path.read_text()) or {}).get("nlu", []):
         if "intent" in block:
             lines = [line.strip()[2:] for line in block["examples"].splitlines() if line.strip().startswith("- ")]
-            found.setdefault(block["intent"], []).extend(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line) for line in lines)
+            found.setdefault(block["intent"], []).extend(
+                re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line) for line in lines
+            )
     return found
 
 

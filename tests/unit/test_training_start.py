@@ -48,8 +48,15 @@ async def test_two_admins_pressing_train_at_once_start_one_training(sessions, tm
 
 async def test_a_training_left_by_a_dead_process_is_marked_failed_at_the_next_start(sessions, tmp_path: Path) -> None:
     async with sessions.begin() as session:
-        left = ModelVersion(status=ModelStatus.TRAINING, created_by="ann", note="", fingerprint="", content_version=1,
-                            stage="training", created_at=utcnow() - deploy.STALE_AFTER - timedelta(minutes=1))
+        left = ModelVersion(
+            status=ModelStatus.TRAINING,
+            created_by="ann",
+            note="",
+            fingerprint="",
+            content_version=1,
+            stage="training",
+            created_at=utcnow() - deploy.STALE_AFTER - timedelta(minutes=1),
+        )
         session.add(left)
     [trainer] = _trainers(sessions, tmp_path, 1)
     new = await trainer.start("bob")

@@ -26,13 +26,19 @@ async def test_ready_only_when_every_check_passes() -> None:
             async with http.get(f"http://127.0.0.1:{port}/health") as response:
                 assert response.status == 200
             async with http.get(f"http://127.0.0.1:{port}/ready") as response:
-                assert (response.status, await response.json()) == (200, {"ready": True, "checks": {"database": "ok", "rasa": "ok"}})
+                assert (response.status, await response.json()) == (
+                    200,
+                    {"ready": True, "checks": {"database": "ok", "rasa": "ok"}},
+                )
             state["rasa"] = "Rasa runs but has no model loaded"
             server.checks["telegram"] = broken
             async with http.get(f"http://127.0.0.1:{port}/ready") as response:
                 body = await response.json()
             assert response.status == 503 and body["ready"] is False
-            assert body["checks"] == {"database": "ok", "rasa": "Rasa runs but has no model loaded",
-                                      "telegram": "ConnectionError: refused"}
+            assert body["checks"] == {
+                "database": "ok",
+                "rasa": "Rasa runs but has no model loaded",
+                "telegram": "ConnectionError: refused",
+            }
     finally:
         await server.stop()

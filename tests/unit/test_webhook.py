@@ -23,6 +23,7 @@ async def test_messages_arrive_by_webhook_and_are_answered_in_order(hooked: Harn
     replies = await hooked.emulator.wait_for_text(hooked.user_id, predicate=lambda t: t == "echo: third")
     assert [m["text"] for m in replies] == ["echo: first", "echo: second", "echo: third"]
     assert not await hooked.emulator.calls("getUpdates"), "no polling in webhook mode"
+
     async def pending() -> list:
         async with hooked.sessions() as session:
             return await session.run_sync(inbox.pending)
@@ -33,10 +34,20 @@ async def test_messages_arrive_by_webhook_and_are_answered_in_order(hooked: Harn
 async def test_a_call_without_the_secret_is_refused(hooked: Harness) -> None:
     [call] = await hooked.emulator.calls("setWebhook")
     url = call["params"]["url"]
-    update = {"update_id": 999, "message": {"message_id": 1, "date": 0, "chat": {"id": 4242, "type": "private"},
-                                            "from": {"id": 4242, "is_bot": False, "first_name": "Eve"}, "text": "/forget"}}
-    async with (aiohttp.ClientSession() as http,
-                http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}) as response):
+    update = {
+        "update_id": 999,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": 4242, "type": "private"},
+            "from": {"id": 4242, "is_bot": False, "first_name": "Eve"},
+            "text": "/forget",
+        },
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}) as response,
+    ):
         assert response.status == 403
     async with hooked.sessions() as session:
         assert await session.run_sync(inbox.newest_update_id) is None, "nothing was stored"
