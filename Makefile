@@ -12,14 +12,16 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lint lock clean
+.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lint typecheck typecheck-baseline lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
 	@echo "make chat   talk to the sandbox bot as a customer, in this terminal"
 	@echo "make desk   act as the sandbox's agent Sam, in this terminal: tickets, claim, reply, close"
 	@echo "make test   install, train if needed, run the whole test suite"
-	@echo "make lint   ruff check and ruff format --check (pinned in requirements/app.in); part of make test"
+	@echo "make lint   ruff check, ruff format --check and the type check (pinned in requirements/app.in); part of make test"
+	@echo "make typecheck   mypy on bot/ and actions/: fails on an error devstack/typecheck_baseline.txt does not list, or a listed one that is gone"
+	@echo "make typecheck-baseline [ACCEPT_NEW=1]   take fixed errors off the type-check baseline (with ACCEPT_NEW=1, add the new ones)"
 	@echo "make bench-latency [N=100]   per-message latency through the emulator next to bare Rasa"
 	@echo "make bench-chat [N=50] [SWEEP=1]   N customers at once through the emulator next to bare Rasa (SWEEP: largest N with p95 < 1 s)"
 	@echo "make bench-handoff   request -> agents' card and agent -> customer latency under chat load"
@@ -90,6 +92,15 @@ test-e2e: train browser
 lint: .venv/.installed
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/python -m devstack.typecheck
+
+# The type check alone (settings in pyproject.toml's [tool.mypy]; DEVELOPERS.md, "Type check").
+typecheck: .venv/.installed
+	.venv/bin/python -m devstack.typecheck
+
+# The only way the baseline changes: fixed errors come off; new ones go on only with ACCEPT_NEW=1, each one named.
+typecheck-baseline: .venv/.installed
+	.venv/bin/python -m devstack.typecheck --update $(if $(ACCEPT_NEW),--accept-new)
 
 bench-latency: train
 	.venv/bin/python -m bench.latency -n $(or $(N),100)
