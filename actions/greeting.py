@@ -9,6 +9,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions.complaints import STATUS_TEXT
@@ -55,9 +56,7 @@ class ActionGreetCustomer(Action):
     def name(self) -> str:
         return "action_greet_customer"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         name = first_name_from(tracker.latest_message.get("metadata")) or tracker.get_slot("first_name")
         known = await recall(tracker)
         greeting = "utter_greet_returning" if known and known.returning else "utter_greet"

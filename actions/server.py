@@ -7,6 +7,8 @@ to it. `actions/__init__.py` registers this module when rasa_sdk loads the actio
 
 from __future__ import annotations
 
+from typing import Any
+
 import pluggy
 from sanic import Sanic, response
 from sanic.request import Request
@@ -21,13 +23,13 @@ TASK_NAME = "frontline-pending-complaints"
 
 
 @hookimpl
-def attach_sanic_app_extensions(app: Sanic) -> None:
+def attach_sanic_app_extensions(app: Sanic[Any, Any]) -> None:
     """Start retrying waiting complaints once the server is up (and so again after every restart)."""
 
-    async def start_retrying(app: Sanic) -> None:
+    async def start_retrying(app: Sanic[Any, Any]) -> None:
         app.add_task(pending().run(sessions(), store_pending, settings().ticket_retry_seconds), name=TASK_NAME)
 
-    async def our_logging(app: Sanic) -> None:
+    async def our_logging(app: Sanic[Any, Any]) -> None:
         # rasa_sdk set up its own logging before; LOG_FORMAT and the conversation id apply here too.
         logs.setup(settings().log_level)
 

@@ -274,7 +274,7 @@ def run(settings: Settings) -> None:
 def supervise(workers: int) -> None:
     """Start `workers` app processes and keep them running until SIGINT or SIGTERM, which they receive too."""
     stopping = False
-    processes: dict[int, subprocess.Popen] = {}
+    processes: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(number: int) -> None:
         env = {**os.environ, WORKER_ENV: str(number)}

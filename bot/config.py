@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from bot.hours import BusinessHours, HoursError, parse_hours
@@ -113,7 +114,7 @@ def _group_rate(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
-def _number(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, kind: Callable[[Any], float] = float) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return kind(default)

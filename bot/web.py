@@ -40,7 +40,7 @@ class HealthServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_port=reuse_port or None)
         await site.start()
-        bound = site._server.sockets[0].getsockname()[1]
+        bound: int = site._server.sockets[0].getsockname()[1]
         log.info("health endpoints on http://%s:%d/health and /ready", host, bound)
         return bound
 

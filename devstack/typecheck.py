@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     where = args.baseline.name
     if args.update:
         write(args.baseline, updated(baseline, current, accept_new=args.accept_new))
-        print(f"{where}: {gone.total()} fixed errors taken off, {len(errors)} errors in {len(current)} kinds checked")
+        kept = updated(baseline, current, accept_new=args.accept_new).total()
+        print(f"{where}: {gone.total()} fixed errors taken off; {kept} listed, of the {len(errors)} mypy finds")
         if new and args.accept_new:
             print(f"{new.total()} new errors added on purpose:", *sorted(new.elements()), sep="\n  ")
         elif new:

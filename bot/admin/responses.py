@@ -32,7 +32,7 @@ SAMPLES = {  # what the preview puts in a response's {placeholders}
 SPARE = 1  # empty variations offered for adding one
 
 
-class Samples(dict):
+class Samples(dict[str, str]):
     """Sample values, and `[name]` for a placeholder with no sample."""
 
     def get(self, key: Any, default: Any = None) -> Any:

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
@@ -41,7 +41,7 @@ FORGET_NO = "app:forget:no"
 PHOTO_INTENT = "/attach_photo"  # a photo without words: Rasa attaches it to a complaint, or asks what it is about
 
 
-Handler = Callable[["CustomerChat", Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[["CustomerChat", Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 class Arrival(NamedTuple):

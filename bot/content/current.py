@@ -69,8 +69,8 @@ def load(session: Session) -> Content:
         .where(ContentResponse.removed.is_(False))
         .order_by(ContentResponse.position, ContentResponse.id)
     ).all()
-    for row in responses:
-        content.responses[row.name] = Response(row.name, list(row.variations), row.comment)
+    for response in responses:
+        content.responses[response.name] = Response(response.name, list(response.variations), response.comment)
     for layout in session.scalars(select(ContentLayout).order_by(ContentLayout.path)).all():
         segments: list[dict[str, str]] = []
         for segment in layout.segments:

@@ -158,7 +158,7 @@ class Trainer:
     def __init__(self, settings: Settings, sessions: Sessions) -> None:
         self._settings = settings
         self._sessions = sessions
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._starting = asyncio.Lock()
 
     async def start(self, who: str, note: str = "") -> int:

@@ -6,6 +6,7 @@ Plain functions of a Session (run with `await sessions.run(fn, …)` or `await s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,7 +34,7 @@ def register(
     *,
     note: str = "",
     content_version: int | None = None,
-    metrics: dict | None = None,
+    metrics: dict[str, Any] | None = None,
     train_seconds: float | None = None,
 ) -> ModelVersion:
     """Record a trained model file as a new version (not live yet)."""

@@ -3,7 +3,7 @@ one python-telegram-bot handler per command."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Message, Update
@@ -29,7 +29,7 @@ from bot.storage import handoffs, transcript
 from bot.storage.models import Agent, Handoff, HandoffStatus, Promise, Ticket, utcnow
 
 MEDIA_USAGE = "Usage: /media T000012 sends you the attachments of that ticket that are not in its topic."
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 class AgentCommands:

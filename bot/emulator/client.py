@@ -55,7 +55,7 @@ class EmulatorClient(UserActions):
         url = f"{self._base_url}/_emulator/{path}"
         params = {key: str(value) for key, value in without_none(query or {}).items()}
         async with self._http().request(method, url, json=body, params=params) as response:
-            payload = await response.json(content_type=None)
+            payload: JSON = await response.json(content_type=None)
             if response.status >= 400:
                 raise EmulatorClientError(response.status, payload.get("description", ""))
             return payload
@@ -210,7 +210,8 @@ class EmulatorClient(UserActions):
         """A chat's messages as Telegram keeps them (the bot's, users' and service messages), oldest first;
         with `message_thread_id`, one forum topic's."""
         query = {"message_thread_id": message_thread_id}
-        return (await self._request("GET", f"chats/{chat_id}/messages", query=query))["messages"]
+        messages: list[JSON] = (await self._request("GET", f"chats/{chat_id}/messages", query=query))["messages"]
+        return messages
 
     async def file_content(self, file_id: str) -> bytes:
         """The bytes stored for any file id (uploaded by the bot or injected)."""
@@ -222,12 +223,13 @@ class EmulatorClient(UserActions):
 
     async def calls(self, method: str | None = None, after: int = 0) -> list[JSON]:
         """The Bot API call log, optionally for one method."""
-        payload = await self._request("GET", "calls", query={"method": method, "after": after})
-        return payload["calls"]
+        calls: list[JSON] = (await self._request("GET", "calls", query={"method": method, "after": after}))["calls"]
+        return calls
 
     async def pending_updates(self) -> list[JSON]:
         """Updates the bot has not confirmed yet."""
-        return (await self._request("GET", "updates/pending"))["updates"]
+        updates: list[JSON] = (await self._request("GET", "updates/pending"))["updates"]
+        return updates
 
     async def set_fault(
         self,
@@ -256,7 +258,8 @@ class EmulatorClient(UserActions):
             "probability": probability,
             "seed": seed,
         }
-        return (await self._request("POST", "faults", without_none(body)))["fault"]
+        fault: JSON = (await self._request("POST", "faults", without_none(body)))["fault"]
+        return fault
 
     async def clear_faults(self) -> None:
         """Remove every fault rule."""

@@ -165,7 +165,8 @@ def _deliver(state: EmulatorState, chat: Chat, kind: str, payload: JSON) -> int 
     """Queue the update for the bot and return its id; None when the bot is not in the group to see it."""
     if not chat.is_private and not bot_is_in(chat):
         return None
-    return state.push_update(kind, copy.deepcopy(payload))["update_id"]
+    update_id: int = state.push_update(kind, copy.deepcopy(payload))["update_id"]
+    return update_id
 
 
 def _formatted(field: str, text: str) -> JSON:
@@ -253,7 +254,7 @@ def _placement(chat: Chat, user: User, body: JSON) -> tuple[int | None, JSON | N
 
 
 def _kind(body: JSON) -> str:
-    kind = body.get("kind", "text")
+    kind: str = body.get("kind", "text")
     if kind not in MESSAGE_KINDS:
         raise ControlError(f"kind must be one of {', '.join(MESSAGE_KINDS)}")
     return kind

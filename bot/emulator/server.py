@@ -87,8 +87,8 @@ class BotApiHandler:
         if fault.mode == "502":
             self._state.finish_call(entry, 502, "Bad Gateway")
             return web.Response(status=502, text=_BAD_GATEWAY_PAGE, content_type="text/html")
-        error = _fault_error(fault)
-        return self._answer(entry, error.payload(), error.code)
+        faulted = _fault_error(fault)
+        return self._answer(entry, faulted.payload(), faulted.code)
 
     async def _run(self, token: str, method: str, params: Params) -> tuple[JSON, int]:
         if not TOKEN_PATTERN.match(token):

@@ -60,7 +60,8 @@ class WebhookDelivery:
         if not webhook.get("url"):
             return None
         room = int(webhook.get("max_connections") or 40) - len(self._busy)
-        batch, seen = [], set()
+        batch: list[JSON] = []
+        seen: set[int | None] = set()
         for update in self._state.deliverable_updates(len(self._state.updates) or 1):
             chat = _chat_of(update)
             if chat in self._busy or chat in seen:

@@ -186,7 +186,7 @@ def _verified(archive_path: Path, staging: Path) -> dict[str, Any]:
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BackupError(f"{archive_path} is not a readable backup archive: {exc}") from None
     try:
-        manifest = json.loads((staging / MANIFEST).read_text())
+        manifest: dict[str, Any] = json.loads((staging / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise BackupError(f"{archive_path} has no readable {MANIFEST}: {exc}") from None
     if manifest.get("format") != FORMAT:

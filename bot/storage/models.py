@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bot.storage.base import Base, enum_column, utcnow
+from bot.storage import base
+from bot.storage.base import enum_column
+
+# Imported from here by the rest of the app too (named here, so that they are this module's as well).
+Base = base.Base
+utcnow = base.utcnow
 
 
 class ConversationState(str, enum.Enum):
