@@ -99,6 +99,10 @@ def run_mypy(targets: Iterable[str], config_file: str | None) -> list[Error]:
     return parse(done.stdout)
 
 
+def count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
 def _listing(errors: list[Error], keys: Counter[str], baseline: Counter[str]) -> list[str]:
     lines = []
     for error in errors:
@@ -124,19 +128,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.update:
         write(args.baseline, updated(baseline, current, accept_new=args.accept_new))
         kept = updated(baseline, current, accept_new=args.accept_new).total()
-        print(f"{where}: {gone.total()} fixed errors taken off; {kept} listed, of the {len(errors)} mypy finds")
+        print(
+            f"{where}: {count(gone.total(), 'fixed error')} taken off; {kept} listed, of the {len(errors)} mypy finds"
+        )
         if new and args.accept_new:
-            print(f"{new.total()} new errors added on purpose:", *sorted(new.elements()), sep="\n  ")
+            print(f"{count(new.total(), 'new error')} added on purpose:", *sorted(new.elements()), sep="\n  ")
         elif new:
-            print(f"{new.total()} new errors, not added: fix them (or add them on purpose with ACCEPT_NEW=1)")
+            print(f"{count(new.total(), 'new error')}, not added: fix them (or add them on purpose with ACCEPT_NEW=1)")
             print(*_listing(errors, new, baseline), sep="\n")
             return 1
         return 0
     if new:
-        print(f"mypy: {new.total()} type errors that {where} does not list: fix them")
+        print(f"mypy: {count(new.total(), 'type error')} that {where} does not list: fix them")
         print(*_listing(errors, new, baseline), sep="\n")
     if gone:
-        print(f"mypy: {gone.total()} errors listed in {where} are fixed: take them off with `make typecheck-baseline`")
+        print(
+            f"mypy: {count(gone.total(), 'error')} listed in {where} fixed: take them off with `make typecheck-baseline`"
+        )
         print(*(f"  {key}" for key in sorted(gone.elements())), sep="\n")
     if new or gone:
         return 1

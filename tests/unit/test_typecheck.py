@@ -75,7 +75,7 @@ def test_a_new_type_error_fails_the_check_and_a_fixed_one_must_come_off(tmp_path
     (work / "shop" / "old.py").write_text(OLD.replace('"free"', "0"))
     stale = _check(work)
     assert stale.returncode == 1
-    assert "1 errors listed in baseline.txt are fixed" in stale.stdout
+    assert "1 error listed in baseline.txt fixed" in stale.stdout
     assert "shop/old.py: [return-value]" in stale.stdout
     shrunk = _check(work, "--update")
     assert shrunk.returncode == 0, shrunk.stdout + shrunk.stderr
