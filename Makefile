@@ -12,7 +12,7 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lint typecheck typecheck-baseline lock clean
+.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lint lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
@@ -94,6 +94,7 @@ lint: .venv/.installed
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m devstack.typecheck
 
+.PHONY: typecheck typecheck-baseline
 # The type check alone (settings in pyproject.toml's [tool.mypy]; DEVELOPERS.md, "Type check").
 typecheck: .venv/.installed
 	.venv/bin/python -m devstack.typecheck
