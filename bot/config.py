@@ -68,7 +68,9 @@ class Settings:
     app_workers: int = 1
     app_url: str = "http://127.0.0.1:8080"  # where Rasa reaches the app: its NLG endpoint and model server
     model_pull_seconds: int = 2
-    console_behind_proxy: bool = False  # a TLS-terminating proxy in front of the console: trust X-Forwarded-Proto
+    # A TLS-terminating proxy in front of the console: trust its X-Forwarded-Proto, and its X-Forwarded-For (the last
+    # entry) as the client's address that sign-ins are throttled by.
+    console_behind_proxy: bool = False
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
 
     @property

@@ -13,6 +13,7 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[str | None]]  # None when fine, else what is wrong
 CHECK_TIMEOUT = 3.0
+MAX_BODY = 1024 * 1024
 
 
 @dataclass
@@ -27,7 +28,8 @@ class HealthServer:
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Listen; returns the port (useful with 0)."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)  # Rasa posts whole trackers to the NLG endpoint
+        # A body is read whole before it is used: 1 MiB at most, 413 beyond (the NLG endpoint sets its own limit).
+        app = web.Application(client_max_size=MAX_BODY)
         app.router.add_get("/health", self._health)
         app.router.add_get("/ready", self._ready)
         for path, handler in self.posts.items():

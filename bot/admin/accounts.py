@@ -2,7 +2,10 @@
 
 The cookie carries a random token; the database keeps only its SHA-256, so a copy of the database does not
 sign anyone in. A session ends after IDLE without a request, or ABSOLUTE after sign-in, whichever comes first.
-After MAX_FAILURES wrong passwords in a row an account refuses every password for LOCKOUT.
+Signing in is throttled by client address and by username with a growing delay, never a hard lock
+(`bot.admin.throttle`). An unknown name, a wrong password and a throttled attempt get the same answer after the same
+work: every attempt costs one password hash, done in a thread (at most HASHING_AT_ONCE at a time), never on the event
+loop that also serves the customers.
 
 The database's work is plain functions of a Session (run with `await sessions.run(fn, …)` or `sessions.read`).
 Adding an account and signing in hash a password, slow on purpose: they do it between transactions, so the work run
@@ -11,23 +14,25 @@ on the database's thread stays database work only.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.admin.throttle import Throttle
 from bot.storage.db import Sessions
 from bot.storage.models import AdminAccount, AdminSession, AuditEntry, utcnow
 
 IDLE = timedelta(hours=2)
 ABSOLUTE = timedelta(hours=12)
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
+HASHING_AT_ONCE = 1  # one core hashes; the event loop keeps the other
+REFUSAL = "Wrong username or password. After several wrong tries each next one waits a little longer."
 MIN_PASSWORD = 10
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
@@ -51,6 +56,47 @@ def hash_password(password: str, salt: bytes) -> str:
     return hashlib.scrypt(password.encode(), salt=salt, **SCRYPT).hex()
 
 
+class Hasher:
+    """Password work, at most `at_once` at a time: scrypt (slow on purpose) in a thread, never on the event loop.
+
+    A sign-in's check reads the account in its turn too, so a flood of sign-ins never queues reads ahead of the
+    customers' database work (on SQLite all of it goes through one thread).
+    """
+
+    def __init__(self, at_once: int = HASHING_AT_ONCE) -> None:
+        self._slots = asyncio.Semaphore(at_once)
+
+    async def hash(self, password: str, salt: bytes) -> str:
+        async with self._slots:
+            return await asyncio.to_thread(hash_password, password, salt)
+
+    async def check(self, sessions: Sessions, username: str, password: str) -> AdminAccount | None:
+        """The account when the password is right, else None: one read and one hash, for any name."""
+        async with self._slots:
+            account = await sessions.read(_account, username)
+            salt = bytes.fromhex(account.salt) if account is not None else UNKNOWN_SALT
+            computed = await asyncio.to_thread(hash_password, password, salt)
+        if account is None or not hmac.compare_digest(computed, account.password_hash):
+            return None
+        return account
+
+
+UNKNOWN_SALT = b"0" * 16  # an unknown name's hash is as slow as a real one's, and its result is never used
+
+
+@dataclass
+class Gate:
+    """What every sign-in to one console goes through: the throttle, the hasher, and the wait (`pause`)."""
+
+    throttle: Throttle = field(default_factory=Throttle)
+    hasher: Hasher = field(default_factory=Hasher)
+
+
+async def pause(seconds: float) -> None:
+    """A throttled attempt's wait (tests replace it, with `utcnow`, to move time on without waiting)."""
+    await asyncio.sleep(seconds)
+
+
 def check_new_password(password: str) -> str:
     """The password, or AccountError saying why it is too weak."""
     if len(password) < MIN_PASSWORD:
@@ -63,7 +109,8 @@ async def add_account(sessions: Sessions, username: str, password: str, who: str
     if not USERNAME.match(username):
         raise AccountError("A username is 2–64 letters, digits, or . _ @ -")
     salt = secrets.token_bytes(16)
-    await sessions.run(_add_account, username, salt.hex(), hash_password(check_new_password(password), salt), who)
+    password_hash = await Hasher().hash(check_new_password(password), salt)
+    await sessions.run(_add_account, username, salt.hex(), password_hash, who)
 
 
 def _add_account(session: Session, username: str, salt: str, password_hash: str, who: str) -> None:
@@ -100,48 +147,38 @@ class Attempt:
     refusal: str = ""
 
 
-async def sign_in(sessions: Sessions, username: str, password: str, now: datetime | None = None) -> Attempt:
-    """A new session for the right password; a refusal (the same words for an unknown name) is counted."""
-    now = now or utcnow()
-    account = await sessions.read(_account, username)
-    if account is None:
-        hash_password(password, b"0" * 16)  # as slow as a real check: the answer's time does not tell who exists
-        return Attempt(refusal="Wrong username or password")
-    if account.locked_until is not None and account.locked_until > now:
-        minutes = max(1, round((account.locked_until - now).total_seconds() / 60))
-        return Attempt(refusal=f"Too many wrong passwords. Try again in {minutes} minute{'s' if minutes > 1 else ''}")
-    if not hmac.compare_digest(hash_password(password, bytes.fromhex(account.salt)), account.password_hash):
-        await sessions.run(_count_failure, account.id, now)
-        return Attempt(refusal="Wrong username or password")
+async def sign_in(
+    sessions: Sessions,
+    username: str,
+    password: str,
+    now: datetime | None = None,
+    *,
+    address: str = "",
+    gate: Gate | None = None,
+) -> Attempt:
+    """A new session for the right password of an attempt the throttle lets through; otherwise REFUSAL.
+
+    Whoever asks, for whatever name, the attempt costs one hash and the refusal is the same words: neither the
+    answer nor its time tells whether the name exists or the attempt was throttled.
+    """
+    gate = gate or Gate()
+    passed = gate.throttle.admit(address, username, now or utcnow())
+    if passed.wait:
+        await pause(passed.wait)
+    account = await gate.hasher.check(sessions, username, password)
+    passed.settle(account is not None and not passed.refused)
+    if account is None or passed.refused:
+        return Attempt(refusal=REFUSAL)
     token = secrets.token_urlsafe(32)
-    await sessions.run(_open_session, account.id, _digest(token), secrets.token_urlsafe(32), now)
+    await sessions.run(
+        _open_session, account.id, _digest(token), secrets.token_urlsafe(32), utcnow() if now is None else now
+    )
     return Attempt(token=token)
 
 
-def _count_failure(session: Session, account_id: int, now: datetime) -> None:
-    """A wrong password, counted in the database, not from what the request read: wrong passwords sent side by side
-    all count. The last one allowed locks the account."""
-    failures = session.scalar(
-        update(AdminAccount)
-        .where(AdminAccount.id == account_id)
-        .values(failed_logins=AdminAccount.failed_logins + 1)
-        .returning(AdminAccount.failed_logins)
-    )
-    if failures is not None and failures >= MAX_FAILURES:
-        session.execute(
-            update(AdminAccount)
-            .where(AdminAccount.id == account_id)
-            .values(locked_until=now + LOCKOUT, failed_logins=0)
-        )
-
-
 def _open_session(session: Session, account_id: int, token_hash: str, csrf: str, now: datetime) -> None:
-    """The right password: the count starts again, and a new session (expired ones nobody came back to go)."""
-    session.execute(
-        update(AdminAccount)
-        .where(AdminAccount.id == account_id)
-        .values(failed_logins=0, locked_until=None, last_login_at=now)
-    )
+    """The right password: a new session (expired ones nobody came back to go)."""
+    session.execute(update(AdminAccount).where(AdminAccount.id == account_id).values(last_login_at=now))
     session.execute(
         delete(AdminSession).where(
             or_(AdminSession.last_seen_at < now - IDLE, AdminSession.created_at < now - ABSOLUTE)

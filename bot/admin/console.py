@@ -15,7 +15,7 @@ from types import ModuleType
 from aiohttp import web
 
 from bot.admin import accounts, audit, conversations, dashboard, flags, intents, responses, training
-from bot.admin.pages import DEPS, PREFIX, SIGNED, TEMPLATES, Deps, deps, form, render, see_other, url
+from bot.admin.pages import DEPS, PREFIX, SIGNED, TEMPLATES, Deps, client_address, deps, form, render, see_other, url
 from bot.config import Settings
 from bot.content.deploy import Trainer
 from bot.storage.db import Sessions
@@ -111,11 +111,15 @@ async def login(request: web.Request) -> web.Response:
     if not expected or not hmac.compare_digest(data.get("csrf", ""), expected):
         return web.Response(status=403, text="This sign-in form is out of date. Reload the page and try again.")
     username = data.get("username", "").strip()
-    attempt = await accounts.sign_in(deps(request).sessions, username, data.get("password", ""))
+    address = client_address(request)
+    console = deps(request)
+    attempt = await accounts.sign_in(
+        console.sessions, username, data.get("password", ""), address=address, gate=console.gate
+    )
     if attempt.refusal:
-        log.warning("console: sign-in as %r refused from %s: %s", username, request.remote, attempt.refusal)
+        log.warning("console: sign-in as %r refused from %s", username[:64], address)
         return await _login_page(request, [{"kind": "error", "text": attempt.refusal}], status=401)
-    log.info("console: %s signed in from %s", username, request.remote)
+    log.info("console: %s signed in from %s", username, address)
     response = see_other(_safe_next(data.get("next", "")) or url("/"))
     _set_cookie(request, response, COOKIE, attempt.token)
     response.del_cookie(LOGIN_COOKIE, path=PREFIX)

@@ -33,8 +33,9 @@ class Deps:
     settings: Settings
     sessions: Sessions  # plain functions of a Session, run with `await sessions.run(fn, …)` or `sessions.read`
     trainer: Trainer
-    behind_proxy: bool = False  # a TLS-terminating proxy in front: trust its X-Forwarded-Proto
+    behind_proxy: bool = False  # a TLS-terminating proxy in front: trust its X-Forwarded-Proto and X-Forwarded-For
     nav: list[tuple[str, str]] = field(default_factory=list)
+    gate: accounts.Gate = field(default_factory=accounts.Gate)  # every sign-in's throttle and hasher
     templates: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
@@ -54,6 +55,13 @@ def deps(request: web.Request) -> Deps:
 def who(request: web.Request) -> accounts.Signed:
     """The signed-in admin (every page but the login is behind the sign-in check)."""
     return request[SIGNED]
+
+
+def client_address(request: web.Request) -> str:
+    """Who is asking: the peer, or behind a trusted proxy the address it saw (the last X-Forwarded-For entry, the
+    one the proxy added: earlier ones come from the client and prove nothing)."""
+    forwarded = request.headers.get("X-Forwarded-For", "") if deps(request).behind_proxy else ""
+    return forwarded.rsplit(",", 1)[-1].strip() or request.remote or ""
 
 
 def url(path: str, **query: Any) -> str:

@@ -27,6 +27,13 @@ from bot.storage.db import Sessions
 log = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 VERSION_CHECK_SECONDS = 1.0
+# Rasa sends the whole tracker (EventVerbosity.ALL) with every response. Measured with Rasa 3.6's own
+# nlg_request_format over the trained model's parse data: a turn with a 1000-character message (MAX_NLU_CHARS, the
+# longest the app sends to Rasa) and a 300-character reply adds about 9.4 KB; 100 such turns make 0.9 MiB, 500 make
+# 4.5 MiB. 16 MiB holds about 1700 of them, well past any conversation within one session (Rasa loads the events
+# since the latest session start); a bigger request is refused (413), Rasa's reply is then empty and the customer is
+# handed to a person rather than left unanswered.
+MAX_BODY = 16 * 1024 * 1024
 LAST_RESORT = "Sorry, I lost my words for a moment. Could you say that again, or ask for a person?"
 
 
@@ -141,7 +148,7 @@ class ResponseCatalog:
         """POST /nlg, as Rasa calls it."""
         try:
             # Rasa sends the whole tracker with every response: orjson reads it several times faster than json.
-            body = orjson.loads(await request.read())
+            body = orjson.loads(await request.clone(client_max_size=MAX_BODY).read())
             name, slots, arguments, channel = _nlg_request(body)
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             return web.json_response({"error": f"expected Rasa's NLG request: {exc}"}, status=400)

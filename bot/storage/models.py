@@ -352,8 +352,8 @@ class AdminAccount(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(128))  # hex of hashlib.scrypt
     salt: Mapped[str] = mapped_column(String(64))  # hex, one per account
-    failed_logins: Mapped[int] = mapped_column(default=0)  # in a row; a success resets it
-    locked_until: Mapped[datetime | None]  # too many failures: no login before this
+    failed_logins: Mapped[int] = mapped_column(default=0)  # no longer used: sign-in is throttled in memory
+    locked_until: Mapped[datetime | None]  # no longer used: there is no hard lock
     last_login_at: Mapped[datetime | None]
 
 
