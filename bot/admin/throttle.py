@@ -34,7 +34,7 @@ def delay(failures: int, cap: float) -> float:
     """Seconds to wait after this many failures: none for the first FREE, then doubling from FIRST_DELAY, at most cap."""
     if failures < FREE:
         return 0.0
-    return min(cap, FIRST_DELAY * 2 ** min(failures - FREE, 32))
+    return min(cap, FIRST_DELAY * 2.0 ** min(failures - FREE, 32))
 
 
 @dataclass
