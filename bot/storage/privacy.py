@@ -11,7 +11,18 @@ from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
-from bot.storage.models import CallbackPayload, Conversation, Customer, Handoff, InboxUpdate, Message, Promise, Ticket
+from bot.storage import forget_log, inbox
+from bot.storage.models import (
+    CallbackPayload,
+    Conversation,
+    Customer,
+    DeliveryStatus,
+    Direction,
+    Handoff,
+    Message,
+    Promise,
+    Ticket,
+)
 
 # What stays of a forgotten customer's complaint: the customer's own words may name them,
 # their order or their contact, so only the business facts (category, resolution, status…) are kept.
@@ -172,16 +183,68 @@ def forget_customer(session: Session, telegram_user_id: int) -> list[int]:
         ticket.description = FORGOTTEN_DESCRIPTION
         ticket.photos = []
     session.flush()
-    # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite only cascades with the pragma on.
-    session.execute(
-        delete(Message).where(Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids))
+    theirs = Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids)
+    # The raw updates: theirs, and the agents' that quote them or caused a message of theirs (a reply, a claim).
+    sent = session.execute(select(Message.update_id, Message.chat_id, Message.telegram_message_id).where(theirs)).all()
+    inbox.scrub(
+        session,
+        chats=chat_ids,
+        update_ids={u for u, _, _ in sent if u is not None},
+        messages={(c, t) for _, c, t in sent},
     )
-    session.execute(delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chat_ids)))
+    # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite only cascades with the pragma on.
+    session.execute(delete(Message).where(theirs))
     session.execute(delete(CallbackPayload).where(CallbackPayload.chat_id.in_(chat_ids)))
     session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
     session.execute(delete(Customer).where(Customer.id == customer.id))
     session.expunge_all()
     return chat_ids
+
+
+def forget_logged(session: Session, secret: bytes, digests: set[str]) -> list[int]:
+    """Forget again every customer whose user id hashes (bot/storage/forget_log.py) to one of `digests`: after a
+    restore, the forgets made since the backup. Returns the chat ids forgotten (for Rasa's tracker store)."""
+    if not digests:
+        return []
+    users = [
+        user
+        for user in session.scalars(select(Customer.telegram_user_id))
+        if forget_log.digest(secret, user) in digests
+    ]
+    return [chat for user in users for chat in forget_customer(session, user)]
+
+
+def drop_confirmation(session: Session, chat_id: int, text: str) -> bool:
+    """Once the confirmation of a forget (`text`) is delivered, the bare records that carried it go too, when they
+    hold nothing else (the customer has not written again since); True when they went."""
+    conversation = session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
+    if conversation is None:
+        return False
+    held = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id)))
+    if not held or any(
+        (m.direction, m.text, m.status) != (Direction.OUT, text, DeliveryStatus.SENT) or m.chat_id != chat_id
+        for m in held
+    ):
+        return False
+    session.execute(delete(Message).where(Message.conversation_id == conversation.id))
+    session.execute(delete(CallbackPayload).where(CallbackPayload.chat_id == chat_id))
+    inbox.scrub(session, chats=[chat_id], update_ids=(), messages=())
+    customer_id = conversation.customer_id
+    session.execute(delete(Conversation).where(Conversation.id == conversation.id))
+    if session.scalar(select(Conversation.id).where(Conversation.customer_id == customer_id).limit(1)) is None:
+        session.execute(delete(Customer).where(Customer.id == customer_id))
+    session.expunge_all()
+    return True
+
+
+def delivered_confirmations(session: Session, text: str) -> list[int]:
+    """The chats where a forget's confirmation was delivered and may still have its bare records."""
+    rows = session.scalars(
+        select(Message.chat_id)
+        .where(Message.direction == Direction.OUT, Message.text == text, Message.status == DeliveryStatus.SENT)
+        .distinct()
+    )
+    return list(rows)
 
 
 async def forget_rasa_tracker(tracker_url: str, sender_id: str) -> int:
