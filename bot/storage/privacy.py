@@ -7,14 +7,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, inspect, select, text
+from sqlalchemy import delete, func, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
 from bot.storage import forget_log, inbox
 from bot.storage.models import (
+    ACTIVE_HANDOFF,
     CallbackPayload,
     Conversation,
+    ConversationState,
     Customer,
     DeliveryStatus,
     Direction,
@@ -22,11 +24,13 @@ from bot.storage.models import (
     Message,
     Promise,
     Ticket,
+    TicketStatus,
 )
 
 # What stays of a forgotten customer's complaint: the customer's own words may name them,
 # their order or their contact, so only the business facts (category, resolution, status…) are kept.
 FORGOTTEN_DESCRIPTION = "[removed at the customer's request]"
+EXPIRED_DESCRIPTION = "[removed after the retention period]"
 EXPORT_FORMAT = "frontline-export/1"
 # The team's own words about a customer (an agent's /note; the /close note is the handoff's resolution): kept
 # with the transcript for the team, never shown to the customer, so not in their copy either.
@@ -160,8 +164,9 @@ def ticket_topics(session: Session, telegram_user_id: int) -> list[int]:
     return [topic for topic in rows if topic]
 
 
-def forget_customer(session: Session, telegram_user_id: int) -> list[int]:
-    """Delete a customer and their chats' records, anonymise their tickets; return the chat ids forgotten."""
+def forget_customer(session: Session, telegram_user_id: int, description: str = FORGOTTEN_DESCRIPTION) -> list[int]:
+    """Delete a customer and their chats' records, anonymise their tickets (their complaint's words replaced by
+    `description`); return the chat ids forgotten."""
     customer = _customer(session, telegram_user_id)
     if customer is None:
         return []
@@ -180,7 +185,7 @@ def forget_customer(session: Session, telegram_user_id: int) -> list[int]:
         ticket.conversation_id = None
         ticket.contact = None
         ticket.order_number = None
-        ticket.description = FORGOTTEN_DESCRIPTION
+        ticket.description = description
         ticket.photos = []
     session.flush()
     theirs = Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids)
@@ -237,14 +242,35 @@ def drop_confirmation(session: Session, chat_id: int, text: str) -> bool:
     return True
 
 
-def delivered_confirmations(session: Session, text: str) -> list[int]:
-    """The chats where a forget's confirmation was delivered and may still have its bare records."""
-    rows = session.scalars(
-        select(Message.chat_id)
-        .where(Message.direction == Direction.OUT, Message.text == text, Message.status == DeliveryStatus.SENT)
-        .distinct()
-    )
+def bare_chats(session: Session) -> list[int]:
+    """The chats of bare customer records (no name: Telegram always gives one), like those that carried the
+    confirmation of a forget."""
+    rows = session.scalars(select(Conversation.chat_id).join(Customer).where(Customer.first_name == ""))
     return list(rows)
+
+
+def expired(session: Session, cutoff: datetime) -> list[int]:
+    """The customers (Telegram user ids) nothing has happened with since `cutoff`, with nothing open: no request
+    for a person waiting or in hand, no open ticket, no promise to keep. Their records may go (RETENTION_DAYS)."""
+    last = func.max(func.coalesce(Message.created_at, Conversation.updated_at))
+    idle = (
+        select(Customer.id, Customer.telegram_user_id)
+        .join(Conversation, Conversation.customer_id == Customer.id)
+        .outerjoin(Message, Message.conversation_id == Conversation.id)
+        .group_by(Customer.id, Customer.telegram_user_id)
+        .having(last < cutoff, func.max(Conversation.updated_at) < cutoff)
+    )
+    busy = (
+        select(Conversation.customer_id)
+        .where(Conversation.state.in_((ConversationState.QUEUED, ConversationState.HUMAN)))
+        .union(
+            select(Ticket.customer_id).where(Ticket.status.in_((TicketStatus.OPEN, TicketStatus.IN_PROGRESS))),
+            select(Conversation.customer_id).join(Handoff).where(Handoff.status.in_(ACTIVE_HANDOFF)),
+            select(Conversation.customer_id).join(Promise).where(Promise.kept_at.is_(None)),
+        )
+    )
+    held = {row[0] for row in session.execute(busy)}
+    return [user for customer, user in session.execute(idle) if customer not in held]
 
 
 async def forget_rasa_tracker(tracker_url: str, sender_id: str) -> int:
