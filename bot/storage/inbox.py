@@ -119,15 +119,32 @@ def _quoted(payload: Any) -> Iterator[tuple[int, int]]:
             yield from _quoted(inner)
 
 
+def _threads(payload: Any) -> Iterator[int]:
+    """The forum topics (message_thread_id) an update's messages are in."""
+    if isinstance(payload, dict):
+        if isinstance(payload.get("message_thread_id"), int):
+            yield payload["message_thread_id"]
+        for inner in payload.values():
+            yield from _threads(inner)
+    elif isinstance(payload, list):
+        for inner in payload:
+            yield from _threads(inner)
+
+
 def scrub(
-    session: Session, *, chats: Iterable[int], update_ids: Iterable[int], messages: Iterable[tuple[int, int]]
+    session: Session,
+    *,
+    chats: Iterable[int],
+    update_ids: Iterable[int],
+    messages: Iterable[tuple[int, int]],
+    topics: Iterable[int] = (),
 ) -> int:
     """Forget what the inbox holds of someone: the updates of their own chats go; in the other chats their
     transcript's messages went to (the agents' group, agents' private chats), the updates that caused one of those
     messages (`update_ids`: a reply relayed, a claim), or that carry one of them (`messages`: (chat id, Telegram
-    message id), e.g. a card pressed, a relayed message replied to), keep only their update id. Returns how many
-    updates were scrubbed."""
-    chats, update_ids, messages = set(chats), set(update_ids), set(messages)
+    message id), e.g. a card pressed, a relayed message replied to), or that were written in one of their tickets'
+    `topics` in the agents' group, keep only their update id. Returns how many updates were scrubbed."""
+    chats, update_ids, messages, topics = set(chats), set(update_ids), set(messages), set(topics)
     if chats:
         session.execute(delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chats)))
     other_chats = {chat for chat, _ in messages} - chats
@@ -137,7 +154,9 @@ def scrub(
     scrubbed = [
         update_id
         for update_id, payload in candidates
-        if update_id in update_ids or any(pair in messages for pair in _quoted(payload))
+        if update_id in update_ids
+        or any(pair in messages for pair in _quoted(payload))
+        or any(topic in topics for topic in _threads(payload))
     ]
     for update_id in scrubbed:
         session.execute(

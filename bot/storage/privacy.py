@@ -178,6 +178,7 @@ def forget_customer(session: Session, telegram_user_id: int, description: str = 
             select(Ticket).where((Ticket.customer_id == customer.id) | Ticket.conversation_id.in_(conversation_ids))
         )
     )
+    topics = {ticket.topic_id for ticket in tickets if ticket.topic_id}
     for ticket in tickets:
         # The key holds the Rasa sender id (the chat id): it would tie the ticket back to the person.
         ticket.idempotency_key = f"forgotten:{ticket.id}"
@@ -196,6 +197,7 @@ def forget_customer(session: Session, telegram_user_id: int, description: str = 
         chats=chat_ids,
         update_ids={u for u, _, _ in sent if u is not None},
         messages={(c, t) for _, c, t in sent},
+        topics=topics,
     )
     # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite only cascades with the pragma on.
     session.execute(delete(Message).where(theirs))

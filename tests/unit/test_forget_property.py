@@ -63,6 +63,17 @@ class World:
                 contact=f"{word}@example.com",
                 photos=[f"photo-{word}"],
             )
+            ticket.topic_id = next(self.message_ids)  # its topic in the agents' group, where an agent writes
+            note = {
+                "message_id": next(self.message_ids),
+                "chat": {"id": GROUP},
+                "from": {"id": AGENT},
+                "message_thread_id": ticket.topic_id,
+                "is_topic_message": True,
+                "text": f"checked {word}",
+            }
+            inbox.store(session, update_id=update_id, chat_id=GROUP, payload={"update_id": update_id, "message": note})
+            transcript.queue_outgoing(session, conversation=conversation, text="card", update_id=None, chat_id=GROUP)
             handoffs.open_handoff(
                 session,
                 conversation=conversation,
