@@ -19,6 +19,7 @@ from bot.storage.db import Sessions
 
 log = logging.getLogger(__name__)
 EVERY = timedelta(hours=1)  # days-long periods: once an hour is precise enough
+BATCH_UPDATES, BATCH_CUSTOMERS = 10_000, 50  # at most this much in one pass: the round has other work
 
 
 @dataclass(frozen=True)
@@ -28,19 +29,21 @@ class Housekept:
     updates: int  # inbox updates past INBOX_KEEP_DAYS
     confirmations: int  # bare records of forgets confirmed
     customers: int  # customers past RETENTION_DAYS
+    more: bool = False  # a batch was full: the next pass should not wait
 
 
 async def keep_house(
     settings: Settings, sessions: Sessions, now: datetime, delete_topics: Callable[[list[int]], Awaitable[None]]
 ) -> Housekept:
     """One pass, as of `now`."""
-    updates = await sessions.run(inbox.prune, now, settings.inbox_keep_days)
+    updates = await sessions.run(inbox.prune, now, settings.inbox_keep_days, BATCH_UPDATES)
     confirmations = 0
     for chat in await sessions.read(privacy.bare_chats):
         confirmations += await sessions.run(privacy.drop_confirmation, chat, replies.FORGOTTEN)
-    customers = 0
+    customers, waiting = 0, []
     if settings.retention_days is not None:
-        for user in await sessions.read(privacy.expired, now - timedelta(days=settings.retention_days)):
+        waiting = await sessions.read(privacy.expired, now - timedelta(days=settings.retention_days))
+        for user in waiting[:BATCH_CUSTOMERS]:
             topics, chats = await sessions.run(_expire, user)
             for chat in chats:
                 await privacy.forget_rasa_tracker(settings.rasa_tracker_url, f"tg-{chat}")
@@ -55,7 +58,7 @@ async def keep_house(
             confirmations,
             customers,
         )
-    return Housekept(updates, confirmations, customers)
+    return Housekept(updates, confirmations, customers, updates >= BATCH_UPDATES or len(waiting) > BATCH_CUSTOMERS)
 
 
 def _expire(session: Session, user: int) -> tuple[list[int], list[int]]:

@@ -71,7 +71,9 @@ class Round:
         if self._housekept_at is not None and now - self._housekept_at < housekeeping.EVERY:
             return
         self._housekept_at = now
-        await housekeeping.keep_house(self._desk.settings, self._desk.sessions, now, self._desk.delete_topics)
+        done = await housekeeping.keep_house(self._desk.settings, self._desk.sessions, now, self._desk.delete_topics)
+        if done.more:
+            self._housekept_at = None  # more than one pass's worth: the next round goes on
 
     async def _announce(self, ticket_id: int) -> bool:
         """Open the ticket's topic and post its context card; False when Telegram should be left alone for now."""

@@ -165,13 +165,15 @@ def scrub(
     return len(scrubbed)
 
 
-def prune(session: Session, now: datetime, keep_days: float) -> int:
-    """Delete the updates handled more than `keep_days` ago (their replies and transcript stay); returns how many.
-    Telegram never sends an update again once confirmed (and keeps an unconfirmed one 24 hours at most), so an
-    update this old is no longer needed to answer it exactly once."""
-    result = session.execute(
-        delete(InboxUpdate).where(
-            InboxUpdate.status == InboxStatus.DONE, InboxUpdate.processed_at < now - timedelta(days=keep_days)
-        )
+def prune(session: Session, now: datetime, keep_days: float, limit: int = 10_000) -> int:
+    """Delete the updates handled more than `keep_days` ago (their replies and transcript stay), at most `limit` at
+    a time (a long first pass would hold up other writers); returns how many. Telegram never sends an update again
+    once confirmed (and keeps an unconfirmed one 24 hours at most), so an update this old is no longer needed to
+    answer it exactly once."""
+    old = (
+        select(InboxUpdate.update_id)
+        .where(InboxUpdate.status == InboxStatus.DONE, InboxUpdate.processed_at < now - timedelta(days=keep_days))
+        .limit(limit)
     )
+    result = session.execute(delete(InboxUpdate).where(InboxUpdate.update_id.in_(old.scalar_subquery())))
     return result.rowcount or 0

@@ -62,3 +62,20 @@ async def test_the_boundaries_at_a_given_now(sessions: async_sessionmaker[AsyncS
 
 async def _no_topics(topics: list[int]) -> None:
     assert topics == []
+
+
+async def test_a_pass_prunes_a_batch_at_most_and_says_there_is_more(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, monkeypatch
+) -> None:
+    now = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
+    async with sessions.begin() as session:
+        for update_id in (1, 2, 3):
+            await session.run_sync(inbox.store, update_id=update_id, chat_id=None, payload={"update_id": update_id})
+        await session.execute(
+            update(InboxUpdate).values(status=InboxStatus.DONE, processed_at=now - timedelta(days=30))
+        )
+    monkeypatch.setattr(housekeeping, "BATCH_UPDATES", 2)
+    settings = load_settings({"FRONTLINE_VAR": str(tmp_path)})
+    first = await housekeeping.keep_house(settings, sessions, now, _no_topics)
+    second = await housekeeping.keep_house(settings, sessions, now, _no_topics)
+    assert (first.updates, first.more, second.updates, second.more) == (2, True, 1, False)
