@@ -260,7 +260,10 @@ class CustomerChat:
         chat_id = update.effective_chat.id
         user_id = update.effective_user.id
         # Logged first (no personal data: a keyed hash), so a restore of an older backup forgets them again.
-        await asyncio.to_thread(forget_log.record, self._settings.var_dir, user_id, utcnow())
+        try:
+            await asyncio.to_thread(forget_log.record, self._settings.var_dir, user_id, utcnow())
+        except OSError:  # forgetting them matters more: go on
+            log.exception("could not write the forget log: a restore of an older backup would not forget them")
         # Rasa next: if our database step then failed, the customer can simply ask again.
         removed = await privacy.forget_rasa_tracker(self._settings.rasa_tracker_url, f"tg-{chat_id}")
         async with self._sessions.begin() as session:
