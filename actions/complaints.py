@@ -13,11 +13,13 @@ from rasa_sdk.types import DomainDict
 
 from actions.db import settings
 from actions.handoff import CUSTOMER_REQUEST, hand_over, reason_for
-from bot.storage.models import TicketStatus
+from bot.storage.models import Ticket, TicketStatus
 
 FORM = "complaint_form"
 NONE = "none"
-MAX_ORDER_NUMBER = 32
+# What the form accepts always fits the ticket's columns (read from the model, so they cannot drift apart).
+MAX_ORDER_NUMBER = min(32, Ticket.__table__.c.order_number.type.length)
+MAX_CONTACT = min(254, Ticket.__table__.c.contact.type.length)  # 254: the longest an email address can be
 MAX_DESCRIPTION = 4000
 # Messages with these intents are questions or requests of their own: they never fill a slot,
 # so the form is rejected for the turn and the rules answer them.
@@ -91,6 +93,8 @@ def is_order_number(value: str) -> bool:
 
 def is_contact(value: str) -> bool:
     """An email address, or a phone number of 7 to 15 digits."""
+    if len(value) > MAX_CONTACT:
+        return False
     if EMAIL.match(value):
         return True
     return bool(PHONE.match(value)) and 7 <= sum(c.isdigit() for c in value) <= 15

@@ -7,13 +7,13 @@ from functools import cache
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.complaints import CATEGORY_TEXT, NONE, STATUS_TEXT
+from actions.complaints import CATEGORY_TEXT, FORM, NONE, STATUS_TEXT
 from actions.db import chat_id, sessions, settings
 from actions.greeting import first_name_from
 from actions.pending import PendingComplaints
@@ -112,7 +112,10 @@ class ActionSubmitComplaint(Action):
         try:
             async with sessions().begin() as session:
                 ticket, _, repeat = await store(session, key, complaint)
-        except (SQLAlchemyError, OSError):
+        except (SQLAlchemyError, OSError) as exc:
+            if refused(exc):
+                log.exception("the database refused a detail of the complaint of %s", tracker.sender_id)
+                return ask_again(dispatcher, complaint)
             log.exception("could not store the complaint of %s; keeping it to retry", tracker.sender_id)
             try:
                 pending().keep(key, complaint, _texts(domain, LATE_CONFIRMATION))
@@ -131,6 +134,41 @@ class ActionSubmitComplaint(Action):
         dispatcher.utter_message(response=response, **apology)
         dispatcher.utter_message(response="utter_ticket_created", ticket_id=ticket.reference)
         return [SlotSet("ticket_id", ticket.reference), *cleared]
+
+
+# A detail the database can refuse (its column's size), the slot it comes from and how the customer is asked again.
+REASK = {
+    "contact": ("contact", "utter_invalid_contact"),
+    "order_number": ("order_number", "utter_invalid_order_number"),
+}
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether the database refused a value (SQLSTATE class 22, "data exception": too long for its column,
+    malformed), which is no outage: the same complaint would be refused again, so it is not kept to retry."""
+    if isinstance(exc, DataError):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)  # asyncpg's errors come as DBAPIError
+    return isinstance(state, str) and state.startswith("22")
+
+
+def ask_again(dispatcher: CollectingDispatcher, complaint: dict[str, Any]) -> list[dict[str, Any]]:
+    """The details the database refused are asked for again, then the summary; every other detail stays in the form.
+    When none can be told apart, the form keeps them all (confirming again tries again)."""
+    wrong = [
+        field for field in REASK if complaint[field] and len(complaint[field]) > Ticket.__table__.c[field].type.length
+    ]
+    if not wrong:
+        dispatcher.utter_message(response="utter_ticket_not_saved")
+        return []
+    for field in wrong:
+        dispatcher.utter_message(response=REASK[field][1])
+    return [
+        *(SlotSet(REASK[field][0], None) for field in wrong),
+        SlotSet("complaint_confirmed", None),
+        SlotSet("requested_slot", None),
+        FollowupAction(FORM),
+    ]
 
 
 def _texts(domain: DomainDict, response: str) -> list[str]:

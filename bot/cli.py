@@ -83,6 +83,12 @@ def _restore(settings: Settings, args: argparse.Namespace) -> None:
     sys.exit(main_restore(settings, args.path, args.force))
 
 
+def _reforget(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.ops.reforget import main_reforget
+
+    sys.exit(main_reforget(settings, args.since))
+
+
 def _admin(settings: Settings, args: argparse.Namespace) -> None:
     from bot.admin import commands
 
@@ -148,6 +154,11 @@ def main(argv: list[str] | None = None) -> None:
     restore.add_argument("path", help="the archive written by `frontline backup`")
     restore.add_argument("--force", action="store_true", help="restore even though the app answers on APP_PORT")
     restore.set_defaults(func=_restore)
+    again = commands.add_parser(
+        "reforget", help="after restoring a database by other means (pg_restore): forget again those forgotten since"
+    )
+    again.add_argument("--since", required=True, help="when the restored copy was made, e.g. 2026-01-31T09:30:00Z")
+    again.set_defaults(func=_reforget)
     admin = commands.add_parser("admin", help="the admin console's accounts: add, list, remove")
     admin.set_defaults(func=_admin)
     actions = admin.add_subparsers(dest="action", required=True)

@@ -72,6 +72,8 @@ class Settings:
     # entry) as the client's address that sign-ins are throttled by.
     console_behind_proxy: bool = False
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
+    inbox_keep_days: float = 7.0  # handled Telegram updates are deleted from the inbox after this many days
+    retention_days: float | None = None  # None: kept; else a customer idle this long with nothing open is forgotten
 
     @property
     def sandbox(self) -> bool:
@@ -228,6 +230,17 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return value == "1"
 
 
+def _days(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    """A number of days, at least one (an empty value: the default; None means off)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    days = _number(env, name, 1.0)
+    if days < 1:
+        raise ConfigError(f"{name} must be a number of days, at least 1; got {raw!r}")
+    return days
+
+
 def _agent_chat(env: Mapping[str, str]) -> int | None:
     value = env.get("AGENT_CHAT_ID", "").strip()
     if not value:
@@ -282,4 +295,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         model_pull_seconds=max(1, int(_number(env, "MODEL_PULL_SECONDS", 2, int))),
         console_behind_proxy=_flag(env, "CONSOLE_BEHIND_PROXY"),
         business_hours=_hours(env),
+        inbox_keep_days=_days(env, "INBOX_KEEP_DAYS", 7.0) or 7.0,
+        retention_days=_days(env, "RETENTION_DAYS", None),
     )

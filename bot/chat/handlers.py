@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -28,9 +29,9 @@ from bot.desk.texts import CSAT_PREFIX, FOLLOWUP_PREFIX
 from bot.desk.texts import PREFIX as DESK_PREFIX
 from bot.faults import failpoint
 from bot.rasa import RasaClient, escape_customer_text
-from bot.storage import buttons, handoffs, inbox, privacy, transcript
+from bot.storage import buttons, forget_log, handoffs, inbox, privacy, transcript
 from bot.storage.db import Sessions
-from bot.storage.models import Conversation, ConversationState
+from bot.storage.models import Conversation, ConversationState, utcnow
 from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,12 @@ class CustomerChat:
         """Forget the customer: Rasa's tracker, then our records; then confirm from a bare new record."""
         chat_id = update.effective_chat.id
         user_id = update.effective_user.id
-        # Rasa first: if our database step then failed, the customer can simply ask again.
+        # Logged first (no personal data: a keyed hash), so a restore of an older backup forgets them again.
+        try:
+            await asyncio.to_thread(forget_log.record, self._settings.var_dir, user_id, utcnow())
+        except OSError:  # forgetting them matters more: go on
+            log.exception("could not write the forget log: a restore of an older backup would not forget them")
+        # Rasa next: if our database step then failed, the customer can simply ask again.
         removed = await privacy.forget_rasa_tracker(self._settings.rasa_tracker_url, f"tg-{chat_id}")
         async with self._sessions.begin() as session:
             topics = await session.run_sync(privacy.ticket_topics, user_id)
@@ -273,6 +279,8 @@ class CustomerChat:
         log.info("forgot a customer on request: %d chat(s), %d Rasa tracker events", len(chats), removed)
         await self._desk.delete_topics(topics)
         await self._outbox.flush(chat_id)
+        # Delivered: the bare records that carried the confirmation go too (else the desk's round takes them).
+        await self._sessions.run(privacy.drop_confirmation, chat_id, replies.FORGOTTEN)
 
     async def _record(
         self, update: Update, *, kind: str, text: str | None, payload: dict[str, Any] | None = None

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import replies
-from bot.desk import cards, lifecycle
+from bot.desk import cards, housekeeping, lifecycle
 from bot.desk.desk import Desk
 from bot.desk.texts import FOLLOWUP_PREFIX, PROMISE_DUE, STILL_WAITING, SUMMARY
 from bot.desk.unit import Unit
@@ -31,6 +31,7 @@ class Round:
         self._desk = desk
         self._announced: collections.deque[datetime] = collections.deque()  # re-announcements in the last minute
         self._summarised_at = utcnow()
+        self._housekept_at: datetime | None = None
 
     async def run(self) -> None:
         """Announce new tickets and send due follow-ups until cancelled."""
@@ -63,6 +64,16 @@ class Round:
             await self._summarise()
         if due.followups:
             await desk.step(_send_followups)
+        await self._keep_house(utcnow())
+
+    async def _keep_house(self, now: datetime) -> None:
+        """Inbox, forget confirmations and retention (bot/desk/housekeeping.py), once every housekeeping.EVERY."""
+        if self._housekept_at is not None and now - self._housekept_at < housekeeping.EVERY:
+            return
+        self._housekept_at = now
+        done = await housekeeping.keep_house(self._desk.settings, self._desk.sessions, now, self._desk.delete_topics)
+        if done.more:
+            self._housekept_at = None  # more than one pass's worth: the next round goes on
 
     async def _announce(self, ticket_id: int) -> bool:
         """Open the ticket's topic and post its context card; False when Telegram should be left alone for now."""

@@ -23,6 +23,8 @@ from typing import Any, BinaryIO, TextIO
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
+from bot.ops import reforget
+from bot.storage import forget_log
 
 FORMAT = "frontline-backup/1"
 MANIFEST = "manifest.json"
@@ -103,6 +105,8 @@ def backup(settings: Settings, target: Path | None = None, out: TextIO | None = 
         target = target / f"frontline-{stamp}.tar.gz"
     target.parent.mkdir(parents=True, exist_ok=True)
     database = sqlite_path(settings.database_url)
+    # Forgets logged from this moment on are applied again by a restore (the copy may or may not hold them).
+    copied_at = datetime.now(UTC).isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=target.parent) as staging_dir:
         staging = Path(staging_dir)
         entries: list[tuple[str, Path]] = []
@@ -149,6 +153,7 @@ def backup(settings: Settings, target: Path | None = None, out: TextIO | None = 
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "database": "sqlite" if database is not None else "postgresql (not included: use pg_dump)",
                 "schema_revision": revision,
+                "database_copied_at": copied_at,
                 "parts": parts,
                 "files": files,
             }
@@ -261,6 +266,18 @@ def restore(settings: Settings, archive_path: Path, *, force: bool = False, out:
         f"restored {len(manifest['files'])} files from {archive_path} (made {manifest.get('created_at')}, "
         f"schema {manifest.get('schema_revision')}) into {', '.join(placed)}\n"
     )
+    since = datetime.fromisoformat(manifest.get("database_copied_at") or manifest["created_at"])
+    if database is not None and DATABASE in parts:
+        count = reforget.reapply_sqlite(settings, since, database, settings.rasa_tracker_db)
+        out.write(
+            f"forget log ({forget_log.log_path(settings.var_dir)}): {count} chat(s) of customers who asked to be "
+            f"forgotten since the backup ({since.isoformat()}) forgotten again\n"
+        )
+    elif database is None:
+        out.write(
+            "once the database is back (pg_restore), apply the forgets made since that dump: "
+            "`frontline reforget --since <the dump's time, e.g. 2026-01-31T09:30:00Z>`\n"
+        )
     if aside.exists():
         out.write(f"what was there before is kept in {aside}\n")
     out.write("start the app (`frontline app`): it migrates the schema if this code is newer\n")

@@ -180,10 +180,15 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+def upgrade(connection: Connection) -> None:
+    """Bring the schema on a (sync) connection to the newest migration."""
+    command.upgrade(_alembic_config(connection), "head")
+
+
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration."""
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Several app workers (or machines) start at once: one migrates, the others wait and find nothing to do.
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+        await connection.run_sync(upgrade)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -103,3 +103,77 @@ def mark_done(session: Session, update_id: int) -> None:
     current = _handling.get()
     if current is not None and current.update_id == update_id:
         current.marked = True
+
+
+def _quoted(payload: Any) -> Iterator[tuple[int, int]]:
+    """(chat id, message id) of every message inside an update: the one it brings, and those it quotes (the message
+    a pressed button is on, the message a reply answers)."""
+    if isinstance(payload, dict):
+        chat = payload.get("chat")
+        if isinstance(chat, dict) and isinstance(payload.get("message_id"), int) and isinstance(chat.get("id"), int):
+            yield chat["id"], payload["message_id"]
+        for inner in payload.values():
+            yield from _quoted(inner)
+    elif isinstance(payload, list):
+        for inner in payload:
+            yield from _quoted(inner)
+
+
+def _threads(payload: Any) -> Iterator[int]:
+    """The forum topics (message_thread_id) an update's messages are in."""
+    if isinstance(payload, dict):
+        if isinstance(payload.get("message_thread_id"), int):
+            yield payload["message_thread_id"]
+        for inner in payload.values():
+            yield from _threads(inner)
+    elif isinstance(payload, list):
+        for inner in payload:
+            yield from _threads(inner)
+
+
+def scrub(
+    session: Session,
+    *,
+    chats: Iterable[int],
+    update_ids: Iterable[int],
+    messages: Iterable[tuple[int, int]],
+    topics: Iterable[int] = (),
+) -> int:
+    """Forget what the inbox holds of someone: the updates of their own chats go; in the other chats their
+    transcript's messages went to (the agents' group, agents' private chats), the updates that caused one of those
+    messages (`update_ids`: a reply relayed, a claim), or that carry one of them (`messages`: (chat id, Telegram
+    message id), e.g. a card pressed, a relayed message replied to), or that were written in one of their tickets'
+    `topics` in the agents' group, keep only their update id. Returns how many updates were scrubbed."""
+    chats, update_ids, messages, topics = set(chats), set(update_ids), set(messages), set(topics)
+    if chats:
+        session.execute(delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chats)))
+    other_chats = {chat for chat, _ in messages} - chats
+    candidates = session.execute(
+        select(InboxUpdate.update_id, InboxUpdate.payload).where(InboxUpdate.chat_id.in_(other_chats))
+    ).all()
+    scrubbed = [
+        update_id
+        for update_id, payload in candidates
+        if update_id in update_ids
+        or any(pair in messages for pair in _quoted(payload))
+        or any(topic in topics for topic in _threads(payload))
+    ]
+    for update_id in scrubbed:
+        session.execute(
+            update(InboxUpdate).where(InboxUpdate.update_id == update_id).values(payload={"update_id": update_id})
+        )
+    return len(scrubbed)
+
+
+def prune(session: Session, now: datetime, keep_days: float, limit: int = 10_000) -> int:
+    """Delete the updates handled more than `keep_days` ago (their replies and transcript stay), at most `limit` at
+    a time (a long first pass would hold up other writers); returns how many. Telegram never sends an update again
+    once confirmed (and keeps an unconfirmed one 24 hours at most), so an update this old is no longer needed to
+    answer it exactly once."""
+    old = (
+        select(InboxUpdate.update_id)
+        .where(InboxUpdate.status == InboxStatus.DONE, InboxUpdate.processed_at < now - timedelta(days=keep_days))
+        .limit(limit)
+    )
+    result = session.execute(delete(InboxUpdate).where(InboxUpdate.update_id.in_(old.scalar_subquery())))
+    return result.rowcount or 0

@@ -7,15 +7,30 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, inspect, select, text
+from sqlalchemy import delete, func, inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
-from bot.storage.models import CallbackPayload, Conversation, Customer, Handoff, InboxUpdate, Message, Promise, Ticket
+from bot.storage import forget_log, inbox
+from bot.storage.models import (
+    ACTIVE_HANDOFF,
+    CallbackPayload,
+    Conversation,
+    ConversationState,
+    Customer,
+    DeliveryStatus,
+    Direction,
+    Handoff,
+    Message,
+    Promise,
+    Ticket,
+    TicketStatus,
+)
 
 # What stays of a forgotten customer's complaint: the customer's own words may name them,
 # their order or their contact, so only the business facts (category, resolution, status…) are kept.
 FORGOTTEN_DESCRIPTION = "[removed at the customer's request]"
+EXPIRED_DESCRIPTION = "[removed after the retention period]"
 EXPORT_FORMAT = "frontline-export/1"
 # The team's own words about a customer (an agent's /note; the /close note is the handoff's resolution): kept
 # with the transcript for the team, never shown to the customer, so not in their copy either.
@@ -149,8 +164,9 @@ def ticket_topics(session: Session, telegram_user_id: int) -> list[int]:
     return [topic for topic in rows if topic]
 
 
-def forget_customer(session: Session, telegram_user_id: int) -> list[int]:
-    """Delete a customer and their chats' records, anonymise their tickets; return the chat ids forgotten."""
+def forget_customer(session: Session, telegram_user_id: int, description: str = FORGOTTEN_DESCRIPTION) -> list[int]:
+    """Delete a customer and their chats' records, anonymise their tickets (their complaint's words replaced by
+    `description`); return the chat ids forgotten."""
     customer = _customer(session, telegram_user_id)
     if customer is None:
         return []
@@ -162,6 +178,7 @@ def forget_customer(session: Session, telegram_user_id: int) -> list[int]:
             select(Ticket).where((Ticket.customer_id == customer.id) | Ticket.conversation_id.in_(conversation_ids))
         )
     )
+    topics = {ticket.topic_id for ticket in tickets if ticket.topic_id}
     for ticket in tickets:
         # The key holds the Rasa sender id (the chat id): it would tie the ticket back to the person.
         ticket.idempotency_key = f"forgotten:{ticket.id}"
@@ -169,19 +186,93 @@ def forget_customer(session: Session, telegram_user_id: int) -> list[int]:
         ticket.conversation_id = None
         ticket.contact = None
         ticket.order_number = None
-        ticket.description = FORGOTTEN_DESCRIPTION
+        ticket.description = description
         ticket.photos = []
     session.flush()
-    # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite only cascades with the pragma on.
-    session.execute(
-        delete(Message).where(Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids))
+    theirs = Message.chat_id.in_(chat_ids) | Message.conversation_id.in_(conversation_ids)
+    # The raw updates: theirs, and the agents' that quote them or caused a message of theirs (a reply, a claim).
+    sent = session.execute(select(Message.update_id, Message.chat_id, Message.telegram_message_id).where(theirs)).all()
+    inbox.scrub(
+        session,
+        chats=chat_ids,
+        update_ids={u for u, _, _ in sent if u is not None},
+        messages={(c, t) for _, c, t in sent},
+        topics=topics,
     )
-    session.execute(delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chat_ids)))
+    # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite only cascades with the pragma on.
+    session.execute(delete(Message).where(theirs))
     session.execute(delete(CallbackPayload).where(CallbackPayload.chat_id.in_(chat_ids)))
     session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
     session.execute(delete(Customer).where(Customer.id == customer.id))
     session.expunge_all()
     return chat_ids
+
+
+def forget_logged(session: Session, secret: bytes, digests: set[str]) -> list[int]:
+    """Forget again every customer whose user id hashes (bot/storage/forget_log.py) to one of `digests`: after a
+    restore, the forgets made since the backup. Returns the chat ids forgotten (for Rasa's tracker store)."""
+    if not digests:
+        return []
+    users = [
+        user
+        for user in session.scalars(select(Customer.telegram_user_id))
+        if forget_log.digest(secret, user) in digests
+    ]
+    return [chat for user in users for chat in forget_customer(session, user)]
+
+
+def drop_confirmation(session: Session, chat_id: int, text: str) -> bool:
+    """Once the confirmation of a forget (`text`) is delivered, the bare records that carried it go too, when they
+    hold nothing else (the customer has not written again since); True when they went."""
+    conversation = session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
+    if conversation is None:
+        return False
+    held = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id)))
+    if not held or any(
+        (m.direction, m.text, m.status) != (Direction.OUT, text, DeliveryStatus.SENT) or m.chat_id != chat_id
+        for m in held
+    ):
+        return False
+    session.execute(delete(Message).where(Message.conversation_id == conversation.id))
+    session.execute(delete(CallbackPayload).where(CallbackPayload.chat_id == chat_id))
+    inbox.scrub(session, chats=[chat_id], update_ids=(), messages=())
+    customer_id = conversation.customer_id
+    session.execute(delete(Conversation).where(Conversation.id == conversation.id))
+    if session.scalar(select(Conversation.id).where(Conversation.customer_id == customer_id).limit(1)) is None:
+        session.execute(delete(Customer).where(Customer.id == customer_id))
+    session.expunge_all()
+    return True
+
+
+def bare_chats(session: Session) -> list[int]:
+    """The chats of bare customer records (no name: Telegram always gives one), like those that carried the
+    confirmation of a forget."""
+    rows = session.scalars(select(Conversation.chat_id).join(Customer).where(Customer.first_name == ""))
+    return list(rows)
+
+
+def expired(session: Session, cutoff: datetime) -> list[int]:
+    """The customers (Telegram user ids) nothing has happened with since `cutoff`, with nothing open: no request
+    for a person waiting or in hand, no open ticket, no promise to keep. Their records may go (RETENTION_DAYS)."""
+    last = func.max(func.coalesce(Message.created_at, Conversation.updated_at))
+    idle = (
+        select(Customer.id, Customer.telegram_user_id)
+        .join(Conversation, Conversation.customer_id == Customer.id)
+        .outerjoin(Message, Message.conversation_id == Conversation.id)
+        .group_by(Customer.id, Customer.telegram_user_id)
+        .having(last < cutoff, func.max(Conversation.updated_at) < cutoff)
+    )
+    busy = (
+        select(Conversation.customer_id)
+        .where(Conversation.state.in_((ConversationState.QUEUED, ConversationState.HUMAN)))
+        .union(
+            select(Ticket.customer_id).where(Ticket.status.in_((TicketStatus.OPEN, TicketStatus.IN_PROGRESS))),
+            select(Conversation.customer_id).join(Handoff).where(Handoff.status.in_(ACTIVE_HANDOFF)),
+            select(Conversation.customer_id).join(Promise).where(Promise.kept_at.is_(None)),
+        )
+    )
+    held = {row[0] for row in session.execute(busy)}
+    return [user for customer, user in session.execute(idle) if customer not in held]
 
 
 async def forget_rasa_tracker(tracker_url: str, sender_id: str) -> int:

@@ -71,3 +71,17 @@ def test_the_groups_pacing_is_telegrams_limit_unless_turned_off() -> None:
     assert load_settings({}).telegram_group_rate == 20
     assert load_settings({"TELEGRAM_GROUP_RATE": "0"}).telegram_group_rate == 0
     assert load_settings({"TELEGRAM_GROUP_RATE": "30"}).telegram_group_rate == 30
+
+
+def test_inbox_keep_days_defaults_to_a_week_and_retention_is_off() -> None:
+    settings = load_settings({})
+    assert (settings.inbox_keep_days, settings.retention_days) == (7.0, None)
+    settings = load_settings({"INBOX_KEEP_DAYS": "2", "RETENTION_DAYS": "365"})
+    assert (settings.inbox_keep_days, settings.retention_days) == (2.0, 365.0)
+
+
+@pytest.mark.parametrize("name", ["INBOX_KEEP_DAYS", "RETENTION_DAYS"])
+@pytest.mark.parametrize("value", ["0.5", "0", "-3", "a week"])
+def test_days_must_be_at_least_one(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})
