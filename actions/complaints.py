@@ -13,13 +13,14 @@ from rasa_sdk.types import DomainDict
 
 from actions.db import settings
 from actions.handoff import CUSTOMER_REQUEST, hand_over, reason_for
+from bot.storage.base import string_length
 from bot.storage.models import Ticket, TicketStatus
 
 FORM = "complaint_form"
 NONE = "none"
 # What the form accepts always fits the ticket's columns (read from the model, so they cannot drift apart).
-MAX_ORDER_NUMBER = min(32, Ticket.__table__.c.order_number.type.length)
-MAX_CONTACT = min(254, Ticket.__table__.c.contact.type.length)  # 254: the longest an email address can be
+MAX_ORDER_NUMBER = min(32, string_length(Ticket.__table__.c.order_number))
+MAX_CONTACT = min(254, string_length(Ticket.__table__.c.contact))  # 254: the longest an email address can be
 MAX_DESCRIPTION = 4000
 # Messages with these intents are questions or requests of their own: they never fill a slot,
 # so the form is rejected for the turn and the rules answer them.

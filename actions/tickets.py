@@ -19,6 +19,7 @@ from actions.greeting import first_name_from
 from actions.pending import PendingComplaints
 from actions.priority import ticket_priority
 from bot.storage import tickets, transcript
+from bot.storage.base import string_length
 from bot.storage.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,9 @@ def ask_again(dispatcher: CollectingDispatcher, complaint: dict[str, Any]) -> li
     """The details the database refused are asked for again, then the summary; every other detail stays in the form.
     When none can be told apart, the form keeps them all (confirming again tries again)."""
     wrong = [
-        field for field in REASK if complaint[field] and len(complaint[field]) > Ticket.__table__.c[field].type.length
+        field
+        for field in REASK
+        if complaint[field] and len(complaint[field]) > string_length(Ticket.__table__.c[field])
     ]
     if not wrong:
         dispatcher.utter_message(response="utter_ticket_not_saved")

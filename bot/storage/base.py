@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Dialect, Enum, MetaData
+from sqlalchemy import JSON, ColumnElement, CursorResult, DateTime, Dialect, Enum, MetaData, Result, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -52,3 +52,17 @@ class Base(DeclarativeBase):
 
 def enum_column(cls: type[enum.Enum]) -> Enum:
     return Enum(cls, native_enum=False, length=16, validate_strings=True)
+
+
+def affected(result: Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed (`Session.execute` is typed as returning a plain `Result`;
+    for those statements it is a `CursorResult`, which counts them)."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def string_length(column: ColumnElement[Any]) -> int:
+    """The most characters a string column holds, read from the model so that validation cannot drift from it."""
+    kind = column.type
+    if not isinstance(kind, String) or kind.length is None:
+        raise TypeError(f"{column} is not a string column of bounded length")
+    return kind.length

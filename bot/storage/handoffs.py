@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from bot.storage.base import affected
 from bot.storage.models import (
     ACTIVE_HANDOFF,
     Agent,
@@ -107,7 +108,7 @@ def claim(session: Session, handoff_id: int, agent: Agent) -> bool:
         .values(status=HandoffStatus.CLAIMED, agent_id=agent.id, claimed_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if affected(result) != 1:
         return False
     handoff = session.get(Handoff, handoff_id, populate_existing=True)
     session.expire(handoff, ["agent"])  # the UPDATE set its agent behind the ORM's back

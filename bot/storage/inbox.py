@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.storage.base import affected
 from bot.storage.db import database_failed
 from bot.storage.models import Direction, InboxStatus, InboxUpdate, Message, utcnow
 
@@ -65,7 +66,7 @@ def store(session: Session, *, update_id: int, chat_id: int | None, payload: dic
     """Record an update unless it is already there; True when it is new (one statement: INSERT … ON CONFLICT)."""
     row = {"update_id": update_id, "chat_id": chat_id, "payload": payload, "status": InboxStatus.PENDING}
     result = session.execute(_STORE[session.get_bind().dialect.name], row)
-    return result.rowcount == 1
+    return affected(result) == 1
 
 
 def pending(session: Session) -> list[InboxUpdate]:
@@ -86,7 +87,7 @@ def mark_sent_to_rasa(session: Session, update_id: int, *, unless_answered: bool
     `unless_answered`) when replies to the update are recorded: one statement either way."""
     claim = _CLAIM_UNLESS_ANSWERED if unless_answered else _CLAIM
     result = session.execute(claim, {"the_update": update_id, "now": utcnow()})
-    return result.rowcount == 1
+    return affected(result) == 1
 
 
 def claimed_at(session: Session, update_id: int) -> datetime | None:
@@ -176,4 +177,4 @@ def prune(session: Session, now: datetime, keep_days: float, limit: int = 10_000
         .limit(limit)
     )
     result = session.execute(delete(InboxUpdate).where(InboxUpdate.update_id.in_(old.scalar_subquery())))
-    return result.rowcount or 0
+    return affected(result)

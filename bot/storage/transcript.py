@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.faults import failpoint
+from bot.storage.base import affected
 from bot.storage.models import Conversation, Customer, DeliveryStatus, Direction, Message, utcnow
 
 _MESSAGES = Message.__table__
@@ -252,7 +253,7 @@ def mark_delivered(
     """Telegram accepted the reply; a sent document keeps only its name and Telegram's file id."""
     if file_id is None:  # the usual case, one statement (a document's payload is rewritten below)
         result = session.execute(_DELIVERED, {"message": message_id, "sent_as": telegram_message_id, "now": utcnow()})
-        if result.rowcount:
+        if affected(result):
             return
     message = session.get(Message, message_id)
     if message is not None:
