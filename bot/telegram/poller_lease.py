@@ -36,16 +36,24 @@ def bot_id(token: str) -> str:
     return token.split(":", 1)[0]
 
 
+def _pid_space() -> str:
+    """Which process ids this process sees: containers sharing a host name may each have their own."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "-"
+
+
 def this_process() -> str:
-    """How this process names itself as a holder: host, pid, and a nonce for each start."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    """How this process names itself as a holder: host, pid, a nonce for each start, and its pid space."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}:{_pid_space()}"
 
 
 def _gone_from_this_host(holder: str) -> bool:
-    """True when the holder was another process on this machine that no longer exists."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+    """True when the holder was another process on this machine (same host name, same pid space) that no longer
+    exists."""
+    host, pid_text, _nonce, space = (holder.split(":") + ["", "", ""])[:4]
+    if host != socket.gethostname() or space != _pid_space() or not pid_text.isdigit() or int(pid_text) == os.getpid():
         return False
     try:
         os.kill(int(pid_text), 0)

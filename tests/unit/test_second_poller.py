@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import sys
 from datetime import UTC, datetime, timedelta
@@ -96,11 +97,29 @@ async def test_a_live_instance_renewing_its_lease_makes_the_newcomer_refuse(sess
 async def test_an_instance_killed_on_this_machine_is_replaced_at_once(sessions: Sessions) -> None:
     gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
     await gone.wait()
-    holder = f"{socket.gethostname()}:{gone.pid}:ab"
+    holder = f"{socket.gethostname()}:{gone.pid}:ab:{os.stat('/proc/self/ns/pid').st_ino}"
     time = FakeTime()
     assert await sessions.run(_leases().take, "poller:123456789", holder, now=T0, seconds=10)
     await _lease(sessions, time).claim()
     assert time.slept == 0
+
+
+async def test_a_holder_in_another_pid_space_of_this_host_is_not_taken_for_dead(sessions: Sessions) -> None:
+    """Containers sharing the host name each number their own processes: a pid missing here may live there."""
+    from bot.telegram.poller_lease import AnotherPoller
+
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()
+    holder = f"{socket.gethostname()}:{gone.pid}:ab:another-pid-space"
+    time = FakeTime()
+    assert await sessions.run(_leases().take, "poller:123456789", holder, now=T0, seconds=10)
+
+    async def the_other_renews() -> None:
+        assert await sessions.run(_leases().renew, "poller:123456789", holder, now=time.now, seconds=10)
+
+    time.during_sleep = the_other_renews
+    with pytest.raises(AnotherPoller):
+        await _lease(sessions, time).claim()
 
 
 async def test_an_instance_that_lost_its_lease_stops(sessions: Sessions) -> None:
