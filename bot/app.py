@@ -208,10 +208,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             ]
             if isinstance(dispatcher, ChatDrainer):
                 tasks.append(asyncio.create_task(dispatcher.sweep(), name="inbox-sweep"))
-            if lease is not None:
-                tasks.append(asyncio.create_task(lease.keep(), name="poller-lease"))
+            keeper = asyncio.create_task(lease.keep(), name="poller-lease") if lease is not None else None
+            if keeper is not None:
+                tasks.append(keeper)
             log.info("app ready: Telegram API %s, Rasa %s", api_url, settings.rasa_url)
-            lost = await _until_stopped(stop, tasks[0], tasks[-1])
+            lost = await _until_stopped(stop, keeper)
             log.info("stopping: finishing the updates in hand")
             tasks[0].cancel()
             await asyncio.wait_for(dispatcher.join(), timeout=15)
@@ -224,19 +225,17 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         raise lost
 
 
-async def _until_stopped(stop: asyncio.Event, *watched: asyncio.Task) -> AnotherPoller | None:
-    """Wait for the stop signal, or for the intake or the polling lease to end on finding another poller."""
+async def _until_stopped(stop: asyncio.Event, keeper: asyncio.Task | None) -> BaseException | None:
+    """Wait for the stop signal; or, polling, until the lease's keeper ends: the lease was lost (AnotherPoller)."""
+    if keeper is None:
+        await stop.wait()
+        return None
     stopped = asyncio.create_task(stop.wait())
-    while True:
-        await asyncio.wait([stopped, *watched], return_when=asyncio.FIRST_COMPLETED)
-        if stopped.done():
-            return None
-        for task in watched:
-            failure = task.exception() if task.done() and not task.cancelled() else None
-            if isinstance(failure, AnotherPoller):
-                stopped.cancel()
-                return failure
-        watched = tuple(task for task in watched if not task.done())
+    await asyncio.wait([stopped, keeper], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if keeper.done() and not keeper.cancelled():
+        return keeper.exception()
+    return None
 
 
 async def _database_problem(sessions: async_sessionmaker[AsyncSession]) -> str | None:

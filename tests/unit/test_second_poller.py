@@ -149,3 +149,20 @@ async def test_a_poller_on_another_database_is_named_in_the_log(
                     await elsewhere.get_updates(timeout=1)
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name == "bot.telegram.intake"]
     assert any("Another process is polling this bot" in line for line in said), said
+
+
+async def test_an_app_whose_lease_was_taken_over_stops_polling(tmp_path: Path) -> None:
+    """Say it was paused past its term and a successor took over: it must stop rather than poll beside it."""
+    from bot.telegram.poller_lease import AnotherPoller
+
+    with pytest.raises(AnotherPoller, match="lost the polling lease"):
+        async with running_harness(tmp_path, POLLER_LEASE_SECONDS="0.6") as harness:
+            held = await harness.sessions.read(_leases().current, "poller:123456789")
+            assert await harness.sessions.run(
+                _leases().take, "poller:123456789", "elsewhere:77:ab", now=T0, seconds=10, replacing=held.holder
+            )
+            await asyncio.wait([harness.app], timeout=10)
+            assert harness.app.done(), "the app goes on polling without its lease"
+            polls = len(await harness.emulator.calls("getUpdates"))
+            await asyncio.sleep(1)
+            assert len(await harness.emulator.calls("getUpdates")) == polls, "and polls no more"
