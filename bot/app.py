@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -225,7 +226,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         raise lost
 
 
-async def _until_stopped(stop: asyncio.Event, keeper: asyncio.Task | None) -> BaseException | None:
+async def _until_stopped(stop: asyncio.Event, keeper: asyncio.Task[None] | None) -> BaseException | None:
     """Wait for the stop signal; or, polling, until the lease's keeper ends: the lease was lost (AnotherPoller)."""
     if keeper is None:
         await stop.wait()
@@ -299,7 +300,7 @@ def run(settings: Settings) -> None:
         sys.exit(EXIT_ANOTHER_POLLER)
 
 
-def _run_loop(main: Callable[[], Awaitable[None]]) -> None:
+def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     # uvloop's event loop: the app's per-message work is many small awaits (database, Bot API, Rasa), and each
     # costs about a third less CPU on it (make bench-profile). The standard loop where uvloop cannot be had.
     try:

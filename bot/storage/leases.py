@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from typing import cast as typed
 
-from sqlalchemy import Text, cast, delete, select, update
+from sqlalchemy import CursorResult, Table, Text, cast, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.storage.models import Setting
 
-_TABLE = Setting.__table__
+_TABLE = typed(Table, Setting.__table__)
 _INSERT = {
     name: dialect.insert(_TABLE).on_conflict_do_nothing(index_elements=[_TABLE.c.key])
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
@@ -66,7 +68,10 @@ def take(
     """Take the lease for `seconds` when it is free, run out, already `holder`'s, or held by `replacing` (a holder
     the caller knows to be dead); False when someone else holds it."""
     wanted = _value(holder, now + timedelta(seconds=seconds))
-    inserted = session.execute(_INSERT[session.get_bind().dialect.name], {"key": _key(name), "value": wanted})
+    inserted = typed(
+        CursorResult[Any],
+        session.execute(_INSERT[session.get_bind().dialect.name], {"key": _key(name), "value": wanted}),
+    )
     if inserted.rowcount == 1:
         return True
     read = _read(session, name)
@@ -96,7 +101,10 @@ def release(session: Session, name: str, holder: str) -> None:
 
 def _swap(session: Session, name: str, expected: str, value: dict[str, str]) -> bool:
     """Write `value` only if the row still holds exactly `expected`: whoever changed it first wins."""
-    result = session.execute(
-        update(_TABLE).where(_TABLE.c.key == _key(name), cast(_TABLE.c.value, Text) == expected).values(value=value)
+    result = typed(
+        CursorResult[Any],
+        session.execute(
+            update(_TABLE).where(_TABLE.c.key == _key(name), cast(_TABLE.c.value, Text) == expected).values(value=value)
+        ),
     )
-    return result.rowcount == 1
+    return bool(result.rowcount == 1)
