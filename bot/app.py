@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,11 +49,13 @@ from bot.telegram.drain import ChatDrainer
 from bot.telegram.intake import WEBHOOK_PATH, Intake, WebhookIntake
 from bot.telegram.locks import PostgresLocks
 from bot.telegram.outbox import Outbox
+from bot.telegram.poller_lease import AnotherPoller, PollerLease
 from bot.telegram.request import AiohttpRequest
 from bot.web import HealthServer
 
 log = logging.getLogger(__name__)
 WORKER_ENV = "FRONTLINE_WORKER"
+EXIT_ANOTHER_POLLER = 3  # the exit status when another instance polls this bot with this database
 SANDBOX_TOKEN = "1000000001:sandbox-token"
 SANDBOX_AGENT_ID = 9000001  # the agent a person plays in the sandbox
 COMMANDS = [
@@ -128,6 +131,15 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     engine = create_engine(settings.database_url)
     await migrate(engine)
     sessions = create_sessionmaker(engine)
+    lease = None
+    if not settings.webhook_url:  # polling: only while this process holds the lease (bot/telegram/poller_lease.py)
+        lease = PollerLease(sessions, settings.telegram_token or SANDBOX_TOKEN, settings.poller_lease_seconds)
+        try:
+            await lease.claim()
+        except AnotherPoller:
+            await engine.dispose()
+            sessions.dispose()
+            raise
     await prepare(settings, sessions)
     catalog = ResponseCatalog(sessions, read_tree(ROOT).responses)
     models = modelserver.ModelServer(sessions, settings.models_dir)
@@ -135,6 +147,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         stack.callback(sessions.dispose)
+        if lease is not None:
+            stack.push_async_callback(lease.release)
         stack.push_async_callback(rasa.close)
         token, api_url = settings.telegram_token, settings.telegram_api_url
         if settings.sandbox:
@@ -195,8 +209,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             ]
             if isinstance(dispatcher, ChatDrainer):
                 tasks.append(asyncio.create_task(dispatcher.sweep(), name="inbox-sweep"))
+            keeper = asyncio.create_task(lease.keep(), name="poller-lease") if lease is not None else None
+            if keeper is not None:
+                tasks.append(keeper)
             log.info("app ready: Telegram API %s, Rasa %s", api_url, settings.rasa_url)
-            await stop.wait()
+            lost = await _until_stopped(stop, keeper)
             log.info("stopping: finishing the updates in hand")
             tasks[0].cancel()
             await asyncio.wait_for(dispatcher.join(), timeout=15)
@@ -205,6 +222,21 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
             await outbox.close()
             await application.stop()
+    if lost is not None:
+        raise lost
+
+
+async def _until_stopped(stop: asyncio.Event, keeper: asyncio.Task[None] | None) -> BaseException | None:
+    """Wait for the stop signal; or, polling, until the lease's keeper ends: the lease was lost (AnotherPoller)."""
+    if keeper is None:
+        await stop.wait()
+        return None
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopped, keeper], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if keeper.done() and not keeper.cancelled():
+        return keeper.exception()
+    return None
 
 
 async def _database_problem(sessions: async_sessionmaker[AsyncSession]) -> str | None:
@@ -261,6 +293,14 @@ def run(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, stop)
 
+    try:
+        _run_loop(main)
+    except AnotherPoller as refused:
+        log.error("%s", refused)
+        sys.exit(EXIT_ANOTHER_POLLER)
+
+
+def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     # uvloop's event loop: the app's per-message work is many small awaits (database, Bot API, Rasa), and each
     # costs about a third less CPU on it (make bench-profile). The standard loop where uvloop cannot be had.
     try:

@@ -66,6 +66,9 @@ class Settings:
     webhook_url: str | None = None  # webhook mode: the public HTTPS address Telegram POSTs updates to
     webhook_secret: str | None = None
     app_workers: int = 1
+    # Polling mode: the right to poll is a lease in the database, renewed every third of this; a dead instance's
+    # successor waits at most this long (no wait when it died on the same machine).
+    poller_lease_seconds: float = 10.0
     app_url: str = "http://127.0.0.1:8080"  # where Rasa reaches the app: its NLG endpoint and model server
     model_pull_seconds: int = 2
     # A TLS-terminating proxy in front of the console: trust its X-Forwarded-Proto, and its X-Forwarded-For (the last
@@ -268,6 +271,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_url=_webhook(env)[0],
         webhook_secret=_webhook(env)[1],
         app_workers=_workers(env),
+        poller_lease_seconds=_number(env, "POLLER_LEASE_SECONDS", 10.0),
         rasa_timeout=_number(env, "RASA_TIMEOUT", 8.0),
         action_server_url=_url(env, "ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
         telegram_token=_token(env),

@@ -9,7 +9,7 @@ import warnings
 
 from aiohttp import web
 from telegram import Bot, Update
-from telegram.error import TelegramError
+from telegram.error import Conflict, TelegramError
 
 from bot.storage import inbox
 from bot.storage.db import Sessions
@@ -91,6 +91,19 @@ class Intake:
                     api_kwargs={"offset": offset, "timeout": POLL_TIMEOUT, "allowed_updates": Update.ALL_TYPES},
                     read_timeout=POLL_TIMEOUT + 10,
                 )
+            except Conflict as exc:
+                # Another process polls this bot (one on another database: the polling lease cannot see it), or a
+                # webhook is set. Telegram ends the older poll each time the other polls: say so, and keep trying.
+                self.last_error = f"Telegram's getUpdates failed: {exc}"
+                log.error(
+                    "getUpdates: %s. Another process is polling this bot (or a webhook is set): stop it, or this "
+                    "instance and that one will split the bot's updates. Retrying in %.0f s",
+                    exc,
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
             except TelegramError as exc:
                 self.last_error = f"Telegram's getUpdates failed: {exc}"
                 log.warning("getUpdates failed, retrying in %.0f s: %s", backoff, exc)

@@ -64,6 +64,7 @@ class Harness:
     group_id: int | None = None  # the agents' forum group, when the desk is on
     agent_id: int = 5151
     app: asyncio.Task | None = None  # the app itself: done only if it stopped (or crashed)
+    settings: Any = None  # the app's settings
 
     async def say(self, text: str, timeout: float = 5) -> list[dict]:
         after = (await self.emulator.sent(self.user_id)).last
@@ -144,7 +145,7 @@ async def running_harness(
             if await control.calls("setWebhook" if webhook else "getUpdates"):
                 break
             await asyncio.sleep(0.05)
-        yield Harness(control, rasa, create_sessionmaker(engine), group_id=group_id, app=app)
+        yield Harness(control, rasa, create_sessionmaker(engine), group_id=group_id, app=app, settings=settings)
     stop.set()
     await asyncio.wait_for(app, 30)
     await engine.dispose()
