@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import BotCommand, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -68,11 +69,15 @@ COMMANDS = [
 ]
 
 
-async def _post_init(application: Application) -> None:
-    # Polling needs the webhook gone; webhook mode sets its own (bot/telegram/intake.py).
-    if not application.bot_data.get("webhook"):
-        await application.bot.delete_webhook()
-    await application.bot.set_my_commands(COMMANDS)
+async def _introduce(application: Application) -> None:
+    """Tell Telegram the bot's command menu and, polling, that no webhook is left set (webhook mode sets its own,
+    bot/telegram/intake.py). The app starts even when Telegram cannot be reached: the intake keeps trying."""
+    try:
+        if not application.bot_data.get("webhook"):
+            await application.bot.delete_webhook()
+        await application.bot.set_my_commands(COMMANDS)
+    except TelegramError as exc:
+        log.warning("could not set the bot's commands or clear its webhook at start: %s", exc)
 
 
 def build_application(
@@ -90,7 +95,6 @@ def build_application(
         # It paces sends within Telegram's limits. Retries are the outbox's, per chat: the limiter's own would
         # halt every request, customers' replies included, whenever one chat (the agents' group) is flooded.
         .rate_limiter(AIORateLimiter(max_retries=0, group_max_rate=settings.telegram_group_rate))
-        .post_init(_post_init)
         .build()
     )
     application.bot_data["webhook"] = bool(settings.webhook_url)
@@ -198,6 +202,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         )
         async with application:
             await application.start()
+            await _introduce(application)
             # After start: webhook calls may come at once. Workers share the port (the kernel spreads connections).
             await health.start(settings.app_host, settings.app_port, reuse_port=several)
             stack.push_async_callback(health.stop)
