@@ -116,7 +116,8 @@ class RasaClient:
                 async with self._http().get(f"{base_url}/status", params=self._api) as response:
                     status = await response.json() if response.status == 200 else {}
                     if response.status != 200:
-                        problems.append(f"Rasa answered HTTP {response.status} at {base_url}/status")
+                        refused = " (it refuses our RASA_TOKEN)" if response.status == 401 else ""
+                        problems.append(f"Rasa answered HTTP {response.status} at {base_url}/status{refused}")
             except (aiohttp.ClientError, TimeoutError) as exc:
                 problems.append(f"Rasa is unreachable at {base_url}: {exc!r}")
                 continue

@@ -19,6 +19,7 @@ from aiohttp import web
 from bot.app import serve
 from bot.config import load_settings
 from bot.emulator.client import EmulatorClient
+from bot.rasa import RasaClient
 from devstack.stack import free_port
 from tests.unit.chat_harness import ScriptedRasa
 
@@ -123,3 +124,21 @@ async def test_the_app_sends_rasas_token_with_every_call(app: RunningApp) -> Non
     api = [(auth, token) for path, auth, token in app.seen if path == "/status"]
     assert channel and all(auth == f"Bearer {RASA_TOKEN}" and token is None for auth, token in channel)
     assert api and all(token == RASA_TOKEN for _, token in api)
+
+
+async def test_readiness_names_the_token_when_rasa_refuses_it() -> None:
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"reason": "NotAuthenticated"}, status=401)
+
+    rasa_app = web.Application()
+    rasa_app.router.add_get("/status", refuse)
+    runner = web.AppRunner(rasa_app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    client = RasaClient(f"http://127.0.0.1:{port}", 5, "not-rasas-token-0123456789")
+    try:
+        assert "RASA_TOKEN" in (await client.status() or "")
+    finally:
+        await client.close()
+        await runner.cleanup()
