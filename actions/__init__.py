@@ -1,4 +1,4 @@
-"""Custom Rasa actions, served by rasa_sdk (`python -m rasa_sdk --actions actions`)."""
+"""Custom Rasa actions, served by rasa_sdk through our launcher (`frontline actions`: actions/launcher.py)."""
 
 from rasa_sdk.plugin import plugin_manager
 

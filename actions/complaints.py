@@ -13,6 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.db import settings
 from actions.handoff import CUSTOMER_REQUEST, hand_over, reason_for
+from actions.photos import FILE_ID, MAX_PHOTOS, capped
 from bot.storage.base import string_length
 from bot.storage.models import Ticket, TicketStatus
 
@@ -49,8 +50,6 @@ RESOLUTIONS = {
     "just_informing": r"just (letting|wanted|want|to let|informing)|let(ting)? you know|no need|nothing|for your information|fyi",
 }
 PHOTO_INTENT = "attach_photo"  # what the app sends for a photo without a caption; the photo itself is in the metadata
-MAX_PHOTOS = 10
-FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")
 PHONE = re.compile(r"^\+?[\d\s().-]{7,24}$")
 CATEGORY_TEXT = {
@@ -131,8 +130,7 @@ def with_new_photos(tracker: Tracker) -> list[str] | None:
     new = photos_in(tracker)
     if not new:
         return None
-    kept = tracker.get_slot("complaint_photos")
-    kept = kept if isinstance(kept, list) else []
+    kept = capped(tracker.get_slot("complaint_photos"))
     return [*kept, *(p for p in new if p not in kept)][:MAX_PHOTOS]
 
 

@@ -20,6 +20,8 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.photos import capped
+
 CUSTOMER_REQUEST, FALLBACKS, FRUSTRATION, COMPLAINT = "customer_request", "fallbacks", "frustration", "complaint"
 REASONS = (CUSTOMER_REQUEST, FALLBACKS, FRUSTRATION, COMPLAINT)
 COLLECTED_SLOTS = (
@@ -52,7 +54,10 @@ def _user_intent(event: dict[str, Any]) -> dict[str, Any]:
 
 def collected(tracker: Tracker) -> dict[str, Any]:
     """The complaint details the customer has given so far."""
-    return {slot: tracker.get_slot(slot) for slot in COLLECTED_SLOTS if tracker.get_slot(slot) is not None}
+    found = {slot: tracker.get_slot(slot) for slot in COLLECTED_SLOTS if tracker.get_slot(slot) is not None}
+    if "complaint_photos" in found:  # the slot may be forged: at most MAX_PHOTOS reach the desk
+        found["complaint_photos"] = capped(found["complaint_photos"])
+    return found
 
 
 def recent_intents(tracker: Tracker, limit: int = RECENT_INTENTS) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from actions.complaints import CATEGORY_TEXT, FORM, NONE, STATUS_TEXT
 from actions.db import chat_id, sessions, settings
 from actions.greeting import first_name_from
 from actions.pending import PendingComplaints
+from actions.photos import capped
 from actions.priority import ticket_priority
 from bot.storage import tickets, transcript
 from bot.storage.base import string_length
@@ -49,7 +50,6 @@ def _optional(value: Any) -> str | None:
 
 def complaint_from(tracker: Tracker) -> dict[str, Any]:
     """The confirmed complaint as plain data: what is stored, now or (when the database is down) later."""
-    photos = tracker.get_slot("complaint_photos")
     return {
         "chat_id": chat_id(tracker.sender_id) or 0,
         "category": tracker.get_slot("complaint_category") or "other",
@@ -57,7 +57,7 @@ def complaint_from(tracker: Tracker) -> dict[str, Any]:
         "desired_resolution": tracker.get_slot("desired_resolution") or "just_informing",
         "order_number": _optional(tracker.get_slot("order_number")),
         "contact": _optional(tracker.get_slot("contact")),
-        "photos": list(photos) if isinstance(photos, list) else [],
+        "photos": capped(tracker.get_slot("complaint_photos")),
     }
 
 

@@ -66,8 +66,9 @@ def scripts(count: int, phrases: Phrases, seed: int = 5) -> list[list[str]]:
     return conversations
 
 
-async def understood_phrases(http: aiohttp.ClientSession, rasa_url: str, phrases: Phrases) -> Phrases:
-    """Only the phrasings the trained model puts in their intent, so that no script drifts into a handoff."""
+async def understood_phrases(http: aiohttp.ClientSession, rasa_url: str, phrases: Phrases, token: str) -> Phrases:
+    """Only the phrasings the trained model puts in their intent, so that no script drifts into a handoff
+    (`token`: RASA_TOKEN, which Rasa's HTTP API reads from the query string)."""
     groups = {
         "greet": phrases.greetings,
         "faq": phrases.questions,
@@ -78,7 +79,7 @@ async def understood_phrases(http: aiohttp.ClientSession, rasa_url: str, phrases
     for intent, texts in groups.items():
         kept[intent] = []
         for text in texts:
-            async with http.post(f"{rasa_url}/model/parse", json={"text": text}) as response:
+            async with http.post(f"{rasa_url}/model/parse", json={"text": text}, params={"token": token}) as response:
                 name = ((await response.json()).get("intent") or {}).get("name") or ""
             if name.split("/")[0] == intent:
                 kept[intent].append(text)
@@ -291,7 +292,7 @@ async def run_rasa(
     """All conversations at once straight to Rasa's REST channel."""
     tally = Tally()
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    async with aiohttp.ClientSession(connector=connector, headers=stack.rasa_headers) as http:
         started = time.monotonic()
         await asyncio.gather(
             *(
@@ -313,7 +314,7 @@ async def run_rasa(
 
 async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
-        phrases = await understood_phrases(http, stack.rasa_url, heldout_phrases())
+        phrases = await understood_phrases(http, stack.rasa_url, heldout_phrases(), stack.rasa_token)
     conversations = scripts(args.n, phrases)
     settings = {
         "think_seconds": args.think,

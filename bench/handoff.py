@@ -189,7 +189,7 @@ async def run_round(
 
 async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
-        phrases = await understood_phrases(http, stack.rasa_url, heldout_phrases())
+        phrases = await understood_phrases(http, stack.rasa_url, heldout_phrases(), stack.rasa_token)
     async with EmulatorClient(stack.emulator_url) as emulator:
         agents = await add_agents(emulator, stack.agent_chat_id, args.agents)
         result: dict[str, Any] = {

@@ -49,7 +49,7 @@ async def _through_frontline(stack: Stack, texts: list[str]) -> list[float]:
 
 async def _bare_rasa(stack: Stack, texts: list[str]) -> list[float]:
     samples = []
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=stack.rasa_headers) as http:
         for text in texts:
             started = time.perf_counter()
             async with http.post(

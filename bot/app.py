@@ -28,6 +28,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import tokens
 from bot.admin.console import build_console
 from bot.admin.pages import PREFIX as CONSOLE_PREFIX
 from bot.chat.handlers import CustomerChat
@@ -147,7 +148,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     await prepare(settings, sessions)
     catalog = ResponseCatalog(sessions, read_tree(ROOT).responses)
     models = modelserver.ModelServer(sessions, settings.models_dir)
-    rasa = RasaClient(settings.rasa_urls or settings.rasa_url, settings.rasa_timeout)
+    rasa = RasaClient(settings.rasa_urls or settings.rasa_url, settings.rasa_timeout, tokens.token(settings, "rasa"))
+    rasa_only = tokens.guard(tokens.token(settings, "app"))  # /nlg and /models/live answer Rasa only
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         stack.callback(sessions.dispose)
@@ -187,7 +189,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             posts = {WEBHOOK_PATH: intake.handle}
         else:
             intake, posts = Intake(application.bot, sessions, dispatcher), {}
-        posts["/nlg"] = catalog.handle
+        posts["/nlg"] = rasa_only(catalog.handle)
         trainer = Trainer(settings, sessions)
         stack.push_async_callback(trainer.close)
         health = HealthServer(
@@ -197,7 +199,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 "telegram": _as_check(intake.problem),
             },
             posts,
-            {modelserver.PATH: models.handle},
+            {modelserver.PATH: rasa_only(models.handle)},
             {CONSOLE_PREFIX: build_console(settings, sessions, trainer)},
         )
         async with application:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from urllib.parse import urlparse
 
 from bot import logs
 from bot.config import ConfigError, Settings, load_settings
@@ -24,21 +23,10 @@ def _run_rasa(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def _run_actions(settings: Settings, _args: argparse.Namespace) -> None:
-    url = urlparse(settings.action_server_url)
     # rasa_sdk 3.21 warns on every start that it is newer than Rasa 3.6; it serves 3.6 correctly.
     os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:rasa_sdk.utils")
-    os.execv(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "rasa_sdk",
-            "--actions",
-            "actions",
-            "--port",
-            str(url.port or 5055),
-        ],
-    )
+    # Our launcher around rasa_sdk's app: ACTIONS_HOST (loopback by default), and the token on every request.
+    os.execv(sys.executable, [sys.executable, "-m", "actions.launcher"])
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> None:

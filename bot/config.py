@@ -74,6 +74,11 @@ class Settings:
     # A TLS-terminating proxy in front of the console: trust its X-Forwarded-Proto, and its X-Forwarded-For (the last
     # entry) as the client's address that sign-ins are throttled by.
     console_behind_proxy: bool = False
+    actions_host: str = "127.0.0.1"  # where `frontline actions` listens
+    # The secrets between the processes (bot/tokens.py): from the environment, else generated under var_dir.
+    actions_token: str | None = None
+    rasa_token: str | None = None
+    app_token: str | None = None
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
     inbox_keep_days: float = 7.0  # handled Telegram updates are deleted from the inbox after this many days
     retention_days: float | None = None  # None: kept; else a customer idle this long with nothing open is forgotten
@@ -219,6 +224,19 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A token between two processes (bot/tokens.py); unset: generated under FRONTLINE_VAR."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value):
+        raise ConfigError(
+            f"{name} must be 16-256 letters, digits, _ or - (the same on both sides of its hop), "
+            "such as the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return value
+
+
 def _hours(env: Mapping[str, str]) -> BusinessHours:
     try:
         return parse_hours(env.get("BUSINESS_HOURS", ""), env.get("BUSINESS_TIMEZONE", "UTC").strip())
@@ -298,6 +316,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         app_url=_url(env, "APP_URL", f"http://127.0.0.1:{_port(env, 'APP_PORT', 8080)}"),
         model_pull_seconds=max(1, int(_number(env, "MODEL_PULL_SECONDS", 2, int))),
         console_behind_proxy=_flag(env, "CONSOLE_BEHIND_PROXY"),
+        actions_host=env.get("ACTIONS_HOST", "").strip() or "127.0.0.1",
+        actions_token=_secret(env, "ACTIONS_TOKEN"),
+        rasa_token=_secret(env, "RASA_TOKEN"),
+        app_token=_secret(env, "APP_TOKEN"),
         business_hours=_hours(env),
         inbox_keep_days=_days(env, "INBOX_KEEP_DAYS", 7.0) or 7.0,
         retention_days=_days(env, "RETENTION_DAYS", None),

@@ -52,15 +52,19 @@ class RasaClient:
     (the instance may still be working on the message).
     """
 
-    def __init__(self, base_urls: str | Sequence[str], timeout: float) -> None:
+    def __init__(self, base_urls: str | Sequence[str], timeout: float, token: str | None = None) -> None:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         self._base_urls = [url.rstrip("/") for url in urls]
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        # RASA_TOKEN: a header for the REST channel (nlu/channel.py); Rasa's HTTP API (`--auth-token`) reads it
+        # from the query string only, so `_api` adds it there.
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._api = {"token": token} if token else {}
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
         return self._session
 
     def instances(self, sender_id: str) -> list[str]:
@@ -109,10 +113,11 @@ class RasaClient:
         problems = []
         for base_url in self._base_urls:
             try:
-                async with self._http().get(f"{base_url}/status") as response:
+                async with self._http().get(f"{base_url}/status", params=self._api) as response:
                     status = await response.json() if response.status == 200 else {}
                     if response.status != 200:
-                        problems.append(f"Rasa answered HTTP {response.status} at {base_url}/status")
+                        refused = " (it refuses our RASA_TOKEN)" if response.status == 401 else ""
+                        problems.append(f"Rasa answered HTTP {response.status} at {base_url}/status{refused}")
             except (aiohttp.ClientError, TimeoutError) as exc:
                 problems.append(f"Rasa is unreachable at {base_url}: {exc!r}")
                 continue
@@ -133,7 +138,7 @@ class RasaClient:
         for base_url in self.instances(sender_id):
             url = f"{base_url}/conversations/{sender_id}/tracker/events"
             try:
-                async with self._http().post(url, json=events) as response:
+                async with self._http().post(url, json=events, params=self._api) as response:
                     if response.status == 200:
                         return True
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -155,7 +160,7 @@ class RasaClient:
     async def _replies_after(self, base_url: str, sender_id: str, update_id: int) -> list[RasaReply] | None:
         url = f"{base_url}/conversations/{sender_id}/tracker"
         try:
-            async with self._http().get(url, params={"include_events": "ALL"}) as response:
+            async with self._http().get(url, params={"include_events": "ALL", **self._api}) as response:
                 if response.status != 200:
                     return None
                 tracker = await response.json()

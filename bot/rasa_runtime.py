@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 
+from bot import tokens
 from bot.config import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ SPACY_PIPELINE = Path("spacy") / "frontline_en"
 # Rasa's SQL tracker store, checking pooled connections and waiting out a database restart (nlu/tracker_store.py).
 TRACKER_STORE = "nlu.tracker_store.ResilientSQLTrackerStore"
 CODE_INPUTS = ("config.yml", "requirements/rasa.txt", "nlu")
+# Rasa's REST channel, refusing any request without RASA_TOKEN (`--auth-token` covers the HTTP API only).
+CHANNEL = "nlu.channel.TokenRestInput"
 
 
 def _content_file(path: Path) -> bool:
@@ -157,11 +160,20 @@ def validate(settings: Settings, content_dir: Path) -> str | None:
 def endpoints_config(settings: Settings) -> dict[str, Any]:
     """Rasa's endpoints: our action server; the tracker store in SQLite, or in our PostgreSQL with a Redis lock
     store (then every Rasa instance shares the conversations, and one conversation is handled by one at a time)."""
+    app = tokens.bearer(tokens.token(settings, "app"))
     config: dict[str, Any] = {
-        "action_endpoint": {"url": settings.action_server_url},
+        # Every hop carries its token as a header (a query string would end up in logs).
+        "action_endpoint": {
+            "url": settings.action_server_url,
+            "headers": tokens.bearer(tokens.token(settings, "actions")),
+        },
         # Responses from the app's database; the live model pulled from the app (a change of the live pointer).
-        "nlg": {"url": f"{settings.app_url}/nlg"},
-        "models": {"url": f"{settings.app_url}/models/live", "wait_time_between_pulls": settings.model_pull_seconds},
+        "nlg": {"url": f"{settings.app_url}/nlg", "headers": app},
+        "models": {
+            "url": f"{settings.app_url}/models/live",
+            "wait_time_between_pulls": settings.model_pull_seconds,
+            "headers": app,
+        },
     }
     tracker = urlparse(settings.rasa_tracker_url.replace("+asyncpg", "").replace("+aiosqlite", ""))
     if tracker.scheme == "postgresql":
@@ -190,14 +202,22 @@ def endpoints_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def _write_secret(path: Path, text: str) -> None:
+    """Write a file only its owner may read: it holds the tokens."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
 def write_endpoints(settings: Settings) -> tuple[Path, Path]:
-    """Rasa's endpoints and credentials files, generated from our configuration."""
+    """Rasa's endpoints and credentials files, generated from our configuration (mode 0600: they hold tokens)."""
     folder = settings.var_dir / "rasa"
     folder.mkdir(parents=True, exist_ok=True)
     endpoints = folder / "endpoints.yml"
-    endpoints.write_text(yaml.safe_dump(endpoints_config(settings), sort_keys=False))
+    _write_secret(endpoints, yaml.safe_dump(endpoints_config(settings), sort_keys=False))
     credentials = folder / "credentials.yml"
-    credentials.write_text("rest:\n")
+    _write_secret(credentials, yaml.safe_dump({CHANNEL: {"token": tokens.token(settings, "rasa")}}))
     return endpoints, credentials
 
 
@@ -210,7 +230,10 @@ def serve(settings: Settings) -> None:
     os.chdir(ROOT)
     env = rasa_env(settings)
     env.setdefault("PYTHONWARNINGS", "ignore")  # Rasa 3.6's dependencies print pages of deprecation warnings
-    # `rasa run`, loading a newly pulled model beside the serving one (nlu/serve.py), so no conversation waits.
+    # nlu.serve passes it to Rasa as --auth-token: in the environment, it stays out of the process list.
+    env["RASA_TOKEN"] = tokens.token(settings, "rasa")
+    # `rasa run`, loading a newly pulled model beside the serving one (nlu/serve.py), so no conversation waits;
+    # its HTTP API behind RASA_TOKEN (--auth-token, added by nlu/serve.py).
     os.execve(
         python,
         [

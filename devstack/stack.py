@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,15 +33,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def get_json(url: str, timeout: float = 10) -> Any:
+def get_json(url: str, timeout: float = 10, headers: dict[str, str] | None = None) -> Any:
     """The JSON a GET of `url` answers (blocking: from async code, `await asyncio.to_thread(get_json, url)`)."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as response:
         return json.loads(response.read())
 
 
-def _get_json(url: str) -> dict | None:
+def _get_json(url: str, headers: dict[str, str] | None = None) -> dict | None:
     try:
-        return get_json(url, timeout=2)
+        return get_json(url, timeout=2, headers=headers)
     except (urllib.error.URLError, OSError, ValueError):
         return None
 
@@ -77,6 +79,10 @@ class Stack:
     database: str | None = None
     redis_url: str | None = None
     more_rasa_ports: list[int] = field(default_factory=list)
+    # The tokens between the processes (bot/tokens.py), fresh for each stack.
+    actions_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    rasa_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    app_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @property
     def emulator_url(self) -> str:
@@ -85,6 +91,20 @@ class Stack:
     @property
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    def rasa_api(self, path: str, base_url: str | None = None) -> str:
+        """The URL of `path` on Rasa's HTTP API, with RASA_TOKEN (`--auth-token` reads the query string)."""
+        separator = "&" if "?" in path else "?"
+        return f"{base_url or self.rasa_url}{path}{separator}{urllib.parse.urlencode({'token': self.rasa_token})}"
+
+    @property
+    def rasa_headers(self) -> dict[str, str]:
+        """What the REST channel (nlu/channel.py) wants to see."""
+        return {"Authorization": f"Bearer {self.rasa_token}"}
+
+    @property
+    def actions_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.actions_token}"}
 
     @property
     def database_url(self) -> str:
@@ -108,6 +128,9 @@ class Stack:
             APP_PORT=str(self.app_port),
             AGENT_CHAT_ID=str(self.agent_chat_id) if self.agent_chat_id else "",
             ACTION_SERVER_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
+            ACTIONS_TOKEN=self.actions_token,
+            RASA_TOKEN=self.rasa_token,
+            APP_TOKEN=self.app_token,
             TELEGRAM_BOT_TOKEN=TEST_TOKEN,
             TELEGRAM_API_URL=f"{self.emulator_url}/bot",
             TF_CPP_MIN_LOG_LEVEL="2",
@@ -143,7 +166,8 @@ class Stack:
 
     def start_actions(self) -> None:
         process = self._spawn("actions", [str(VENV_BIN / "frontline"), "actions"])
-        wait_until(lambda: _get_json(f"http://127.0.0.1:{self.actions_port}/health"), 60, "action server", process)
+        health = f"http://127.0.0.1:{self.actions_port}/health"
+        wait_until(lambda: _get_json(health, self.actions_headers), 60, "action server", process)
 
     def start_rasa(self, instance: int = 0) -> None:
         """The first Rasa instance (`rasa`), or another one (`rasa<n>`) on its own port."""
@@ -151,7 +175,7 @@ class Stack:
         port = self.more_rasa_ports[instance - 1] if instance else self.rasa_port
         process = self._spawn(name, [str(VENV_BIN / "frontline"), "rasa"], RASA_PORT=str(port))
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: (_get_json(f"{url}/status") or {}).get("model_file"), 240, name, process)
+        wait_until(lambda: (_get_json(self.rasa_api("/status", url)) or {}).get("model_file"), 240, name, process)
 
     def start_app(self, ready_call: str = "getUpdates", **extra: str) -> subprocess.Popen:
         """The app; ready once it polls (or, in webhook mode, `ready_call="setWebhook"`, has set its webhook)."""

@@ -6,13 +6,14 @@ pull stays Rasa's own, and the load runs in a worker thread while the running mo
 model replaces it in one assignment once it is whole. A model that fails to load leaves the running one in
 place, as Rasa does.
 
-    python -m nlu.serve run --enable-api ...    (the arguments of `rasa`)
+    python -m nlu.serve run --enable-api ...    (the arguments of `rasa`; with RASA_TOKEN, also --auth-token)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Any
 
@@ -71,7 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     install()
     from rasa.__main__ import main as rasa_main
 
-    sys.argv = ["rasa", *(sys.argv[1:] if argv is None else argv)]
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    token = os.environ.get("RASA_TOKEN")
+    if token and arguments[:1] == ["run"]:
+        # Rasa's HTTP API answers only with the token; given here, it stays out of the process list.
+        arguments += ["--auth-token", token]
+    sys.argv = ["rasa", *arguments]
     rasa_main()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from bot import logs
 from bot.config import ConfigError, Settings, load_settings
+from bot.ops import doctor_tokens
 from bot.ops.doctor_telegram import telegram
 from bot.ops.findings import FAIL, OK, TIMEOUT, WARN, Finding, reason
 
@@ -61,6 +62,7 @@ def configuration(settings: Settings, env: Mapping[str, str]) -> Finding:
         f"FRONTLINE_VAR        {settings.var_dir}",
         f"FRONTLINE_MODELS     {settings.models_dir}",
         f"LOG_LEVEL/FORMAT     {settings.log_level} / {env.get('LOG_FORMAT', '') or 'text'}",
+        *doctor_tokens.lines(settings),
     ]
     mode = "sandbox mode" if settings.sandbox else "Telegram"
     if not settings.sandbox and settings.agent_chat_id is None:
@@ -187,8 +189,10 @@ def model(settings: Settings, live: str | None) -> Finding:
     )
 
 
-async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    async with http.get(url) as response:
+async def _get(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None, params: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    async with http.get(url, headers=headers, params=params) as response:
         try:
             body = await response.json(content_type=None)
         except ValueError:
@@ -200,7 +204,8 @@ async def rasa(settings: Settings, http: aiohttp.ClientSession, base_url: str, l
     """One Rasa instance: reachable, a model loaded, and whether it is the live one."""
     check = f"rasa {base_url}"
     try:
-        status, body = await _get(http, f"{base_url}/status")
+        token = doctor_tokens.query(settings, "rasa")  # Rasa's HTTP API reads it from the query string
+        status, body = await _get(http, f"{base_url}/status", params=token)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return Finding(
             FAIL,
@@ -208,6 +213,8 @@ async def rasa(settings: Settings, http: aiohttp.ClientSession, base_url: str, l
             f"not reachable: {reason(exc)}",
             "Start it with `frontline rasa` (or `make run`), or point RASA_URL at it.",
         )
+    if status == 401:
+        return doctor_tokens.refused(settings, check, "rasa", "Rasa")
     if status != 200 or not isinstance(body, dict):
         return Finding(
             FAIL,
@@ -241,7 +248,10 @@ async def action_server(settings: Settings, http: aiohttp.ClientSession) -> Find
     base = f"{url.scheme}://{url.netloc}"
     check = f"actions {base}"
     try:
-        status, _ = await _get(http, f"{base}/health")
+        token = doctor_tokens.headers(settings, "actions")
+        status, _ = await _get(http, f"{base}/health", token)
+        if status == 401:
+            return doctor_tokens.refused(settings, check, "actions", "the action server")
         if status != 200:
             return Finding(
                 FAIL,
@@ -249,7 +259,7 @@ async def action_server(settings: Settings, http: aiohttp.ClientSession) -> Find
                 f"/health answered HTTP {status}",
                 "Check that ACTION_SERVER_URL points at `frontline actions`.",
             )
-        status, body = await _get(http, f"{base}/ready")
+        status, body = await _get(http, f"{base}/ready", token)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return Finding(
             FAIL,
@@ -292,12 +302,23 @@ async def app(settings: Settings, http: aiohttp.ClientSession) -> Finding:
             "Start it with `frontline app` (or `make run`), or fix APP_HOST/APP_PORT.",
         )
     checks = (body or {}).get("checks") or {} if isinstance(body, dict) else {}
+    if status == 200 and await _refuses_rasa(http, f"{base}/models/live", doctor_tokens.headers(settings, "app")):
+        return doctor_tokens.refused(settings, check, "app", "the app (on /nlg and /models/live)")
     if status == 200:
         return Finding(OK, check, "ready (" + ", ".join(checks) + ")" if checks else "ready")
     failing = "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok") or f"HTTP {status}"
     return Finding(
         FAIL, check, f"not ready: {failing}", "Fix what /ready names; the checks above say how for each part."
     )
+
+
+async def _refuses_rasa(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> bool:
+    """Whether the app's model server refuses the token Rasa would send (a HEAD: no model is downloaded)."""
+    try:
+        async with http.head(url, headers=headers) as response:
+            return response.status == 401
+    except (aiohttp.ClientError, TimeoutError):
+        return False
 
 
 async def diagnose(settings: Settings, env: Mapping[str, str] | None = None) -> list[Finding]:

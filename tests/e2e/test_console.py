@@ -38,7 +38,7 @@ async def _create_admin(stack: Stack, username: str, password: str) -> None:
 
 
 async def _rasa_model(stack: Stack) -> tuple[Any, ...]:
-    async with aiohttp.ClientSession() as http, http.get(f"{stack.rasa_url}/status") as response:
+    async with aiohttp.ClientSession() as http, http.get(stack.rasa_api("/status")) as response:
         status = await response.json()
     return status.get("fingerprint"), status.get("model_file"), status.get("model_id")
 

@@ -50,7 +50,7 @@ def test_heldout_phrasings_are_understood(stack: Stack) -> None:
     for intent, texts in _heldout().items():
         for text in texts:
             request = urllib.request.Request(
-                f"{stack.rasa_url}/model/parse", data=json.dumps({"text": text}).encode(), method="POST"
+                stack.rasa_api("/model/parse"), data=json.dumps({"text": text}).encode(), method="POST"
             )
             with urllib.request.urlopen(request, timeout=10) as response:
                 parsed = json.loads(response.read())
@@ -100,7 +100,7 @@ async def test_a_forged_button_is_refused_and_nothing_reaches_rasa(
             break
         await asyncio.sleep(0.25)
     assert replies.EXPIRED_BUTTON in json.dumps(answer)
-    tracker = await asyncio.to_thread(get_json, f"{stack.rasa_url}/conversations/tg-{customer['id']}/tracker")
+    tracker = await asyncio.to_thread(get_json, stack.rasa_api(f"/conversations/tg-{customer['id']}/tracker"))
     user_texts = [e.get("text") for e in tracker["events"] if e["event"] == "user"]
     assert user_texts == ["hello"]
 
@@ -164,7 +164,7 @@ async def test_every_message_in_and_out_is_stored(emulator: EmulatorClient, cust
 def test_order_numbers_emails_and_phones_are_extracted(stack: Stack) -> None:
     text = "my order A12345 never came, mail me at dana@example.org or call +44 20 7946 0958"
     request = urllib.request.Request(
-        f"{stack.rasa_url}/model/parse", data=json.dumps({"text": text}).encode(), method="POST"
+        stack.rasa_api("/model/parse"), data=json.dumps({"text": text}).encode(), method="POST"
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         entities = {(e["entity"], e["value"]) for e in json.loads(response.read())["entities"]}

@@ -75,7 +75,7 @@ async def test_a_customer_reaches_a_person_and_back_without_repeating_themselves
     survey = await _texts_until(emulator, user, customer_start, "How did we do?")
     await emulator.press(user, survey[-1]["message_id"], _button(survey[-1], "4"))
     await _texts_until(emulator, user, survey[-1]["seq"], "rating us 4 out of 5")
-    tracker = await asyncio.to_thread(get_json, f"{stack.rasa_url}/conversations/tg-{user}/tracker")
+    tracker = await asyncio.to_thread(get_json, stack.rasa_api(f"/conversations/tg-{user}/tracker"))
     assert not tracker.get("paused"), "Rasa listens again"
     async with db() as session:
         conversation = await session.run_sync(transcript.find_conversation, user)

@@ -106,5 +106,6 @@ async def test_readiness_reports_each_part(stack: Stack) -> None:
 
 
 async def test_the_action_server_is_ready_with_its_database(stack: Stack) -> None:
-    body = await asyncio.to_thread(get_json, f"http://127.0.0.1:{stack.actions_port}/ready")
+    url = f"http://127.0.0.1:{stack.actions_port}/ready"
+    body = await asyncio.to_thread(get_json, url, 10, stack.actions_headers)
     assert body == {"ready": True, "checks": {"database": "ok"}, "pending_complaints": 0}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from bot import rasa_runtime
 from bot.config import load_settings
 
@@ -121,13 +123,33 @@ def test_endpoints_share_conversations_on_postgresql_with_a_redis_lock_store(tmp
         "use_ssl": False,
         "key_prefix": "frontline",
     }
-    assert scaled["action_endpoint"] == {"url": "http://actions:5055/webhook"}
+    actions = (tmp_path / "tokens" / "actions").read_text().strip()
+    assert scaled["action_endpoint"] == {
+        "url": "http://actions:5055/webhook",
+        "headers": {"Authorization": f"Bearer {actions}"},
+    }
 
 
 def test_rasa_asks_the_app_for_responses_and_pulls_the_live_model_from_it(tmp_path) -> None:
     settings = _settings(tmp_path, APP_PORT="8099", MODEL_PULL_SECONDS="3")
     config = rasa_runtime.endpoints_config(settings)
-    assert config["nlg"] == {"url": "http://127.0.0.1:8099/nlg"}
-    assert config["models"] == {"url": "http://127.0.0.1:8099/models/live", "wait_time_between_pulls": 3}
+    app = {"Authorization": f"Bearer {(tmp_path / 'tokens' / 'app').read_text().strip()}"}
+    assert config["nlg"] == {"url": "http://127.0.0.1:8099/nlg", "headers": app}
+    assert config["models"] == {
+        "url": "http://127.0.0.1:8099/models/live",
+        "wait_time_between_pulls": 3,
+        "headers": app,
+    }
     elsewhere = rasa_runtime.endpoints_config(_settings(tmp_path, APP_URL="http://app.internal:8080/"))
     assert elsewhere["nlg"]["url"] == "http://app.internal:8080/nlg"
+
+
+def test_every_hop_carries_its_own_token_in_a_header_and_the_files_are_private(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, ACTIONS_TOKEN="a" * 20, RASA_TOKEN="r" * 20, APP_TOKEN="p" * 20)
+    endpoints, credentials = rasa_runtime.write_endpoints(settings)
+    config = yaml.safe_load(endpoints.read_text())
+    assert config["action_endpoint"]["headers"] == {"Authorization": "Bearer " + "a" * 20}
+    assert config["nlg"]["headers"] == config["models"]["headers"] == {"Authorization": "Bearer " + "p" * 20}
+    assert not any("token" in str(endpoint.get("url", "")) for endpoint in config.values())
+    assert yaml.safe_load(credentials.read_text()) == {rasa_runtime.CHANNEL: {"token": "r" * 20}}
+    assert endpoints.stat().st_mode & 0o777 == credentials.stat().st_mode & 0o777 == 0o600
