@@ -20,6 +20,7 @@ import actions.acknowledge
 import actions.tickets
 from actions.acknowledge import ActionAcknowledgeComplaint
 from actions.categories import OTHER, PATTERNS, PHRASES, category_of, is_repeat, problem_text
+from actions.greeting import ActionGreetCustomer
 from actions.priority import angry_tone
 from actions.tickets import ActionSubmitComplaint
 from bot.storage import tickets, transcript
@@ -32,6 +33,8 @@ RESPONSES = DOMAIN["responses"]
 COMPLAINT_RESPONSES = [
     *(name for name in RESPONSES if name.startswith(("utter_complaint_ack", "utter_apology"))),
     "utter_complaint_resumed",
+    "utter_greet_in_complaint",
+    "utter_greet_in_complaint_name",
     "utter_ask_complaint_description",
     "utter_ask_order_number",
     "utter_invalid_order_number",
@@ -266,3 +269,11 @@ def test_anything_else_is_quoted_in_the_customers_words_and_kept_short() -> None
     long = problem_text(OTHER, "x" * 500)
     assert long.endswith("…”)") and len(long) < 120
     assert problem_text("delivery") == "the problem with your delivery", "earlier tickets keep their words"
+
+
+async def test_a_hello_mid_complaint_is_answered_plainly() -> None:
+    t = tracker("hi again")
+    t.active_loop = {"name": "complaint_form"}
+    dispatcher = CollectingDispatcher()
+    assert await ActionGreetCustomer().run(dispatcher, t, DOMAIN) == []
+    assert [m["response"] for m in dispatcher.messages] == ["utter_greet_in_complaint_name"]
