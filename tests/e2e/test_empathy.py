@@ -26,6 +26,8 @@ from tests.e2e.helpers import variations
 DATA = ROOT / "tests" / "data"
 RESULTS = ROOT / "var" / "results" / "empathy.json"
 AT_ONCE = 12  # chats talking to the bot at the same time
+QUESTION_WAIT = 20.0  # seconds an opening's next question may take after the apology
+BATCH_WAIT = 1.5  # seconds after a look-alike's answer in which more of it may arrive
 # The plain words the first reply names each problem with (actions/categories.py holds the same).
 PHRASES = {
     "damaged": "your item arriving damaged",
@@ -85,7 +87,10 @@ async def _replies(emulator: EmulatorClient, user: int, text: str, *, question: 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 90
     while loop.time() < deadline:
-        batch = await emulator.sent(user, after, wait=deadline - loop.time() if not found else 1.5)
+        # An opening's question may follow its apology a while later when many chats are busy; a look-alike's
+        # answer comes in one batch.
+        quiet = QUESTION_WAIT if question else BATCH_WAIT
+        batch = await emulator.sent(user, after, wait=deadline - loop.time() if not found else quiet)
         after = batch.last
         new = [m for m in batch.messages if m["method"] == "sendMessage"]
         if found and not new:
