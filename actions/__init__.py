@@ -3,6 +3,7 @@
 from rasa_sdk.plugin import plugin_manager
 
 from actions import server
+from actions.acknowledge import ActionAcknowledgeComplaint
 from actions.complaints import (
     ActionAskComplaintConfirmed,
     ActionComplaintHandoff,
@@ -19,6 +20,7 @@ if not plugin_manager().is_registered(server):
     plugin_manager().register(server)
 
 __all__ = [
+    "ActionAcknowledgeComplaint",
     "ActionAskComplaintConfirmed",
     "ActionComplaintHandoff",
     "ActionFallback",

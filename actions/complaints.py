@@ -11,6 +11,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.categories import EARLIER, PHRASES, SHOWN_IN_PHOTOS, category_of
 from actions.db import settings
 from actions.handoff import CUSTOMER_REQUEST, hand_over, reason_for
 from actions.photos import FILE_ID, MAX_PHOTOS, capped
@@ -37,12 +38,6 @@ INTERRUPTIONS = {
     "out_of_scope",
     "other_language",
 }
-CATEGORIES = {
-    "damaged_or_wrong_item": r"broke|broken|damaged|crack|smashed|shattered|dent|scratch|faulty|defect|doesn'?t work|not working|stopped working|wrong (item|size|colou?r|product|one)|missing (part|piece)s?",
-    "delivery": r"late|delay|never (came|arrived)|(hasn'?t|has not|didn'?t|did not|not) (arrive|come|turn)|not (delivered|received)|lost|deliver|courier|parcel|package|shipping|tracking",
-    "billing": r"charg|bill|invoice|overcharg|payment|paid twice|double|debited|price",
-    "service": r"rude|unhelpful|impolite|customer service|support|staff|nobody (answer|repl|respond)|no (reply|answer|response)|ignored",
-}
 RESOLUTIONS = {
     "refund": r"refund|money back|reimburs|pay me back|my money",
     "replacement": r"replace|new one|another one|exchange|swap|send (it|one) again",
@@ -52,13 +47,8 @@ RESOLUTIONS = {
 PHOTO_INTENT = "attach_photo"  # what the app sends for a photo without a caption; the photo itself is in the metadata
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")
 PHONE = re.compile(r"^\+?[\d\s().-]{7,24}$")
-CATEGORY_TEXT = {
-    "delivery": "the problem with your delivery",
-    "damaged_or_wrong_item": "your item arriving damaged or wrong",
-    "billing": "the problem with your bill",
-    "service": "the service you received from us",
-    "other": "what went wrong",
-}
+# The category read back to the customer and listed with their tickets (earlier tickets' categories too).
+CATEGORY_TEXT = {**EARLIER, **PHRASES, "other": "something else"}
 STATUS_TEXT = {
     TicketStatus.OPEN: "open, waiting for our team",
     TicketStatus.IN_PROGRESS: "being worked on",
@@ -186,30 +176,39 @@ class ValidateComplaintForm(FormValidationAction):
     async def extract_complaint_category(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return self._choice(tracker, "complaint_category", CATEGORIES, fallback="other")
+        return self._choice(tracker, "complaint_category", PHRASES, category_of, fallback="other")
 
     async def extract_desired_resolution(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return self._choice(tracker, "desired_resolution", RESOLUTIONS, fallback=None)
+        return self._choice(
+            tracker, "desired_resolution", RESOLUTIONS, lambda text: last_match(text, RESOLUTIONS), fallback=None
+        )
 
-    def _choice(self, tracker: Tracker, slot: str, patterns: dict[str, str], fallback: str | None) -> dict[str, Any]:
+    def _choice(
+        self,
+        tracker: Tracker,
+        slot: str,
+        known: dict[str, str],
+        find: Callable[[str], str | None],
+        fallback: str | None,
+    ) -> dict[str, Any]:
         entity = _entity(tracker, slot)
-        if entity is not None and (entity in patterns or entity == fallback):
+        if entity is not None and (entity in known or entity == fallback):
             return {slot: entity}
         if _intent(tracker) in INTERRUPTIONS:
             return {}
         if self._asking(tracker, slot):
-            return {slot: last_match(_text(tracker), patterns) or fallback}
+            return {slot: find(_text(tracker)) or fallback}
         if not tracker.get_slot(slot) or self._correcting(tracker):
-            found = last_match(_text(tracker), patterns)
+            found = find(_text(tracker))
             return {slot: found} if found else {}
         return {}
 
     async def validate_complaint_category(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return {"complaint_category": value if value in CATEGORY_TEXT else None}
+        return {"complaint_category": value if value in PHRASES else None}
 
     async def validate_desired_resolution(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -228,7 +227,7 @@ class ValidateComplaintForm(FormValidationAction):
         if self._asking(tracker, "complaint_photos"):
             return {"complaint_photos": NONE if _intent(tracker) == "deny" else "not a photo"}
         category = tracker.get_slot("complaint_category")
-        if category is not None and category != "damaged_or_wrong_item":
+        if category is not None and category not in SHOWN_IN_PHOTOS:
             # Photos are asked for only when they show the problem; any sent anyway are still kept.
             return {"complaint_photos": NONE}
         return {}

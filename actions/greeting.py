@@ -58,6 +58,10 @@ class ActionGreetCustomer(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         name = first_name_from(tracker.latest_message.get("metadata")) or tracker.get_slot("first_name")
+        if tracker.active_loop_name == "complaint_form":
+            # Mid-complaint a hello is answered plainly (nothing cheerful), and the form asks its question again.
+            dispatcher.utter_message(response="utter_greet_in_complaint" + ("_name" if name else ""), first_name=name)
+            return []
         known = await recall(tracker)
         greeting = "utter_greet_returning" if known and known.returning else "utter_greet"
         dispatcher.utter_message(response=f"{greeting}_name" if name else greeting, first_name=name)

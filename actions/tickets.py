@@ -13,6 +13,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from actions.categories import LONG_WAIT, problem_text
 from actions.complaints import CATEGORY_TEXT, FORM, NONE, STATUS_TEXT
 from actions.db import chat_id, sessions, settings
 from actions.greeting import first_name_from
@@ -32,6 +33,9 @@ COMPLAINT_SLOTS = (
     "complaint_photos",
     "contact",
     "complaint_confirmed",
+    "complaint_acknowledged",
+    "complaint_repeat",
+    "complaint_angry",
 )
 LATE_CONFIRMATION = "utter_ticket_saved_later"
 
@@ -58,6 +62,8 @@ def complaint_from(tracker: Tracker) -> dict[str, Any]:
         "order_number": _optional(tracker.get_slot("order_number")),
         "contact": _optional(tracker.get_slot("contact")),
         "photos": capped(tracker.get_slot("complaint_photos")),
+        "repeat": bool(tracker.get_slot("complaint_repeat")),
+        "angry": bool(tracker.get_slot("complaint_angry")),
     }
 
 
@@ -66,7 +72,8 @@ async def store(session: AsyncSession, key: str, complaint: dict[str, Any]) -> t
     conversation = await session.run_sync(transcript.find_conversation, complaint["chat_id"])
     if conversation is None:
         raise LookupError(f"no conversation for chat {complaint['chat_id']}")
-    repeat = await session.run_sync(tickets.count_in_category, conversation.customer_id, complaint["category"]) > 0
+    earlier = await session.run_sync(tickets.count_in_category, conversation.customer_id, complaint["category"])
+    repeat = earlier > 0 or bool(complaint.get("repeat"))
     ticket, created = await session.run_sync(
         tickets.create,
         idempotency_key=key,
@@ -75,7 +82,10 @@ async def store(session: AsyncSession, key: str, complaint: dict[str, Any]) -> t
         description=complaint["description"],
         desired_resolution=complaint["desired_resolution"],
         priority=ticket_priority(
-            repeat=repeat, desired_resolution=complaint["desired_resolution"], description=complaint["description"]
+            repeat=repeat,
+            desired_resolution=complaint["desired_resolution"],
+            description=complaint["description"],
+            angry=bool(complaint.get("angry")),
         ),
         order_number=complaint["order_number"],
         contact=complaint["contact"],
@@ -97,7 +107,10 @@ def pending() -> PendingComplaints:
 
 
 class ActionSubmitComplaint(Action):
-    """Stores the confirmed complaint as a ticket, apologises, and says what happens next."""
+    """Stores the confirmed complaint as a ticket: thanks, the ticket number, what happens next and when.
+
+    The apology was said when the complaint started (actions/acknowledge.py); it is said again only where it adds
+    something: the problem happened before, or it already cost the customer a long wait."""
 
     def name(self) -> str:
         return "action_submit_complaint"
@@ -107,7 +120,7 @@ class ActionSubmitComplaint(Action):
         name = first_name_from(tracker.latest_message.get("metadata")) or tracker.get_slot("first_name")
         apology = {
             "first_name": name,
-            "complaint_category_text": CATEGORY_TEXT.get(complaint["category"], CATEGORY_TEXT["other"]),
+            "complaint_category_text": problem_text(complaint["category"]),
         }
         cleared = [SlotSet(slot, None) for slot in COMPLAINT_SLOTS]
         try:
@@ -124,15 +137,15 @@ class ActionSubmitComplaint(Action):
                 log.exception("could not keep the complaint of %s on disk either", tracker.sender_id)
                 dispatcher.utter_message(response="utter_ticket_not_saved")
                 return []  # the slots still hold it: confirming again stores it once
-            dispatcher.utter_message(response="utter_apology" + ("" if name else "_no_name"), **apology)
             dispatcher.utter_message(response="utter_ticket_not_saved")
             return cleared
         except LookupError:
             log.exception("no conversation on record for %s", tracker.sender_id)
             dispatcher.utter_message(response="utter_ticket_not_saved")
             return []
-        response = ("utter_apology_repeat" if repeat else "utter_apology") + ("" if name else "_no_name")
-        dispatcher.utter_message(response=response, **apology)
+        closing = final_apology(repeat=repeat, category=complaint["category"])
+        if closing:
+            dispatcher.utter_message(response=closing + ("" if name else "_no_name"), **apology)
         dispatcher.utter_message(response="utter_ticket_created", ticket_id=ticket.reference)
         return [SlotSet("ticket_id", ticket.reference), *cleared]
 
@@ -172,6 +185,13 @@ def ask_again(dispatcher: CollectingDispatcher, complaint: dict[str, Any]) -> li
         SlotSet("requested_slot", None),
         FollowupAction(FORM),
     ]
+
+
+def final_apology(*, repeat: bool, category: str) -> str | None:
+    """The apology the confirmation keeps: for a repeat, or a problem that already made the customer wait."""
+    if repeat:
+        return "utter_apology_repeat"
+    return "utter_apology_wait" if category in LONG_WAIT else None
 
 
 def _texts(domain: DomainDict, response: str) -> list[str]:

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.admin.pages import deps, render, url
-from bot.desk.cards import REASONS, customer_name
+from bot.desk.cards import CATEGORIES, REASONS, customer_name
 from bot.storage.figures import duration
 from bot.storage.models import (
     Agent,
@@ -255,6 +255,7 @@ async def conversation_page(request: web.Request) -> web.Response:
         state=STATES.get(shown.conversation.state, ""),
         lines=[line(m, customer.first_name) for m in shown.messages],
         tickets=shown.tickets,
+        categories=CATEGORIES,
         handoffs=shown.handoffs,
         flags=shown.flags,
         page=page,

@@ -17,11 +17,24 @@ REASONS = {
     "followup": "the next-day check: not sorted yet",
     "agent": "picked up by an agent",
 }
+# A ticket's category as agents read it (actions/categories.py recognises them; the first four are earlier tickets').
 CATEGORIES = {
     "delivery": "delivery",
     "damaged_or_wrong_item": "damaged or wrong item",
     "billing": "billing",
     "service": "service",
+    "damaged": "damaged item",
+    "wrong_item": "wrong item",
+    "wrong_size": "wrong size",
+    "missing_parts": "missing parts",
+    "late": "late delivery",
+    "not_arrived": "never arrived",
+    "delivered_not_received": "marked delivered, not received",
+    "charged_twice": "charged twice",
+    "refund_missing": "refund not received",
+    "rude_staff": "rude staff or courier",
+    "no_reply": "no reply to emails",
+    "stopped_working": "stopped working",
     "other": "other",
 }
 RESOLUTIONS = {

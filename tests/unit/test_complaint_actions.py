@@ -85,7 +85,7 @@ async def test_an_all_in_one_first_message_fills_everything_it_says() -> None:
     assert slots == {
         "complaint_description": text,
         "order_number": "A12345",
-        "complaint_category": "damaged_or_wrong_item",
+        "complaint_category": "damaged",
         "desired_resolution": "refund",
     }
 
@@ -138,15 +138,15 @@ async def test_order_numbers_are_normalised_and_corrected_at_any_time() -> None:
 async def test_button_payloads_and_free_text_both_choose_a_category() -> None:
     slots, _ = await validate(
         tracker(
-            '/inform{"complaint_category":"billing"}',
+            '/inform{"complaint_category":"charged_twice"}',
             "inform",
             requested="complaint_category",
-            entities=[entity("complaint_category", "billing")],
+            entities=[entity("complaint_category", "charged_twice")],
         )
     )
-    assert slots["complaint_category"] == "billing"
+    assert slots["complaint_category"] == "charged_twice"
     slots, _ = await validate(tracker("the courier was late again", "inform", requested="complaint_category"))
-    assert slots["complaint_category"] == "delivery"
+    assert slots["complaint_category"] == "late"
     slots, _ = await validate(tracker("hard to say really", "inform", requested="complaint_category"))
     assert slots["complaint_category"] == "other"
 
@@ -209,7 +209,7 @@ async def test_the_summary_reads_in_words() -> None:
         "",
         "inform",
         slots={
-            "complaint_category": "damaged_or_wrong_item",
+            "complaint_category": "damaged",
             "desired_resolution": "just_informing",
             "order_number": "none",
             "contact": "none",
@@ -223,7 +223,7 @@ async def test_the_summary_reads_in_words() -> None:
         message["order_number"],
         message["contact"],
         message["complaint_photos"],
-    ) == ("your item arriving damaged or wrong", "no order number", "this chat", "none")
+    ) == ("your item arriving damaged", "no order number", "this chat", "none")
 
 
 async def test_stop_and_handoff_end_the_form_keeping_what_was_said() -> None:
@@ -257,11 +257,13 @@ async def test_a_photo_mid_form_is_attached_and_the_question_stays_open() -> Non
     assert responses == ["utter_photo_added"]
 
 
-async def test_photos_are_asked_for_only_about_a_damaged_or_wrong_item() -> None:
+async def test_photos_are_asked_for_only_about_what_a_photo_shows() -> None:
     slots, _ = await validate(tracker("they charged me twice", "inform", requested="complaint_category"))
-    assert slots["complaint_category"] == "billing" and slots["complaint_photos"] == "none"
+    assert slots["complaint_category"] == "charged_twice" and slots["complaint_photos"] == "none"
     slots, _ = await validate(tracker("it came smashed", "inform", requested="complaint_category"))
-    assert slots["complaint_category"] == "damaged_or_wrong_item" and "complaint_photos" not in slots
+    assert slots["complaint_category"] == "damaged" and "complaint_photos" not in slots
+    slots, _ = await validate(tracker("you sent the wrong size", "inform", requested="complaint_category"))
+    assert slots["complaint_category"] == "wrong_size" and "complaint_photos" not in slots
 
 
 async def test_asked_for_a_photo_the_customer_may_have_none_or_must_send_one() -> None:
@@ -320,7 +322,7 @@ async def action_db(
     return sessions
 
 
-def _confirmed(update_id: int, category: str = "delivery", sender: str = "tg-42") -> Tracker:
+def _confirmed(update_id: int, category: str = "late", sender: str = "tg-42") -> Tracker:
     return tracker(
         "yes",
         "affirm",
@@ -338,12 +340,14 @@ def _confirmed(update_id: int, category: str = "delivery", sender: str = "tg-42"
     )
 
 
-async def test_confirming_opens_one_ticket_and_apologises_by_name(action_db: async_sessionmaker[AsyncSession]) -> None:
+async def test_confirming_opens_one_ticket_and_apologises_by_name_for_a_long_wait(
+    action_db: async_sessionmaker[AsyncSession],
+) -> None:
     dispatcher = CollectingDispatcher()
     events = await ActionSubmitComplaint().run(dispatcher, _confirmed(7), DOMAIN)
     apology, created = dispatcher.messages
-    assert apology["response"] == "utter_apology" and apology["first_name"] == "Dana"
-    assert apology["complaint_category_text"] == "the problem with your delivery"
+    assert apology["response"] == "utter_apology_wait" and apology["first_name"] == "Dana"
+    assert apology["complaint_category_text"] == "your order arriving late"
     assert created["response"] == "utter_ticket_created"
     assert SlotSet("ticket_id", created["ticket_id"]) in events
     assert SlotSet("complaint_description", None) in events
@@ -356,7 +360,7 @@ async def test_confirming_opens_one_ticket_and_apologises_by_name(action_db: asy
     ticket = stored[0]
     assert (ticket.reference, ticket.category, ticket.order_number, ticket.contact, ticket.priority, ticket.photos) == (
         created["ticket_id"],
-        "delivery",
+        "late",
         "A12345",
         None,
         TicketPriority.HIGH,
@@ -386,7 +390,7 @@ async def test_a_database_failure_is_told_honestly_and_the_complaint_kept_for_la
 ) -> None:
     dispatcher = CollectingDispatcher()
     events = await ActionSubmitComplaint().run(dispatcher, _confirmed(3), DOMAIN)
-    assert [m["response"] for m in dispatcher.messages] == ["utter_apology", "utter_ticket_not_saved"]
+    assert [m["response"] for m in dispatcher.messages] == ["utter_ticket_not_saved"], "said sorry once, at the start"
     assert SlotSet("complaint_description", None) in events, "the details are kept on disk, not in the form"
     [kept] = database_down.waiting()
     assert json.loads(kept.read_text())["complaint"]["description"] == "My parcel is a week late"
@@ -455,7 +459,7 @@ async def test_without_a_name_the_apology_does_not_pretend_to_know_it(
     t.latest_message["metadata"] = {"update_id": 9}
     dispatcher = CollectingDispatcher()
     await ActionSubmitComplaint().run(dispatcher, t, DOMAIN)
-    assert dispatcher.messages[0]["response"] == "utter_apology_no_name"
+    assert dispatcher.messages[0]["response"] == "utter_apology_wait_no_name"
 
 
 async def test_a_complaint_that_cannot_be_stored_is_set_aside_and_the_rest_go_on(

@@ -300,7 +300,7 @@ async def test_a_complaint_ticket_gets_a_topic_with_its_photos_and_an_answer_the
             tickets.create,
             idempotency_key="k1",
             conversation=conversation,
-            category="damaged_or_wrong_item",
+            category="delivered_not_received",
             description="The mirror arrived cracked",
             desired_resolution="replacement",
             priority=TicketPriority.NORMAL,
@@ -309,6 +309,7 @@ async def test_a_complaint_ticket_gets_a_topic_with_its_photos_and_an_answer_the
         )
     [card] = await _new(desk, desk.group_id, group_start, "🎫")
     assert "no person asked for yet" in card["text"] and "Attachments: 1 (below)" in card["text"]
+    assert "marked delivered, not received" in card["text"], "the category in words"
     copied = await _in_group(desk, card["seq"], lambda m: "photo" in m.get("message", {}))
     assert copied["message"]["photo"][-1]["file_unique_id"] == photo["file_unique_id"], (
         "the customer's own photo, copied"

@@ -41,6 +41,15 @@ HELDOUT = _examples(ROOT / "tests" / "data" / "heldout.yml")
 TRAINING = _training()
 
 
+def _complaint_set(name: str) -> list[str]:
+    data = yaml.safe_load((ROOT / "tests" / "data" / name).read_text())
+    return [o["text"] for o in data["openings"]] + list(data["lookalikes"])
+
+
+# The complaint sets of the empathy end-to-end test (the sealed one is only ever reported): never trained on either.
+COMPLAINT_SETS = _complaint_set("complaints.yml") + _complaint_set("complaints_sealed.yml")
+
+
 def test_every_intent_and_faq_topic_has_heldout_phrasings() -> None:
     domain = yaml.safe_load((ROOT / "domain.yml").read_text())
     faq_topics = {name.removeprefix("utter_") for name in domain["responses"] if name.startswith("utter_faq/")}
@@ -55,16 +64,27 @@ def test_every_intent_has_at_least_15_training_examples() -> None:
     assert not thin
 
 
+def _held_out() -> list[str]:
+    return [text for texts in HELDOUT.values() for text in texts] + COMPLAINT_SETS
+
+
 def test_no_heldout_phrasing_is_in_the_training_data() -> None:
     training = {_normalise(text) for texts in TRAINING.values() for text in texts}
-    leaked = [text for texts in HELDOUT.values() for text in texts if _normalise(text) in training]
+    leaked = [text for text in _held_out() if _normalise(text) in training]
     assert not leaked, f"held-out phrasings found in nlu/: {leaked}"
+
+
+def test_the_complaint_sets_are_large_enough() -> None:
+    for name, openings, lookalikes in (("complaints.yml", 80, 40), ("complaints_sealed.yml", 40, 20)):
+        data = yaml.safe_load((ROOT / "tests" / "data" / name).read_text())
+        assert len({o["text"] for o in data["openings"]}) >= openings
+        assert len(set(data["lookalikes"])) >= lookalikes
 
 
 def test_no_heldout_phrasing_is_a_near_duplicate_of_training() -> None:
     training = [_normalise(text) for texts in TRAINING.values() for text in texts]
     near = []
-    for texts in HELDOUT.values():
+    for texts in (_held_out(),):
         for text in texts:
             probe = _normalise(text)
             matcher = SequenceMatcher(None, "", probe)
