@@ -10,10 +10,7 @@ from sqlalchemy import JSON, DateTime, Dialect, Enum, MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-
-def utcnow() -> datetime:
-    """Timezone-aware now, the only clock the storage layer uses."""
-    return datetime.now(UTC)
+from bot.clock import now as utcnow  # the app's one clock, the only one the storage layer uses
 
 
 class UTCDateTime(TypeDecorator[datetime]):
