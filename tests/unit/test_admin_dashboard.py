@@ -101,6 +101,7 @@ async def test_the_dashboard_shows_the_figures_and_charts(console, sessions) -> 
 async def test_questions_not_understood_are_listed_and_added_as_examples(clock, console, sessions) -> None:
     clock.set_to(NOW)  # the tracker's events are dated from NOW
     client, tracker = console
+    await sign_in(client)  # afresh: the fixture's sign-in may have been made a month later than NOW
     await make_tracker(
         tracker,
         [

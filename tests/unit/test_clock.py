@@ -198,7 +198,11 @@ def test_a_running_clock_set_to_a_moment_runs_on_from_it(clock) -> None:
     assert clock.now() == clock.now()
 
 
-def test_the_clock_fixture_puts_the_clock_back() -> None:
+def test_reset_puts_the_clock_back_where_the_process_started_it() -> None:
+    started = app_clock.now()
+    app_clock.set_to(datetime(1999, 12, 31, 23, 59, tzinfo=UTC), frozen=True)
+    app_clock.reset()
+    assert started <= app_clock.now() < started + timedelta(hours=1)
     assert app_clock._frozen is None and app_clock._shift == app_clock._START_SHIFT
 
 
