@@ -12,13 +12,14 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run run-scale chat desk test test-unit test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lint lock clean
+.PHONY: help install train run run-scale chat desk test test-unit test-unit-shifted test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lint lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
 	@echo "make chat   talk to the sandbox bot as a customer, in this terminal"
 	@echo "make desk   act as the sandbox's agent Sam, in this terminal: tickets, claim, reply, close"
 	@echo "make test   install, train if needed, run the whole test suite"
+	@echo "make test-unit-shifted [SHIFTED_CLOCK=...]   the unit suite with the app's clock at a Saturday 23:30 in London"
 	@echo "make lint   ruff check and ruff format --check (pinned in requirements/app.in); part of make test"
 	@echo "           and then the type check, alone as make typecheck: mypy on bot/ and actions/, failing on an error"
 	@echo "           devstack/typecheck_baseline.txt does not list, or a listed one that is gone"
@@ -78,6 +79,12 @@ test-rasa: train $(ENCODER)
 
 test-unit: install
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m "not e2e"
+
+# The unit suite again with the app's clock (bot/clock.py) started at a Saturday 23:30 in London, hours before the
+# clocks go forward: no test may depend on the day or the hour. .ci/run runs it after make test.
+SHIFTED_CLOCK ?= 2027-03-27T23:30:00+00:00
+test-unit-shifted: install
+	FRONTLINE_CLOCK=$(SHIFTED_CLOCK) .venv/bin/python -m pytest -q -p no:cacheprovider -m "not e2e"
 
 # Headless Chromium for the console's browser tests: Debian's package (Playwright drives it, never downloads one).
 # Installed when missing and this is a root shell with apt-get; otherwise those tests skip, saying why.

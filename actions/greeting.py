@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -14,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions.complaints import STATUS_TEXT
 from actions.db import chat_id, sessions, settings
+from bot import clock
 from bot.storage import memory
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ async def recall(tracker: Tracker) -> memory.CustomerMemory | None:
             return await session.run_sync(
                 memory.remember,
                 telegram_user_id=int(user_id),
-                today=datetime.now(UTC),
+                today=clock.now(),
                 regular_min_visits=settings().regular_min_visits,
                 regular_min_tickets=settings().regular_min_tickets,
             )

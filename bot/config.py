@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from bot import clock
 from bot.hours import BusinessHours, HoursError, parse_hours
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
@@ -271,6 +272,15 @@ def _agent_chat(env: Mapping[str, str]) -> int | None:
     return int(value)
 
 
+def _clock(env: Mapping[str, str]) -> None:
+    """FRONTLINE_CLOCK (tests and rehearsals: where the app's clock starts), read by bot.clock as the process starts."""
+    try:
+        if (env.get(clock.VARIABLE) or "").strip():
+            clock.parse(env[clock.VARIABLE])
+    except clock.ClockError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; raise ConfigError naming the variable that is wrong."""
     env = os.environ if env is None else env
@@ -278,6 +288,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR; got {log_level!r}")
+    _clock(env)
     return Settings(
         var_dir=var_dir,
         models_dir=Path(env.get("FRONTLINE_MODELS", var_dir / "models")).resolve(),

@@ -55,3 +55,13 @@ def _no_internet() -> None:
     yield
     socket.socket.connect = original  # type: ignore[method-assign]
     socket.socket.connect_ex = original_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def clock():  # bot.clock imported here: tests/nlu's Python 3.10 never loads it
+    """The app's clock (`bot.clock`): `set_to(moment, frozen=...)`, `freeze()`, `advance(delta)`, `now()`; put back
+    after the test to where the process started it (the wall clock, or FRONTLINE_CLOCK's)."""
+    from bot import clock as app_clock
+
+    yield app_clock
+    app_clock.reset()

@@ -1,9 +1,9 @@
 """The Bot API methods, independent of HTTP."""
 
 import copy
-import time
 from typing import Any
 
+from bot import clock
 from bot.emulator import chats
 from bot.emulator.bot_setup import BotSetupMethods
 from bot.emulator.errors import bad_request, not_found
@@ -189,7 +189,7 @@ class BotApi:
             "show_alert": params.get_bool("show_alert"),
             "url": params.get_str("url"),
             "cache_time": params.get_int("cache_time") or 0,
-            "time": time.time(),
+            "time": clock.now().timestamp(),
         }
         self.state.changed.notify()
         return True

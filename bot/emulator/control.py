@@ -5,9 +5,9 @@ import binascii
 import copy
 import hashlib
 import mimetypes
-import time
 from typing import Any
 
+from bot import clock
 from bot.emulator.albums import album_problem, new_media_group_id
 from bot.emulator.chats import is_admin
 from bot.emulator.errors import ControlError
@@ -89,7 +89,7 @@ def set_blocked(state: EmulatorState, user_id: int, blocked: bool) -> JSON:
             {
                 "chat": state.chats[user_id].as_json(),
                 "from": user.as_json(),
-                "date": int(time.time()),
+                "date": int(clock.now().timestamp()),
                 "old_chat_member": _bot_status(state, old),
                 "new_chat_member": _bot_status(state, new),
             },
@@ -309,7 +309,7 @@ def inject_edit(state: EmulatorState, body: JSON) -> JSON:
         raise ControlError("only text messages can be edited, to a non-empty text")
     message.pop("entities", None)
     message.update(_formatted("text", text))
-    message["edit_date"] = int(time.time())
+    message["edit_date"] = int(clock.now().timestamp())
     return {"update_id": _deliver(state, chat, "edited_message", message), "message": message}
 
 

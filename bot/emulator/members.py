@@ -7,8 +7,8 @@ status changes queue a `my_chat_member` update, sent by default.
 """
 
 import copy
-import time
 
+from bot import clock
 from bot.emulator import chats
 from bot.emulator.errors import ControlError
 from bot.emulator.state import JSON, Chat, EmulatorState, User
@@ -78,7 +78,7 @@ def _changed(chat: Chat, actor: User, old: JSON, new: JSON) -> JSON:
     return {
         "chat": chat.as_json(),
         "from": actor.as_json(),
-        "date": int(time.time()),
+        "date": int(clock.now().timestamp()),
         "old_chat_member": old,
         "new_chat_member": new,
     }

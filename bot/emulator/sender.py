@@ -1,11 +1,11 @@
 """What every sending and editing method shares: the call, flood limits, files, storing and logging messages."""
 
 import mimetypes
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot import clock
 from bot.emulator.errors import bad_request, too_many_requests
 from bot.emulator.media import default_meta, placeholder_bytes
 from bot.emulator.outgoing import Placement, check_writable, find_chat, find_message, reply_markup
@@ -69,7 +69,7 @@ class Sender:
                 "reply_markup": markup,
                 "reply_to_message_id": reply["message_id"] if reply else None,
                 "disable_notification": call.params.get_bool("disable_notification"),
-                "time": time.time(),
+                "time": clock.now().timestamp(),
                 "message": message,
                 **extra,
             }
@@ -137,7 +137,7 @@ class Sender:
                 message.pop(key, None)
             else:
                 message[key] = value
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(clock.now().timestamp())
         self.log_sent(call, message, markup, **extra)
         return message
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from bot import clock
 from bot.emulator.faults import FaultBook
 from bot.emulator.limits import LimitConfig, RateLimiter
 from bot.emulator.media import FileStore
@@ -112,7 +113,7 @@ class Chat:
         message: JSON = {
             "message_id": self.new_message_id(),
             "from": sender,
-            "date": int(time.time()),
+            "date": int(clock.now().timestamp()),
             "chat": self.as_json(),
         }
         if thread_id is not None:
@@ -328,7 +329,7 @@ class EmulatorState:
             "status": None,
             "description": None,
             "fault": None,
-            "time": time.time(),
+            "time": clock.now().timestamp(),
             "duration": None,
             "retry_after": None,
         }
@@ -339,12 +340,12 @@ class EmulatorState:
     def finish_call(self, entry: JSON, status: int, description: str | None, retry_after: int | None = None) -> None:
         """Complete a logged call with its HTTP status (0: connection dropped) and, for a 429, its retry_after.
 
-        `time` is when the call arrived, `time + duration` when it was answered (both `time.time()`).
+        `time` is when the call arrived, `time + duration` when it was answered (both read from `bot.clock`).
         """
         entry.update(
             status=status,
             description=description,
-            duration=round(time.time() - entry["time"], 6),
+            duration=round(clock.now().timestamp() - entry["time"], 6),
             retry_after=retry_after,
         )
         self.changed.notify()

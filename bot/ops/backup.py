@@ -16,12 +16,13 @@ import tempfile
 import urllib.error
 import urllib.request
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, TextIO
 
 from sqlalchemy.engine import make_url
 
+from bot import clock
 from bot.config import Settings
 from bot.ops import reforget
 from bot.storage import forget_log
@@ -39,7 +40,7 @@ class BackupError(Exception):
 
 
 def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return clock.now().strftime("%Y%m%dT%H%M%SZ")
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -106,7 +107,7 @@ def backup(settings: Settings, target: Path | None = None, out: TextIO | None = 
     target.parent.mkdir(parents=True, exist_ok=True)
     database = sqlite_path(settings.database_url)
     # Forgets logged from this moment on are applied again by a restore (the copy may or may not hold them).
-    copied_at = datetime.now(UTC).isoformat(timespec="seconds")
+    copied_at = clock.now().isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=target.parent) as staging_dir:
         staging = Path(staging_dir)
         entries: list[tuple[str, Path]] = []
@@ -150,7 +151,7 @@ def backup(settings: Settings, target: Path | None = None, out: TextIO | None = 
                 files.append({"path": name, "size": info.size, "sha256": reader.sha256.hexdigest()})
             manifest = {
                 "format": FORMAT,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "created_at": clock.now().isoformat(timespec="seconds"),
                 "database": "sqlite" if database is not None else "postgresql (not included: use pg_dump)",
                 "schema_revision": revision,
                 "database_copied_at": copied_at,
@@ -159,7 +160,7 @@ def backup(settings: Settings, target: Path | None = None, out: TextIO | None = 
             }
             data = json.dumps(manifest, indent=2).encode()
             info = tarfile.TarInfo(MANIFEST)
-            info.size, info.mtime = len(data), int(datetime.now().timestamp())
+            info.size, info.mtime = len(data), int(clock.now().timestamp())
             archive.addfile(info, io.BytesIO(data))
         partial.replace(target)
     total = sum(f["size"] for f in files)

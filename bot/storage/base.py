@@ -10,10 +10,9 @@ from sqlalchemy import JSON, ColumnElement, CursorResult, DateTime, Dialect, Enu
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bot import clock
 
-def utcnow() -> datetime:
-    """Timezone-aware now, the only clock the storage layer uses."""
-    return datetime.now(UTC)
+utcnow = clock.now  # the app's one clock (bot/clock.py), the only one the storage layer uses
 
 
 class UTCDateTime(TypeDecorator[datetime]):

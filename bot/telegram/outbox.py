@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -17,6 +16,7 @@ from telegram import Message as TelegramMessage
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import clock
 from bot.faults import failpoint
 from bot.storage import transcript
 from bot.storage.db import Sessions
@@ -97,7 +97,7 @@ class Outbox:
         recorded meanwhile goes before what was already waiting."""
         while True:
             pending = await self._sessions.read(transcript.outbox, chat_id)
-            batch = group_queue.next_batch(pending, time.time(), self._served.get(chat_id))
+            batch = group_queue.next_batch(pending, clock.now().timestamp(), self._served.get(chat_id))
             if not batch:
                 return
             count, card = group_queue.messages_in(batch[0]), batch[0].kind == "card"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from rasa_sdk import Tracker
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import actions.greeting
 from actions.greeting import ActionGreetCustomer, first_name_from
+from bot import clock
 from bot.storage import tickets, transcript
 from bot.storage.db import create_engine, create_sessionmaker
 from bot.storage.models import Message, TicketPriority
@@ -48,7 +49,7 @@ async def _visit(sessions: async_sessionmaker[AsyncSession], days_ago: int, *, t
         await session.execute(
             update(Message)
             .where(Message.update_id == 100 + days_ago)
-            .values(created_at=datetime.now(UTC) - timedelta(days=days_ago))
+            .values(created_at=clock.now() - timedelta(days=days_ago))
         )
         if ticket:
             await session.run_sync(

@@ -22,7 +22,7 @@ from bot.rasa_runtime import ROOT
 from bot.storage import figures, flags
 from bot.storage.models import Agent, AuditEntry, Flag, Ticket, utcnow
 from tests.unit.test_admin_console import PASSWORD, RefusingTrainer, post, sign_in
-from tests.unit.test_insights import customer, flagged_conversation, handed, make_tracker, said
+from tests.unit.test_insights import NOW, customer, flagged_conversation, handed, make_tracker, said
 
 
 @pytest.fixture
@@ -98,8 +98,10 @@ async def test_the_dashboard_shows_the_figures_and_charts(console, sessions) -> 
     assert "selected>last 7 days" in page
 
 
-async def test_questions_not_understood_are_listed_and_added_as_examples(console, sessions) -> None:
+async def test_questions_not_understood_are_listed_and_added_as_examples(clock, console, sessions) -> None:
+    clock.set_to(NOW)  # the tracker's events are dated from NOW
     client, tracker = console
+    await sign_in(client)  # afresh: the fixture's sign-in may have been made a month later than NOW
     await make_tracker(
         tracker,
         [

@@ -3,10 +3,10 @@ message it never got is still answered."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
+from bot import clock
 from bot.storage import inbox, transcript
 from bot.storage.db import create_engine, create_sessionmaker
 from bot.storage.models import InboxUpdate, utcnow
@@ -25,7 +25,7 @@ async def _left_claimed(tmp_path: Path, claimed_ago: timedelta) -> None:
         "update_id": UPDATE_ID,
         "message": {
             "message_id": 9001,
-            "date": int(time.time()),
+            "date": int(clock.now().timestamp()),
             "text": TEXT,
             "chat": {"id": 4242, "type": "private", "first_name": "Maya"},
             "from": {"id": 4242, "is_bot": False, "first_name": "Maya", "username": "maya"},

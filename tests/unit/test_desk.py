@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -344,13 +344,21 @@ async def _no_claim_text(harness: Harness) -> bool:
     return not [m for m in (await harness.emulator.sent(4242)).messages if "this is Alex" in (m.get("text") or "")]
 
 
-async def test_out_of_hours_the_customer_is_told_when_the_team_is_back(closed_desk: Harness) -> None:
+@pytest.mark.parametrize(
+    ("moment", "back"),
+    [
+        ("2026-12-09T12:00:00+00:00", "on Sunday"),  # a Wednesday
+        ("2027-03-27T23:30:00+00:00", "tomorrow"),  # a Saturday 23:30 in London, before the clocks go forward
+        ("2026-10-25T00:30:00+00:00", "on Sunday"),  # Sunday 01:30 in London, summer time ending: next Sunday
+    ],
+)
+async def test_out_of_hours_the_customer_is_told_when_the_team_is_back(
+    clock, closed_desk: Harness, moment: str, back: str
+) -> None:
+    clock.set_to(datetime.fromisoformat(moment))
     messages = await closed_desk.say("I want a person")
     told = await _new(closed_desk, 4242, messages[-1]["seq"] - 1, "isn't working right now")
-    assert (
-        "they're back on Sunday at 00:00 (Europe/London time)" in told[-1]["text"]
-        or "back today at 00:00" in told[-1]["text"]
-    )
+    assert f"they're back {back} at 00:00 (Europe/London time)" in told[-1]["text"]
     assert "number 1 in line" not in told[-1]["text"], "no wait is promised that can't be kept"
     async with closed_desk.sessions() as session:
         assert (await session.scalar(select(Handoff))).status is HandoffStatus.QUEUED, "agents see it first thing"

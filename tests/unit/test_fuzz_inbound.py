@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot import replies
+from bot import clock, replies
 from bot.desk.texts import AGENT_EDIT
 from bot.emulator.markup import detect_entities
 from bot.emulator.state import DEFAULT_BOT_USERNAME
@@ -338,13 +338,13 @@ class Sent:
 async def send_message(
     world: World, chat: JSON, sender: JSON | None, content: JSON, *, edited: bool = False, thread_id: int | None = None
 ) -> Sent:
-    message: JSON = {"message_id": world.message_id(), "date": int(time.time()), "chat": chat, **content}
+    message: JSON = {"message_id": world.message_id(), "date": int(clock.now().timestamp()), "chat": chat, **content}
     if sender is not None:
         message["from"] = sender
     if thread_id is not None:
         message |= {"message_thread_id": thread_id, "is_topic_message": True}
     if edited:
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(clock.now().timestamp())
     kind = "edited_message" if edited else "message"
     return Sent(await world.inject(kind, message), kind, content, chat["id"])
 
@@ -435,7 +435,7 @@ def test_forged_and_odd_button_presses(world: World) -> None:
             if with_message:
                 message: JSON = {
                     "message_id": world.message_id(),
-                    "date": int(time.time()),
+                    "date": int(clock.now().timestamp()),
                     "chat": private_chat(customer),
                     "from": {"id": 123456789, "is_bot": True, "first_name": "Bot"},
                 }

@@ -22,6 +22,7 @@ BEING_SPLIT: frozenset[str] = frozenset()
 RULES = [
     ("storage imports no feature", ["bot/storage/**/*.py"], FEATURES),
     ("configuration imports no feature", ["bot/config.py", "bot/hours.py"], FEATURES),
+    ("the clock imports nothing of the app", ["bot/clock.py"], ("bot", "actions")),
     ("the desk never imports the console", ["bot/desk/**/*.py"], ("bot.admin",)),
     ("the Rasa runtime never imports content", ["bot/rasa_runtime.py"], ("bot.content",)),
     ("benchmarks never import tests", ["bench/**/*.py"], ("tests",)),

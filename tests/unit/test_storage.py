@@ -10,6 +10,7 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from bot import clock
 from bot.storage import buttons, inbox, memory, tickets, transcript
 from bot.storage.db import Sessions, create_engine, create_sessionmaker, watch_outage
 from bot.storage.models import (
@@ -246,7 +247,7 @@ async def test_a_first_day_customer_is_not_returning(sessions: async_sessionmake
         )
     async with sessions() as session:
         found = await session.run_sync(
-            memory.remember, telegram_user_id=42, today=datetime.now(UTC), regular_min_visits=3, regular_min_tickets=2
+            memory.remember, telegram_user_id=42, today=clock.now(), regular_min_visits=3, regular_min_tickets=2
         )
     assert not found.returning and not found.regular and found.open_tickets == []
 
