@@ -16,6 +16,7 @@ from bot.content.files import ContentError
 from bot.desk.cards import REASONS
 from bot.storage import figures as stored
 from bot.storage import flags as flagged_answers
+from bot.storage import saved_replies
 from bot.storage.models import utcnow
 
 NAV = ("Dashboard", "/dashboard")
@@ -66,6 +67,7 @@ async def dashboard(request: web.Request) -> web.Response:
     zone, now = console.settings.business_hours.zone, utcnow()
     since = stored.day_start(now, zone) - timedelta(days=days - 1)
     figures, per_day, intents, flags = await console.sessions.read(_numbers, since, now, days, zone)
+    usage = await console.sessions.read(saved_replies.usage)
     questions = await insights.not_understood(console.settings.rasa_tracker_url, since)
     most_reasons = max((count for _, count in figures.by_reason), default=0)
     return await render(
@@ -84,6 +86,9 @@ async def dashboard(request: web.Request) -> web.Response:
         questions=questions,
         intents=intents,
         flags=flags,
+        usage=usage,
+        bar=bar,
+        most_used=max((u.uses for u in usage), default=0),
         duration=stored.duration,
         percent=percent,
         bar_width=BAR_WIDTH,

@@ -11,7 +11,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandl
 
 from bot import hours as hours_module
 from bot import replies
-from bot.desk import briefing, cards, lifecycle
+from bot.desk import briefing, cards, lifecycle, saved
 from bot.desk.desk import Desk, target
 from bot.desk.texts import (
     ADMINS_ONLY,
@@ -50,6 +50,7 @@ class AgentCommands:
             "promises": self.on_promises,
             "kept": self.on_kept,
             "queue": self.on_queue,
+            "r": self.on_saved_reply,
             "media": self.on_media,
             "reopen": self.on_reopen,
             "help": self.on_help,
@@ -100,6 +101,19 @@ class AgentCommands:
     async def on_queue(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/queue: who is waiting, and for how long."""
         await self._desk.direct(update.effective_chat.id, await self._desk.sessions.read(queue_text))
+
+    async def on_saved_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/r lists the saved replies, /r <name> sends one, /r <words> offers the best three (see desk/saved.py)."""
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None:
+            return
+        agent = await self._desk.agent(update)
+        replied = message.reply_to_message.message_id if message.reply_to_message else None
+        problem = await self._desk.step(
+            saved.command, agent.id, chat.id, _rest(message), replied, update_id=update.update_id
+        )
+        if problem:
+            await self._desk.direct(chat.id, problem)
 
     async def on_close(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/close <note>: the conversation ends; the customer gets a rating request and a check the next day."""

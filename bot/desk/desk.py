@@ -23,7 +23,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
-from bot.desk import handoff, lifecycle
+from bot.desk import handoff, lifecycle, saved
 from bot.desk.members import Membership
 from bot.desk.texts import (
     AGENT_EDIT,
@@ -286,6 +286,8 @@ class Desk:
         elif action == "transfer":
             handoff_id, _, to = number.partition(":")
             answer = await self.step(lifecycle.transfer, int(handoff_id), agent.id, int(to) or None)
+        elif action == saved.ACTION:
+            answer = await self.step(saved.press, agent.id, number, update_id=update.update_id)
         elif action in ("close", "return"):
             answer = await self.finish(
                 int(number), agent.id, HandoffStatus.CLOSED if action == "close" else HandoffStatus.RETURNED

@@ -20,7 +20,8 @@ AGENT_WELCOME = (
     "/media T000012 sends you a ticket's attachments that are not in its topic\n"
     "/flag <what was wrong> reports the bot's last answer to your customer as wrong (/flag T000012 … for another ticket)\n"
     "/reopen T000012 opens a closed ticket again\n"
-    "/queue shows who is waiting"
+    "/queue shows who is waiting\n"
+    "/r lists the saved replies; /r <name> sends one; /r <words> finds the best three"
 )
 NOT_AN_AGENT = "Sorry, this is only for members of the agents' group."
 LEFT_THE_GROUP = (
@@ -78,3 +79,11 @@ RELEASED_NOTICE = "🔓 {admin} released {ticket} from {agent}: it is back in th
 SUMMARY = (
     "📊 {waiting} waiting (longest {longest} min) · {handled} with an agent · today: {closed} closed, rating {rating}"
 )
+SAVED_LIST = "Saved replies, for {customer}:"
+SAVED_BEST = "The best matches, for {customer} (nothing is sent until you press one):"
+SAVED_WHICH = "You're helping several customers: whom is “{name}” for?"
+SAVED_SENT = "Sent “{name}” to {customer} ({ticket})."
+SAVED_NONE = "There are no saved replies yet: an admin adds them in the console (Saved replies)."
+SAVED_NO_MATCH = "No saved reply matches “{words}”. /r lists them all."
+SAVED_LATE = "That conversation has ended or is no longer yours, so nothing was sent."
+SAVED_GONE = "That saved reply no longer exists, so nothing was sent."

@@ -383,3 +383,15 @@ class Flag(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     resolved_at: Mapped[datetime | None] = mapped_column(index=True)
     resolved_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class SavedReply(Base):
+    """A reply agents send with /r: its name, its text with placeholders, a category, and how often it was sent."""
+
+    __tablename__ = "saved_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64), default="")
+    uses: Mapped[int] = mapped_column(default=0)
