@@ -30,6 +30,8 @@ HELP = """Commands:
   close [note]         close the conversation (the customer is asked for a rating)
   return               hand the customer back to the bot
   note <text>          an internal note on the ticket, never shown to the customer
+  r [name | words]     saved replies: `r` lists them, `r <name>` sends one, `r <words>` offers the best three
+                       (then `press <n>`); to the current customer
   transfer             pass the customer to another agent or back to the queue (then `press <n>`)
   press <n>            press button n of the bot's last message with buttons here
   queue                who is waiting for a person
@@ -123,6 +125,8 @@ class AgentDesk(DeskView):
         if line.lower() == "queue":
             await self.queue()
             return None
+        if command == "r":
+            return await self._to_current(f"/r {rest.strip()}".strip())
         if line.lower() == "transfer":
             return await self._to_current("/transfer")
         if command == "press":

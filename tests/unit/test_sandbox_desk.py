@@ -19,6 +19,7 @@ from bot import replies
 from bot.desk import board, briefing, handoff, lifecycle
 from bot.desk import texts as desk_texts
 from bot.sandbox_desk import AgentDesk, DeskError, Event, reference
+from bot.storage import saved_replies
 from bot.storage.models import Handoff, HandoffStatus, TicketStatus
 from tests.unit.chat_harness import Harness, eventually, running_harness
 from tests.unit.test_desk import HANDOFF
@@ -211,6 +212,28 @@ async def test_notes_the_queue_and_returning_to_the_bot(harness: Harness) -> Non
     assert await desk.handle("return") is None
     assert await _received(harness, MAYA, customer_start, "T000001") == replies.RETURNED.format(ticket="T000001")
     await _until(desk, lambda: "T000001" not in desk.talks and desk.tickets["T000001"].status == "back with the bot")
+
+
+async def test_saved_replies_are_listed_and_sent_to_the_current_customer(harness: Harness) -> None:
+    async with harness.sessions.begin() as session:
+        await session.run_sync(saved_replies.save, "alice", None, "Greeting", "Hello {first_name}, {agent} here.", "")
+        await session.run_sync(
+            saved_replies.save, "alice", None, "Refund", "Your refund for {ticket} is sent.", "Billing"
+        )
+    await _asks_for_a_person(harness)
+    desk = await _desk(harness)
+    await _claimed(desk, "T000001")
+    await desk.handle("r")
+    offer = await _event(desk, lambda e: "press <n>" in e.text)
+    assert offer.text.endswith("[1] Billing · Refund  [2] Greeting  (`press <n>`)")
+    customer_start = (await harness.emulator.sent(MAYA)).last
+    assert await desk.handle("press 2") == desk_texts.SAVED_SENT.format(
+        name="Greeting", customer="Maya", ticket="T000001"
+    )
+    assert await _received(harness, MAYA, customer_start, "Hello") == "Alex: Hello Maya, Alex here."
+    customer_start = (await harness.emulator.sent(MAYA)).last
+    await desk.handle("r refund")
+    assert await _received(harness, MAYA, customer_start, "refund") == "Alex: Your refund for T000001 is sent."
 
 
 async def test_passing_a_customer_to_another_agent(harness: Harness) -> None:
