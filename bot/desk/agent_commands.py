@@ -33,7 +33,7 @@ Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None
 
 
 class AgentCommands:
-    """/close, /return, /transfer, /note, /promise, /promises, /kept, /queue and /help for agents; /queue, /agents
+    """/close, /return, /transfer, /note, /promise, /promises, /kept, /queue, /r and /help for agents; /queue, /agents
     and /release in the agents' group."""
 
     def __init__(self, desk: Desk) -> None:
