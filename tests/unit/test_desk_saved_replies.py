@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot import replies
 from bot.desk import texts as desk_texts
 from bot.storage import saved_replies, transcript
 from bot.storage.models import Direction, SavedReply
-from tests.unit.chat_harness import Harness, eventually
+from tests.unit.chat_harness import Harness, callback_answer, eventually
 from tests.unit.test_desk import ALEX, _claimed, _last, _new, _press, desk  # noqa: F401 (desk: the fixture)
 
 REPLIES = [
@@ -126,4 +127,7 @@ async def test_a_late_press_after_the_close_sends_nothing(desk: Harness) -> None
     answer = await _press(desk, ALEX, offer, "Greeting")
     assert answer["answer"]["text"] == desk_texts.SAVED_LATE
     assert not [m for m in await _customer_got(desk, customer_start) if "Hello" in (m.get("text") or "")]
+    assert (await _uses(desk))["Greeting"] == 0
+    forged = await desk.emulator.press(ALEX, offer["message_id"], "b:forged-saved-reply", chat_id=ALEX, forged=True)
+    assert (await callback_answer(desk, forged["callback_query_id"]))["answer"]["text"] == replies.EXPIRED_BUTTON
     assert (await _uses(desk))["Greeting"] == 0
