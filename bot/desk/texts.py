@@ -78,3 +78,21 @@ RELEASED_NOTICE = "🔓 {admin} released {ticket} from {agent}: it is back in th
 SUMMARY = (
     "📊 {waiting} waiting (longest {longest} min) · {handled} with an agent · today: {closed} closed, rating {rating}"
 )
+BLOCK_USAGE = (
+    "Usage: /block <reason>, in a ticket's topic or here for the customer you're helping (with several, as a reply "
+    "to one of their messages). Their open tickets close with the reason; they are told once, and nothing they send "
+    "reaches the team or the bot until /unblock in their ticket's topic."
+)
+UNBLOCK_USAGE = (
+    "Usage: /unblock T000012 (here or in the agents' group) or /unblock in a blocked customer's ticket topic; the "
+    "console's Blocked customers page lists them."
+)
+BLOCKED_NOTICE = (
+    "⛔ {agent} blocked {name}: {reason}. What they send is kept but no longer reaches the team or the bot; their "
+    "open tickets are closed. /unblock {ticket} lifts it."
+)
+BLOCKED_AGENT = "⛔ {name} is blocked ({reason}); closed: {closed}. /unblock {ticket} lifts it."
+ALREADY_BLOCKED = "{name} is blocked already. /unblock {ticket} lifts it."
+NOT_BLOCKED = "{name} is not blocked."
+UNBLOCKED_NOTICE = "✅ {agent} unblocked {name}: what they send reaches the bot again."
+UNBLOCKED = "✅ {name} ({ticket}) is unblocked: what they send reaches the bot again."

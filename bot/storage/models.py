@@ -383,3 +383,15 @@ class Flag(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     resolved_at: Mapped[datetime | None] = mapped_column(index=True)
     resolved_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class Block(Base):
+    """A customer an agent blocked for abuse: kept by Telegram user id alone, so /forget does not lift it."""
+
+    __tablename__ = "blocks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    blocked_by: Mapped[str] = mapped_column(String(255))  # the agent's first name
+    blocked_by_user_id: Mapped[int | None] = mapped_column(BigInteger)  # the agent's Telegram user id
