@@ -20,6 +20,8 @@ AGENT_WELCOME = (
     "/media T000012 sends you a ticket's attachments that are not in its topic\n"
     "/flag <what was wrong> reports the bot's last answer to your customer as wrong (/flag T000012 … for another ticket)\n"
     "/reopen T000012 opens a closed ticket again\n"
+    "/block <reason> stops an abusive customer (their tickets close; nothing they send reaches us); "
+    "/unblock T000012 lifts it\n"
     "/queue shows who is waiting"
 )
 NOT_AN_AGENT = "Sorry, this is only for members of the agents' group."
