@@ -218,3 +218,25 @@ async def test_mydata_shows_the_block_and_forget_does_not_lift_it(desk: Harness)
     await _send(desk, MAYA, "hello, it's me again")
     assert len(desk.rasa.received) == asked
     assert (await desk.emulator.sent(MAYA, seen)).messages == []
+
+
+async def test_a_request_rasa_answers_after_the_block_asks_no_one(desk: Harness) -> None:
+    card = await _queued(desk)
+    await _send(desk, MAYA, "/cancel")  # back with the bot; the ticket and its topic stay open
+    answering, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(body: dict) -> list[dict]:
+        if body["message"] == "I want a person":
+            answering.set()
+            await release.wait()
+        return _handing_over(body)
+
+    desk.rasa.answer = slow
+    asked = await desk.emulator.send_text(MAYA, "I want a person")
+    await asyncio.wait_for(answering.wait(), 8)
+    await _send(desk, BO, "/block abuse", chat_id=desk.group_id, message_thread_id=card["message_thread_id"])
+    release.set()
+    assert await _done(desk, asked["update_id"])
+    async with desk.sessions() as session:
+        statuses = [h.status for h in (await session.scalars(select(Handoff).order_by(Handoff.id))).all()]
+    assert statuses == [HandoffStatus.CANCELLED], "a blocked customer is not queued for the team"
