@@ -1,5 +1,6 @@
-"""Blocking an abusive customer: `/block <reason>` in a ticket's topic or in the agent's private chat, `/unblock`
-in the topic (the console lifts a block too, bot/admin/blocks.py).
+"""Blocking an abusive customer: `/block <reason>` in a ticket's topic or in the agent's private chat; `/unblock`
+in the topic, or `/unblock T000012` in the private chat or the group (the console lifts a block too,
+bot/admin/blocks.py).
 
 A blocked customer's messages are still stored, but reach neither the agents nor Rasa (bot/chat/handlers.py);
 they are told once, when the block is made. Their open tickets and handoff close with the reason, and the topics
