@@ -39,6 +39,7 @@ from bot.content.files import read_tree
 from bot.content.nlg import ResponseCatalog
 from bot.content.training import prepare
 from bot.desk.agent_commands import AgentCommands
+from bot.desk.blocking import BlockCommands
 from bot.desk.desk import Desk
 from bot.desk.insights import DeskInsights
 from bot.desk.round import Round
@@ -109,6 +110,7 @@ def build_application(
     agent = private & desk.agent_chats & filters.UpdateType.MESSAGE
     insights = DeskInsights(settings, sessions, desk, application.bot)  # /stats and /flag: before the desk's commands
     application.add_handler(CommandHandler(["stats", "flag"], insights.on_command, filters=insights.chats))
+    application.add_handlers(BlockCommands(desk).handlers(agent))  # before the agents' commands' catch-all
     application.add_handlers(AgentCommands(desk).handlers(agent))
     application.add_handlers(desk.members.handlers())  # who joins or leaves the agents' group
     application.add_handler(MessageHandler(agent & ~filters.StatusUpdate.ALL, desk.on_agent_message))

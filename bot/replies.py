@@ -97,3 +97,8 @@ TRANSFERRED = "I'm passing you to {agent}, who will take it from here. They can 
 BACK_IN_QUEUE = "I'm passing your conversation to the next person available on our team. They'll see everything so far."
 PROMISED = "{agent} has made a note to {what}, by {due}. We'll let you know here when it's done."
 PROMISE_KEPT = "Good news about ticket {ticket}: {agent} has done what they promised ({what})."
+
+BLOCKED = (
+    "We're sorry, but we have had to close this conversation, and our team won't see further messages here. "
+    "Thank you for understanding. /mydata and /forget still work for your data."
+)

@@ -35,6 +35,9 @@ HELP = """Commands:
   transfer             pass the customer to another agent or back to the queue (then `press <n>`)
   press <n>            press button n of the bot's last message with buttons here
   queue                who is waiting for a person
+  block <reason>       block the current customer for abuse: their tickets close, they are told once, and nothing
+                       they send reaches the team or the bot any more
+  unblock T000001      lift the block of that ticket's customer
   /<command>           any of the bot's agent commands (/promise, /promises, /kept…), for the current customer
   help, quit"""
 
@@ -96,6 +99,19 @@ class AgentDesk(DeskView):
         _, message_id, data = self.choices[int(number) - 1]
         return await self._press(message_id, data, self.agent_id)
 
+    async def block(self, reason: str) -> str | None:
+        """/block <reason>, for the current customer."""
+        if not reason.strip():
+            return "Usage: block <reason>"
+        return await self._to_current(f"/block {reason.strip()}")
+
+    async def unblock(self, ticket_ref: str) -> str | None:
+        """/unblock T000001: the bot's answer arrives in the private chat."""
+        if not ticket_ref.strip():
+            return "Usage: unblock T000001"
+        await self.emulator.send_text(self.agent_id, f"/unblock {reference(ticket_ref)}")
+        return None
+
     async def queue(self) -> None:
         """Ask the bot who is waiting; the answer arrives in the private chat."""
         await self.emulator.send_text(self.agent_id, "/queue")
@@ -129,6 +145,10 @@ class AgentDesk(DeskView):
             return await self._to_current(f"/r {rest.strip()}".strip())
         if line.lower() == "transfer":
             return await self._to_current("/transfer")
+        if command == "block":
+            return await self.block(rest)
+        if command == "unblock":
+            return await self.unblock(rest)
         if command == "press":
             return await self.press(rest)
         return await self.say(line)

@@ -14,14 +14,35 @@ from types import ModuleType
 
 from aiohttp import web
 
-from bot.admin import accounts, audit, conversations, dashboard, flags, intents, responses, saved_replies, training
+from bot.admin import (
+    accounts,
+    audit,
+    blocks,
+    conversations,
+    dashboard,
+    flags,
+    intents,
+    responses,
+    saved_replies,
+    training,
+)
 from bot.admin.pages import DEPS, PREFIX, SIGNED, TEMPLATES, Deps, client_address, deps, form, render, see_other, url
 from bot.config import Settings
 from bot.content.deploy import Trainer
 from bot.storage.db import Sessions
 
 log = logging.getLogger(__name__)
-PAGES: tuple[ModuleType, ...] = (intents, responses, training, dashboard, conversations, flags, saved_replies, audit)
+PAGES: tuple[ModuleType, ...] = (
+    intents,
+    responses,
+    training,
+    dashboard,
+    conversations,
+    flags,
+    saved_replies,
+    blocks,
+    audit,
+)
 COOKIE = "frontline_console"
 LOGIN_COOKIE = "frontline_login"  # the login form's own CSRF token (no session exists yet)
 routes = web.RouteTableDef()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.admin.pages import deps, render, url
 from bot.desk.cards import CATEGORIES, REASONS, customer_name
+from bot.storage.desk_models import Flag
 from bot.storage.figures import duration
 from bot.storage.models import (
     Agent,
@@ -21,7 +22,6 @@ from bot.storage.models import (
     ConversationState,
     Customer,
     Direction,
-    Flag,
     Handoff,
     Message,
     Ticket,

@@ -16,6 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import replies
+from bot.chat.blocked import Blocked, silent_when_blocked
 from bot.chat.records import (
     attachment_record,
     file_id_of,
@@ -29,7 +30,7 @@ from bot.desk.texts import CSAT_PREFIX, FOLLOWUP_PREFIX
 from bot.desk.texts import PREFIX as DESK_PREFIX
 from bot.faults import failpoint
 from bot.rasa import RasaClient, escape_customer_text
-from bot.storage import buttons, forget_log, handoffs, inbox, privacy, transcript
+from bot.storage import blocks, buttons, forget_log, handoffs, inbox, privacy, transcript
 from bot.storage.db import Sessions
 from bot.storage.models import Conversation, ConversationState, utcnow
 from bot.telegram.outbox import Outbox
@@ -63,7 +64,7 @@ def customers_only(handler: Handler) -> Handler:
         if self._desk.is_agent_chat(update):
             await self._desk.on_agent_edit(update)
             return
-        await handler(self, update, context)
+        await silent_when_blocked(handler)(self, update, context)
 
     return guarded
 
@@ -84,6 +85,7 @@ class CustomerChat:
             FORGET_NO: self._keep,
         }
 
+    @silent_when_blocked
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start: greet the customer through Rasa, by name; a member of the agents' group is set up as an agent."""
         if self._desk.enabled and await self._desk.is_agent(update.effective_user.id):
@@ -117,7 +119,7 @@ class CustomerChat:
     @customers_only
     async def on_mydata(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/mydata: everything stored about the customer, as a JSON file recorded in the outbox like any reply."""
-        conversation = await self._record(update, kind="command", text=update.effective_message.text)
+        conversation = await self._record(update, kind="command", text=update.effective_message.text, blocked_ok=True)
         async with self._sessions.begin() as session:
             if not await session.run_sync(transcript.replies_to, update.update_id):
                 export = await session.run_sync(privacy.export_customer, update.effective_user.id)
@@ -136,7 +138,7 @@ class CustomerChat:
     @customers_only
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/forget: ask for confirmation first, with buttons the app answers itself."""
-        conversation = await self._record(update, kind="command", text=update.effective_message.text)
+        conversation = await self._record(update, kind="command", text=update.effective_message.text, blocked_ok=True)
         choices = [
             {"title": replies.FORGET_YES, "payload": FORGET_YES},
             {"title": replies.FORGET_NO, "payload": FORGET_NO},
@@ -201,6 +203,7 @@ class CustomerChat:
             return
         await self._trip.reply(update, conversation, [{"text": replies.MEDIA.get(kind, replies.OTHER_MEDIA)}])
 
+    @silent_when_blocked
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button press: resolve its server-side payload; refuse data we never issued to this chat."""
         query = update.callback_query
@@ -252,7 +255,9 @@ class CustomerChat:
 
     async def _keep(self, update: Update) -> None:
         """The customer changed their mind about /forget."""
-        conversation = await self._record(update, kind="button", text=replies.FORGET_NO, payload={"payload": FORGET_NO})
+        conversation = await self._record(
+            update, kind="button", text=replies.FORGET_NO, payload={"payload": FORGET_NO}, blocked_ok=True
+        )
         await self._trip.reply(update, conversation, [{"text": replies.NOTHING_DELETED}])
 
     async def _forget(self, update: Update) -> None:
@@ -282,10 +287,9 @@ class CustomerChat:
         # Delivered: the bare records that carried the confirmation go too (else the desk's round takes them).
         await self._sessions.run(privacy.drop_confirmation, chat_id, replies.FORGOTTEN)
 
-    async def _record(
-        self, update: Update, *, kind: str, text: str | None, payload: dict[str, Any] | None = None
-    ) -> Conversation:
-        return (await self._arrive(update, kind=kind, text=text, payload=payload, look_back=False)).conversation
+    async def _record(self, update: Update, *, kind: str, text: str | None, **more: Any) -> Conversation:
+        """Record what the customer sent (`more`: its payload, and `blocked_ok`: see _arrive)."""
+        return (await self._arrive(update, kind=kind, text=text, look_back=False, **more)).conversation
 
     async def _arrive(
         self,
@@ -296,14 +300,25 @@ class CustomerChat:
         payload: dict[str, Any] | None = None,
         look_back: bool = True,
         claim: bool = False,
+        blocked_ok: bool = False,
     ) -> Arrival:
         """Record what the customer sent, in one transaction with what comes next on a message's usual way:
         with `look_back`, whether it reopens the conversation's latest handoff (the usual answer, no, then costs
-        no transaction of its own); with `claim`, the trip to Rasa, unless a person is (about to be) in charge."""
+        no transaction of its own); with `claim`, the trip to Rasa, unless a person is (about to be) in charge.
+        A blocked customer's update ends here, stored (raises Blocked), unless `blocked_ok` (/mydata, /forget)."""
         arrival = await self._sessions.run(
-            self._record_arrival, update, kind=kind, text=text or "", payload=payload, look_back=look_back, claim=claim
+            self._record_arrival,
+            update,
+            kind=kind,
+            text=text or "",
+            payload=payload,
+            look_back=look_back,
+            claim=claim,
+            blocked_ok=blocked_ok,
         )
         failpoint(self._settings, "after-inbox")
+        if arrival is None:
+            raise Blocked
         return arrival
 
     def _record_arrival(
@@ -316,7 +331,9 @@ class CustomerChat:
         payload: dict[str, Any] | None,
         look_back: bool,
         claim: bool,
-    ) -> Arrival:
+        blocked_ok: bool = False,
+    ) -> Arrival | None:
+        """What `_arrive` records (None: the customer is blocked)."""
         user = update.effective_user
         conversation = transcript.arrival(
             session,
@@ -337,6 +354,8 @@ class CustomerChat:
             payload=payload,
             telegram_message_id=message.message_id if message and not update.callback_query else None,
         )
+        if not blocked_ok and blocks.active(session, conversation.customer.telegram_user_id) is not None:
+            return None
         with_the_bot = conversation.state not in (ConversationState.QUEUED, ConversationState.HUMAN)
         reopens = (
             look_back

@@ -12,7 +12,7 @@ from bot import replies
 from bot.desk import cards, lifecycle
 from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, RELAY_HEADER
 from bot.desk.unit import DONE, Unit, record_number
-from bot.storage import handoffs, tickets, transcript
+from bot.storage import blocks, handoffs, tickets, transcript
 from bot.storage.models import (
     Conversation,
     ConversationState,
@@ -31,6 +31,8 @@ COMMENT_WINDOW = timedelta(minutes=30)  # a text this soon after a rating is a c
 
 def escalate(u: Unit, conversation: Conversation, *, reason: str, context: dict[str, Any]) -> None:
     """Queue the customer for a person (once), opening a ticket when the request has none, and tell them so."""
+    if blocks.active(u.session, conversation.customer.telegram_user_id) is not None:
+        return  # blocked while Rasa answered a message sent before: the team is not asked again
     active = handoffs.active_for(u.session, conversation.id)
     if active is not None:
         _say_where_they_stand(u, conversation, active)

@@ -32,7 +32,7 @@ from bot.desk.texts import (
     TRANSFERRED_NOTICE,
 )
 from bot.desk.unit import DONE, Unit, record_number, thread
-from bot.storage import handoffs, memory, transcript
+from bot.storage import blocks, handoffs, memory, transcript
 from bot.storage.models import Agent, Conversation, Handoff, HandoffStatus, Ticket, TicketStatus, utcnow
 
 ENDED = "This conversation has already ended."
@@ -50,6 +50,7 @@ def may_reopen(settings: Settings, last: Handoff | None) -> bool:
         and last is not None
         and last.status is HandoffStatus.CLOSED
         and last.csat is None
+        and not (last.resolution or "").startswith(blocks.RESOLUTION)  # closed by a block: stays closed
         and utcnow() - last.closed_at <= window
     )
 

@@ -22,7 +22,8 @@ from bot.desk.texts import (
 )
 from bot.desk.unit import Unit
 from bot.storage import handoffs, saved_replies
-from bot.storage.models import Agent, Handoff, HandoffStatus, SavedReply, utcnow
+from bot.storage.desk_models import SavedReply
+from bot.storage.models import Agent, Handoff, HandoffStatus, utcnow
 from bot.telegram.formatting import split_text
 
 ACTION = "sr"  # a button's payload: desk:sr:<handoff id, 0 while the customer is to be chosen>:<saved reply id>

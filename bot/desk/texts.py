@@ -20,6 +20,8 @@ AGENT_WELCOME = (
     "/media T000012 sends you a ticket's attachments that are not in its topic\n"
     "/flag <what was wrong> reports the bot's last answer to your customer as wrong (/flag T000012 … for another ticket)\n"
     "/reopen T000012 opens a closed ticket again\n"
+    "/block <reason> stops an abusive customer (their tickets close; nothing they send reaches us); "
+    "/unblock T000012 lifts it\n"
     "/queue shows who is waiting\n"
     "/r lists the saved replies; /r <name> sends one; /r <words> finds the best three"
 )
@@ -87,3 +89,21 @@ SAVED_NONE = "There are no saved replies yet: an admin adds them in the console 
 SAVED_NO_MATCH = "No saved reply matches “{words}”. /r lists them all."
 SAVED_LATE = "That conversation has ended or is no longer yours, so nothing was sent."
 SAVED_GONE = "That saved reply no longer exists, so nothing was sent."
+BLOCK_USAGE = (
+    "Usage: /block <reason>, in a ticket's topic or here for the customer you're helping (with several, as a reply "
+    "to one of their messages). Their open tickets close with the reason; they are told once, and nothing they send "
+    "reaches the team or the bot until /unblock in their ticket's topic."
+)
+UNBLOCK_USAGE = (
+    "Usage: /unblock T000012 (here or in the agents' group) or /unblock in a blocked customer's ticket topic; the "
+    "console's Blocked customers page lists them."
+)
+BLOCKED_NOTICE = (
+    "⛔ {agent} blocked {name}: {reason}. What they send is kept but no longer reaches the team or the bot; their "
+    "open tickets are closed. /unblock {ticket} lifts it."
+)
+BLOCKED_AGENT = "⛔ {name} is blocked ({reason}); closed: {closed}. /unblock {ticket} lifts it."
+ALREADY_BLOCKED = "{name} is blocked already. /unblock {ticket} lifts it."
+NOT_BLOCKED = "{name} is not blocked."
+UNBLOCKED_NOTICE = "✅ {agent} unblocked {name}: what they send reaches the bot again."
+UNBLOCKED = "✅ {name} ({ticket}) is unblocked: what they send reaches the bot again."

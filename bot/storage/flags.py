@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.storage.models import Agent, Customer, Direction, Flag, Message, Ticket, utcnow
+from bot.storage.desk_models import Flag
+from bot.storage.models import Agent, Customer, Direction, Message, Ticket, utcnow
 
 
 def flaggable_answer(session: Session, conversation_id: int) -> Message | None:

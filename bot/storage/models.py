@@ -9,7 +9,10 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bot.storage import base
+from bot.storage import (
+    base,
+    desk_models,  # noqa: F401  (registers the agents' tools' tables with the others)
+)
 from bot.storage.base import enum_column
 
 # Imported from here by the rest of the app too (named here, so that they are this module's as well).
@@ -367,31 +370,3 @@ class AdminSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     flash: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # messages for the next page: kind, text
-
-
-class Flag(Base):
-    """An agent's report that the bot answered a customer wrongly: the answer, the ticket, the agent's note."""
-
-    __tablename__ = "flags"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    # The bot's answer that was wrong (its customer's message is the incoming one of the same update).
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
-    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
-    note: Mapped[str] = mapped_column(Text, default="")
-    resolved_at: Mapped[datetime | None] = mapped_column(index=True)
-    resolved_by: Mapped[str | None] = mapped_column(String(255))
-
-
-class SavedReply(Base):
-    """A reply agents send with /r: its name, its text with placeholders, a category, and how often it was sent."""
-
-    __tablename__ = "saved_replies"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    text: Mapped[str] = mapped_column(Text)
-    category: Mapped[str] = mapped_column(String(64), default="")
-    uses: Mapped[int] = mapped_column(default=0)

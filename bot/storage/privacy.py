@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
 from bot.storage import forget_log, inbox
+from bot.storage.desk_models import Block
 from bot.storage.models import (
     ACTIVE_HANDOFF,
     CallbackPayload,
@@ -81,7 +82,12 @@ def export_customer(session: Session, telegram_user_id: int) -> dict[str, Any]:
         "customer": None,
         "conversations": [],
         "tickets": [],
+        "block": None,
     }
+    # A block is kept by user id alone and outlives /forget (bot/storage/blocks.py): shown whether or not a profile is.
+    block = session.scalar(select(Block).where(Block.telegram_user_id == telegram_user_id))
+    if block is not None:
+        document["block"] = {"blocked_at": _plain(block.created_at), "reason": block.reason}
     if customer is None:
         return document
     document["customer"] = _row(

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.storage.models import AuditEntry, SavedReply
+from bot.storage.desk_models import SavedReply
+from bot.storage.models import AuditEntry
 
 PLACEHOLDERS = ("first_name", "ticket", "agent")
 EXAMPLE = {"first_name": "Maya", "ticket": "T000042", "agent": "Alex"}  # the console's preview

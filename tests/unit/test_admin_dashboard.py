@@ -20,7 +20,8 @@ from bot.content import current, seeding
 from bot.content.files import read_tree
 from bot.rasa_runtime import ROOT
 from bot.storage import figures, flags
-from bot.storage.models import Agent, AuditEntry, Flag, Ticket, utcnow
+from bot.storage.desk_models import Flag
+from bot.storage.models import Agent, AuditEntry, Ticket, utcnow
 from tests.unit.test_admin_console import PASSWORD, RefusingTrainer, post, sign_in
 from tests.unit.test_insights import NOW, customer, flagged_conversation, handed, make_tracker, said
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.admin.pages import PREFIX
-from bot.storage.models import SavedReply
+from bot.storage.desk_models import SavedReply
 from tests.unit.test_admin_console import audit, post
 from tests.unit.test_admin_dashboard import console, text_of  # noqa: F401 (console: the fixture)
 

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from bot import replies
 from bot.desk import texts as desk_texts
 from bot.storage import saved_replies, transcript
-from bot.storage.models import Direction, SavedReply
+from bot.storage.desk_models import SavedReply
+from bot.storage.models import Direction
 from tests.unit.chat_harness import Harness, callback_answer, eventually
 from tests.unit.test_desk import ALEX, _claimed, _last, _new, _press, desk  # noqa: F401 (desk: the fixture)
 

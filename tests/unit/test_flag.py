@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.desk import insights as desk_insights
-from bot.storage.models import Agent, Flag, Message
+from bot.storage.desk_models import Flag
+from bot.storage.models import Agent, Message
 from tests.unit import test_desk
 from tests.unit.chat_harness import Harness
 from tests.unit.test_desk import ALEX, BO, _agent_ready, _claimed, _last, _new, _press, _queued

@@ -43,7 +43,20 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 CUSTOMER_COMMANDS = ("start", "help", "tickets", "cancel", "mydata", "forget")
-AGENT_COMMANDS = ("close", "return", "note", "transfer", "promise", "promises", "kept", "queue", "help", "start")
+AGENT_COMMANDS = (
+    "close",
+    "return",
+    "note",
+    "transfer",
+    "promise",
+    "promises",
+    "kept",
+    "queue",
+    "help",
+    "start",
+    "block",
+    "unblock",
+)
 GROUP_COMMANDS = ("queue", "agents", "release")
 POLL_SINCE_API_9 = {"allows_revoting": False, "members_only": False}  # required by this PTB (Bot API 9.6, 10.0)
 MEDIA = (

@@ -198,6 +198,22 @@ async def test_closing_with_a_note_ends_the_conversation(harness: Harness) -> No
     assert (handoff.status, handoff.resolution) == (HandoffStatus.CLOSED, "replacement sent")
 
 
+async def test_blocking_the_current_customer_and_unblocking_by_ticket(harness: Harness) -> None:
+    await _asks_for_a_person(harness)
+    desk = await _desk(harness)
+    await _claimed(desk, "T000001")
+    assert await desk.handle("block") == "Usage: block <reason>"
+    assert await desk.handle("unblock") == "Usage: unblock T000001"
+    customer_start = (await harness.emulator.sent(MAYA)).last
+    assert await desk.handle("block threatened the courier") is None
+    assert await _received(harness, MAYA, customer_start, "close this conversation") == replies.BLOCKED
+    blocked = await _event(desk, lambda e: e.text.startswith("⛔ Maya is blocked"))
+    assert blocked.ticket == "T000001" and "threatened the courier" in blocked.text
+    await _until(desk, lambda: "T000001" not in desk.talks)
+    assert await desk.handle("unblock t1") is None
+    await _event(desk, lambda e: e.text == desk_texts.UNBLOCKED.format(name="Maya", ticket="T000001"))
+
+
 async def test_notes_the_queue_and_returning_to_the_bot(harness: Harness) -> None:
     await _asks_for_a_person(harness)
     desk = await _desk(harness)
