@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot import clock, replies
-from bot.desk.texts import AGENT_EDIT
+from bot.desk.texts import EDIT_NOT_SENT
 from bot.emulator.markup import detect_entities
 from bot.emulator.state import DEFAULT_BOT_USERNAME
 from bot.storage import transcript
@@ -656,7 +656,9 @@ def test_an_agents_edit_stays_at_the_desk(world: World) -> None:
             assert world.errors.take() == []
             assert await world.rows(sent.update_id) == []
             told = await world.calls_since(before, "sendMessage")
-            assert [(call["params"]["chat_id"], call["params"]["text"]) for call in told] == [(str(AGENT), AGENT_EDIT)]
+            assert [(call["params"]["chat_id"], call["params"]["text"]) for call in told] == [
+                (str(AGENT), EDIT_NOT_SENT)
+            ]
         assert len(world.harness.rasa.received) == asked
 
     world.run(example())
