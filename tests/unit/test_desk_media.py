@@ -89,6 +89,17 @@ async def test_a_copy_telegram_refuses_is_explained_to_the_agent(desk: Harness) 
     assert "blocked" in told["text"], "the reason Telegram gave"
 
 
+async def test_a_file_telegram_finds_too_big_is_explained_and_what_follows_still_goes(desk: Harness) -> None:
+    await desk.emulator.set_fault("400", method="copyMessage", chat_id=MAYA, description="file is too big")
+    agent_start, customer_start = await _last(desk, ALEX), await _last(desk, MAYA)
+    await desk.emulator.send_document(ALEX, b"big", file_name="manual.pdf", caption="the manual")
+    await desk.emulator.send_text(ALEX, "Did that arrive?")
+    [told] = await _new(desk, ALEX, agent_start, "didn't reach")
+    assert told["text"] == "⚠️ Your document didn't reach Maya (T000001): Telegram refused it (File is too big)."
+    [got] = await _arrived(desk, MAYA, customer_start, 1)
+    assert got["message"]["text"] == "Alex: Did that arrive?"
+
+
 async def test_an_agents_edit_edits_the_customers_copy(desk: Harness) -> None:
     start = await _last(desk, MAYA)
     text = (await desk.emulator.send_text(ALEX, "Your refund is 20 EUR"))["message"]

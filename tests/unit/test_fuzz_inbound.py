@@ -727,7 +727,12 @@ def test_what_a_customer_sends_to_an_agent_reaches_the_agent_whole(world: World)
                 (customer["id"], expected_stored_text(content))
             ]
             relayed = [m for m in rows if m.kind == "relay"]
-            assert relayed and {m.chat_id for m in relayed} == {AGENT}
+            # An edit goes to the ticket's topic too (the record), marked as edited like the agent's copy.
+            assert relayed and {m.chat_id for m in relayed} == ({AGENT, world.harness.group_id} if edited else {AGENT})
+            for chat_id in {m.chat_id for m in relayed}:  # the header, on each chat's first part
+                first = next(m for m in relayed if m.chat_id == chat_id and m.text)
+                assert ("✏️ edited" in first.text.split("\n", 1)[0]) == edited
+            relayed = [m for m in relayed if m.chat_id == AGENT]
             if "text" in content:
                 assert squeezed("".join(m.text for m in relayed)).endswith(
                     squeezed(transcript.storable(content["text"]))
