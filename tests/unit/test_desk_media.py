@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.desk import cards
 from bot.storage import transcript
 from bot.storage.models import DeliveryStatus, Direction, Message
 from tests.unit.chat_harness import Harness, running_harness
@@ -122,6 +123,14 @@ async def test_an_agents_edit_edits_the_customers_copy(desk: Harness) -> None:
     async with desk.sessions() as session:
         edits = (await session.scalars(select(Message.text).where(Message.kind == "agent_edit"))).all()
     assert edits == ["Alex: Your refund is 25 EUR", "Alex: the new model"], "the transcript keeps both versions"
+    async with desk.sessions() as session:
+        lines = cards.transcript(await session.run_sync(transcript.messages, MAYA), "Maya")
+    assert lines[-4:] == [
+        "Alex: Your refund is 20 EUR",
+        "(edited) Alex: Your refund is 25 EUR",
+        "Alex: [photo] the old model",
+        "(edited) Alex: the new model",
+    ], "the next agent reads both versions, and what was sent"
 
 
 async def test_an_edit_of_a_message_no_customer_got_is_explained(desk: Harness) -> None:
