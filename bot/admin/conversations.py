@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.admin.pages import deps, render, url
-from bot.desk.cards import CATEGORIES, REASONS, customer_name
+from bot.desk.cards import CATEGORIES, REASONS, agent_line, customer_name
 from bot.storage.desk_models import Flag
 from bot.storage.figures import duration
 from bot.storage.models import (
@@ -150,11 +150,12 @@ def line(message: Message, first_name: str) -> Line:
         if message.kind not in ("text", "command", "button"):
             text = f"[{message.kind}] {message.text}".strip()
         return Line(message.created_at, first_name or "Customer", text, "customer")
-    if message.kind == "agent":
+    if message.kind in ("agent", "agent_edit"):
+        said = agent_line(message).split(": ", 1)[-1]
         return Line(
             message.created_at,
             str(payload.get("agent_name") or "Agent"),
-            message.text.split(": ", 1)[-1] if message.text else "",
+            f"(edited) {said}" if message.kind == "agent_edit" else said,
             "agent",
         )
     if message.kind == "note":

@@ -86,9 +86,20 @@ def transcript_line(message: Message, customer_first_name: str) -> str | None:
         return f"{who}: {body}"
     if message.kind in ("text", "document"):
         return f"Bot: {message.text}"
-    if message.kind == "agent":
-        return message.text  # already "Name: text", as the customer saw it
+    if message.kind in ("agent", "agent_edit"):
+        body = agent_line(message)
+        return f"(edited) {body}" if message.kind == "agent_edit" else body
     return None
+
+
+def agent_line(message: Message) -> str:
+    """What an agent sent, as "Name: text" (as the customer saw it); a copy of their media as "Name: [photo] …"."""
+    payload = message.payload or {}
+    name = str(payload.get("agent_name") or "Agent")
+    if "copy" not in payload:
+        return message.text  # already "Name: text", as the customer saw it
+    caption = message.text.removeprefix(f"{name}:").strip()
+    return f"{name}: [{payload.get('what') or 'attachment'}] {caption}".strip()
 
 
 def transcript(messages: list[Message], customer_first_name: str) -> list[str]:

@@ -12,6 +12,7 @@ in place) around the steps themselves, which are plain functions of a `Unit` (bo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
@@ -23,10 +24,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
-from bot.desk import handoff, lifecycle, saved
+from bot.desk import agent_copies, handoff, lifecycle, saved
 from bot.desk.members import Membership
 from bot.desk.texts import (
-    AGENT_EDIT,
     AGENT_WELCOME,
     CSAT_PREFIX,
     FOLLOWUP_PREFIX,
@@ -34,6 +34,7 @@ from bot.desk.texts import (
     NOT_AN_AGENT,
     NOT_YOURS,
     PREFIX,
+    REFUSED,
     TOPIC_CLOSED,
     WHICH_CUSTOMER,
 )
@@ -41,8 +42,8 @@ from bot.desk.unit import DONE, Unit, thread
 from bot.rasa import RasaClient
 from bot.storage import handoffs, members
 from bot.storage.db import Sessions
-from bot.storage.models import Agent, Conversation, Handoff, HandoffStatus, TicketStatus, utcnow
-from bot.telegram.formatting import split_text
+from bot.storage.models import Agent, Conversation, Handoff, HandoffStatus, TicketStatus
+from bot.storage.models import Message as Record
 from bot.telegram.locks import LocalLocks, Locks
 from bot.telegram.outbox import Outbox
 
@@ -65,6 +66,7 @@ class Desk:
         # routes to the desk and not to Rasa, are read from it every few seconds for the handler filters.
         self.members = Membership(self)
         self.agent_chats = self.members.chats
+        outbox.refused = self.on_refused
 
     @property
     def enabled(self) -> bool:
@@ -246,17 +248,44 @@ class Desk:
     # --- what agents write ---------------------------------------------------------------------------------
 
     async def on_agent_edit(self, update: Update) -> None:
-        """An agent edited a message in their desk chat: what was relayed cannot change, so say so."""
-        await self.direct(update.effective_chat.id, AGENT_EDIT)
+        """An agent edited a message in their desk chat: the customer's copy is edited too (see agent_copies.edit)."""
+        if not await self.still_an_agent(update):
+            return
+        agent = await self.agent(update)
+        problem = await self.step(agent_copies.edit, agent.id, update.effective_message, update_id=update.update_id)
+        if problem:
+            await self.direct(update.effective_chat.id, problem)
+
+    async def on_refused(self, record: Record, reason: str) -> None:
+        """Telegram refused for good something an agent sent a customer: the agent is told, with the reason."""
+        payload = record.payload or {}
+        if record.kind not in ("agent", "agent_edit") or "agent_id" not in payload:
+            return
+        try:
+            chats = await self.commit(_tell_refused, record.conversation_id, int(payload["agent_id"]), record, reason)
+        except Exception:
+            log.exception("could not tell agent %s that Telegram refused reply %s", payload["agent_id"], record.id)
+            return
+        for chat_id in chats[0]:
+            self.outbox.flush_soon(chat_id)  # not now: the customer's chat is being flushed
 
     async def on_agent_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An agent writes in their private chat: to the customer it answers (or the only one they are helping)."""
         if not await self.still_an_agent(update):
             return
         agent = await self.agent(update)
-        problem = await self.step(_from_agent_chat, agent.id, update.effective_message, update_id=update.update_id)
+        message = update.effective_message
+        chats, problem = await self.commit(_from_agent_chat, agent.id, message, update_id=update.update_id)
+        await self.flush(chats)
         if problem:
             await self.direct(update.effective_chat.id, problem)
+        if (
+            message is not None and message.media_group_id
+        ):  # an album's copies wait for its last part: deliver them once it is in
+            for chat_id in chats:
+                asyncio.get_running_loop().call_later(
+                    agent_copies.ALBUM_WAIT.total_seconds() + 0.1, self.outbox.flush_soon, chat_id
+                )
 
     async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An agent writes in a ticket's topic: it reaches the customer while nobody has claimed the ticket."""
@@ -327,41 +356,41 @@ def target(u: Unit, agent: Agent, message: Message) -> tuple[Handoff | None, str
 def _from_agent_chat(u: Unit, agent_id: int, message: Message) -> str:
     """An agent's message in their private chat, to its customer; what to tell the agent when it has none."""
     agent = u.session.get(Agent, agent_id)
+    if agent is None:
+        return NOT_AN_AGENT
     handoff, problem = target(u, agent, message)
     if handoff is None:
         return problem
     u.chats.add(handoff.conversation.chat_id)
     if not u.answered():
-        from_agent(u, agent, handoff.conversation, handoff, message)
+        agent_copies.send(u, agent, handoff.conversation, handoff, message)
     return ""
 
 
 def _from_topic(u: Unit, user: User, message: Message) -> None:
     """A message in an unclaimed ticket's topic reaches its customer (claimed, the topic is for the team)."""
     ticket = handoffs.ticket_in_topic(u.session, message.message_thread_id)
-    if ticket is None or ticket.conversation_id is None or u.answered():
+    if ticket is None or ticket.conversation is None or u.answered():
         return
     if ticket.status in DONE:  # a remark meant for colleagues, or an admin writing in a closed topic: not relayed
         u.queue(ticket.conversation, u.group, TOPIC_CLOSED.format(ticket=ticket.reference), thread(ticket, {}))
         return
-    active = handoffs.active_for(u.session, ticket.conversation_id)
+    active = handoffs.active_for(u.session, ticket.conversation.id)
     if active is not None and active.status is HandoffStatus.CLAIMED:
         return
     agent = handoffs.agent(u.session, telegram_user_id=user.id, first_name=user.first_name, username=user.username)
-    from_agent(u, agent, ticket.conversation, active, message)
+    agent_copies.send(u, agent, ticket.conversation, active, message)
     if ticket.status is TicketStatus.OPEN:
         u.set_status(ticket.conversation, ticket, TicketStatus.IN_PROGRESS)
 
 
-def from_agent(u: Unit, agent: Agent, conversation: Conversation, handoff: Handoff | None, message: Message) -> None:
-    """One message of an agent to a customer, recorded in the customer's transcript."""
-    meta = {"agent_id": agent.id, "agent_name": agent.first_name}
-    if message.text:
-        for part in split_text(f"{agent.first_name}: {message.text}"):  # the name may push it past one message
-            u.queue(conversation, conversation.chat_id, part, dict(meta), kind="agent")
-    else:
-        caption = f"{agent.first_name}: {message.caption}" if message.caption else f"{agent.first_name}:"
-        copy = {"from_chat_id": message.chat_id, "message_id": message.message_id}
-        u.queue(conversation, conversation.chat_id, caption[:1024], {**meta, "copy": copy}, kind="agent")
-    if handoff is not None and handoff.first_reply_at is None:
-        handoff.first_reply_at = utcnow()
+def _tell_refused(u: Unit, conversation_id: int, agent_id: int, record: Record, reason: str) -> None:
+    """The agent hears which of their messages Telegram refused to deliver, and why."""
+    conversation, agent = u.session.get(Conversation, conversation_id), u.session.get(Agent, agent_id)
+    if conversation is None:
+        return
+    active = handoffs.active_for(u.session, conversation_id)
+    ticket = active.ticket.reference if active is not None else "their ticket"
+    what = str((record.payload or {}).get("what") or "message")
+    what = f"edit of a {what}" if record.kind == "agent_edit" else what
+    u.to_agent(agent, conversation, REFUSED.format(what=what, name=u.name(conversation), ticket=ticket, reason=reason))

@@ -10,7 +10,7 @@ from telegram import Message as TelegramMessage
 
 from bot import replies
 from bot.desk import cards, lifecycle
-from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, RELAY_HEADER
+from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, EDITED, RELAY_HEADER
 from bot.desk.unit import DONE, Unit, record_number
 from bot.storage import blocks, handoffs, tickets, transcript
 from bot.storage.models import (
@@ -78,10 +78,20 @@ def relay(u: Unit, handoff: Handoff, message: TelegramMessage) -> None:
     """What the customer sent, to the agent helping them, or to the ticket's topic while nobody has claimed it."""
     conversation, ticket, agent = handoff.conversation, handoff.ticket, handoff.agent
     header = RELAY_HEADER.format(name=u.name(conversation), ticket=ticket.reference)
+    if message.edit_date is not None:  # a customer's edit: marked so, for the agent and in the topic (the record)
+        header = f"{header} {EDITED}"
     if agent is not None and agent.private_chat_id:
         target, where = agent.private_chat_id, {}
+        if message.edit_date is not None and u.group is not None and ticket.topic_id:
+            _relay_to(u, conversation, u.group, {"thread_id": ticket.topic_id}, header, message)
     else:
         target, where = u.group, {"thread_id": ticket.topic_id} if ticket.topic_id else {}
+    _relay_to(u, conversation, target, where, header, message)
+
+
+def _relay_to(
+    u: Unit, conversation: Conversation, target: int, where: dict[str, Any], header: str, message: TelegramMessage
+) -> None:
     not_before = _paced(u, conversation) if target == u.group else None
     if not_before is not None:
         where["not_before"] = not_before.timestamp()

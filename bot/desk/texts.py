@@ -23,7 +23,9 @@ AGENT_WELCOME = (
     "/block <reason> stops an abusive customer (their tickets close; nothing they send reaches us); "
     "/unblock T000012 lifts it\n"
     "/queue shows who is waiting\n"
-    "/r lists the saved replies; /r <name> sends one; /r <words> finds the best three"
+    "/r lists the saved replies; /r <name> sends one; /r <words> finds the best three\n\n"
+    "You can send texts, photos, files, voice notes, videos, audio, stickers, locations and albums. "
+    "Edit a message you sent and the customer's copy is edited too."
 )
 NOT_AN_AGENT = "Sorry, this is only for members of the agents' group."
 LEFT_THE_GROUP = (
@@ -51,6 +53,7 @@ CLOSED_AGENT = "Closed {ticket}. The customer gets a rating request now and a ch
 RETURNED_AGENT = "{name} is back with the bot; {ticket} stays open."
 QUEUE_EMPTY = "Nobody is waiting."
 RELAY_HEADER = "💬 {name} · {ticket}"
+EDITED = "✏️ edited"
 STILL_WAITING = "⏰ {name} has been waiting {minutes} min."
 REOPENED_AGENT = "↪️ {name} wrote again soon after you closed {ticket}, so the conversation is open with you again."
 REOPENED_NOTICE = "↪️ Reopened: {name} wrote again after the close."
@@ -75,7 +78,8 @@ REOPENED_TICKET = (
     "{ticket} is open again: what the team writes in its topic reaches the customer, or Claim it to talk in private."
 )
 REOPEN_USAGE = "Usage: /reopen T000012, for a closed ticket."
-AGENT_EDIT = "Edits don't reach the customer: send the correction as a new message."
+EDIT_NOT_SENT = "That message didn't go to a customer you're helping now, so there is no copy of it to edit."
+REFUSED = "⚠️ Your {what} didn't reach {name} ({ticket}): Telegram refused it ({reason})."
 ADMINS_ONLY = "Only the agents' group admins can do that."
 RELEASED_NOTICE = "🔓 {admin} released {ticket} from {agent}: it is back in the queue."
 SUMMARY = (

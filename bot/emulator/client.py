@@ -242,8 +242,10 @@ class EmulatorClient(UserActions):
         delay: float | None = None,
         probability: float | None = None,
         seed: int | None = None,
+        description: str | None = None,
     ) -> JSON:
-        """Make matching Bot API calls fail: mode is 429, 500, 502, slow or drop.
+        """Make matching Bot API calls fail: mode is 429, 500, 502, slow or drop, or a refusal for good: 400 or 403
+        with Telegram's `description` ("file is too big", "user is deactivated").
 
         With `probability` (0 to 1) each matching call fails at random, drawn from `seed` (the rule shows the
         seed it drew when none is given); `count=-1` keeps the rule until cleared.
@@ -257,6 +259,7 @@ class EmulatorClient(UserActions):
             "delay": delay,
             "probability": probability,
             "seed": seed,
+            "description": description,
         }
         fault: JSON = (await self._request("POST", "faults", without_none(body)))["fault"]
         return fault

@@ -299,16 +299,25 @@ def topic_action(state: EmulatorState, body: JSON) -> JSON:
 
 
 def inject_edit(state: EmulatorState, body: JSON) -> JSON:
-    """A user edits their text message; the bot gets an `edited_message` update."""
+    """A user edits their text message (`text`), or the caption of their photo, video, file… (`caption`, empty to
+    remove it); the bot gets an `edited_message` update."""
     chat = _chat(state, _int(body, "chat_id"))
     message = chat.messages.get(_int(body, "message_id"))
     if message is None or message["from"].get("is_bot"):
         raise ControlError("message_id is not a user's message in this chat")
-    text = body.get("text")
-    if "text" not in message or not isinstance(text, str) or not text:
-        raise ControlError("only text messages can be edited, to a non-empty text")
-    message.pop("entities", None)
-    message.update(_formatted("text", text))
+    if "caption" in body:
+        new_caption = body.get("caption")
+        if not any(kind in message for kind in CAPTIONED_KINDS) or not isinstance(new_caption, str):
+            raise ControlError("only a photo, video, document, audio, voice or animation has a caption to edit")
+        message.pop("caption", None)
+        message.pop("caption_entities", None)
+        message.update(_formatted("caption", new_caption) if new_caption else {})
+    else:
+        text = body.get("text")
+        if "text" not in message or not isinstance(text, str) or not text:
+            raise ControlError("only text messages can be edited, to a non-empty text")
+        message.pop("entities", None)
+        message.update(_formatted("text", text))
     message["edit_date"] = int(clock.now().timestamp())
     return {"update_id": _deliver(state, chat, "edited_message", message), "message": message}
 

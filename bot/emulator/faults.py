@@ -4,7 +4,7 @@ import random
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-FAULT_MODES = ("429", "500", "502", "slow", "drop")
+FAULT_MODES = ("429", "500", "502", "slow", "drop", "400", "403")
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Fault:
     delay: float = 1.0
     probability: float = 1.0
     seed: int | None = None
+    description: str = ""  # a 400's or 403's reason, as Telegram words it after "Bad Request: " or "Forbidden: "
     _draws: random.Random = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +76,7 @@ def fault_from_json(body: dict[str, Any]) -> Fault:
         delay=float(body.get("delay", 1.0)),
         probability=probability,
         seed=None if seed is None else int(seed),
+        description=str(body.get("description") or ""),
     )
 
 

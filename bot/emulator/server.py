@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.emulator.botapi import BotApi
 from bot.emulator.control_api import ControlApi, json_response
-from bot.emulator.errors import ApiError, bad_request, not_found, too_many_requests
+from bot.emulator.errors import ApiError, bad_request, forbidden, not_found, too_many_requests
 from bot.emulator.faults import Fault
 from bot.emulator.params import Params, Upload
 from bot.emulator.state import JSON, TOKEN_PATTERN, EmulatorState
@@ -116,9 +116,13 @@ class BotApiHandler:
 
 
 def _fault_error(fault: Fault) -> ApiError:
-    """The JSON error of a 429 or 500 fault."""
+    """The JSON error of a 429, 500, 400 or 403 fault (a refusal for good, as Telegram gives it)."""
     if fault.mode == "429":
         return too_many_requests(fault.retry_after)
+    if fault.mode == "400":
+        return bad_request(fault.description or "request refused")
+    if fault.mode == "403":
+        return forbidden(fault.description or "bot was blocked by the user")
     return ApiError(500, "Internal Server Error")
 
 

@@ -69,6 +69,11 @@ class UserActions:
         body = {"chat_id": chat_id, "message_id": message_id, "text": text}
         return await self._request("POST", "edits", body)
 
+    async def edit_caption(self, chat_id: int, message_id: int, caption: str) -> JSON:
+        """A user edits the caption of their photo, video, file… ("" removes it); returns `{update_id, message}`."""
+        body = {"chat_id": chat_id, "message_id": message_id, "caption": caption}
+        return await self._request("POST", "edits", body)
+
     async def press(
         self, from_id: int, message_id: int, data: str, *, chat_id: int | None = None, forged: bool = False
     ) -> JSON:

@@ -26,7 +26,7 @@ def next_batch(pending: Sequence[Message], now: float, last_served: int | None) 
     heads: dict[int, Message] = {}
     for message in pending:  # oldest first: each customer's first pending message
         heads.setdefault(message.conversation_id, message)
-    due = [m for m in heads.values() if _due(m, now)]
+    due = [m for m in heads.values() if due_now(m, now)]
     if not due:
         return []
     cards = [m for m in due if m.kind == "card"]
@@ -56,7 +56,8 @@ def merged_text(batch: Sequence[Message]) -> str:
     return "\n".join(parts)
 
 
-def _due(message: Message, now: float) -> bool:
+def due_now(message: Message, now: float) -> bool:
+    """Whether a message may go now (a relay paced for the group, an album's part waiting for the rest)."""
     not_before = (message.payload or {}).get("not_before")
     return not_before is None or float(not_before) <= now
 

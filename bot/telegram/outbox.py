@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot import clock
 from bot.faults import failpoint
-from bot.storage import transcript
+from bot.storage import copies, transcript
 from bot.storage.db import Sessions
 from bot.storage.models import Message
 from bot.telegram import group_queue
@@ -27,6 +27,7 @@ from bot.telegram.locks import LocalLocks, Locks
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 2.0
+Refused = Callable[[Message, str], Awaitable[None]]
 
 
 def keyboard(payload: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
@@ -68,6 +69,7 @@ class Outbox:
         self._served: dict[int, int] = {}  # per group: the conversation whose message went last (round robin)
         self._background: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
+        self.refused: Refused | None = None  # told of a message Telegram refused for good, with the reason
 
     def _waiting(self, chat_id: int) -> bool:
         """Whether Telegram's last "retry after" for this chat has not yet passed."""
@@ -88,9 +90,27 @@ class Outbox:
                 await self._flush_group(chat_id)
                 return
             pending = await self._sessions.read(transcript.outbox, chat_id)
-            for message in pending:
-                if not await self._deliver(message):
-                    break
+            await self._deliver_in_order(pending)
+
+    async def _deliver_in_order(self, pending: Sequence[Message]) -> None:
+        """A private chat's pending messages in order, stopping at the first that must wait; an album's copies
+        (recorded one by one, as Telegram delivers an album's parts) go as one album once they are due."""
+        now, done = clock.now().timestamp(), 0
+        for index, message in enumerate(pending):
+            if index < done:
+                continue  # sent with an album
+            album = (message.payload or {}).get("album")
+            together: list[Message] = []
+            if album is not None:
+                if not group_queue.due_now(message, now):
+                    return  # the album's other parts may still be on their way: the next flush sends it whole
+                for follower in pending[index + 1 :]:
+                    if (follower.payload or {}).get("album") != album:
+                        break
+                    together.append(follower)
+                done = index + 1 + len(together)
+            if not await self._deliver(message, together=together, album=bool(together)):
+                return
 
     async def _flush_group(self, chat_id: int) -> None:
         """A group's messages in the order of bot/telegram/group_queue.py, read afresh after each send: a card
@@ -143,9 +163,7 @@ class Outbox:
             readable = chat_id if held and not self._waiting(chat_id) else None
             pending = await self._sessions.run(_record_then_read, record, readable, args, kwargs)
             failpoint(None, "before-send", chat_id)  # tests: the reply stored, not sent
-            for message in pending:
-                if not await self._deliver(message):
-                    break
+            await self._deliver_in_order(pending)
 
     async def flush_all(self) -> None:
         """Deliver whatever is pending in any chat (after a restart, or a transient failure)."""
@@ -195,6 +213,8 @@ class Outbox:
         payload = message.payload or {}
         where = {"message_thread_id": payload.get("thread_id"), "reply_markup": keyboard(payload)}
         caption = message.text or None
+        if "edit" in payload:
+            return await self._edit(message.chat_id, payload["edit"], message.text)
         if "copy" in payload:
             source = payload["copy"]
             return await self._bot.copy_message(
@@ -220,6 +240,35 @@ class Outbox:
             return await self._bot.send_document(message.chat_id, document_file(payload), caption=caption, **where)
         return await self._bot.send_message(message.chat_id, text or message.text, **where)
 
+    async def _edit(self, chat_id: int, edit: dict[str, Any], text: str) -> TelegramMessage | None:
+        """An edit of a message delivered earlier (`of`: its record): its text, or its caption."""
+        target = await self._sessions.read(copies.delivered_as, int(edit["of"]))
+        if target is None:
+            raise BadRequest("the message to edit never reached the chat")
+        try:
+            if edit.get("caption"):
+                sent = await self._bot.edit_message_caption(chat_id, target, caption=text)
+            else:
+                sent = await self._bot.edit_message_text(text, chat_id, target)
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return None  # it already reads so (an edit sent again after a restart)
+            raise
+        return sent if isinstance(sent, TelegramMessage) else None
+
+    async def _send_album(self, messages: Sequence[Message]) -> list[MessageId]:
+        """Copies of an album's parts as one album; each part keeps its caption."""
+        first = messages[0].payload or {}
+        source = first["copy"]
+        copied = await self._bot.copy_messages(
+            messages[0].chat_id,
+            source["from_chat_id"],
+            [(m.payload or {})["copy"]["message_id"] for m in messages],
+        )
+        if len(copied) != len(messages):
+            raise BadRequest("some of the album's messages could not be copied")
+        return list(copied)
+
     async def _change_topic(self, chat_id: int, thread_id: int, change: dict[str, Any]) -> None:
         """Rename the topic, then close or reopen it; a step already done (TOPIC_NOT_MODIFIED) is skipped."""
         steps: list[Any] = []
@@ -235,14 +284,22 @@ class Outbox:
                 if "not_modified" not in str(exc).lower().replace(" ", "_"):
                     raise
 
-    async def _deliver(self, message: Message, together: Sequence[Message] = ()) -> bool:
-        """Send one recorded message (with `together`: relayed texts merged into it, marked sent with it); False
-        when it should be tried again later."""
+    async def _deliver(self, message: Message, together: Sequence[Message] = (), album: bool = False) -> bool:
+        """Send one recorded message (with `together`: relayed texts merged into it, or with `album` the rest of an
+        album copied with it, marked sent with it); False when it should be tried again later."""
         try:
+            if album:
+                ids = await self._send_album([message, *together])
+                for each, copied in zip((message, *together), ids, strict=True):
+                    await self._sessions.run(transcript.mark_delivered, each.id, telegram_message_id=copied.message_id)
+                return True
             sent = await self._send(message, group_queue.merged_text([message, *together]) if together else None)
         except (Forbidden, BadRequest) as exc:
             log.warning("reply %s to chat %s refused for good: %s", message.id, message.chat_id, exc)
-            await self._sessions.run(transcript.mark_undeliverable, message.id)
+            for each in (message, *together):
+                await self._sessions.run(transcript.mark_undeliverable, each.id)
+                if self.refused is not None:
+                    await self.refused(each, exc.message)
             return True
         except RetryAfter as exc:
             self._wait(message.chat_id, exc)

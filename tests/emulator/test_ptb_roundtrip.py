@@ -355,3 +355,19 @@ async def test_application_polling_answers_a_command(emulator: EmulatorServer, c
     assert answer[-1]["text"] == "WHERE IS MY PARCEL"
     assert answer[-1]["reply_to_message_id"] == sent["message"]["message_id"]
     assert await client.pending_updates() == []
+
+
+async def test_a_user_edits_a_caption(bot: Bot, client: EmulatorClient) -> None:
+    user = await client.add_user("Ann")
+    photo = (await client.send_media(user["id"], "photo", caption="the lamp"))["message"]
+    await client.edit_caption(user["id"], photo["message_id"], "the broken lamp")
+    await client.edit_caption(user["id"], photo["message_id"], "")
+
+    first, second, third = await bot.get_updates()
+    assert first.message.caption == "the lamp"
+    assert second.edited_message.caption == "the broken lamp" and second.edited_message.photo
+    assert second.edited_message.edit_date is not None
+    assert third.edited_message.caption is None
+    sticker = (await client.send_media(user["id"], "sticker"))["message"]
+    with pytest.raises(EmulatorClientError, match="caption to edit"):
+        await client.edit_caption(user["id"], sticker["message_id"], "x")

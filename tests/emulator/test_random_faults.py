@@ -59,7 +59,17 @@ def test_rules_show_their_seed_and_refuse_nonsense() -> None:
     drawn = fault_from_json({"mode": "502", "probability": 0.1, "count": -1}).as_dict()
     assert isinstance(drawn["seed"], int)
     assert drawn["probability"] == 0.1
-    assert set(drawn) == {"mode", "method", "chat_id", "count", "retry_after", "delay", "probability", "seed"}
+    assert set(drawn) == {
+        "mode",
+        "method",
+        "chat_id",
+        "count",
+        "retry_after",
+        "delay",
+        "probability",
+        "seed",
+        "description",
+    }
     for body in (
         {"mode": "429", "probability": 0},
         {"mode": "429", "probability": 1.5},

@@ -175,6 +175,20 @@ async def test_fault_502_and_500(bot: Bot, client: EmulatorClient) -> None:
     assert [entry["text"] for entry in (await client.sent()).messages] == ["third"]
 
 
+async def test_fault_400_and_403_refuse_for_good_with_telegrams_reason(bot: Bot, client: EmulatorClient) -> None:
+    user = await client.add_user("Ann")
+    photo = (await client.send_media(user["id"], "photo"))["message"]
+    await client.set_fault("400", method="copyMessage", description="file is too big")
+    await client.set_fault("403", method="copyMessage", description="user is deactivated")
+    with pytest.raises(BadRequest, match="^File is too big$"):  # PTB drops the prefix, capitalises
+        await bot.copy_message(user["id"], user["id"], photo["message_id"])
+    with pytest.raises(Forbidden, match="^Forbidden: user is deactivated$"):
+        await bot.copy_message(user["id"], user["id"], photo["message_id"])
+    await bot.copy_message(user["id"], user["id"], photo["message_id"])
+    calls = await client.calls(method="copyMessage")
+    assert [(call["status"], call["fault"]) for call in calls] == [(400, "400"), (403, "403"), (200, None)]
+
+
 async def test_fault_slow_and_drop(bot: Bot, client: EmulatorClient) -> None:
     await client.set_fault("slow", delay=0.3)
     started = time.monotonic()

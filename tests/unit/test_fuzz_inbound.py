@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot import clock, replies
-from bot.desk.texts import AGENT_EDIT
+from bot.desk.texts import EDIT_NOT_SENT
 from bot.emulator.markup import detect_entities
 from bot.emulator.state import DEFAULT_BOT_USERNAME
 from bot.storage import transcript
@@ -669,7 +669,9 @@ def test_an_agents_edit_stays_at_the_desk(world: World) -> None:
             assert world.errors.take() == []
             assert await world.rows(sent.update_id) == []
             told = await world.calls_since(before, "sendMessage")
-            assert [(call["params"]["chat_id"], call["params"]["text"]) for call in told] == [(str(AGENT), AGENT_EDIT)]
+            assert [(call["params"]["chat_id"], call["params"]["text"]) for call in told] == [
+                (str(AGENT), EDIT_NOT_SENT)
+            ]
         assert len(world.harness.rasa.received) == asked
 
     world.run(example())
@@ -738,7 +740,12 @@ def test_what_a_customer_sends_to_an_agent_reaches_the_agent_whole(world: World)
                 (customer["id"], expected_stored_text(content))
             ]
             relayed = [m for m in rows if m.kind == "relay"]
-            assert relayed and {m.chat_id for m in relayed} == {AGENT}
+            # An edit goes to the ticket's topic too (the record), marked as edited like the agent's copy.
+            assert relayed and {m.chat_id for m in relayed} == ({AGENT, world.harness.group_id} if edited else {AGENT})
+            for chat_id in {m.chat_id for m in relayed}:  # the header, on each chat's first part
+                first = next(m for m in relayed if m.chat_id == chat_id and m.text)
+                assert ("✏️ edited" in first.text.split("\n", 1)[0]) == edited
+            relayed = [m for m in relayed if m.chat_id == AGENT]
             if "text" in content:
                 assert squeezed("".join(m.text for m in relayed)).endswith(
                     squeezed(transcript.storable(content["text"]))
