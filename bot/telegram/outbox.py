@@ -61,6 +61,8 @@ class Outbox:
     def __init__(self, bot: Bot, sessions: Sessions, shared: Locks | None = None, group_rate: int = 0) -> None:
         self._bot = bot
         self._sessions = sessions
+        # Sent, but the database failed as they were being marked sent: marked when it is back, never sent again.
+        self._unmarked: dict[int, tuple[int | None, str | None]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self.shared: Locks = shared or LocalLocks()  # with several workers: one sender per chat among them
         # Telegram's "retry after" is per chat: a flooded agents' group must not hold up customers' replies.
@@ -287,11 +289,21 @@ class Outbox:
     async def _deliver(self, message: Message, together: Sequence[Message] = (), album: bool = False) -> bool:
         """Send one recorded message (with `together`: relayed texts merged into it, or with `album` the rest of an
         album copied with it, marked sent with it); False when it should be tried again later."""
+        if message.id in self._unmarked:
+            # Telegram has it: only marking it sent failed (the database went away). Mark it; never send it again.
+            await self._mark([(message, *self._unmarked[message.id])])
+            return True
+        already = [each for each in together if each.id in self._unmarked]
+        if already:
+            await self._mark([(each, *self._unmarked[each.id]) for each in already])
+            together = [each for each in together if each.id not in self._unmarked]
+            album = album and bool(together)
         try:
             if album:
                 ids = await self._send_album([message, *together])
-                for each, copied in zip((message, *together), ids, strict=True):
-                    await self._sessions.run(transcript.mark_delivered, each.id, telegram_message_id=copied.message_id)
+                await self._mark(
+                    [(each, copied.message_id, None) for each, copied in zip((message, *together), ids, strict=True)]
+                )
                 return True
             sent = await self._send(message, group_queue.merged_text([message, *together]) if together else None)
         except (Forbidden, BadRequest) as exc:
@@ -309,11 +321,15 @@ class Outbox:
             return False
         failpoint(None, "after-send", message.chat_id)  # tests: sent, not yet marked sent (a restart sends it again)
         document = getattr(sent, "document", None)
-        for each in (message, *together):
-            await self._sessions.run(
-                transcript.mark_delivered,
-                each.id,
-                telegram_message_id=getattr(sent, "message_id", None),
-                file_id=document.file_id if document else None,
-            )
+        sent_as, file_id = getattr(sent, "message_id", None), document.file_id if document else None
+        await self._mark([(each, sent_as, file_id) for each in (message, *together)])
         return True
+
+    async def _mark(self, delivered: Sequence[tuple[Message, int | None, str | None]]) -> None:
+        """Mark messages Telegram accepted as sent (as which message, a document's file id). Kept in memory until
+        that is stored: a database failing right after a send must not make the app send the same message again."""
+        for each, sent_as, file_id in delivered:
+            self._unmarked[each.id] = (sent_as, file_id)
+        for each, sent_as, file_id in delivered:
+            await self._sessions.run(transcript.mark_delivered, each.id, telegram_message_id=sent_as, file_id=file_id)
+            del self._unmarked[each.id]

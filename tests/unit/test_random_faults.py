@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 from telegram import Bot
@@ -156,6 +157,41 @@ async def test_a_flush_that_waited_for_a_refused_one_does_not_send_right_after_i
     assert [call["status"] for call in await control.calls("sendMessage")] == [429]
     async with sessions() as session:
         assert [m.text for m in await session.run_sync(transcript.outbox, customer)] == ["first", "second"]
+
+
+class MarkingFails:
+    """The database goes away for `times` attempts to mark a message sent, right after Telegram accepted it."""
+
+    def __init__(self, sessions: async_sessionmaker, times: int) -> None:
+        self._sessions, self.left = sessions, times
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._sessions, name)
+
+    async def run(self, work, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if work is transcript.mark_delivered and self.left > 0:
+            self.left -= 1
+            raise OperationalError(
+                "UPDATE messages", {}, ConnectionRefusedError("the database system is shutting down")
+            )
+        return await self._sessions.run(work, *args, **kwargs)
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+@pytest.mark.parametrize("failures", [1, 3])
+async def test_a_reply_sent_while_the_database_went_away_is_marked_later_not_sent_again(
+    outbox_world, failures: int
+) -> None:
+    outbox, control, sessions, customer = outbox_world
+    outbox = Outbox(outbox._bot, MarkingFails(sessions, failures))
+    for _ in range(failures):
+        with pytest.raises(OperationalError):
+            await outbox.flush(customer)  # "first" reached Telegram; marking it sent did not reach the database
+    await outbox.flush(customer)
+    assert [call["params"]["text"] for call in await control.calls("sendMessage")] == ["first", "second"]
+    async with sessions() as session:
+        assert await session.run_sync(transcript.outbox, customer) == []
+        assert {m.status for m in await session.run_sync(transcript.messages, customer)} == {DeliveryStatus.SENT}
 
 
 def _queue_text(session: Session, chat_id: int, text: str) -> None:
