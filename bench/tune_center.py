@@ -273,9 +273,9 @@ def _align(values: np.ndarray, fold_classes: Sequence[str], classes: Sequence[st
 
 def _load_embedding_cache(encoder: str, path: Path) -> None:
     """Fill the sentence encoder's cache from `path` (texts and their embeddings), if it exists."""
-    from nlu.components.linear_intent import _Encoders
+    from nlu.components.linear_features import Encoders
 
-    loaded = _Encoders.get(encoder)
+    loaded = Encoders.get(encoder)
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
             loaded.cache_size = max(loaded.cache_size, len(data["texts"]) + 50_000)
@@ -283,9 +283,9 @@ def _load_embedding_cache(encoder: str, path: Path) -> None:
 
 
 def _save_embedding_cache(encoder: str, path: Path) -> None:
-    from nlu.components.linear_intent import _Encoders
+    from nlu.components.linear_features import Encoders
 
-    cache = _Encoders.get(encoder)._cache
+    cache = Encoders.get(encoder)._cache
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, texts=np.array(list(cache)), embeddings=np.stack(list(cache.values())))
 

@@ -1,42 +1,31 @@
 """LinearIntentClassifier: a linear SVM over sparse n-grams and sentence embeddings, with an honest confidence.
 
-Features of a message's text:
-- TF-IDF of character n-grams within words (1-4 by default): typos, word forms;
-- TF-IDF of words and word pairs (1-2);
-- optionally, a pretrained sentence embedding (`nlu.components.sentence_encoder`,
-  MiniLM-L6 run in numpy), which knows that "parcel" and "package" mean alike.
+Features of a message's text: TF-IDF of character n-grams within words (1-4 by default: typos, word forms), TF-IDF
+of words and word pairs (1-2) and, optionally, a pretrained sentence embedding (`nlu.components.sentence_encoder`,
+MiniLM-L6 run in numpy), which knows that "parcel" and "package" mean alike.
 
-A one-vs-rest linear SVM (scikit-learn's LinearSVC) scores every intent. The
-score of the best intent says how sure the model is: training data that
-contains an `out_of_scope` intent makes it a class of its own, and a message
-unlike every intent gets a low best score. The confidence reported to Rasa is
-`sigmoid(slope * (score - center))`, so with `center` set to the decision score
-below which a message should be declined, the FallbackClassifier's threshold
-0.5 turns exactly those into `nlu_fallback` (tune `center` on validation data,
-never on test data). With `calibration`, the confidence is instead a logistic
-model, fit on validation data (`bench/tune_center.py --calibrate`), of whether
-the best intent is right: over its score, its margin over the second best and,
-with the encoder, the Mahalanobis distance to the intent's mean embedding and
-the cosine to its nearest training example.
+A one-vs-rest linear SVM (scikit-learn's LinearSVC) scores every intent. The score of the best intent says how sure
+the model is: training data that contains an `out_of_scope` intent makes it a class of its own, and a message unlike
+every intent gets a low best score. The confidence reported to Rasa is `sigmoid(slope * (score - center))`, so with
+`center` set to the decision score below which a message should be declined, the FallbackClassifier's threshold 0.5
+turns exactly those into `nlu_fallback` (tune `center` on validation data, never on test data). With `calibration`,
+the confidence is instead a logistic model, fit on validation data (`bench/tune_center.py --calibrate`), of whether
+the best intent is right: over its score, its margin over the second best and, with the encoder, the Mahalanobis
+distance to the intent's mean embedding and the cosine to its nearest training example.
 
-Persisted as plain arrays and JSON (vocabularies, IDF weights, SVM weights),
-never as pickles. The sentence encoder's weights are read from `encoder` (a
-directory relative to the working directory, like SpacyNLP's model) at
-training and at run time; they are not inside the model.
+Persisted as plain arrays and JSON (vocabularies, IDF weights, SVM weights), never as pickles. The sentence
+encoder's weights are read from `encoder` (a directory relative to the working directory, like SpacyNLP's model) at
+training and at run time; they are not inside the model. The pure parts live in `linear_features.py`.
 
-With `retrieval_intents: true` it also does the ResponseSelector's work: it
-learns each retrieval intent's sub-intents as classes of their own
-(`faq/delivery_time`, `faq/warranty`, ...), reports the base intent (`faq`)
-as the message's intent, and the sub-intent under `response_selector` exactly
-as Rasa's ResponseSelector would (`response_selector.faq.response.utter_action`
-= `utter_faq/delivery_time`), which is what the retrieval action `utter_faq`
-reads. One linear model instead of a DIET network: seconds to train, nothing
-to load.
+With `retrieval_intents: true` it also does the ResponseSelector's work: it learns each retrieval intent's
+sub-intents as classes of their own (`faq/delivery_time`, `faq/warranty`, ...), reports the base intent (`faq`) as
+the message's intent, and the sub-intent under `response_selector` exactly as Rasa's ResponseSelector would
+(`response_selector.faq.response.utter_action` = `utter_faq/delivery_time`), which is what the retrieval action
+`utter_faq` reads. One linear model instead of a DIET network: seconds to train, nothing to load.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -59,7 +48,6 @@ from rasa.nlu.constants import (
 )
 from rasa.shared.nlu.constants import (
     INTENT,
-    INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
     INTENT_RESPONSE_KEY,
     PREDICTED_CONFIDENCE_KEY,
@@ -71,84 +59,12 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.shared.nlu.training_data.util import intent_response_key_to_template_key
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from nlu.components import linear_features as features
 from nlu.components.sentence_encoder import SentenceEncoder
 
 log = logging.getLogger(__name__)
 META_FILE = "meta.json"
 WEIGHTS_FILE = "weights.npz"
-
-
-def _vectorizer(kind: str, ngrams: list[int], min_df: int, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
-    analyzer = "char_wb" if kind == "char" else "word"
-    return TfidfVectorizer(
-        analyzer=analyzer,
-        ngram_range=tuple(ngrams),
-        min_df=1 if vocabulary else min_df,
-        sublinear_tf=True,
-        lowercase=True,
-        dtype=np.float32,
-        vocabulary=vocabulary,
-    )
-
-
-def _restore(vectorizer: TfidfVectorizer, idf: np.ndarray) -> TfidfVectorizer:
-    vectorizer._validate_vocabulary()
-    vectorizer.idf_ = idf
-    return vectorizer
-
-
-def intent_ranking(names: list[str], confidences: np.ndarray, length: int) -> list[dict[str, Any]]:
-    """Rasa's intent ranking from classes sorted by confidence: a retrieval intent's sub-intents
-    (faq/<topic>) count as their base intent (faq), at the confidence of the best of them."""
-    ranking: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for name, confidence in zip(names, confidences):
-        base = name.split(RESPONSE_IDENTIFIER_DELIMITER)[0]
-        if base not in seen:
-            seen.add(base)
-            ranking.append({INTENT_NAME_KEY: base, PREDICTED_CONFIDENCE_KEY: float(confidence)})
-            if len(ranking) >= max(1, length):
-                break
-    return ranking
-
-
-def calibrated_logit(scores: np.ndarray, extra: dict[str, np.ndarray] | None, weights: dict[str, float]) -> np.ndarray:
-    """bias + score * s + margin * (s - the best other class's s) [+ neighbour * cos] [+ distance * d], every class.
-
-    `extra` holds the per-class features other than the score: `neighbour` (cosine to the class's
-    nearest training example) and `distance` (Mahalanobis distance to the class's mean embedding).
-
-    The margin is positive for the best class only: a close second makes the best one less sure.
-    """
-    if scores.shape[1] < 2:
-        margin = np.zeros_like(scores)
-    else:
-        top_two = np.sort(scores, axis=1)[:, -2:]
-        best_other = np.where(scores >= top_two[:, 1:], top_two[:, :1], top_two[:, 1:])
-        margin = scores - best_other
-    logit = weights.get("bias", 0.0) + weights.get("score", 0.0) * scores + weights.get("margin", 0.0) * margin
-    for name, values in (extra or {}).items():
-        if weights.get(name):
-            logit = logit + weights[name] * values
-    return logit
-
-
-def _label_id(name: str) -> int:
-    """A stable id for a label (Rasa's ResponseSelector numbers its labels; only uniqueness matters)."""
-    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:6], "big")
-
-
-class _Encoders:
-    """Sentence encoders loaded once per process, by directory: several models may share one."""
-
-    loaded: dict[str, SentenceEncoder] = {}  # noqa: RUF012 (shared by every instance on purpose)
-
-    @classmethod
-    def get(cls, directory: str) -> SentenceEncoder:
-        key = str(Path(directory).resolve())
-        if key not in cls.loaded:
-            cls.loaded[key] = SentenceEncoder.load(directory)
-        return cls.loaded[key]
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -227,7 +143,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     # --- features ---------------------------------------------------------------------------
 
     def _encoder(self) -> SentenceEncoder | None:
-        return _Encoders.get(self._config["encoder"]) if self._config.get("encoder") else None
+        return features.Encoders.get(self._config["encoder"]) if self._config.get("encoder") else None
 
     def _features(self, texts: list[str]) -> sp.csr_matrix:
         blocks = [vectorizer.transform(texts) for vectorizer in self.vectorizers]
@@ -265,8 +181,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 )
         config = self._config
         self.vectorizers = [
-            _vectorizer("char", config["char_ngrams"], config["char_min_df"]),
-            _vectorizer("word", config["word_ngrams"], config["word_min_df"]),
+            features.vectorizer("char", config["char_ngrams"], config["char_min_df"]),
+            features.vectorizer("word", config["word_ngrams"], config["word_min_df"]),
         ]
         for vectorizer in self.vectorizers:
             vectorizer.fit(texts)
@@ -324,8 +240,10 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             log.warning("LinearIntentClassifier has no trained model; it will predict nothing")
             return cls(config, model_storage, resource)
         vectorizers = [
-            _restore(
-                _vectorizer("char" if v["analyzer"] == "char_wb" else "word", v["ngram_range"], 1, v["vocabulary"]),
+            features.restore(
+                features.vectorizer(
+                    "char" if v["analyzer"] == "char_wb" else "word", v["ngram_range"], 1, v["vocabulary"]
+                ),
                 arrays[f"idf_{i}"],
             )
             for i, v in enumerate(meta["vectorizers"])
@@ -416,7 +334,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         calibration = self._config.get("calibration")
         if not calibration:
             return 1.0 / (1.0 + np.exp(-self._config["slope"] * (scores - self._config["center"])))
-        return 1.0 / (1.0 + np.exp(-calibrated_logit(scores, extra, calibration)))
+        return 1.0 / (1.0 + np.exp(-features.calibrated_logit(scores, extra, calibration)))
 
     def retrieval_intents(self) -> list[str]:
         """The retrieval intents among the classes (`faq` for classes `faq/<topic>`)."""
@@ -440,7 +358,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         retrieval = self.retrieval_intents()
         for message, row in zip(todo, confidences):
             order = np.argsort(-row)
-            ranking = intent_ranking([self.classes[i] for i in order], row[order], self._config["ranking_length"])
+            ranking = features.intent_ranking(
+                [self.classes[i] for i in order], row[order], self._config["ranking_length"]
+            )
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             if retrieval:
@@ -467,7 +387,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                     RESPONSE_SELECTOR_UTTER_ACTION_KEY: utter_action,
                 },
                 RESPONSE_SELECTOR_RANKING_KEY: [
-                    {"id": _label_id(name), PREDICTED_CONFIDENCE_KEY: conf, INTENT_RESPONSE_KEY: name}
+                    {"id": features.label_id(name), PREDICTED_CONFIDENCE_KEY: conf, INTENT_RESPONSE_KEY: name}
                     for name, conf in ranked[:length]
                 ],
             }

@@ -102,11 +102,11 @@ def test_unrelated_text_scores_lower_than_a_paraphrase(storage: LocalModelStorag
 
 
 def test_with_a_sentence_encoder(storage: LocalModelStorage, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    from nlu.components import linear_intent
+    from nlu.components import linear_features
     from nlu.components.sentence_encoder import SentenceEncoder
 
     monkeypatch.setattr(
-        linear_intent._Encoders, "loaded", {str(tiny_dir.resolve()): SentenceEncoder.load(tiny_dir, heads=2)}
+        linear_features.Encoders, "loaded", {str(tiny_dir.resolve()): SentenceEncoder.load(tiny_dir, heads=2)}
     )
     component = make(storage, encoder=str(tiny_dir))
     component.train(training_data())
@@ -121,7 +121,7 @@ def test_without_training_it_predicts_nothing(storage: LocalModelStorage) -> Non
 
 
 def test_calibrated_logit_weighs_score_margin_and_neighbour() -> None:
-    from nlu.components.linear_intent import calibrated_logit
+    from nlu.components.linear_features import calibrated_logit
 
     scores = np.array([[1.0, 0.2, -0.5], [0.3, 0.3, -1.0]])
     logit = calibrated_logit(scores, None, {"bias": -1.0, "score": 2.0, "margin": 3.0})
@@ -148,11 +148,11 @@ def test_neighbour_calibration_keeps_the_examples_embeddings(
     tiny_dir: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from nlu.components import linear_intent
+    from nlu.components import linear_features
     from nlu.components.sentence_encoder import SentenceEncoder
 
     encoder = SentenceEncoder.load(tiny_dir, heads=2)
-    monkeypatch.setattr(linear_intent._Encoders, "loaded", {str(tiny_dir.resolve()): encoder})
+    monkeypatch.setattr(linear_features.Encoders, "loaded", {str(tiny_dir.resolve()): encoder})
     calibration = {"bias": -1.0, "score": 2.0, "margin": 1.0, "neighbour": 3.0}
     component = make(storage, encoder=str(tiny_dir), calibration=calibration)
     component.train(training_data())
@@ -172,11 +172,11 @@ def test_distance_calibration_keeps_class_means_and_a_shared_precision(
     tiny_dir: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from nlu.components import linear_intent
+    from nlu.components import linear_features
     from nlu.components.sentence_encoder import SentenceEncoder
 
     encoder = SentenceEncoder.load(tiny_dir, heads=2)
-    monkeypatch.setattr(linear_intent._Encoders, "loaded", {str(tiny_dir.resolve()): encoder})
+    monkeypatch.setattr(linear_features.Encoders, "loaded", {str(tiny_dir.resolve()): encoder})
     calibration = {"bias": 1.0, "score": 1.0, "margin": 1.0, "distance": -2.0}
     component = make(storage, encoder=str(tiny_dir), calibration=calibration)
     data = training_data()

@@ -21,7 +21,8 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, INTENT_RESPONS
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu.components.linear_intent import LinearIntentClassifier, intent_ranking
+from nlu.components.linear_features import intent_ranking
+from nlu.components.linear_intent import LinearIntentClassifier
 from tests.nlu.test_linear_intent import predict as parse
 from tests.nlu.test_linear_intent import storage  # noqa: F401  (fixture)
 
