@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from bot.storage import alerts
 from bot.storage.base import affected
 from bot.storage.models import (
     ACTIVE_HANDOFF,
@@ -288,6 +289,7 @@ class DueWork(NamedTuple):
     queued: bool
     promises: bool
     followups: bool
+    alerts: bool = False  # a customer's unanswered stretch may bring a reminder or holding message (bot/desk/alerts.py)
 
 
 def due_work(session: Session, now: datetime) -> DueWork:
@@ -298,6 +300,7 @@ def due_work(session: Session, now: datetime) -> DueWork:
             exists().where(*_queued()),
             exists().where(*_promise_due(now)),
             exists().where(*_followup_due(now)),
+            exists().where(alerts.pending()),
         )
     ).one()
     return DueWork(*(bool(flag) for flag in row))
