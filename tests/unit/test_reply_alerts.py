@@ -21,7 +21,7 @@ from telegram import Message as TelegramMessage
 
 from bot import replies
 from bot.config import Settings, load_settings
-from bot.desk import agent_copies, alerts, handoff, saved
+from bot.desk import agent_copies, alerts, cards, handoff, saved
 from bot.desk.texts import REPLY_OVERDUE_NOTICE, REPLY_REMINDER
 from bot.desk.unit import Unit
 from bot.storage import handoffs, saved_replies, tickets, transcript
@@ -48,8 +48,10 @@ def config(tmp: object, **env: str) -> Settings:
 _ids = itertools.count(1000)
 
 
-def telegram_message(chat_id: int, text: str) -> TelegramMessage:
-    return TelegramMessage(message_id=next(_ids), date=START, chat=Chat(id=chat_id, type="private"), text=text)
+def telegram_message(chat_id: int, text: str, edit_date: datetime | None = None) -> TelegramMessage:
+    return TelegramMessage(
+        message_id=next(_ids), date=START, chat=Chat(id=chat_id, type="private"), text=text, edit_date=edit_date
+    )
 
 
 def waiting_customer(session: Session, *, claimed: bool) -> Handoff:
@@ -194,4 +196,93 @@ def test_reminders_notes_and_holding_messages_fall_due_once_per_unanswered_stret
             hope.held |= hold
             if hold:
                 hope.told = now
+        session.rollback()
+
+
+def test_agents_are_reminded_in_open_hours_only_and_counted_from_the_opening(engine, tmp_path, clock) -> None:
+    """Wednesday 16:58 Robin writes; the team stops at 17:00. Robin is told at 17:08 when the team is back; Alex is
+    reminded on Thursday at 09:05 (the wait counted from the opening), the admins at 09:10, each once."""
+    settings_ = config(tmp_path, BUSINESS_HOURS="Mon-Fri 09:00-17:00", BUSINESS_TIMEZONE="UTC")
+    clock.set_to(START.replace(hour=16, minute=50), frozen=True)
+    with Session(engine) as session:
+        made = waiting_customer(session, claimed=True)
+        agent_copies.send(
+            Unit(session, settings_), made.agent, made.conversation, made, telegram_message(ALEX_CHAT, "Hi Robin")
+        )
+        clock.set_to(START.replace(hour=16, minute=58), frozen=True)
+        handoff.relay(Unit(session, settings_), made, telegram_message(CUSTOMER, "Still there?"))
+        seen = []
+        for moment in ("17:07", "17:08", "17:30", "08:59", "09:00", "09:04", "09:05", "09:09", "09:10", "10:00"):
+            hour, minute = map(int, moment.split(":"))
+            day = START if hour >= 17 else START + timedelta(days=1)
+            clock.set_to(day.replace(hour=hour, minute=minute), frozen=True)
+            before = last_id(session)
+            alerts.alert(Unit(session, settings_))
+            session.flush()
+            sent = sent_since(session, before)
+            seen += [(moment, kind) for kind in ("reminders", "notes", "holds") for _ in getattr(sent, kind)]
+            if sent.holds:
+                assert sent.holds == [
+                    replies.HOLD_AFTER_HOURS.format(back="tomorrow at 09:00 (UTC time)", ticket=made.ticket.reference)
+                ]
+            if sent.reminders:
+                assert sent.reminders == [
+                    REPLY_REMINDER.format(name="Robin", ticket=made.ticket.reference, minutes=16 * 60 + 7)
+                ]
+        assert seen == [("17:08", "holds"), ("09:05", "reminders"), ("09:10", "notes")]
+        session.rollback()
+
+
+def test_an_edit_starts_no_stretch_and_the_end_of_the_handoff_stops_everything(engine, tmp_path, clock) -> None:
+    settings_ = config(tmp_path)
+    clock.set_to(START, frozen=True)
+    with Session(engine) as session:
+        made = waiting_customer(session, claimed=True)
+        agent_copies.send(
+            Unit(session, settings_), made.agent, made.conversation, made, telegram_message(ALEX_CHAT, "Hi")
+        )
+        edited = telegram_message(CUSTOMER, "hello (edited)", edit_date=START)
+        handoff.relay(Unit(session, settings_), made, edited)
+        assert made.waiting_since is None, "an edit of an answered message leaves it answered"
+        handoff.relay(Unit(session, settings_), made, telegram_message(CUSTOMER, "and another thing"))
+        assert made.waiting_since == START
+        handoffs.finish(session, made, HandoffStatus.RETURNED)
+        session.flush()
+        before = last_id(session)
+        for minutes in (5, 10, 20, 60):
+            clock.set_to(START + timedelta(minutes=minutes), frozen=True)
+            assert not handoffs.due_work(session, clock.now()).alerts
+            alerts.alert(Unit(session, settings_))
+        session.flush()
+        assert sent_since(session, before) == Sent([], [], [])
+        session.rollback()
+
+
+def test_a_customer_in_line_is_held_with_their_place_and_wait_remembered_for_the_wait_updates(
+    engine, tmp_path, clock
+) -> None:
+    settings_ = config(tmp_path)
+    clock.set_to(START, frozen=True)
+    with Session(engine) as session:
+        made = waiting_customer(session, claimed=False)
+        alex = handoffs.agent(session, telegram_user_id=ALEX_CHAT, first_name="Alex", username=None)
+        for number in range(3):  # earlier customers, picked up after 4 minutes each
+            earlier = Handoff(
+                conversation_id=made.conversation_id,
+                ticket_id=made.ticket_id,
+                reason="x",
+                status=HandoffStatus.CLOSED,
+                agent_id=alex.id,
+                queued_at=START - timedelta(hours=2 + number),
+                claimed_at=START - timedelta(hours=2 + number) + timedelta(minutes=4),
+            )
+            session.add(earlier)
+        session.flush()
+        clock.set_to(START + timedelta(minutes=10), frozen=True)
+        before = last_id(session)
+        alerts.alert(Unit(session, settings_))
+        session.flush()
+        wait = replies.HANDOFF_WAIT.format(wait=cards.wait_text(timedelta(minutes=4)))
+        assert sent_since(session, before).holds == [replies.HOLD_QUEUED.format(position=1, wait=wait)]
+        assert made.told_wait_seconds == 240 and made.held_at == clock.now()
         session.rollback()
