@@ -106,7 +106,14 @@ def claim(session: Session, handoff_id: int, agent: Agent) -> bool:
     result = session.execute(
         update(Handoff)
         .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.QUEUED)
-        .values(status=HandoffStatus.CLAIMED, agent_id=agent.id, claimed_at=now, updated_at=now)
+        .values(
+            status=HandoffStatus.CLAIMED,
+            agent_id=agent.id,
+            claimed_at=now,
+            updated_at=now,
+            reminded_at=None,
+            noted_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     if affected(result) != 1:

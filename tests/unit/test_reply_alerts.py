@@ -286,3 +286,39 @@ def test_a_customer_in_line_is_held_with_their_place_and_wait_remembered_for_the
         assert sent_since(session, before).holds == [replies.HOLD_QUEUED.format(position=1, wait=wait)]
         assert made.told_wait_seconds == 240 and made.held_at == clock.now()
         session.rollback()
+
+
+async def test_the_alerts_are_kept_and_found_again_on_sqlite_and_postgresql(sessions, tmp_path, clock) -> None:
+    """The stretch, the alerts' marks and the silence read back from either database; a new claim after a release
+    gives the new holder their own reminder."""
+    settings_ = config(tmp_path)
+    clock.set_to(START, frozen=True)
+    handoff_id = await sessions.run(lambda session: waiting_customer(session, claimed=True).id)
+
+    def later(session: Session, minutes: int) -> Sent:
+        clock.set_to(START + timedelta(minutes=minutes), frozen=True)
+        before = last_id(session)
+        alerts.alert(Unit(session, settings_))
+        session.flush()
+        return sent_since(session, before)
+
+    assert await sessions.read(lambda s: handoffs.due_work(s, START).alerts)
+    first = await sessions.run(later, 10)
+    assert (len(first.reminders), len(first.notes), len(first.holds)) == (1, 1, 1)
+    assert await sessions.run(later, 30) == Sent([], [], [])
+    assert not await sessions.read(lambda s: handoffs.due_work(s, START).alerts), "nothing left to send"
+
+    def release_and_claim(session: Session) -> None:
+        made = session.get(Handoff, handoff_id)
+        handoffs.requeue(session, made)
+        bo = handoffs.agent(session, telegram_user_id=52, first_name="Bo", username=None)
+        bo.private_chat_id = 52
+        session.flush()
+        assert handoffs.claim(session, handoff_id, bo)
+
+    await sessions.run(release_and_claim)
+    assert await sessions.run(later, 34) == Sent([], [], [])  # Bo has five minutes from his claim at 0:30
+    again = await sessions.run(later, 35)
+    assert again.notes == [] and again.holds == []
+    bo_told = await sessions.read(lambda s: [m.text for m in s.scalars(select(Message).where(Message.chat_id == 52))])
+    assert bo_told == [REPLY_REMINDER.format(name="Robin", ticket="T000001", minutes=35)]
