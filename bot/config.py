@@ -83,6 +83,8 @@ class Settings:
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
     inbox_keep_days: float = 7.0  # handled Telegram updates are deleted from the inbox after this many days
     retention_days: float | None = None  # None: kept; else a customer idle this long with nothing open is forgotten
+    agent_reply_minutes: float = 5.0  # a claimed customer unanswered this long: their agent is reminded (twice: admins)
+    customer_hold_minutes: float = 10.0  # a customer unanswered and told nothing this long gets one holding message
 
     @property
     def sandbox(self) -> bool:
@@ -334,4 +336,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         business_hours=_hours(env),
         inbox_keep_days=_days(env, "INBOX_KEEP_DAYS", 7.0) or 7.0,
         retention_days=_days(env, "RETENTION_DAYS", None),
+        agent_reply_minutes=_number(env, "AGENT_REPLY_MINUTES", 5.0),
+        customer_hold_minutes=_number(env, "CUSTOMER_HOLD_MINUTES", 10.0),
     )

@@ -97,6 +97,18 @@ TRANSFERRED = "I'm passing you to {agent}, who will take it from here. They can 
 BACK_IN_QUEUE = "I'm passing your conversation to the next person available on our team. They'll see everything so far."
 PROMISED = "{agent} has made a note to {what}, by {due}. We'll let you know here when it's done."
 PROMISE_KEPT = "Good news about ticket {ticket}: {agent} has done what they promised ({what})."
+HOLD_QUEUED = (
+    "Thank you for bearing with us: you haven't been forgotten. You're number {position} in line{wait}, and "
+    "everything you've written here has reached our team."
+)
+HOLD_WITH_AGENT = (
+    "Thank you for bearing with us: {agent} has your messages and will reply here as soon as they can. "
+    "You haven't been forgotten."
+)
+HOLD_AFTER_HOURS = (
+    "Thank you for bearing with us. Our team isn't working right now; they're back {back}. Everything you've "
+    "written is saved with ticket {ticket}, and they'll reply to you here."
+)
 
 BLOCKED = (
     "We're sorry, but we have had to close this conversation, and our team won't see further messages here. "

@@ -12,7 +12,7 @@ from telegram import Message
 
 from bot.desk.texts import EDIT_NOT_SENT
 from bot.desk.unit import Unit
-from bot.storage import copies, handoffs
+from bot.storage import alerts, copies, handoffs
 from bot.storage.models import Agent, Conversation, Handoff, utcnow
 from bot.telegram.formatting import split_text
 
@@ -62,6 +62,8 @@ def send(u: Unit, agent: Agent, conversation: Conversation, handoff: Handoff | N
         u.queue(conversation, conversation.chat_id, text, payload, kind="agent")
     if handoff is not None and handoff.first_reply_at is None:
         handoff.first_reply_at = utcnow()
+    if handoff is not None:
+        alerts.agent_replied(handoff)
 
 
 def edit(u: Unit, agent_id: int, message: Message) -> str:

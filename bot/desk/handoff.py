@@ -12,7 +12,7 @@ from bot import replies
 from bot.desk import cards, lifecycle
 from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, EDITED, RELAY_HEADER
 from bot.desk.unit import DONE, Unit, record_number
-from bot.storage import blocks, handoffs, tickets, transcript
+from bot.storage import alerts, blocks, handoffs, tickets, transcript
 from bot.storage.models import (
     Conversation,
     ConversationState,
@@ -80,6 +80,8 @@ def relay(u: Unit, handoff: Handoff, message: TelegramMessage) -> None:
     header = RELAY_HEADER.format(name=u.name(conversation), ticket=ticket.reference)
     if message.edit_date is not None:  # a customer's edit: marked so, for the agent and in the topic (the record)
         header = f"{header} {EDITED}"
+    else:
+        alerts.customer_wrote(handoff)  # a new message unanswered: the reply-time alerts' stretch (bot/desk/alerts.py)
     if agent is not None and agent.private_chat_id:
         target, where = agent.private_chat_id, {}
         if message.edit_date is not None and u.group is not None and ticket.topic_id:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import replies
-from bot.desk import cards, housekeeping, lifecycle
+from bot.desk import alerts, cards, housekeeping, lifecycle
 from bot.desk.desk import Desk
 from bot.desk.texts import FOLLOWUP_PREFIX, PROMISE_DUE, STILL_WAITING, SUMMARY
 from bot.desk.unit import Unit
@@ -61,6 +61,8 @@ class Round:
                 await desk.step(self._reannounce)
             if due.promises:
                 await desk.step(_remind_promises)
+            if due.alerts:
+                await desk.step(alerts.alert)
             await self._summarise()
         if due.followups:
             await desk.step(_send_followups)

@@ -21,7 +21,7 @@ from bot.desk.texts import (
     SAVED_WHICH,
 )
 from bot.desk.unit import Unit
-from bot.storage import handoffs, saved_replies
+from bot.storage import alerts, handoffs, saved_replies
 from bot.storage.desk_models import SavedReply
 from bot.storage.models import Agent, Handoff, HandoffStatus, utcnow
 from bot.telegram.formatting import split_text
@@ -100,6 +100,7 @@ def send(u: Unit, agent: Agent, handoff: Handoff, reply: SavedReply) -> str:
         u.queue(conversation, conversation.chat_id, part, dict(meta), kind="agent")
     if handoff.first_reply_at is None:
         handoff.first_reply_at = utcnow()
+    alerts.agent_replied(handoff)
     saved_replies.used(u.session, reply.id)
     return SAVED_SENT.format(name=reply.name, customer=u.name(conversation), ticket=ticket.reference)
 

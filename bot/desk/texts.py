@@ -111,3 +111,11 @@ ALREADY_BLOCKED = "{name} is blocked already. /unblock {ticket} lifts it."
 NOT_BLOCKED = "{name} is not blocked."
 UNBLOCKED_NOTICE = "✅ {agent} unblocked {name}: what they send reaches the bot again."
 UNBLOCKED = "✅ {name} ({ticket}) is unblocked: what they send reaches the bot again."
+REPLY_REMINDER = (
+    "⏰ {name} ({ticket}) has been waiting {minutes} min for a reply from you. Answer their last message here, or "
+    "/transfer if you can't get to it now."
+)
+REPLY_OVERDUE_NOTICE = (
+    "⚠️ For the admins: {name} has had no reply from {agent} for {minutes} min. /release {ticket} puts them back in "
+    "the queue for someone else."
+)

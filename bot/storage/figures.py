@@ -10,15 +10,31 @@ from __future__ import annotations
 
 import collections
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from bot.storage.models import Direction, Handoff, Message, utcnow
+from bot.storage.models import Agent, Direction, Handoff, Message, utcnow
 
 SCORES = (1, 2, 3, 4, 5)
+
+
+@dataclass
+class AgentFigures:
+    """One agent's part of a period: the handoffs they held (a transferred one counts for its last holder), their
+    median first reply from the claim and from the request, and the average rating of those closed in the period."""
+
+    agent_id: int
+    name: str
+    handled: int = 0
+    median_first_reply: float | None = None  # claimed → their first message
+    median_first_response: float | None = None  # queued → their first message
+    rating: float | None = None
+    rated: int = 0
 
 
 @dataclass
@@ -31,6 +47,8 @@ class Figures:
     by_reason: list[tuple[str, int]] = field(default_factory=list)  # most frequent first
     median_wait: float | None = None  # queued → claimed
     median_first_reply: float | None = None  # claimed → the agent's first message
+    median_first_response: float | None = None  # queued (the request) → the agent's first message
+    agents: list[AgentFigures] = field(default_factory=list)  # most handled first
     ratings: dict[int, int] = field(default_factory=lambda: dict.fromkeys(SCORES, 0))
 
     @property
@@ -60,7 +78,12 @@ def figures(session: Session, since: datetime, until: datetime | None = None) ->
     )
     rows = session.execute(
         select(
-            Handoff.conversation_id, Handoff.reason, Handoff.queued_at, Handoff.claimed_at, Handoff.first_reply_at
+            Handoff.conversation_id,
+            Handoff.reason,
+            Handoff.queued_at,
+            Handoff.claimed_at,
+            Handoff.first_reply_at,
+            Handoff.agent_id,
         ).where(Handoff.queued_at >= since, Handoff.queued_at < until)
     ).all()
     reasons = collections.Counter(row.reason for row in rows)
@@ -76,15 +99,58 @@ def figures(session: Session, since: datetime, until: datetime | None = None) ->
         handoffs=len(rows),
         by_reason=sorted(reasons.items(), key=lambda item: (-item[1], item[0])),
         median_wait=statistics.median(waits) if waits else None,
-        median_first_reply=statistics.median(replies) if replies else None,
+        median_first_reply=_median(replies),
+        median_first_response=_median(
+            [_seconds(row.queued_at, row.first_reply_at) for row in rows if row.first_reply_at is not None]
+        ),
     )
-    scores = session.scalars(
-        select(Handoff.csat).where(Handoff.csat.is_not(None), Handoff.closed_at >= since, Handoff.closed_at < until)
-    )
-    for score in scores:
+    scores = session.execute(
+        select(Handoff.agent_id, Handoff.csat).where(
+            Handoff.csat.is_not(None), Handoff.closed_at >= since, Handoff.closed_at < until
+        )
+    ).all()
+    for _, score in scores:
         if score in result.ratings:
             result.ratings[score] += 1
+    result.agents = _per_agent(session, rows, scores)
     return result
+
+
+def _per_agent(session: Session, rows: Sequence[Row[Any]], scores: Sequence[Row[Any]]) -> list[AgentFigures]:
+    """Each agent's figures, from the period's handoffs and its ratings."""
+    held: dict[int, list[Row[Any]]] = collections.defaultdict(list)
+    for row in rows:
+        if row.agent_id is not None and row.claimed_at is not None:
+            held[row.agent_id].append(row)
+    marks: dict[int, list[int]] = collections.defaultdict(list)
+    for agent_id, score in scores:
+        if agent_id is not None and score in SCORES:
+            marks[agent_id].append(score)
+    ids = set(held) | set(marks)
+    agents = {a.id: a for a in session.scalars(select(Agent).where(Agent.id.in_(ids)))} if ids else {}
+    result = []
+    for agent_id in ids:
+        answered = [row for row in held[agent_id] if row.first_reply_at is not None]
+        agent = agents.get(agent_id)
+        name = (agent.first_name or f"agent {agent_id}") if agent is not None else f"agent {agent_id}"
+        if agent is not None and agent.username:
+            name = f"{name} (@{agent.username})"
+        result.append(
+            AgentFigures(
+                agent_id=agent_id,
+                name=name,
+                handled=len(held[agent_id]),
+                median_first_reply=_median([_seconds(r.claimed_at, r.first_reply_at) for r in answered]),
+                median_first_response=_median([_seconds(r.queued_at, r.first_reply_at) for r in answered]),
+                rating=sum(marks[agent_id]) / len(marks[agent_id]) if marks[agent_id] else None,
+                rated=len(marks[agent_id]),
+            )
+        )
+    return sorted(result, key=lambda a: (-a.handled, a.name.lower(), a.agent_id))
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def _seconds(start: datetime, end: datetime) -> float:

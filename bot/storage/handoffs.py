@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from bot.storage import alerts
 from bot.storage.base import affected
 from bot.storage.models import (
     ACTIVE_HANDOFF,
@@ -105,7 +106,14 @@ def claim(session: Session, handoff_id: int, agent: Agent) -> bool:
     result = session.execute(
         update(Handoff)
         .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.QUEUED)
-        .values(status=HandoffStatus.CLAIMED, agent_id=agent.id, claimed_at=now, updated_at=now)
+        .values(
+            status=HandoffStatus.CLAIMED,
+            agent_id=agent.id,
+            claimed_at=now,
+            updated_at=now,
+            reminded_at=None,
+            noted_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     if affected(result) != 1:
@@ -288,6 +296,7 @@ class DueWork(NamedTuple):
     queued: bool
     promises: bool
     followups: bool
+    alerts: bool = False  # a customer's unanswered stretch may bring a reminder or holding message (bot/desk/alerts.py)
 
 
 def due_work(session: Session, now: datetime) -> DueWork:
@@ -298,6 +307,7 @@ def due_work(session: Session, now: datetime) -> DueWork:
             exists().where(*_queued()),
             exists().where(*_promise_due(now)),
             exists().where(*_followup_due(now)),
+            exists().where(alerts.pending()),
         )
     ).one()
     return DueWork(*(bool(flag) for flag in row))

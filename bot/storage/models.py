@@ -223,6 +223,11 @@ class Handoff(Base):
     announced_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
     first_reply_at: Mapped[datetime | None]
+    # The customer's unanswered stretch (from their first message no person answered) and its alerts, each sent once.
+    waiting_since: Mapped[datetime | None] = mapped_column(default=utcnow)
+    reminded_at: Mapped[datetime | None]
+    noted_at: Mapped[datetime | None]
+    held_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     resolution: Mapped[str | None] = mapped_column(Text)
     csat: Mapped[int | None]

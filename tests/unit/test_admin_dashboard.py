@@ -24,6 +24,7 @@ from bot.storage.desk_models import Flag
 from bot.storage.models import Agent, AuditEntry, Ticket, utcnow
 from tests.unit.test_admin_console import PASSWORD, RefusingTrainer, post, sign_in
 from tests.unit.test_insights import NOW, customer, flagged_conversation, handed, make_tracker, said
+from tests.unit.test_response_figures import history
 
 
 @pytest.fixture
@@ -97,6 +98,18 @@ async def test_the_dashboard_shows_the_figures_and_charts(console, sessions) -> 
     assert page.count('class="bar"><title>') == 7, "a column a day"
     assert "<script" not in page and "http://" not in page and "https://" not in page, "nothing loads from elsewhere"
     assert "selected>last 7 days" in page
+
+
+async def test_the_dashboard_shows_the_first_response_from_the_request_and_the_agents(console, sessions) -> None:
+    client, _ = console
+    async with sessions.begin() as session:
+        await history(session, utcnow())
+    words = text_of(await (await client.get(f"{PREFIX}/dashboard?days=7")).text())
+    assert "1 min median first response (claimed → first reply)" in words
+    assert "5 min 30 s median first response from the request (queued → first reply)" in words
+    assert "Alex (@alex_w) 3 45 s 4 min 15 s 4.0/5 (2 rated)" in words
+    assert "Bo 1 2 min 12 min 4.0/5 (1 rated)" in words
+    assert words.index("Alex (@alex_w) 3") < words.index("Bo 1 2 min")
 
 
 async def test_questions_not_understood_are_listed_and_added_as_examples(clock, console, sessions) -> None:
