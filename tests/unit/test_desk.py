@@ -94,7 +94,9 @@ async def _queued(harness: Harness) -> dict:
     messages = await harness.say("I want a person")
     assert messages[-1]["text"].startswith("Of course")
     told = await _new(harness, 4242, messages[-1]["seq"] - 1, "number 1 in line")
-    assert told[-1]["text"] == replies.HANDOFF_QUEUED.format(position=1, wait="")
+    # No history yet: the stated default for one person (WAIT_DEFAULT_MINUTES_PER_PERSON, 5 minutes).
+    wait = replies.HANDOFF_WAIT.format(wait="about 5 minutes")
+    assert told[-1]["text"] == replies.HANDOFF_QUEUED.format(position=1, wait=wait)
     [card] = [m for m in await _new(harness, harness.group_id, group_start, "🎫") if "🎫" in (m.get("text") or "")]
     return card
 
