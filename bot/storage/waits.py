@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from bot.hours import BusinessHours
@@ -110,20 +110,27 @@ def pace_of(waits: Iterable[Span], pickups: Iterable[datetime], window: Sequence
     return Pace(pickups=counted, busy=busy_time(waits, window))
 
 
+def _waited_in(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """A request whose wait in line overlapped this stretch (or was claimed within it): made before its end and
+    still waiting, or claimed or ended unclaimed after its start."""
+    return and_(
+        Handoff.queued_at < end,
+        or_(
+            Handoff.status == HandoffStatus.QUEUED,
+            Handoff.claimed_at >= start,
+            and_(Handoff.claimed_at.is_(None), or_(Handoff.closed_at.is_(None), Handoff.closed_at >= start)),
+        ),
+    )
+
+
 def pace(session: Session, hours: BusinessHours, now: datetime) -> Pace:
     """How fast the line has moved over the last hour of open time (the module's docstring has the rules)."""
     window = open_window(hours, now)
     if not window:
         return Pace(pickups=0, busy=timedelta(0))
-    since = min(start for start, _ in window)
     rows = session.execute(
         select(Handoff.status, Handoff.queued_at, Handoff.claimed_at, Handoff.closed_at).where(
-            Handoff.queued_at < now,
-            or_(
-                Handoff.status == HandoffStatus.QUEUED,
-                Handoff.claimed_at >= since,
-                and_(Handoff.claimed_at.is_(None), or_(Handoff.closed_at.is_(None), Handoff.closed_at >= since)),
-            ),
+            Handoff.queued_at < now, or_(*(_waited_in(start, end) for start, end in window))
         )
     ).all()
     waits: list[Span] = []
