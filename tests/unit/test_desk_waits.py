@@ -3,6 +3,7 @@ an update when it changes a lot, never more than once in 10 minutes. Steps run o
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,8 @@ from bot.desk import waits
 from bot.desk.unit import Unit
 from bot.storage import handoffs
 from bot.storage.models import Agent, Base, Conversation, Direction, Handoff, HandoffStatus, Message
+from tests.unit.chat_harness import running_harness
+from tests.unit.test_desk import _handing_over
 from tests.unit.test_waits import T, _add, _minutes
 
 ENV = {"FRONTLINE_VAR": "/nonexistent/frontline-var", "AGENT_CHAT_ID": "-1001234567890"}
@@ -160,6 +163,24 @@ def test_what_changes_a_lot(told: tuple[int, int | None], now: tuple[int, int | 
         )
         is news
     )
+
+
+async def test_the_desks_round_tells_a_waiting_customer_when_their_wait_changes_a_lot(clock, tmp_path) -> None:
+    clock.set_to(T)  # running on from Wednesday 15:00
+    async with running_harness(tmp_path, desk=True) as desk:
+        desk.rasa.answer = _handing_over
+        await desk.say("I want a person")
+        queued = (await desk.emulator.wait_for_text(4242, predicate=lambda t: "in line" in t, timeout=8))[-1]
+        assert queued["text"] == _queued_text(1, 5), "no history: the stated default"
+        await desk.emulator.wait_for_text(desk.group_id, predicate=lambda t: "🎫" in t, timeout=8)
+        clock.advance(_minutes(11))  # 11 minutes in line and nobody picked up: no number can be promised
+        [update] = await desk.emulator.wait_for_text(
+            4242, queued["seq"], predicate=lambda t: t.startswith("An update"), timeout=8
+        )  # the first thing the customer gets after their place
+        assert update["text"] == replies.WAIT_UPDATE.format(position=1, wait=replies.HANDOFF_NO_ESTIMATE)
+        await asyncio.sleep(3)  # a round or two later: nothing more for the customer
+        told = [m["text"] for m in (await desk.emulator.sent(4242, queued["seq"])).messages]
+        assert told == [update["text"]]
 
 
 # --- under any sequence of queue events and clock advances ------------------------------------------------------
