@@ -71,7 +71,7 @@ HANDOFF_NO_ESTIMATE = (
 )
 HANDOFF_BOT_DOWN = "I'm having trouble answering right now, so I've asked a person from our team to help you instead. "
 HANDOFF_STILL_QUEUED = (
-    "You're still in line for a person from our team (number {position}). Everything you write here reaches them."
+    "You're still in line for a person from our team: number {position}{wait}. Everything you write here reaches them."
 )
 HANDOFF_WITH_AGENT = "{agent} from our team is already with you in this chat."
 HANDOFF_NO_DESK = (

@@ -255,7 +255,7 @@ def _say_where_they_stand(u: Unit, conversation: Conversation, handoff: Handoff)
     if handoff.status is HandoffStatus.CLAIMED:
         text = replies.HANDOFF_WITH_AGENT.format(agent=handoff.agent.first_name if handoff.agent else "Someone")
     else:
-        text = replies.HANDOFF_STILL_QUEUED.format(position=handoffs.place_in_line(u.session, handoff))
+        text = waits.place_text(u, handoff, replies.HANDOFF_STILL_QUEUED)
     u.tell(conversation, text)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot import replies
 from bot.config import load_settings
+from bot.desk import handoff as customer_side
 from bot.desk import waits
 from bot.desk.unit import Unit
 from bot.storage import handoffs
@@ -94,6 +95,21 @@ def test_the_first_and_the_tenth_in_line_are_quoted_their_own_waits(clock, sessi
         (1, 300, T),
         (10, 3000, T),
     ]
+
+
+def test_asking_again_while_in_line_tells_the_place_and_its_wait(clock, session: Session) -> None:
+    clock.set_to(T, frozen=True)
+    _six_pickups_in_half_an_hour(session)
+    u = Unit(session, SETTINGS)
+    line = _join(u, T, 10)
+    clock.advance(_minutes(1))
+    customer_side.escalate(u, line[9].conversation, reason="customer_request", context={})
+    # 15:01: 31 busy minutes (14:10-14:40, 15:00-15:01) for 6 pick-ups, 31/6 minutes a person: 10th, 51.7 minutes.
+    expected = replies.HANDOFF_STILL_QUEUED.format(
+        position=10, wait=replies.HANDOFF_WAIT.format(wait="about 52 minutes")
+    )
+    assert _told(session, line[9]) == [_queued_text(10, 50), expected]
+    assert (line[9].told_at, line[9].told_position) == (T + _minutes(1), 10), "an answer counts as telling them"
 
 
 def test_a_customer_with_no_estimate_is_told_so(clock, session: Session) -> None:
