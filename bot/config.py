@@ -58,6 +58,8 @@ class Settings:
     summary_minutes: float = 60.0
     max_tickets_per_hour: int = 3  # a customer's requests beyond these go to their open (or latest) ticket
     relay_merge_seconds: float = 20.0  # a waiting customer's messages reach the group at most once in this long
+    # The wait quoted for each person in line until the desk has a pace of its own (bot/storage/waits.py).
+    wait_default_minutes_per_person: float = 5.0
     app_host: str = "127.0.0.1"
     app_port: int = 8080
     # Several Rasa instances (RASA_URL a comma-separated list): each customer has one, the others take over.
@@ -324,6 +326,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         summary_minutes=_number(env, "SUMMARY_MINUTES", 60.0),
         max_tickets_per_hour=int(_number(env, "MAX_TICKETS_PER_HOUR", 3, int)),
         relay_merge_seconds=_number(env, "RELAY_MERGE_SECONDS", 20.0),
+        wait_default_minutes_per_person=_number(env, "WAIT_DEFAULT_MINUTES_PER_PERSON", 5.0),
         app_host=env.get("APP_HOST", "127.0.0.1"),
         app_port=_port(env, "APP_PORT", 8080),
         app_url=_url(env, "APP_URL", f"http://127.0.0.1:{_port(env, 'APP_PORT', 8080)}"),

@@ -64,10 +64,14 @@ HANDOFF_QUEUED = (
     "to repeat anything. You're number {position} in line{wait}. Anything you write here in the meantime reaches "
     "them. /cancel takes you back to me."
 )
-HANDOFF_WAIT = ", and someone usually picks up within {wait}"
+HANDOFF_WAIT = ", so someone should be with you in {wait}"  # {wait}: "about 15 minutes", for this place in line
+# When there is no honest estimate (nobody has been picked up for a while, bot/storage/waits.py).
+HANDOFF_NO_ESTIMATE = (
+    "; our team is very busy right now, so I can't say yet how long it will take, but you keep your place"
+)
 HANDOFF_BOT_DOWN = "I'm having trouble answering right now, so I've asked a person from our team to help you instead. "
 HANDOFF_STILL_QUEUED = (
-    "You're still in line for a person from our team (number {position}). Everything you write here reaches them."
+    "You're still in line for a person from our team: number {position}{wait}. Everything you write here reaches them."
 )
 HANDOFF_WITH_AGENT = "{agent} from our team is already with you in this chat."
 HANDOFF_NO_DESK = (

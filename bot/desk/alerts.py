@@ -10,7 +10,7 @@ hours says honestly when the team is back.
 
 The queue's wait updates (bot/desk/round.py) and the holding message never come together: the holding message waits
 until the customer has heard nothing at all (a wait update included) for CUSTOMER_HOLD_MINUTES, and for a customer in
-line it tells their place and wait through `lifecycle.place_text`, which records what they were told, so the wait
+line it tells their place and wait through `waits.place_text` (bot/desk/waits.py), which records what they were told, so the wait
 updates have nothing new to tell them right after it."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot import replies
-from bot.desk import lifecycle
+from bot.desk import waits
 from bot.desk.texts import REPLY_OVERDUE_NOTICE, REPLY_REMINDER
 from bot.desk.unit import Unit
 from bot.hours import BusinessHours
@@ -75,7 +75,7 @@ def holding_text(u: Unit, handoff: Handoff, now: datetime) -> str:
         return replies.HOLD_AFTER_HOURS.format(back=hours.describe_next(now), ticket=handoff.ticket.reference)
     if handoff.status is HandoffStatus.CLAIMED:
         return replies.HOLD_WITH_AGENT.format(agent=handoff.agent.first_name if handoff.agent else "Our team")
-    return lifecycle.place_text(u, handoff, replies.HOLD_QUEUED)
+    return waits.place_text(u, handoff, replies.HOLD_QUEUED)
 
 
 def opening(hours: BusinessHours, now: datetime) -> datetime | None:

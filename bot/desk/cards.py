@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from bot.storage.models import Customer, Direction, Message, Ticket
 
 LINE_CHARS = 300
@@ -61,17 +59,6 @@ def topic_name(ticket: Ticket, customer: Customer | None) -> str:
 def clip(text: str, limit: int = LINE_CHARS) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def wait_text(wait: timedelta | None) -> str:
-    """A wait in words, rounded up to what a customer can plan with."""
-    if wait is None:
-        return ""
-    minutes = max(1, round(wait.total_seconds() / 60))
-    if minutes < 60:
-        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
-    hours = round(minutes / 60, 1)
-    return f"about {hours:g} hour{'s' if hours != 1 else ''}"
 
 
 def transcript_line(message: Message, customer_first_name: str) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 from telegram import Message as TelegramMessage
 
 from bot import replies
-from bot.desk import cards, lifecycle
+from bot.desk import cards, lifecycle, waits
 from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, EDITED, RELAY_HEADER
 from bot.desk.unit import DONE, Unit, record_number
 from bot.storage import alerts, blocks, handoffs, tickets, transcript
@@ -46,7 +46,7 @@ def escalate(u: Unit, conversation: Conversation, *, reason: str, context: dict[
     )
     hours, now = u.settings.business_hours, utcnow()
     if hours.is_open(now):
-        text = lifecycle.place_text(u, handoff, replies.HANDOFF_QUEUED)
+        text = waits.place_text(u, handoff, replies.HANDOFF_QUEUED)
     else:
         # No wait estimate out of hours: say when the team is back, and keep the customer first in line for them.
         text = replies.HANDOFF_AFTER_HOURS.format(back=hours.describe_next(now), ticket=ticket.reference)
@@ -257,7 +257,7 @@ def _say_where_they_stand(u: Unit, conversation: Conversation, handoff: Handoff)
     if handoff.status is HandoffStatus.CLAIMED:
         text = replies.HANDOFF_WITH_AGENT.format(agent=handoff.agent.first_name if handoff.agent else "Someone")
     else:
-        text = replies.HANDOFF_STILL_QUEUED.format(position=handoffs.place_in_line(u.session, handoff))
+        text = waits.place_text(u, handoff, replies.HANDOFF_STILL_QUEUED)
     u.tell(conversation, text)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from bot import replies
 from bot.config import Settings
-from bot.desk import briefing, cards
+from bot.desk import briefing, cards, waits
 from bot.desk.texts import (
     ALREADY_CLAIMED,
     CLAIMED_INTRO,
@@ -53,15 +53,6 @@ def may_reopen(settings: Settings, last: Handoff | None) -> bool:
         and not (last.resolution or "").startswith(blocks.RESOLUTION)  # closed by a block: stays closed
         and utcnow() - last.closed_at <= window
     )
-
-
-def place_text(u: Unit, handoff: Handoff, template: str) -> str:
-    """The customer's place in line and the usual wait, remembered so a big change can be told."""
-    position = handoffs.place_in_line(u.session, handoff)
-    wait = handoffs.typical_wait(u.session)
-    handoff.told_wait_seconds = int(wait.total_seconds()) if wait else None
-    words = cards.wait_text(wait)
-    return template.format(position=position, wait=replies.HANDOFF_WAIT.format(wait=words) if words else "")
 
 
 def claim(u: Unit, ticket_id: int, agent_id: int) -> str | None:
@@ -202,7 +193,7 @@ def reopen(u: Unit, conversation: Conversation, last: Handoff) -> Handoff:
         u.tell(conversation, replies.REOPENED.format(agent=agent.first_name))
         u.to_agent(agent, conversation, REOPENED_AGENT.format(name=u.name(conversation), ticket=ticket.reference))
     else:
-        u.tell(conversation, place_text(u, handoff, replies.HANDOFF_QUEUED))
+        u.tell(conversation, waits.place_text(u, handoff, replies.HANDOFF_QUEUED))
     u.to_topic(
         conversation,
         ticket,

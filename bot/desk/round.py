@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import replies
-from bot.desk import alerts, cards, housekeeping, lifecycle
+from bot.desk import alerts, cards, housekeeping, lifecycle, waits
 from bot.desk.desk import Desk
 from bot.desk.texts import FOLLOWUP_PREFIX, PROMISE_DUE, STILL_WAITING, SUMMARY
 from bot.desk.unit import Unit
@@ -59,6 +59,7 @@ class Round:
                         break
             if due.queued and desk.settings.business_hours.is_open(utcnow()):
                 await desk.step(self._reannounce)
+                await desk.step(waits.tell_changes)  # each waiting customer's place and wait, when they change a lot
             if due.promises:
                 await desk.step(_remind_promises)
             if due.alerts:
@@ -101,13 +102,12 @@ class Round:
         return True
 
     def _reannounce(self, u: Unit) -> None:
-        """Unclaimed handoffs are brought up again in their topic after a while (a few a minute at most), and a
-        customer whose expected wait changed a lot is told the new one."""
+        """Unclaimed handoffs are brought up again in their topic after a while (a few a minute at most).
+        The customers hear of their own wait from `waits.tell_changes`, on its own schedule."""
         now = utcnow()
         while self._announced and now - self._announced[0] > timedelta(minutes=1):
             self._announced.popleft()
         every = timedelta(minutes=u.settings.reannounce_minutes)
-        wait = handoffs.typical_wait(u.session, now)
         for handoff in handoffs.queued(u.session):
             if len(self._announced) >= REANNOUNCE_PER_MINUTE:
                 break
@@ -123,9 +123,6 @@ class Round:
             )
             handoff.announced_at = now
             self._announced.append(now)
-            told = handoff.told_wait_seconds
-            if wait is not None and (told is None or abs(wait.total_seconds() - told) > max(300, told / 2)):
-                u.tell(conversation, lifecycle.place_text(u, handoff, replies.WAIT_UPDATE))
 
     async def _summarise(self) -> None:
         """Every SUMMARY_MINUTES, while anything is open, one line in the group's main thread."""

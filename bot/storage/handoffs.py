@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -23,10 +22,6 @@ from bot.storage.models import (
     Ticket,
     utcnow,
 )
-
-WAIT_SAMPLE = 20  # claimed handoffs the wait estimate is taken from
-WAIT_WINDOW = timedelta(days=7)
-
 
 # A handoff with the people and records every desk step needs: one query, not a lookup for each.
 WITH_PEOPLE = (
@@ -74,21 +69,6 @@ def place_in_line(session: Session, handoff: Handoff) -> int:
         .where(Handoff.status == HandoffStatus.QUEUED, Handoff.queued_at < handoff.queued_at)
     )
     return (ahead or 0) + 1
-
-
-def typical_wait(session: Session, now: datetime | None = None) -> timedelta | None:
-    """The median time to be picked up over recent handoffs; None without enough history to say."""
-    since = (now or utcnow()) - WAIT_WINDOW
-    rows = session.execute(
-        select(Handoff.queued_at, Handoff.claimed_at)
-        .where(Handoff.claimed_at.is_not(None), Handoff.claimed_at >= since)
-        .order_by(Handoff.claimed_at.desc())
-        .limit(WAIT_SAMPLE)
-    )
-    waits = [(claimed - queued).total_seconds() for queued, claimed in rows]
-    if len(waits) < 3:
-        return None
-    return timedelta(seconds=statistics.median(waits))
 
 
 def _queued() -> tuple[ColumnElement[bool], ...]:

@@ -234,6 +234,8 @@ class Handoff(Base):
     csat_comment: Mapped[str | None] = mapped_column(Text)
     followup_due_at: Mapped[datetime | None] = mapped_column(index=True)
     followup_sent_at: Mapped[datetime | None]
+    told_at: Mapped[datetime | None]  # when the customer was last told their place (told_position) and wait
+    told_position: Mapped[int | None]
     # The wait the customer was last told, so a big change can be told too.
     told_wait_seconds: Mapped[int | None]
     conversation: Mapped[Conversation] = relationship()

@@ -37,6 +37,9 @@ HANDOFF = {
     }
 }
 
+# The first in line with no history yet: the stated default for one person (WAIT_DEFAULT_MINUTES_PER_PERSON, 5).
+FIRST_WAIT = replies.HANDOFF_WAIT.format(wait="about 5 minutes")
+
 
 def _handing_over(body: dict) -> list[dict]:
     if body["message"] == "I want a person":
@@ -94,7 +97,7 @@ async def _queued(harness: Harness) -> dict:
     messages = await harness.say("I want a person")
     assert messages[-1]["text"].startswith("Of course")
     told = await _new(harness, 4242, messages[-1]["seq"] - 1, "number 1 in line")
-    assert told[-1]["text"] == replies.HANDOFF_QUEUED.format(position=1, wait="")
+    assert told[-1]["text"] == replies.HANDOFF_QUEUED.format(position=1, wait=FIRST_WAIT)
     [card] = [m for m in await _new(harness, harness.group_id, group_start, "🎫") if "🎫" in (m.get("text") or "")]
     return card
 
@@ -282,7 +285,7 @@ async def test_rasa_down_hands_the_customer_to_a_person(desk: Harness) -> None:
     desk.rasa.answer = lambda body: []
     group_start = await _last(desk, desk.group_id)
     messages = await desk.say("where is my order")
-    assert messages[-1]["text"] == replies.HANDOFF_BOT_DOWN + replies.HANDOFF_QUEUED.format(position=1, wait="")
+    assert messages[-1]["text"] == replies.HANDOFF_BOT_DOWN + replies.HANDOFF_QUEUED.format(position=1, wait=FIRST_WAIT)
     cards = await _new(desk, desk.group_id, group_start, "the bot was unavailable")
     assert "Maya: where is my order" in cards[-1]["text"]
 

@@ -150,7 +150,7 @@ async def test_a_closed_conversation_reopens_in_the_queue_when_its_agent_left(de
     await _new(desk, ALEX, alex_start, desk_texts.LEFT_THE_GROUP)
     await desk.emulator.send_text(4242, "sorry, one more thing: the box was wet too")
     [back] = await _new(desk, 4242, closing[-1]["seq"], "in line")
-    assert back["text"] == replies.HANDOFF_QUEUED.format(position=1, wait="")
+    assert back["text"] == replies.HANDOFF_QUEUED.format(position=1, wait=test_desk.FIRST_WAIT)
     assert not [
         m for m in (await desk.emulator.sent(ALEX, alex_start)).messages if "box was wet" in (m.get("text") or "")
     ]

@@ -21,7 +21,7 @@ from telegram import Message as TelegramMessage
 
 from bot import replies
 from bot.config import Settings, load_settings
-from bot.desk import agent_copies, alerts, cards, handoff, saved
+from bot.desk import agent_copies, alerts, handoff, saved, waits
 from bot.desk.texts import REPLY_OVERDUE_NOTICE, REPLY_REMINDER
 from bot.desk.unit import Unit
 from bot.storage import handoffs, saved_replies, tickets, transcript
@@ -189,8 +189,8 @@ def test_reminders_notes_and_holding_messages_fall_due_once_per_unanswered_stret
             assert len(sent.holds) == (1 if hold else 0)
             if hold and made.status is HandoffStatus.CLAIMED:
                 assert sent.holds == [replies.HOLD_WITH_AGENT.format(agent="Alex")]
-            elif hold:
-                assert sent.holds == [replies.HOLD_QUEUED.format(position=1, wait="")]
+            elif hold:  # waiting 10 busy minutes or more with nobody picked up: no number is promised
+                assert sent.holds == [replies.HOLD_QUEUED.format(position=1, wait=waits.wait_words(None))]
             hope.reminded |= remind
             hope.noted |= note
             hope.held |= hold
@@ -266,15 +266,15 @@ def test_a_customer_in_line_is_held_with_their_place_and_wait_remembered_for_the
     with Session(engine) as session:
         made = waiting_customer(session, claimed=False)
         alex = handoffs.agent(session, telegram_user_id=ALEX_CHAT, first_name="Alex", username=None)
-        for number in range(3):  # earlier customers, picked up after 4 minutes each
+        for number in range(3):  # earlier customers in the last hour, picked up after 4 minutes each
             earlier = Handoff(
                 conversation_id=made.conversation_id,
                 ticket_id=made.ticket_id,
                 reason="x",
                 status=HandoffStatus.CLOSED,
                 agent_id=alex.id,
-                queued_at=START - timedelta(hours=2 + number),
-                claimed_at=START - timedelta(hours=2 + number) + timedelta(minutes=4),
+                queued_at=START - timedelta(minutes=40 - 10 * number),
+                claimed_at=START - timedelta(minutes=36 - 10 * number),
             )
             session.add(earlier)
         session.flush()
@@ -282,9 +282,10 @@ def test_a_customer_in_line_is_held_with_their_place_and_wait_remembered_for_the
         before = last_id(session)
         alerts.alert(Unit(session, settings_))
         session.flush()
-        wait = replies.HANDOFF_WAIT.format(wait=cards.wait_text(timedelta(minutes=4)))
+        # 22 busy minutes in the last hour (12 of theirs, 10 of this customer's) for 3 pick-ups: 7 min 20 s a place
+        wait = waits.wait_words(timedelta(seconds=440))
         assert sent_since(session, before).holds == [replies.HOLD_QUEUED.format(position=1, wait=wait)]
-        assert made.told_wait_seconds == 240 and made.held_at == clock.now()
+        assert made.told_wait_seconds == 440 and made.held_at == clock.now()
         session.rollback()
 
 
