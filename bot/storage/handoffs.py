@@ -6,7 +6,7 @@ import statistics
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from bot.storage.base import affected
@@ -20,9 +20,16 @@ from bot.storage.models import (
     Message,
     Promise,
     Ticket,
+    TicketPriority,
     utcnow,
 )
 
+# The queue's order: a ticket's priority as a number, highest first (bot/storage/models.py's TicketPriority).
+PRIORITY_RANK = case(
+    {TicketPriority.URGENT: 3, TicketPriority.HIGH: 2, TicketPriority.NORMAL: 1, TicketPriority.LOW: 0},
+    value=Ticket.priority,
+    else_=1,
+)
 WAIT_SAMPLE = 20  # claimed handoffs the wait estimate is taken from
 WAIT_WINDOW = timedelta(days=7)
 
@@ -66,11 +73,27 @@ def open_handoff(
 
 
 def place_in_line(session: Session, handoff: Handoff) -> int:
-    """1 for the next customer an agent will pick up."""
+    """1 for the next customer an agent will pick up: the queue's order is the ticket's priority (highest first), then
+    the time waited (see `queued`)."""
+    rank = session.scalar(select(PRIORITY_RANK).where(Ticket.id == handoff.ticket_id))
     ahead = session.scalar(
         select(func.count())
         .select_from(Handoff)
-        .where(Handoff.status == HandoffStatus.QUEUED, Handoff.queued_at < handoff.queued_at)
+        .join(Ticket, Ticket.id == Handoff.ticket_id)
+        .where(
+            Handoff.status == HandoffStatus.QUEUED,
+            Handoff.id != handoff.id,
+            or_(
+                PRIORITY_RANK > rank,
+                and_(
+                    PRIORITY_RANK == rank,
+                    or_(
+                        Handoff.queued_at < handoff.queued_at,
+                        and_(Handoff.queued_at == handoff.queued_at, Handoff.id < handoff.id),
+                    ),
+                ),
+            ),
+        )
     )
     return (ahead or 0) + 1
 
@@ -95,8 +118,17 @@ def _queued() -> tuple[ColumnElement[bool], ...]:
 
 
 def queued(session: Session) -> list[Handoff]:
-    """Everyone waiting for a person, longest waiting first."""
-    return list(session.scalars(select(Handoff).where(*_queued()).order_by(Handoff.queued_at).options(*WITH_PEOPLE)))
+    """Everyone waiting for a person, in the queue's order: the ticket's priority (highest first), then the longest
+    waiting first."""
+    return list(
+        session.scalars(
+            select(Handoff)
+            .join(Ticket, Ticket.id == Handoff.ticket_id)
+            .where(*_queued())
+            .order_by(PRIORITY_RANK.desc(), Handoff.queued_at, Handoff.id)
+            .options(*WITH_PEOPLE)
+        )
+    )
 
 
 def claim(session: Session, handoff_id: int, agent: Agent) -> bool:
