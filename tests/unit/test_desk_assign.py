@@ -22,6 +22,7 @@ from bot import replies
 from bot.desk import round as desk_round
 from bot.desk import texts
 from bot.storage.models import Agent, Handoff, HandoffStatus, Ticket, TicketPriority
+from bot.telegram import outbox as outbox_module
 from tests.unit.chat_harness import Harness, callback_answer, running_harness
 
 T = TypeVar("T")
@@ -135,6 +136,28 @@ async def test_auto_assignment_sends_the_card_to_the_agent_at_once_and_pass_hand
         assert (handoff.status, handoff.agent_id) == (HandoffStatus.QUEUED, None)
     told = await _command(auto, ALEX, "/next", "You claimed")
     assert "Maya" in told["text"]
+
+
+async def test_an_agents_cards_come_one_a_second_when_telegram_allows_no_burst(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_module, "RETRY_INTERVAL", 60.0)  # no retry round to lean on: the wait's end resumes
+    async for desk in _desk(tmp_path, AUTO_ASSIGN="1", MAX_CHATS_PER_AGENT="3"):
+        await _online(desk, ALEX)
+        await desk.emulator.set_limits(enabled=True, private_burst=1)
+        after = (await desk.emulator.sent(ALEX)).last
+        for user, name in ((4242, None), (4343, "Noor"), (4444, "Kim")):
+            if name:
+                await desk.emulator.add_user(name, user_id=user)
+            await _ask(desk, user)
+        deadline = time.monotonic() + 8
+        cards: list[dict] = []
+        while time.monotonic() < deadline and len(cards) < 3:
+            sent = (await desk.emulator.sent(ALEX, after, wait=0.5)).messages
+            cards = [m for m in sent if (m.get("text") or "").startswith("🎫 Assigned to you")]
+        assert len(cards) == 3, "every card reached the agent's chat, Telegram's pace kept"
+        gaps = [b["time"] - a["time"] for a, b in itertools.pairwise(cards)]
+        assert all(gap >= 0.9 for gap in gaps), gaps
 
 
 async def test_a_request_waits_when_everyone_is_full_and_goes_to_whoever_frees_up(auto: Harness) -> None:
