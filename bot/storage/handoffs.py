@@ -266,7 +266,10 @@ def previous_end(session: Session, conversation_id: int, before: int | None) -> 
 
 
 def requeue(session: Session, handoff: Handoff) -> None:
-    """Back to waiting for anyone (the holder passed it on); its place in line is kept."""
+    """Back to waiting for anyone (the holder passed it on); its place in line is kept, and it never goes back to
+    the holder automatically (bot/desk/assign.py)."""
+    if handoff.agent_id is not None and handoff.agent_id not in (handoff.offered_to or []):
+        handoff.offered_to = [*(handoff.offered_to or []), handoff.agent_id]
     handoff.status = HandoffStatus.QUEUED
     assign(handoff, None)
     handoff.announced_at = utcnow()

@@ -53,12 +53,17 @@ def load(session: Session) -> dict[int, int]:
 def free_agents(session: Session, limit: int, exclude: Collection[int] = ()) -> list[Agent]:
     """Online agents with a private chat and fewer than `limit` conversations, whose turn is next first: the one given
     a request longest ago (never: first), then by id."""
-    held = load(session)
-    online = session.scalars(
-        select(Agent)
-        .where(Agent.online.is_(True), Agent.in_group.is_(True), Agent.private_chat_id.is_not(None))
-        .order_by(Agent.last_assigned_at.is_not(None), Agent.last_assigned_at, Agent.id)
+    # The online agents' rows locked first (on PostgreSQL; SQLite runs one write at a time anyway), then their load
+    # counted: two requests assigned at once cannot both see an agent's last free place.
+    online = list(
+        session.scalars(
+            select(Agent)
+            .where(Agent.online.is_(True), Agent.in_group.is_(True), Agent.private_chat_id.is_not(None))
+            .order_by(Agent.last_assigned_at.is_not(None), Agent.last_assigned_at, Agent.id)
+            .with_for_update()
+        )
     )
+    held = load(session)
     return [a for a in online if a.id not in exclude and held.get(a.id, 0) < limit]
 
 

@@ -239,3 +239,41 @@ def test_out_of_hours_nothing_is_assigned_until_the_team_is_back(fresh: Callable
     desk.step(lambda u: presence.touch(u.session, u.session.get(Agent, agent).telegram_user_id, utcnow()))
     desk.step(assign.assign_round)
     assert desk.read(lambda s: s.get(Handoff, waiting_one).agent_id) == agent
+
+
+async def test_assignment_on_each_database_keeps_the_limit(sessions: Any) -> None:
+    """The same steps on SQLite and PostgreSQL (whose agents' rows are locked while a request is given)."""
+    settings = load_settings(
+        {
+            "FRONTLINE_VAR": "/tmp/frontline-unused",
+            "AGENT_CHAT_ID": GROUP,
+            "AUTO_ASSIGN": "1",
+            "MAX_CHATS_PER_AGENT": "1",
+        }
+    )
+
+    def agent(session: Session) -> int:
+        found = handoffs.agent(session, telegram_user_id=61, first_name="Alex", username=None)
+        found.private_chat_id, found.online = 61, True
+        session.flush()
+        return found.id
+
+    def ask(session: Session, user: int) -> int:
+        customer = transcript.upsert_customer(session, telegram_user_id=user, first_name=f"C{user}")
+        conversation = transcript.conversation_for_chat(session, chat_id=user, customer=customer)
+        handoff.escalate(Unit(session, settings), conversation, reason="customer_request", context={})
+        found = handoffs.active_for(session, conversation.id)
+        assert found is not None
+        return found.id
+
+    def holders(session: Session, ids: list[int]) -> list[int | None]:
+        return [session.get(Handoff, i, populate_existing=True).agent_id for i in ids]
+
+    alex = await sessions.run(agent)
+    first, second = await sessions.run(ask, 71), await sessions.run(ask, 72)
+    assert await sessions.read(holders, [first, second]) == [alex, None], "Alex is full: the second waits"
+    await sessions.run(lambda s: assign.assign_round(Unit(s, settings)))
+    assert await sessions.read(holders, [first, second]) == [alex, None]
+    await sessions.run(lambda s: lifecycle.finish(Unit(s, settings), first, alex, HandoffStatus.CLOSED))
+    await sessions.run(lambda s: assign.assign_round(Unit(s, settings)))
+    assert await sessions.read(holders, [second]) == [alex], "freed up: the waiting request is theirs"
