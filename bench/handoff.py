@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import handoff_abuse
+from bench import handoff_abuse, handoff_goal
 from bench._common import is_new_message, measure_on_stack, memory_table, summary, table
 from bench.chat import CallLog, Phrases, Tally, background_load, heldout_phrases, understood_phrases
 from bot.emulator.client import EmulatorClient
@@ -200,8 +200,13 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
                 "replies_per_handoff": args.replies,
                 "load_customers": args.load,
             },
-            "limits_on": await run_round(stack, emulator, agents, phrases, args, "A"),
         }
+        if args.goal_only:
+            result["goal"] = await handoff_goal.run(
+                emulator, stack.agent_chat_id, agents, lambda **env: _restart_app(stack, **env), timeout=args.timeout
+            )
+            return result
+        result["limits_on"] = await run_round(stack, emulator, agents, phrases, args, "A")
         if args.compare:
             # Off on both sides: the emulator's enforcement, and the app's own pacing of the group (restarted).
             await emulator.set_limits(enabled=False)
@@ -211,6 +216,10 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await emulator.set_limits(enabled=True)
                 _restart_app(stack)
+        if args.goal:
+            result["goal"] = await handoff_goal.run(
+                emulator, stack.agent_chat_id, agents, lambda **env: _restart_app(stack, **env), timeout=args.timeout
+            )
         if args.abuse:
             result["fairness"] = {
                 "alone": await handoff_abuse.run(
@@ -243,7 +252,24 @@ def print_report(result: dict[str, Any]) -> None:
         ]
         for key, title in MEASURES
     ]
-    print(table(header, rows))
+    if rounds:
+        print(table(header, rows))
+    if "goal" in result:
+        goal = result["goal"]
+        print(
+            f"\ngoal: {goal['requests']} requests within {goal['spread_seconds']:g} s, {goal['agents']} agents online, "
+            f"AUTO_ASSIGN=1, MAX_CHATS_PER_AGENT={goal['max_chats_per_agent']}, limits on, private_burst=1 "
+            f"(cards per agent: {goal['cards_per_agent']}); goal p95 ≤ {goal['goal_p95_ms']} ms for the private card"
+        )
+        print(
+            table(
+                ["measure", "n", "p50 ms", "p95 ms"],
+                [
+                    [title, goal[key]["n"], goal[key]["p50_ms"], goal[key]["p95_ms"]]
+                    for key, title in handoff_goal.MEASURES
+                ],
+            )
+        )
     for name in rounds:
         one = result[name]
         load, flood = one["chat_load"], one["flood"]
@@ -295,6 +321,13 @@ def main() -> None:
         action="store_false",
         help="skip the fairness case (five customers with and without one repeating customer)",
     )
+    parser.add_argument(
+        "--no-goal",
+        dest="goal",
+        action="store_false",
+        help="skip the goal round (20 requests within a second, AUTO_ASSIGN=1: request → card in a private chat)",
+    )
+    parser.add_argument("--goal-only", action="store_true", help="run the goal round alone")
     args = parser.parse_args()
     measure_on_stack("handoff", lambda stack: _measure(stack, args), print_report)
 

@@ -42,6 +42,7 @@ from bot.desk.agent_commands import AgentCommands
 from bot.desk.blocking import BlockCommands
 from bot.desk.desk import Desk
 from bot.desk.insights import DeskInsights
+from bot.desk.queue_commands import ACTIVITY_GROUP, QueueCommands
 from bot.desk.round import Round
 from bot.rasa import RasaClient
 from bot.rasa_runtime import ROOT
@@ -111,6 +112,9 @@ def build_application(
     insights = DeskInsights(settings, sessions, desk, application.bot)  # /stats and /flag: before the desk's commands
     application.add_handler(CommandHandler(["stats", "flag"], insights.on_command, filters=insights.chats))
     application.add_handlers(BlockCommands(desk).handlers(agent))  # before the agents' commands' catch-all
+    queue_commands = QueueCommands(desk)  # /next, /online, /away, /pass: before the agents' commands' catch-all
+    application.add_handlers(queue_commands.handlers(agent))
+    application.add_handler(queue_commands.activity(), group=ACTIVITY_GROUP)
     application.add_handlers(AgentCommands(desk).handlers(agent))
     application.add_handlers(desk.members.handlers())  # who joins or leaves the agents' group
     application.add_handler(MessageHandler(agent & ~filters.StatusUpdate.ALL, desk.on_agent_message))

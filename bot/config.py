@@ -56,6 +56,12 @@ class Settings:
     telegram_group_rate: int = 20
     reopen_minutes: float = 15.0
     summary_minutes: float = 60.0
+    # Queue and assignment (bot/desk/assign.py): each new request to an online agent in turn, up to a limit each;
+    # without it, each is offered in private to one online agent at a time, the next after OFFER_SECONDS.
+    auto_assign: bool = False
+    max_chats_per_agent: int = 3
+    away_after_minutes: float = 30.0
+    offer_seconds: float = 60.0
     max_tickets_per_hour: int = 3  # a customer's requests beyond these go to their open (or latest) ticket
     relay_merge_seconds: float = 20.0  # a waiting customer's messages reach the group at most once in this long
     # The wait quoted for each person in line until the desk has a pace of its own (bot/storage/waits.py).
@@ -324,6 +330,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telegram_group_rate=_group_rate(env),
         reopen_minutes=_number(env, "REOPEN_MINUTES", 15.0),
         summary_minutes=_number(env, "SUMMARY_MINUTES", 60.0),
+        auto_assign=_flag(env, "AUTO_ASSIGN"),
+        max_chats_per_agent=max(1, int(_number(env, "MAX_CHATS_PER_AGENT", 3, int))),
+        away_after_minutes=_number(env, "AWAY_AFTER_MINUTES", 30.0),
+        offer_seconds=_number(env, "OFFER_SECONDS", 60.0),
         max_tickets_per_hour=int(_number(env, "MAX_TICKETS_PER_HOUR", 3, int)),
         relay_merge_seconds=_number(env, "RELAY_MERGE_SECONDS", 20.0),
         wait_default_minutes_per_person=_number(env, "WAIT_DEFAULT_MINUTES_PER_PERSON", 5.0),

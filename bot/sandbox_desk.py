@@ -34,7 +34,10 @@ HELP = """Commands:
                        (then `press <n>`); to the current customer
   transfer             pass the customer to another agent or back to the queue (then `press <n>`)
   press <n>            press button n of the bot's last message with buttons here
-  queue                who is waiting for a person
+  queue                who is waiting for a person, most urgent first
+  next                 claim the top of the queue (highest priority, then longest waiting)
+  online, away         whether new requests come to you (assigned, or offered with a Claim button: `press <n>`)
+  pass                 hand the customer you were given to the next free agent, or back to the queue
   block <reason>       block the current customer for abuse: their tickets close, they are told once, and nothing
                        they send reaches the team or the bot any more
   unblock T000001      lift the block of that ticket's customer
@@ -141,6 +144,11 @@ class AgentDesk(DeskView):
         if line.lower() == "queue":
             await self.queue()
             return None
+        if line.lower() in ("next", "online", "away"):
+            await self.emulator.send_text(self.agent_id, f"/{line.lower()}")
+            return None
+        if line.lower() == "pass":
+            return await self._to_current("/pass")
         if command == "r":
             return await self._to_current(f"/r {rest.strip()}".strip())
         if line.lower() == "transfer":

@@ -100,35 +100,40 @@ class RasaTrip:
         resume = not self._desk.enabled and any(
             isinstance((r.get("custom") or {}).get("handoff"), dict) for r in answer
         )
+        desk_chats: set[int] = set()  # an agent's private chat that a request was given or offered to, at once
         async with self._sessions.begin() as session:
             if unanswered or not await session.run_sync(transcript.replies_to, update.update_id):
                 for reply in answer:
-                    await self._decide(session, conversation, update.update_id, reply)
+                    desk_chats |= await self._decide(session, conversation, update.update_id, reply)
                     await session.run_sync(queue_reply, conversation, update.update_id, reply)
             if not resume:
                 # What is left is the outbox's, which delivers whatever is recorded, after a restart too.
                 await session.run_sync(inbox.mark_done, update.update_id)
         failpoint(self._settings, "before-send")
+        for chat_id in desk_chats - {conversation.chat_id}:
+            self._outbox.flush_soon(chat_id)
         await self._outbox.flush(conversation.chat_id)
         if resume:
             await self._rasa.resume(conversation.sender_id)
 
     async def _decide(
         self, session: AsyncSession, conversation: Conversation, update_id: int, reply: RasaReply
-    ) -> None:
-        """A decision for the app in a reply (the handoff payload): kept with the transcript; the desk acts on it."""
+    ) -> set[int]:
+        """A decision for the app in a reply (the handoff payload): kept with the transcript; the desk acts on it.
+        The chats other than the customer's that the desk wrote to."""
         if not reply.get("custom"):
-            return
+            return set()
         kind = "handoff" if "handoff" in reply["custom"] else "custom"
         await session.run_sync(
             transcript.record_event, conversation=conversation, kind=kind, payload=reply["custom"], update_id=update_id
         )
         request = reply["custom"].get("handoff")
         if isinstance(request, dict):
-            await session.run_sync(
+            return await session.run_sync(
                 self._desk.escalate,
                 conversation.id,
                 update_id=update_id,
                 reason=str(request.get("reason") or "customer_request")[:32],
                 context=request,
             )
+        return set()

@@ -23,6 +23,7 @@ from bot.desk.texts import (
     PROMISE_SAVED,
     PROMISE_USAGE,
     QUEUE_EMPTY,
+    QUEUE_LINE,
 )
 from bot.desk.unit import Unit, record_number
 from bot.storage import handoffs, transcript
@@ -232,11 +233,17 @@ def _rest(message: Message) -> str:
 
 
 def queue_text(session: Any) -> str:
-    """Who is waiting for a person, and for how long."""
+    """Who is waiting for a person, in the queue's order (priority, then wait), with each one's priority and wait."""
     now = utcnow()
     lines = [
-        f"{number}. {h.ticket.reference} · {cards.customer_name(h.conversation.customer)} · "
-        f"waiting {int((now - h.queued_at).total_seconds() // 60)} min · {cards.REASONS.get(h.reason, h.reason)}"
+        QUEUE_LINE.format(
+            number=number,
+            ticket=h.ticket.reference,
+            priority=h.ticket.priority.value.lower(),
+            name=cards.customer_name(h.conversation.customer),
+            minutes=int((now - h.queued_at).total_seconds() // 60),
+            reason=cards.REASONS.get(h.reason, h.reason),
+        )
         for number, h in enumerate(handoffs.queued(session), 1)
     ]
     return "\n".join(lines) if lines else QUEUE_EMPTY

@@ -10,10 +10,11 @@ from typing import Any
 
 from telegram import Message
 
-from bot.desk.texts import EDIT_NOT_SENT
+from bot.desk.texts import EDIT_NOT_SENT, REFUSED
 from bot.desk.unit import Unit
 from bot.storage import alerts, copies, handoffs
 from bot.storage.models import Agent, Conversation, Handoff, utcnow
+from bot.storage.models import Message as Record
 from bot.telegram.formatting import split_text
 
 ALBUM_WAIT = timedelta(seconds=1)  # an album's parts arrive one update each: its first waits this long for the rest
@@ -95,3 +96,15 @@ def edit(u: Unit, agent_id: int, message: Message) -> str:
 def _caption(agent: Agent, caption: str | None) -> str:
     """The caption of a copy: the agent's name, then theirs (Telegram ignores it on a sticker or a location)."""
     return (f"{agent.first_name}: {caption}" if caption else f"{agent.first_name}:")[:CAPTION_CHARS]
+
+
+def tell_refused(u: Unit, conversation_id: int, agent_id: int, record: Record, reason: str) -> None:
+    """The agent hears which of their messages Telegram refused to deliver, and why."""
+    conversation, agent = u.session.get(Conversation, conversation_id), u.session.get(Agent, agent_id)
+    if conversation is None:
+        return
+    active = handoffs.active_for(u.session, conversation_id)
+    ticket = active.ticket.reference if active is not None else "their ticket"
+    what = str((record.payload or {}).get("what") or "message")
+    what = f"edit of a {what}" if record.kind == "agent_edit" else what
+    u.to_agent(agent, conversation, REFUSED.format(what=what, name=u.name(conversation), ticket=ticket, reason=reason))

@@ -24,7 +24,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
-from bot.desk import agent_copies, handoff, lifecycle, saved
+from bot.desk import agent_copies, assign, handoff, lifecycle, saved
 from bot.desk.members import Membership
 from bot.desk.texts import (
     AGENT_WELCOME,
@@ -34,7 +34,6 @@ from bot.desk.texts import (
     NOT_AN_AGENT,
     NOT_YOURS,
     PREFIX,
-    REFUSED,
     TOPIC_CLOSED,
     WHICH_CUSTOMER,
 )
@@ -262,7 +261,9 @@ class Desk:
         if record.kind not in ("agent", "agent_edit") or "agent_id" not in payload:
             return
         try:
-            chats = await self.commit(_tell_refused, record.conversation_id, int(payload["agent_id"]), record, reason)
+            chats = await self.commit(
+                agent_copies.tell_refused, record.conversation_id, int(payload["agent_id"]), record, reason
+            )
         except Exception:
             log.exception("could not tell agent %s that Telegram refused reply %s", payload["agent_id"], record.id)
             return
@@ -315,6 +316,8 @@ class Desk:
         elif action == "transfer":
             handoff_id, _, to = number.partition(":")
             answer = await self.step(lifecycle.transfer, int(handoff_id), agent.id, int(to) or None)
+        elif action == "pass":
+            answer = await self.step(assign.pass_back, int(number), agent.id, update_id=update.update_id)
         elif action == saved.ACTION:
             answer = await self.step(saved.press, agent.id, number, update_id=update.update_id)
         elif action in ("close", "return"):
@@ -382,15 +385,3 @@ def _from_topic(u: Unit, user: User, message: Message) -> None:
     agent_copies.send(u, agent, ticket.conversation, active, message)
     if ticket.status is TicketStatus.OPEN:
         u.set_status(ticket.conversation, ticket, TicketStatus.IN_PROGRESS)
-
-
-def _tell_refused(u: Unit, conversation_id: int, agent_id: int, record: Record, reason: str) -> None:
-    """The agent hears which of their messages Telegram refused to deliver, and why."""
-    conversation, agent = u.session.get(Conversation, conversation_id), u.session.get(Agent, agent_id)
-    if conversation is None:
-        return
-    active = handoffs.active_for(u.session, conversation_id)
-    ticket = active.ticket.reference if active is not None else "their ticket"
-    what = str((record.payload or {}).get("what") or "message")
-    what = f"edit of a {what}" if record.kind == "agent_edit" else what
-    u.to_agent(agent, conversation, REFUSED.format(what=what, name=u.name(conversation), ticket=ticket, reason=reason))

@@ -9,7 +9,7 @@ from typing import Any
 from telegram import Message as TelegramMessage
 
 from bot import replies
-from bot.desk import cards, lifecycle, waits
+from bot.desk import assign, cards, lifecycle, waits
 from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, EDITED, RELAY_HEADER
 from bot.desk.unit import DONE, Unit, record_number
 from bot.storage import alerts, blocks, handoffs, tickets, transcript
@@ -45,12 +45,15 @@ def escalate(u: Unit, conversation: Conversation, *, reason: str, context: dict[
         u.session, conversation=conversation, ticket=ticket, reason=reason, context=context
     )
     hours, now = u.settings.business_hours, utcnow()
-    if hours.is_open(now):
+    if assign.on_request(u, handoff):
+        pass  # given to an agent at once (AUTO_ASSIGN): the customer was introduced to them
+    elif hours.is_open(now):
         text = waits.place_text(u, handoff, replies.HANDOFF_QUEUED)
+        u.tell(conversation, (replies.HANDOFF_BOT_DOWN if reason == "bot_unavailable" else "") + text)
     else:
         # No wait estimate out of hours: say when the team is back, and keep the customer first in line for them.
         text = replies.HANDOFF_AFTER_HOURS.format(back=hours.describe_next(now), ticket=ticket.reference)
-    u.tell(conversation, (replies.HANDOFF_BOT_DOWN if reason == "bot_unavailable" else "") + text)
+        u.tell(conversation, (replies.HANDOFF_BOT_DOWN if reason == "bot_unavailable" else "") + text)
     if u.enabled and ticket.topic_id is not None:
         # A ticket already in the group (a complaint first, a person asked for later): what the customer said
         # since its card, with the reason, in a new card in its topic; they were told the team sees everything.

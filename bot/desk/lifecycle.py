@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.desk import briefing, cards, waits
 from bot.desk.texts import (
     ALREADY_CLAIMED,
+    ASSIGNED_LINE,
     CLAIMED_INTRO,
     CLAIMED_NOTICE,
     CLOSED_AGENT,
@@ -244,7 +245,9 @@ def post_briefing(u: Unit, ticket: Ticket, handoff: Handoff | None) -> None:
     told = briefing.brief(facts, utcnow())
     if handoff is not None:
         handoff.announced_at = utcnow()
-    u.to_topic(conversation, ticket, told.card, claim=handoff or ticket, kind="card")
+    holder = handoff.agent if handoff is not None and handoff.status is HandoffStatus.CLAIMED else None
+    card = told.card + (ASSIGNED_LINE.format(agent=holder.first_name) if holder is not None else "")
+    u.to_topic(conversation, ticket, card[:4096], claim=None if holder is not None else handoff or ticket, kind="card")
     for group in told.copies:
         u.queue(
             conversation,
@@ -265,13 +268,16 @@ def post_briefing(u: Unit, ticket: Ticket, handoff: Handoff | None) -> None:
         )
 
 
-def introduce(u: Unit, handoff: Handoff, agent: Agent) -> None:
-    """The conversation so far, in the agent's private chat, with its Close, Return and Transfer buttons."""
+def introduce(
+    u: Unit, handoff: Handoff, agent: Agent, header: str = "", extra: tuple[tuple[str, str], ...] = ()
+) -> None:
+    """The conversation so far, in the agent's private chat, with its Close, Return and Transfer buttons (and `extra`
+    ones), one message with `header` first."""
     conversation, customer, ticket = handoff.conversation, handoff.conversation.customer, handoff.ticket
     messages = transcript.messages(u.session, conversation.chat_id)
     lines = cards.transcript(messages, customer.first_name if customer else "")
     recent = [cards.clip(line) for line in lines[-INTRO_LINES:]]
-    intro = CLAIMED_INTRO.format(name=u.name(conversation), ticket=ticket.reference, recent="\n".join(recent))
+    intro = header + CLAIMED_INTRO.format(name=u.name(conversation), ticket=ticket.reference, recent="\n".join(recent))
     u.to_agent(
         agent,
         conversation,
@@ -280,6 +286,7 @@ def introduce(u: Unit, handoff: Handoff, agent: Agent) -> None:
             ("Close", f"{PREFIX}close:{handoff.id}"),
             ("Return to bot", f"{PREFIX}return:{handoff.id}"),
             ("Transfer", f"{PREFIX}offer:{handoff.id}"),
+            *extra,
         ],
     )
     attached = briefing.attachments(messages, handoffs.previous_end(u.session, conversation.id, handoff.id))

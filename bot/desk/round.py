@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import replies
-from bot.desk import alerts, cards, housekeeping, lifecycle, waits
+from bot.desk import alerts, cards, housekeeping, lifecycle, presence, waits
 from bot.desk.desk import Desk
 from bot.desk.texts import FOLLOWUP_PREFIX, PROMISE_DUE, STILL_WAITING, SUMMARY
 from bot.desk.unit import Unit
@@ -32,6 +32,7 @@ class Round:
         self._announced: collections.deque[datetime] = collections.deque()  # re-announcements in the last minute
         self._summarised_at = utcnow()
         self._housekept_at: datetime | None = None
+        self._people = presence.People(desk)  # away after a while idle; the queue to free agents (bot/desk/assign.py)
 
     async def run(self) -> None:
         """Announce new tickets and send due follow-ups until cancelled."""
@@ -60,6 +61,7 @@ class Round:
             if due.queued and desk.settings.business_hours.is_open(utcnow()):
                 await desk.step(self._reannounce)
                 await desk.step(waits.tell_changes)  # each waiting customer's place and wait, when they change a lot
+            await self._people.run(due.queued)
             if due.promises:
                 await desk.step(_remind_promises)
             if due.alerts:

@@ -22,7 +22,9 @@ AGENT_WELCOME = (
     "/reopen T000012 opens a closed ticket again\n"
     "/block <reason> stops an abusive customer (their tickets close; nothing they send reaches us); "
     "/unblock T000012 lifts it\n"
-    "/queue shows who is waiting\n"
+    "/queue shows who is waiting, most urgent first; /next claims the top\n"
+    "/online and /away say whether new requests come to you (away by yourself after a while without activity)\n"
+    "/pass hands the customer you were given to the next free agent, or back to the queue\n"
     "/r lists the saved replies; /r <name> sends one; /r <words> finds the best three\n\n"
     "You can send texts, photos, files, voice notes, videos, audio, stickers, locations and albums. "
     "Edit a message you sent and the customer's copy is edited too."
@@ -119,3 +121,31 @@ REPLY_OVERDUE_NOTICE = (
     "⚠️ For the admins: {name} has had no reply from {agent} for {minutes} min. /release {ticket} puts them back in "
     "the queue for someone else."
 )
+# Queue, presence and assignment (bot/desk/assign.py, bot/desk/presence.py).
+ONLINE = (
+    "🟢 You're online: new requests come to you in turn{limit}. /away stops them; after {minutes} min without "
+    "activity you're set away by yourself."
+)
+ONLINE_LIMIT = ", up to {limit} conversations at once"
+AWAY = (
+    "🌙 You're away: no new requests come to you. The customers you're helping stay with you. /online when you're back."
+)
+AWAY_AUTO = (
+    "🌙 You've been set away after {minutes} min without activity, so no new requests come to you. "
+    "/online when you're back."
+)
+ASSIGNED_CARD = "🎫 Assigned to you: {name} · {ticket} · {priority} priority · {reason}\n\n"
+OFFERED_CARD = (
+    "🎫 {name} is waiting · {ticket} · {priority} priority · {reason}\n{recent}\n\n"
+    "Tap Claim to take it (it goes to another agent if nobody does within {seconds} s; the topic has the whole card)."
+)
+ASSIGNED_NOTICE = "🤖 Assigned to {agent}."
+ASSIGNED_LINE = "\n\n✋ With {agent}."
+PASSED_NOTICE = "🔀 {old} passed {name} back: {where}."
+PASSED_AGENT = "{name} ({ticket}) is passed on: {where}."
+PASSED_TO = "now with {agent}"
+PASSED_QUEUE = "back in the queue"
+NEXT_EMPTY = "Nobody is waiting."
+NEXT_CLAIMED = "You claimed {ticket} ({name}), the top of the queue."
+PASS_USAGE = "You're not helping anyone to pass back."
+QUEUE_LINE = "{number}. {ticket} · {priority} · {name} · waiting {minutes} min · {reason}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from bot.storage import alerts
@@ -20,7 +20,15 @@ from bot.storage.models import (
     Message,
     Promise,
     Ticket,
+    TicketPriority,
     utcnow,
+)
+
+# The queue's order: a ticket's priority as a number, highest first (bot/storage/models.py's TicketPriority).
+PRIORITY_RANK = case(
+    {TicketPriority.URGENT: 3, TicketPriority.HIGH: 2, TicketPriority.NORMAL: 1, TicketPriority.LOW: 0},
+    value=Ticket.priority,
+    else_=1,
 )
 
 # A handoff with the people and records every desk step needs: one query, not a lookup for each.
@@ -62,11 +70,27 @@ def open_handoff(
 
 
 def place_in_line(session: Session, handoff: Handoff) -> int:
-    """1 for the next customer an agent will pick up."""
+    """1 for the next customer an agent will pick up: the queue's order is the ticket's priority (highest first), then
+    the time waited (see `queued`)."""
+    rank = session.scalar(select(PRIORITY_RANK).where(Ticket.id == handoff.ticket_id))
     ahead = session.scalar(
         select(func.count())
         .select_from(Handoff)
-        .where(Handoff.status == HandoffStatus.QUEUED, Handoff.queued_at < handoff.queued_at)
+        .join(Ticket, Ticket.id == Handoff.ticket_id)
+        .where(
+            Handoff.status == HandoffStatus.QUEUED,
+            Handoff.id != handoff.id,
+            or_(
+                PRIORITY_RANK > rank,
+                and_(
+                    PRIORITY_RANK == rank,
+                    or_(
+                        Handoff.queued_at < handoff.queued_at,
+                        and_(Handoff.queued_at == handoff.queued_at, Handoff.id < handoff.id),
+                    ),
+                ),
+            ),
+        )
     )
     return (ahead or 0) + 1
 
@@ -76,8 +100,17 @@ def _queued() -> tuple[ColumnElement[bool], ...]:
 
 
 def queued(session: Session) -> list[Handoff]:
-    """Everyone waiting for a person, longest waiting first."""
-    return list(session.scalars(select(Handoff).where(*_queued()).order_by(Handoff.queued_at).options(*WITH_PEOPLE)))
+    """Everyone waiting for a person, in the queue's order: the ticket's priority (highest first), then the longest
+    waiting first."""
+    return list(
+        session.scalars(
+            select(Handoff)
+            .join(Ticket, Ticket.id == Handoff.ticket_id)
+            .where(*_queued())
+            .order_by(PRIORITY_RANK.desc(), Handoff.queued_at, Handoff.id)
+            .options(*WITH_PEOPLE)
+        )
+    )
 
 
 def claim(session: Session, handoff_id: int, agent: Agent) -> bool:
@@ -222,7 +255,10 @@ def previous_end(session: Session, conversation_id: int, before: int | None) -> 
 
 
 def requeue(session: Session, handoff: Handoff) -> None:
-    """Back to waiting for anyone (the holder passed it on); its place in line is kept."""
+    """Back to waiting for anyone (the holder passed it on); its place in line is kept, and it never goes back to
+    the holder automatically (bot/desk/assign.py)."""
+    if handoff.agent_id is not None and handoff.agent_id not in (handoff.offered_to or []):
+        handoff.offered_to = [*(handoff.offered_to or []), handoff.agent_id]
     handoff.status = HandoffStatus.QUEUED
     assign(handoff, None)
     handoff.announced_at = utcnow()

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, true
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.storage import (
@@ -203,6 +203,10 @@ class Agent(Base):
     # when: who is an agent is read from here by every worker (bot/desk/members.py).
     in_group: Mapped[bool] = mapped_column(default=True, server_default=true())
     membership_checked_at: Mapped[datetime | None]
+    # Presence (/online, /away, away after AWAY_AFTER_MINUTES idle) and the round robin's turn (bot/desk/assign.py).
+    online: Mapped[bool] = mapped_column(default=False, server_default=false())
+    last_active_at: Mapped[datetime | None]
+    last_assigned_at: Mapped[datetime | None]
 
 
 class Handoff(Base):
@@ -238,6 +242,9 @@ class Handoff(Base):
     told_position: Mapped[int | None]
     # The wait the customer was last told, so a big change can be told too.
     told_wait_seconds: Mapped[int | None]
+    # The agents it was offered or assigned to, in turn (never twice to one), and when the latest offer went.
+    offered_to: Mapped[list[int]] = mapped_column(JSON, default=list)
+    offered_at: Mapped[datetime | None]
     conversation: Mapped[Conversation] = relationship()
     ticket: Mapped[Ticket] = relationship()
     agent: Mapped[Agent | None] = relationship()

@@ -27,6 +27,7 @@ from bot.telegram.locks import LocalLocks, Locks
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 2.0
+RESUME_MARGIN = 0.02  # seconds after Telegram's "retry after" that a flooded chat is flushed again
 Refused = Callable[[Message, str], Awaitable[None]]
 
 
@@ -71,6 +72,7 @@ class Outbox:
         self._served: dict[int, int] = {}  # per group: the conversation whose message went last (round robin)
         self._background: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
+        self._closed = False
         self.refused: Refused | None = None  # told of a message Telegram refused for good, with the reason
 
     def _waiting(self, chat_id: int) -> bool:
@@ -138,8 +140,13 @@ class Outbox:
             return
         self._background[chat_id] = asyncio.create_task(self._flush_in_background(chat_id))
 
+    def _resume(self, chat_id: int) -> None:
+        if not self._closed:
+            self.flush_soon(chat_id)
+
     async def close(self) -> None:
         """Stop the background deliveries (what they had not sent stays recorded, for the next start)."""
+        self._closed = True
         for task in list(self._background.values()):
             task.cancel()
         await asyncio.gather(*self._background.values(), return_exceptions=True)
@@ -204,7 +211,10 @@ class Outbox:
             warnings.simplefilter("ignore", PTBDeprecationWarning)
             wait = exc.retry_after
         wait = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-        self._not_before[chat_id] = max(self._not_before.get(chat_id, 0.0), asyncio.get_running_loop().time() + wait)
+        loop = asyncio.get_running_loop()
+        self._not_before[chat_id] = max(self._not_before.get(chat_id, 0.0), loop.time() + wait)
+        # Sent again as soon as the wait is over (an agent's cards one a second), not at the next retry round.
+        loop.call_later(self._not_before[chat_id] - loop.time() + RESUME_MARGIN, self._resume, chat_id)
         log.warning("chat %s is flooded: waiting %.0f s before its next message", chat_id, wait)
 
     async def _send(self, message: Message, text: str | None = None) -> TelegramMessage | MessageId | None:

@@ -417,3 +417,21 @@ def test_the_desk_says_so_when_the_sandbox_is_not_running(tmp_path: Path) -> Non
     assert result.returncode != 0
     assert f"The sandbox is not running at http://127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_online_next_pass_and_away(harness: Harness) -> None:
+    await _asks_for_a_person(harness)
+    desk = await _desk(harness)
+    await desk.handle("online")
+    await _event(desk, lambda e: e.text.startswith("🟢 You're online"))
+    await desk.handle("next")
+    await _event(desk, lambda e: e.text.startswith("You claimed T000001"))
+    await _until(desk, lambda: "T000001" in desk.talks)
+    agent_start = (await harness.emulator.sent(ALEX)).last
+    assert await desk.handle("pass") is None
+    assert "is passed on: back in the queue" in await _received(harness, ALEX, agent_start, "is passed on")
+    await _until(desk, lambda: "T000001" not in desk.talks)
+    await asyncio.sleep(2)  # Telegram's pace for one private chat: a second a message after a burst of five
+    await desk.handle("away")
+    await _event(desk, lambda e: e.text == desk_texts.AWAY)
+    assert "next" in await desk.handle("help") and "pass" in await desk.handle("help")

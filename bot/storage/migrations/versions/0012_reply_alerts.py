@@ -1,14 +1,14 @@
 """reply-time alerts: a customer's unanswered stretch and the reminder, note and holding message sent in it
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
