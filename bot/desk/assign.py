@@ -36,15 +36,16 @@ from bot.storage.models import Agent, Handoff, HandoffStatus, TicketStatus, utcn
 TURN_STEP = timedelta(microseconds=1)  # each turn strictly after the last one, even if the clock did not move
 
 
-def on_request(u: Unit, handoff: Handoff) -> bool:
-    """A new request (in its escalation's step): assigned at once (True), or offered to one online agent."""
+def on_request(u: Unit, handoff: Handoff, preface: str = "") -> bool:
+    """A new request (in its escalation's step): assigned at once (True), or offered to one online agent. `preface`
+    goes before the introduction (the bot's apology when it could not answer)."""
     if not u.settings.business_hours.is_open(utcnow()):
         return False
     free = presence.free_agents(u.session, u.settings.max_chats_per_agent, handoff.offered_to or ())
     if not free:
         return False
     if u.settings.auto_assign:
-        return give(u, handoff, free[0])
+        return give(u, handoff, free[0], preface=preface)
     offer(u, handoff, free[0])
     return False
 
@@ -73,7 +74,7 @@ def assign_round(u: Unit) -> None:
             free = [a for a in free if a.id != chosen.id] + [chosen]  # the one just offered waits for their turn
 
 
-def give(u: Unit, handoff: Handoff, agent: Agent, passed_by: Agent | None = None) -> bool:
+def give(u: Unit, handoff: Handoff, agent: Agent, passed_by: Agent | None = None, preface: str = "") -> bool:
     """Assigned: claimed for the agent, the customer introduced as on a claim, the card in the agent's private chat as
     one message (with Pass); False if someone claimed it first."""
     if not handoffs.claim(u.session, handoff.id, agent):
@@ -82,7 +83,7 @@ def give(u: Unit, handoff: Handoff, agent: Agent, passed_by: Agent | None = None
     conversation, ticket = handoff.conversation, handoff.ticket
     u.set_status(conversation, ticket, TicketStatus.IN_PROGRESS)
     if passed_by is None:
-        u.tell(conversation, replies.CLAIMED.format(agent=agent.first_name))
+        u.tell(conversation, preface + replies.CLAIMED.format(agent=agent.first_name))
         u.to_topic(conversation, ticket, ASSIGNED_NOTICE.format(agent=agent.first_name))
     else:
         u.tell(conversation, replies.TRANSFERRED.format(agent=agent.first_name))

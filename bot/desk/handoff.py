@@ -45,15 +45,15 @@ def escalate(u: Unit, conversation: Conversation, *, reason: str, context: dict[
         u.session, conversation=conversation, ticket=ticket, reason=reason, context=context
     )
     hours, now = u.settings.business_hours, utcnow()
-    if assign.on_request(u, handoff):
+    bot_down = replies.HANDOFF_BOT_DOWN if reason == "bot_unavailable" else ""
+    if assign.on_request(u, handoff, preface=bot_down):
         pass  # given to an agent at once (AUTO_ASSIGN): the customer was introduced to them
     elif hours.is_open(now):
-        text = waits.place_text(u, handoff, replies.HANDOFF_QUEUED)
-        u.tell(conversation, (replies.HANDOFF_BOT_DOWN if reason == "bot_unavailable" else "") + text)
+        u.tell(conversation, bot_down + waits.place_text(u, handoff, replies.HANDOFF_QUEUED))
     else:
         # No wait estimate out of hours: say when the team is back, and keep the customer first in line for them.
         text = replies.HANDOFF_AFTER_HOURS.format(back=hours.describe_next(now), ticket=ticket.reference)
-        u.tell(conversation, (replies.HANDOFF_BOT_DOWN if reason == "bot_unavailable" else "") + text)
+        u.tell(conversation, bot_down + text)
     if u.enabled and ticket.topic_id is not None:
         # A ticket already in the group (a complaint first, a person asked for later): what the customer said
         # since its card, with the reason, in a new card in its topic; they were told the team sees everything.

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.orm import Session
 
+from bot import replies
 from bot.config import load_settings
 from bot.desk import assign, handoff, lifecycle
 from bot.desk.unit import Unit
@@ -62,14 +63,16 @@ class Desk:
 
         return self.step(add)
 
-    def request(self, priority: TicketPriority = TicketPriority.NORMAL, waited: float = 0) -> int:
+    def request(
+        self, priority: TicketPriority = TicketPriority.NORMAL, waited: float = 0, reason: str = "customer_request"
+    ) -> int:
         """A new customer asks for a person (the escalation's own step); the handoff's id."""
         user = next(self._users)
 
         def ask(u: Unit) -> int:
             customer = transcript.upsert_customer(u.session, telegram_user_id=user, first_name=f"C{user}")
             conversation = transcript.conversation_for_chat(u.session, chat_id=user, customer=customer)
-            handoff.escalate(u, conversation, reason="customer_request", context={"message": "a person please"})
+            handoff.escalate(u, conversation, reason=reason, context={"message": "a person please"})
             found = handoffs.active_for(u.session, conversation.id)
             assert found is not None
             found.ticket.priority = priority
@@ -135,6 +138,27 @@ def test_next_claims_the_top_of_the_queue(fresh: Callable[..., Desk]) -> None:
 
 
 # --- auto-assignment --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auto_assign", ["1", "0"])
+def test_a_customer_the_bot_could_not_answer_hears_why_before_anything_else(
+    fresh: Callable[..., Desk], auto_assign: str
+) -> None:
+    """Handed over because Rasa was down: the first thing they read says so, whether an agent got them at once
+    (their introduction) or they wait in line."""
+    desk = fresh(AUTO_ASSIGN=auto_assign)
+    desk.agent(online=True)
+    made = desk.request(reason="bot_unavailable")
+    told = desk.read(
+        lambda s: [
+            m.text
+            for m in s.scalars(select(Message).order_by(Message.id))
+            if m.chat_id == s.get(Handoff, made).conversation.chat_id
+        ]
+    )
+    assert told and told[0].startswith(replies.HANDOFF_BOT_DOWN)
+    assert sum(replies.HANDOFF_BOT_DOWN in t for t in told) == 1
+
 
 events = st.lists(
     st.one_of(
