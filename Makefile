@@ -12,7 +12,7 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run run-scale chat desk test test-unit test-unit-shifted test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu lint lock clean
+.PHONY: help install train run run-scale chat desk test test-unit test-unit-shifted test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu bench-fewshot bench-oos-shop lint lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
@@ -29,6 +29,8 @@ help:
 	@echo "make bench-handoff   request -> agents' card and agent -> customer latency under chat load"
 	@echo "make bench-profile [N=100]   CPU time per message of each process, next to Rasa's"
 	@echo "make bench-deploy [RATE=4]   response edit, new question and rollback to live, under a steady stream of messages"
+	@echo "make bench-fewshot [FEWSHOT_CONFIG=bench/configs/clinc150-minilm.yml]   CLINC150 with 5/10/20 examples per intent, 5 seeds, out-of-scope and typos"
+	@echo "make bench-oos-shop [CONFIG=config.yml]   the shipped assistant on tests/data/oos_shop.yml: out-of-scope recall, confident-wrong"
 
 .venv/.installed: requirements/app.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Frontline needs Python 3.11 or newer as '$(PYTHON)' (set PYTHON=/path/to/python3.11)."; exit 1; }
@@ -133,6 +135,14 @@ bench-deploy: train
 bench-nlu: install $(ENCODER)
 	.venv-rasa/bin/python -m bench.nlu $(if $(DATA),--data "$(DATA)") $(if $(TEST),--test "$(TEST)") \
 	  $(if $(CONFIG),--config "$(CONFIG)") $(if $(SPLIT),--split "$(SPLIT)") $(if $(NAME),--name "$(NAME)")
+
+# Few-shot understanding (bench/fewshot.py): k examples per intent from CLINC150, test + out-of-scope, typos.
+bench-fewshot: install $(ENCODER)
+	.venv-rasa/bin/python -m bench.fewshot $(if $(FEWSHOT_CONFIG),--config "$(FEWSHOT_CONFIG)")
+
+# The shipped assistant on the shop's out-of-scope test set (bench/oos_shop.py, tests/data/oos_shop.yml).
+bench-oos-shop: install
+	.venv-rasa/bin/python -m bench.oos_shop $(if $(CONFIG),--config "$(CONFIG)")
 
 lock:
 	rm -rf /tmp/frontline-lock && $(PYTHON) -m venv /tmp/frontline-lock/app && /tmp/frontline-lock/app/bin/pip install $(PIP_QUIET) -r requirements/app.in

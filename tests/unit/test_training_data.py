@@ -98,3 +98,24 @@ def test_no_heldout_phrasing_is_a_near_duplicate_of_training() -> None:
 
 def test_normalising_catches_case_and_punctuation() -> None:
     assert _normalise("Where's my ORDER?!") == _normalise("where s my order")
+
+
+# The shop's out-of-scope test set (bench/oos_shop.py): CLINC150 test messages a shop does not serve. A test set.
+OOS_SHOP = _examples(ROOT / "tests" / "data" / "oos_shop.yml")
+
+
+def test_the_shops_out_of_scope_set_is_large_and_never_trained_on() -> None:
+    assert set(OOS_SHOP) == {"out_of_scope"}
+    texts = OOS_SHOP["out_of_scope"]
+    assert len({_normalise(text) for text in texts}) == len(texts) >= 300
+    training = [_normalise(text) for texts in TRAINING.values() for text in texts]
+    assert not {_normalise(text) for text in texts} & set(training), "out-of-scope test messages found in nlu/"
+    near = []
+    for text in texts:
+        matcher = SequenceMatcher(None, "", _normalise(text))
+        for candidate in training:
+            matcher.set_seq1(candidate)
+            if matcher.real_quick_ratio() >= 0.9 and matcher.quick_ratio() >= 0.9 and matcher.ratio() >= 0.9:
+                near.append((text, candidate))
+                break
+    assert not near, f"out-of-scope test messages nearly identical to training examples: {near}"
