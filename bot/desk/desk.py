@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 from telegram import Bot, Message, Update, User
-from telegram.error import TelegramError
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
@@ -44,10 +44,11 @@ from bot.storage.db import Sessions
 from bot.storage.models import Agent, Conversation, Handoff, HandoffStatus, TicketStatus
 from bot.storage.models import Message as Record
 from bot.telegram.locks import LocalLocks, Locks
-from bot.telegram.outbox import Outbox
+from bot.telegram.outbox import Outbox, retry_seconds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SERVICE_TRIES = 3  # a command's answer is worth a short wait when Telegram asks for one
 
 
 class Desk:
@@ -105,15 +106,23 @@ class Desk:
 
     async def direct(self, chat_id: int, text: str) -> None:
         """A service message to an agent, not part of any customer's transcript."""
-        with contextlib.suppress(TelegramError):
-            await self.bot.send_message(chat_id, text)
+        await self._service(chat_id, text, None)
 
     async def answer_in_place(self, message: Message, text: str) -> None:
         """A service answer where a command was given (in the group: in its topic)."""
-        with contextlib.suppress(TelegramError):
-            await self.bot.send_message(
-                message.chat_id, text, message_thread_id=message.message_thread_id if message.is_topic_message else None
-            )
+        await self._service(message.chat_id, text, message.message_thread_id if message.is_topic_message else None)
+
+    async def _service(self, chat_id: int, text: str, thread_id: int | None) -> None:
+        """Sent now; when Telegram asks to wait (a busy chat), after the wait it names, a few times at most."""
+        for _ in range(SERVICE_TRIES):
+            try:
+                await self.bot.send_message(chat_id, text, message_thread_id=thread_id)
+                return
+            except RetryAfter as exc:
+                await asyncio.sleep(min(retry_seconds(exc), 30.0))
+            except TelegramError as exc:
+                log.warning("could not send a service message to chat %s: %s", chat_id, exc)
+                return
 
     # --- the customer's side -------------------------------------------------------------------------------
 

@@ -56,6 +56,14 @@ def _record_then_read(
     return transcript.outbox(session, chat_id) if chat_id is not None else []
 
 
+def retry_seconds(exc: RetryAfter) -> float:
+    """How long Telegram asked to wait, in seconds."""
+    with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = exc.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
 class Outbox:
     """Sends pending replies; a chat is flushed by one task at a time so order is kept."""
 
@@ -207,10 +215,7 @@ class Outbox:
 
     def _wait(self, chat_id: int, exc: RetryAfter) -> None:
         """Hold this chat's messages back for as long as Telegram asked."""
-        with warnings.catch_warnings():  # PTB 22 warns that retry_after becomes a timedelta
-            warnings.simplefilter("ignore", PTBDeprecationWarning)
-            wait = exc.retry_after
-        wait = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        wait = retry_seconds(exc)
         loop = asyncio.get_running_loop()
         self._not_before[chat_id] = max(self._not_before.get(chat_id, 0.0), loop.time() + wait)
         # Sent again as soon as the wait is over (an agent's cards one a second), not at the next retry round.

@@ -134,3 +134,41 @@ async def test_a_long_complaint_and_a_voice_note_reach_the_agent_whole(
     documents = [m["message"]["document"] for m in await in_topic() if "document" in m.get("message", {})]
     attached = "".join([(await emulator.file_content(d["file_id"])).decode() for d in documents])
     assert story in card["text"] + attached, "the customer's 3,000 characters reach the agent, not a clipped line"
+
+
+async def test_an_online_agent_is_offered_the_card_in_private_and_claims_it_there(
+    stack: Stack, emulator: EmulatorClient, customer: dict
+) -> None:
+    """/online: a request Rasa hands over comes to the agent's private chat at once, with Claim, not only to the
+    group's topic; the claim there introduces the customer, once."""
+    user = customer["id"]
+    await emulator.send_text(AGENT_ID, "/start")
+    await _texts_until(emulator, AGENT_ID, 0, "You're set up as an agent")
+    agent_start = (await emulator.sent(AGENT_ID)).last
+    await emulator.send_text(AGENT_ID, "/online")
+    await _texts_until(emulator, AGENT_ID, agent_start, "You're online")
+    try:
+        await say(emulator, user, "my order B77001 has not arrived")
+        agent_start, customer_start = (await emulator.sent(AGENT_ID)).last, (await emulator.sent(user)).last
+        await emulator.send_text(user, "I want to talk to a real person please")
+        offered = (
+            await emulator.wait_for_text(
+                AGENT_ID, agent_start, timeout=20, predicate=lambda t: "🎫" in t and "B77001" in t and "Claim" in t
+            )
+        )[-1]
+        pressed = await emulator.press(AGENT_ID, offered["message_id"], _button(offered, "Claim"), chat_id=AGENT_ID)
+        await _texts_until(emulator, user, customer_start, "this is Alex")
+        await _texts_until(emulator, AGENT_ID, offered["seq"], "You're now talking with")
+        for _ in range(50):  # the press is answered once the claim's step has run
+            if (await emulator.callback_answer(pressed["callback_query_id"]))["answered"]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the Claim press was never answered")
+        told = [m["text"] for m in (await emulator.sent(user, customer_start)).messages if m.get("text")]
+        assert sum("this is Alex" in t for t in told) == 1, "introduced once"
+        await emulator.send_text(AGENT_ID, "/close sorted")
+        await _texts_until(emulator, user, customer_start, "How did we do?")
+    finally:
+        await emulator.send_text(AGENT_ID, "/away")
+        await _texts_until(emulator, AGENT_ID, agent_start, "You're away")

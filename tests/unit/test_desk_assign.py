@@ -319,3 +319,19 @@ def test_a_claim_wins_exactly_once_however_many_agents_press(
     world: World, presses: list[tuple[int, bool]], together: bool
 ) -> None:
     world.run(world.play(presses, together))
+
+
+async def test_every_command_is_answered_when_telegram_asks_the_agents_chat_to_slow_down(tmp_path: Path) -> None:
+    """Commands in quick succession with no burst allowance: each answer waits the time Telegram names, none lost."""
+    async for desk in _desk(tmp_path):
+        await _online(desk, ALEX)
+        await desk.emulator.set_limits(enabled=True, private_burst=1)
+        after = (await desk.emulator.sent(ALEX)).last
+        for command in ("/away", "/online", "/away"):
+            await desk.emulator.send_text(ALEX, command)
+        deadline = time.monotonic() + 10
+        answers: list[str] = []
+        while time.monotonic() < deadline and len(answers) < 3:
+            sent = (await desk.emulator.sent(ALEX, after, wait=0.5)).messages
+            answers = [m["text"] for m in sent if (m.get("text") or "").startswith(("🌙", "🟢"))]
+        assert answers == [texts.AWAY, texts.ONLINE.format(limit="", minutes="30"), texts.AWAY]
