@@ -5,7 +5,9 @@
 On the shipped content (read from the repository, as the database is seeded) and on CLINC150's training split
 (150 intents, 100 examples each): the first check in a fresh process (nothing cached), then the slowest check of
 every intent in turn (each intent's summary cached, as after an admin's save of another one), with the quick check's
-mean recall over the intents.
+mean recall over the intents. Then, with k = 5, 10, 20 examples per CLINC150 intent (seed 1): the check's mean
+recall beside the accuracy of the same quick model on CLINC150's test split, which it never saw: the two agree when
+the check counts nothing it learned from.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import csv
+import random
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,6 +56,19 @@ def main() -> None:
             if category != "category":
                 clinc[category].append(text)
     measure("CLINC150 train", clinc, limit=20)
+    with (args.data / "test.csv").open(encoding="utf-8") as rows:
+        test = [(text, category) for text, category in csv.reader(rows) if category != "category"]
+    for shots in (5, 10, 20):
+        rng = random.Random(1)
+        few = {name: rng.sample(examples, shots) for name, examples in clinc.items()}
+        recalls = [understanding.check(few, name).recall or 0.0 for name in few]
+        nearest = understanding.Nearest(few)
+        right = sum((nearest.nearest(text) or ("",))[0] == category for text, category in test)
+        print(
+            f"CLINC150 {shots}-shot: check's mean recall {sum(recalls) / len(recalls):.1%} "
+            f"(under {understanding.MIN_RECALL:.0%}: {sum(r < understanding.MIN_RECALL for r in recalls)} of "
+            f"{len(recalls)}), the same model on the test split {right / len(test):.1%}"
+        )
 
 
 if __name__ == "__main__":

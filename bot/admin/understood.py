@@ -8,14 +8,23 @@ check at a time, so the bot's customers are not held up.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.admin.insights import Unanswered
 from bot.content import understanding
 from bot.content.files import Content
 
-_one_at_a_time = asyncio.Lock()
+_one_at_a_time = threading.Lock()
+T = TypeVar("T")
+
+
+def _alone(work: Callable[..., T], *args: object) -> T:
+    """The work, when no other check runs (in the thread it was given)."""
+    with _one_at_a_time:
+        return work(*args)
 
 
 def examples_of(content: Content) -> dict[str, list[str]]:
@@ -25,8 +34,7 @@ def examples_of(content: Content) -> dict[str, list[str]]:
 
 async def check(content: Content, name: str) -> understanding.Check:
     """Intent `name` cross-validated against every intent of the content."""
-    async with _one_at_a_time:
-        return await asyncio.to_thread(understanding.check, examples_of(content), name)
+    return await asyncio.to_thread(_alone, understanding.check, examples_of(content), name)
 
 
 @dataclass(frozen=True)
@@ -64,5 +72,4 @@ async def suggestions(content: Content, questions: Sequence[Unanswered]) -> list
     """`suggest` for the content's intents, in a thread."""
     if not questions:
         return []
-    async with _one_at_a_time:
-        return await asyncio.to_thread(suggest, examples_of(content), questions)
+    return await asyncio.to_thread(_alone, suggest, examples_of(content), questions)
