@@ -9,10 +9,10 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from bot.admin import insights
+from bot.admin import insights, understood
 from bot.admin.pages import deps, done, form, render, url, who
 from bot.content import current, edits
-from bot.content.files import ContentError
+from bot.content.files import Content, ContentError
 from bot.desk.cards import REASONS
 from bot.storage import figures as stored
 from bot.storage import flags as flagged_answers
@@ -66,9 +66,10 @@ async def dashboard(request: web.Request) -> web.Response:
     )
     zone, now = console.settings.business_hours.zone, utcnow()
     since = stored.day_start(now, zone) - timedelta(days=days - 1)
-    figures, per_day, intents, flags = await console.sessions.read(_numbers, since, now, days, zone)
+    figures, per_day, content, flags = await console.sessions.read(_numbers, since, now, days, zone)
     usage = await console.sessions.read(saved_replies.usage)
     questions = await insights.not_understood(console.settings.rasa_tracker_url, since)
+    suggested = await understood.suggestions(content, questions)
     most_reasons = max((count for _, count in figures.by_reason), default=0)
     return await render(
         request,
@@ -83,8 +84,8 @@ async def dashboard(request: web.Request) -> web.Response:
             (score, count, bar(count, max(figures.ratings.values())))
             for score, count in sorted(figures.ratings.items(), reverse=True)
         ],
-        questions=questions,
-        intents=intents,
+        questions=list(zip(questions, suggested, strict=True)),
+        intents=sorted(content.intents),
         flags=flags,
         usage=usage,
         bar=bar,
@@ -98,12 +99,13 @@ async def dashboard(request: web.Request) -> web.Response:
 
 def _numbers(
     session: Session, since: datetime, now: datetime, days: int, zone: tzinfo
-) -> tuple[stored.Figures, list[tuple[date, int]], list[str], int]:
-    """The period's figures, conversations a day, the intents an example can be added to, and how many flags are open."""
+) -> tuple[stored.Figures, list[tuple[date, int]], Content, int]:
+    """The period's figures, conversations a day, the content (the intents an example can be added to), and how many
+    flags are open."""
     return (
         stored.figures(session, since, now),
         stored.conversations_per_day(session, days, zone, now),
-        sorted(current.load(session).intents),
+        current.load(session),
         len(flagged_answers.flagged(session)),
     )
 

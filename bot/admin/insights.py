@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,6 +35,8 @@ class Unanswered:
     text: str  # the most frequent spelling
     count: int
     last_seen: datetime
+    # Rasa's intent ranking of the newest one (a FAQ as its topic, faq/<topic>), nlu_fallback and out_of_scope left out
+    ranking: tuple[tuple[str, float], ...] = ()
 
 
 def normalised(question: str) -> str:
@@ -56,7 +59,33 @@ async def not_understood(tracker_url: str, since: datetime, limit: int = 20) -> 
         return []
     finally:
         await engine.dispose()
-    return group_questions((json.loads(data).get("text") or "", stamp) for data, stamp in rows)[:limit]
+    events = (json.loads(data) for data, stamp in rows)
+    return group_questions(
+        (event.get("text") or "", stamp, rasa_ranking(event.get("parse_data")))
+        for event, (_, stamp) in zip(events, rows, strict=True)
+    )[:limit]
+
+
+def rasa_ranking(parse_data: Any) -> tuple[tuple[str, float], ...]:
+    """The intents Rasa ranked for a message, best first, with their confidence: a retrieval intent (faq) as the
+    topic its response selector chose (faq/<topic>), and nlu_fallback and out_of_scope left out."""
+    if not isinstance(parse_data, dict):
+        return ()
+    selector = parse_data.get("response_selector")
+    selector = selector if isinstance(selector, dict) else {}
+    ranking = []
+    for item in parse_data.get("intent_ranking") or ():
+        name, confidence = (item.get("name"), item.get("confidence")) if isinstance(item, dict) else (None, None)
+        if not isinstance(name, str) or not isinstance(confidence, int | float) or name in NOT_UNDERSTOOD:
+            continue
+        chosen = selector.get(name)
+        picked = chosen.get("response") if isinstance(chosen, dict) else None
+        if isinstance(picked, dict) and isinstance(picked.get("intent_response_key"), str):
+            name = picked["intent_response_key"]
+            confidence = picked.get("confidence", confidence)
+            confidence = confidence if isinstance(confidence, int | float) else 0.0
+        ranking.append((name, float(confidence)))
+    return tuple(ranking)
 
 
 def _user_events(connection: Connection, since: datetime) -> list[tuple[str, float]]:
@@ -71,21 +100,28 @@ def _user_events(connection: Connection, since: datetime) -> list[tuple[str, flo
     ]
 
 
-def group_questions(questions: Iterable[tuple[str, float]]) -> list[Unanswered]:
-    """(text, unix time) pairs grouped by normalised text; commands (/start, button payloads) left out."""
+def group_questions(
+    questions: Iterable[tuple[str, float] | tuple[str, float, tuple[tuple[str, float], ...]]],
+) -> list[Unanswered]:
+    """(text, unix time[, Rasa's ranking]) grouped by normalised text, each with the newest one's ranking; commands
+    (/start, button payloads) left out."""
     spellings: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     newest: dict[str, float] = {}
-    for question, stamp in questions:
+    rankings: dict[str, tuple[tuple[str, float], ...]] = {}
+    for question, stamp, *rest in questions:
         key = normalised(question)
         if not key or question.lstrip().startswith("/"):
             continue
         spellings[key][" ".join(question.split())] += 1
+        if key not in newest or (stamp or 0.0) >= newest[key]:
+            rankings[key] = rest[0] if rest else ()
         newest[key] = max(newest.get(key, 0.0), stamp or 0.0)
     found = [
         Unanswered(
             text=counter.most_common(1)[0][0],
             count=sum(counter.values()),
             last_seen=datetime.fromtimestamp(newest[key], UTC),
+            ranking=rankings[key],
         )
         for key, counter in spellings.items()
     ]

@@ -6,9 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.orm import Session
 
+from bot.admin import understood
 from bot.admin.evaluation import newest_evaluated
 from bot.admin.pages import deps, done, form, render, url, who
-from bot.content import current, edits
+from bot.content import current, edits, understanding
 from bot.content.edits import FAQ_PREFIX, ContentInUse
 from bot.content.files import Content, ContentError
 from bot.content.usages import usages
@@ -123,6 +124,8 @@ async def intent_page(request: web.Request) -> web.Response:
     return await render(
         request,
         "intent.html",
+        check=await understood.check(content, name) if intent.examples else None,
+        understanding=understanding,
         title=name,
         intent=intent,
         elsewhere=elsewhere(content, name),
