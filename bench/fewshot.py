@@ -2,6 +2,7 @@
 
     make bench-fewshot [FEWSHOT_CONFIG=bench/configs/clinc150-minilm.yml]
     .venv-rasa/bin/python -m bench.fewshot [--data ../shared/data/clinc150] [--config ...] [--shots 5 10 20]
+    .venv-rasa/bin/python -m bench.fewshot --split val --shots 10 --seeds 0 1 --out var/bench/fewshot-val.json
 
 From a CLINC150-style directory, for each k in --shots and each of 5 fixed seeds, it draws k training examples
 per intent from `train.csv` (never `oos_train.csv`: an admin's new bot has no out-of-scope examples), trains the
@@ -13,7 +14,8 @@ character typo in 5 % and in 10 % of the words (seeded with --noise-seed, the sa
 without punctuation. Reported for each (k, variant), as mean and spread over the seeds: in-scope accuracy (a
 declined message is a miss), top-1 in-scope accuracy (nothing declined: what the published figures count),
 out-of-scope recall, the confident-wrong rate over all test messages (an answer with a wrong intent, at a
-confidence at or above the FallbackClassifier threshold), and the training time.
+confidence at or above the FallbackClassifier threshold), and the training time. `--split val` scores `val.csv` +
+`oos_val.csv` instead: settings are chosen there, the test split is only reported.
 
 Sentence embeddings are cached by text in var/bench/fewshot-embeddings.npz, so only the first run encodes every
 message. The training time is measured with that cache, plus once per k (seed 0) with the training texts encoded

@@ -116,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--leave-out", type=float, default=0.2)
     parser.add_argument("--target-recall", type=float, default=0.8)
+    parser.add_argument("--operating", choices=("left-out", "oos_val"), default="left-out")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
     config = {"encoder_weight": args.encoder_weight, "C": args.C}
@@ -124,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = read_csv(args.data / "train.csv")
     val = read_csv(args.data / "val.csv") + _optional_csv(args.data / "oos_val.csv")
     texts = [e.text for e in val]
+    real = np.array([e.intent == OUT_OF_SCOPE for e in val])  # oos_val: CLINC's own strangers
     draws = []
     for k in args.shots:
         for seed in args.seeds:
@@ -139,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parts = []
         for k, seed, classes, scores, cosines, log_examples, truth in draws:
             best, features = top_features(scores, cosines, log_examples, weight)
-            parts.append((k, features, classes[best] == truth, truth == OUT_OF_SCOPE))
+            parts.append((k, features, classes[best] == truth, truth == OUT_OF_SCOPE, real))
         features = np.vstack([p[1] for p in parts])
         right = np.concatenate([p[2] for p in parts])
         stranger = np.concatenate([p[3] for p in parts])
@@ -149,11 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         plain = curve(features[:, 0], right, stranger, np.round(np.arange(-1.5, 1.501, 0.01), 2))
         plain_chosen = min((r for r in plain if r["oos_recall"] >= args.target_recall), key=lambda r: r["shift"])
         rows = curve(logit, right, stranger, np.round(np.arange(-3.0, 3.001, 0.02), 2))
-        chosen = min((r for r in rows if r["oos_recall"] >= args.target_recall), key=lambda r: r["shift"])
+        # The operating point: by the recall of the left-out intents, or (--operating oos_val) of oos_val's messages.
+        judged = stranger if args.operating == "left-out" else np.concatenate([p[4] for p in parts])
+        recall = curve(logit, right, judged, np.array([r["shift"] for r in rows]))
+        shift = min(r["shift"] for r in recall if r["oos_recall"] >= args.target_recall)
+        chosen = next(r for r in rows if r["shift"] == shift)
         top1 = {k: float(np.mean([p[2][~p[3]].mean() for p in parts if p[0] == k])) for k in args.shots}
         per_k = {}
         offset = 0
-        for k, f, r, s in parts:
+        for k, f, r, s, _ in parts:
             n = len(r)
             per_k.setdefault(k, []).append(curve(logit[offset : offset + n], r, s, np.array([chosen["shift"]]))[0])
             offset += n
@@ -177,7 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         SHIPPED_CALIBRATION.write_text(
             json.dumps(
                 {
-                    "fit_on": "CLINC150 train draws (k per intent) scored on val + oos_val, intents left out as strangers",
+                    "fit_on": (
+                        "CLINC150 train draws (k per intent) scored on val + oos_val, a share of the intents left out"
+                        f" as strangers; operating point: {args.operating} recall >= {args.target_recall}"
+                    ),
                     "command": "python -m bench.fewshot_calibrate " + " ".join(argv or sys.argv[1:]),
                     "neighbour_blend": best[1],
                     "encoder_weight": args.encoder_weight,

@@ -16,6 +16,7 @@ It needs the sentence encoder (`encoder`). Persisted as LinearIntentClassifier i
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ NEIGHBOUR_MARGIN = "neighbour_margin"
 LOG_EXAMPLES = "log_examples"
 
 
+@functools.lru_cache(maxsize=4)
 def shipped_calibration(path: Path = SHIPPED_CALIBRATION) -> dict[str, Any]:
     """The calibration shipped with the product (fit on CLINC150, never on a bot's own data): its `weights` and
     the `neighbour_blend` they were fit with."""
