@@ -2,6 +2,7 @@
 
     make bench-fewshot [FEWSHOT_CONFIG=bench/configs/clinc150-minilm.yml]
     .venv-rasa/bin/python -m bench.fewshot [--data ../shared/data/clinc150] [--config ...] [--shots 5 10 20]
+    .venv-rasa/bin/python -m bench.fewshot --split val --shots 10 --seeds 0 1 --out var/bench/fewshot-val.json
 
 From a CLINC150-style directory, for each k in --shots and each of 5 fixed seeds, it draws k training examples
 per intent from `train.csv` (never `oos_train.csv`: an admin's new bot has no out-of-scope examples), trains the
@@ -13,7 +14,8 @@ character typo in 5 % and in 10 % of the words (seeded with --noise-seed, the sa
 without punctuation. Reported for each (k, variant), as mean and spread over the seeds: in-scope accuracy (a
 declined message is a miss), top-1 in-scope accuracy (nothing declined: what the published figures count),
 out-of-scope recall, the confident-wrong rate over all test messages (an answer with a wrong intent, at a
-confidence at or above the FallbackClassifier threshold), and the training time.
+confidence at or above the FallbackClassifier threshold), and the training time. `--split val` scores `val.csv` +
+`oos_val.csv` instead: settings are chosen there, the test split is only reported.
 
 Sentence embeddings are cached by text in var/bench/fewshot-embeddings.npz, so only the first run encodes every
 message. The training time is measured with that cache, plus once per k (seed 0) with the training texts encoded
@@ -38,6 +40,7 @@ from bench.nlu import ROOT, Example, _optional_csv, read_csv
 from bench.tune_center import _load_embedding_cache, _message, _save_embedding_cache
 
 LINEAR = "nlu.components.linear_intent.LinearIntentClassifier"
+FEWSHOT = "nlu.components.fewshot_intent.FewShotIntentClassifier"
 VARIANTS = ("clean", "typos 5 %", "typos 10 %", "lower, no punctuation")
 METRICS = ("accuracy", "top1", "oos_recall", "confident_wrong", "confident_wrong_in_scope", "declined_in_scope")
 # Published few-shot figures (../shared/data/README.md): in-scope accuracy only, no out-of-scope messages.
@@ -50,8 +53,8 @@ def pipeline(config: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for component in yaml.safe_load(config.read_text())["pipeline"]:
         name = component["name"]
         settings = {key: value for key, value in component.items() if key != "name"}
-        if name == LINEAR:
-            linear = settings
+        if name in (LINEAR, FEWSHOT):
+            linear = settings | {"component": name}
         elif name == "FallbackClassifier":
             fallback = settings
         elif not name.endswith("Tokenizer"):
@@ -70,7 +73,9 @@ class Pipeline:
         from rasa.engine.storage.resource import Resource
         from rasa.nlu.classifiers.fallback_classifier import FallbackClassifier
 
-        self.settings, self.storage, self.trainings = linear, storage, 0
+        self.settings = {key: value for key, value in linear.items() if key != "component"}
+        self.component = linear.get("component", LINEAR)
+        self.storage, self.trainings = storage, 0
         self.context = ExecutionContext(GraphSchema({}), "fewshot")
         self.fallback = FallbackClassifier.create(
             {**FallbackClassifier.get_default_config(), **fallback},
@@ -87,14 +92,16 @@ class Pipeline:
         from rasa.shared.nlu.training_data.message import Message
         from rasa.shared.nlu.training_data.training_data import TrainingData
 
+        from nlu.components.fewshot_intent import FewShotIntentClassifier
         from nlu.components.linear_intent import LinearIntentClassifier
 
+        component = FewShotIntentClassifier if self.component == FEWSHOT else LinearIntentClassifier
         self.trainings += 1
         storage = self.storage / f"linear-{self.trainings}"
         storage.mkdir(parents=True)
         started = time.perf_counter()
-        self.linear = LinearIntentClassifier.create(
-            {**LinearIntentClassifier.get_default_config(), **self.settings},
+        self.linear = component.create(
+            {**component.get_default_config(), **self.settings},
             LocalModelStorage(storage),
             Resource("linear"),
             self.context,
@@ -144,7 +151,8 @@ def run_grid(args: argparse.Namespace) -> dict[str, Any]:
     if encoder:
         _load_embedding_cache(encoder, cache)
     train = read_csv(args.data / "train.csv")
-    test = read_csv(args.data / "test.csv") + _optional_csv(args.data / "oos_test.csv")
+    # --split val: tune on CLINC's validation split (val + oos_val); test + oos_test only to report.
+    test = read_csv(args.data / f"{args.split}.csv") + _optional_csv(args.data / f"oos_{args.split}.csv")
     truth = [example.intent for example in test]
     noisy = variants([example.text for example in test], args.noise_seed)
     changed = {
@@ -185,6 +193,7 @@ def run_grid(args: argparse.Namespace) -> dict[str, Any]:
     }
     return {
         "data": str(args.data),
+        "split": args.split,
         "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config),
         "fallback_threshold": threshold,
         "seeds": list(args.seeds),
@@ -205,7 +214,7 @@ def table(result: dict[str, Any]) -> str:
         return f"{100 * figure['mean']:.1f} ({100 * figure['min']:.1f}–{100 * figure['max']:.1f})"
 
     lines = [
-        f"{result['data']}, config {result['config']}: mean (min–max) over seeds {result['seeds']}, in %;",
+        f"{result['data']} ({result['split']} split), config {result['config']}: mean (min–max) over seeds {result['seeds']}, in %;",
         (
             f"{result['test_messages']} test messages ({result['test_out_of_scope']} out of scope); "
             f"confident-wrong: a wrong intent at confidence >= {result['fallback_threshold']}, over all of them."
@@ -246,6 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--noise-seed", type=int, default=0)
+    parser.add_argument(
+        "--split", choices=("test", "val"), default="test", help="val: choose settings on val + oos_val"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "fewshot.json")
     args = parser.parse_args(argv)
     args.config = args.config.resolve()

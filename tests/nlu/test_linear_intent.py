@@ -41,18 +41,18 @@ def training_data() -> TrainingData:
     return TrainingData([Message.build(text=t, intent=i) for i, texts in EXAMPLES.items() for t in texts])
 
 
-def make(storage: LocalModelStorage, **config) -> LinearIntentClassifier:
-    return LinearIntentClassifier.create(
-        {**LinearIntentClassifier.get_default_config(), "char_min_df": 1, **config},
+def make(storage: LocalModelStorage, cls: type = LinearIntentClassifier, **config) -> LinearIntentClassifier:
+    return cls.create(
+        {**cls.get_default_config(), "char_min_df": 1, **config},
         storage,
         Resource("linear"),
         ExecutionContext(GraphSchema({}), "test"),
     )
 
 
-def load(storage: LocalModelStorage, **config) -> LinearIntentClassifier:
-    return LinearIntentClassifier.load(
-        {**LinearIntentClassifier.get_default_config(), **config},
+def load(storage: LocalModelStorage, cls: type = LinearIntentClassifier, **config) -> LinearIntentClassifier:
+    return cls.load(
+        {**cls.get_default_config(), **config},
         storage,
         Resource("linear"),
         ExecutionContext(GraphSchema({}), "test"),

@@ -1,0 +1,203 @@
+"""Fit FewShotIntentClassifier's shipped calibration on CLINC150's train/validation split (never its test split).
+
+    .venv-rasa/bin/python -m bench.fewshot_calibrate [--shots 5 10 20] [--seeds 0 1] [--blend 0 0.5 1 2] [--write]
+
+For each k and seed it draws k examples per intent from `train.csv`, leaving a seeded share of the intents out
+(`--leave-out`): their `val.csv` messages and all of `oos_val.csv` are the strangers. It trains
+FewShotIntentClassifier in-process and scores every `val.csv` + `oos_val.csv` message. For each `--blend` (the
+nearest-example cosine's weight in the ranking) it prints the top-1 in-scope accuracy, fits the logistic model of
+"the best intent is right" over (score, margin, cosine, cosine margin) on all draws together (strangers weigh as
+much as the in-scope messages together), and prints the curve of in-scope accuracy, out-of-scope recall and
+confident-wrong over all messages against the threshold. The operating point: the lowest threshold whose
+out-of-scope recall on these strangers is at least `--target-recall`. With `--write` the weights of the best blend
+(highest in-scope accuracy at that point) go to nlu/components/fewshot_calibration.json.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.fewshot_data import OUT_OF_SCOPE, draw
+from bench.nlu import ROOT, Example, _optional_csv, read_csv
+from bench.tune_center import _load_embedding_cache, _message, _save_embedding_cache
+
+CACHE = ROOT / "var" / "bench" / "fewshot-embeddings.npz"
+NAMES = ("score", "margin", "neighbour", "neighbour_margin", "log_examples")
+
+
+def left_out(intents: Sequence[str], share: float, seed: int) -> set[str]:
+    """A seeded share of the intents, played as strangers."""
+    chosen = sorted(intents)
+    random.Random(f"leave-out:{seed}").shuffle(chosen)
+    return set(chosen[: round(share * len(chosen))])
+
+
+def score_draw(
+    train: Sequence[Example], texts: Sequence[str], config: dict[str, Any]
+) -> tuple[list[str], Any, Any, Any]:
+    """Train on `train`; the classes, the linear SVM scores, the nearest-example cosines of `texts` and the log of
+    each class's number of examples."""
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from nlu.components.fewshot_intent import FewShotIntentClassifier
+    from nlu.components.linear_intent import LinearIntentClassifier
+
+    with tempfile.TemporaryDirectory() as tmp:
+        component = FewShotIntentClassifier.create(
+            {**FewShotIntentClassifier.get_default_config(), **config, "calibration": {"score": 1.0}},
+            LocalModelStorage(Path(tmp)),
+            Resource("fewshot"),
+            ExecutionContext(GraphSchema({}), "calibrate"),
+        )
+        component.train(TrainingData([_message(e, Message) for e in train]))
+        texts = list(texts)
+        found = component.extra_features(texts)
+        scores = LinearIntentClassifier.scores(component, texts)
+        return component.classes, scores, found["neighbour"], found["log_examples"]
+
+
+def top_features(
+    scores: np.ndarray, cosines: np.ndarray, log_examples: np.ndarray, blend: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best class under the blend and its calibration features (NAMES order)."""
+    from nlu.components.fewshot_intent import blend as blended
+    from nlu.components.fewshot_intent import margins
+
+    ranked = blended(scores, cosines, blend)
+    best = ranked.argmax(axis=1)
+    rows = np.arange(len(ranked))
+    columns = [ranked, margins(ranked), cosines, margins(cosines), log_examples]
+    return best, np.column_stack([column[rows, best] for column in columns])
+
+
+def fit(features: np.ndarray, right: np.ndarray, stranger: np.ndarray) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    weight = np.where(stranger, (~stranger).sum() / max(stranger.sum(), 1), 1.0)
+    model = LogisticRegression(C=10.0, max_iter=2000).fit(features, right.astype(int), sample_weight=weight)
+    return model.coef_[0], float(model.intercept_[0])
+
+
+def curve(logit: np.ndarray, right: np.ndarray, stranger: np.ndarray, shifts: np.ndarray) -> list[dict[str, float]]:
+    rows = []
+    for shift in shifts:
+        answered = logit >= shift
+        rows.append(
+            {
+                "shift": float(shift),
+                "accuracy": float((right & answered)[~stranger].mean()),
+                "oos_recall": float((~answered)[stranger].mean()),
+                "confident_wrong": float((answered & ~right).mean()),
+            }
+        )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "clinc150")
+    parser.add_argument("--shots", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--blend", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0])
+    parser.add_argument("--encoder-weight", type=float, default=2.0)
+    parser.add_argument("--C", type=float, default=1.0)
+    parser.add_argument("--leave-out", type=float, default=0.2)
+    parser.add_argument("--target-recall", type=float, default=0.8)
+    parser.add_argument("--operating", choices=("left-out", "oos_val"), default="left-out")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+    config = {"encoder_weight": args.encoder_weight, "C": args.C}
+    encoder = "var/encoders/all-MiniLM-L6-v2"
+    _load_embedding_cache(encoder, CACHE)
+    train = read_csv(args.data / "train.csv")
+    val = read_csv(args.data / "val.csv") + _optional_csv(args.data / "oos_val.csv")
+    texts = [e.text for e in val]
+    real = np.array([e.intent == OUT_OF_SCOPE for e in val])  # oos_val: CLINC's own strangers
+    draws = []
+    for k in args.shots:
+        for seed in args.seeds:
+            out = left_out({e.intent for e in train}, args.leave_out, seed)
+            examples = [e for e in draw(train, k, seed) if e.intent not in out]
+            classes, scores, cosines, log_examples = score_draw(examples, texts, config)
+            truth = np.array([OUT_OF_SCOPE if e.intent in out else e.intent for e in val])
+            draws.append((k, seed, np.array(classes), scores, cosines, log_examples, truth))
+            print(f"k={k} seed={seed}: {len(examples)} examples, {len(classes)} intents", flush=True)
+    _save_embedding_cache(encoder, CACHE)
+    results = []
+    for weight in args.blend:
+        parts = []
+        for k, seed, classes, scores, cosines, log_examples, truth in draws:
+            best, features = top_features(scores, cosines, log_examples, weight)
+            parts.append((k, features, classes[best] == truth, truth == OUT_OF_SCOPE, real))
+        features = np.vstack([p[1] for p in parts])
+        right = np.concatenate([p[2] for p in parts])
+        stranger = np.concatenate([p[3] for p in parts])
+        coef, bias = fit(features, right, stranger)
+        logit = features @ coef + bias
+        # Beside it, the plain rule (answer when the best score reaches a center) at the same recall target.
+        plain = curve(features[:, 0], right, stranger, np.round(np.arange(-1.5, 1.501, 0.01), 2))
+        plain_chosen = min((r for r in plain if r["oos_recall"] >= args.target_recall), key=lambda r: r["shift"])
+        rows = curve(logit, right, stranger, np.round(np.arange(-3.0, 3.001, 0.02), 2))
+        # The operating point: by the recall of the left-out intents, or (--operating oos_val) of oos_val's messages.
+        judged = stranger if args.operating == "left-out" else np.concatenate([p[4] for p in parts])
+        recall = curve(logit, right, judged, np.array([r["shift"] for r in rows]))
+        shift = min(r["shift"] for r in recall if r["oos_recall"] >= args.target_recall)
+        chosen = next(r for r in rows if r["shift"] == shift)
+        top1 = {k: float(np.mean([p[2][~p[3]].mean() for p in parts if p[0] == k])) for k in args.shots}
+        per_k = {}
+        offset = 0
+        for k, f, r, s, _ in parts:
+            n = len(r)
+            per_k.setdefault(k, []).append(curve(logit[offset : offset + n], r, s, np.array([chosen["shift"]]))[0])
+            offset += n
+        weights = {"bias": round(bias - chosen["shift"], 4)} | {n: round(float(c), 4) for n, c in zip(NAMES, coef)}
+        results.append((chosen["accuracy"], weight, weights, chosen))
+        print(f"blend {weight}: top-1 in scope by k {json.dumps({k: round(v, 4) for k, v in top1.items()})}")
+        print(f"  weights {weights}")
+        print(f"  chosen (all k): {chosen}")
+        print(f"  plain center rule: {plain_chosen}")
+        for k, rows_k in per_k.items():
+            mean = {
+                m: round(float(np.mean([r[m] for r in rows_k])), 4)
+                for m in ("accuracy", "oos_recall", "confident_wrong")
+            }
+            print(f"  k={k}: {mean}")
+    best = max(results, key=lambda r: r[0])
+    print(f"best blend {best[1]}: {best[2]}")
+    if args.write:
+        from nlu.components.fewshot_intent import SHIPPED_CALIBRATION
+
+        SHIPPED_CALIBRATION.write_text(
+            json.dumps(
+                {
+                    "fit_on": (
+                        "CLINC150 train draws (k per intent) scored on val + oos_val, a share of the intents left out"
+                        f" as strangers; operating point: {args.operating} recall >= {args.target_recall}"
+                    ),
+                    "command": "python -m bench.fewshot_calibrate " + " ".join(argv or sys.argv[1:]),
+                    "neighbour_blend": best[1],
+                    "encoder_weight": args.encoder_weight,
+                    "weights": best[2],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
