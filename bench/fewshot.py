@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from bench.fewshot_data import FALLBACK, SEEDS, SHOTS, draw, figures, plain, spread, with_typos
-from bench.nlu import ROOT, Example, _optional_csv, read_csv
+from bench.nlu_data import ROOT, Example, _optional_csv, read_csv
 from bench.tune_center import _load_embedding_cache, _message, _save_embedding_cache
 
 LINEAR = "nlu.components.linear_intent.LinearIntentClassifier"

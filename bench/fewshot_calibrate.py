@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench.fewshot_data import OUT_OF_SCOPE, draw
-from bench.nlu import ROOT, Example, _optional_csv, read_csv
+from bench.nlu_data import ROOT, Example, _optional_csv, read_csv
 from bench.tune_center import _load_embedding_cache, _message, _save_embedding_cache
 
 CACHE = ROOT / "var" / "bench" / "fewshot-embeddings.npz"

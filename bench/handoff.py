@@ -26,7 +26,7 @@ import aiohttp
 
 from bench import handoff_abuse, handoff_goal
 from bench._common import is_new_message, measure_on_stack, memory_table, summary, table
-from bench.chat import CallLog, Phrases, Tally, background_load, heldout_phrases, understood_phrases
+from bench.customers import CallLog, Phrases, Tally, background_load, heldout_phrases, understood_phrases
 from bot.emulator.client import EmulatorClient
 from devstack.stack import AGENT_ID, Stack
 

@@ -25,19 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.fewshot_data import DECLINED, OUT_OF_SCOPE
-from bench.nlu import (
-    ROOT,
-    RasaServer,
-    default_name,
-    fallback_threshold,
-    load_dataset,
-    predicted_intent,
-    prepare,
-    rasa_env,
-    read_rasa,
-    score,
-    train,
-)
+from bench.nlu import RasaServer, prepare, rasa_env, train
+from bench.nlu_data import ROOT, default_name, fallback_threshold, load_dataset, predicted_intent, read_rasa, score
 
 SOURCE = re.compile(r"^\s*#\s*(CLINC150 [^:]+):\s*\d+\s*$")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.nlu import OUT_OF_SCOPE, Example, _optional_csv, read_csv, read_rasa
+from bench.nlu_data import OUT_OF_SCOPE, Example, _optional_csv, read_csv, read_rasa
 
 
 def folds(examples: Sequence[Example], k: int, seed: int = 0) -> list[tuple[list[Example], list[Example]]]:

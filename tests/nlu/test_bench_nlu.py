@@ -1,4 +1,4 @@
-"""bench/nlu.py's scoring and data handling (the Rasa training and serving it drives are Rasa's own)."""
+"""bench/nlu_data.py: the NLU benchmark's scoring and data handling (the training and serving are Rasa's own)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.nlu import ROOT, Example, default_name, load_dataset, predicted_intent, read_csv, score, stratified_split
+from bench.nlu_data import (
+    ROOT,
+    Example,
+    default_name,
+    load_dataset,
+    predicted_intent,
+    read_csv,
+    score,
+    stratified_split,
+)
 
 
 def test_score_counts_declines_and_confident_mistakes() -> None:

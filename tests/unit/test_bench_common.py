@@ -7,7 +7,8 @@ import math
 import pytest
 
 from bench._common import is_new_message, percentile, ratio, summary, table, vm_hwm_kib
-from bench.chat import Phrases, next_sweep_size, scripts
+from bench.chat import next_sweep_size
+from bench.customers import Phrases, scripts
 
 STATUS = """Name:\tpython
 Umask:\t0022
