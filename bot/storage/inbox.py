@@ -106,6 +106,22 @@ def mark_done(session: Session, update_id: int) -> None:
         current.marked = True
 
 
+def unhandled(session: Session, chat_id: int) -> bool:
+    """Whether an update of this chat is stored and not yet handled (or still being handled)."""
+    query = select(InboxUpdate.update_id).where(
+        InboxUpdate.chat_id == chat_id, InboxUpdate.status == InboxStatus.PENDING
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def drop_handled(session: Session, chat_id: int) -> int:
+    """Delete the chat's handled updates (never one still to be handled); returns how many."""
+    result = session.execute(
+        delete(InboxUpdate).where(InboxUpdate.chat_id == chat_id, InboxUpdate.status == InboxStatus.DONE)
+    )
+    return affected(result)
+
+
 def _quoted(payload: Any) -> Iterator[tuple[int, int]]:
     """(chat id, message id) of every message inside an update: the one it brings, and those it quotes (the message
     a pressed button is on, the message a reply answers)."""

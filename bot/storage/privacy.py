@@ -229,10 +229,14 @@ def forget_logged(session: Session, secret: bytes, digests: set[str]) -> list[in
 
 def drop_confirmation(session: Session, chat_id: int, text: str) -> bool:
     """Once the confirmation of a forget (`text`) is delivered, the bare records that carried it go too, when they
-    hold nothing else (the customer has not written again since); True when they went."""
+    hold nothing else (the customer has not written again since: no message recorded, no update of the chat
+    waiting in the inbox to be handled); True when they went. Only the chat's handled updates leave the inbox with
+    them: one stored meanwhile is never lost."""
     conversation = session.scalar(select(Conversation).where(Conversation.chat_id == chat_id))
     if conversation is None:
         return False
+    if inbox.unhandled(session, chat_id):
+        return False  # the customer wrote again: the update is in hand, and its records will hold it
     held = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id)))
     if not held or any(
         (m.direction, m.text, m.status) != (Direction.OUT, text, DeliveryStatus.SENT) or m.chat_id != chat_id
@@ -241,7 +245,7 @@ def drop_confirmation(session: Session, chat_id: int, text: str) -> bool:
         return False
     session.execute(delete(Message).where(Message.conversation_id == conversation.id))
     session.execute(delete(CallbackPayload).where(CallbackPayload.chat_id == chat_id))
-    inbox.scrub(session, chats=[chat_id], update_ids=(), messages=())
+    inbox.drop_handled(session, chat_id)
     customer_id = conversation.customer_id
     session.execute(delete(Conversation).where(Conversation.id == conversation.id))
     if session.scalar(select(Conversation.id).where(Conversation.customer_id == customer_id).limit(1)) is None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot import replies
 from bot.storage import transcript
-from bot.storage.models import CallbackPayload, Customer, Direction, InboxUpdate
+from bot.storage.models import CallbackPayload, Customer, Direction, InboxStatus, InboxUpdate
+from bot.telegram.outbox import Outbox
 from tests.unit.chat_harness import Harness, callback_answer, eventually
 
 USER = 4242
@@ -116,3 +119,46 @@ async def test_another_chat_cannot_press_the_forget_button(harness: Harness) -> 
         customer = await session.scalar(select(Customer).where(Customer.telegram_user_id == USER))
         assert customer.first_name == "Maya"
         assert [m.text for m in await session.run_sync(transcript.messages, USER)][:2] == ["hello", "echo: hello"]
+
+
+async def test_a_message_written_as_the_forget_is_confirmed_is_handled_not_lost(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The customer writes again between the confirmation's delivery and the dropping of its bare records: the
+    update, stored in the inbox meanwhile, is handled (it once went with the bare records, never to be handled)."""
+    delivered, written = asyncio.Event(), asyncio.Event()
+    flush = Outbox.flush
+
+    async def held(outbox: Outbox, chat_id: int) -> None:
+        # The customer's chat handler (its task, not the retry round), once the confirmation is delivered.
+        await flush(outbox, chat_id)
+        task = asyncio.current_task()
+        if chat_id != USER or delivered.is_set() or task is None or task.get_name() != f"chat-{USER}":
+            return
+        if any(m.get("text") == replies.FORGOTTEN for m in (await harness.emulator.sent(USER)).messages):
+            delivered.set()
+            await written.wait()
+
+    monkeypatch.setattr(Outbox, "flush", held)
+    await harness.say("hello")
+    [*_, question] = await _command(harness, "/forget", replies.FORGET_CONFIRM)
+    await harness.emulator.press(USER, question["message_id"], _buttons(question)[replies.FORGET_YES])
+    await asyncio.wait_for(delivered.wait(), 5)
+    sent = await harness.emulator.send_text(USER, "it's me again")
+
+    async def status() -> InboxStatus | None:
+        async with harness.sessions() as session:
+            row = await session.get(InboxUpdate, sent["update_id"])
+            return row.status if row else None
+
+    assert await eventually(status, InboxStatus.PENDING), "stored in the inbox while the forget is finishing"
+    written.set()
+    assert await eventually(status, InboxStatus.DONE, timeout=8), await status()
+    assert [m["message"] for m in harness.rasa.received] == ["hello", "it's me again"]
+    async with harness.sessions() as session:
+        stored = await session.run_sync(transcript.messages, USER)
+    assert [(m.direction, m.text) for m in stored] == [
+        (Direction.OUT, replies.FORGOTTEN),
+        (Direction.IN, "it's me again"),
+        (Direction.OUT, "echo: it's me again"),
+    ]
