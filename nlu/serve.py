@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     arguments = list(sys.argv[1:] if argv is None else argv)
     token = os.environ.get("RASA_TOKEN")
     if token and arguments[:1] == ["run"]:
-        # Rasa's HTTP API answers only with the token; given here, it stays out of the process list.
-        arguments += ["--auth-token", token]
+        # Rasa's HTTP API answers only with the token; given here, it stays out of the process list. One argument
+        # with "=": a generated token may start with "-", which argparse would take for an option of its own.
+        arguments += [f"--auth-token={token}"]
     sys.argv = ["rasa", *arguments]
     rasa_main()
 

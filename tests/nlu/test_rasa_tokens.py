@@ -25,8 +25,19 @@ def _argv_given_to_rasa(monkeypatch, env_token: str | None, arguments: list[str]
 
 def test_rasa_runs_with_the_token_from_the_environment(monkeypatch) -> None:
     argv = _argv_given_to_rasa(monkeypatch, "t" * 20, ["run", "--enable-api"])
-    assert argv == ["rasa", "run", "--enable-api", "--auth-token", "t" * 20]
+    assert argv == ["rasa", "run", "--enable-api", "--auth-token=" + "t" * 20]
     assert _argv_given_to_rasa(monkeypatch, "t" * 20, ["train"]) == ["rasa", "train"]
+
+
+def test_rasas_own_parser_reads_a_token_that_starts_with_a_dash(monkeypatch) -> None:
+    # secrets.token_urlsafe starts with "-" one time in 64; as a separate argument argparse took it for an option
+    # and `rasa run` exited with "argument -t/--auth-token: expected one argument".
+    from rasa.__main__ import create_argument_parser
+
+    token = "-Abc_def-ghi"
+    argv = _argv_given_to_rasa(monkeypatch, token, ["run", "--enable-api"])
+    parsed = create_argument_parser().parse_args(argv[1:])
+    assert parsed.auth_token == token and parsed.enable_api
 
 
 def test_the_channel_keeps_rasas_rest_paths_and_checks_its_token() -> None:
