@@ -83,6 +83,8 @@ def tell_changes(u: Unit) -> None:
     """Every waiting customer not told anything for UPDATE_EVERY whose place or wait changed a lot since is told the
     new ones (run by the desk's round while the team is open)."""
     now = utcnow()
+    if not handoffs.wait_update_due(u.session, now - UPDATE_EVERY):
+        return
     due = [h for h in handoffs.queued(u.session) if h.told_at is None or now - h.told_at >= UPDATE_EVERY]
     if not due:
         return

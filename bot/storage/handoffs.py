@@ -113,6 +113,13 @@ def queued(session: Session) -> list[Handoff]:
     )
 
 
+def wait_update_due(session: Session, told_before: datetime) -> bool:
+    """Whether anyone waiting was never told their place, or last told before `told_before`: one indexed read, so
+    the desk's round reads the whole queue only when somebody may be due a wait update."""
+    due = or_(Handoff.told_at.is_(None), Handoff.told_at <= told_before)
+    return session.scalar(select(Handoff.id).where(*_queued(), due).limit(1)) is not None
+
+
 def claim(session: Session, handoff_id: int, agent: Agent) -> bool:
     """Give a waiting handoff to an agent; False if someone else was quicker (or it is no longer waiting)."""
     now = utcnow()
