@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 from telegram import Bot, Message, Update, User
-from telegram.error import RetryAfter, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
@@ -43,12 +43,12 @@ from bot.storage import handoffs, members
 from bot.storage.db import Sessions
 from bot.storage.models import Agent, Conversation, Handoff, HandoffStatus, TicketStatus
 from bot.storage.models import Message as Record
+from bot.telegram import service
 from bot.telegram.locks import LocalLocks, Locks
-from bot.telegram.outbox import Outbox, retry_seconds
+from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SERVICE_TRIES = 3  # a command's answer is worth a short wait when Telegram asks for one
 
 
 class Desk:
@@ -106,23 +106,13 @@ class Desk:
 
     async def direct(self, chat_id: int, text: str) -> None:
         """A service message to an agent, not part of any customer's transcript."""
-        await self._service(chat_id, text, None)
+        await service.send(self.bot, chat_id, text)
 
     async def answer_in_place(self, message: Message, text: str) -> None:
         """A service answer where a command was given (in the group: in its topic)."""
-        await self._service(message.chat_id, text, message.message_thread_id if message.is_topic_message else None)
-
-    async def _service(self, chat_id: int, text: str, thread_id: int | None) -> None:
-        """Sent now; when Telegram asks to wait (a busy chat), after the wait it names, a few times at most."""
-        for _ in range(SERVICE_TRIES):
-            try:
-                await self.bot.send_message(chat_id, text, message_thread_id=thread_id)
-                return
-            except RetryAfter as exc:
-                await asyncio.sleep(min(retry_seconds(exc), 30.0))
-            except TelegramError as exc:
-                log.warning("could not send a service message to chat %s: %s", chat_id, exc)
-                return
+        await service.send(
+            self.bot, message.chat_id, text, message.message_thread_id if message.is_topic_message else None
+        )
 
     # --- the customer's side -------------------------------------------------------------------------------
 
