@@ -226,6 +226,7 @@ class Handoff(Base):
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     announced_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
+    holder_since: Mapped[datetime | None]  # when the agent holding it got it: their claim, or a transfer to them
     first_reply_at: Mapped[datetime | None]
     # The customer's unanswered stretch (from their first message no person answered) and its alerts, each sent once.
     waiting_since: Mapped[datetime | None] = mapped_column(default=utcnow)
