@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from bot.storage import (
     base,
     desk_models,  # noqa: F401  (registers the agents' tools' tables with the others)
+    kb_models,  # noqa: F401  (registers the help center's tables with the others)
 )
 from bot.storage.base import enum_column
 
