@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from bot.content.files import ContentError
 from bot.content.help_center_html import html_article
 
+SEED_FOLDER = "help_center"  # the repository's own help center, seeded on first start
 FIELDS = ("title", "category", "url")
 MARKDOWN = (".md", ".markdown")
 HTML = (".html", ".htm")
