@@ -3,16 +3,19 @@ audited and raising the revision; imports by slug; the seed on first start and i
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from bot.config import load_settings
 from bot.content import articles, current, seeding
 from bot.content.files import ContentError
 from bot.content.help_center import HelpArticle, read_folder
-from bot.content.training import seed_articles
+from bot.content.training import prepare, seed_articles
+from bot.rasa_runtime import ROOT
 from bot.storage.kb_models import Article, ArticleUse
 from bot.storage.models import AuditEntry
 
@@ -170,3 +173,14 @@ async def test_the_start_seeds_the_repositorys_folder_and_survives_a_missing_one
             "url": None,
             "category": "Clothing",
         }
+
+
+async def test_the_apps_start_seeds_the_help_center_with_the_rest_of_the_content(sessions, tmp_path: Path) -> None:
+    root = tmp_path / "repository"
+    shutil.copytree(ROOT / "nlu", root / "nlu")
+    shutil.copy(ROOT / "domain.yml", root / "domain.yml")
+    (root / "help_center").mkdir()
+    (root / "help_center" / "care.md").write_text("---\ntitle: Care\n---\nWash cold.\n")
+    await prepare(load_settings({"FRONTLINE_VAR": str(tmp_path)}), sessions, root)
+    assert await _stored(sessions) == {"care": CARE}
+    assert "faq/delivery_time" in (await sessions.read(current.load)).intents
