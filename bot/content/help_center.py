@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import yaml
+
 from bot.content.files import ContentError
 from bot.content.help_center_html import html_article
 
@@ -113,8 +115,12 @@ def article(slug: str, title: str, body: str, url: str | None = None, category: 
 
 
 def _field(value: str) -> str:
-    """A front-matter value as written: plain when it reads back the same, else quoted (JSON quoting is YAML's)."""
-    plain = value and value == value.strip() and value[0] not in "\"'" and not value.startswith("#")
+    """A front-matter value as written: plain when YAML reads it back as the same text (so other tools read the
+    front matter too), else quoted (JSON's double quotes are YAML's)."""
+    try:
+        plain = value[:1] not in ("", '"', "'") and yaml.safe_load(f"v: {value}") == {"v": value}
+    except yaml.YAMLError:
+        plain = False
     return value if plain else json.dumps(value, ensure_ascii=False)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,6 +68,20 @@ def test_an_article_written_reads_back_the_same(slug, title, body, url, category
     if item is None:  # an empty title or body after trimming, or a category too long: refused, not written
         return
     assert parse_markdown(item.slug, write_article(item)) == item
+
+
+@pytest.mark.parametrize(
+    "title", ["Returns: how they work", "Yes", "1.5", "null", "~", "#1 tip", "- dash", "[sizes]", "{x}", "it's", "a #b"]
+)
+def test_the_front_matter_stays_yaml_that_reads_as_the_same_text(title: str) -> None:
+    item = article("x", title, "Body", "https://h.example/a?b=1#c", "Care: wool")
+    written = write_article(item)
+    assert yaml.safe_load(written.split("---\n")[1]) == {
+        "title": title,
+        "category": "Care: wool",
+        "url": "https://h.example/a?b=1#c",
+    }
+    assert parse_markdown("x", written) == item
 
 
 def test_the_article_format_reads_its_fields_and_keeps_the_body() -> None:
