@@ -189,7 +189,7 @@ def parse_file(path: Path) -> HelpArticle:
     if path.suffix.lower() in HTML:
         title, body, url, category = html_article(text)
         if not title:
-            raise ContentError("no title: the page has neither a <title> nor an <h1>")
+            raise ContentError("no title: the page has neither a <title> nor a heading (<h1>…)")
         # A page's own canonical link that is not a web address is left out rather than refusing the page.
         return article(slug, title, body, check_url_quietly(url), category)
     return parse_markdown(slug, text)
