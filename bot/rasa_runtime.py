@@ -27,6 +27,8 @@ TRACKER_STORE = "nlu.tracker_store.ResilientSQLTrackerStore"
 CODE_INPUTS = ("config.yml", "requirements/rasa.txt", "nlu", "encoder")
 # Rasa's REST channel, refusing any request without RASA_TOKEN (`--auth-token` covers the HTTP API only).
 CHANNEL = "nlu.channel.TokenRestInput"
+# encoder.cache.ENVIRONMENT (not imported: the app needs no numpy to train).
+ENCODER_CACHE_VARIABLE = "FRONTLINE_ENCODER_CACHE"
 
 
 def _content_file(path: Path) -> bool:
@@ -128,8 +130,17 @@ def train(
         "--fixed-model-name",
         name,
     ]
-    subprocess.run(command, cwd=ROOT, env=rasa_env(settings), check=True)
+    subprocess.run(command, cwd=ROOT, env=training_env(settings), check=True)
     return settings.models_dir / f"{name}.tar.gz"
+
+
+def training_env(settings: Settings) -> dict[str, str]:
+    """Rasa's environment for training: the sentence encoder keeps its embeddings in var/encoders/cache/ (see
+    encoder/cache.py), so a retrain encodes only new or changed examples. Serving never sets it: customers'
+    messages are not written to disk."""
+    env = rasa_env(settings)
+    env.setdefault(ENCODER_CACHE_VARIABLE, str(ROOT / "var" / "encoders" / "cache"))
+    return env
 
 
 def validate(settings: Settings, content_dir: Path) -> str | None:
