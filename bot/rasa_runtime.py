@@ -20,12 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 RASA_VENV = Path(os.environ.get("RASA_VENV", ROOT / ".venv-rasa"))
 SPACY_PIPELINE = Path("spacy") / "frontline_en"
 # Besides the content (domain and training data), what the trained model depends on: the pipeline, Rasa's
-# version, the custom components and the entity rules (everything under nlu/ that is not training data).
+# version, the custom components and the entity rules (everything under nlu/ that is not training data), and the
+# sentence encoder the components embed examples with (encoder/: its code and its pinned weights' hash).
 # Rasa's SQL tracker store, checking pooled connections and waiting out a database restart (nlu/tracker_store.py).
 TRACKER_STORE = "nlu.tracker_store.ResilientSQLTrackerStore"
-CODE_INPUTS = ("config.yml", "requirements/rasa.txt", "nlu")
+CODE_INPUTS = ("config.yml", "requirements/rasa.txt", "nlu", "encoder")
 # Rasa's REST channel, refusing any request without RASA_TOKEN (`--auth-token` covers the HTTP API only).
 CHANNEL = "nlu.channel.TokenRestInput"
+# encoder.cache.ENVIRONMENT (not imported: the app needs no numpy to train).
+ENCODER_CACHE_VARIABLE = "FRONTLINE_ENCODER_CACHE"
 
 
 def _content_file(path: Path) -> bool:
@@ -127,8 +130,17 @@ def train(
         "--fixed-model-name",
         name,
     ]
-    subprocess.run(command, cwd=ROOT, env=rasa_env(settings), check=True)
+    subprocess.run(command, cwd=ROOT, env=training_env(settings), check=True)
     return settings.models_dir / f"{name}.tar.gz"
+
+
+def training_env(settings: Settings) -> dict[str, str]:
+    """Rasa's environment for training: the sentence encoder keeps its embeddings in var/encoders/cache/ (see
+    encoder/cache.py), so a retrain encodes only new or changed examples. Serving never sets it: customers'
+    messages are not written to disk."""
+    env = rasa_env(settings)
+    env.setdefault(ENCODER_CACHE_VARIABLE, str(ROOT / "var" / "encoders" / "cache"))
+    return env
 
 
 def validate(settings: Settings, content_dir: Path) -> str | None:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.content import current, versions
 from bot.content.files import Content, ContentError, Intent, write_files, write_tree
-from bot.rasa_runtime import RASA_VENV, ROOT, build_spacy_pipeline, fingerprint, rasa_env
+from bot.rasa_runtime import RASA_VENV, ROOT, build_spacy_pipeline, fingerprint, training_env
 from bot.storage.db import Sessions
 from bot.storage.models import AuditEntry, ModelStatus, ModelVersion, utcnow
 
@@ -304,7 +304,7 @@ class Trainer:
             str(RASA_VENV / "bin" / "rasa"),
             *arguments,
             cwd=ROOT,
-            env=rasa_env(self._settings),
+            env=training_env(self._settings),  # the embedding cache: a retrain encodes only new examples
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             preexec_fn=lambda: os.nice(10),

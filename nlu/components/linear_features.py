@@ -12,7 +12,7 @@ import numpy as np
 from rasa.shared.nlu.constants import INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, RESPONSE_IDENTIFIER_DELIMITER
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from nlu.components.sentence_encoder import SentenceEncoder
+from encoder.sentence_encoder import SentenceEncoder
 
 
 def vectorizer(kind: str, ngrams: list[int], min_df: int, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:

@@ -1,7 +1,7 @@
 """LinearIntentClassifier: a linear SVM over sparse n-grams and sentence embeddings, with an honest confidence.
 
 Features of a message's text: TF-IDF of character n-grams within words (1-4 by default: typos, word forms), TF-IDF
-of words and word pairs (1-2) and, optionally, a pretrained sentence embedding (`nlu.components.sentence_encoder`,
+of words and word pairs (1-2) and, optionally, a pretrained sentence embedding (`encoder.sentence_encoder`,
 MiniLM-L6 run in numpy), which knows that "parcel" and "package" mean alike.
 
 A one-vs-rest linear SVM (scikit-learn's LinearSVC) scores every intent. The score of the best intent says how sure
@@ -59,8 +59,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.shared.nlu.training_data.util import intent_response_key_to_template_key
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from encoder.sentence_encoder import SentenceEncoder
 from nlu.components import linear_features as features
-from nlu.components.sentence_encoder import SentenceEncoder
 
 log = logging.getLogger(__name__)
 META_FILE = "meta.json"

@@ -13,7 +13,7 @@ from nlu.components import fewshot_intent as fewshot
 from nlu.components.linear_features import calibrated_logit
 from nlu.components.linear_intent import LinearIntentClassifier
 from tests.nlu.test_linear_intent import load, make, predict, training_data
-from tests.nlu.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
+from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
 
 
 def test_margins_are_each_class_minus_the_best_other() -> None:
@@ -124,8 +124,8 @@ def test_trains_with_the_shipped_calibration_and_loads_the_same(
 ) -> None:
     from rasa.engine.storage.local_model_storage import LocalModelStorage
 
+    from encoder.sentence_encoder import SentenceEncoder
     from nlu.components import linear_features
-    from nlu.components.sentence_encoder import SentenceEncoder
 
     encoder = SentenceEncoder.load(tiny_dir, heads=2)
     monkeypatch.setattr(linear_features.Encoders, "loaded", {str(tiny_dir.resolve()): encoder})
@@ -157,8 +157,8 @@ def test_weights_in_the_config_replace_the_shipped_ones(
 ) -> None:
     from rasa.engine.storage.local_model_storage import LocalModelStorage
 
+    from encoder.sentence_encoder import SentenceEncoder
     from nlu.components import linear_features
-    from nlu.components.sentence_encoder import SentenceEncoder
 
     encoder = SentenceEncoder.load(tiny_dir, heads=2)
     monkeypatch.setattr(linear_features.Encoders, "loaded", {str(tiny_dir.resolve()): encoder})

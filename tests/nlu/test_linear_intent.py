@@ -14,7 +14,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from nlu.components.linear_intent import META_FILE, WEIGHTS_FILE, LinearIntentClassifier
-from tests.nlu.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
+from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
 
 EXAMPLES = {
     "greet": ["hello", "hi there", "good morning", "hey", "hello, anyone there?", "hi, good afternoon"],
@@ -102,8 +102,8 @@ def test_unrelated_text_scores_lower_than_a_paraphrase(storage: LocalModelStorag
 
 
 def test_with_a_sentence_encoder(storage: LocalModelStorage, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    from encoder.sentence_encoder import SentenceEncoder
     from nlu.components import linear_features
-    from nlu.components.sentence_encoder import SentenceEncoder
 
     monkeypatch.setattr(
         linear_features.Encoders, "loaded", {str(tiny_dir.resolve()): SentenceEncoder.load(tiny_dir, heads=2)}
@@ -148,8 +148,8 @@ def test_neighbour_calibration_keeps_the_examples_embeddings(
     tiny_dir: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from encoder.sentence_encoder import SentenceEncoder
     from nlu.components import linear_features
-    from nlu.components.sentence_encoder import SentenceEncoder
 
     encoder = SentenceEncoder.load(tiny_dir, heads=2)
     monkeypatch.setattr(linear_features.Encoders, "loaded", {str(tiny_dir.resolve()): encoder})
@@ -172,8 +172,8 @@ def test_distance_calibration_keeps_class_means_and_a_shared_precision(
     tiny_dir: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from encoder.sentence_encoder import SentenceEncoder
     from nlu.components import linear_features
-    from nlu.components.sentence_encoder import SentenceEncoder
 
     encoder = SentenceEncoder.load(tiny_dir, heads=2)
     monkeypatch.setattr(linear_features.Encoders, "loaded", {str(tiny_dir.resolve()): encoder})

