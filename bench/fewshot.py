@@ -17,7 +17,7 @@ out-of-scope recall, the confident-wrong rate over all test messages (an answer 
 confidence at or above the FallbackClassifier threshold), and the training time. `--split val` scores `val.csv` +
 `oos_val.csv` instead: settings are chosen there, the test split is only reported.
 
-Sentence embeddings are cached by text in var/bench/fewshot-embeddings.npz, so only the first run encodes every
+Sentence embeddings are cached by text in var/bench/fewshot-embeddings.npz (--cache), so only the first run encodes every
 message. The training time is measured with that cache, plus once per k (seed 0) with the training texts encoded
 afresh ("cold"): what an admin's training costs. Results: var/bench/fewshot.json.
 """
@@ -44,6 +44,7 @@ FEWSHOT = "nlu.components.fewshot_intent.FewShotIntentClassifier"
 VARIANTS = ("clean", "typos 5 %", "typos 10 %", "lower, no punctuation")
 METRICS = ("accuracy", "top1", "oos_recall", "confident_wrong", "confident_wrong_in_scope", "declined_in_scope")
 # Published few-shot figures (../shared/data/README.md): in-scope accuracy only, no out-of-scope messages.
+CACHE = ROOT / "var" / "bench" / "fewshot-embeddings.npz"
 PUBLISHED = {10: ("CPFT: contrastive pre-training + fine-tuned RoBERTa (Zhang et al. 2021), GPU", 0.9418)}
 
 
@@ -147,7 +148,7 @@ def cold(encoder: str | None, examples: Sequence[Example], run: Pipeline) -> flo
 def run_grid(args: argparse.Namespace) -> dict[str, Any]:
     linear, fallback = pipeline(args.config)
     encoder = linear.get("encoder")
-    cache = ROOT / "var" / "bench" / "fewshot-embeddings.npz"
+    cache = args.cache
     if encoder:
         _load_embedding_cache(encoder, cache)
     train = read_csv(args.data / "train.csv")
@@ -259,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--split", choices=("test", "val"), default="test", help="val: choose settings on val + oos_val"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "fewshot.json")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="the sentence embeddings, by text")
     args = parser.parse_args(argv)
     args.config = args.config.resolve()
     args.data = args.data.resolve()

@@ -25,12 +25,15 @@ import numpy as np
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 
 from nlu.components import linear_features as features
+from nlu.components.fewshot_spelling import Speller
 from nlu.components.linear_intent import LinearIntentClassifier
 
 # Not .json: Rasa reads every .json under nlu/ as training data (tests/nlu/test_training_data_layout.py).
 SHIPPED_CALIBRATION = Path(__file__).with_name("fewshot_calibration.json.txt")
 NEIGHBOUR_MARGIN = "neighbour_margin"
 LOG_EXAMPLES = "log_examples"
+CENTROID = "centroid"
+AGREE = "agree"
 
 
 @functools.lru_cache(maxsize=4)
@@ -60,21 +63,45 @@ def blend(scores: np.ndarray, cosines: np.ndarray | None, weight: float) -> np.n
     return scores + np.float32(weight) * cosines
 
 
-def evidence(cosines: np.ndarray | None, counts: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def evidence(
+    cosines: np.ndarray | None, counts: np.ndarray | None = None, centroid: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """The per-class features the calibration weighs besides the score and its margin: the nearest-example cosine,
-    its margin over the best other class's, and the log of the class's number of training examples (scores
-    grow with it: one calibration serves 5 examples and 200)."""
+    its margin over the best other class's, the log of the class's number of training examples (scores grow with
+    it: one calibration serves 5 examples and 200) and the cosine to the class's mean example (`centroid`)."""
     if cosines is None:
         return {}
     found = {"neighbour": cosines, NEIGHBOUR_MARGIN: margins(cosines)}
     if counts is not None:
         found[LOG_EXAMPLES] = np.broadcast_to(np.log(np.maximum(counts, 1)).astype(cosines.dtype), cosines.shape)
+    if centroid is not None:
+        found[CENTROID] = centroid
+    return found
+
+
+def derived(scores: np.ndarray, extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`extra` and the features made of it: the score and the nearest-example cosine times the log of the class
+    size (how much a score says depends on how many examples stand behind it), and whether the nearest example
+    agrees with the best score (1 for the class that leads on both)."""
+    found = dict(extra)
+    if LOG_EXAMPLES in extra:
+        found["score_log_examples"] = scores * extra[LOG_EXAMPLES]
+        if "neighbour" in extra:
+            found["neighbour_log_examples"] = extra["neighbour"] * extra[LOG_EXAMPLES]
+    if NEIGHBOUR_MARGIN in extra:
+        found[AGREE] = ((extra[NEIGHBOUR_MARGIN] >= 0) & (margins(scores) >= 0)).astype(scores.dtype)
     return found
 
 
 def class_counts(starts: np.ndarray, total: int) -> np.ndarray:
     """The number of examples of each class from the first row of each (classes' rows are consecutive)."""
     return np.diff(np.append(starts, total))
+
+
+def centroids(embeddings: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each class's mean example embedding, L2-normalised (classes' rows are consecutive, from `starts`)."""
+    sums = np.add.reduceat(embeddings.astype(np.float32), starts, axis=0)
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -93,7 +120,11 @@ class FewShotIntentClassifier(LinearIntentClassifier):
             # null: the shipped calibration (SHIPPED_CALIBRATION); or weights {bias, score, margin,
             # neighbour, neighbour_margin} of calibrated_logit.
             "calibration": None,
+            # Put a mistyped word back to a known one a keystroke away before reading a message (fewshot_spelling.py).
+            "spelling": True,
         }
+
+    _centroids: np.ndarray | None = None  # each class's mean example, computed once from the stored examples
 
     def _calibration(self) -> dict[str, float]:
         return self._config.get("calibration") or shipped_calibration()["weights"]
@@ -106,15 +137,32 @@ class FewShotIntentClassifier(LinearIntentClassifier):
         # The nearest-example cosine is always needed (the blend and the shipped calibration).
         return feature == "neighbour" and bool(self._config.get("encoder"))
 
+    _speller: Speller | None = None
+
+    def spelled(self, texts: list[str]) -> list[str]:
+        """The texts with their mistyped words put back (the training examples' words and the encoder's known)."""
+        if not self._config.get("spelling") or self._encoder() is None or not self.vectorizers:
+            return texts
+        if self._speller is None:
+            own = [word for vectorizer in self.vectorizers[1:] for word in vectorizer.vocabulary_ if " " not in word]
+            self._speller = Speller(own, self._encoder().tokenizer.vocab)
+        return [self._speller.text(text) for text in texts]
+
     def scores(self, texts: list[str]) -> np.ndarray:
+        texts = self.spelled(texts)
         linear = super().scores(texts)
         return blend(linear, self.neighbours(texts), self._blend())
 
     def extra_features(self, texts: list[str]) -> dict[str, np.ndarray]:
-        if self.neighbour_starts is None or self.neighbour_embeddings is None:
+        texts = self.spelled(texts)
+        if self.neighbour_starts is None or self.neighbour_embeddings is None or self._encoder() is None:
             return {}
         counts = class_counts(self.neighbour_starts, len(self.neighbour_embeddings))
-        return evidence(self.neighbours(texts), counts)
+        if self._centroids is None:
+            self._centroids = centroids(self.neighbour_embeddings, self.neighbour_starts).T.copy()
+        centroid = self._encoder().encode(texts) @ self._centroids  # the texts' embeddings are cached by now
+        return evidence(self.neighbours(texts), counts, centroid)
 
     def confidence(self, scores: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-features.calibrated_logit(scores, extra, self._calibration())))
+        logit = features.calibrated_logit(scores, derived(scores, extra or {}), self._calibration())
+        return 1.0 / (1.0 + np.exp(-logit))

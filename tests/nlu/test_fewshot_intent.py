@@ -173,3 +173,50 @@ def test_weights_in_the_config_replace_the_shipped_ones(
     texts = ["hello"]
     np.testing.assert_allclose(component.scores(texts), LinearIntentClassifier.scores(component, texts))
     np.testing.assert_allclose(component.confidence(component.scores(texts), component.extra_features(texts)), 0.5)
+
+
+def test_centroids_are_the_normalised_mean_of_each_class() -> None:
+    embeddings = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 2.0]], dtype=np.float16)
+    np.testing.assert_allclose(fewshot.centroids(embeddings, np.array([0, 2])), [[0.5**0.5, 0.5**0.5], [0.0, 1.0]])
+
+
+def test_derived_features_agreement_and_products_with_the_class_size() -> None:
+    scores = np.array([[1.0, 0.5, 0.0], [1.0, 0.5, 0.0]])
+    extra = fewshot.evidence(np.array([[0.9, 0.2, 0.1], [0.2, 0.9, 0.1]]), np.array([5, 5, 20]))
+    found = fewshot.derived(scores, extra)
+    # The first message's best score and nearest example agree; the second's do not (no class leads on both).
+    np.testing.assert_array_equal(found["agree"], [[1, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(found["score_log_examples"], scores * np.log([5, 5, 20]))
+    np.testing.assert_allclose(found["neighbour_log_examples"], extra["neighbour"] * np.log([5, 5, 20]))
+    assert fewshot.derived(scores, {}) == {}
+
+
+def test_a_mistyped_message_is_read_as_its_training_words(
+    tmp_path: Path,
+    tiny_dir: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    from encoder.sentence_encoder import SentenceEncoder
+    from nlu.components import linear_features
+
+    encoder = SentenceEncoder.load(tiny_dir, heads=2)
+    monkeypatch.setattr(linear_features.Encoders, "loaded", {str(tiny_dir.resolve()): encoder})
+    storage = LocalModelStorage(tmp_path)
+    component = make(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir))
+    component.train(training_data())
+    assert component.spelled(["trakc my pakcage pls", "rfund"]) == ["track my package pls", "refund"]
+    typo, right = ["trakc my pakcage"], ["track my package"]
+    np.testing.assert_allclose(component.scores(typo), component.scores(right), rtol=1e-6)
+    np.testing.assert_allclose(
+        component.extra_features(typo)["neighbour"], component.extra_features(right)["neighbour"]
+    )
+    loaded = load(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir))
+    assert loaded.spelled(typo) == right  # the bot's own words are in the model
+    (tmp_path / "off").mkdir()
+    off = make(
+        LocalModelStorage(tmp_path / "off"), fewshot.FewShotIntentClassifier, encoder=str(tiny_dir), spelling=False
+    )
+    off.train(training_data())
+    assert off.spelled(typo) == typo
