@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from bench.fewshot import CACHE
 from bench.fewshot_data import OUT_OF_SCOPE, draw
 from bench.nlu_data import ROOT, Example, _optional_csv, read_csv
 from bench.tune_center import _load_embedding_cache, _message, _save_embedding_cache
 
-CACHE = ROOT / "var" / "bench" / "fewshot-embeddings.npz"
 NAMES = ("score", "margin", "neighbour", "neighbour_margin", "log_examples")
+# Besides NAMES, what --features may add (nlu/components/fewshot_intent.py: evidence, derived).
+MORE = ("centroid", "agree", "score_log_examples", "neighbour_log_examples")
 
 
 def left_out(intents: Sequence[str], share: float, seed: int) -> set[str]:
@@ -43,9 +45,9 @@ def left_out(intents: Sequence[str], share: float, seed: int) -> set[str]:
 
 def score_draw(
     train: Sequence[Example], texts: Sequence[str], config: dict[str, Any]
-) -> tuple[list[str], Any, Any, Any]:
-    """Train on `train`; the classes, the linear SVM scores, the nearest-example cosines of `texts` and the log of
-    each class's number of examples."""
+) -> tuple[list[str], Any, dict[str, Any]]:
+    """Train on `train`; the classes, the linear SVM scores and the per-class evidence of `texts` (the
+    nearest-example cosine, the log of each class's number of examples, the cosine to its mean example...)."""
     from rasa.engine.graph import ExecutionContext, GraphSchema
     from rasa.engine.storage.local_model_storage import LocalModelStorage
     from rasa.engine.storage.resource import Resource
@@ -53,11 +55,15 @@ def score_draw(
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
     from nlu.components.fewshot_intent import FewShotIntentClassifier
-    from nlu.components.linear_intent import LinearIntentClassifier
 
     with tempfile.TemporaryDirectory() as tmp:
         component = FewShotIntentClassifier.create(
-            {**FewShotIntentClassifier.get_default_config(), **config, "calibration": {"score": 1.0}},
+            {
+                **FewShotIntentClassifier.get_default_config(),
+                **config,
+                "calibration": {"score": 1.0},
+                "neighbour_blend": 0,
+            },
             LocalModelStorage(Path(tmp)),
             Resource("fewshot"),
             ExecutionContext(GraphSchema({}), "calibrate"),
@@ -65,22 +71,22 @@ def score_draw(
         component.train(TrainingData([_message(e, Message) for e in train]))
         texts = list(texts)
         found = component.extra_features(texts)
-        scores = LinearIntentClassifier.scores(component, texts)
-        return component.classes, scores, found["neighbour"], found["log_examples"]
+        scores = component.scores(texts)  # the linear SVM's: no blend
+        return component.classes, scores, found
 
 
 def top_features(
-    scores: np.ndarray, cosines: np.ndarray, log_examples: np.ndarray, blend: float
+    scores: np.ndarray, extra: dict[str, np.ndarray], blend: float, names: Sequence[str] = NAMES
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The best class under the blend and its calibration features (NAMES order)."""
+    """The best class under the blend and its calibration features (`names` order)."""
     from nlu.components.fewshot_intent import blend as blended
-    from nlu.components.fewshot_intent import margins
+    from nlu.components.fewshot_intent import derived, margins
 
-    ranked = blended(scores, cosines, blend)
+    ranked = blended(scores, extra["neighbour"], blend)
     best = ranked.argmax(axis=1)
     rows = np.arange(len(ranked))
-    columns = [ranked, margins(ranked), cosines, margins(cosines), log_examples]
-    return best, np.column_stack([column[rows, best] for column in columns])
+    found = {"score": ranked, "margin": margins(ranked)} | derived(ranked, extra)
+    return best, np.column_stack([found[name][rows, best] for name in names])
 
 
 def fit(features: np.ndarray, right: np.ndarray, stranger: np.ndarray) -> tuple[np.ndarray, float]:
@@ -106,6 +112,21 @@ def curve(logit: np.ndarray, right: np.ndarray, stranger: np.ndarray, shifts: np
     return rows
 
 
+def size_line(
+    logit: np.ndarray, judged: np.ndarray, sizes: np.ndarray, target: float, shifts: np.ndarray
+) -> tuple[float, float]:
+    """The threshold a + b * log(k) (least squares) through each k's lowest shift at which the `judged` messages
+    of that k's draws are declined at least `target` of the time: one recall for 5 examples an intent and 50."""
+    points = []
+    for k in np.unique(sizes):
+        rows = (sizes == k) & judged
+        points.append((np.log(k), min(shift for shift in shifts if (logit[rows] < shift).mean() >= target)))
+    if len(points) < 2:
+        return points[0][1], 0.0
+    b, a = np.polyfit(*zip(*points), 1)
+    return float(a), float(b)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "clinc150")
@@ -116,12 +137,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--leave-out", type=float, default=0.2)
     parser.add_argument("--target-recall", type=float, default=0.8)
-    parser.add_argument("--operating", choices=("left-out", "oos_val"), default="left-out")
+    parser.add_argument("--operating", choices=("left-out", "oos_val", "oos_val-by-size"), default="left-out")
+    parser.add_argument("--features", nargs="*", default=[], choices=MORE, help="weighed besides " + ", ".join(NAMES))
+    parser.add_argument("--cache", type=Path, default=CACHE, help="the sentence embeddings, by text")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
+    names = NAMES + tuple(args.features)
     config = {"encoder_weight": args.encoder_weight, "C": args.C}
     encoder = "var/encoders/all-MiniLM-L6-v2"
-    _load_embedding_cache(encoder, CACHE)
+    _load_embedding_cache(encoder, args.cache)
     train = read_csv(args.data / "train.csv")
     val = read_csv(args.data / "val.csv") + _optional_csv(args.data / "oos_val.csv")
     texts = [e.text for e in val]
@@ -131,16 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in args.seeds:
             out = left_out({e.intent for e in train}, args.leave_out, seed)
             examples = [e for e in draw(train, k, seed) if e.intent not in out]
-            classes, scores, cosines, log_examples = score_draw(examples, texts, config)
+            classes, scores, extra = score_draw(examples, texts, config)
             truth = np.array([OUT_OF_SCOPE if e.intent in out else e.intent for e in val])
-            draws.append((k, seed, np.array(classes), scores, cosines, log_examples, truth))
+            draws.append((k, seed, np.array(classes), scores, extra, truth))
             print(f"k={k} seed={seed}: {len(examples)} examples, {len(classes)} intents", flush=True)
-    _save_embedding_cache(encoder, CACHE)
+    _save_embedding_cache(encoder, args.cache)
     results = []
     for weight in args.blend:
         parts = []
-        for k, seed, classes, scores, cosines, log_examples, truth in draws:
-            best, features = top_features(scores, cosines, log_examples, weight)
+        for k, seed, classes, scores, extra, truth in draws:
+            best, features = top_features(scores, extra, weight, names)
             parts.append((k, features, classes[best] == truth, truth == OUT_OF_SCOPE, real))
         features = np.vstack([p[1] for p in parts])
         right = np.concatenate([p[2] for p in parts])
@@ -150,20 +174,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Beside it, the plain rule (answer when the best score reaches a center) at the same recall target.
         plain = curve(features[:, 0], right, stranger, np.round(np.arange(-1.5, 1.501, 0.01), 2))
         plain_chosen = min((r for r in plain if r["oos_recall"] >= args.target_recall), key=lambda r: r["shift"])
-        rows = curve(logit, right, stranger, np.round(np.arange(-3.0, 3.001, 0.02), 2))
-        # The operating point: by the recall of the left-out intents, or (--operating oos_val) of oos_val's messages.
+        shifts = np.round(np.arange(-3.0, 3.001, 0.02), 2)
+        # The operating point: by the recall of the left-out intents, or (--operating oos_val) of oos_val's messages;
+        # oos_val-by-size: a threshold a + b * log(k) through each k's own point for oos_val's messages.
         judged = stranger if args.operating == "left-out" else np.concatenate([p[4] for p in parts])
-        recall = curve(logit, right, judged, np.array([r["shift"] for r in rows]))
-        shift = min(r["shift"] for r in recall if r["oos_recall"] >= args.target_recall)
-        chosen = next(r for r in rows if r["shift"] == shift)
+        sizes = np.concatenate([np.full(len(p[2]), p[0]) for p in parts])
+        if args.operating == "oos_val-by-size":
+            a, b = size_line(logit, judged, sizes, args.target_recall, shifts)
+        else:
+            a, b = (
+                min(r["shift"] for r in curve(logit, right, judged, shifts) if r["oos_recall"] >= args.target_recall),
+                0.0,
+            )
+        logit = logit - (a + b * np.log(sizes))
+        chosen = curve(logit, right, stranger, np.array([0.0]))[0] | {"shift": a, "shift_per_log_k": b}
         top1 = {k: float(np.mean([p[2][~p[3]].mean() for p in parts if p[0] == k])) for k in args.shots}
         per_k = {}
         offset = 0
         for k, f, r, s, _ in parts:
             n = len(r)
-            per_k.setdefault(k, []).append(curve(logit[offset : offset + n], r, s, np.array([chosen["shift"]]))[0])
+            per_k.setdefault(k, []).append(curve(logit[offset : offset + n], r, s, np.array([0.0]))[0])
             offset += n
-        weights = {"bias": round(bias - chosen["shift"], 4)} | {n: round(float(c), 4) for n, c in zip(NAMES, coef)}
+        weights = {"bias": round(bias - a, 4)} | {n: round(float(c), 4) for n, c in zip(names, coef)}
+        weights["log_examples"] = round(weights["log_examples"] - b, 4)
         results.append((chosen["accuracy"], weight, weights, chosen))
         print(f"blend {weight}: top-1 in scope by k {json.dumps({k: round(v, 4) for k, v in top1.items()})}")
         print(f"  weights {weights}")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bench.fewshot import FEWSHOT, LINEAR, pipeline
-from bench.fewshot_calibrate import curve, left_out, top_features
+from bench.fewshot_calibrate import MORE, curve, left_out, size_line, top_features
+from nlu.components.fewshot_intent import evidence
 
 ROOT = Path(__file__).resolve().parents[2]
 INTENTS = [f"intent_{i}" for i in range(150)]
@@ -39,11 +40,14 @@ def test_curve_on_a_small_example() -> None:
 def test_top_features_of_the_best_class() -> None:
     scores = np.array([[0.5, -0.25, 0.0]])
     cosines = np.array([[0.25, 0.75, 0.5]])
-    log_examples = np.log(np.array([[10.0, 10.0, 20.0]]))
-    best, features = top_features(scores, cosines, log_examples, blend=1.0)
+    extra = evidence(cosines, np.array([10, 10, 20]), centroid=np.array([[0.125, 0.5, 0.25]]))
+    best, features = top_features(scores, extra, blend=1.0)
     # Blended: 0.75, 0.5, 0.5: the first class; its margin 0.25; its cosine 0.25, 0.5 behind the best other.
     assert best.tolist() == [0]
     np.testing.assert_allclose(features, [[0.75, 0.25, 0.25, -0.5, np.log(10.0)]])
+    _, more = top_features(scores, extra, blend=1.0, names=MORE)
+    # Its mean example's cosine; the nearest example does not agree; score and cosine times the log of 10.
+    np.testing.assert_allclose(more, [[0.125, 0.0, 0.75 * np.log(10.0), 0.25 * np.log(10.0)]], rtol=1e-6)
 
 
 def test_the_benchmark_reads_either_classifier() -> None:
@@ -52,3 +56,15 @@ def test_the_benchmark_reads_either_classifier() -> None:
     assert fallback["threshold"] == 0.5
     linear, _ = pipeline(ROOT / "bench" / "configs" / "clinc150-minilm.yml")
     assert linear["component"] == LINEAR
+
+
+def test_the_threshold_by_size_goes_through_each_sizes_own_point() -> None:
+    # Strangers' logits: at k = 5 they sit higher (half of them at 1.0) than at k = 50 (half at -1.0).
+    logit = np.array([1.0, -2.0, -1.0, -2.0, 3.0, 3.0])
+    judged = np.array([True, True, True, True, False, False])
+    sizes = np.array([5, 5, 50, 50, 5, 50])
+    a, b = size_line(logit, judged, sizes, target=1.0, shifts=np.round(np.arange(-3, 3.001, 0.5), 1))
+    # Each k's lowest threshold declining all its strangers: 1.5 at k = 5, -0.5 at k = 50; the line through both.
+    assert a + b * np.log(5) == pytest.approx(1.5)
+    assert a + b * np.log(50) == pytest.approx(-0.5)
+    assert size_line(logit, judged, np.full(6, 10), 1.0, np.array([0.0, 1.5])) == (1.5, 0.0)
