@@ -7,9 +7,12 @@ encoder's nearest example says more. This classifier keeps LinearIntentClassifie
   message's sentence embedding to that intent's nearest training example;
 - a confidence that needs no tuning on the bot's own data: a logistic model of "the best intent is right" over
   (blended score, its margin over the second best, the nearest-example cosine, its margin over the best other
-  intent's), fit on other data (CLINC150's train/validation split, few-shot draws with intents left out as strangers:
+  intent's, the log of the intent's number of examples; its threshold moves with that number), fit on other data
+  (CLINC150's train/validation split, few-shot draws with intents left out as strangers:
   `python -m bench.fewshot_calibrate`) and shipped as `nlu/components/fewshot_calibration.json.txt`, read by default.
-  `calibration` in the config overrides it with weights of its own.
+  `calibration` in the config overrides it with weights of its own;
+- a mistyped word put back before a message is read (`spelling`, nlu/components/fewshot_spelling.py): a typo the
+  few examples never showed costs the encoder and the n-grams less.
 
 It needs the sentence encoder (`encoder`). Persisted as LinearIntentClassifier is (plain arrays and JSON).
 """
