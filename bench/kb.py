@@ -23,6 +23,7 @@ import numpy as np
 
 from bench import kb_data
 from bench.kb_eval import Ranked, build, decisions, ranked, retrieval
+from bot.content import help_center
 from bot.kb.center import HelpCenter
 from bot.kb.decision import Model, load_model
 from bot.kb.encoder import load_encoder
@@ -58,24 +59,11 @@ def answer_all(center: HelpCenter, queries: Sequence[kb_data.Query]) -> tuple[li
 
 
 def shop_articles(directory: Path) -> list[kb_data.Article]:
-    """The shop's Markdown articles (README.md aside): `title:` of the front matter (or a "# " line), paragraphs.
-
-    A stand-in for the app's own article splitter, enough to measure declining against the shop's articles.
-    """
-    found = []
-    for path in sorted(directory.glob("*.md")):
-        if path.name.lower() == "readme.md":
-            continue
-        text = path.read_text(encoding="utf-8")
-        title = path.stem.replace("-", " ")
-        if text.startswith("---\n"):
-            front, _, text = text[4:].partition("\n---\n")
-            title = next((line[6:].strip() for line in front.splitlines() if line.startswith("title:")), title)
-        lines = text.splitlines()
-        title = next((line[2:].strip() for line in lines if line.startswith("# ")), title)
-        body = "\n".join(line for line in lines if not line.startswith("# "))
-        found.append(kb_data.Article(path.stem, title, kb_data.passages_of(body)))
-    return found
+    """The shop's articles as the app reads and splits them (bot/content/help_center.py)."""
+    return [
+        kb_data.Article(item.slug, item.title, tuple(passage.text for passage in help_center.passages(item)))
+        for item in help_center.read_folder(directory).articles
+    ]
 
 
 def timings(model: Model, articles: Sequence[kb_data.Article], size: int) -> dict[str, Any]:
