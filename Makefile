@@ -12,7 +12,7 @@ export RASA_TELEMETRY_ENABLED := false
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install train run run-scale chat desk test test-unit test-unit-shifted test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu bench-fewshot bench-oos-shop lint lock clean
+.PHONY: help install train run run-scale chat desk test test-unit test-unit-shifted test-rasa test-e2e browser bench-latency bench-chat bench-handoff bench-deploy bench-profile bench-nlu bench-fewshot bench-oos-shop bench-kb lint lock clean
 
 help:
 	@echo "make run    install, train if needed, start rasa + actions + app (sandbox without TELEGRAM_BOT_TOKEN)"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench-deploy [RATE=4]   response edit, new question and rollback to live, under a steady stream of messages"
 	@echo "make bench-fewshot [FEWSHOT_CONFIG=bench/configs/clinc150-minilm.yml]   CLINC150 with 5/10/20 examples per intent, 5 seeds, out-of-scope and typos"
 	@echo "make bench-oos-shop [CONFIG=config.yml]   the shipped assistant on tests/data/oos_shop.yml: out-of-scope recall, confident-wrong"
+	@echo "make bench-kb   help-center search on StackFAQ (test half) and CLINC150 out-of-scope: answered right, declined, timings"
 
 .venv/.installed: requirements/app.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Frontline needs Python 3.11 or newer as '$(PYTHON)' (set PYTHON=/path/to/python3.11)."; exit 1; }
@@ -143,6 +144,11 @@ bench-fewshot: install $(ENCODER)
 # The shipped assistant on the shop's out-of-scope test set (bench/oos_shop.py, tests/data/oos_shop.yml).
 bench-oos-shop: install
 	.venv-rasa/bin/python -m bench.oos_shop $(if $(CONFIG),--config "$(CONFIG)")
+
+# Help-center search (bench/kb.py): StackFAQ's odd-numbered articles' queries against the base, CLINC150's oos_test,
+# build and edit times, query latency; writes var/bench/kb.json. The decision it uses is fit by bench/kb_fit.py.
+bench-kb: .venv/.installed $(ENCODER)
+	.venv/bin/python -m bench.kb
 
 lock:
 	rm -rf /tmp/frontline-lock && $(PYTHON) -m venv /tmp/frontline-lock/app && /tmp/frontline-lock/app/bin/pip install $(PIP_QUIET) -r requirements/app.in
