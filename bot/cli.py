@@ -47,6 +47,14 @@ def _import(settings: Settings, args: argparse.Namespace) -> None:
     sys.exit(import_files(settings, args.folder))
 
 
+def _kb(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.content import kb_commands
+
+    if args.action == "import":
+        sys.exit(kb_commands.import_folder(settings, args.folder))
+    sys.exit(kb_commands.export_folder(settings, args.folder))
+
+
 def _chat(settings: Settings, args: argparse.Namespace) -> None:
     from bot.sandbox_chat import chat
 
@@ -116,6 +124,13 @@ def main(argv: list[str] | None = None) -> None:
         "folder", nargs="?", default=None, help="the folder holding domain.yml and nlu/ (default: the project)"
     )
     load.set_defaults(func=_import)
+    kb = commands.add_parser("kb", help="the help center's articles: import a folder of files, export them")
+    kb.set_defaults(func=_kb)
+    kb_actions = kb.add_subparsers(dest="action", required=True)
+    kb_actions.add_parser(
+        "import", help="create or update articles from a folder's Markdown (.md) and HTML files, by file name"
+    ).add_argument("folder")
+    kb_actions.add_parser("export", help="write every article as <slug>.md into a folder").add_argument("folder")
     chat = commands.add_parser("chat", help="talk to the sandbox bot as a customer, in this terminal")
     chat.add_argument("--name", default=os.environ.get("USER", "Alex").capitalize(), help="your first name in the chat")
     chat.set_defaults(func=_chat)

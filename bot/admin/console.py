@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot.admin import (
     accounts,
+    articles,
     audit,
     blocks,
     conversations,
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 PAGES: tuple[ModuleType, ...] = (
     intents,
     responses,
+    articles,
     training,
     dashboard,
     conversations,

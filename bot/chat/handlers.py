@@ -273,7 +273,8 @@ class CustomerChat:
         removed = await privacy.forget_rasa_tracker(self._settings.rasa_tracker_url, f"tg-{chat_id}")
         async with self._sessions.begin() as session:
             topics = await session.run_sync(privacy.ticket_topics, user_id)
-            chats = await session.run_sync(privacy.forget_customer, user_id)
+            # What the customer writes meanwhile is stored in the inbox, still to be handled: it stays.
+            chats = await session.run_sync(privacy.forget_customer, user_id, spare_after=update.update_id)
             # The confirmation goes through the outbox like every reply, so it needs a customer and a
             # conversation: a bare one, with no profile, holding only this message.
             customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=user_id, first_name="")

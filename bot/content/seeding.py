@@ -1,5 +1,6 @@
 """The repository's content files as the seed: imported on first start, and brought in again when they change,
-leaving what admins edited as they left it; `frontline import` replaces the whole content the same way.
+leaving what admins edited as they left it; `frontline import` replaces the whole content the same way. The
+help center's articles (`help_center/`) are seeded and upgraded alike, by slug.
 
 Plain functions of a Session (run with `await sessions.run(fn, …)`); the caller reads the files (`read_tree`).
 """
@@ -12,12 +13,16 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot.content.articles import fields_of
 from bot.content.current import record_change, version
 from bot.content.files import Content, write_files
+from bot.content.help_center import HelpArticle, write_article
+from bot.storage.kb_models import Article
 from bot.storage.models import ContentIntent, ContentLayout, ContentResponse
 from bot.storage.settings import get_setting, put_setting
 
 SEED_KEY = "content_seed"
+ARTICLES_SEED_KEY = "help_center_seed"
 
 
 INTENT_FIELDS = ("examples", "comment", "file", "listed", "domain_comment")
@@ -138,3 +143,53 @@ def upgrade_seed(session: Session, seed: Content) -> dict[str, list[str]]:
             session.add(ContentLayout(path=path, segments=segments))
     record_change(session, "seed", "upgrade", "seed content", None, {"updated": updated, "kept": kept})
     return {"updated": updated, "kept": kept}
+
+
+def articles_fingerprint(seed: list[HelpArticle]) -> str:
+    """A hash of the help center's articles as their files say them."""
+    digest = hashlib.sha256()
+    for item in sorted(seed, key=lambda a: a.slug):
+        digest.update(item.slug.encode() + b"\0" + write_article(item).encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def ensure_articles_seeded(session: Session, seed: list[HelpArticle]) -> str:
+    """Bring in the repository's help center (`seed`): on first start every article; when it changed since, the
+    articles admins did not edit follow it, and those admins edited or deleted stay as they left them. A missing or
+    empty folder changes nothing. Returns "seeded", "upgraded" or "current"."""
+    if not seed:
+        return "current"
+    printed = articles_fingerprint(seed)
+    known = get_setting(session, ARTICLES_SEED_KEY) or {}
+    if known.get("fingerprint") == printed:
+        return "current"
+    rows = {row.slug: row for row in session.scalars(select(Article)).all()}
+    result = "upgraded" if known or rows else "seeded"
+    done: dict[str, list[str]] = {"added": [], "updated": [], "removed": [], "kept": []}
+    for item in seed:
+        new, row = fields_of(item), rows.get(item.slug)
+        if row is None:
+            if item.slug in known.get("slugs", []):  # deleted by an admin
+                done["kept"].append(item.slug)
+            else:
+                session.add(Article(slug=item.slug, revision=1, seed=new, **new))
+                done["added"].append(item.slug)
+            continue
+        if row.seed is not None and fields_of(row) == row.seed:
+            if row.seed != new:
+                for name, value in new.items():
+                    setattr(row, name, value)
+                row.revision += 1
+                done["updated"].append(item.slug)
+        elif fields_of(row) != new:  # edited by an admin, or theirs
+            done["kept"].append(item.slug)
+        row.seed = new
+    slugs = {item.slug for item in seed}
+    for slug, row in rows.items():
+        if slug not in slugs and row.seed is not None and fields_of(row) == row.seed:
+            session.delete(row)
+            done["removed"].append(slug)
+    put_setting(session, ARTICLES_SEED_KEY, {"fingerprint": printed, "slugs": sorted(slugs)})
+    action = "seed articles" if result == "seeded" else "upgrade articles"
+    record_change(session, "seed", action, "help center", None, done)
+    return result

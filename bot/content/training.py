@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.content import current, seeding, versions
 from bot.content.files import Content, read_tree, write_files, write_tree
+from bot.content.help_center import SEED_FOLDER, read_folder
 from bot.rasa_runtime import ROOT, fingerprint
 from bot.storage.db import Sessions
 
@@ -23,10 +24,23 @@ async def prepare(settings: Settings, sessions: Sessions, root: Path = ROOT) -> 
     done = await sessions.run(seeding.ensure_seeded, read_tree(root))
     if done != "current":
         log.info("content %s from the repository's files", done)
+    await seed_articles(sessions, root)
     files = write_files(await sessions.read(current.load))
     live = await sessions.run(versions.ensure_live, settings.models_dir, fingerprint(settings, files))
     if live is None:
         log.warning("no model is live and none is trained for the content: run `frontline train`")
+
+
+async def seed_articles(sessions: Sessions, root: Path = ROOT) -> str:
+    """The repository's help center into the database (seeding.ensure_articles_seeded); its unreadable files logged."""
+    folder = read_folder(root / SEED_FOLDER)
+    for name, reason in folder.skipped:
+        if not name.lower().startswith("readme"):
+            log.warning("help center: %s/%s is not imported: %s", SEED_FOLDER, name, reason)
+    done = await sessions.run(seeding.ensure_articles_seeded, folder.articles)
+    if done != "current":
+        log.info("help-center articles %s from %s/", done, SEED_FOLDER)
+    return done
 
 
 def _content_and_version(session: Session) -> tuple[Content, int]:

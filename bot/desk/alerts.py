@@ -39,7 +39,8 @@ def _remind(u: Unit, now: datetime) -> None:
     opened = opening(u.settings.business_hours, now)
     for handoff in alerts.unanswered_claims(u.session):
         since = handoff.waiting_since or now  # an open stretch (the query's condition): never None here
-        start = max(t for t in (since, handoff.claimed_at, opened) if t is not None)
+        holder = handoff.holder_since or handoff.claimed_at  # a transfer gives the new holder the full time
+        start = max(t for t in (since, holder, opened) if t is not None)
         if now - start < after:
             continue
         conversation, ticket = handoff.conversation, handoff.ticket

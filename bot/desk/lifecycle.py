@@ -33,7 +33,7 @@ from bot.desk.texts import (
     TRANSFERRED_NOTICE,
 )
 from bot.desk.unit import DONE, Unit, record_number, thread
-from bot.storage import blocks, handoffs, memory, transcript
+from bot.storage import alerts, blocks, handoffs, memory, transcript
 from bot.storage.models import Agent, Conversation, Handoff, HandoffStatus, Ticket, TicketStatus, utcnow
 
 ENDED = "This conversation has already ended."
@@ -148,6 +148,7 @@ def transfer(u: Unit, handoff_id: int, agent_id: int, to_agent_id: int | None) -
     name = u.name(conversation)
     if target is not None:
         handoffs.assign(handoff, target)
+        alerts.new_holder(handoff)
         u.tell(conversation, replies.TRANSFERRED.format(agent=target.first_name))
         introduce(u, handoff, target)
         u.to_topic(conversation, ticket, TRANSFERRED_NOTICE.format(old=agent.first_name, new=target.first_name))

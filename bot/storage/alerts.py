@@ -25,6 +25,12 @@ def customer_wrote(handoff: Handoff) -> None:
         handoff.reminded_at = handoff.noted_at = handoff.held_at = None
 
 
+def new_holder(handoff: Handoff) -> None:
+    """Another agent holds the customer now (a transfer): their reminder and the admins' note count from now."""
+    handoff.holder_since = utcnow()
+    handoff.reminded_at = handoff.noted_at = None
+
+
 def agent_replied(handoff: Handoff) -> None:
     """A person answered the customer: the stretch ends, and nothing more is due for it."""
     handoff.waiting_since = None

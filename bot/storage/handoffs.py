@@ -130,6 +130,7 @@ def claim(session: Session, handoff_id: int, agent: Agent) -> bool:
             status=HandoffStatus.CLAIMED,
             agent_id=agent.id,
             claimed_at=now,
+            holder_since=now,
             updated_at=now,
             reminded_at=None,
             noted_at=None,

@@ -155,15 +155,21 @@ def scrub(
     update_ids: Iterable[int],
     messages: Iterable[tuple[int, int]],
     topics: Iterable[int] = (),
+    spare_after: int | None = None,
 ) -> int:
-    """Forget what the inbox holds of someone: the updates of their own chats go; in the other chats their
+    """Forget what the inbox holds of someone: the updates of their own chats go (with `spare_after`, all but those
+    after that update still to be handled); in the other chats their
     transcript's messages went to (the agents' group, agents' private chats), the updates that caused one of those
     messages (`update_ids`: a reply relayed, a claim), or that carry one of them (`messages`: (chat id, Telegram
     message id), e.g. a card pressed, a relayed message replied to), or that were written in one of their tickets'
     `topics` in the agents' group, keep only their update id. Returns how many updates were scrubbed."""
     chats, update_ids, messages, topics = set(chats), set(update_ids), set(messages), set(topics)
     if chats:
-        session.execute(delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chats)))
+        theirs = delete(InboxUpdate).where(InboxUpdate.chat_id.in_(chats))
+        if spare_after is not None:
+            later = (InboxUpdate.status == InboxStatus.PENDING) & (InboxUpdate.update_id > spare_after)
+            theirs = theirs.where(~later)
+        session.execute(theirs)
     other_chats = {chat for chat, _ in messages} - chats
     candidates = session.execute(
         select(InboxUpdate.update_id, InboxUpdate.payload).where(InboxUpdate.chat_id.in_(other_chats))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from bot.storage import (
     base,
     desk_models,  # noqa: F401  (registers the agents' tools' tables with the others)
+    kb_models,  # noqa: F401  (registers the help center's tables with the others)
 )
 from bot.storage.base import enum_column
 
@@ -226,6 +227,7 @@ class Handoff(Base):
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     announced_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
+    holder_since: Mapped[datetime | None]  # when the agent holding it got it: their claim, or a transfer to them
     first_reply_at: Mapped[datetime | None]
     # The customer's unanswered stretch (from their first message no person answered) and its alerts, each sent once.
     waiting_since: Mapped[datetime | None] = mapped_column(default=utcnow)

@@ -170,9 +170,17 @@ def ticket_topics(session: Session, telegram_user_id: int) -> list[int]:
     return [topic for topic in rows if topic]
 
 
-def forget_customer(session: Session, telegram_user_id: int, description: str = FORGOTTEN_DESCRIPTION) -> list[int]:
+def forget_customer(
+    session: Session,
+    telegram_user_id: int,
+    description: str = FORGOTTEN_DESCRIPTION,
+    *,
+    spare_after: int | None = None,
+) -> list[int]:
     """Delete a customer and their chats' records, anonymise their tickets (their complaint's words replaced by
-    `description`); return the chat ids forgotten."""
+    `description`); return the chat ids forgotten. With `spare_after` (the update that asked for the forget), the
+    chats' updates that came after it and are still to be handled stay: the customer wrote them once the forget
+    had begun, so they are a new conversation's first words, not the old one's records."""
     customer = _customer(session, telegram_user_id)
     if customer is None:
         return []
@@ -204,6 +212,7 @@ def forget_customer(session: Session, telegram_user_id: int, description: str = 
         update_ids={u for u, _, _ in sent if u is not None},
         messages={(c, t) for _, c, t in sent},
         topics=topics,
+        spare_after=spare_after,
     )
     # Explicit deletes rather than relying on ON DELETE CASCADE: SQLite only cascades with the pragma on.
     session.execute(delete(Message).where(theirs))

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import replies
-from bot.storage import transcript
+from bot.storage import privacy, transcript
 from bot.storage.models import CallbackPayload, Customer, Direction, InboxStatus, InboxUpdate
 from bot.telegram.outbox import Outbox
 from tests.unit.chat_harness import Harness, callback_answer, eventually
@@ -152,6 +152,45 @@ async def test_a_message_written_as_the_forget_is_confirmed_is_handled_not_lost(
             return row.status if row else None
 
     assert await eventually(status, InboxStatus.PENDING), "stored in the inbox while the forget is finishing"
+    written.set()
+    assert await eventually(status, InboxStatus.DONE, timeout=8), await status()
+    assert [m["message"] for m in harness.rasa.received] == ["hello", "it's me again"]
+    async with harness.sessions() as session:
+        stored = await session.run_sync(transcript.messages, USER)
+    assert [(m.direction, m.text) for m in stored] == [
+        (Direction.OUT, replies.FORGOTTEN),
+        (Direction.IN, "it's me again"),
+        (Direction.OUT, "echo: it's me again"),
+    ]
+
+
+async def test_a_message_written_while_the_forget_runs_is_handled_not_lost(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The customer writes again while their records are being forgotten: the update, stored in the inbox after the
+    button press and not handled yet, is not forgotten with the old records but handled once the forget is done
+    (it used to be deleted from the inbox with the rest of the chat's updates)."""
+    forgetting, written = asyncio.Event(), asyncio.Event()
+    forget_tracker = privacy.forget_rasa_tracker
+
+    async def held(tracker_url: str, sender_id: str) -> int:
+        forgetting.set()
+        await written.wait()
+        return await forget_tracker(tracker_url, sender_id)
+
+    monkeypatch.setattr(privacy, "forget_rasa_tracker", held)
+    await harness.say("hello")
+    [*_, question] = await _command(harness, "/forget", replies.FORGET_CONFIRM)
+    await harness.emulator.press(USER, question["message_id"], _buttons(question)[replies.FORGET_YES])
+    await asyncio.wait_for(forgetting.wait(), 5)
+    sent = await harness.emulator.send_text(USER, "it's me again")
+
+    async def status() -> InboxStatus | None:
+        async with harness.sessions() as session:
+            row = await session.get(InboxUpdate, sent["update_id"])
+            return row.status if row else None
+
+    assert await eventually(status, InboxStatus.PENDING), "stored in the inbox while the forget runs"
     written.set()
     assert await eventually(status, InboxStatus.DONE, timeout=8), await status()
     assert [m["message"] for m in harness.rasa.received] == ["hello", "it's me again"]

@@ -9,12 +9,12 @@ import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.orm import Session
 
 from bot.storage import buttons, handoffs, inbox, privacy, tickets, transcript
 from bot.storage.base import Base
-from bot.storage.models import Conversation, TicketPriority
+from bot.storage.models import Conversation, InboxStatus, InboxUpdate, TicketPriority
 from tests.unit.stored_rows import traces
 
 AGENT, GROUP = 5151, -1001000000001
@@ -142,4 +142,49 @@ def test_after_forget_nothing_of_the_customer_remains_and_everyone_elses_words_d
             if user != gone:
                 for word in words[user]:
                     assert traces(session, (word,), ()), f"{word} of customer {user} is still stored"
+    world.engine.dispose()
+
+
+@given(
+    story=st.lists(st.sampled_from(STEPS), min_size=1, max_size=6),
+    later=st.integers(0, 3),
+    handled_first=st.booleans(),
+)
+@settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+def test_a_forget_on_request_spares_only_what_the_customer_wrote_after_asking(
+    story: list[str], later: int, handled_first: bool
+) -> None:
+    """`spare_after` (the /forget button's update): the customer's words from before it all go, and what they wrote
+    after it, stored in the inbox and not handled yet, all stays, to be handled as a new conversation's."""
+    world = World()
+    user = 1001
+    with Session(world.engine) as session, session.begin():
+        customer = transcript.upsert_customer(session, telegram_user_id=user, first_name=f"Name{user}")
+        conversation = transcript.conversation_for_chat(session, chat_id=user, customer=customer)
+        words = [f"word{user}x{n}" for n in range(len(story))]
+        for kind, word in zip(story, words, strict=True):
+            world.step(session, conversation, kind, word)
+        if handled_first:  # the earlier updates handled, as they usually are by then
+            for row in session.scalars(select(InboxUpdate)):
+                row.status = InboxStatus.DONE
+        press = next(world.update_ids)
+        inbox.store(session, update_id=press, chat_id=user, payload={"update_id": press, "callback_query": "yes"})
+        after = [f"after{user}x{n}" for n in range(later)]
+        for word in after:
+            update_id = next(world.update_ids)
+            message = {"message_id": next(world.message_ids), "chat": {"id": user}, "text": word}
+            inbox.store(
+                session, update_id=update_id, chat_id=user, payload={"update_id": update_id, "message": message}
+            )
+    with Session(world.engine) as session, session.begin():
+        privacy.forget_customer(session, user, spare_after=press)
+    with Session(world.engine) as session:
+        assert traces(session, (*words, f"Name{user}"), ()) == []
+        left = traces(session, (), (user,))  # only the updates written after, by their chat id
+        assert all(table == "inbox_updates" and row["update_id"] > press for table, row in left), left
+        assert session.get(InboxUpdate, press) is None
+        kept = session.scalars(select(InboxUpdate).where(InboxUpdate.chat_id == user)).all()
+        assert sorted(row.update_id for row in kept) == list(range(press + 1, press + 1 + later))
+        for word in after:
+            assert traces(session, (word,), ()), f"{word}, written after the forget began, is lost"
     world.engine.dispose()

@@ -21,7 +21,7 @@ from telegram import Message as TelegramMessage
 
 from bot import replies
 from bot.config import Settings, load_settings
-from bot.desk import agent_copies, alerts, handoff, saved, waits
+from bot.desk import agent_copies, alerts, handoff, lifecycle, saved, waits
 from bot.desk.texts import REPLY_OVERDUE_NOTICE, REPLY_REMINDER
 from bot.desk.unit import Unit
 from bot.storage import handoffs, saved_replies, tickets, transcript
@@ -323,3 +323,44 @@ async def test_the_alerts_are_kept_and_found_again_on_sqlite_and_postgresql(sess
     assert again.notes == [] and again.holds == []
     bo_told = await sessions.read(lambda s: [m.text for m in s.scalars(select(Message).where(Message.chat_id == 52))])
     assert bo_told == [REPLY_REMINDER.format(name="Robin", ticket="T000001", minutes=35)]
+
+
+def test_an_agent_given_a_customer_by_transfer_gets_the_full_time_and_a_reminder_of_their_own(
+    engine, tmp_path, clock
+) -> None:
+    settings_ = config(tmp_path)
+    clock.set_to(START, frozen=True)
+    with Session(engine) as session:
+        made = waiting_customer(session, claimed=True)
+        sam = handoffs.agent(session, telegram_user_id=52, first_name="Sam", username=None)
+        sam.private_chat_id = 52
+        session.flush()
+        before = last_id(session)
+        clock.set_to(START + timedelta(minutes=REPLY), frozen=True)
+        alerts.alert(Unit(session, settings_))
+        assert len(sent_since(session, before).reminders) == 1, "Alex is reminded at 5 minutes"
+        clock.set_to(START + timedelta(minutes=6), frozen=True)
+        assert lifecycle.transfer(Unit(session, settings_), made.id, made.agent_id, sam.id) is None
+        session.flush()
+
+        def to_sam(after: int) -> list[str]:
+            rows = session.scalars(select(Message).where(Message.id > after, Message.chat_id == 52))
+            return [m.text for m in rows if m.text.startswith("⏰")]
+
+        before = last_id(session)
+        for minutes in (7, 10, 10.9):  # Sam has had Robin for less than 5 minutes: nobody is reminded or told
+            clock.set_to(START + timedelta(minutes=minutes), frozen=True)
+            alerts.alert(Unit(session, settings_))
+        session.flush()
+        assert (to_sam(before), sent_since(session, before).notes) == ([], [])
+        clock.set_to(START + timedelta(minutes=11), frozen=True)
+        alerts.alert(Unit(session, settings_))
+        session.flush()
+        expected = REPLY_REMINDER.format(name="Robin", ticket=made.ticket.reference, minutes=11)
+        assert to_sam(before) == [expected], "Sam's own reminder, with the customer's whole wait"
+        clock.set_to(START + timedelta(minutes=16), frozen=True)  # twice the time since the transfer
+        alerts.alert(Unit(session, settings_))
+        session.flush()
+        assert to_sam(before) == [expected], "once"
+        assert len(sent_since(session, before).notes) == 1, "the admins are told at twice the time since the transfer"
+        session.rollback()
