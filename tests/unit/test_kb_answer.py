@@ -5,6 +5,7 @@ No recorded and a person with the article in the handoff; buttons naming another
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from actions import kb_answer
 from actions.handoff import ActionFallback
 from actions.help_center import LiveHelpCenter
 from actions.kb_feedback import ActionAnswerFromHelpCenter, ActionArticleFeedback
+from bot.storage import privacy
 from bot.storage.kb_models import ArticleUse
 from tests.unit.kb_answer_support import CountingEncoder, add_articles, add_conversation, button, tracker, user
 
@@ -145,3 +147,15 @@ async def test_a_chat_without_a_stored_conversation_is_answered_with_nothing_rec
     _, said, _ = await run(ActionFallback(), tracker([user(WASH, "nlu_fallback", 0.2)], chat=999))
     assert [m["response"] for m in said] == ["utter_help_center_answer_link"] and said[0]["article_use"] == "0"
     assert await uses(shop["sessions"]) == []
+
+
+async def test_mydata_holds_the_customers_article_queries_and_no_one_elses(shop) -> None:
+    events, _, _ = await run(ActionFallback(), tracker([user(WASH, "nlu_fallback", 0.2)], chat=42))
+    await run(ActionArticleFeedback(), tracker([button("article_not_helpful", events[0]["value"]["use"])], chat=42))
+    mine = await shop["sessions"].read(privacy.export_customer, 42)
+    [conversation] = mine["conversations"]
+    [asked] = conversation["article_queries"]
+    assert (asked["query"], asked["article"], asked["helpful"]) == (WASH, CARE_TITLE, False) and asked["asked_at"]
+    json.dumps(mine)
+    theirs = await shop["sessions"].read(privacy.export_customer, 43)
+    assert theirs["conversations"][0]["article_queries"] == [] and WASH not in json.dumps(theirs)
