@@ -196,9 +196,11 @@ def article_line(handoff: Handoff | None) -> str | None:
     article = handoff.context.get("article") if handoff else None
     if not isinstance(article, dict) or not article.get("title"):
         return None
-    verdict = {False: "the customer said it did not help", True: "the customer said it helped"}.get(
-        article.get("helpful"), "the customer did not say whether it helped"
-    )
+    helpful = article.get("helpful")
+    if helpful is None:
+        verdict = "the customer did not say whether it helped"
+    else:
+        verdict = "the customer said it helped" if helpful else "the customer said it did not help"
     link = f" {article['url']}" if article.get("url") else ""
     return f"Help-center article offered: “{clip(str(article['title']), SHORT_LINE)}”{link} · {verdict}"
 
