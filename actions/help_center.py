@@ -31,7 +31,7 @@ from bot.kb.text import text_hash
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
-AFTER_FAILURE = 10  # polls to wait after a failed refresh (a missing encoder would otherwise be loaded every poll)
+AFTER_FAILURE = 10  # polls to wait after the encoder failed to load (not to read its weights every poll)
 MODEL_ID = "all-MiniLM-L6-v2"  # the stored vectors' encoder; another encoder stores its own
 
 
@@ -52,7 +52,9 @@ class LiveHelpCenter:
         self.center: HelpCenter | None = None
         self.seen: dict[int, int] = {}  # article id -> the revision indexed
         self.titles: dict[int, tuple[str, str | None]] = {}  # article id -> (title, url)
-        self.error: str | None = None
+        self.error: str | None = None  # why the last refresh failed (None after one that worked)
+        self.encoder_error: str | None = None  # why the encoder could not be loaded: the help center is off
+        self._encoder: Encoder | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -72,14 +74,21 @@ class LiveHelpCenter:
         """What /ready says of it."""
         if self.center is not None:
             return f"ready: {len(self.center.index)} articles"
-        return f"off: {self.error}" if self.error else "loading"
+        # Before the first load the database may not be migrated yet (the app migrates it on start): still loading.
+        return f"off: {self.encoder_error}" if self.encoder_error else "loading"
 
     async def load(self) -> None:
         """Load the encoder (in a thread) and index every article; vectors come from the database where stored."""
         async with self._lock:
             if self.center is None:
-                encoder = await asyncio.to_thread(self._encoder_factory)
-                center = HelpCenter(encoder)
+                if self._encoder is None:
+                    try:
+                        self._encoder = await asyncio.to_thread(self._encoder_factory)
+                    except Exception as exc:
+                        self.encoder_error = f"{type(exc).__name__}: {exc}"
+                        raise
+                    self.encoder_error = None
+                center = HelpCenter(self._encoder)
                 await self._reindex(center, await self.sessions.read(kb_store.article_revisions), everything=True)
                 self.center = center
                 log.info("help center: %d articles indexed", len(center.index))
@@ -141,7 +150,8 @@ class LiveHelpCenter:
             except Exception as exc:  # noqa: BLE001 (a missing encoder, the database away: said in /ready, retried)
                 self.error = f"{type(exc).__name__}: {exc}"
                 log.warning("help center: could not refresh the index: %s", self.error)
-                wait *= AFTER_FAILURE
+                if self.encoder_error:
+                    wait *= AFTER_FAILURE
             await asyncio.sleep(wait)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from actions.help_center import LiveHelpCenter
 from bot.content import articles
 from bot.content.help_center import HelpArticle, read_folder
-from bot.storage.db import create_engine
+from bot.storage.db import create_engine, create_sessionmaker, migrate
 from bot.storage.kb_models import PassageVector
 from tests.unit.conftest import _drop_postgres_database, _fresh_postgres_database
 from tests.unit.kb_answer_support import ROOT, WHO, CountingEncoder, add_articles, shop_articles
@@ -167,3 +167,27 @@ def _gift_wrapping() -> HelpArticle:
 
 def _id(center: LiveHelpCenter, title: str) -> int:
     return next(article_id for article_id, (found, _) in center.titles.items() if found == title)
+
+
+async def test_before_the_app_migrated_the_database_it_keeps_loading_and_then_loads(tmp_path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'early.db'}")
+    sessions = create_sessionmaker(engine)
+    center = server(sessions, CountingEncoder(), poll_seconds=0.01)
+    task = asyncio.create_task(center.run())
+    try:
+        for _ in range(3000):
+            if center.error:
+                break
+            await asyncio.sleep(0.01)
+        assert "no such table: articles" in center.error and center.status() == "loading"
+        await migrate(engine)
+        await sessions.run(add_articles, ["care-clothes"])
+        for _ in range(3000):
+            if center.ready:
+                break
+            await asyncio.sleep(0.01)
+        assert center.status() == "ready: 1 articles" and center.error is None
+    finally:
+        task.cancel()
+        sessions.dispose()
+        await engine.dispose()
