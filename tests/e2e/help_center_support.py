@@ -12,6 +12,7 @@ from devstack.stack import ROOT, Stack, get_json
 
 SOURCE = re.compile(r"From our help center: “(?P<title>[^”]+)”")
 QUESTION = "Did that answer your question?"
+READY = re.compile(r"ready: (\d+) articles")
 
 
 @cache

@@ -4,9 +4,12 @@ the card in the agents' group names the article and that it did not help. Each u
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
+from bot.content import articles
 from bot.emulator.client import EmulatorClient
 from bot.storage.kb_models import Article, ArticleUse
 from devstack.stack import Stack
@@ -81,3 +84,31 @@ async def test_no_brings_a_person_whose_card_names_the_article_that_did_not_help
     assert "the customer said it did not help" in card["text"]
     use = await _use(db, PAIR)
     assert use.helpful is False
+
+
+async def test_an_article_an_admin_adds_is_answered_within_seconds(indexed, emulator: EmulatorClient, db) -> None:
+    title = "Engraving initials on the brass bicycle bell"
+    body = (
+        "We engrave up to three initials on the Northwind brass bicycle bell for £4. Choose Engrave in the basket "
+        "and type the initials; engraving adds one working day before dispatch.\n\n"
+        "Engraved bells are personalised, so they can't be returned unless they arrive faulty."
+    )
+    question = "can you engrave my initials on the brass bicycle bell"
+    row = await db.run(articles.save, "console:e2e", None, "", title, body, None, "Offers and rewards")
+    saved = asyncio.get_running_loop().time()
+    try:
+        for attempt in range(20):  # a new customer each time, so no miss counts towards a person
+            user = (await emulator.add_user(f"Engrave{attempt}", user_id=990_001 + attempt))["id"]
+            after = (await emulator.sent(user)).last
+            await emulator.send_text(user, question)
+            replies = await replies_after(emulator, user, after, timeout=30)
+            if any(title in (m.get("text") or "") for m in replies):
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError(f"not answered from the new article: {[m.get('text') for m in replies]}")
+        seconds = asyncio.get_running_loop().time() - saved
+        print(f"answered from the new article {seconds:.1f} s after it was saved ({attempt + 1} questions)")
+        assert seconds < 10
+    finally:  # the other tests see the shop's help center as shipped
+        await db.run(articles.delete, "console:e2e", row.id)

@@ -47,8 +47,10 @@ async def test_the_sealed_questions_through_the_emulator(stack: Stack, emulator:
         await emulator.send_text(user, question["text"])
         replies = await replies_after(emulator, user, after, timeout=30)
         seconds = time.monotonic() - sent
-        kind, slug = _kind([m.get("text") or "" for m in replies])
-        rows.append({**question, "reply": kind, "answered_with": slug, "seconds": round(seconds, 3)})
+        texts = [m.get("text") or "" for m in replies]
+        kind, slug = _kind(texts)
+        first = " ".join(texts[0].split())[:90] if texts else ""
+        rows.append({**question, "reply": kind, "answered_with": slug, "seconds": round(seconds, 3), "said": first})
     assert all(row["reply"] for row in rows) and len(rows) == len(questions)
 
     answerable = [r for r in rows if r["article"]]
