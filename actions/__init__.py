@@ -13,6 +13,7 @@ from actions.complaints import (
 )
 from actions.greeting import ActionGreetCustomer
 from actions.handoff import ActionFallback, ActionHandoff
+from actions.kb_feedback import ActionAnswerFromHelpCenter, ActionArticleFeedback
 from actions.tickets import ActionListTickets, ActionSubmitComplaint
 
 # rasa_sdk imports this package before it builds its web app, so the extensions are in place for it.
@@ -21,6 +22,8 @@ if not plugin_manager().is_registered(server):
 
 __all__ = [
     "ActionAcknowledgeComplaint",
+    "ActionAnswerFromHelpCenter",
+    "ActionArticleFeedback",
     "ActionAskComplaintConfirmed",
     "ActionComplaintHandoff",
     "ActionFallback",

@@ -5,7 +5,9 @@ waiting): one custom message
 
     {"handoff": {"reason": R, "ticket_id": <slot ticket_id or None>, "collected": {<complaint slots that are set>},
                  "intents": [{"name": ..., "confidence": ...}, ...the last 5 user messages, newest last],
-                 "message": <latest user text>}}
+                 "message": <latest user text>,
+                 "article": {"id", "title", "url", "use", "helpful"}  <- only when the bot offered a help-center article
+                }}
 
 with R one of REASONS, after a short response to the customer; then the conversation is paused. An active form
 ends, its slots stay: the app resumes (or restarts) the tracker when the conversation comes back to the bot.
@@ -20,6 +22,8 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.kb_answer import SLOT as ARTICLE_SLOT
+from actions.kb_answer import offer_article
 from actions.photos import capped
 
 CUSTOMER_REQUEST, FALLBACKS, FRUSTRATION, COMPLAINT = "customer_request", "fallbacks", "frustration", "complaint"
@@ -66,27 +70,34 @@ def recent_intents(tracker: Tracker, limit: int = RECENT_INTENTS) -> list[dict[s
     return [{"name": _user_intent(e).get("name"), "confidence": _user_intent(e).get("confidence")} for e in users]
 
 
-def handoff_payload(tracker: Tracker, reason: str) -> dict[str, Any]:
-    """The custom message that tells the app a person is needed, with everything they need to pick it up."""
+def handoff_payload(tracker: Tracker, reason: str, article: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The custom message that tells the app a person is needed, with everything they need to pick it up: the
+    help-center article the bot offered last (`article`, else the slot), with the customer's Yes / No on it."""
     if reason not in REASONS:
         raise ValueError(f"unknown handoff reason {reason!r}")
-    return {
-        "handoff": {
-            "reason": reason,
-            "ticket_id": tracker.get_slot("ticket_id"),
-            "collected": collected(tracker),
-            "intents": recent_intents(tracker),
-            "message": tracker.latest_message.get("text"),
-        }
+    payload: dict[str, Any] = {
+        "reason": reason,
+        "ticket_id": tracker.get_slot("ticket_id"),
+        "collected": collected(tracker),
+        "intents": recent_intents(tracker),
+        "message": tracker.latest_message.get("text"),
     }
+    offered = article if article is not None else tracker.get_slot(ARTICLE_SLOT)
+    if isinstance(offered, dict) and offered.get("title"):
+        payload["article"] = {key: offered.get(key) for key in ("id", "title", "url", "use", "helpful")}
+    return {"handoff": payload}
 
 
 def hand_over(
-    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, response: str | None = None
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    reason: str,
+    response: str | None = None,
+    article: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Say so to the customer, tell the app, end any form (keeping its slots) and pause the conversation."""
     dispatcher.utter_message(response=response or RESPONSES[reason])
-    dispatcher.utter_message(json_message=handoff_payload(tracker, reason))
+    dispatcher.utter_message(json_message=handoff_payload(tracker, reason, article))
     ended = [ActiveLoop(None), SlotSet("requested_slot", None)] if tracker.active_loop_name else []
     return [*ended, ConversationPaused()]
 
@@ -146,7 +157,8 @@ class ActionHandoff(Action):
 
 
 class ActionFallback(Action):
-    """A message not understood: ask to rephrase; the second in a row offers a person; the third hands over.
+    """A message not understood: answered from a help-center article when the search is confident (never during a
+    form: actions/kb_answer.py); otherwise ask to rephrase, the second in a row offers a person, the third hands over.
 
     During the complaint form the form asks its question again after the first two (nlu/complaints.yml).
     """
@@ -155,6 +167,9 @@ class ActionFallback(Action):
         return "action_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        answered = await offer_article(dispatcher, tracker)
+        if answered is not None:
+            return answered
         count = consecutive_fallbacks(tracker)
         if count >= HAND_OVER_AFTER:
             return hand_over(dispatcher, tracker, FALLBACKS)

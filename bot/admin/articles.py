@@ -1,5 +1,6 @@
 """Help-center articles: the list with how often each was offered and how it was rated, and one article's form
-(title, Markdown body, link, category) beside the passages a search would offer from it. Every change goes to the
+(title, Markdown body, link, category) beside the passages a search would offer from it, with the recent questions
+the bot answered with it and the customers' Yes / No. Every change goes to the
 audit log (bot/content/articles.py writes it)."""
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ async def article_page(request: web.Request) -> web.Response:
             back=url("/articles"),
         )
     typed = {"slug": row.slug, "title": row.title, "body": row.body, "url": row.url or "", "category": row.category}
-    return await _editor(request, row.id, typed, passages(articles.as_help_article(row)))
+    uses = await deps(request).sessions.read(articles.recent_uses, row.id)
+    return await _editor(request, row.id, typed, passages(articles.as_help_article(row)), uses=uses)
 
 
 async def _editor(
@@ -55,8 +57,10 @@ async def _editor(
     status: int = 200,
     draft: bool = False,
     messages: list[dict[str, str]] | None = None,
+    uses: list[articles.Use] | None = None,
 ) -> web.Response:
-    """The form (with what was typed) beside the passages of the article as saved, or of the draft."""
+    """The form (with what was typed) beside the passages of the article as saved, or of the draft; then the recent
+    questions it answered."""
     return await render(
         request,
         "article.html",
@@ -67,6 +71,7 @@ async def _editor(
         passages=shown,
         draft=draft,
         messages=messages or [],
+        uses=uses,
     )
 
 

@@ -190,3 +190,41 @@ def import_articles(
             )
         )
     return report
+
+
+@dataclass(frozen=True)
+class Use:
+    """A query that an article answered, and whether the customer said it helped (None: they did not say)."""
+
+    id: int
+    asked_at: datetime
+    query: str
+    helpful: bool | None
+
+
+def record_use(session: Session, article_id: int, conversation_id: int | None, query: str) -> int:
+    """An article offered to a customer for their query; the use's id (what their Yes / No buttons name)."""
+    row = ArticleUse(article_id=article_id, conversation_id=conversation_id, query=query)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def rate_use(session: Session, use_id: int, conversation_id: int, helpful: bool) -> ArticleUse | None:
+    """The customer's Yes or No on a use of their own conversation; None (and nothing changed) for anyone else's."""
+    row = session.get(ArticleUse, use_id)
+    if row is None or row.conversation_id is None or row.conversation_id != conversation_id:
+        return None
+    row.helpful = helpful
+    return row
+
+
+def recent_uses(session: Session, article_id: int, limit: int = 50) -> list[Use]:
+    """The latest queries that this article answered, newest first, with their Yes / No."""
+    rows = session.scalars(
+        select(ArticleUse)
+        .where(ArticleUse.article_id == article_id)
+        .order_by(ArticleUse.asked_at.desc(), ArticleUse.id.desc())
+        .limit(limit)
+    ).all()
+    return [Use(row.id, row.asked_at, row.query, row.helpful) for row in rows]

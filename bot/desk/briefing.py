@@ -185,7 +185,24 @@ def _head(facts: Facts) -> list[str]:
                 f"{i.get('name')} {float(i.get('confidence') or 0):.2f}" for i in intents[-5:] if isinstance(i, dict)
             )
         )
+    article = article_line(handoff)
+    if article:
+        out.append(article)
     return out
+
+
+def article_line(handoff: Handoff | None) -> str | None:
+    """The help-center article the bot offered before the handoff, and what the customer said of it."""
+    article = handoff.context.get("article") if handoff else None
+    if not isinstance(article, dict) or not article.get("title"):
+        return None
+    helpful = article.get("helpful")
+    if helpful is None:
+        verdict = "the customer did not say whether it helped"
+    else:
+        verdict = "the customer said it helped" if helpful else "the customer said it did not help"
+    link = f" {article['url']}" if article.get("url") else ""
+    return f"Help-center article offered: “{clip(str(article['title']), SHORT_LINE)}”{link} · {verdict}"
 
 
 def _details(ticket: Ticket, handoff: Handoff | None) -> list[tuple[str, str]]:

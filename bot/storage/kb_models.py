@@ -1,12 +1,12 @@
-"""The help center's tables: articles (content admins edit, like intents and responses) and each time one was
-offered to a customer, with how they rated it."""
+"""The help center's tables: articles (content admins edit, like intents and responses), each time one was
+offered to a customer with how they rated it, and the passages' sentence vectors (so no restart re-encodes)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.storage.base import Base, utcnow
@@ -46,3 +46,15 @@ class ArticleUse(Base):
     asked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     query: Mapped[str] = mapped_column(Text, default="")
     helpful: Mapped[bool | None]  # the customer's Yes (True) or No (False); None until they answer
+
+
+class PassageVector(Base):
+    """The sentence vector of one text an index encodes (an article's title, or "title. passage"), by the sha256 of
+    the text and the encoder that made it: float32 bytes. Shared by every action server, so each text is encoded once
+    (`bot.kb.index` keys its vectors the same way); rows no article uses any more are left for a later clean-up."""
+
+    __tablename__ = "passage_vectors"
+
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.storage import forget_log, inbox
 from bot.storage.desk_models import Block
+from bot.storage.kb_models import Article, ArticleUse
 from bot.storage.models import (
     ACTIVE_HANDOFF,
     CallbackPayload,
@@ -111,6 +112,13 @@ def export_customer(session: Session, telegram_user_id: int) -> dict[str, Any]:
         promises = session.scalars(
             select(Promise).where(Promise.conversation_id == conversation.id).order_by(Promise.id)
         )
+        # The questions the bot answered from a help-center article, with the article and the customer's Yes / No.
+        article_queries = session.execute(
+            select(ArticleUse.asked_at, ArticleUse.query, Article.title, ArticleUse.helpful)
+            .join(Article, Article.id == ArticleUse.article_id)
+            .where(ArticleUse.conversation_id == conversation.id)
+            .order_by(ArticleUse.id)
+        ).all()
         document["conversations"].append(
             {
                 **_row(conversation, ("chat_id", "state", "created_at", "updated_at")),
@@ -132,6 +140,10 @@ def export_customer(session: Session, telegram_user_id: int) -> dict[str, Any]:
                     for h in handoffs
                 ],
                 "promises": [_row(p, ("what", "due_at", "kept_at")) for p in promises],
+                "article_queries": [
+                    {"asked_at": _plain(asked_at), "query": query, "article": title, "helpful": helpful}
+                    for asked_at, query, title, helpful in article_queries
+                ],
             }
         )
     tickets = session.scalars(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id))

@@ -3,6 +3,8 @@ delete, each change in the audit log; the list's uses and ratings; the menu link
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
 from bot.admin.pages import PREFIX
@@ -10,6 +12,7 @@ from bot.storage.kb_models import Article, ArticleUse
 from tests.unit.test_admin_console import audit, post
 from tests.unit.test_admin_dashboard import console, text_of  # noqa: F401 (console: the fixture)
 
+MOMENT = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 BODY = "Hold the power button for five seconds.\r\n\r\n## Still not paired?\r\n\r\nTo reset:\r\n\r\n1. Off\r\n2. On"
 
 
@@ -85,3 +88,27 @@ async def test_an_unknown_article_is_not_found(console) -> None:  # noqa: F811
     assert response.status == 404 and "There is no article nowhere." in text_of(await response.text())
     blank = text_of(await (await client.get(f"{PREFIX}/articles/edit")).text())
     assert "New article" in blank and "No passages yet" in blank
+
+
+async def test_the_article_page_lists_the_recent_questions_it_answered_with_yes_or_no(console, sessions) -> None:  # noqa: F811
+    client, _ = console
+    await post(client, "/articles/edit", action="save", title="Pair the Aura", slug="", category="", url="", body=BODY)
+    page = text_of(await (await client.get(f"{PREFIX}/articles/edit?slug=pair-the-aura")).text())
+    assert "Recent questions it answered" in page and "No customer has been answered with it yet." in page
+    async with sessions.begin() as session:
+        row = await session.scalar(select(Article))
+        for minute, (query, helpful) in enumerate(
+            (("how do i pair my headphones", True), ("<b>aura won't connect</b>", False), ("pairing?", None))
+        ):
+            session.add(
+                ArticleUse(article_id=row.id, query=query, helpful=helpful, asked_at=MOMENT.replace(minute=minute))
+            )
+            await session.flush()
+    html = await (await client.get(f"{PREFIX}/articles/edit?slug=pair-the-aura")).text()
+    assert "&lt;b&gt;aura won&#39;t connect&lt;/b&gt;" in html
+    page = text_of(html)
+    assert (
+        "01 Mar 2027 09:02 UTC pairing? – "
+        "01 Mar 2027 09:01 UTC <b>aura won't connect</b> No "
+        "01 Mar 2027 09:00 UTC how do i pair my headphones Yes"
+    ) in page

@@ -35,8 +35,9 @@ def _training() -> dict[str, list[str]]:
     return merged
 
 
-# Intents only the app sends (`/attach_photo` for a photo without a caption): customers never type them.
-SENT_BY_THE_APP = ("attach_photo",)
+# Intents only the app sends (`/attach_photo` for a photo without a caption, the Yes / No buttons under a help-center
+# answer): customers never type them.
+SENT_BY_THE_APP = ("attach_photo", "article_helpful", "article_not_helpful")
 HELDOUT = _examples(ROOT / "tests" / "data" / "heldout.yml")
 TRAINING = _training()
 
