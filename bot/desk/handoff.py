@@ -13,6 +13,7 @@ from bot.desk import assign, cards, lifecycle, waits
 from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, EDITED, RELAY_HEADER
 from bot.desk.unit import DONE, Unit, record_number
 from bot.storage import alerts, blocks, handoffs, tickets, transcript
+from bot.storage.kb_models import ArticleUse
 from bot.storage.models import (
     Conversation,
     ConversationState,
@@ -44,6 +45,7 @@ def escalate(u: Unit, conversation: Conversation, *, reason: str, context: dict[
     handoff, _ = handoffs.open_handoff(
         u.session, conversation=conversation, ticket=ticket, reason=reason, context=context
     )
+    _link_article_use(u, conversation, handoff, context)
     hours, now = u.settings.business_hours, utcnow()
     bot_down = replies.HANDOFF_BOT_DOWN if reason == "bot_unavailable" else ""
     if assign.on_request(u, handoff, preface=bot_down):
@@ -58,6 +60,18 @@ def escalate(u: Unit, conversation: Conversation, *, reason: str, context: dict[
         # A ticket already in the group (a complaint first, a person asked for later): what the customer said
         # since its card, with the reason, in a new card in its topic; they were told the team sees everything.
         lifecycle.post_briefing(u, ticket, handoff)
+
+
+def _link_article_use(u: Unit, conversation: Conversation, handoff: Handoff, context: dict[str, Any]) -> None:
+    """The help-center answer the bot offered before this handoff (its use, when the context names one of this
+    conversation's) is tied to the handoff, so the article's record shows which answers ended with a person."""
+    offered = context.get("article")
+    use_id = offered.get("use") if isinstance(offered, dict) else None
+    if not isinstance(use_id, int) or isinstance(use_id, bool):
+        return
+    use = u.session.get(ArticleUse, use_id)
+    if use is not None and use.conversation_id == conversation.id:
+        use.handoff_id = handoff.id
 
 
 def relay_from_customer(u: Unit, conversation_id: int, message: TelegramMessage) -> bool:

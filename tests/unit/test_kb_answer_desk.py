@@ -8,9 +8,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
+from bot.config import load_settings
+from bot.content import articles
+from bot.desk import handoff
 from bot.desk.briefing import article_line
-from bot.storage.models import Handoff
+from bot.desk.unit import Unit
+from bot.storage import handoffs, transcript
+from bot.storage.kb_models import Article, ArticleUse
+from bot.storage.models import Base, Handoff
 from tests.unit.chat_harness import Harness, running_harness
 from tests.unit.test_desk import _last, _new
 
@@ -72,3 +80,32 @@ def test_no_line_without_an_article() -> None:
     assert article_line(None) is None
     assert article_line(Handoff(reason="customer_request", context={"intents": []})) is None
     assert article_line(Handoff(reason="customer_request", context={"article": "forged"})) is None
+
+
+def test_the_answer_that_did_not_help_is_tied_to_the_handoff_it_ended_in(tmp_path) -> None:
+    """The handoff's context names the use of the article offered: the use of this conversation is tied to the new
+    handoff; a use id of another customer's conversation is left alone."""
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    settings = load_settings({"FRONTLINE_VAR": str(tmp_path), "AGENT_CHAT_ID": "-1001234567890"})
+    with Session(engine) as session:
+        article = Article(slug="care-clothes", title=ARTICLE["title"], body="Wash cold.")
+        session.add(article)
+        session.flush()
+        chats = []
+        for chat_id, name in ((4242, "Robin"), (4343, "Kim")):
+            customer = transcript.upsert_customer(session, telegram_user_id=chat_id, first_name=name)
+            chats.append(transcript.conversation_for_chat(session, chat_id=chat_id, customer=customer))
+        robin, kim = chats
+        robins, kims = (articles.record_use(session, article.id, c.id, "how do i wash wool") for c in chats)
+        handoff.escalate(
+            Unit(session, settings), robin, reason="fallbacks", context={"article": {**ARTICLE, "use": robins}}
+        )
+        handoff.escalate(
+            Unit(session, settings), kim, reason="fallbacks", context={"article": {**ARTICLE, "use": robins}}
+        )
+        session.flush()
+        robin_handoff, kim_handoff = (handoffs.active_for(session, c.id) for c in chats)
+        assert robin_handoff is not None and kim_handoff is not None
+        uses = {u.id: u.handoff_id for u in session.scalars(select(ArticleUse))}
+        assert uses == {robins: robin_handoff.id, kims: None}
