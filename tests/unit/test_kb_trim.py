@@ -31,18 +31,23 @@ def test_trimming_keeps_whole_words_of_the_passage_in_order(passage: str, query:
     text = trim(passage, query, limit)
     assert len(text) <= limit
     assert text == " ".join(pieces)
-    position = 0
-    for piece in pieces:
-        assert piece
-        found = passage.find(piece, position)
-        assert found >= 0, f"{piece!r} is not in the passage after position {position}"
-        # Starts and ends at a word's edge: never a part of a word.
-        assert found == 0 or not re.match(r"\w", passage[found - 1])
-        end = found + len(piece)
-        assert end == len(passage) or not re.match(r"\w", passage[end])
-        position = end
     whole = sentences(passage)
-    assert all(piece in whole for piece in pieces[1:]), "only the first piece may be a cut sentence"
+    assert all(sentence in passage for sentence in whole), "the sentences are verbatim slices of the passage"
+    # Each piece is the next sentence in the passage's order; only the first may be a sentence cut at a word's end.
+    # (Matched sentence by sentence: a piece may also occur inside an earlier, longer sentence.)
+    following = 0
+    for number, piece in enumerate(pieces):
+        assert piece
+        for index in range(following, len(whole)):
+            sentence = whole[index]
+            if sentence == piece or (
+                number == 0 and sentence.startswith(piece) and not re.match(r"\w", sentence[len(piece)])
+            ):
+                following = index + 1
+                break
+        else:
+            raise AssertionError(f"{piece!r} is not a sentence of the passage after sentence {following}")
+        assert not re.search(r"\s$", piece) and not re.match(r"\s", piece)
 
 
 def test_a_long_passage_keeps_the_sentences_that_answer() -> None:
