@@ -1,10 +1,13 @@
-"""Fit the help center's ranking weights and answer decision on StackFAQ's VALIDATION half only.
+"""Fit the help center's ranking weights and answer decision on validation data only.
 
-Validation: the queries of even-numbered articles (answerable ones, and the held-out articles' ones, which have no
-answer in the base), plus CLINC150's 100 `oos_val` queries as more questions to decline. The test half (odd
-articles) and CLINC150's `oos_test` are never read here. Writes `bot/kb/decision.json`.
+Validation: StackFAQ's even-numbered articles' queries (answerable ones, and the held-out articles' ones, which have
+no answer in the base), plus CLINC150's 100 `oos_val` queries as more questions to decline. With `--shop-val`, also
+the shop's validation questions (tests/data/help_center_val.yml) against its own articles (help_center/*.md), and
+CLINC150's `oos_val` against those articles too; the threshold is then the out-of-fold one with the most right
+answers less WRONG_COST times the wrong ones, all sets pooled. StackFAQ's test half (odd articles), CLINC150's
+`oos_test` and the shop's sealed set (tests/data/help_center.yml) are never read here. Writes `bot/kb/decision.json`.
 
-    .venv/bin/python -m bench.kb_fit [--cache var/wt-kbsearch/vectors.npz]
+    .venv/bin/python -m bench.kb_fit [--shop-val] [--cache var/wt-kbval/vectors.npz] [--out FILE]
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import kb_data
+from bench import kb_data, kb_shop
 from bench.kb_eval import Ranked, build, decisions, ranked, retrieval
 from bot.kb.decision import DEFAULT_MODEL, Model
 from bot.kb.encoder import load_encoder
@@ -91,10 +94,60 @@ def choose_threshold(results: Sequence[Ranked], probabilities: np.ndarray) -> fl
     return float(right[needed - 1])
 
 
+POOLED_RULE = "out-of-fold threshold maximising right answers - WRONG_COST * wrong answers over all validation sets"
+WRONG_COST = 3.0
+
+
+def curve(sets: dict[str, list[Ranked]], probabilities: np.ndarray, threshold: float) -> dict[str, dict[str, int]]:
+    """Each set's decision figures when answering at `threshold` (probabilities in the order of the sets' rows)."""
+    out, start = {}, 0
+    for name, rows in sets.items():
+        with_hits = [r for r in rows if r.hits]
+        p = dict(zip(map(id, with_hits), probabilities[start : start + len(with_hits)], strict=True))
+        start += len(with_hits)
+        out[name] = _decide(rows, p, threshold)
+    return out
+
+
+def _decide(rows: list[Ranked], p: dict[int, float], threshold: float) -> dict[str, int]:
+    """Right and wrong answers, answerable queries and unanswerable ones declined, at a threshold."""
+    right = wrong = declined = 0
+    for r in rows:
+        answered = bool(r.hits) and p[id(r)] >= threshold
+        if not answered:
+            declined += not r.query.answerable
+        elif r.query.answerable and r.hits[0].article_id == r.query.article_id:
+            right += 1
+        else:
+            wrong += 1
+    answerable = sum(r.query.answerable for r in rows)
+    return {"right": right, "wrong": wrong, "answerable": answerable, "unanswerable_declined": declined}
+
+
+def choose_pooled_threshold(sets: dict[str, list[Ranked]], probabilities: np.ndarray) -> float:
+    """The out-of-fold threshold with the most right answers less WRONG_COST times the wrong ones, all sets pooled."""
+    best = (-1e9, 0.5)
+    for threshold in sorted(set(np.round(probabilities, 4))):
+        figures = curve(sets, probabilities, float(threshold))
+        utility = sum(f["right"] - WRONG_COST * f["wrong"] for f in figures.values())
+        best = max(best, (utility, float(threshold)))
+    for threshold in sorted({0.3, 0.5, 0.7, 0.9, best[1]}):
+        print(f"out of fold at {threshold:.3f}: {json.dumps(curve(sets, probabilities, threshold))}")
+    return best[1]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="vectors by text hash (.npz), reused between runs")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument(
+        "--shop-val",
+        type=Path,
+        nargs="?",
+        const=kb_shop.VALIDATION,
+        default=None,
+        help="also fit on the shop's validation questions against help_center/*.md (default file: %(const)s)",
+    )
     args = parser.parse_args(argv)
     encoder = kb_data.VectorCache(load_encoder(), args.cache)
     index = build(kb_data.base(), encoder)
@@ -102,21 +155,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     oos = [kb_data.Query(text, f"clinc-oos-val-{i}", False) for i, text in enumerate(kb_data.clinc_oos("val"))]
     vectors = encoder.encode([q.text for q in validation])
     oos_vectors = encoder.encode([q.text for q in oos])
+    shop = kb_shop.shop_index(encoder) if args.shop_val else None
+    shop_questions = kb_shop.shop_queries(args.shop_val) if args.shop_val else []
+    shop_vectors = encoder.encode([q.text for q in shop_questions])
+
+    def rank_all(weights: Weights) -> dict[str, list[Ranked]]:
+        sets = {
+            "StackFAQ validation": ranked(index, validation, vectors, weights),
+            "CLINC150 oos_val (StackFAQ base)": ranked(index, oos, oos_vectors, weights),
+        }
+        if shop is not None:
+            sets["shop validation"] = ranked(shop, shop_questions, shop_vectors, weights)
+            shop_oos = [kb_data.Query(q.text, "shop:" + q.article_id, False) for q in oos]
+            sets["CLINC150 oos_val (shop)"] = ranked(shop, shop_oos, oos_vectors, weights)
+        return sets
 
     grid = []
     for title, bm25 in itertools.product((0.5, 1.0, 1.5), (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)):
         weights = Weights(title=title, passage=1.0, bm25=bm25)
-        figures = retrieval(ranked(index, validation, vectors, weights))
+        sets = rank_all(weights)
+        answerable = sets["StackFAQ validation"] + sets.get("shop validation", [])
+        figures = retrieval(answerable)
         grid.append((figures["p_at_1"], figures["mrr_at_5"], title, bm25))
         print(f"title {title} bm25 {bm25}: P@1 {figures['p_at_1']:.3f} MRR@5 {figures['mrr_at_5']:.3f}")
     _, _, title, bm25 = max(grid)
     weights = Weights(title=title, passage=1.0, bm25=bm25)
 
-    results = ranked(index, validation, vectors, weights) + ranked(index, oos, oos_vectors, weights)
+    sets = rank_all(weights)
+    results = [r for rows in sets.values() for r in rows]
     x, y, groups = examples(results)
-    threshold = choose_threshold(results, out_of_fold(x, y, groups))
+    out_of_fold_p = out_of_fold(x, y, groups)
+    if shop is None:
+        threshold = choose_threshold(results, out_of_fold_p)
+    else:
+        threshold = choose_pooled_threshold(sets, out_of_fold_p)
     mean, scale = x.mean(0), x.std(0) + 1e-9
     coefficients, bias = logistic((x - mean) / scale, y)
+    fit_on = (
+        "StackFAQ validation half (even-numbered articles' queries, answerable and held-out) "
+        "+ CLINC150 oos_val; base = the 100 articles not in heldout_articles.txt"
+    )
+    if shop is not None:
+        fit_on += f" + the shop's validation questions ({args.shop_val.name}) and CLINC150 oos_val against help_center/"
     model = Model(
         weights=dict(zip(FEATURES, map(float, coefficients), strict=True)),
         bias=bias,
@@ -125,28 +205,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale=dict(zip(FEATURES, map(float, scale), strict=True)),
         ranking=weights,
         about={
-            "fit_on": "StackFAQ validation half (even-numbered articles' queries, answerable and held-out) "
-            "+ CLINC150 oos_val; base = the 100 articles not in heldout_articles.txt",
+            "fit_on": fit_on,
             "examples": len(y),
             "positives": int(y.sum()),
-            "threshold_rule": f"highest out-of-fold threshold answering >= {MIN_ANSWERED_RIGHT} of answerable right",
-            "command": ".venv/bin/python -m bench.kb_fit",
+            "threshold_rule": (
+                f"highest out-of-fold threshold answering >= {MIN_ANSWERED_RIGHT} of answerable right"
+                if shop is None
+                else POOLED_RULE
+            ),
+            "command": ".venv/bin/python -m bench.kb_fit" + (" --shop-val" if shop is not None else ""),
         },
     )
     answers = lambda hit: model.answers(hit.features)
-    print(
-        json.dumps(
-            {
-                "ranking": weights.__dict__,
-                "threshold": threshold,
-                "StackFAQ validation (in-sample)": decisions(results[: len(validation)], answers),
-                "CLINC150 oos_val declined (in-sample)": decisions(results[len(validation) :], answers)[
-                    "unanswerable_declined"
-                ],
-            },
-            indent=1,
-        )
-    )
+    report: dict[str, object] = {"ranking": weights.__dict__, "threshold": threshold}
+    for name, rows in sets.items():
+        report[f"{name} (in-sample)"] = decisions(rows, answers)
+    print(json.dumps(report, indent=1))
     args.out.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0
