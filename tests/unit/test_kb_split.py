@@ -1,35 +1,62 @@
-"""The yardstick of `make bench-kb`: StackFAQ split by article id parity, and the fit's folds and logistic model."""
+"""The yardstick of `make bench-kb`: StackFAQ split by article id parity (on generated folders in StackFAQ's layout,
+so the suite needs no data set), and the fit's folds and logistic model."""
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench import kb_data
 from bench.kb_fit import FOLDS, logistic, out_of_fold
-from tests.conftest import skip_or_fail
 
 
-@pytest.fixture(scope="module")
-def stackfaq() -> None:
-    if not (kb_data.STACKFAQ / "queries.csv").is_file():
-        skip_or_fail(f"StackFAQ is not in {kb_data.STACKFAQ} (the shared data sets, see its README)")
+def _stackfaq_shaped(directory: Path, queries_per_article: list[int], held: set[int]) -> None:
+    """A folder in StackFAQ's layout (articles.jsonl, queries.csv, heldout_articles.txt) with article sf<n> asked
+    queries_per_article[n] times, the articles numbered in `held` held out of the base."""
+    ids = [f"sf{n:03d}" for n in range(len(queries_per_article))]
+    lines = [
+        json.dumps({"id": a, "title": f"How do I do thing {a}?", "body": f"Step one for {a}.\n\nStep two."})
+        for a in ids
+    ]
+    (directory / "articles.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with (directory / "queries.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["question", "article_id"])
+        for article_id, many in zip(ids, queries_per_article, strict=True):
+            writer.writerows([f"question {k} about {article_id}", article_id] for k in range(many))
+    (directory / "heldout_articles.txt").write_text("\n".join(ids[n] for n in sorted(held)) + "\n", encoding="utf-8")
 
 
-@pytest.mark.usefixtures("stackfaq")
-def test_no_article_is_on_both_sides_of_the_split() -> None:
-    validation, test = kb_data.queries("validation"), kb_data.queries("test")
+@settings(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    counts=st.lists(st.integers(0, 4), min_size=2, max_size=40),
+    held_every=st.integers(2, 7),
+)
+def test_no_article_is_on_both_sides_of_the_split(tmp_path_factory, counts: list[int], held_every: int) -> None:
+    directory = tmp_path_factory.mktemp("stackfaq")
+    held = {n for n in range(len(counts)) if n % held_every == held_every - 1}
+    _stackfaq_shaped(directory, counts, held)
+    validation, test = kb_data.queries("validation", directory), kb_data.queries("test", directory)
     tuned = {q.article_id for q in validation}
     reported = {q.article_id for q in test}
     assert not tuned & reported
     assert all(int(a[2:]) % 2 == 0 for a in tuned) and all(int(a[2:]) % 2 == 1 for a in reported)
-    assert len(validation) + len(test) == 1249
+    assert len(validation) + len(test) == sum(counts), "every query on one side"
     # Held-out (unanswerable) queries are split the same way, and are never in the base.
-    held = kb_data.heldout_ids()
-    base = {article.id for article in kb_data.base()}
-    assert len(held) == 25 and len(base) == 100 and not held & base
-    assert {q.article_id for q in validation if not q.answerable} == {a for a in held if int(a[2:]) % 2 == 0}
-    assert {q.article_id for q in test if not q.answerable} == {a for a in held if int(a[2:]) % 2 == 1}
+    held_ids = kb_data.heldout_ids(directory)
+    base = {article.id for article in kb_data.base(directory)}
+    assert len(base) == len(counts) - len(held) and not held_ids & base
+    asked = {f"sf{n:03d}" for n, many in enumerate(counts) if many}
+    assert {q.article_id for q in validation if not q.answerable} == {
+        a for a in held_ids & asked if int(a[2:]) % 2 == 0
+    }
+    assert {q.article_id for q in test if not q.answerable} == {a for a in held_ids & asked if int(a[2:]) % 2 == 1}
     assert all(q.answerable == (q.article_id in base) for q in validation + test)
 
 
