@@ -121,6 +121,28 @@ async def test_another_chat_cannot_press_the_forget_button(harness: Harness) -> 
         assert [m.text for m in await session.run_sync(transcript.messages, USER)][:2] == ["hello", "echo: hello"]
 
 
+async def _handled_after_the_forget(harness: Harness, sent: dict, written: asyncio.Event, stored: str) -> None:
+    """`sent`, written during the forget, waits in the inbox until the forget goes on (`written`), then is handled:
+    Rasa gets it and the new transcript is the confirmation, then it and its answer."""
+
+    async def status() -> InboxStatus | None:
+        async with harness.sessions() as session:
+            row = await session.get(InboxUpdate, sent["update_id"])
+            return row.status if row else None
+
+    assert await eventually(status, InboxStatus.PENDING), stored
+    written.set()
+    assert await eventually(status, InboxStatus.DONE, timeout=8), await status()
+    assert [m["message"] for m in harness.rasa.received] == ["hello", "it's me again"]
+    async with harness.sessions() as session:
+        stored_messages = await session.run_sync(transcript.messages, USER)
+    assert [(m.direction, m.text) for m in stored_messages] == [
+        (Direction.OUT, replies.FORGOTTEN),
+        (Direction.IN, "it's me again"),
+        (Direction.OUT, "echo: it's me again"),
+    ]
+
+
 async def test_a_message_written_as_the_forget_is_confirmed_is_handled_not_lost(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -146,22 +168,7 @@ async def test_a_message_written_as_the_forget_is_confirmed_is_handled_not_lost(
     await asyncio.wait_for(delivered.wait(), 5)
     sent = await harness.emulator.send_text(USER, "it's me again")
 
-    async def status() -> InboxStatus | None:
-        async with harness.sessions() as session:
-            row = await session.get(InboxUpdate, sent["update_id"])
-            return row.status if row else None
-
-    assert await eventually(status, InboxStatus.PENDING), "stored in the inbox while the forget is finishing"
-    written.set()
-    assert await eventually(status, InboxStatus.DONE, timeout=8), await status()
-    assert [m["message"] for m in harness.rasa.received] == ["hello", "it's me again"]
-    async with harness.sessions() as session:
-        stored = await session.run_sync(transcript.messages, USER)
-    assert [(m.direction, m.text) for m in stored] == [
-        (Direction.OUT, replies.FORGOTTEN),
-        (Direction.IN, "it's me again"),
-        (Direction.OUT, "echo: it's me again"),
-    ]
+    await _handled_after_the_forget(harness, sent, written, "stored in the inbox while the forget is finishing")
 
 
 async def test_a_message_written_while_the_forget_runs_is_handled_not_lost(
@@ -185,19 +192,4 @@ async def test_a_message_written_while_the_forget_runs_is_handled_not_lost(
     await asyncio.wait_for(forgetting.wait(), 5)
     sent = await harness.emulator.send_text(USER, "it's me again")
 
-    async def status() -> InboxStatus | None:
-        async with harness.sessions() as session:
-            row = await session.get(InboxUpdate, sent["update_id"])
-            return row.status if row else None
-
-    assert await eventually(status, InboxStatus.PENDING), "stored in the inbox while the forget runs"
-    written.set()
-    assert await eventually(status, InboxStatus.DONE, timeout=8), await status()
-    assert [m["message"] for m in harness.rasa.received] == ["hello", "it's me again"]
-    async with harness.sessions() as session:
-        stored = await session.run_sync(transcript.messages, USER)
-    assert [(m.direction, m.text) for m in stored] == [
-        (Direction.OUT, replies.FORGOTTEN),
-        (Direction.IN, "it's me again"),
-        (Direction.OUT, "echo: it's me again"),
-    ]
+    await _handled_after_the_forget(harness, sent, written, "stored in the inbox while the forget runs")
