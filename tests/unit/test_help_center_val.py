@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
+
+from tests.unit.test_help_center_content import _normalise, _training_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "tests" / "data" / "help_center_val.yml"
 SEALED = ROOT / "tests" / "data" / "help_center.yml"
 
 
-def _normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
-
-
 def _questions(path: Path) -> list[dict[str, str | None]]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
-
-
-def _training_examples() -> set[str]:
-    found: set[str] = set()
-    for path in sorted((ROOT / "nlu").glob("*.yml")):
-        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
-            for line in str(block.get("examples", "")).splitlines():
-                if line.strip().startswith("- "):
-                    found.add(_normalise(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line.strip()[2:])))
-    return found
 
 
 QUESTIONS = _questions(VALIDATION)
