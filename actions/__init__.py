@@ -11,6 +11,7 @@ from actions.complaints import (
     ActionStopComplaint,
     ValidateComplaintForm,
 )
+from actions.faq import ActionAnswerFaq
 from actions.greeting import ActionGreetCustomer
 from actions.handoff import ActionFallback, ActionHandoff
 from actions.kb_feedback import ActionAnswerFromHelpCenter, ActionArticleFeedback
@@ -22,6 +23,7 @@ if not plugin_manager().is_registered(server):
 
 __all__ = [
     "ActionAcknowledgeComplaint",
+    "ActionAnswerFaq",
     "ActionAnswerFromHelpCenter",
     "ActionArticleFeedback",
     "ActionAskComplaintConfirmed",

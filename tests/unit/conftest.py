@@ -66,3 +66,12 @@ async def harness(tmp_path) -> AsyncIterator[Harness]:
     """The app against the in-process emulator and a scripted Rasa."""
     async with running_harness(tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+async def shop(sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A few of the shop's help-center articles stored and indexed with the real encoder, two customers'
+    conversations, and the help-center actions pointed at both (tests/unit/kb_answer_support.py)."""
+    from tests.unit.kb_answer_support import stored_shop  # the encoder and the actions: only for tests that ask
+
+    return await stored_shop(sessions, monkeypatch)

@@ -1,5 +1,6 @@
 """What the help-center answer tests share: the real MiniLM encoder (loaded once, counting what it is asked to
-encode), a few of the shop's real articles, customers' conversations, and trackers as Rasa sends them."""
+encode), a few of the shop's real articles, customers' conversations, trackers as Rasa sends them, and what the `shop`
+fixture sets up (articles stored and indexed, the actions pointed at them)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from actions import kb_answer
+from actions.help_center import LiveHelpCenter
 from bot.content import articles
 from bot.content.help_center import HelpArticle, read_folder
 from bot.kb.encoder import load_encoder
+from bot.storage.kb_models import ArticleUse
 from bot.storage.models import Conversation, Customer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +105,29 @@ def button(intent: str, use_id: int | str) -> dict[str, Any]:
     return user(
         f'/{intent}{{"article_use":"{use_id}"}}', intent, 1.0, [{"entity": "article_use", "value": str(use_id)}]
     )
+
+
+async def stored_shop(sessions: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The articles and two customers' conversations stored, the index loaded, the actions pointed at both (the
+    `shop` fixture of tests/unit/conftest.py)."""
+    ids = await sessions.run(add_articles)
+    conversations = {chat: await sessions.run(add_conversation, chat) for chat in (42, 43)}
+    center = LiveHelpCenter(sessions, encoder=CountingEncoder, model_id="test-minilm")
+    await center.load()
+    monkeypatch.setattr(kb_answer, "help_center", lambda: center)
+    monkeypatch.setattr(kb_answer, "database", lambda: sessions)
+    return {"ids": ids, "conversations": conversations, "sessions": sessions}
+
+
+async def run(action: Any, t: Any) -> tuple[list[Any], list[dict[str, Any]], dict[str, Any] | None]:
+    """The events, the messages said (not the handoff), and the handoff payload (if any) of one run."""
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, t, {})
+    handoffs = [m["custom"]["handoff"] for m in dispatcher.messages if (m.get("custom") or {}).get("handoff")]
+    said = [m for m in dispatcher.messages if not m.get("custom")]
+    return events, said, (handoffs or [None])[0]
+
+
+async def uses(sessions) -> list[ArticleUse]:
+    async with sessions() as session:
+        return list((await session.scalars(select(ArticleUse).order_by(ArticleUse.id))).all())

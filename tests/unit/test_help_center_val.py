@@ -45,3 +45,21 @@ def test_no_validation_question_is_a_training_example() -> None:
     assert training, "no training examples found under nlu/"
     leaked = [q["text"] for q in QUESTIONS if _normalise(str(q["text"])) in training]
     assert not leaked, f"questions found in nlu/: {leaked}"
+
+
+def test_the_faq_validation_phrasings_are_new_and_name_real_topics() -> None:
+    rows = yaml.safe_load((ROOT / "tests" / "data" / "faq_val.yml").read_text(encoding="utf-8"))["questions"]
+    texts = [_normalise(str(row["text"])) for row in rows]
+    assert len(rows) >= 60 and len(set(texts)) == len(texts)
+    faq = yaml.safe_load((ROOT / "nlu" / "faq.yml").read_text(encoding="utf-8"))["nlu"]
+    topics = {str(block["intent"]).removeprefix("faq/") for block in faq if "intent" in block}
+    assert {row["topic"] for row in rows} <= topics
+    heldout = yaml.safe_load((ROOT / "tests" / "data" / "heldout.yml").read_text(encoding="utf-8"))["nlu"]
+    elsewhere = _training_examples() | {_normalise(str(q["text"])) for q in _questions(SEALED)}
+    elsewhere |= {
+        _normalise(line.strip()[2:])
+        for block in heldout
+        for line in str(block.get("examples", "")).splitlines()
+        if line.strip().startswith("- ")
+    }
+    assert not [row["text"] for row, text in zip(rows, texts, strict=True) if text in elsewhere]

@@ -6,52 +6,19 @@ No recorded and a person with the article in the handoff; buttons naming another
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import pytest
 from rasa_sdk.events import ConversationPaused, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import select
 
-from actions import kb_answer
 from actions.handoff import ActionFallback
-from actions.help_center import LiveHelpCenter
 from actions.kb_feedback import ActionAnswerFromHelpCenter, ActionArticleFeedback
 from bot.storage import privacy
-from bot.storage.kb_models import ArticleUse
-from tests.unit.kb_answer_support import CountingEncoder, add_articles, add_conversation, button, tracker, user
+from tests.unit.kb_answer_support import button, run, tracker, user, uses
 
 WASH = "how do I wash my merino jumper"
 PAIR = "how do i pair my headphones"
 WEATHER = "what's the weather going to be in leeds on saturday"
 CARE_TITLE = "Washing and caring for cotton, linen and wool clothes"
 CARE_URL = "https://help.northwind.example/articles/care-clothes"
-
-
-@pytest.fixture
-async def shop(sessions, monkeypatch) -> dict[str, Any]:
-    """The articles and two customers' conversations stored, the index loaded, the actions pointed at both."""
-    ids = await sessions.run(add_articles)
-    conversations = {chat: await sessions.run(add_conversation, chat) for chat in (42, 43)}
-    center = LiveHelpCenter(sessions, encoder=CountingEncoder, model_id="test-minilm")
-    await center.load()
-    monkeypatch.setattr(kb_answer, "help_center", lambda: center)
-    monkeypatch.setattr(kb_answer, "database", lambda: sessions)
-    return {"ids": ids, "conversations": conversations, "sessions": sessions}
-
-
-async def run(action: Any, t: Any) -> tuple[list[Any], list[dict[str, Any]], dict[str, Any] | None]:
-    """The events, the messages said (not the handoff), and the handoff payload (if any) of one run."""
-    dispatcher = CollectingDispatcher()
-    events = await action.run(dispatcher, t, {})
-    handoffs = [m["custom"]["handoff"] for m in dispatcher.messages if (m.get("custom") or {}).get("handoff")]
-    said = [m for m in dispatcher.messages if not m.get("custom")]
-    return events, said, (handoffs or [None])[0]
-
-
-async def uses(sessions) -> list[ArticleUse]:
-    async with sessions() as session:
-        return list((await session.scalars(select(ArticleUse).order_by(ArticleUse.id))).all())
 
 
 async def test_a_message_not_understood_is_answered_from_the_article_and_the_use_recorded(shop) -> None:
