@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sanic import Sanic, response
 from sanic.request import Request
+from sanic.response import BaseHTTPResponse
 
 from bot import tokens
 
@@ -75,7 +76,7 @@ def instrument(app: Sanic[Any, Any], token: str, known: Collection[str]) -> Acti
     async def started(request: Request) -> None:
         request.ctx.started = time.monotonic()
 
-    async def finished(request: Request, answer: response.HTTPResponse) -> None:
+    async def finished(request: Request, answer: BaseHTTPResponse) -> None:
         if request.path != "/webhook" or request.method != "POST" or answer.status == 401:
             return
         try:

@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 import warnings
+from typing import Any
 
 from aiohttp import web
 from telegram import Bot, Update
@@ -24,7 +25,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PATH = "/telegram"
 
 
-def update_kind(payload: dict) -> str:
+def update_kind(payload: dict[str, Any]) -> str:
     """What an update carries (message, edited_message, callback_query, chat_member, ...), for counting."""
     kind = next((key for key in payload if key != "update_id"), "")
     return kind if kind in Update.ALL_TYPES else "other"
