@@ -208,7 +208,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             {
                 modelserver.PATH: rasa_only(models.handle),
                 "/metrics": tokens.guard(tokens.token(settings, "metrics"), "METRICS_TOKEN")(
-                    metrics_figures.scrape(sessions)
+                    metrics_figures.scrape(sessions, lambda: health.results())  # health: set below
                 ),
             },
             {CONSOLE_PREFIX: build_console(settings, sessions, trainer)},

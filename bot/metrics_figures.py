@@ -162,14 +162,36 @@ class DatabaseFigures(Collector):
         yield trainings
 
 
-def scrape(sessions: Sessions) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The `GET /metrics` handler: this process's counters and the database's figures read now."""
-    figures = DatabaseFigures(sessions)
+class Readiness(Collector):
+    """`frontline_ready{check}`: 1 for each of `/ready`'s checks that passed at the last scrape (database, rasa,
+    telegram), 0 for one that failed."""
+
+    def __init__(self, results: Callable[[], Awaitable[dict[str, str]]]) -> None:
+        self._results = results
+        self._last: dict[str, str] = {}
+
+    async def refresh(self) -> None:
+        self._last = await self._results()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        ready = GaugeMetricFamily("frontline_ready", "1 when the check of /ready passes, else 0", labels=["check"])
+        for check, verdict in sorted(self._last.items()):
+            ready.add_metric([check], 1 if verdict == "ok" else 0)
+        yield ready
+
+
+def scrape(
+    sessions: Sessions, checks: Callable[[], Awaitable[dict[str, str]]]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The `GET /metrics` handler: this process's counters, the database's figures and `/ready`'s checks, read now."""
+    figures, readiness = DatabaseFigures(sessions), Readiness(checks)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(figures)
+    registry.register(readiness)
 
     async def handle(request: web.Request) -> web.Response:
         await figures.refresh()
+        await readiness.refresh()
         body = metrics.exposition(metrics.current().registry) + metrics.exposition(registry)
         return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})
 

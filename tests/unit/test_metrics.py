@@ -111,6 +111,9 @@ async def test_a_short_conversation_moves_each_counter_by_what_happened(app: Har
     # Where things stand, read from the database: Maya waits, nobody is online.
     assert _value(after, "frontline_queue_length") == 1
     assert _value(after, "frontline_agents_online") == 0
+    # /ready's checks: the scripted Rasa answers the REST channel but has no /status, as a Rasa without a model.
+    assert _value(after, "frontline_ready", check="database") == 1
+    assert _value(after, "frontline_ready", check="rasa") == 0
     assert _value(after, "frontline_queue_oldest_wait_seconds") == 0
     clock.advance(timedelta(minutes=7))
     assert _value(await _samples(app), "frontline_queue_oldest_wait_seconds") == 7 * 60
