@@ -5,6 +5,7 @@ reaches it could run `action_submit_complaint` with another customer's conversat
 with `rasa_sdk.endpoint.create_app_for_serve` (its own plugins, ours among them, included) and serve it ourselves:
 on `ACTIONS_HOST` (127.0.0.1 unless set), refusing with 401 every request (`/webhook`, `/health`, `/ready`, ...)
 that does not carry `ACTIONS_TOKEN` as `Authorization: Bearer`; Rasa sends it from the endpoint's `headers:`.
+`GET /metrics` asks for `METRICS_TOKEN` instead (Prometheus's; actions/metrics.py).
 """
 
 from __future__ import annotations
