@@ -15,6 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot import metrics
 from bot.content import versions
 from bot.metrics import AppMetrics
+from bot.metrics_figures import Figures, read
+from bot.storage import transcript
 from bot.telegram.intake import update_kind
 from devstack.stack import free_port
 from tests.unit.chat_harness import Harness, eventually, running_harness
@@ -167,3 +169,17 @@ async def test_the_live_model_and_the_trainings_are_read_at_the_scrape(app: Harn
 )
 def test_an_update_is_counted_by_what_it_carries(payload: dict, kind: str) -> None:
     assert update_kind(payload) == kind
+
+
+async def test_the_figures_read_the_same_on_sqlite_and_postgresql(sessions, clock) -> None:
+    clock.set_to(START, frozen=True)
+    assert await sessions.read(read) == Figures()
+    async with sessions.begin() as session:
+        customer = await session.run_sync(transcript.upsert_customer, telegram_user_id=MAYA, first_name="Maya")
+        conversation = await session.run_sync(transcript.conversation_for_chat, chat_id=MAYA, customer=customer)
+        await session.run_sync(transcript.queue_outgoing, conversation=conversation, text="hello", update_id=None)
+        version = await session.run_sync(versions.register, Path("ccc.tar.gz"), "ccc", "ana")
+        await session.run_sync(versions.put_version_live, version.id, "ana")
+    figures = await sessions.read(read)
+    assert (figures.outbox_pending, figures.oldest_pending_update_at, figures.live) == (1, None, (version.id, "ccc"))
+    assert figures.trainings == {"ready": 1} and figures.newest_message_id == figures.oldest_pending_id
