@@ -28,7 +28,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import tokens
+from bot import metrics_figures, tokens
 from bot.admin.console import build_console
 from bot.admin.pages import PREFIX as CONSOLE_PREFIX
 from bot.chat.handlers import CustomerChat
@@ -205,7 +205,12 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 "telegram": _as_check(intake.problem),
             },
             posts,
-            {modelserver.PATH: rasa_only(models.handle)},
+            {
+                modelserver.PATH: rasa_only(models.handle),
+                "/metrics": tokens.guard(tokens.token(settings, "metrics"), "METRICS_TOKEN")(
+                    metrics_figures.scrape(sessions, lambda: health.results())  # health: set below
+                ),
+            },
             {CONSOLE_PREFIX: build_console(settings, sessions, trainer)},
         )
         async with application:

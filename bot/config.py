@@ -88,6 +88,7 @@ class Settings:
     actions_token: str | None = None
     rasa_token: str | None = None
     app_token: str | None = None
+    metrics_token: str | None = None  # asked of GET /metrics by the app and the action server
     business_hours: BusinessHours = field(default_factory=lambda: parse_hours("", "UTC"))
     inbox_keep_days: float = 7.0  # handled Telegram updates are deleted from the inbox after this many days
     retention_days: float | None = None  # None: kept; else a customer idle this long with nothing open is forgotten
@@ -346,6 +347,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         actions_token=_secret(env, "ACTIONS_TOKEN"),
         rasa_token=_secret(env, "RASA_TOKEN"),
         app_token=_secret(env, "APP_TOKEN"),
+        metrics_token=_secret(env, "METRICS_TOKEN"),
         business_hours=_hours(env),
         inbox_keep_days=_days(env, "INBOX_KEEP_DAYS", 7.0) or 7.0,
         retention_days=_days(env, "RETENTION_DAYS", None),

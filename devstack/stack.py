@@ -83,6 +83,7 @@ class Stack:
     actions_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     rasa_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     app_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    metrics_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @property
     def emulator_url(self) -> str:
@@ -131,6 +132,7 @@ class Stack:
             ACTIONS_TOKEN=self.actions_token,
             RASA_TOKEN=self.rasa_token,
             APP_TOKEN=self.app_token,
+            METRICS_TOKEN=self.metrics_token,
             TELEGRAM_BOT_TOKEN=TEST_TOKEN,
             TELEGRAM_API_URL=f"{self.emulator_url}/bot",
             TF_CPP_MIN_LOG_LEVEL="2",

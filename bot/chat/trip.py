@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import replies
+from bot import metrics, replies
 from bot.chat.records import claim_trip, metadata, queue_reply, record_answer
 from bot.config import Settings
 from bot.desk.desk import Desk
@@ -60,14 +61,18 @@ class RasaTrip:
                 return
             log.info("Rasa never got update %s (the app stopped after claiming it): asking now", update.update_id)
         async with typing_shown(self._outbox, conversation.chat_id):
+            started, outcome = time.monotonic(), "unavailable"
             try:
                 about = metadata(update)
                 if attachments:
                     about["attachments"] = attachments
                 answer = await self._rasa.send(conversation.sender_id, text, about)
+                outcome = "answered"
             except RasaUnavailable as exc:
                 log.warning("no answer from Rasa for update %s: %s", update.update_id, exc)
                 answer = []
+            finally:
+                metrics.current().rasa_seconds.labels(outcome).observe(time.monotonic() - started)
         if not answer and self._desk.enabled:
             # Rasa or the action server failed: a person answers instead of nobody.
             answer = [{"custom": {"handoff": {"reason": "bot_unavailable", "message": text}}}]

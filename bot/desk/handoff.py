@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram import Message as TelegramMessage
 
-from bot import replies
+from bot import metrics, replies
 from bot.desk import assign, cards, lifecycle, waits
 from bot.desk.texts import CANCELLED_NOTICE, COMMENT_NOTICE, CSAT_NOTICE, EDITED, RELAY_HEADER
 from bot.desk.unit import DONE, Unit, record_number
@@ -45,6 +45,7 @@ def escalate(u: Unit, conversation: Conversation, *, reason: str, context: dict[
     handoff, _ = handoffs.open_handoff(
         u.session, conversation=conversation, ticket=ticket, reason=reason, context=context
     )
+    metrics.current().handoff(reason)
     _link_article_use(u, conversation, handoff, context)
     hours, now = u.settings.business_hours, utcnow()
     bot_down = replies.HANDOFF_BOT_DOWN if reason == "bot_unavailable" else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot import replies
+from bot import metrics, replies
 from bot.config import Settings
 from bot.desk import briefing, cards, waits
 from bot.desk.texts import (
@@ -71,6 +71,7 @@ def claim(u: Unit, ticket_id: int, agent_id: int) -> str | None:
         handoff, _ = handoffs.open_handoff(
             u.session, conversation=conversation, ticket=ticket, reason="agent", context={}
         )
+        metrics.current().handoff("agent")
     if handoff.ticket_id != ticket.id:
         return f"This customer is being helped on {handoff.ticket.reference}."
     if not handoffs.claim(u.session, handoff.id, agent):
@@ -189,6 +190,7 @@ def reopen(u: Unit, conversation: Conversation, last: Handoff) -> Handoff:
     handoff, _ = handoffs.open_handoff(
         u.session, conversation=conversation, ticket=ticket, reason="reopened", context={}
     )
+    metrics.current().handoff("reopened")
     u.set_status(conversation, ticket, TicketStatus.IN_PROGRESS)
     agent = last.agent
     if agent is not None and agent.private_chat_id and handoffs.claim(u.session, handoff.id, agent):

@@ -6,11 +6,13 @@ import asyncio
 import hmac
 import logging
 import warnings
+from typing import Any
 
 from aiohttp import web
 from telegram import Bot, Update
 from telegram.error import Conflict, TelegramError
 
+from bot import metrics
 from bot.storage import inbox
 from bot.storage.db import Sessions
 from bot.telegram.dispatch import ChatDispatcher, chat_key
@@ -21,6 +23,12 @@ warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates' instead
 POLL_TIMEOUT = 25
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PATH = "/telegram"
+
+
+def update_kind(payload: dict[str, Any]) -> str:
+    """What an update carries (message, edited_message, callback_query, chat_member, ...), for counting."""
+    kind = next((key for key in payload if key != "update_id"), "")
+    return kind if kind in Update.ALL_TYPES else "other"
 
 
 class Intake:
@@ -72,6 +80,7 @@ class Intake:
             payload=raw if raw is not None else update.to_dict(),
         )
         if is_new:
+            metrics.current().updates.labels(update_kind(raw or update.to_dict())).inc()
             self._dispatcher.submit(update)
 
     def problem(self) -> str | None:

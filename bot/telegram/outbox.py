@@ -16,7 +16,7 @@ from telegram import Message as TelegramMessage
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from bot import clock
+from bot import clock, metrics
 from bot.faults import failpoint
 from bot.storage import copies, transcript
 from bot.storage.db import Sessions
@@ -62,6 +62,12 @@ def retry_seconds(exc: RetryAfter) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         wait = exc.retry_after
     return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
+def _count_sent(messages: Sequence[Message]) -> None:
+    counter = metrics.current().messages_out
+    for each in messages:
+        counter.labels(each.kind).inc()
 
 
 class Outbox:
@@ -216,6 +222,7 @@ class Outbox:
     def _wait(self, chat_id: int, exc: RetryAfter) -> None:
         """Hold this chat's messages back for as long as Telegram asked."""
         wait = retry_seconds(exc)
+        metrics.current().retry_after.labels("group" if group_queue.is_group(chat_id) else "private").inc()
         loop = asyncio.get_running_loop()
         self._not_before[chat_id] = max(self._not_before.get(chat_id, 0.0), loop.time() + wait)
         # Sent again as soon as the wait is over (an agent's cards one a second), not at the next retry round.
@@ -316,6 +323,7 @@ class Outbox:
         try:
             if album:
                 ids = await self._send_album([message, *together])
+                _count_sent((message, *together))
                 await self._mark(
                     [(each, copied.message_id, None) for each, copied in zip((message, *together), ids, strict=True)]
                 )
@@ -334,6 +342,7 @@ class Outbox:
         except (NetworkError, TelegramError) as exc:
             log.warning("reply %s to chat %s not delivered yet: %s", message.id, message.chat_id, exc)
             return False
+        _count_sent((message, *together))
         failpoint(None, "after-send", message.chat_id)  # tests: sent, not yet marked sent (a restart sends it again)
         document = getattr(sent, "document", None)
         sent_as, file_id = getattr(sent, "message_id", None), document.file_id if document else None

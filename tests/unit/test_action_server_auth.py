@@ -31,6 +31,7 @@ from devstack.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "action-server-test-token-0123456789"
+METRICS_TOKEN = "action-server-metrics-token-0123456789"
 CHAT = 42
 FORGED_PHOTOS = [f"photo{n}" for n in range(5000)]
 
@@ -51,6 +52,15 @@ class ActionServer:
                 return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")
+
+    def scrape(self, token: str | None = METRICS_TOKEN) -> tuple[int, str]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/metrics", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
 
     def tickets(self) -> list[Ticket]:
         async def read() -> list[Ticket]:
@@ -98,6 +108,7 @@ def action_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActionSe
         "DATABASE_URL": database_url,
         "ACTION_SERVER_URL": f"http://127.0.0.1:{port}/webhook",
         "ACTIONS_TOKEN": TOKEN,
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     with open(var / "actions.log", "wb") as log:
         process = subprocess.Popen(

@@ -101,7 +101,12 @@ async def test_a_missing_token_is_said_missing_and_never_generated_by_the_doctor
     assert found["actions"].detail.startswith("refused: no ACTIONS_TOKEN here")
     assert not (tmp_path / "tokens").exists()
     lines = doctor.configuration(settings, {}).lines
-    assert [line.split()[0] for line in lines if "(missing:" in line] == ["ACTIONS_TOKEN", "RASA_TOKEN", "APP_TOKEN"]
+    assert [line.split()[0] for line in lines if "(missing:" in line] == [
+        "ACTIONS_TOKEN",
+        "RASA_TOKEN",
+        "APP_TOKEN",
+        "METRICS_TOKEN",
+    ]
 
 
 @pytest.mark.parametrize("env", [RIGHT, {}])
