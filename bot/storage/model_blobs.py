@@ -9,7 +9,7 @@ holds more than one chunk in memory. Plain functions of a Session (run with `awa
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, select
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -69,7 +69,7 @@ def begin(session: Session, fingerprint: str, name: str, size: int, sha256: str)
 
 def add_chunk(session: Session, fingerprint: str, number: int, data: bytes) -> None:
     """Write one chunk of a model claimed with `begin` (nothing of it is kept in the session)."""
-    session.execute(ModelChunk.__table__.insert().values(fingerprint=fingerprint, number=number, data=data))
+    session.execute(insert(ModelChunk).values(fingerprint=fingerprint, number=number, data=data))
 
 
 def chunk(session: Session, fingerprint: str, number: int) -> bytes | None:
