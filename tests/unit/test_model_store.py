@@ -201,3 +201,18 @@ async def test_a_model_trained_on_one_machine_is_not_trained_again_on_another_an
             assert response.status == 200 and await response.read() == MODEL
         first_version = await one.read(versions.get_version, first)
         assert first_version.fingerprint == response.headers["ETag"]
+
+
+async def test_the_doctor_finds_the_live_model_in_the_database_with_no_file_on_this_machine(
+    database: str, tmp_path: Path
+) -> None:
+    from bot.ops import doctor
+
+    settings = load_settings({"FRONTLINE_VAR": str(tmp_path / "var"), "DATABASE_URL": database})
+    async with instance(database) as sessions:
+        path = _model(tmp_path / "trained", "f5")
+        await model_store.store_for(sessions, tmp_path / "trained").put(path, "f5")
+        await _live(sessions, path, "f5")
+    live, in_database = await doctor.live_model(settings)
+    assert (live, in_database) == ("f5.tar.gz", True)
+    assert doctor.model(settings, live, in_database).status == "OK"
