@@ -216,3 +216,40 @@ async def test_the_doctor_finds_the_live_model_in_the_database_with_no_file_on_t
     live, in_database = await doctor.live_model(settings)
     assert (live, in_database) == ("f5.tar.gz", True)
     assert doctor.model(settings, live, in_database).status == "OK"
+
+
+def test_frontline_train_on_another_machine_finds_the_model_in_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`frontline train` stores its model in PostgreSQL; run on a second machine (another FRONTLINE_VAR), it trains
+    nothing and finds that model live."""
+    from bot.content import commands
+
+    trained: list[Path] = []
+
+    def rasa_train(settings, *, force, content_dir, files):  # type: ignore[no-untyped-def]
+        path = _model(settings.models_dir, commands.fingerprint(settings, files))
+        trained.append(path)
+        return path
+
+    monkeypatch.setattr(commands, "rasa_train", rasa_train)
+    url = asyncio.run(_fresh_postgres_database())
+    try:
+        engine = create_engine(url)
+        asyncio.run(migrate(engine))
+        asyncio.run(engine.dispose())
+        for machine in ("a", "b"):
+            assert commands.train(load_settings({"FRONTLINE_VAR": str(tmp_path / machine), "DATABASE_URL": url})) == 0
+        assert [path.parent.parent.name for path in trained] == ["a"]
+        assert "live already" in capsys.readouterr().out.splitlines()[-1]
+        trained[0].unlink()
+
+        async def served() -> bytes:
+            async with instance(url) as sessions:
+                live = await sessions.read(versions.live_version)
+                stored = await model_store.store_for(sessions, tmp_path / "b").open(live.fingerprint)
+                return b"".join([piece async for piece in stored.pieces])
+
+        assert asyncio.run(served()) == MODEL
+    finally:
+        asyncio.run(_drop_postgres_database(url))
