@@ -3,6 +3,7 @@ are held, the engine's pool stays free for the work they guard."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -78,3 +79,31 @@ async def test_a_lock_after_the_locks_connection_was_lost_is_taken_on_a_new_one(
                 assert (await _lock_holders(engine))[0] != pid
         finally:
             await locks.close()
+
+
+async def test_a_lock_taken_for_a_caller_cancelled_meanwhile_is_released(database: str) -> None:
+    """The caller is cancelled while its lock is being taken on the shared connection: the statement still runs
+    (the connection stays in a known state for the others) and the lock it took is let go, not leaked."""
+    from bot.telegram import locks as module
+
+    async with _engine(database) as engine:
+        locks, other_worker = PostgresLocks(engine), PostgresLocks(engine)
+        try:
+
+            async def take() -> None:
+                async with locks.try_hold("desk", 0):
+                    raise AssertionError("the caller was cancelled before it held the lock")
+
+            async with locks._talking:  # another statement is on the connection: the caller waits its turn
+                caller = asyncio.create_task(take())
+                while not locks._talking._waiters:
+                    await asyncio.sleep(0)
+                caller.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await caller
+            await asyncio.gather(*list(module._background))
+            async with other_worker.try_hold("desk", 0) as held:
+                assert held is True
+        finally:
+            await locks.close()
+            await other_worker.close()
