@@ -175,7 +175,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         several = settings.app_workers > 1
         if several:
             # Several workers share the webhook: cross-process try-locks keep each chat in order and single-sent.
-            shared = PostgresLocks(engine)
+            shared = PostgresLocks(engine)  # (on a connection of their own: they take nothing from the pool)
+            stack.push_async_callback(shared.close)
             outbox.shared = desk.shared = shared
 
         async def handle(update: Update) -> None:
