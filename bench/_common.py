@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import statistics
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -95,6 +97,49 @@ def peak_memory_mib(pid: int) -> dict[str, float | None]:
         "vm_hwm_mib": round(own / 1024, 1) if own is not None else None,
         "children_vm_hwm_mib": round(sum(children) / 1024, 1) if children else None,
     }
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds from the text of /proc/<pid>/stat (utime and stime, fields 14 and 15)."""
+    fields = stat.rsplit(")", 1)[1].split()  # the command name, in parentheses, may hold spaces
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants so far (0 for one that is gone)."""
+    total = 0.0
+    for one in (pid, *_descendants(pid)):
+        try:
+            total += stat_cpu_seconds(Path(f"/proc/{one}/stat").read_text())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def stack_cpu(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each process of a running stack (each its own process: the emulator apart)."""
+    return {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float], messages: int) -> dict[str, dict[str, float | None]]:
+    """CPU seconds each process used between two readings, and per message in milliseconds."""
+    return {
+        name: {
+            "seconds": round(after[name] - before[name], 2),
+            "ms_per_message": round(1000 * (after[name] - before[name]) / messages, 1) if messages else None,
+        }
+        for name in before
+        if name in after
+    }
+
+
+def median(values: Sequence[float | int | None]) -> float | None:
+    """The median of the figures that are there (None when none is)."""
+    present = [value for value in values if value is not None]
+    return round(statistics.median(present), 2) if present else None
 
 
 def stack_memory(stack: Stack) -> dict[str, dict[str, float | None]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import tempfile
 import time
@@ -20,11 +19,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench._common import _descendants, heldout, measure_on_stack, table
+from bench._common import cpu_seconds, heldout, measure_on_stack, table
 from bot.emulator.client import EmulatorClient
 from devstack.stack import Stack
 
-TICKS = os.sysconf("SC_CLK_TCK")
 GENERIC = (
     "asyncio/",
     "threading.py",
@@ -40,18 +38,6 @@ IDLE = (
     "_worker (concurrent/futures/thread.py",
     "_connection_worker_thread (aiosqlite/core.py:59)",
 )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants so far (0 for one that is gone)."""
-    total = 0.0
-    for one in (pid, *_descendants(pid)):
-        try:
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
 
 
 def busiest(raw_profile: str, top: int = 12) -> list[tuple[str, float]]:

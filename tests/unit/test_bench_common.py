@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
-from bench._common import is_new_message, percentile, ratio, summary, table, vm_hwm_kib
+from bench._common import (
+    cpu_used,
+    is_new_message,
+    median,
+    percentile,
+    ratio,
+    stat_cpu_seconds,
+    summary,
+    table,
+    vm_hwm_kib,
+)
+from bench.answers import Step
 from bench.chat import next_sweep_size
 from bench.customers import Phrases, scripts
 
@@ -69,18 +81,19 @@ def test_only_new_messages_count_as_replies() -> None:
 
 
 def test_scripts_greet_ask_and_every_other_one_drops_a_complaint() -> None:
-    phrases = Phrases(greetings=["hi"], questions=["q1", "q2", "q3", "q4"], complaints=["broken"], drops=["never mind"])
+    questions = [Step(f"q{i}", f"faq/topic{i}") for i in range(1, 5)]
+    phrases = Phrases(greetings=["hi"], questions=questions, complaints=["broken"], drops=["never mind"])
     conversations = scripts(6, phrases)
     assert len(conversations) == 6
     for index, turns in enumerate(conversations):
-        assert turns[0] == "hi"
+        assert turns[0] == Step("hi", "greet")
         if index % 2:
-            assert turns[-2:] == ["broken", "never mind"]
-            questions = turns[1:-2]
+            assert turns[-2:] == [Step("broken", "complain"), Step("never mind", "stop")]
+            asked = turns[1:-2]
         else:
-            questions = turns[1:]
-        assert 2 <= len(questions) <= 3 and len(set(questions)) == len(questions)
-        assert set(questions) <= set(phrases.questions)
+            asked = turns[1:]
+        assert 2 <= len(asked) <= 3 and len(set(asked)) == len(asked)
+        assert set(asked) <= set(questions), "each question keeps its own intent"
     assert scripts(6, phrases) == conversations, "the same seed gives the same conversations"
 
 
@@ -105,3 +118,27 @@ def test_the_sweep_climbs_until_a_size_fails_then_halves_the_gap() -> None:
     assert next_sweep_size(45, 50, sizes) is None, "closer than a step of 5"
     assert next_sweep_size(None, 10, sizes) == 5
     assert next_sweep_size(None, 5, sizes) is None
+
+
+STAT = "4242 (python -m bot (x)) S 1 4242 4242 0 -1 4194560 9000 0 0 0 250 50 7 3 20 0 12 0 100 900000 800 0"
+
+
+def test_cpu_time_is_user_plus_system_ticks_of_proc_stat() -> None:
+    # utime 250 and stime 50 ticks; the children's (7, 3) are not the process's own; a name may hold ") ".
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert stat_cpu_seconds(STAT) == pytest.approx(300 / ticks)
+
+
+def test_cpu_used_is_the_difference_per_process_and_per_message() -> None:
+    used = cpu_used({"app": 1.0, "emulator": 2.0}, {"app": 3.5, "emulator": 2.5}, messages=10)
+    assert used == {
+        "app": {"seconds": 2.5, "ms_per_message": 250.0},
+        "emulator": {"seconds": 0.5, "ms_per_message": 50.0},
+    }
+    assert cpu_used({"app": 1.0}, {"app": 2.0}, messages=0)["app"]["ms_per_message"] is None
+
+
+def test_the_median_skips_missing_figures() -> None:
+    assert median([3.0, None, 1.0, 2.0]) == 2.0
+    assert median([1.0, 4.0]) == 2.5
+    assert median([None, None]) is None
