@@ -18,6 +18,7 @@ from devstack.stack import PROCESSES as STACK_PROCESSES
 from devstack.stack import ROOT, Stack, running_stack
 
 SENDING = ("send", "copy", "forward")  # Bot API methods that put a new message in a chat (not edits)
+NOT_MESSAGES = ("sendchataction",)  # … except these: "typing…" is no message (and Telegram does not pace it)
 
 
 @cache
@@ -149,7 +150,24 @@ def stack_memory(stack: Stack) -> dict[str, dict[str, float | None]]:
 
 def is_new_message(entry: dict[str, Any]) -> bool:
     """Whether a sent-log entry is a new message from the bot (not an edit of an earlier one)."""
-    return entry["method"].lower().startswith(SENDING)
+    method = entry["method"].lower()
+    return method.startswith(SENDING) and method not in NOT_MESSAGES
+
+
+def held_by_flood(calls: Sequence[dict[str, Any]]) -> list[float]:
+    """For each message Telegram refused at first (429) and took later, the seconds from its first attempt to the
+    one accepted: how long flood limits held it back (a message is its chat and its text; calls in log order)."""
+    first_refused: dict[tuple[Any, Any], float] = {}
+    held = []
+    for call in calls:
+        if not is_new_message(call):
+            continue
+        key = (call["params"].get("chat_id"), call["params"].get("text") or call["params"].get("caption"))
+        if call["status"] == 429:
+            first_refused.setdefault(key, call["time"])
+        elif call["status"] == 200 and key in first_refused:
+            held.append(call["time"] - first_refused.pop(key))
+    return held
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -219,7 +219,8 @@ def print_report(result: dict[str, Any]) -> None:
         flood = run["frontline_via_emulator"]["flood"]
         print(
             f"run {number}: Bot API sends {flood['sends']}: 429 {flood['429']} (private chats {flood['429_private']}, "
-            f"groups {flood['429_group']}, retry_after {flood['retry_after_s']} s); calls {flood['methods']}"
+            f"groups {flood['429_group']}, retry_after {flood['retry_after_s']} s; a refused message held p50 "
+            f"{flood['held_by_429']['p50_ms']} / max {flood['held_by_429']['max_ms']} ms); calls {flood['methods']}"
         )
         for name in ("frontline_via_emulator", "bare_rasa_rest"):
             if run[name]["errors"]:

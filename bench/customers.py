@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from bench._common import heldout, is_new_message, summary
+from bench._common import held_by_flood, heldout, is_new_message, summary
 from bench.answers import Step, answers
 from bot.emulator.client import EmulatorClient, EmulatorClientError
 from bot.replies import HANDOFF_BOT_DOWN
@@ -290,4 +290,8 @@ class CallLog:
             "retry_after_s": sum(call.get("retry_after") or 0 for call in refused),
             "429_private": sum(1 for call in refused if int(call["params"].get("chat_id", 0)) > 0),
             "429_group": sum(1 for call in refused if int(call["params"].get("chat_id", 0)) < 0),
+            "held_by_429": summary(held_by_flood(calls)),
+            "private_held_by_429": summary(
+                held_by_flood([call for call in calls if int(call["params"].get("chat_id", 0) or 0) > 0])
+            ),
         }

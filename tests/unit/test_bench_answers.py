@@ -29,6 +29,7 @@ def test_a_question_is_answered_by_its_own_faq_response_only() -> None:
     assert expected("faq/delivery_time", "  Delivery takes 2–4 working days (£4.99).\n"), "surrounding space"
     assert not expected("faq/delivery_time", "You can return anything within 30 days."), "another topic's answer"
     assert not expected("faq/delivery_time", "Delivery takes 2-4 working days"), "a part or a look-alike"
+    assert not expected("faq/delivery_time", "One moment. Delivery takes 2–4 working days (£4.99)."), "a whole message"
 
 
 def test_an_acknowledgement_or_the_follow_up_never_answers() -> None:

@@ -28,12 +28,12 @@ def run(p50: float, p95: float, rasa_p50: float, rasa_p95: float, *, handoffs: i
 
 def test_ratios_are_taken_within_each_run_then_their_median() -> None:
     # Run 2 is slow on both sides: its ratio is what counts, not a ratio of medians.
-    runs = [run(30, 60, 20, 50), run(300, 600, 100, 300), run(40, 90, 20, 60)]
+    runs = [run(30, 60, 10, 50), run(300, 600, 100, 300), run(40, 90, 20, 30)]
     middle = median_of_runs(runs)
     assert middle["frontline_p50_ms"] == 40
     assert middle["rasa_p50_ms"] == 20
-    assert middle["p50_ratio"] == 2.0  # of 1.5, 3.0, 2.0
-    assert middle["p95_ratio"] == 1.5  # of 1.2, 2.0, 1.5
+    assert middle["p50_ratio"] == 3.0, "the median of 3.0, 3.0, 2.0, not 40 / 20"
+    assert middle["p95_ratio"] == 2.0, "the median of 1.2, 2.0, 3.0, not 90 / 50"
     assert middle["frontline_cpu_ms_per_message"] == {"app": 40, "emulator": 1.0}
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from bench._common import (
     cpu_used,
+    held_by_flood,
     is_new_message,
     median,
     percentile,
@@ -78,6 +79,24 @@ def test_only_new_messages_count_as_replies() -> None:
     assert is_new_message({"method": "copyMessage"})
     assert not is_new_message({"method": "editMessageText"})
     assert not is_new_message({"method": "editMessageReplyMarkup"})
+    assert not is_new_message({"method": "sendChatAction"}), "typing… is no message"
+
+
+def call(chat: int, text: str, status: int, at: float, method: str = "sendMessage") -> dict:
+    return {"method": method, "params": {"chat_id": chat, "text": text}, "status": status, "time": at}
+
+
+def test_a_message_is_held_by_flood_limits_from_its_first_refusal_to_its_acceptance() -> None:
+    calls = [
+        call(7, "answer", 429, 10.0),
+        call(8, "other", 200, 10.1),
+        call(7, "answer", 429, 11.0),
+        call(7, "typing", 429, 11.2, method="sendChatAction"),
+        call(7, "answer", 200, 12.5),
+        call(7, "next", 200, 12.6),
+        call(9, "never taken", 429, 13.0),
+    ]
+    assert held_by_flood(calls) == [2.5], "only a message refused, then taken; a chat action is no message"
 
 
 def test_scripts_greet_ask_and_every_other_one_drops_a_complaint() -> None:
