@@ -137,6 +137,20 @@ def cpu_used(before: dict[str, float], after: dict[str, float], messages: int) -
     }
 
 
+async def settle(stack: Stack, *, quiet: float = 0.25, longest: float = 120.0) -> float:
+    """Wait until the stack's processes together use less than `quiet` of a core for a second (the action server
+    builds its help-center index after it starts: a run measured meanwhile shares the cores with that), for at most
+    `longest` seconds; the seconds waited."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while loop.time() - started < longest:
+        before = sum(stack_cpu(stack).values())
+        await asyncio.sleep(1.0)
+        if sum(stack_cpu(stack).values()) - before < quiet:
+            break
+    return round(loop.time() - started, 1)
+
+
 def median(values: Sequence[float | int | None]) -> float | None:
     """The median of the figures that are there (None when none is)."""
     present = [value for value in values if value is not None]

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from bench._common import cpu_used, measure_on_stack, memory_table, ratio, stack_cpu, table
+from bench._common import cpu_used, measure_on_stack, memory_table, ratio, settle, stack_cpu, table
 from bench.chat_runs import goal_table, goals, median_of_runs
 from bench.customers import (
     START_SPREAD,
@@ -38,6 +38,7 @@ from bench.customers import (
     scripts,
     understood_phrases,
 )
+from bench.hops import hops
 from bot.emulator.client import EmulatorClient
 from devstack.stack import Stack
 
@@ -69,6 +70,7 @@ async def run_frontline(
         result = tally.report(len(users), time.monotonic() - started)
         result["cpu"] = cpu_used(cpu_before, stack_cpu(stack), tally.messages)
         result["flood"] = await calls.statuses()
+        result["hops"] = hops(tally.steps, calls.last)
     return result
 
 
@@ -115,6 +117,7 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             "drops": len(phrases.drops),
         },
     }
+    settings["settled_seconds"] = await settle(stack)  # the stack's start-up work done before the first run
     runs = []
     for run in range(args.runs):
         frontline = await run_frontline(stack, conversations, think=args.think, timeout=args.timeout)
@@ -221,6 +224,14 @@ def print_report(result: dict[str, Any]) -> None:
             f"run {number}: Bot API sends {flood['sends']}: 429 {flood['429']} (private chats {flood['429_private']}, "
             f"groups {flood['429_group']}, retry_after {flood['retry_after_s']} s; a refused message held p50 "
             f"{flood['held_by_429']['p50_ms']} / max {flood['held_by_429']['max_ms']} ms); calls {flood['methods']}"
+        )
+        way = run["frontline_via_emulator"]["hops"]
+        print(
+            f"  where a step's time goes (p50 / p95 ms): intake {way['intake']['p50_ms']} / {way['intake']['p95_ms']}"
+            f", app and Rasa {way['app_and_rasa']['p50_ms']} / {way['app_and_rasa']['p95_ms']}, send "
+            f"{way['send']['p50_ms']} / {way['send']['p95_ms']}; bare Rasa {run['bare_rasa_rest']['latency']['p50_ms']}"
+            f" / {run['bare_rasa_rest']['latency']['p95_ms']}; typing on the way in {way['with_typing']} of "
+            f"{way['steps']} steps"
         )
         for name in ("frontline_via_emulator", "bare_rasa_rest"):
             if run[name]["errors"]:

@@ -22,6 +22,7 @@ import aiohttp
 
 from bench._common import held_by_flood, heldout, is_new_message, summary
 from bench.answers import Step, answers
+from bench.hops import Answered
 from bot.emulator.client import EmulatorClient, EmulatorClientError
 from bot.replies import HANDOFF_BOT_DOWN
 
@@ -102,6 +103,7 @@ class Tally:
     handoffs: int = 0  # customers handed to a person because Rasa did not answer in time: failures
     messages: int = 0
     answered: int = 0
+    steps: list[Answered] = field(default_factory=list)  # through the emulator: for bench/hops.py
 
     def report(self, customers: int, seconds: float) -> dict[str, Any]:
         return {
@@ -186,6 +188,7 @@ async def frontline_customer(
         else:
             tally.answered += 1
             tally.latencies.append(max(0.0, seen.answer["time"] - accepted))
+            tally.steps.append(Answered(user_id, accepted, seen.answer["time"]))
         await asyncio.sleep(think)
 
 
@@ -269,6 +272,7 @@ class CallLog:
     def __init__(self, emulator: EmulatorClient) -> None:
         self._emulator = emulator
         self._after = 0
+        self.last: list[dict[str, Any]] = []  # the calls the last `statuses` read
 
     async def skip(self) -> None:
         """Start counting from now."""
@@ -280,6 +284,7 @@ class CallLog:
         await asyncio.sleep(0.5)  # let calls in flight be answered
         calls = await self._emulator.calls(after=self._after)
         self._after = calls[-1]["seq"] if calls else self._after
+        self.last = calls
         sends = [call for call in calls if is_new_message(call)]
         refused = [call for call in sends if call["status"] == 429]
         return {
