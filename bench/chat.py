@@ -38,7 +38,7 @@ from bench.customers import (
     scripts,
     understood_phrases,
 )
-from bench.hops import hops
+from bench.hops import hops, rasa_own, rasa_turns
 from bot.emulator.client import EmulatorClient
 from devstack.stack import Stack
 
@@ -70,8 +70,20 @@ async def run_frontline(
         result = tally.report(len(users), time.monotonic() - started)
         result["cpu"] = cpu_used(cpu_before, stack_cpu(stack), tally.messages)
         result["flood"] = await calls.statuses()
-        result["hops"] = hops(tally.steps, calls.last)
+        turns = await _turns(stack, {user: f"tg-{user}" for user in users})
+        result["hops"] = hops(tally.steps, calls.last, turns)
     return result
+
+
+async def _turns(stack: Stack, senders: dict[int, str]) -> dict[int, list[tuple[float, float]]]:
+    """Each conversation's turns in Rasa's tracker (bench/hops.py), read after the run."""
+    turns = {}
+    async with aiohttp.ClientSession() as http:
+        for key, sender in senders.items():
+            async with http.get(stack.rasa_api(f"/conversations/{sender}/tracker")) as response:
+                events = (await response.json()).get("events") or [] if response.status == 200 else []
+            turns[key] = rasa_turns(events)
+    return turns
 
 
 async def run_rasa(
@@ -99,7 +111,9 @@ async def run_rasa(
         )
         result = tally.report(len(conversations), time.monotonic() - started)
         result["cpu"] = cpu_used(cpu_before, stack_cpu(stack), tally.messages)
-        return result
+    senders = {index: f"bench-{tag}-{index}" for index in range(len(conversations))}
+    result["rasa_own"] = rasa_own([turn for each in (await _turns(stack, senders)).values() for turn in each])
+    return result
 
 
 async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
@@ -233,6 +247,13 @@ def print_report(result: dict[str, Any]) -> None:
             f" / {run['bare_rasa_rest']['latency']['p95_ms']}; typing on the way in {way['with_typing']} of "
             f"{way['steps']} steps"
         )
+        if "rasa" in way:
+            print(
+                f"    of app and Rasa (p50 / p95 ms): to Rasa {way['to_rasa']['p50_ms']} / {way['to_rasa']['p95_ms']}, "
+                f"Rasa's own {way['rasa']['p50_ms']} / {way['rasa']['p95_ms']}, after Rasa "
+                f"{way['after_rasa']['p50_ms']} / {way['after_rasa']['p95_ms']}; bare Rasa's own "
+                f"{run['bare_rasa_rest']['rasa_own']['p50_ms']} / {run['bare_rasa_rest']['rasa_own']['p95_ms']}"
+            )
         for name in ("frontline_via_emulator", "bare_rasa_rest"):
             if run[name]["errors"]:
                 print(f"  errors ({name}): {run[name]['errors']}")

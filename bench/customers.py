@@ -167,6 +167,7 @@ async def frontline_customer(
         if stop is not None and stop.is_set():
             return
         after = (await emulator.sent(user_id)).last
+        sending = time.time()
         try:
             await emulator.send_text(user_id, step.text)
         except (EmulatorClientError, aiohttp.ClientError) as exc:
@@ -188,7 +189,7 @@ async def frontline_customer(
         else:
             tally.answered += 1
             tally.latencies.append(max(0.0, seen.answer["time"] - accepted))
-            tally.steps.append(Answered(user_id, accepted, seen.answer["time"]))
+            tally.steps.append(Answered(user_id, sending, seen.answer["time"]))
         await asyncio.sleep(think)
 
 
