@@ -184,6 +184,16 @@ def held_by_flood(calls: Sequence[dict[str, Any]]) -> list[float]:
     return held
 
 
+def peak_in_window(moments: Sequence[float], window: float = 1.0) -> int:
+    """The most moments in any `window` seconds (Telegram's overall limit counts messages in a rolling second)."""
+    ordered, peak, low = sorted(moments), 0, 0
+    for high, moment in enumerate(ordered):
+        while moment - ordered[low] >= window:
+            low += 1
+        peak = max(peak, high - low + 1)
+    return peak
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain text table, the first column left-aligned, the others right-aligned."""
     cells = [[str(cell) if cell is not None else "-" for cell in row] for row in [header, *rows]]

@@ -237,7 +237,9 @@ def print_report(result: dict[str, Any]) -> None:
         print(
             f"run {number}: Bot API sends {flood['sends']}: 429 {flood['429']} (private chats {flood['429_private']}, "
             f"groups {flood['429_group']}, retry_after {flood['retry_after_s']} s; a refused message held p50 "
-            f"{flood['held_by_429']['p50_ms']} / max {flood['held_by_429']['max_ms']} ms); calls {flood['methods']}"
+            f"{flood['held_by_429']['p50_ms']} / max {flood['held_by_429']['max_ms']} ms); most in a second: "
+            f"{flood['peak_sends_per_second']} messages, {flood['peak_calls_per_second']} calls to chats; "
+            f"calls {flood['methods']}"
         )
         way = run["frontline_via_emulator"]["hops"]
         print(
@@ -296,11 +298,14 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=50, help="concurrent customers (default 50)")
     parser.add_argument("--think", type=float, default=1.0, help="seconds a customer waits after a reply (default 1)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a reply (default 30)")
+    parser.add_argument(
+        "--database", help="an empty PostgreSQL database's URL: the stack on it instead of SQLite files"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs of each configuration, medians reported (default 3)")
     parser.add_argument("--sweep", action="store_true", help="also find the largest N with p95 under 1 s")
     parser.add_argument("--sweep-budget", type=float, default=240.0, help="no new sweep step after this many seconds")
     args = parser.parse_args()
-    measure_on_stack("chat", lambda stack: _measure(stack, args), print_report)
+    measure_on_stack("chat", lambda stack: _measure(stack, args), print_report, database=args.database)
 
 
 if __name__ == "__main__":

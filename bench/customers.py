@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from bench._common import held_by_flood, heldout, is_new_message, summary
+from bench._common import held_by_flood, heldout, is_new_message, peak_in_window, summary
 from bench.answers import Step, answers
 from bench.hops import Answered
 from bot.emulator.client import EmulatorClient, EmulatorClientError
@@ -297,6 +297,12 @@ class CallLog:
             "429_private": sum(1 for call in refused if int(call["params"].get("chat_id", 0)) > 0),
             "429_group": sum(1 for call in refused if int(call["params"].get("chat_id", 0)) < 0),
             "held_by_429": summary(held_by_flood(calls)),
+            # Telegram counts 30 messages a second overall: the most that reached it in any second, and with the
+            # chat actions (which python-telegram-bot's limiter in the app counts too).
+            "peak_sends_per_second": peak_in_window([call["time"] for call in sends]),
+            "peak_calls_per_second": peak_in_window(
+                [call["time"] for call in calls if call["params"].get("chat_id") is not None]
+            ),
             "private_held_by_429": summary(
                 held_by_flood([call for call in calls if int(call["params"].get("chat_id", 0) or 0) > 0])
             ),

@@ -12,6 +12,7 @@ from bench._common import (
     held_by_flood,
     is_new_message,
     median,
+    peak_in_window,
     percentile,
     ratio,
     stat_cpu_seconds,
@@ -161,3 +162,12 @@ def test_the_median_skips_missing_figures() -> None:
     assert median([3.0, None, 1.0, 2.0]) == 2.0
     assert median([1.0, 4.0]) == 2.5
     assert median([None, None]) is None
+
+
+def test_the_peak_counts_the_most_moments_in_any_rolling_second() -> None:
+    assert peak_in_window([]) == 0
+    assert peak_in_window([5.0]) == 1
+    # 10.0 to 10.9 holds four, and so do 10.2 to 11.0 and 10.5 to 11.4; none holds five.
+    assert peak_in_window([11.4, 10.0, 10.2, 10.5, 10.9, 11.0]) == 4
+    assert peak_in_window([0.0, 1.0, 2.0]) == 1, "a second apart is not within the same second"
+    assert peak_in_window([0.0, 0.5, 1.0], window=2.0) == 3
