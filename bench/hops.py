@@ -9,8 +9,9 @@ For each answered step (its chat, when the customer began to send its message, w
 - `typing`: whether a chat action was sent in the chat on the way (the app shows "typing…" after 0.5 s).
 With Rasa's trackers (its events carry the times Rasa took a message and uttered each answer), `app_and_rasa` splits
 further: `to_rasa` (the app's intake to Rasa's taking the message: the inbox, the arrival's transaction, the HTTP
-call), `rasa` (Rasa's own time, its actions and NLG calls included) and `after_rasa` (from Rasa's last utterance to
-the answer's send: the HTTP answer, the typing action let finish, the record's transaction, the chat's lock).
+call, and Rasa's NLU, as Rasa stamps a message once it has parsed it), `rasa` (Rasa's policies, actions and NLG calls)
+and `after_rasa` (from Rasa's last utterance to the answer's send: Rasa's tracker save and HTTP answer, then the
+typing action let finish, the record's transaction, the chat's lock, python-telegram-bot's rate limiter).
 """
 
 from __future__ import annotations
