@@ -2,8 +2,9 @@
 
 A step's latency ends at the message that answers it, never at an acknowledgement, a typing action or the follow-up
 ("Is there anything else I can help you with?"). The answer is a rendering of one of the responses its intent is
-answered with (ANSWERED_BY): a FAQ question by `utter_faq/<topic>`, a greeting by one of the greetings, a complaint
-by the apology that names the problem, a "never mind" during the complaint by `utter_complaint_stopped`. Both sides
+answered with (ANSWERED_BY): a FAQ question by `utter_faq/<topic>` or, when the classifier is not sure of the topic
+(actions/faq.py), by a help-center article (`utter_help_center_answer…`); a greeting by one of the greetings, a
+complaint by the apology that names the problem, a "never mind" during the complaint by `utter_complaint_stopped`. Both sides
 of bench/chat.py use this one definition: through the emulator the latency runs to the first message in the chat
 that is such a rendering; for Rasa's REST channel its answer must hold one, or the step is an error.
 """
@@ -25,6 +26,7 @@ ANSWERED_BY: dict[str, tuple[str, ...]] = {
     "complain": ("utter_complaint_ack*", "utter_complaint_resumed"),
     "stop": ("utter_complaint_stopped",),
 }
+FAQ_ALSO = ("utter_help_center_answer*",)  # a FAQ question the classifier is unsure of may get an article instead
 _SLOT = re.compile(r"\{[a-z_][a-z0-9_]*\}")
 
 
@@ -44,13 +46,13 @@ def template_pattern(template: str) -> re.Pattern[str]:
 
 def response_names(intent: str, responses: dict[str, Any]) -> list[str]:
     """The names of the responses that answer `intent` (`faq/<topic>`: `utter_faq/<topic>`), KeyError if none."""
-    wanted = (f"utter_{intent}",) if intent.startswith("faq/") else ANSWERED_BY[intent]
+    wanted = (f"utter_{intent}", *FAQ_ALSO) if intent.startswith("faq/") else ANSWERED_BY[intent]
     names = [
         name
         for name in responses
         if any(name.startswith(one[:-1]) if one.endswith("*") else name == one for one in wanted)
     ]
-    if not names:
+    if not names or (intent.startswith("faq/") and f"utter_{intent}" not in names):
         raise KeyError(f"no response answers {intent!r}")
     return names
 

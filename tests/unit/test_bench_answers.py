@@ -17,6 +17,7 @@ RESPONSES = {
     "utter_complaint_resumed": [{"text": "Let's carry on."}],
     "utter_complaint_stopped": [{"text": "I've stopped here."}],
     "utter_ask_complaint_description": [{"text": "What happened?"}],
+    "utter_help_center_answer": [{"text": "{passage}\n\nFrom our help center: “{article_title}”\n\nDid that help?"}],
 }
 
 
@@ -30,6 +31,13 @@ def test_a_question_is_answered_by_its_own_faq_response_only() -> None:
     assert not expected("faq/delivery_time", "You can return anything within 30 days."), "another topic's answer"
     assert not expected("faq/delivery_time", "Delivery takes 2-4 working days"), "a part or a look-alike"
     assert not expected("faq/delivery_time", "One moment. Delivery takes 2–4 working days (£4.99)."), "a whole message"
+
+
+def test_a_question_the_classifier_is_unsure_of_may_be_answered_by_an_article() -> None:
+    article = "Parcels go out daily.\n\nFrom our help center: “Shipping”\n\nDid that help?"
+    assert expected("faq/delivery_time", article)
+    assert not expected("greet", article)
+    assert response_names("faq/returns_policy", RESPONSES) == ["utter_faq/returns_policy", "utter_help_center_answer"]
 
 
 def test_an_acknowledgement_or_the_follow_up_never_answers() -> None:
@@ -51,7 +59,6 @@ def test_slots_stand_for_some_text() -> None:
 
 
 def test_the_answering_responses_are_found_by_name_and_prefix() -> None:
-    assert response_names("faq/returns_policy", RESPONSES) == ["utter_faq/returns_policy"]
     assert response_names("complain", RESPONSES) == [
         "utter_complaint_ack",
         "utter_complaint_ack_no_name",
