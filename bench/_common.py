@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import statistics
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -16,6 +18,7 @@ from devstack.stack import PROCESSES as STACK_PROCESSES
 from devstack.stack import ROOT, Stack, running_stack
 
 SENDING = ("send", "copy", "forward")  # Bot API methods that put a new message in a chat (not edits)
+NOT_MESSAGES = ("sendchataction",)  # … except these: "typing…" is no message (and Telegram does not pace it)
 
 
 @cache
@@ -97,6 +100,63 @@ def peak_memory_mib(pid: int) -> dict[str, float | None]:
     }
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds from the text of /proc/<pid>/stat (utime and stime, fields 14 and 15)."""
+    fields = stat.rsplit(")", 1)[1].split()  # the command name, in parentheses, may hold spaces
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants so far (0 for one that is gone)."""
+    total = 0.0
+    for one in (pid, *_descendants(pid)):
+        try:
+            total += stat_cpu_seconds(Path(f"/proc/{one}/stat").read_text())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def stack_cpu(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each process of a running stack (each its own process: the emulator apart)."""
+    return {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float], messages: int) -> dict[str, dict[str, float | None]]:
+    """CPU seconds each process used between two readings, and per message in milliseconds."""
+    return {
+        name: {
+            "seconds": round(after[name] - before[name], 2),
+            "ms_per_message": round(1000 * (after[name] - before[name]) / messages, 1) if messages else None,
+        }
+        for name in before
+        if name in after
+    }
+
+
+async def settle(stack: Stack, *, quiet: float = 0.25, longest: float = 120.0) -> float:
+    """Wait until the stack's processes together use less than `quiet` of a core for a second (the action server
+    builds its help-center index after it starts: a run measured meanwhile shares the cores with that), for at most
+    `longest` seconds; the seconds waited."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while loop.time() - started < longest:
+        before = sum(stack_cpu(stack).values())
+        await asyncio.sleep(1.0)
+        if sum(stack_cpu(stack).values()) - before < quiet:
+            break
+    return round(loop.time() - started, 1)
+
+
+def median(values: Sequence[float | int | None]) -> float | None:
+    """The median of the figures that are there (None when none is)."""
+    present = [value for value in values if value is not None]
+    return round(statistics.median(present), 2) if present else None
+
+
 def stack_memory(stack: Stack) -> dict[str, dict[str, float | None]]:
     """Peak memory of each process of a running stack."""
     return {name: peak_memory_mib(stack.processes[name].pid) for name in STACK_PROCESSES if name in stack.processes}
@@ -104,7 +164,34 @@ def stack_memory(stack: Stack) -> dict[str, dict[str, float | None]]:
 
 def is_new_message(entry: dict[str, Any]) -> bool:
     """Whether a sent-log entry is a new message from the bot (not an edit of an earlier one)."""
-    return entry["method"].lower().startswith(SENDING)
+    method = entry["method"].lower()
+    return method.startswith(SENDING) and method not in NOT_MESSAGES
+
+
+def held_by_flood(calls: Sequence[dict[str, Any]]) -> list[float]:
+    """For each message Telegram refused at first (429) and took later, the seconds from its first attempt to the
+    one accepted: how long flood limits held it back (a message is its chat and its text; calls in log order)."""
+    first_refused: dict[tuple[Any, Any], float] = {}
+    held = []
+    for call in calls:
+        if not is_new_message(call):
+            continue
+        key = (call["params"].get("chat_id"), call["params"].get("text") or call["params"].get("caption"))
+        if call["status"] == 429:
+            first_refused.setdefault(key, call["time"])
+        elif call["status"] == 200 and key in first_refused:
+            held.append(call["time"] - first_refused.pop(key))
+    return held
+
+
+def peak_in_window(moments: Sequence[float], window: float = 1.0) -> int:
+    """The most moments in any `window` seconds (Telegram's overall limit counts messages in a rolling second)."""
+    ordered, peak, low = sorted(moments), 0, 0
+    for high, moment in enumerate(ordered):
+        while moment - ordered[low] >= window:
+            low += 1
+        peak = max(peak, high - low + 1)
+    return peak
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -276,7 +276,8 @@ def print_report(result: dict[str, Any]) -> None:
         print(
             f"\n{name.replace('_', ' ')}: {one['handoffs']} handoffs in {one['seconds']} s, errors {one['errors'] or 0}; "
             f"chat load {load['customers']} customers, {load['messages_per_second']} msg/s, p50 {load['latency']['p50_ms']} ms, "
-            f"p95 {load['latency']['p95_ms']} ms, errors {sum(load['errors'].values())}; "
+            f"p95 {load['latency']['p95_ms']} ms, errors {sum(load['errors'].values())}, bot-down handoffs "
+            f"{load['handoffs']}; "
             f"429s {flood['429']} (group {flood['429_group']}, private {flood['429_private']})"
         )
     if "fairness" in result:

@@ -4,7 +4,8 @@
 
 One customer asks N held-out FAQ questions through the emulator, one after another, on the full stack; the CPU
 time each process used meanwhile, divided by N, shows how Frontline's own work (app, actions, emulator) compares
-with Rasa's. With py-spy installed (`pip install py-spy`), `--py-spy` also samples the app and prints its busiest
+with Rasa's. With `--customers C`, C scripted customers talk at once instead (bench/chat.py's load: the app
+saturated), and the figures are per message of theirs. With py-spy installed (`pip install py-spy`), `--py-spy` also samples the app and prints its busiest
 functions. `--database postgresql+asyncpg://…` (an empty database) runs the stack on PostgreSQL instead of SQLite.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import tempfile
 import time
@@ -20,11 +20,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench._common import _descendants, heldout, measure_on_stack, table
+import aiohttp
+
+from bench._common import cpu_seconds, heldout, measure_on_stack, table
+from bench.chat import run_frontline
+from bench.customers import heldout_phrases, scripts, understood_phrases
 from bot.emulator.client import EmulatorClient
 from devstack.stack import Stack
 
-TICKS = os.sysconf("SC_CLK_TCK")
 GENERIC = (
     "asyncio/",
     "threading.py",
@@ -40,18 +43,6 @@ IDLE = (
     "_worker (concurrent/futures/thread.py",
     "_connection_worker_thread (aiosqlite/core.py:59)",
 )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants so far (0 for one that is gone)."""
-    total = 0.0
-    for one in (pid, *_descendants(pid)):
-        try:
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
 
 
 def busiest(raw_profile: str, top: int = 12) -> list[tuple[str, float]]:
@@ -75,6 +66,13 @@ async def _ask(emulator: EmulatorClient, user: int, text: str) -> None:
     after = (await emulator.sent(user)).last
     await emulator.send_text(user, text)
     await emulator.wait_for_text(user, after, timeout=30)
+
+
+async def _load(stack: Stack, customers: int) -> dict[str, Any]:
+    """`customers` scripted customers at once (bench/chat.py's conversations): the app saturated."""
+    async with aiohttp.ClientSession() as http:
+        phrases = await understood_phrases(http, stack.rasa_url, heldout_phrases(), stack.rasa_token)
+    return await run_frontline(stack, scripts(customers, phrases), think=1.0, timeout=30.0)
 
 
 async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
@@ -111,20 +109,27 @@ async def _measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
                 stderr=asyncio.subprocess.DEVNULL,
             )
         started = time.monotonic()
-        for text in questions:
-            await _ask(emulator, user, text)
+        if args.customers:
+            load = await _load(stack, args.customers)
+            messages = load["messages"]
+        else:
+            for text in questions:
+                await _ask(emulator, user, text)
+            messages = len(questions)
         wall = time.monotonic() - started
         after = {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
     result: dict[str, Any] = {
-        "messages": len(questions),
+        "messages": messages,
+        "customers": args.customers or 1,
         "wall_s": round(wall, 1),
-        "cpu_ms_per_message": {name: round(1000 * (after[name] - before[name]) / len(questions), 1) for name in before},
+        "cpu_ms_per_message": {name: round(1000 * (after[name] - before[name]) / messages, 1) for name in before},
         "idle_cpu_ms_per_second": {name: round(1000 * rate, 1) for name, rate in idle_rate.items()},
         "cpu_ms_per_message_less_idle": {
-            name: round(1000 * (after[name] - before[name] - idle_rate[name] * wall) / len(questions), 1)
-            for name in before
+            name: round(1000 * (after[name] - before[name] - idle_rate[name] * wall) / messages, 1) for name in before
         },
     }
+    if args.customers:
+        result["load"] = load
     if spy is not None:
         spy.send_signal(2)  # py-spy writes its profile on SIGINT
         await asyncio.wait_for(spy.wait(), 60)
@@ -148,9 +153,18 @@ def print_report(result: dict[str, Any]) -> None:
             ],
         )
     )
-    print(
-        f"{result['messages']} messages in {result['wall_s']} s (Telegram's one message a second per chat paces them)"
-    )
+    if "load" in result:
+        load = result["load"]
+        print(
+            f"{result['customers']} customers at once: {result['messages']} messages in {result['wall_s']} s, "
+            f"latency to the answer p50 {load['latency']['p50_ms']} / p95 {load['latency']['p95_ms']} ms, "
+            f"handoffs {load['handoffs']}, 429s {load['flood']['429']}"
+        )
+    else:
+        print(
+            f"{result['messages']} messages in {result['wall_s']} s "
+            "(Telegram's one message a second per chat paces them)"
+        )
     if result.get("app_busiest"):
         print(table(["the app's busiest functions (py-spy)", "% of busy samples"], result["app_busiest"]))
 
@@ -163,6 +177,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--py-spy", default=shutil.which("py-spy"), help="py-spy to sample the app with (default: on PATH)"
+    )
+    parser.add_argument(
+        "--customers", type=int, default=0, help="instead: this many scripted customers at once (the app saturated)"
     )
     parser.add_argument("--rate", type=int, default=100, help="py-spy's samples per second (default 100)")
     parser.add_argument(
