@@ -120,7 +120,7 @@ bench-latency: train
 	.venv/bin/python -m bench.latency -n $(or $(N),100)
 
 bench-chat: train
-	.venv/bin/python -m bench.chat -n $(or $(N),50) $(if $(SWEEP),--sweep)
+	.venv/bin/python -m bench.chat -n $(or $(N),50) $(if $(SWEEP),--sweep) $(if $(RUNS),--runs $(RUNS))
 
 bench-handoff: train
 	.venv/bin/python -m bench.handoff
