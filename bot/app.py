@@ -172,9 +172,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 settings = dataclasses.replace(settings, agent_chat_id=agents_group)
         application, outbox, desk = build_application(settings, sessions, rasa, token=token, api_url=api_url)
         await desk.load_agents()
-        several = settings.app_workers > 1
+        several = shares_the_webhook(settings)
         if several:
-            # Several workers share the webhook: cross-process try-locks keep each chat in order and single-sent.
+            # Several workers (or machines) share the webhook: cross-process try-locks keep each chat in order and
+            # single-sent.
             shared = PostgresLocks(engine)
             outbox.shared = desk.shared = shared
 
@@ -217,7 +218,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await application.start()
             await _introduce(application)
             # After start: webhook calls may come at once. Workers share the port (the kernel spreads connections).
-            await health.start(settings.app_host, settings.app_port, reuse_port=several)
+            await health.start(settings.app_host, settings.app_port, reuse_port=settings.app_workers > 1)
             stack.push_async_callback(health.stop)
             tasks = [
                 asyncio.create_task(intake.run(), name="intake"),
@@ -242,6 +243,14 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await application.stop()
     if lost is not None:
         raise lost
+
+
+def shares_the_webhook(settings: Settings) -> bool:
+    """Whether other processes may take this bot's updates too: several workers, or webhook mode on PostgreSQL, where
+    more machines may stand behind one address (each may run one worker; they share the database, never memory)."""
+    if settings.app_workers > 1:
+        return True
+    return bool(settings.webhook_url) and settings.database_url.startswith("postgresql")
 
 
 async def _until_stopped(stop: asyncio.Event, keeper: asyncio.Task[None] | None) -> BaseException | None:
