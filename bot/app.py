@@ -246,10 +246,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def shares_the_webhook(settings: Settings) -> bool:
-    """Whether other processes may take this bot's updates too: several workers, or webhook mode on PostgreSQL, where
-    more machines may stand behind one address (each may run one worker; they share the database, never memory)."""
-    if settings.app_workers > 1:
-        return True
+    """Whether other processes may take this bot's updates too: webhook mode on PostgreSQL, where several workers
+    (APP_WORKERS, which needs both) or several machines may stand behind one address; they share the database, never
+    memory."""
     return bool(settings.webhook_url) and settings.database_url.startswith("postgresql")
 
 
