@@ -66,9 +66,9 @@ def customers_only(handler: Handler) -> Handler:
             return
         try:
             await silent_when_blocked(handler)(self, update, context)
-        except ForTheDesk:
+        except ForTheDesk as desk_chat:
             # This process's list of desks lagged behind the database: the update goes round again, to the desk.
-            self._desk.agent_chats.add(update.effective_chat.id)
+            self._desk.agent_chats.add(desk_chat.chat_id)
             await context.application.process_update(update)
 
     return guarded
@@ -341,12 +341,12 @@ class CustomerChat:
     ) -> Arrival | None:
         """What `_arrive` records (None: the customer is blocked); raises ForTheDesk, storing nothing, when the chat is
         an agent's desk that this process does not know of yet."""
-        if self._desk.enabled and members.is_desk(session, update.effective_chat.id):
-            raise ForTheDesk
-        user = update.effective_user
+        user, chat_id = update.effective_user, update.effective_chat.id
+        if self._desk.enabled and members.is_desk(session, chat_id):
+            raise ForTheDesk(chat_id)
         conversation = transcript.arrival(
             session,
-            chat_id=update.effective_chat.id,
+            chat_id=chat_id,
             telegram_user_id=user.id,
             first_name=user.first_name,
             last_name=user.last_name,
