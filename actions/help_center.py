@@ -120,6 +120,9 @@ class LiveHelpCenter:
                 log.info("help center: %d new passage vectors stored", len(new))
         if gone or changed:
             center.index.forget_unused_vectors()
+            pruned = await self.sessions.run(kb_store.prune_vectors, self.model_id)
+            if pruned:
+                log.info("help center: %d passage vectors no article uses any more deleted", pruned)
         return bool(gone or changed)
 
     async def _put(self, center: HelpCenter, row: IndexedArticle, stored: dict[str, Any]) -> dict[str, Any]:

@@ -10,13 +10,14 @@ nothing, since a use is rated only from the conversation it was offered in (`bot
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import db
+from actions import db, metrics
 from actions.help_center import LiveHelpCenter, live
 from bot.content import articles
 from bot.storage import transcript
@@ -53,11 +54,14 @@ async def offer_article(dispatcher: CollectingDispatcher, tracker: Tracker) -> l
     if not query or tracker.active_loop_name:
         return None
     center = help_center()
+    started = time.monotonic()
     try:
         answer = await center.answer(query)
     except Exception:
         log.exception("help center: the search failed")
         return None
+    if answer is not None:
+        metrics.searched(time.monotonic() - started, answer.answered)
     if answer is None or not answer.answered or answer.hit is None:
         return None
     article_id = int(answer.hit.article_id)

@@ -2,7 +2,8 @@
 passages, and the passages' stored vectors. Plain functions of a Session, run with `Sessions.run`/`read`.
 
 Vectors are float32 bytes keyed by the sha256 of the encoded text and the encoder's id; two action servers may
-store the same one at once, so an insert that finds the row already there is not an error.
+store the same one at once, so an insert that finds the row already there is not an error. Vectors of texts no
+article has any more are deleted (`prune_vectors`) once an article was changed or removed.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.content.articles import as_help_article, revisions
 from bot.content.help_center import passages
+from bot.kb.index import Index
+from bot.kb.text import text_hash
 from bot.storage.kb_models import Article, PassageVector
 
 BATCH = 500  # hashes per IN (...) query
@@ -62,8 +65,8 @@ def stored_vectors(
         query = select(PassageVector.text_hash, PassageVector.vector).where(PassageVector.model == model)
         if chunk is not None:
             query = query.where(PassageVector.text_hash.in_(chunk))
-        for text_hash, blob in session.execute(query).all():
-            found[text_hash] = np.frombuffer(blob, dtype=np.float32).copy()
+        for key, blob in session.execute(query).all():
+            found[key] = np.frombuffer(blob, dtype=np.float32).copy()
     return found
 
 
@@ -79,3 +82,16 @@ def store_vectors(session: Session, model: str, vectors: Mapping[str, npt.NDArra
     ]
     for start in range(0, len(rows), BATCH):
         session.execute(insert(PassageVector).values(rows[start : start + BATCH]).on_conflict_do_nothing())
+
+
+def prune_vectors(session: Session, model: str) -> int:
+    """Delete this encoder's stored vectors of texts no article has any more (an edited paragraph, a deleted
+    article); how many. The articles are read in the same transaction: a vector stored for an article committed
+    since is kept, and one lost to the narrow race of an article committed during the delete is encoded again."""
+    used = {text_hash(text) for row in articles(session) for text in Index.texts_to_encode(row.title, row.passages)}
+    stored = session.scalars(select(PassageVector.text_hash).where(PassageVector.model == model)).all()
+    unused = sorted(set(stored) - used)
+    for start in range(0, len(unused), BATCH):
+        chunk = unused[start : start + BATCH]
+        session.execute(delete(PassageVector).where(PassageVector.model == model, PassageVector.text_hash.in_(chunk)))
+    return len(unused)

@@ -176,7 +176,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         if several:
             # Several workers (or machines) share the webhook: cross-process try-locks keep each chat in order and
             # single-sent.
-            shared = PostgresLocks(engine)
+            shared = PostgresLocks(engine)  # (on a connection of their own: they take nothing from the pool)
+            stack.push_async_callback(shared.close)
             outbox.shared = desk.shared = shared
 
         async def handle(update: Update) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.content import current, seeding, versions
 from bot.content.files import Content, ContentError, read_tree, write_files, write_tree
+from bot.content.model_store import file_name, store_for
 from bot.content.training import export_for_training, prepare
 from bot.rasa_runtime import ROOT, fingerprint, validate
 from bot.rasa_runtime import train as rasa_train
@@ -38,21 +39,33 @@ async def _sessions(settings: Settings) -> AsyncIterator[Sessions]:
 
 
 def train(settings: Settings, *, force: bool = False, live: bool = False) -> int:
-    """Train on the database's content when it changed; the model goes live unless an admin chose another."""
+    """Train on the database's content when it changed; the model goes live unless an admin chose another.
 
-    async def before() -> tuple[Path, dict[str, str], int]:
+    On PostgreSQL the model is stored in the database (every app instance serves it), and a model of the content
+    stored there already, trained on any machine, is not trained again."""
+
+    async def before() -> tuple[Path, dict[str, str], int, bool]:
         async with _sessions(settings) as sessions:
             await prepare(settings, sessions)
-            return await export_for_training(settings, sessions)
+            folder, files, number = await export_for_training(settings, sessions)
+            stored = await store_for(sessions, settings.models_dir).has(fingerprint(settings, files))
+            return folder, files, number, stored
 
-    folder, files, number = asyncio.run(before())
+    folder, files, number, stored = asyncio.run(before())
+    name = fingerprint(settings, files)
     started = time.monotonic()
-    path = rasa_train(settings, force=force, content_dir=folder, files=files)
+    if stored and not force:
+        path = settings.models_dir / file_name(name)
+        log.info("model %s is stored already; not retraining", name)
+    else:
+        path = rasa_train(settings, force=force, content_dir=folder, files=files)
     seconds = time.monotonic() - started
 
     async def after() -> str:
         async with _sessions(settings) as sessions:
-            return await sessions.run(_record, path, fingerprint(settings, files), number, round(seconds, 1), live=live)
+            if path.is_file():
+                await store_for(sessions, settings.models_dir).put(path, name)
+            return await sessions.run(_record, path, name, number, round(seconds, 1), live=live)
 
     print(asyncio.run(after()))
     return 0

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.content import current, versions
 from bot.content.files import Content, ContentError, Intent, write_files, write_tree
+from bot.content.model_store import store_for
 from bot.rasa_runtime import RASA_VENV, ROOT, build_spacy_pipeline, fingerprint, training_env
 from bot.storage.db import Sessions
 from bot.storage.models import AuditEntry, ModelStatus, ModelVersion, utcnow
@@ -160,6 +161,7 @@ class Trainer:
         self._sessions = sessions
         self._tasks: set[asyncio.Task[Any]] = set()
         self._starting = asyncio.Lock()
+        self._store = store_for(sessions, settings.models_dir)
 
     async def start(self, who: str, note: str = "") -> int:
         """Begin a training of the content as it is now; returns the new version's id (TrainingBusy if one runs).
@@ -199,7 +201,7 @@ class Trainer:
             await self._update(version_id, stage="training", fingerprint=name)
             started = time.monotonic()
             path = self._settings.models_dir / f"{name}.tar.gz"
-            if not path.exists():
+            if not await self._store.has(name) and not path.exists():  # (a model of this content is kept already)
                 await asyncio.to_thread(build_spacy_pipeline, self._settings)
                 await self._rasa(
                     version_id,
@@ -219,6 +221,8 @@ class Trainer:
                 )
                 self._settings.models_dir.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(work / "out" / f"{name}.tar.gz"), path)
+            if not await self._store.has(name):  # (PostgreSQL: into the database, for every app instance)
+                await self._store.put(path, name)
             await self._update(
                 version_id,
                 status=ModelStatus.READY,
@@ -332,7 +336,15 @@ class Trainer:
             raise TrainingFailed(explain("\n".join(tail)))
 
     async def put_live(self, version_id: int, who: str) -> ModelVersion:
-        """Put a trained version live (a new one, or an earlier one back): every Rasa instance pulls it."""
+        """Put a trained version live (a new one, or an earlier one back): every Rasa instance pulls it. Refused
+        when no model store has its model (on PostgreSQL, one found on this machine's disk is stored first)."""
+        version = await self._sessions.read(versions.get_version, version_id)
+        if (
+            version is not None
+            and version.status == ModelStatus.READY
+            and not await self._store.ensure(version.fingerprint)
+        ):
+            raise ContentError(f"version {version_id}'s model ({version.file}) is missing: train again")
         try:
             return await self._sessions.run(versions.put_version_live, version_id, who)
         except ValueError as exc:

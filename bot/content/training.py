@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.content import current, seeding, versions
 from bot.content.files import Content, read_tree, write_files, write_tree
 from bot.content.help_center import SEED_FOLDER, read_folder
+from bot.content.model_store import store_for
 from bot.rasa_runtime import ROOT, fingerprint
 from bot.storage.db import Sessions
 
@@ -26,9 +27,13 @@ async def prepare(settings: Settings, sessions: Sessions, root: Path = ROOT) -> 
         log.info("content %s from the repository's files", done)
     await seed_articles(sessions, root)
     files = write_files(await sessions.read(current.load))
-    live = await sessions.run(versions.ensure_live, settings.models_dir, fingerprint(settings, files))
+    store = store_for(sessions, settings.models_dir)
+    name = fingerprint(settings, files)
+    live = await sessions.run(versions.ensure_live, name, await store.ensure(name))
     if live is None:
         log.warning("no model is live and none is trained for the content: run `frontline train`")
+    elif not await store.ensure(live.fingerprint):  # (on PostgreSQL: stored from this machine's file if need be)
+        log.error("the live model %s is in no model store here: restore it or train again", live.file)
 
 
 async def seed_articles(sessions: Sessions, root: Path = ROOT) -> str:

@@ -79,13 +79,19 @@ def history(session: Session, limit: int = 50) -> list[ModelVersion]:
     return list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(limit)).all())
 
 
-def ensure_live(session: Session, models_dir: Path, fingerprint: str) -> ModelVersion | None:
-    """With no live model yet, put live the model trained from the content as it is (if there is one)."""
+def ensure_live(session: Session, fingerprint: str, available: bool) -> ModelVersion | None:
+    """With no live model yet, put live the model trained from the content as it is (if the store has it)."""
     now = live_version(session)
     if now is not None:
         return now
-    path = models_dir / f"{fingerprint}.tar.gz"
-    if not path.exists():
+    if not available:
         return None
-    version = register(session, path, fingerprint, "seed", note="the model of the seed content")
+    version = register(
+        session, Path(f"{fingerprint}.tar.gz"), fingerprint, "seed", note="the model of the seed content"
+    )
     return put_version_live(session, version.id, "seed")
+
+
+def get_version(session: Session, version_id: int) -> ModelVersion | None:
+    """One version, or None."""
+    return session.get(ModelVersion, version_id)

@@ -135,31 +135,37 @@ async def database(settings: Settings) -> Finding:
     )
 
 
-async def live_model(settings: Settings) -> str | None:
-    """The file of the live model version, per the database (None when none is live or it can't be read)."""
+async def live_model(settings: Settings) -> tuple[str | None, bool]:
+    """The file of the live model version, per the database (None when none is live or it can't be read), and
+    whether the database holds the model itself (PostgreSQL: every app instance serves it from there)."""
     from bot.content import versions
+    from bot.storage import model_blobs
     from bot.storage.db import create_engine, create_sessionmaker
 
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        return None  # (connecting would create it)
+        return None, False  # (connecting would create it)
     engine = create_engine(settings.database_url)
     try:
         async with asyncio.timeout(TIMEOUT):
             async with create_sessionmaker(engine)() as session:
                 live = await session.run_sync(versions.live_version)
-                return live.file if live else None
+                if live is None:
+                    return None, False
+                return live.file, await session.run_sync(model_blobs.stored, live.fingerprint) is not None
     except Exception:  # noqa: BLE001 (the database check reports what is wrong with it)
-        return None
+        return None, False
     finally:
         await engine.dispose()
 
 
-def model(settings: Settings, live: str | None) -> Finding:
+def model(settings: Settings, live: str | None, in_database: bool = False) -> Finding:
     """The live model (what every Rasa instance pulls from the app), or one trained from the content as it is."""
     from bot.rasa_runtime import current_model, latest_model
 
     if live is not None:
+        if in_database:
+            return Finding(OK, "model", f"{live} is live (stored in the database)")
         if (settings.models_dir / live).is_file():
             return Finding(OK, "model", f"{live} is live")
         return Finding(
@@ -326,7 +332,7 @@ async def diagnose(settings: Settings, env: Mapping[str, str] | None = None) -> 
     env = os.environ if env is None else env
     findings = [configuration(settings, env)]
     timeout = aiohttp.ClientTimeout(total=TIMEOUT)
-    live = await live_model(settings)
+    live, in_database = await live_model(settings)
     async with aiohttp.ClientSession(timeout=timeout) as http:
         probes: list[Awaitable[Finding | list[Finding]]] = [
             database(settings),
@@ -337,7 +343,7 @@ async def diagnose(settings: Settings, env: Mapping[str, str] | None = None) -> 
         ]
         results = await asyncio.gather(*probes)
     findings.append(results[0])
-    findings.append(model(settings, live))
+    findings.append(model(settings, live, in_database))
     for result in results[1:]:
         findings.extend(result if isinstance(result, list) else [result])
     return findings

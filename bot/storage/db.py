@@ -128,6 +128,7 @@ class Sessions(async_sessionmaker[AsyncSession]):
         self._plain: sessionmaker[Session] | None = None
         self._thread: ThreadPoolExecutor | None = None
         url = engine.url
+        self.backend = url.get_backend_name()  # "postgresql" or "sqlite"
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             self._plain_engine = create_sync_engine(
                 url.set(drivername="sqlite+pysqlite"), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}

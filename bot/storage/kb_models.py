@@ -51,7 +51,8 @@ class ArticleUse(Base):
 class PassageVector(Base):
     """The sentence vector of one text an index encodes (an article's title, or "title. passage"), by the sha256 of
     the text and the encoder that made it: float32 bytes. Shared by every action server, so each text is encoded once
-    (`bot.kb.index` keys its vectors the same way); rows no article uses any more are left for a later clean-up."""
+    (`bot.kb.index` keys its vectors the same way); rows no article uses any more are deleted by the action server's
+    index after a change (`actions.kb_store.prune_vectors`)."""
 
     __tablename__ = "passage_vectors"
 

@@ -13,6 +13,7 @@ from bot.storage import (
     base,
     desk_models,  # noqa: F401  (registers the agents' tools' tables with the others)
     kb_models,  # noqa: F401  (registers the help center's tables with the others)
+    model_blobs,  # noqa: F401  (registers the stored models' tables with the others)
 )
 from bot.storage.base import enum_column
 

@@ -12,8 +12,9 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import exc, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 
 def lock_key(namespace: str, key: int) -> int:
@@ -43,11 +44,40 @@ class LocalLocks:
 
 
 class PostgresLocks:
-    """Across processes and machines: session advisory locks on a connection held while the work runs."""
+    """Across processes and machines: session advisory locks, all taken on one connection of their own.
+
+    That connection is opened apart from the engine's pool and used only for a moment to take or release a lock, so
+    holding any number of locks costs the pool nothing (one pooled connection held per lock while the work ran
+    starved the pool under load). A lost connection loses its locks with it (as a pooled one did): the next lock
+    opens a new one."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self._engine = create_async_engine(engine.url, poolclass=NullPool)  # (the url keeps its password)
         self._local = LocalLocks()  # also one holder per process, without a round trip
+        self._connection: AsyncConnection | None = None
+        self._talking = asyncio.Lock()  # one statement at a time on the connection
+
+    async def _ask(self, statement: str, number: int, *, retry: bool) -> bool:
+        async with self._talking:
+            for attempt in (1, 2):
+                if self._connection is None:
+                    connection = await self._engine.connect()
+                    self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                try:
+                    return bool(await self._connection.scalar(text(statement), {"k": number}))
+                except (exc.OperationalError, exc.InterfaceError, exc.InternalError):
+                    # The connection broke (a database restart): its locks are gone; a new one serves the next.
+                    broken, self._connection = self._connection, None
+                    with contextlib.suppress(Exception):
+                        await broken.close()
+                    if not retry or attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
+    async def _release_once_taken(self, taking: asyncio.Future[bool], number: int) -> None:
+        with contextlib.suppress(BaseException):
+            if await taking:
+                await self._ask("SELECT pg_advisory_unlock(:k)", number, retry=False)
 
     @contextlib.asynccontextmanager
     async def try_hold(self, namespace: str, key: int) -> AsyncIterator[bool]:
@@ -57,17 +87,33 @@ class PostgresLocks:
                 yield False
                 return
             number = lock_key(namespace, key)
-            async with self._engine.connect() as connection:
-                held = bool(await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": number}))
-                try:
-                    yield held
-                finally:
-                    if held:
-                        with contextlib.suppress(Exception):
-                            await asyncio.shield(
-                                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number})
-                            )
-                    await connection.commit()
+            # Shielded: a caller cancelled mid-statement leaves the shared connection in a known state, and a lock
+            # taken for it after all is released.
+            taking = asyncio.ensure_future(self._ask("SELECT pg_try_advisory_lock(:k)", number, retry=True))
+            try:
+                held = await asyncio.shield(taking)
+            except asyncio.CancelledError:
+                _background.add(task := asyncio.ensure_future(self._release_once_taken(taking, number)))
+                task.add_done_callback(_background.discard)
+                raise
+            try:
+                yield held
+            finally:
+                if held:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._ask("SELECT pg_advisory_unlock(:k)", number, retry=False))
+
+    async def close(self) -> None:
+        """Close the locks' connection (every lock it held is released)."""
+        async with self._talking:
+            if self._connection is not None:
+                with contextlib.suppress(Exception):
+                    await self._connection.close()
+                self._connection = None
+        await self._engine.dispose()
+
+
+_background: set[asyncio.Future[None]] = set()  # releases of locks whose takers were cancelled (kept referenced)
 
 
 Locks = LocalLocks | PostgresLocks

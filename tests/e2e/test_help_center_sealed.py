@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.emulator.client import EmulatorClient
 from devstack.stack import ROOT, Stack
@@ -29,6 +31,28 @@ def _kind(texts: list[str]) -> tuple[str, str | None]:
             return "article", slug
     declines = {t for r in ("utter_default", "utter_out_of_scope") for t in variations(r)}
     return ("declined" if any(t.strip() in declines for t in texts) else "intent"), None
+
+
+def _search_quantiles(stack: Stack) -> dict[str, float | int | None]:
+    """The action server's help-center searches while it served these customers (its /metrics histogram): how many,
+    and the bucket bounds of the median and the 95th percentile (5 ms steps)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.actions_port}/metrics", headers={"Authorization": f"Bearer {stack.metrics_token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read().decode()
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "frontline_help_center_search_seconds_bucket":
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    total = buckets.get(float("inf"), 0.0)
+
+    def quantile(q: float) -> float | None:
+        return next((bound for bound in sorted(buckets) if buckets[bound] >= q * total), None) if total else None
+
+    return {"searches": int(total), "p50_at_most": quantile(0.5), "p95_at_most": quantile(0.95)}
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -83,8 +107,11 @@ async def test_the_sealed_questions_through_the_emulator(stack: Stack, emulator:
             "p95": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
         },
         "run_seconds": round(time.monotonic() - started, 1),
+        "search_seconds_in_the_action_server": _search_quantiles(stack),
         "rows": rows,
     }
+    searches = figures["search_seconds_in_the_action_server"]
+    assert searches["searches"] >= len(answered), "every answer from an article was a timed search"
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in figures.items() if k != "rows"}, indent=2))

@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -303,7 +304,11 @@ async def test_a_response_is_previewed_with_samples_then_saved(console, sessions
     assert ("alice", "edit response", "utter_anything_else") in await audit(sessions)
 
 
-async def _versions(sessions) -> tuple[int, int]:
+async def _versions(sessions, models: Path) -> tuple[int, int]:
+    """Two trained versions, the older one live; their model files under `models` (the console's model store)."""
+    models.mkdir(parents=True, exist_ok=True)
+    for name in ("old", "new"):
+        (models / f"{name}.tar.gz").write_bytes(name.encode())
     metrics_old = {
         "accuracy": 0.9,
         "macro_f1": 0.88,
@@ -340,9 +345,9 @@ async def _versions(sessions) -> tuple[int, int]:
         return old.id, new.id
 
 
-async def test_training_page_compares_and_puts_versions_live_and_back(console, sessions) -> None:
+async def test_training_page_compares_and_puts_versions_live_and_back(console, sessions, tmp_path: Path) -> None:
     client, _, _ = console
-    old, new = await _versions(sessions)
+    old, new = await _versions(sessions, tmp_path / "models")
     await sign_in(client)
     page = await (await client.get(f"{PREFIX}/training")).text()
     assert f"Version {new} is trained" in page and "more delivery examples" in page
@@ -364,9 +369,9 @@ async def test_training_page_compares_and_puts_versions_live_and_back(console, s
     assert "Nothing changed" in page
 
 
-async def test_a_failed_training_says_why_and_that_the_live_model_stays(console, sessions) -> None:
+async def test_a_failed_training_says_why_and_that_the_live_model_stays(console, sessions, tmp_path: Path) -> None:
     client, _, trainer = console
-    old, _ = await _versions(sessions)
+    old, _ = await _versions(sessions, tmp_path / "models")
     await sign_in(client)
     page = await (await post(client, "/training/start", csrf=await csrf_of(client, "/training"), note="try")).text()
     assert "started" in page

@@ -47,6 +47,11 @@ async def test_0016_adds_the_passage_vectors_over_0015_and_downgrades_back(kind:
             await _drop_postgres_database(url)
 
 
+async def _stored_hashes(sessions) -> set[str]:
+    async with sessions() as session:
+        return set((await session.scalars(select(PassageVector.text_hash))).all())
+
+
 async def _stored_vectors(sessions) -> int:
     async with sessions() as session:
         return await session.scalar(select(func.count()).select_from(PassageVector))
@@ -123,6 +128,26 @@ async def test_an_edit_and_a_deletion_are_followed_at_the_next_poll(sessions) ->
     assert await center.refresh() is True
     assert str(ids["price-match"]) not in center.center.index
     assert center.status() == f"ready: {len(ids) - 1} articles"
+    # The stored vectors are exactly those of the texts the articles still have: the deleted article's are gone,
+    # the edited article's old paragraphs too (none was dropped by the edit here, so only the deletion shows).
+    assert await _stored_hashes(sessions) == set(center.center.index.export_vectors())
+
+
+async def test_an_edit_that_drops_a_paragraph_deletes_its_vector_and_a_restart_encodes_nothing(sessions) -> None:
+    ids = await sessions.run(add_articles, ["care-clothes", "price-match"])
+    center = server(sessions, CountingEncoder())
+    await center.load()
+    care = shop_articles()["care-clothes"]
+    first, rest = care.body.split("\n\n", 1)
+    await sessions.run(articles.save, WHO, ids["care-clothes"], care.slug, care.title, rest, care.url, None)
+    before = await _stored_hashes(sessions)
+    assert await center.refresh() is True
+    after = await _stored_hashes(sessions)
+    assert after < before and after == set(center.center.index.export_vectors())
+    again = CountingEncoder()
+    await server(sessions, again).load()
+    assert again.asked == []
+    assert first.strip()  # the paragraph dropped was a real one
 
 
 async def test_the_poll_loop_picks_up_an_edit_and_says_why_it_is_off(sessions) -> None:

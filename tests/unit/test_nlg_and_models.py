@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.content import current, edits, modelserver, nlg, seeding, versions
+from bot.content import current, edits, model_store, modelserver, nlg, seeding, versions
 from bot.content.files import Response, read_tree
 from bot.rasa_runtime import ROOT
 from bot.web import HealthServer
@@ -147,10 +147,12 @@ async def test_a_body_that_is_not_json_is_refused(sessions, monkeypatch) -> None
 
 async def test_the_model_server_speaks_rasas_protocol(sessions, tmp_path: Path) -> None:
     server = HealthServer(gets={modelserver.PATH: modelserver.ModelServer(sessions, tmp_path).handle})
+    store = model_store.store_for(sessions, tmp_path)
     async with TestClient(TestServer(server_app(server))) as client:
         assert (await client.get(modelserver.PATH)).status == 404  # nothing live yet
         for name in ("aaaa", "bbbb"):
             (tmp_path / f"{name}.tar.gz").write_bytes(name.encode() * 100)
+            await store.put(tmp_path / f"{name}.tar.gz", name)
         first = await sessions.run(versions.register, tmp_path / "aaaa.tar.gz", "aaaa", "ann")
         second = await sessions.run(versions.register, tmp_path / "bbbb.tar.gz", "bbbb", "ann")
         await sessions.run(versions.put_version_live, second.id, "ann")
@@ -163,11 +165,10 @@ async def test_the_model_server_speaks_rasas_protocol(sessions, tmp_path: Path) 
         assert response.status == 200 and response.headers["ETag"] == "aaaa"
 
 
-async def test_with_no_live_model_the_current_contents_model_goes_live(sessions, tmp_path: Path) -> None:
-    assert await sessions.run(versions.ensure_live, tmp_path, "cccc") is None
-    (tmp_path / "cccc.tar.gz").write_bytes(b"model")
-    live = await sessions.run(versions.ensure_live, tmp_path, "cccc")
-    assert live is not None and live.fingerprint == "cccc"
+async def test_with_no_live_model_the_current_contents_model_goes_live(sessions) -> None:
+    assert await sessions.run(versions.ensure_live, "cccc", False) is None
+    live = await sessions.run(versions.ensure_live, "cccc", True)
+    assert live is not None and live.fingerprint == "cccc" and live.file == "cccc.tar.gz"
     assert (await sessions.read(versions.live_version)).id == live.id
 
 

@@ -1,15 +1,15 @@
 """the desk round's marks, shared by every app process and machine: the last summary, the last housekeeping, the
 re-announcement slots of the last minute
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
