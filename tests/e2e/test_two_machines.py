@@ -7,16 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import secrets
+import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
+import aiohttp
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.config import load_settings
+from bot.content import edits
 from bot.emulator.client import EmulatorClient
-from devstack.stack import AGENT_ID, Stack, free_port
+from bot.rasa_runtime import current_model
+from bot.storage.db import create_engine, create_sessionmaker
+from devstack.stack import AGENT_ID, ROOT, VENV_BIN, Stack, free_port, get_json
 from tests.conftest import skip_or_fail
 from tests.e2e.helpers import variations
 from tests.e2e.test_scale import QUESTIONS, _redis_reachable
@@ -26,24 +35,41 @@ A, B = 0, 1
 SECRET = "e2e-two-machines-secret-0123"
 CUSTOMERS = range(780_001, 780_007)
 HANDED_OVER = 780_100  # the customer the agent takes
+ASKS_NEW = 780_200  # the customer who asks the question trained through A
+TRAINING_BOUND = 900  # seconds; a training on a busy 2-core machine
+
+
+@dataclass
+class Machines(Stack):
+    """The stack, with the two app instances' own ports (the proxy is on APP_PORT)."""
+
+    app_ports: list[int] = field(default_factory=lambda: [free_port(), free_port()])
 
 
 @pytest.fixture(scope="module")
-def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
     if not _redis_reachable():
         skip_or_fail("Redis is not reachable at 127.0.0.1:6379")
     database = asyncio.run(_fresh_postgres_database())
     workdir = tmp_path_factory.mktemp("two-machines")
-    stack = Stack(workdir, database=database, redis_url="redis://127.0.0.1:6379/6", more_rasa_ports=[free_port()])
-    ports = [free_port(), free_port()]
+    stack = Machines(workdir, database=database, redis_url="redis://127.0.0.1:6379/6", more_rasa_ports=[free_port()])
+    ports = stack.app_ports
+    model = current_model(load_settings())
+    if model is None:
+        subprocess.run([str(VENV_BIN / "frontline"), "train"], cwd=ROOT, check=True)
+        model = current_model(load_settings())
+    assert model is not None
     try:
         stack.start_emulator()
         stack.start_actions()
         stack.start_proxy(ports)  # on APP_PORT: the webhook's address, and the app Rasa talks to
         for instance, (name, port) in enumerate(zip(("app", "app1"), ports)):
             var = workdir / f"machine-{'ab'[instance]}"
-            var.mkdir()
+            (var / "models").mkdir(parents=True)
+            if instance == A:  # A has the model on its disk and stores it in PostgreSQL; B's disk has none
+                shutil.copyfile(model, var / "models" / model.name)
             stack.start_app(
+                FRONTLINE_MODELS=str(var / "models"),
                 ready_call="setWebhook",
                 name=name,
                 FRONTLINE_VAR=str(var),
@@ -104,6 +130,90 @@ async def test_an_agent_who_started_with_a_works_through_b(machines: Stack) -> N
         await emulator.send_text(AGENT_ID, "/close parcel located")
         await _until(emulator, HANDED_OVER, customer_start, "How did we do?")
         await _route_to(machines, None)
+
+
+async def _signed_in(http: aiohttp.ClientSession, console: str, username: str, password: str) -> None:
+    async with http.get(f"{console}/login") as page:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert csrf, "the sign-in form carries its token"
+    form = {"csrf": csrf.group(1), "username": username, "password": password}
+    async with http.post(f"{console}/login", data=form) as response:
+        assert response.status == 200 and "/login" not in str(response.url), await response.text()
+
+
+async def _csrf(http: aiohttp.ClientSession, page_url: str) -> str:
+    async with http.get(page_url) as page:
+        found = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert found
+    return found.group(1)
+
+
+async def _rasa_model(stack: Stack, instance: int) -> str | None:
+    status = await asyncio.to_thread(get_json, stack.rasa_api("/status", stack.rasa_urls[instance]))
+    return status.get("model_id")
+
+
+async def test_an_admin_trains_and_puts_live_through_a_and_bs_rasa_serves_it(machines: Machines) -> None:
+    """B's disk never had the new model: B serves it to the second Rasa from PostgreSQL."""
+    suffix = secrets.token_hex(3)
+    username, password = f"lead_{suffix}", f"console-pass-{suffix}"
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [str(VENV_BIN / "frontline"), "admin", "add", username, "--password-stdin"],
+        input=password + "\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=machines.env(),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = f"Yes, we gift wrap! Choose gift wrapping at checkout ({suffix})."
+    examples = [
+        "do you offer gift wrapping",
+        "can you gift wrap my order",
+        "is gift wrapping available",
+        "i want my present gift wrapped",
+        "could you wrap it as a gift",
+        "do you do gift wrap",
+        "gift wrapping please",
+    ]
+    engine = create_engine(machines.database_url)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            await session.run_sync(edits.add_intent, f"faq/gift_wrap_{suffix}", examples, username, answer)
+    finally:
+        await engine.dispose()
+    console = f"http://127.0.0.1:{machines.app_ports[A]}/admin"  # A's own port, not the proxy
+    await _route_to(machines, B)  # Rasa's pulls and answers go through B
+    before = await _rasa_model(machines, 1)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # (cookies of 127.0.0.1)
+        await _signed_in(http, console, username, password)
+        csrf = await _csrf(http, f"{console}/training")
+        async with http.post(f"{console}/training/start", data={"csrf": csrf, "note": "gift wrap"}) as response:
+            assert "started" in await response.text()
+        version = None
+        async with asyncio.timeout(TRAINING_BOUND):
+            while version is None:
+                await asyncio.sleep(5)
+                async with http.get(f"{console}/training") as page:
+                    body = await page.text()
+                found = re.search(r"Put version (\d+) live", body)
+                version = found.group(1) if found else None
+        csrf = await _csrf(http, f"{console}/training")
+        async with http.post(f"{console}/training/live", data={"csrf": csrf, "version": version}) as response:
+            assert f"Version {version} is live" in await response.text()
+    async with asyncio.timeout(180):
+        while await _rasa_model(machines, 1) == before:
+            await asyncio.sleep(1)
+    await asyncio.to_thread(machines.kill, "rasa")  # only B's Rasa is left to answer
+    async with EmulatorClient(machines.emulator_url) as emulator:
+        await emulator.add_user("Noa", user_id=ASKS_NEW)
+        after = (await emulator.sent(ASKS_NEW)).last
+        await emulator.send_text(ASKS_NEW, "do you offer gift wrapping")
+        [reply] = (await emulator.wait_for_text(ASKS_NEW, after, timeout=60))[-1:]
+    assert reply["text"] == answer
+    await _route_to(machines, None)
 
 
 def _count_duplicates(texts: list[str]) -> int:
