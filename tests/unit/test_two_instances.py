@@ -4,7 +4,9 @@ one instance is relayed by the other; with A gone, B carries on."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +14,8 @@ from sqlalchemy import select
 from bot import replies
 from bot.app import shares_the_webhook
 from bot.config import load_settings
-from bot.desk import members
+from bot.desk import members, texts
+from bot.desk.round import ROUND_SECONDS
 from bot.storage.models import Handoff, HandoffStatus
 from tests.unit.test_desk import ALEX, _handing_over, _last, _new, _press, _queued
 from tests.unit.two_apps import TwoApps, two_apps
@@ -77,6 +80,23 @@ async def test_with_a_gone_b_finishes_the_conversation_a_started(machines: TwoAp
     async with machines.sessions() as session:
         handoff = await session.scalar(select(Handoff))
     assert handoff.status is HandoffStatus.CLOSED
+
+
+async def test_the_groups_summary_comes_once_a_period_whichever_instance_runs_the_round(
+    machines: TwoApps, clock
+) -> None:
+    """Both instances take turns at the desk's round: an hour on, the group gets one summary, not one from each."""
+    clock.freeze()
+    machines.pin(None)
+    await _queued(machines)  # something open, so the summary is due
+    await asyncio.sleep(2 * ROUND_SECONDS)  # each instance has had a round: the summary's period has begun
+    group_start = await _last(machines, machines.group_id)
+    clock.advance(timedelta(minutes=61))  # SUMMARY_MINUTES (60) have passed
+    head = texts.SUMMARY.split("{")[0]
+    await _new(machines, machines.group_id, group_start, head)
+    await asyncio.sleep(3 * ROUND_SECONDS)  # each instance has had its turns at the round since
+    sent = (await machines.emulator.sent(machines.group_id, group_start)).messages
+    assert len([m for m in sent if (m.get("text") or "").startswith(head)]) == 1
 
 
 @pytest.mark.parametrize(
