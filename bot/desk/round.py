@@ -8,6 +8,7 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import replies
@@ -32,6 +33,9 @@ class Round:
 
     def __init__(self, desk: Desk) -> None:
         self._desk = desk
+        # When each mark's next turn comes at the earliest, as last read: a cache, so that a round with nothing due
+        # asks nothing of the database (another process's turn only moves it later).
+        self._due: dict[str, datetime] = {}
         self._people = presence.People(desk)  # away after a while idle; the queue to free agents (bot/desk/assign.py)
 
     async def run(self) -> None:
@@ -73,12 +77,25 @@ class Round:
 
     async def _keep_house(self, now: datetime) -> None:
         """Inbox, forget confirmations and retention (bot/desk/housekeeping.py), once every housekeeping.EVERY."""
-        sessions = self._desk.sessions
-        if not await sessions.run(round_marks.take_turn, HOUSEKEEPING, now, housekeeping.EVERY, first_waits=False):
+        if not await self._turn(HOUSEKEEPING, now, housekeeping.EVERY, first_waits=False):
             return
-        done = await housekeeping.keep_house(self._desk.settings, sessions, now, self._desk.delete_topics)
-        if done.more:
-            await sessions.run(round_marks.clear, HOUSEKEEPING)  # more than one pass's worth: the next round goes on
+        done = await housekeeping.keep_house(self._desk.settings, self._desk.sessions, now, self._desk.delete_topics)
+        if done.more:  # more than one pass's worth: the next round goes on
+            await self._desk.sessions.run(round_marks.clear, HOUSEKEEPING)
+            self._due.pop(HOUSEKEEPING, None)
+
+    async def _turn(self, name: str, now: datetime, every: timedelta, *, first_waits: bool = True) -> bool:
+        """Whether this round does `name` now (see round_marks.take_turn)."""
+        if name in self._due and now < self._due[name]:
+            return False
+
+        def turn(session: Session) -> tuple[bool, datetime | None]:
+            taken = round_marks.take_turn(session, name, now, every, first_waits=first_waits)
+            return taken, round_marks.due_at(session, name, every)
+
+        taken, due = await self._desk.sessions.run(turn)
+        self._due[name] = due or now
+        return taken
 
     async def _announce(self, ticket_id: int) -> bool:
         """Open the ticket's topic and post its context card; False when Telegram should be left alone for now."""
@@ -126,7 +143,7 @@ class Round:
     async def _summarise(self) -> None:
         """Every SUMMARY_MINUTES, while anything is open, one line in the group's main thread."""
         now, every = utcnow(), timedelta(minutes=self._desk.settings.summary_minutes)
-        if not await self._desk.sessions.run(round_marks.take_turn, SUMMARY_MARK, now, every):
+        if not await self._turn(SUMMARY_MARK, now, every):
             return
         facts = await self._desk.sessions.read(handoffs.summary, now)
         if not facts["waiting"] and not facts["handled"]:

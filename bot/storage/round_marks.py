@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,13 @@ def take_turn(session: Session, name: str, now: datetime, every: timedelta, *, f
         .execution_options(synchronize_session=False)
     )
     return affected(moved) == 1
+
+
+def due_at(session: Session, name: str, every: timedelta) -> datetime | None:
+    """When the next turn of `name` comes at the earliest (None: at once). Marks only move on (but `clear`), so a
+    process may keep this and not ask again before then."""
+    at = session.scalar(select(RoundMark.at).where(RoundMark.name == name))
+    return None if at is None else at + every
 
 
 def clear(session: Session, name: str) -> None:

@@ -75,8 +75,11 @@ def test_a_cleared_mark_is_due_at_once() -> None:
     with Session(engine) as session, session.begin():
         assert round_marks.take_turn(session, "housekeeping", START, EVERY, first_waits=False)
         assert not round_marks.take_turn(session, "housekeeping", START + timedelta(minutes=1), EVERY)
+        assert round_marks.due_at(session, "housekeeping", EVERY) == START + EVERY
         round_marks.clear(session, "housekeeping")
+        assert round_marks.due_at(session, "housekeeping", EVERY) is None
         assert round_marks.take_turn(session, "housekeeping", START + timedelta(minutes=2), EVERY)
+        assert round_marks.due_at(session, "housekeeping", EVERY) == START + timedelta(minutes=2) + EVERY
     engine.dispose()
 
 
