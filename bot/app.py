@@ -172,9 +172,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 settings = dataclasses.replace(settings, agent_chat_id=agents_group)
         application, outbox, desk = build_application(settings, sessions, rasa, token=token, api_url=api_url)
         await desk.load_agents()
-        several = settings.app_workers > 1
+        several = shares_the_webhook(settings)
         if several:
-            # Several workers share the webhook: cross-process try-locks keep each chat in order and single-sent.
+            # Several workers (or machines) share the webhook: cross-process try-locks keep each chat in order and
+            # single-sent.
             shared = PostgresLocks(engine)  # (on a connection of their own: they take nothing from the pool)
             stack.push_async_callback(shared.close)
             outbox.shared = desk.shared = shared
@@ -218,7 +219,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await application.start()
             await _introduce(application)
             # After start: webhook calls may come at once. Workers share the port (the kernel spreads connections).
-            await health.start(settings.app_host, settings.app_port, reuse_port=several)
+            await health.start(settings.app_host, settings.app_port, reuse_port=settings.app_workers > 1)
             stack.push_async_callback(health.stop)
             tasks = [
                 asyncio.create_task(intake.run(), name="intake"),
@@ -243,6 +244,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await application.stop()
     if lost is not None:
         raise lost
+
+
+def shares_the_webhook(settings: Settings) -> bool:
+    """Whether other processes may take this bot's updates too: webhook mode on PostgreSQL, where several workers
+    (APP_WORKERS, which needs both) or several machines may stand behind one address; they share the database, never
+    memory."""
+    return bool(settings.webhook_url) and settings.database_url.startswith("postgresql")
 
 
 async def _until_stopped(stop: asyncio.Event, keeper: asyncio.Task[None] | None) -> BaseException | None:

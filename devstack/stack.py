@@ -179,12 +179,21 @@ class Stack:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: (_get_json(self.rasa_api("/status", url)) or {}).get("model_file"), 240, name, process)
 
-    def start_app(self, ready_call: str = "getUpdates", **extra: str) -> subprocess.Popen:
-        """The app; ready once it polls (or, in webhook mode, `ready_call="setWebhook"`, has set its webhook)."""
+    def start_app(self, ready_call: str = "getUpdates", name: str = "app", **extra: str) -> subprocess.Popen:
+        """The app; ready once it polls (or, in webhook mode, `ready_call="setWebhook"`, has set its webhook).
+        Another instance ("machine") has its own `name`, and its own FRONTLINE_VAR and APP_PORT in `extra`."""
         before = self._last_call()
-        process = self._spawn("app", [str(VENV_BIN / "frontline"), "app"], **extra)
-        wait_until(lambda: self._last_call(ready_call) > before, 30, "app", process)
+        process = self._spawn(name, [str(VENV_BIN / "frontline"), "app"], **extra)
+        wait_until(lambda: self._last_call(ready_call) > before, 30, name, process)
         return process
+
+    def start_proxy(self, backends: list[int]) -> None:
+        """devstack/proxy.py on APP_PORT, round robin over the app instances on `backends` (their ports), so that
+        Telegram's webhook and Rasa (its NLG and model pulls) reach whichever instance lives."""
+        urls = [f"http://127.0.0.1:{port}" for port in backends]
+        command = [sys.executable, "-m", "devstack.proxy", "--port", str(self.app_port), *urls]
+        process = self._spawn("proxy", command)
+        wait_until(lambda: _get_json(f"http://127.0.0.1:{self.app_port}/_proxy/stats"), 20, "proxy", process)
 
     def _last_call(self, method: str | None = None) -> int:
         query = f"?method={method}" if method else ""

@@ -14,6 +14,15 @@ class Blocked(Exception):
     """Raised once a blocked customer's update is stored: nothing answers it, neither Rasa nor the agents."""
 
 
+class ForTheDesk(Exception):
+    """Raised before anything is stored when a chat the handlers took for a customer's is an agent's desk, as the
+    database says (registered through another process or machine a moment ago): the update goes to the desk."""
+
+    def __init__(self, chat_id: int) -> None:
+        super().__init__(chat_id)
+        self.chat_id = chat_id
+
+
 def silent_when_blocked(handler: F) -> F:
     """A handler whose update, from a blocked customer, ends once stored."""
 

@@ -16,7 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import replies
-from bot.chat.blocked import Blocked, silent_when_blocked
+from bot.chat.blocked import Blocked, ForTheDesk, silent_when_blocked
 from bot.chat.records import (
     attachment_record,
     file_id_of,
@@ -30,7 +30,7 @@ from bot.desk.texts import CSAT_PREFIX, FOLLOWUP_PREFIX
 from bot.desk.texts import PREFIX as DESK_PREFIX
 from bot.faults import failpoint
 from bot.rasa import RasaClient, escape_customer_text
-from bot.storage import blocks, buttons, forget_log, handoffs, inbox, privacy, transcript
+from bot.storage import blocks, buttons, forget_log, handoffs, inbox, members, privacy, transcript
 from bot.storage.db import Sessions
 from bot.storage.models import Conversation, ConversationState, utcnow
 from bot.telegram.outbox import Outbox
@@ -64,7 +64,12 @@ def customers_only(handler: Handler) -> Handler:
         if self._desk.is_agent_chat(update):
             await self._desk.on_agent_edit(update)
             return
-        await silent_when_blocked(handler)(self, update, context)
+        try:
+            await silent_when_blocked(handler)(self, update, context)
+        except ForTheDesk as desk_chat:
+            # This process's list of desks lagged behind the database: the update goes round again, to the desk.
+            self._desk.agent_chats.add(desk_chat.chat_id)
+            await context.application.process_update(update)
 
     return guarded
 
@@ -334,11 +339,14 @@ class CustomerChat:
         claim: bool,
         blocked_ok: bool = False,
     ) -> Arrival | None:
-        """What `_arrive` records (None: the customer is blocked)."""
-        user = update.effective_user
+        """What `_arrive` records (None: the customer is blocked); raises ForTheDesk, storing nothing, when the chat is
+        an agent's desk that this process does not know of yet."""
+        user, chat_id = update.effective_user, update.effective_chat.id
+        if self._desk.enabled and members.is_desk(session, chat_id):
+            raise ForTheDesk(chat_id)
         conversation = transcript.arrival(
             session,
-            chat_id=update.effective_chat.id,
+            chat_id=chat_id,
             telegram_user_id=user.id,
             first_name=user.first_name,
             last_name=user.last_name,

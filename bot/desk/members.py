@@ -9,7 +9,9 @@ fails says nothing: the agent stays as they were.
 
 python-telegram-bot's handler filters are synchronous, so the desks' private chats are also held in `AgentChats`,
 read again from the database every REFRESH_SECONDS by each worker (and changed at once in the worker that learns of
-a change): an agent who sent /start through one worker is an agent in the others a moment later.
+a change): an agent who sent /start through one worker is an agent in the others a moment later, and at once for
+what they write: a private chat the list does not have yet is looked up in the database before it is taken for a
+customer's (bot/chat/handlers.py, ForTheDesk).
 """
 
 from __future__ import annotations

@@ -4,11 +4,11 @@ promises falling due, next-day checks, and the group's periodic summary."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import replies
@@ -16,22 +16,26 @@ from bot.desk import alerts, cards, housekeeping, lifecycle, presence, waits
 from bot.desk.desk import Desk
 from bot.desk.texts import FOLLOWUP_PREFIX, PROMISE_DUE, STILL_WAITING, SUMMARY
 from bot.desk.unit import Unit
-from bot.storage import handoffs
+from bot.storage import handoffs, round_marks
 from bot.storage.models import Ticket, utcnow
 
 log = logging.getLogger(__name__)
 ROUND_SECONDS = 2.0
 REANNOUNCE_PER_MINUTE = 3  # the group gets about 20 bot messages a minute; reminders take only a few
+# The round's marks (bot/storage/round_marks.py).
+HOUSEKEEPING, REANNOUNCED, SUMMARY_MARK = "housekeeping", "reannounced", "summary"
 
 
 class Round:
-    """Runs the round every ROUND_SECONDS, on one worker at a time."""
+    """Runs the round every ROUND_SECONDS, on one worker at a time. What it does every so often is paced by marks in
+    the database (bot/storage/round_marks.py), never by this process's memory: processes and machines take turns at
+    the round, and the summary, the housekeeping and the re-announcements' limit hold for all of them together."""
 
     def __init__(self, desk: Desk) -> None:
         self._desk = desk
-        self._announced: collections.deque[datetime] = collections.deque()  # re-announcements in the last minute
-        self._summarised_at = utcnow()
-        self._housekept_at: datetime | None = None
+        # When each mark's next turn comes at the earliest, as last read: a cache, so that a round with nothing due
+        # asks nothing of the database (another process's turn only moves it later).
+        self._due: dict[str, datetime] = {}
         self._people = presence.People(desk)  # away after a while idle; the queue to free agents (bot/desk/assign.py)
 
     async def run(self) -> None:
@@ -73,12 +77,25 @@ class Round:
 
     async def _keep_house(self, now: datetime) -> None:
         """Inbox, forget confirmations and retention (bot/desk/housekeeping.py), once every housekeeping.EVERY."""
-        if self._housekept_at is not None and now - self._housekept_at < housekeeping.EVERY:
+        if not await self._turn(HOUSEKEEPING, now, housekeeping.EVERY, first_waits=False):
             return
-        self._housekept_at = now
         done = await housekeeping.keep_house(self._desk.settings, self._desk.sessions, now, self._desk.delete_topics)
-        if done.more:
-            self._housekept_at = None  # more than one pass's worth: the next round goes on
+        if done.more:  # more than one pass's worth: the next round goes on
+            await self._desk.sessions.run(round_marks.clear, HOUSEKEEPING)
+            self._due.pop(HOUSEKEEPING, None)
+
+    async def _turn(self, name: str, now: datetime, every: timedelta, *, first_waits: bool = True) -> bool:
+        """Whether this round does `name` now (see round_marks.take_turn)."""
+        if name in self._due and now < self._due[name]:
+            return False
+
+        def turn(session: Session) -> tuple[bool, datetime | None]:
+            taken = round_marks.take_turn(session, name, now, every, first_waits=first_waits)
+            return taken, round_marks.due_at(session, name, every)
+
+        taken, due = await self._desk.sessions.run(turn)
+        self._due[name] = due or now
+        return taken
 
     async def _announce(self, ticket_id: int) -> bool:
         """Open the ticket's topic and post its context card; False when Telegram should be left alone for now."""
@@ -107,14 +124,12 @@ class Round:
         """Unclaimed handoffs are brought up again in their topic after a while (a few a minute at most).
         The customers hear of their own wait from `waits.tell_changes`, on its own schedule."""
         now = utcnow()
-        while self._announced and now - self._announced[0] > timedelta(minutes=1):
-            self._announced.popleft()
         every = timedelta(minutes=u.settings.reannounce_minutes)
         for handoff in handoffs.queued(u.session):
-            if len(self._announced) >= REANNOUNCE_PER_MINUTE:
-                break
             if now - (handoff.announced_at or handoff.queued_at) < every or handoff.ticket.topic_id is None:
                 continue
+            if not round_marks.take_slot(u.session, REANNOUNCED, REANNOUNCE_PER_MINUTE, now, timedelta(minutes=1)):
+                break
             conversation = handoff.conversation
             minutes = int((now - handoff.queued_at).total_seconds() // 60)
             u.to_topic(
@@ -124,14 +139,12 @@ class Round:
                 claim=handoff,
             )
             handoff.announced_at = now
-            self._announced.append(now)
 
     async def _summarise(self) -> None:
         """Every SUMMARY_MINUTES, while anything is open, one line in the group's main thread."""
-        now = utcnow()
-        if now - self._summarised_at < timedelta(minutes=self._desk.settings.summary_minutes):
+        now, every = utcnow(), timedelta(minutes=self._desk.settings.summary_minutes)
+        if not await self._turn(SUMMARY_MARK, now, every):
             return
-        self._summarised_at = now
         facts = await self._desk.sessions.read(handoffs.summary, now)
         if not facts["waiting"] and not facts["handled"]:
             return

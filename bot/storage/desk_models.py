@@ -1,4 +1,5 @@
-"""The tables of the agents' tools: flags on the bot's answers, saved replies, blocked customers."""
+"""The tables of the agents' tools: flags on the bot's answers, saved replies, blocked customers; the desk round's
+marks."""
 
 from __future__ import annotations
 
@@ -48,3 +49,13 @@ class Block(Base):
     reason: Mapped[str] = mapped_column(Text)
     blocked_by: Mapped[str] = mapped_column(String(255))  # the agent's first name
     blocked_by_user_id: Mapped[int | None] = mapped_column(BigInteger)  # the agent's Telegram user id
+
+
+class RoundMark(Base):
+    """When the desk's round last did something it does every so often (its summary, its housekeeping, a
+    re-announcement slot), for every process and machine alike: whichever runs the round reads and moves it."""
+
+    __tablename__ = "round_marks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime | None] = mapped_column()

@@ -43,6 +43,11 @@ def has_desk(session: Session, telegram_user_id: int, chat_id: int) -> bool:
     )
 
 
+def is_desk(session: Session, chat_id: int) -> bool:
+    """Whether this private chat is a member of the agents' group's desk (whichever process registered it)."""
+    return session.scalar(select(Agent.id).where(Agent.private_chat_id == chat_id, Agent.in_group).limit(1)) is not None
+
+
 def known_member(session: Session, telegram_user_id: int) -> bool:
     """Whether this user was in the agents' group when Telegram last said (False for someone never seen)."""
     return bool(session.scalar(select(Agent.in_group).where(Agent.telegram_user_id == telegram_user_id)))
