@@ -25,7 +25,7 @@ help:
 	@echo "           devstack/typecheck_baseline.txt does not list, or a listed one that is gone"
 	@echo "make typecheck-baseline [ACCEPT_NEW=1]   take fixed errors off the type-check baseline (with ACCEPT_NEW=1, add the new ones)"
 	@echo "make bench-latency [N=100]   per-message latency through the emulator next to bare Rasa"
-	@echo "make bench-chat [N=50] [SWEEP=1] [RUNS=3] N customers at once through the emulator next to bare Rasa (SWEEP: largest N with p95 < 1 s)"
+	@echo "make bench-chat [N=50] [SWEEP=1] [RUNS=3] [WEBHOOK=1] N customers at once through the emulator next to bare Rasa (SWEEP: largest N with p95 < 1 s)"
 	@echo "make bench-handoff   request -> agents' card and agent -> customer latency under chat load"
 	@echo "make bench-profile [N=100]   CPU time per message of each process, next to Rasa's"
 	@echo "make bench-deploy [RATE=4]   response edit, new question and rollback to live, under a steady stream of messages"
@@ -120,7 +120,7 @@ bench-latency: train
 	.venv/bin/python -m bench.latency -n $(or $(N),100)
 
 bench-chat: train
-	.venv/bin/python -m bench.chat -n $(or $(N),50) $(if $(SWEEP),--sweep) $(if $(RUNS),--runs $(RUNS))
+	.venv/bin/python -m bench.chat -n $(or $(N),50) $(if $(SWEEP),--sweep) $(if $(RUNS),--runs $(RUNS)) $(if $(WEBHOOK),--webhook)
 
 bench-handoff: train
 	.venv/bin/python -m bench.handoff

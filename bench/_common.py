@@ -228,10 +228,11 @@ def measure_on_stack(
     measure: Callable[[Stack], Awaitable[dict[str, Any]]],
     report: Callable[[dict[str, Any]], None],
     database: str | None = None,
+    webhook: bool = False,
 ) -> None:
-    """Start the stack (on SQLite files, or on the PostgreSQL `database`), measure, add each process's peak memory,
-    report and write var/bench/<name>.json."""
-    with running_stack(database=database) as stack:
+    """Start the stack (on SQLite files, or on the PostgreSQL `database`; the app long polling, or in webhook mode),
+    measure, add each process's peak memory, report and write var/bench/<name>.json."""
+    with running_stack(database=database, webhook=webhook) as stack:
         result = asyncio.run(measure(stack))
         result["memory"] = stack_memory(stack)
     report(result)

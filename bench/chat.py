@@ -11,7 +11,8 @@ answer in time is a failure, counted in each run. Telegram's flood limits stay o
 counted. Each process's CPU time is measured apart (the emulator is Telegram: in production not on these cores).
 Each configuration runs `--runs` times (default 3) on one stack, new customers each time; the medians, and the goals
 (ratios to bare Rasa in the same run), are reported. With SWEEP=1, N = 10, 25, 50, 100, 200, ... until p95 reaches
-1 s (or the time budget runs out). Prints tables and writes var/bench/chat.json.
+1 s (or the time budget runs out). With WEBHOOK=1 (--webhook) the app runs in webhook mode: the emulator posts
+each update to it, and the long poll is gone. Prints tables and writes var/bench/chat.json (chat-webhook.json).
 """
 
 from __future__ import annotations
@@ -301,11 +302,14 @@ def main() -> None:
     parser.add_argument(
         "--database", help="an empty PostgreSQL database's URL: the stack on it instead of SQLite files"
     )
+    parser.add_argument("--webhook", action="store_true", help="the app in webhook mode (WEBHOOK_URL), not polling")
     parser.add_argument("--runs", type=int, default=3, help="runs of each configuration, medians reported (default 3)")
     parser.add_argument("--sweep", action="store_true", help="also find the largest N with p95 under 1 s")
     parser.add_argument("--sweep-budget", type=float, default=240.0, help="no new sweep step after this many seconds")
     args = parser.parse_args()
-    measure_on_stack("chat", lambda stack: _measure(stack, args), print_report, database=args.database)
+    name = "chat-webhook" if args.webhook else "chat"
+    measure = lambda stack: _measure(stack, args)
+    measure_on_stack(name, measure, print_report, database=args.database, webhook=args.webhook)
 
 
 if __name__ == "__main__":

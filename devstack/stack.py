@@ -231,10 +231,11 @@ PROCESSES = ("emulator", "actions", "rasa", "app")
 
 
 @contextmanager
-def running_stack(workdir: Path | None = None, *, database: str | None = None) -> Iterator[Stack]:
+def running_stack(workdir: Path | None = None, *, database: str | None = None, webhook: bool = False) -> Iterator[Stack]:
     """Emulator, actions, Rasa and app on free ports (training first when no model matches), stopped on exit;
     their logs are printed when the start fails. `database`: a PostgreSQL URL instead of SQLite files in `workdir`
-    (the app's, the action server's and Rasa's tracker store)."""
+    (the app's, the action server's and Rasa's tracker store). `webhook`: the app in webhook mode (the emulator
+    posts each update to it) instead of long polling."""
     from bot.config import load_settings
     from bot.rasa_runtime import current_model
 
@@ -245,7 +246,12 @@ def running_stack(workdir: Path | None = None, *, database: str | None = None) -
     try:
         stack.start_emulator()
         stack.start_actions()
-        stack.start_app()  # before Rasa: Rasa pulls its model from the app, and asks it for every response
+        # The app before Rasa: Rasa pulls its model from the app, and asks it for every response.
+        if webhook:
+            url = f"http://127.0.0.1:{stack.app_port}/telegram"
+            stack.start_app(ready_call="setWebhook", WEBHOOK_URL=url, WEBHOOK_SECRET="stack-webhook-secret-0123")
+        else:
+            stack.start_app()
         stack.start_rasa()
         yield stack
     except Exception:
