@@ -14,7 +14,8 @@ side are slowed as if each had already failed. A count is forgotten FORGET after
 The counts live in the database (`bot.storage.attempt_counts`), so every process and machine of the app counts the
 same failures: N instances behind one address allow no more guesses than one. Each attempt's counts are moved in one
 transaction holding both (the address's first), so attempts side by side on several machines take turns; forgotten
-counts are deleted as attempts come (at most PRUNE_AT_ONCE each time).
+counts are deleted as attempts come (at most PRUNE_AT_ONCE each time), and by the desk's housekeeping once they
+are KEPT_AT_MOST old, so no address or name stays in the database long after sign-ins stop.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ FIRST_DELAY = 1.0
 USER_MAX_WAIT = 20.0
 ADDRESS_MAX_WAIT = 10.0
 ADDRESS_MAX_DELAY = 15 * 60.0
-FORGET = timedelta(minutes=15)
+FORGET = timedelta(minutes=15)  # at most attempt_counts.KEPT_AT_MOST: the desk's housekeeping deletes older counts
 NAME_CHARS = 64  # longer names cannot exist (accounts.USERNAME); a key never holds more of one
 BY_ADDRESS, BY_NAME = "login-address", "login-name"
 

@@ -22,6 +22,7 @@ from bot.storage.base import Base, affected
 
 KEY_CHARS = 255
 PRUNE_AT_ONCE = 500
+KEPT_AT_MOST = timedelta(hours=1)  # no count is needed longer (users forget theirs sooner); housekeeping deletes it
 
 
 class AttemptCount(Base):
