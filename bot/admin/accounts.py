@@ -3,9 +3,9 @@
 The cookie carries a random token; the database keeps only its SHA-256, so a copy of the database does not
 sign anyone in. A session ends after IDLE without a request, or ABSOLUTE after sign-in, whichever comes first.
 Signing in is throttled by client address and by username with a growing delay, never a hard lock
-(`bot.admin.throttle`). An unknown name, a wrong password and a throttled attempt get the same answer after the same
-work: every attempt costs one password hash, done in a thread (at most HASHING_AT_ONCE at a time), never on the event
-loop that also serves the customers.
+(`bot.admin.throttle`: the counts are in the database, shared by every process and machine). An unknown name, a wrong
+password and a throttled attempt get the same answer after the same work: every attempt costs one password hash, done
+in a thread (at most HASHING_AT_ONCE at a time), never on the event loop that also serves the customers.
 
 The database's work is plain functions of a Session (run with `await sessions.run(fn, …)` or `sessions.read`).
 Adding an account and signing in hash a password, slow on purpose: they do it between transactions, so the work run
@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.admin.throttle import Throttle
+from bot.admin import throttle
 from bot.storage.db import Sessions
 from bot.storage.models import AdminAccount, AdminSession, AuditEntry, utcnow
 
@@ -86,9 +86,9 @@ UNKNOWN_SALT = b"0" * 16  # an unknown name's hash is as slow as a real one's, a
 
 @dataclass
 class Gate:
-    """What every sign-in to one console goes through: the throttle, the hasher, and the wait (`pause`)."""
+    """What every sign-in to one console goes through besides the throttle (in the database, shared by every
+    console): the hasher, and the wait (`pause`)."""
 
-    throttle: Throttle = field(default_factory=Throttle)
     hasher: Hasher = field(default_factory=Hasher)
 
 
@@ -162,11 +162,11 @@ async def sign_in(
     answer nor its time tells whether the name exists or the attempt was throttled.
     """
     gate = gate or Gate()
-    passed = gate.throttle.admit(address, username, now or utcnow())
+    passed = await throttle.admit(sessions, address, username, now or utcnow())
     if passed.wait:
         await pause(passed.wait)
     account = await gate.hasher.check(sessions, username, password)
-    passed.settle(account is not None and not passed.refused)
+    await throttle.settle(sessions, passed, account is not None and not passed.refused, now or utcnow())
     if account is None or passed.refused:
         return Attempt(refusal=REFUSAL)
     token = secrets.token_urlsafe(32)

@@ -35,7 +35,7 @@ class Deps:
     trainer: Trainer
     behind_proxy: bool = False  # a TLS-terminating proxy in front: trust its X-Forwarded-Proto and X-Forwarded-For
     nav: list[tuple[str, str]] = field(default_factory=list)
-    gate: accounts.Gate = field(default_factory=accounts.Gate)  # every sign-in's throttle and hasher
+    gate: accounts.Gate = field(default_factory=accounts.Gate)  # every sign-in's hasher
     templates: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True

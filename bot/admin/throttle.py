@@ -11,23 +11,32 @@ side are slowed as if each had already failed. A count is forgotten FORGET after
   longer than ADDRESS_MAX_WAIT is refused at once, with the answer a wrong password gets. Only that address's own
   failures slow it down.
 
-The counts live in this process (each worker of several keeps its own); at most MAX_KEYS of each kind are kept.
+The counts live in the database (`bot.storage.attempt_counts`), so every process and machine of the app counts the
+same failures: N instances behind one address allow no more guesses than one. Each attempt's counts are moved in one
+transaction holding both (the address's first), so attempts side by side on several machines take turns; forgotten
+counts are deleted as attempts come (at most PRUNE_AT_ONCE each time), and by the desk's housekeeping once they
+are KEPT_AT_MOST old, so no address or name stays in the database long after sign-ins stop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot.storage import attempt_counts
+from bot.storage.attempt_counts import Count
+from bot.storage.db import Sessions
 
 FREE = 3
 FIRST_DELAY = 1.0
 USER_MAX_WAIT = 20.0
 ADDRESS_MAX_WAIT = 10.0
 ADDRESS_MAX_DELAY = 15 * 60.0
-FORGET = timedelta(minutes=15)
-MAX_KEYS = 10_000
+FORGET = timedelta(minutes=15)  # at most attempt_counts.KEPT_AT_MOST: the desk's housekeeping deletes older counts
 NAME_CHARS = 64  # longer names cannot exist (accounts.USERNAME); a key never holds more of one
+BY_ADDRESS, BY_NAME = "login-address", "login-name"
 
 
 def delay(failures: int, cap: float) -> float:
@@ -37,64 +46,47 @@ def delay(failures: int, cap: float) -> float:
     return min(cap, FIRST_DELAY * 2.0 ** min(failures - FREE, 32))
 
 
-@dataclass
-class _Count:
-    failures: int
-    last: datetime  # the latest attempt let through
-    not_before: datetime  # by address: no attempt starts earlier
-
-
 @dataclass(frozen=True)
 class Pass:
     """The throttle's word on one attempt: refused at once, or wait this long and then check the password."""
 
     wait: float
     refused: bool
-    settle: Callable[[bool], None]  # call with True when the password was right: it was not a failure after all
+    address: str = ""
+    username: str = ""
+    counted_since: tuple[datetime, datetime] | None = None  # the two counts it was counted in (address, name)
 
 
-class Throttle:
-    """Counts of recent failures by client address and by username (see the module's text)."""
-
-    def __init__(self) -> None:
-        self._addresses: dict[str, _Count] = {}
-        self._names: dict[str, _Count] = {}
-
-    def admit(self, address: str, username: str, now: datetime) -> Pass:
-        """Let an attempt through (counted as a failure until settled) or refuse it; either way say how long to wait."""
-        by_address = _current(self._addresses, address, now)
-        start = max(now, by_address.not_before)
-        address_wait = (start - now).total_seconds()
-        if address_wait > ADDRESS_MAX_WAIT:
-            return Pass(0.0, True, lambda right: None)
-        by_name = _current(self._names, username[:NAME_CHARS], now)
-        wait = max(address_wait, delay(by_name.failures, USER_MAX_WAIT))
-        for count in (by_address, by_name):
-            count.failures += 1
-            count.last = start
-        by_address.not_before = start + timedelta(seconds=delay(by_address.failures, ADDRESS_MAX_DELAY))
-
-        def settle(right: bool) -> None:
-            if right:
-                for count in (by_address, by_name):
-                    count.failures = max(0, count.failures - 1)
-
-        return Pass(wait, False, settle)
+async def admit(sessions: Sessions, address: str, username: str, now: datetime) -> Pass:
+    """Let an attempt through (counted as a failure until settled) or refuse it; either way say how long to wait."""
+    return await sessions.run(_admit, address, username[:NAME_CHARS], now)
 
 
-def _current(counts: dict[str, _Count], key: str, now: datetime) -> _Count:
-    """The key's count, started afresh when forgotten; the oldest counts go when there are too many."""
-    count = counts.get(key)
-    if count is None or now - count.last > FORGET:
-        if count is None and len(counts) >= MAX_KEYS:
-            _prune(counts, now)
-        count = counts[key] = _Count(0, now, now)
-    return count
+async def settle(sessions: Sessions, passed: Pass, right: bool, now: datetime) -> None:
+    """The attempt's password was right (`right`): it was not a failure after all."""
+    if right and passed.counted_since is not None:
+        await sessions.run(_give_back, passed, now)
 
 
-def _prune(counts: dict[str, _Count], now: datetime) -> None:
-    for key in [key for key, count in counts.items() if now - count.last > FORGET]:
-        del counts[key]
-    if len(counts) >= MAX_KEYS:
-        for key in sorted(counts, key=lambda k: counts[k].last)[: len(counts) - MAX_KEYS * 3 // 4]:
-            del counts[key]
+def _admit(session: Session, address: str, username: str, now: datetime) -> Pass:
+    by_address = attempt_counts.hold(session, BY_ADDRESS, address, now, FORGET)
+    start = max(now, by_address.not_before)
+    address_wait = (start - now).total_seconds()
+    if address_wait > ADDRESS_MAX_WAIT:
+        return Pass(0.0, True)
+    by_name = attempt_counts.hold(session, BY_NAME, username, now, FORGET)
+    wait = max(address_wait, delay(by_name.failures, USER_MAX_WAIT))
+    failures = by_address.failures + 1
+    not_before = start + timedelta(seconds=delay(failures, ADDRESS_MAX_DELAY))
+    attempt_counts.put(session, BY_ADDRESS, address, Count(failures, by_address.since, start, not_before), now)
+    named = Count(by_name.failures + 1, by_name.since, start, by_name.not_before)
+    attempt_counts.put(session, BY_NAME, username, named, now)
+    attempt_counts.prune(session, now - FORGET)
+    return Pass(wait, False, address, username, (by_address.since, by_name.since))
+
+
+def _give_back(session: Session, passed: Pass, now: datetime) -> None:
+    assert passed.counted_since is not None
+    address_since, name_since = passed.counted_since
+    attempt_counts.give_back(session, BY_ADDRESS, passed.address, address_since, now)
+    attempt_counts.give_back(session, BY_NAME, passed.username, name_since, now)

@@ -1,7 +1,8 @@
 """The round's housekeeping: nothing kept longer than it is needed. Handled Telegram updates leave the inbox after
 INBOX_KEEP_DAYS; the bare records that carried a forget's confirmation go once it is delivered; with RETENTION_DAYS,
 a customer nothing has happened with for that long (and with nothing open) is forgotten as /forget would: their
-transcript deleted, their tickets anonymised, their ticket topics and Rasa tracker too."""
+transcript deleted, their tickets anonymised, their ticket topics and Rasa tracker too. Counts of attempts (the
+console's sign-in throttle: client addresses, names tried) go once they are attempt_counts.KEPT_AT_MOST old."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot import replies
 from bot.config import Settings
-from bot.storage import inbox, privacy
+from bot.storage import attempt_counts, inbox, privacy
 from bot.storage.db import Sessions
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Housekept:
     confirmations: int  # bare records of forgets confirmed
     customers: int  # customers past RETENTION_DAYS
     more: bool = False  # a batch was full: the next pass should not wait
+    attempts: int = 0  # counts of attempts past attempt_counts.KEPT_AT_MOST
 
 
 async def keep_house(
@@ -37,6 +39,7 @@ async def keep_house(
 ) -> Housekept:
     """One pass, as of `now`."""
     updates = await sessions.run(inbox.prune, now, settings.inbox_keep_days, BATCH_UPDATES)
+    attempts = await sessions.run(attempt_counts.prune, now - attempt_counts.KEPT_AT_MOST)
     confirmations = 0
     for chat in await sessions.read(privacy.bare_chats):
         confirmations += await sessions.run(privacy.drop_confirmation, chat, replies.FORGOTTEN)
@@ -49,6 +52,8 @@ async def keep_house(
                 await privacy.forget_rasa_tracker(settings.rasa_tracker_url, f"tg-{chat}")
             await delete_topics(topics)
             customers += 1
+    if attempts:
+        log.info("housekeeping: %d count(s) of attempts past %s", attempts, attempt_counts.KEPT_AT_MOST)
     if updates or confirmations or customers:
         log.info(
             "housekeeping: %d handled update(s) past %g days, %d forget confirmation(s), %d customer(s) past "
@@ -58,7 +63,8 @@ async def keep_house(
             confirmations,
             customers,
         )
-    return Housekept(updates, confirmations, customers, updates >= BATCH_UPDATES or len(waiting) > BATCH_CUSTOMERS)
+    full = updates >= BATCH_UPDATES or len(waiting) > BATCH_CUSTOMERS or attempts >= attempt_counts.PRUNE_AT_ONCE
+    return Housekept(updates, confirmations, customers, full, attempts)
 
 
 def _expire(session: Session, user: int) -> tuple[list[int], list[int]]:

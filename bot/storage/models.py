@@ -10,6 +10,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, false,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.storage import (
+    attempt_counts,  # noqa: F401  (registers the attempt counts' table with the others)
     base,
     desk_models,  # noqa: F401  (registers the agents' tools' tables with the others)
     kb_models,  # noqa: F401  (registers the help center's tables with the others)
@@ -372,7 +373,7 @@ class AdminAccount(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(128))  # hex of hashlib.scrypt
     salt: Mapped[str] = mapped_column(String(64))  # hex, one per account
-    failed_logins: Mapped[int] = mapped_column(default=0)  # no longer used: sign-in is throttled in memory
+    failed_logins: Mapped[int] = mapped_column(default=0)  # no longer used: sign-in is throttled by attempt_counts
     locked_until: Mapped[datetime | None]  # no longer used: there is no hard lock
     last_login_at: Mapped[datetime | None]
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
+from bot.admin import throttle
 from bot.config import load_settings
 from bot.desk import housekeeping
-from bot.storage import inbox, transcript
+from bot.storage import attempt_counts, inbox, transcript
 from bot.storage.models import Conversation, Customer, InboxStatus, InboxUpdate, Message
 
 MAYA, NOOR = 4242, 4343
@@ -79,3 +81,23 @@ async def test_a_pass_prunes_a_batch_at_most_and_says_there_is_more(
     first = await housekeeping.keep_house(settings, sessions, now, _no_topics)
     second = await housekeeping.keep_house(settings, sessions, now, _no_topics)
     assert (first.updates, first.more, second.updates, second.more) == (2, True, 1, False)
+
+
+async def test_counts_of_attempts_go_once_kept_at_most_and_no_sooner(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """The sign-in throttle's counts (client addresses, names tried) do not stay after sign-ins stop: one last moved
+    a minute more than KEPT_AT_MOST ago goes, one a minute less stays; the throttle forgets its counts sooner."""
+    now = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
+    for key, age in (("198.51.100.1", timedelta(minutes=1)), ("198.51.100.2", -timedelta(minutes=1))):
+        last = now - attempt_counts.KEPT_AT_MOST - age
+        await sessions.run(_count, key, last)
+    kept = await housekeeping.keep_house(load_settings({"FRONTLINE_VAR": str(tmp_path)}), sessions, now, _no_topics)
+    assert kept.attempts == 1
+    assert set(await sessions.read(attempt_counts.counted, "address")) == {"198.51.100.2"}
+    assert throttle.FORGET <= attempt_counts.KEPT_AT_MOST
+
+
+def _count(session: Session, key: str, last: datetime) -> None:
+    attempt_counts.hold(session, "address", key, last, timedelta(minutes=15))
+    attempt_counts.put(session, "address", key, attempt_counts.Count(1, last, last, last), last)
