@@ -231,7 +231,9 @@ PROCESSES = ("emulator", "actions", "rasa", "app")
 
 
 @contextmanager
-def running_stack(workdir: Path | None = None, *, database: str | None = None, webhook: bool = False) -> Iterator[Stack]:
+def running_stack(
+    workdir: Path | None = None, *, database: str | None = None, webhook: bool = False
+) -> Iterator[Stack]:
     """Emulator, actions, Rasa and app on free ports (training first when no model matches), stopped on exit;
     their logs are printed when the start fails. `database`: a PostgreSQL URL instead of SQLite files in `workdir`
     (the app's, the action server's and Rasa's tracker store). `webhook`: the app in webhook mode (the emulator
