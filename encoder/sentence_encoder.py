@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from encoder.cache import ENVIRONMENT, FILE_NAME, EmbeddingCache, model_id
 from encoder import unigram
+from encoder.cache import ENVIRONMENT, FILE_NAME, EmbeddingCache, model_id
 from encoder.unigram import Unigram
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
