@@ -28,6 +28,15 @@ class Unigram:
         self.normalize = normalize
         self._cache: dict[str, list[int]] = {}
 
+    @property
+    def vocab(self) -> dict[str, int]:
+        """Whole words (pieces that start a word), lower-cased, to their first id: the lower, the more frequent."""
+        words: dict[str, int] = {}
+        for piece, index in self.ids.items():
+            if piece.startswith(META) and len(piece) > 1:
+                words.setdefault(piece[1:].lower(), index)
+        return words
+
     @classmethod
     def from_tokenizer_json(cls, data: dict) -> Unigram:
         model = data["model"]

@@ -176,3 +176,8 @@ def test_real_e5_puts_paraphrases_closer_than_unrelated_questions() -> None:
         ["where is my parcel?", "my package has not arrived yet", "how do I change my password"]
     )
     assert where @ where_again > where @ refund + 0.05
+
+
+def test_vocab_is_the_whole_words_for_the_speller() -> None:
+    vocab = tokenizer().vocab
+    assert vocab == {"order": ids(f"{META}order")[0], "or": 6, "my": 8, "is": 11}
