@@ -1,8 +1,9 @@
 """The round's housekeeping: handled updates leave the inbox after INBOX_KEEP_DAYS, and with RETENTION_DAYS a
 customer idle that long with nothing open is forgotten (transcript deleted, tickets anonymised); nothing else goes.
 
-Through the app: a first run records the conversations, their rows are then dated back to 2020, and the round of a
-second run on the same database does the housekeeping. The boundaries, at a `now` of the test's choosing, are
+Through the app: a first run records the conversations, their rows are then dated back to 2020 (and the round's
+housekeeping mark with them: the first run's housekeeping was long ago too), and the round of a second run on the
+same database does the housekeeping. The boundaries, at a `now` of the test's choosing, are
 in test_housekeeping_boundaries.py."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from bot.storage import privacy, tickets, transcript
+from bot.desk.round import HOUSEKEEPING
+from bot.storage import privacy, round_marks, tickets, transcript
 from bot.storage.models import (
     Conversation,
     Customer,
@@ -53,6 +55,11 @@ async def _date_back(harness: Harness, user: int) -> None:
             )
 
 
+async def _housekeeping_due(harness: Harness) -> None:
+    """The round's housekeeping is due again (marks are shared through the database: a restart alone is not)."""
+    await harness.sessions.run(round_marks.clear, HOUSEKEEPING)
+
+
 async def _ticket(harness: Harness, user: int, status: TicketStatus) -> None:
     async with harness.sessions.begin() as session:
         conversation = await session.run_sync(transcript.find_conversation, user)
@@ -81,6 +88,7 @@ async def test_the_round_deletes_only_the_updates_handled_more_than_inbox_keep_d
                 .where(InboxUpdate.update_id == by_text["hello from long ago"])
                 .values(processed_at=LONG_AGO)
             )
+        await _housekeeping_due(first)
     async with running_harness(tmp_path) as second:
 
         async def left() -> list[str]:
@@ -110,6 +118,7 @@ async def test_with_retention_days_the_round_forgets_only_customers_idle_longer_
         await _ticket(first, NOOR, TicketStatus.OPEN)  # idle as long, but still open: stays
         await _date_back(first, MAYA)
         await _date_back(first, NOOR)  # Sam wrote today: stays
+        await _housekeeping_due(first)
     async with running_harness(tmp_path, RETENTION_DAYS="30") as second:
 
         async def customers() -> list[int]:
@@ -134,6 +143,7 @@ async def test_without_retention_days_nothing_is_forgotten_however_old(tmp_path:
         await _date_back(first, MAYA)
         async with first.sessions.begin() as session:  # (its update's going shows the round has run)
             await session.execute(update(InboxUpdate).values(processed_at=LONG_AGO))
+        await _housekeeping_due(first)
     async with running_harness(tmp_path) as second:
         assert await eventually(lambda: _updates(second), {})
         async with second.sessions() as session:
