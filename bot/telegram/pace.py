@@ -23,24 +23,29 @@ from collections.abc import Callable
 
 ANSWER, FOLLOW_UP = 0, 1
 PER_SECOND = 28  # overall, a rolling second: just under Telegram's 30, for the jitter between our clock and its
-CHAT_BURST = 4  # a private chat's burst: one under Telegram's, for the same jitter
+CHAT_BURST = 5  # a private chat's burst and rate: Telegram's (bot/emulator/limits.py)
 CHAT_PER_SECOND = 1.0
+CHAT_LAG = 0.1  # seconds of a private chat's refill not counted after each send, for the same jitter
 
 
 class _Bucket:
-    """A private chat's allowance: `burst` messages, refilled at `rate` a second."""
+    """A private chat's allowance as Telegram keeps it: `burst` messages, refilled at `rate` a second; the refill
+    since the last send is counted `lag` seconds short, for a request that reaches Telegram later than the one
+    before it did."""
 
-    def __init__(self, burst: int, rate: float, now: float) -> None:
-        self.burst, self.rate, self.tokens, self.updated = burst, rate, float(burst), now
+    def __init__(self, burst: int, rate: float, lag: float, now: float) -> None:
+        self.burst, self.rate, self.lag = burst, rate, lag
+        self.left, self.spent_at = float(burst), now - lag
+
+    def tokens(self, now: float) -> float:
+        return min(self.burst, self.left + max(0.0, now - self.spent_at - self.lag) * self.rate)
 
     def wait(self, now: float, count: int) -> float:
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        needed = min(count, self.burst)
-        return 0.0 if self.tokens >= needed else (needed - self.tokens) / self.rate
+        missing = min(count, self.burst) - self.tokens(now)
+        return 0.0 if missing <= 0 else missing / self.rate
 
-    def spend(self, count: int) -> None:
-        self.tokens -= min(count, self.burst)
+    def spend(self, now: float, count: int) -> None:
+        self.left, self.spent_at = self.tokens(now) - min(count, self.burst), now
 
 
 class Pace:
@@ -53,11 +58,12 @@ class Pace:
         window: float = 1.0,
         chat_burst: int = CHAT_BURST,
         chat_per_second: float = CHAT_PER_SECOND,
+        chat_lag: float = CHAT_LAG,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._limit = per_second  # 0: no pacing of our own (a self-hosted Bot API server, the emulator's limits off)
         self._window = window
-        self._chat_burst, self._chat_rate = chat_burst, chat_per_second
+        self._chat_burst, self._chat_rate, self._chat_lag = chat_burst, chat_per_second, chat_lag
         self._clock = clock
         self._sent: collections.deque[float] = collections.deque()
         self._chats: dict[int, _Bucket] = {}
@@ -139,8 +145,8 @@ class Pace:
     def _spend(self, now: float, chat_id: int | None, count: int) -> None:
         self._sent.extend([now] * min(count, self._limit))
         if chat_id is not None and chat_id > 0:
-            bucket = self._chats.setdefault(chat_id, _Bucket(self._chat_burst, self._chat_rate, now))
-            bucket.wait(now, count)  # refilled to now
-            bucket.spend(count)
+            bucket = self._chats.get(chat_id) or _Bucket(self._chat_burst, self._chat_rate, self._chat_lag, now)
+            bucket.spend(now, count)
+            self._chats[chat_id] = bucket
         if len(self._chats) > 10_000:  # forget chats whose allowance is full again
-            self._chats = {k: b for k, b in self._chats.items() if b.wait(now, b.burst) > 0}
+            self._chats = {k: b for k, b in self._chats.items() if b.tokens(now) < b.burst}
