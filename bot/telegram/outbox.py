@@ -65,6 +65,12 @@ def retry_seconds(exc: RetryAfter) -> float:
     return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
 
 
+def _mark_all(session: Session, delivered: Sequence[tuple[int, int | None, str | None]]) -> None:
+    """Messages sent together (an album, merged relays) marked sent in one transaction."""
+    for message_id, sent_as, file_id in delivered:
+        transcript.mark_delivered(session, message_id, telegram_message_id=sent_as, file_id=file_id)
+
+
 def _count_sent(messages: Sequence[Message]) -> None:
     counter = metrics.current().messages_out
     for each in messages:
@@ -376,6 +382,6 @@ class Outbox:
         that is stored: a database failing right after a send must not make the app send the same message again."""
         for each, sent_as, file_id in delivered:
             self._unmarked[each.id] = (sent_as, file_id)
-        for each, sent_as, file_id in delivered:
-            await self._sessions.run(transcript.mark_delivered, each.id, telegram_message_id=sent_as, file_id=file_id)
+        await self._sessions.run(_mark_all, [(each.id, sent_as, file_id) for each, sent_as, file_id in delivered])
+        for each, _, _ in delivered:
             del self._unmarked[each.id]
