@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -53,6 +52,7 @@ from bot.telegram.drain import ChatDrainer
 from bot.telegram.intake import WEBHOOK_PATH, Intake, WebhookIntake
 from bot.telegram.locks import PostgresLocks
 from bot.telegram.outbox import Outbox
+from bot.telegram.pace import Pace
 from bot.telegram.poller_lease import AnotherPoller, PollerLease
 from bot.telegram.request import AiohttpRequest
 from bot.web import HealthServer
@@ -95,15 +95,14 @@ def build_application(
         .updater(None)
         .request(AiohttpRequest())
         .get_updates_request(AiohttpRequest())
-        # It paces sends within Telegram's limits. Retries are the outbox's, per chat: the limiter's own would
-        # halt every request, customers' replies included, whenever one chat (the agents' group) is flooded.
-        .rate_limiter(AIORateLimiter(max_retries=0, group_max_rate=settings.telegram_group_rate))
+        # No AIORateLimiter: the app paces its messages itself (bot/telegram/pace.py, group_pace.py), counted as
+        # Telegram counts them, and a 429 that still comes holds back only its chat (Outbox._wait).
         .build()
     )
     application.bot_data["webhook"] = bool(settings.webhook_url)
-    # With no retries of its own, the limiter logs every 429 as an error with a traceback; the outbox logs it.
-    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
-    outbox = Outbox(application.bot, sessions, group_rate=settings.telegram_group_rate)
+    outbox = Outbox(
+        application.bot, sessions, group_rate=settings.telegram_group_rate, rate=Pace(settings.telegram_rate)
+    )
     desk = Desk(settings, sessions, outbox, application.bot, rasa)
     chat = CustomerChat(settings, sessions, rasa, outbox, desk)
     private = filters.ChatType.PRIVATE

@@ -54,6 +54,8 @@ class Settings:
     reannounce_minutes: float = 10.0
     # Messages a minute the app sends to one group (Telegram's limit is 20); 0 leaves the pacing to the server.
     telegram_group_rate: int = 20
+    # Messages a second the app sends overall (Telegram's limit is about 30); 0 leaves the pacing to the server.
+    telegram_rate: int = 28
     reopen_minutes: float = 15.0
     summary_minutes: float = 60.0
     # Queue and assignment (bot/desk/assign.py): each new request to an online agent in turn, up to a limit each;
@@ -135,6 +137,16 @@ def _group_rate(env: Mapping[str, str]) -> int:
         raise ConfigError(
             f"TELEGRAM_GROUP_RATE must be a whole number of messages a minute (20, or 0 for none); got {raw!r}"
         )
+    return int(raw)
+
+
+def _rate(env: Mapping[str, str]) -> int:
+    """TELEGRAM_RATE: a whole number of messages a second overall, or 0 for no pacing of our own."""
+    raw = (env.get("TELEGRAM_RATE") or "").strip()
+    if not raw:
+        return 28
+    if not raw.isdigit():
+        raise ConfigError(f"TELEGRAM_RATE must be a whole number of messages a second (28, or 0 for none); got {raw!r}")
     return int(raw)
 
 
@@ -329,6 +341,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         followup_hours=_number(env, "FOLLOWUP_HOURS", 24.0),
         reannounce_minutes=_number(env, "REANNOUNCE_MINUTES", 10.0),
         telegram_group_rate=_group_rate(env),
+        telegram_rate=_rate(env),
         reopen_minutes=_number(env, "REOPEN_MINUTES", 15.0),
         summary_minutes=_number(env, "SUMMARY_MINUTES", 60.0),
         auto_assign=_flag(env, "AUTO_ASSIGN"),

@@ -105,13 +105,21 @@ class Desk:
                 await self.outbox.flush(chat_id)
 
     async def direct(self, chat_id: int, text: str) -> None:
-        """A service message to an agent, not part of any customer's transcript."""
-        await service.send(self.bot, chat_id, text)
+        """A service message to an agent (or the agents' group), not part of any customer's transcript."""
+        if chat_id < 0:
+            self.outbox.pace.spend(chat_id, 1)  # counted in the group's minute, as Telegram counts it
+        await service.send(self.bot, chat_id, text, rate=self.outbox.rate)
 
     async def answer_in_place(self, message: Message, text: str) -> None:
         """A service answer where a command was given (in the group: in its topic)."""
+        if message.chat_id < 0:
+            self.outbox.pace.spend(message.chat_id, 1)  # counted in the group's minute, as Telegram counts it
         await service.send(
-            self.bot, message.chat_id, text, message.message_thread_id if message.is_topic_message else None
+            self.bot,
+            message.chat_id,
+            text,
+            message.message_thread_id if message.is_topic_message else None,
+            rate=self.outbox.rate,
         )
 
     # --- the customer's side -------------------------------------------------------------------------------

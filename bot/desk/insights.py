@@ -9,11 +9,8 @@ handed over.
 
 from __future__ import annotations
 
-import contextlib
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, Update
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes, filters
 
 from bot.config import Settings
@@ -72,11 +69,7 @@ class DeskInsights:
             text = await self.stats_text() if await self._desk.is_admin(update.effective_user.id) else ADMINS_ONLY
         else:
             text = await self.flag(update, rest.strip(), private)
-        message = update.effective_message
-        with contextlib.suppress(TelegramError):
-            await self._bot.send_message(
-                message.chat_id, text, message_thread_id=message.message_thread_id if message.is_topic_message else None
-            )
+        await self._desk.answer_in_place(update.effective_message, text)
 
     async def stats_text(self) -> str:
         """Today's and this week's figures, days as the business's time zone counts them."""

@@ -4,7 +4,6 @@ promises falling due, next-day checks, and the group's periodic summary."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -149,8 +148,7 @@ class Round:
         if not facts["waiting"] and not facts["handled"]:
             return
         rating = f"{facts['rating']:.1f}/5" if facts["rating"] is not None else "none yet"
-        with contextlib.suppress(TelegramError):
-            await self._desk.bot.send_message(self._desk.group, SUMMARY.format(**{**facts, "rating": rating}))
+        await self._desk.direct(self._desk.group, SUMMARY.format(**{**facts, "rating": rating}))
 
 
 def _post_card(u: Unit, ticket_id: int, thread_id: int) -> None:

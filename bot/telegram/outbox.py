@@ -24,6 +24,7 @@ from bot.storage.models import Message
 from bot.telegram import group_queue
 from bot.telegram.group_pace import GroupPace
 from bot.telegram.locks import LocalLocks, Locks
+from bot.telegram.pace import ANSWER, FOLLOW_UP, Pace
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 2.0
@@ -64,16 +65,41 @@ def retry_seconds(exc: RetryAfter) -> float:
     return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
 
 
+def _mark_all(session: Session, delivered: Sequence[tuple[int, int | None, str | None]]) -> None:
+    """Messages sent together (an album, merged relays) marked sent in one transaction."""
+    for message_id, sent_as, file_id in delivered:
+        transcript.mark_delivered(session, message_id, telegram_message_id=sent_as, file_id=file_id)
+
+
 def _count_sent(messages: Sequence[Message]) -> None:
     counter = metrics.current().messages_out
     for each in messages:
         counter.labels(each.kind).inc()
 
 
+def _messages(message: Message, together: Sequence[Message], album: bool) -> int:
+    """How many messages Telegram counts for this send: an album's parts each; an edit or a topic change none."""
+    payload = message.payload or {}
+    if "edit" in payload or "topic" in payload:
+        return 0
+    if album:
+        return 1 + len(together)
+    if "copy_many" in payload:
+        return len(payload["copy_many"]["message_ids"])
+    return 1
+
+
+def _priority(chat_id: int) -> int:
+    """A private chat's messages are customers' (or an agent's) answers; a group's wait for them."""
+    return ANSWER if chat_id > 0 else FOLLOW_UP
+
+
 class Outbox:
     """Sends pending replies; a chat is flushed by one task at a time so order is kept."""
 
-    def __init__(self, bot: Bot, sessions: Sessions, shared: Locks | None = None, group_rate: int = 0) -> None:
+    def __init__(
+        self, bot: Bot, sessions: Sessions, shared: Locks | None = None, group_rate: int = 0, rate: Pace | None = None
+    ) -> None:
         self._bot = bot
         self._sessions = sessions
         # Sent, but the database failed as they were being marked sent: marked when it is back, never sent again.
@@ -83,6 +109,7 @@ class Outbox:
         # Telegram's "retry after" is per chat: a flooded agents' group must not hold up customers' replies.
         self._not_before: dict[int, float] = {}
         self.pace = GroupPace(group_rate)  # groups: messages a minute, counted as Telegram counts them
+        self.rate = rate or Pace(0)  # overall and per private chat (bot/telegram/pace.py); Pace(0): none
         self._served: dict[int, int] = {}  # per group: the conversation whose message went last (round robin)
         self._background: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
@@ -203,21 +230,21 @@ class Outbox:
             await asyncio.sleep(RETRY_INTERVAL)
 
     async def chat_action(self, chat_id: int, action: str) -> None:
-        """Show the customer an action (typing…), in step with the chat's replies.
+        """Show the customer an action (typing…), never in a reply's way.
 
-        Nothing is shown while the chat waits out a "retry after" or while a reply is being sent to it (the reply
-        is what the customer waits for); a "retry after" it is given holds the chat's replies back too.
+        Nothing is shown while the chat waits out a "retry after", while a reply is being sent to it (the reply is
+        what the customer waits for), or while messages wait for room to be sent (bot/telegram/pace.py); the chat's
+        lock is not held over the call, so a reply never waits for it. A "retry after" it is given holds the chat's
+        replies back too.
         """
-        lock = self._lock(chat_id)
-        if lock.locked() or self._waiting(chat_id):
+        if self._lock(chat_id).locked() or self._waiting(chat_id) or not self.rate.has_room():
             return
-        async with lock:
-            try:
-                await self._bot.send_chat_action(chat_id, action)
-            except RetryAfter as exc:
-                self._wait(chat_id, exc)
-            except TelegramError as exc:
-                log.debug("chat action for chat %s failed: %s", chat_id, exc)
+        try:
+            await self._bot.send_chat_action(chat_id, action)
+        except RetryAfter as exc:
+            self._wait(chat_id, exc)
+        except TelegramError as exc:
+            log.debug("chat action for chat %s failed: %s", chat_id, exc)
 
     def _wait(self, chat_id: int, exc: RetryAfter) -> None:
         """Hold this chat's messages back for as long as Telegram asked."""
@@ -320,6 +347,7 @@ class Outbox:
             await self._mark([(each, *self._unmarked[each.id]) for each in already])
             together = [each for each in together if each.id not in self._unmarked]
             album = album and bool(together)
+        await self.rate.take(message.chat_id, _messages(message, together, album), _priority(message.chat_id))
         try:
             if album:
                 ids = await self._send_album([message, *together])
@@ -354,6 +382,6 @@ class Outbox:
         that is stored: a database failing right after a send must not make the app send the same message again."""
         for each, sent_as, file_id in delivered:
             self._unmarked[each.id] = (sent_as, file_id)
-        for each, sent_as, file_id in delivered:
-            await self._sessions.run(transcript.mark_delivered, each.id, telegram_message_id=sent_as, file_id=file_id)
+        await self._sessions.run(_mark_all, [(each.id, sent_as, file_id) for each, sent_as, file_id in delivered])
+        for each, _, _ in delivered:
             del self._unmarked[each.id]

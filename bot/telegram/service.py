@@ -13,15 +13,19 @@ from telegram import Bot
 from telegram.error import RetryAfter, TelegramError
 
 from bot.telegram.outbox import retry_seconds
+from bot.telegram.pace import FOLLOW_UP, Pace
 
 log = logging.getLogger(__name__)
 TRIES = 3  # a command's answer is worth a short wait when Telegram asks for one
 LONGEST_WAIT = 30.0  # seconds; beyond this the answer is no longer an answer
 
 
-async def send(bot: Bot, chat_id: int, text: str, thread_id: int | None = None) -> None:
-    """Sent now; when Telegram asks to wait (a busy chat), after the wait it names, a few times at most."""
+async def send(bot: Bot, chat_id: int, text: str, thread_id: int | None = None, rate: Pace | None = None) -> None:
+    """Sent as soon as the app's pace (`rate`) has room, after customers' answers; when Telegram asks to wait (a busy
+    chat), after the wait it names, a few times at most."""
     for _ in range(TRIES):
+        if rate is not None:
+            await rate.take(chat_id, 1, FOLLOW_UP)
         try:
             await bot.send_message(chat_id, text, message_thread_id=thread_id)
             return

@@ -42,6 +42,8 @@ def test_file_url_follows_the_api_url() -> None:
         ("REOPEN_MINUTES", "never"),
         ("TELEGRAM_GROUP_RATE", "-5"),
         ("TELEGRAM_GROUP_RATE", "fast"),
+        ("TELEGRAM_RATE", "-1"),
+        ("TELEGRAM_RATE", "2.5"),
     ],
 )
 def test_malformed_value_is_refused_by_name(variable: str, value: str) -> None:
@@ -71,6 +73,12 @@ def test_the_groups_pacing_is_telegrams_limit_unless_turned_off() -> None:
     assert load_settings({}).telegram_group_rate == 20
     assert load_settings({"TELEGRAM_GROUP_RATE": "0"}).telegram_group_rate == 0
     assert load_settings({"TELEGRAM_GROUP_RATE": "30"}).telegram_group_rate == 30
+
+
+def test_the_overall_pacing_is_just_under_telegrams_limit_unless_turned_off() -> None:
+    assert load_settings({}).telegram_rate == 28
+    assert load_settings({"TELEGRAM_RATE": "0"}).telegram_rate == 0
+    assert load_settings({"TELEGRAM_RATE": "14"}).telegram_rate == 14
 
 
 def test_inbox_keep_days_defaults_to_a_week_and_retention_is_off() -> None:

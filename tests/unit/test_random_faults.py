@@ -20,6 +20,7 @@ from bot.emulator.server import EmulatorServer
 from bot.storage import inbox, transcript
 from bot.storage.db import create_engine, create_sessionmaker, migrate
 from bot.storage.models import DeliveryStatus, Direction
+from bot.telegram import outbox as outbox_module
 from bot.telegram import typing_action
 from bot.telegram.outbox import Outbox
 from tests.unit.chat_harness import TOKEN, Harness, eventually, running_harness
@@ -169,7 +170,7 @@ class MarkingFails:
         return getattr(self._sessions, name)
 
     async def run(self, work, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if work is transcript.mark_delivered and self.left > 0:
+        if work in (transcript.mark_delivered, outbox_module._mark_all) and self.left > 0:
             self.left -= 1
             raise OperationalError(
                 "UPDATE messages", {}, ConnectionRefusedError("the database system is shutting down")

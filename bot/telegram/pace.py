@@ -1,0 +1,152 @@
+"""The app's own pacing of the messages it sends to Telegram: overall, and per private chat.
+
+Telegram refuses (429) more than about 30 messages a second overall and, in a private chat, more than about one a
+second on average after a short burst (bot/emulator/limits.py models both; a group's 20 a minute is
+bot/telegram/group_pace.py's). python-telegram-bot's AIORateLimiter is a leaky bucket that lets 31 through in a
+rolling second, and a refused message then waits out Telegram's "retry after" (1–2 s). Here a message waits only
+for the room it needs, counted as Telegram counts: every message (an album's copies are each one), when its request
+leaves, in a rolling window; a chat action (sendChatAction) is no message and is not counted.
+
+When there is no room, customers' answers go first (ANSWER), then everything else (FOLLOW_UP: the agents' group,
+service messages); within a priority, first come first served. A message held by its own chat's allowance does not
+hold up other chats'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import heapq
+import itertools
+from collections.abc import Callable
+
+ANSWER, FOLLOW_UP = 0, 1
+PER_SECOND = 28  # overall, a rolling second: just under Telegram's 30, for the jitter between our clock and its
+CHAT_BURST = 5  # a private chat's burst and rate: Telegram's (bot/emulator/limits.py)
+CHAT_PER_SECOND = 1.0
+CHAT_LAG = 0.1  # seconds of a private chat's refill not counted after each send, for the same jitter
+
+
+class _Bucket:
+    """A private chat's allowance as Telegram keeps it: `burst` messages, refilled at `rate` a second; the refill
+    since the last send is counted `lag` seconds short, for a request that reaches Telegram later than the one
+    before it did."""
+
+    def __init__(self, burst: int, rate: float, lag: float, now: float) -> None:
+        self.burst, self.rate, self.lag = burst, rate, lag
+        self.left, self.spent_at = float(burst), now - lag
+
+    def tokens(self, now: float) -> float:
+        return min(self.burst, self.left + max(0.0, now - self.spent_at - self.lag) * self.rate)
+
+    def wait(self, now: float, count: int) -> float:
+        missing = min(count, self.burst) - self.tokens(now)
+        return 0.0 if missing <= 0 else missing / self.rate
+
+    def spend(self, now: float, count: int) -> None:
+        self.left, self.spent_at = self.tokens(now) - min(count, self.burst), now
+
+
+class Pace:
+    """Hands out room to send; `take` returns once the messages may leave now (and counts them as sent)."""
+
+    def __init__(
+        self,
+        per_second: int = PER_SECOND,
+        *,
+        window: float = 1.0,
+        chat_burst: int = CHAT_BURST,
+        chat_per_second: float = CHAT_PER_SECOND,
+        chat_lag: float = CHAT_LAG,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._limit = per_second  # 0: no pacing of our own (a self-hosted Bot API server, the emulator's limits off)
+        self._window = window
+        self._chat_burst, self._chat_rate, self._chat_lag = chat_burst, chat_per_second, chat_lag
+        self._clock = clock
+        self._sent: collections.deque[float] = collections.deque()
+        self._chats: dict[int, _Bucket] = {}
+        self._waiters: list[tuple[int, int, int | None, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._wake = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+
+    def _now(self) -> float:
+        return self._clock() if self._clock else asyncio.get_running_loop().time()
+
+    def has_room(self) -> bool:
+        """Whether a message could leave now without making any waiting one wait longer (for "typing…")."""
+        return not self._limit or (not self._waiters and self._overall_wait(self._now(), 1) <= 0)
+
+    async def take(self, chat_id: int | None, count: int = 1, priority: int = ANSWER) -> None:
+        """Wait for room for `count` messages to `chat_id` (a private chat's allowance counts only for chats with a
+        positive id; None: counted overall only), then count them as sent now."""
+        if not self._limit or count <= 0:
+            return
+        if not self._waiters and self._wait(self._now(), chat_id, count) <= 0:
+            self._spend(self._now(), chat_id, count)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._order), chat_id, count, future))
+        self._wake.set()
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._run())
+        await future
+
+    async def _run(self) -> None:
+        while self._waiters:
+            wait = self._serve(self._now())
+            if not self._waiters:
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _serve(self, now: float) -> float:
+        """Let go every waiter that fits now, in priority order; the seconds until the next may fit."""
+        soonest, kept = self._window, []
+        while self._waiters:
+            entry = heapq.heappop(self._waiters)
+            _, _, chat_id, count, future = entry
+            if future.done():
+                continue  # given up (cancelled)
+            overall = self._overall_wait(now, count)
+            if overall > 0:
+                kept.append(entry)  # nobody behind it may take the room it waits for
+                soonest = min(soonest, overall)
+                break
+            chat = self._chat_wait(now, chat_id, count)
+            if chat > 0:
+                kept.append(entry)  # its chat's allowance is spent: the other chats go on
+                soonest = min(soonest, chat)
+                continue
+            self._spend(now, chat_id, count)
+            future.set_result(None)
+        for entry in kept:
+            heapq.heappush(self._waiters, entry)
+        return max(soonest, 0.001)
+
+    def _wait(self, now: float, chat_id: int | None, count: int) -> float:
+        return max(self._overall_wait(now, count), self._chat_wait(now, chat_id, count))
+
+    def _overall_wait(self, now: float, count: int) -> float:
+        while self._sent and self._sent[0] <= now - self._window:
+            self._sent.popleft()
+        overflow = len(self._sent) + min(count, self._limit) - self._limit
+        return 0.0 if overflow <= 0 else self._sent[overflow - 1] + self._window - now
+
+    def _chat_wait(self, now: float, chat_id: int | None, count: int) -> float:
+        if chat_id is None or chat_id < 0:
+            return 0.0  # groups: bot/telegram/group_pace.py
+        bucket = self._chats.get(chat_id)
+        return bucket.wait(now, count) if bucket else 0.0
+
+    def _spend(self, now: float, chat_id: int | None, count: int) -> None:
+        self._sent.extend([now] * min(count, self._limit))
+        if chat_id is not None and chat_id > 0:
+            bucket = self._chats.get(chat_id) or _Bucket(self._chat_burst, self._chat_rate, self._chat_lag, now)
+            bucket.spend(now, count)
+            self._chats[chat_id] = bucket
+        if len(self._chats) > 10_000:  # forget chats whose allowance is full again
+            self._chats = {k: b for k, b in self._chats.items() if b.tokens(now) < b.burst}
