@@ -61,15 +61,18 @@ class DeskInsights:
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats or /flag, from an agent (in private: one still in the agents' group)."""
+        message = update.effective_message
+        if message is None:
+            return
         private = update.effective_chat.type == "private"
         if private and not await self._desk.still_an_agent(update):
             return
-        command, _, rest = (update.effective_message.text or "").partition(" ")
+        command, _, rest = (message.text or "").partition(" ")
         if command.split("@")[0].lower() == "/stats":
             text = await self.stats_text() if await self._desk.is_admin(update.effective_user.id) else ADMINS_ONLY
         else:
             text = await self.flag(update, rest.strip(), private)
-        await self._desk.answer_in_place(update.effective_message, text)
+        await self._desk.answer_in_place(message, text)
 
     async def stats_text(self) -> str:
         """Today's and this week's figures, days as the business's time zone counts them."""

@@ -142,13 +142,14 @@ class Round:
     async def _summarise(self) -> None:
         """Every SUMMARY_MINUTES, while anything is open, one line in the group's main thread."""
         now, every = utcnow(), timedelta(minutes=self._desk.settings.summary_minutes)
-        if not await self._turn(SUMMARY_MARK, now, every):
+        group = self._desk.group
+        if group is None or not await self._turn(SUMMARY_MARK, now, every):
             return
         facts = await self._desk.sessions.read(handoffs.summary, now)
         if not facts["waiting"] and not facts["handled"]:
             return
         rating = f"{facts['rating']:.1f}/5" if facts["rating"] is not None else "none yet"
-        await self._desk.direct(self._desk.group, SUMMARY.format(**{**facts, "rating": rating}))
+        await self._desk.direct(group, SUMMARY.format(**{**facts, "rating": rating}))
 
 
 def _post_card(u: Unit, ticket_id: int, thread_id: int) -> None:
