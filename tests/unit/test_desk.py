@@ -544,7 +544,7 @@ async def test_a_closed_tickets_topic_is_closed_and_what_is_written_there_stays_
 @pytest.fixture
 async def unpaced_desk(tmp_path) -> AsyncIterator[Harness]:
     """The desk with the group's pace off on both sides (the pacing of copies is test_group_queue.py's)."""
-    async with running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0") as running:
+    async with running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0", TELEGRAM_RATE="0") as running:
         running.rasa.answer = _handing_over
         await running.emulator.set_limits(enabled=False)
         yield running

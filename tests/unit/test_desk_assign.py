@@ -43,7 +43,7 @@ def quick_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def _desk(tmp_path: Path, **env: str) -> AsyncIterator[Harness]:
-    async with running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0", **env) as running:
+    async with running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0", TELEGRAM_RATE="0", **env) as running:
         running.rasa.answer = _rasa
         await running.emulator.set_limits(enabled=False)
         yield running
@@ -215,7 +215,12 @@ class World:
     def __init__(self, tmp_path: Path) -> None:
         self.loop = asyncio.new_event_loop()
         self._running = running_harness(
-            tmp_path, desk=True, TELEGRAM_GROUP_RATE="0", OFFER_SECONDS="0.3", RELAY_MERGE_SECONDS="0.1"
+            tmp_path,
+            desk=True,
+            TELEGRAM_GROUP_RATE="0",
+            TELEGRAM_RATE="0",
+            OFFER_SECONDS="0.3",
+            RELAY_MERGE_SECONDS="0.1",
         )
         self.harness: Harness = self.run(self._running.__aenter__())
         self.harness.rasa.answer = _rasa

@@ -32,7 +32,7 @@ KINDS: dict[str, Callable[[Harness, str], Any]] = {
 @pytest.fixture
 async def desk(tmp_path) -> AsyncIterator[Harness]:
     """The desk with Telegram's limits off (pacing is test_group_queue.py's), Maya claimed by Alex."""
-    async with running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0") as running:
+    async with running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0", TELEGRAM_RATE="0") as running:
         running.rasa.answer = _handing_over
         await running.emulator.set_limits(enabled=False)
         await _claimed(running)

@@ -36,7 +36,7 @@ class World:
 
     def __init__(self, tmp_path: Path) -> None:
         self.loop = asyncio.new_event_loop()
-        self._running = running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0")
+        self._running = running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0", TELEGRAM_RATE="0")
         self.harness: Harness = self.run(self._running.__aenter__())
         self.harness.rasa.answer = _handing_over
         self.run(self.harness.emulator.set_limits(enabled=False))

@@ -57,8 +57,8 @@ class World:
 
     def __init__(self, tmp_path: Path) -> None:
         self.loop = asyncio.new_event_loop()
-        # The group's pace is Telegram's business, not this property's: no limits, and the round every 0.1 s.
-        self._running = running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0")
+        # Telegram's limits and our pace of them are not this property's business: none; the round every 0.1 s.
+        self._running = running_harness(tmp_path, desk=True, TELEGRAM_GROUP_RATE="0", TELEGRAM_RATE="0")
         self.harness: Harness = self.run(self._running.__aenter__())
         self._users = itertools.count(7_000_001)
         self.scripts: dict[str, Script] = {}
