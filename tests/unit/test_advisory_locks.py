@@ -38,7 +38,13 @@ async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
 
 async def _lock_holders(engine: AsyncEngine) -> list[int]:
     async with engine.connect() as connection:
-        rows = await connection.execute(text("SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory'"))
+        # pg_locks is the whole server's: only this test's database counts (another test's app may hold its own).
+        rows = await connection.execute(
+            text(
+                "SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        )
         return [row[0] for row in rows]
 
 
@@ -72,7 +78,7 @@ async def test_a_lock_after_the_locks_connection_was_lost_is_taken_on_a_new_one(
                 assert held
                 [pid] = await _lock_holders(engine)
             async with engine.begin() as connection:  # a database restart, as the locks' connection sees it
-                assert await connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                assert await connection.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
             async with locks.try_hold("outbox", 2) as held:
                 assert held
                 assert len(await _lock_holders(engine)) == 1
