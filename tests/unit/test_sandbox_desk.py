@@ -31,7 +31,8 @@ FRONTLINE = Path(sys.executable).parent / "frontline"
 @pytest.fixture
 async def harness(tmp_path) -> AsyncIterator[Harness]:
     """The app with an agents' group (Alex and Bo are members) and a Rasa that hands over on "I want a person"."""
-    async with running_harness(tmp_path, desk=True) as running:
+    # The scripted Rasa answers at once: a slow moment of a loaded machine must not make it a bot-down handoff.
+    async with running_harness(tmp_path, desk=True, RASA_TIMEOUT="10") as running:
 
         def answer(body: dict) -> list[dict]:
             if body["message"] == "I want a person":
