@@ -3,39 +3,14 @@ never ends a step's latency, the expected answer does, and a bot-down handoff st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest_asyncio
 from telegram import Bot
 
 from bench.answers import Step, domain_responses
 from bench.customers import await_answer
 from bot.emulator.client import EmulatorClient
-from bot.emulator.server import EmulatorServer
 from bot.replies import HANDOFF_BOT_DOWN
 
-TOKEN = "123456789:AAEmulatorTestTokenAbcdefghijklmnopq"
 QUESTION = Step("how long does shipping take", "faq/delivery_time")
-
-
-@pytest_asyncio.fixture
-async def emulator() -> AsyncIterator[EmulatorServer]:
-    server = EmulatorServer()
-    await server.start("127.0.0.1", 0)
-    yield server
-    await server.stop()
-
-
-@pytest_asyncio.fixture
-async def client(emulator: EmulatorServer) -> AsyncIterator[EmulatorClient]:
-    async with EmulatorClient(emulator.base_url) as control:
-        yield control
-
-
-@pytest_asyncio.fixture
-async def bot(emulator: EmulatorServer) -> AsyncIterator[Bot]:
-    async with Bot(TOKEN, base_url=emulator.bot_api_url, base_file_url=emulator.file_url) as ptb:
-        yield ptb
 
 
 def faq_answer() -> str:
