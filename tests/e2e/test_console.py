@@ -22,8 +22,8 @@ PULL_BOUND = 120  # seconds for Rasa to pull a model put live
 ANSWER_BOUND = 30  # seconds for an edited response to be said
 
 
-async def _create_admin(stack: Stack, username: str, password: str) -> None:
-    """`frontline admin add` against the stack's database, the password piped in."""
+async def create_admin(env: dict[str, str], username: str, password: str) -> None:
+    """`frontline admin add` against the database of `env` (a stack's), the password piped in."""
     result = await asyncio.to_thread(
         subprocess.run,
         [str(VENV_BIN / "frontline"), "admin", "add", username, "--password-stdin"],
@@ -31,7 +31,7 @@ async def _create_admin(stack: Stack, username: str, password: str) -> None:
         text=True,
         capture_output=True,
         cwd=ROOT,
-        env=stack.env(),
+        env=env,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -74,7 +74,7 @@ async def test_a_question_added_trained_put_live_answered_edited_and_rolled_back
     answer = f"Yes, we gift wrap! Choose gift wrapping at checkout ({suffix})."
     edited = f"Gift wrapping is free this month ({suffix})."
     question = "do you offer gift wrapping"
-    await _create_admin(stack, username, password)
+    await create_admin(stack.env(), username, password)
     original = await _live_id(db)
     trained: ModelVersion | None = None
     context = await browser.new_context()

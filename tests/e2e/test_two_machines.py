@@ -28,6 +28,7 @@ from bot.storage.db import create_engine, create_sessionmaker
 from devstack.stack import AGENT_ID, ROOT, VENV_BIN, Stack, free_port, get_json
 from tests.conftest import skip_or_fail
 from tests.e2e.helpers import variations
+from tests.e2e.test_console import create_admin
 from tests.e2e.test_scale import QUESTIONS, _redis_reachable
 from tests.unit.conftest import _drop_postgres_database, _fresh_postgres_database
 
@@ -157,17 +158,7 @@ async def test_an_admin_trains_and_puts_live_through_a_and_bs_rasa_serves_it(mac
     """B's disk never had the new model: B serves it to the second Rasa from PostgreSQL."""
     suffix = secrets.token_hex(3)
     username, password = f"lead_{suffix}", f"console-pass-{suffix}"
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [str(VENV_BIN / "frontline"), "admin", "add", username, "--password-stdin"],
-        input=password + "\n",
-        text=True,
-        capture_output=True,
-        cwd=ROOT,
-        env=machines.env(),
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+    await create_admin(machines.env(), username, password)
     answer = f"Yes, we gift wrap! Choose gift wrapping at checkout ({suffix})."
     examples = [
         "do you offer gift wrapping",
