@@ -347,16 +347,18 @@ class Outbox:
             await self._mark([(each, *self._unmarked[each.id]) for each in already])
             together = [each for each in together if each.id not in self._unmarked]
             album = album and bool(together)
-        await self.rate.take(message.chat_id, _messages(message, together, album), _priority(message.chat_id))
+        room = self.rate.room(message.chat_id, _messages(message, together, album), _priority(message.chat_id))
         try:
             if album:
-                ids = await self._send_album([message, *together])
+                async with room:
+                    ids = await self._send_album([message, *together])
                 _count_sent((message, *together))
                 await self._mark(
                     [(each, copied.message_id, None) for each, copied in zip((message, *together), ids, strict=True)]
                 )
                 return True
-            sent = await self._send(message, group_queue.merged_text([message, *together]) if together else None)
+            async with room:
+                sent = await self._send(message, group_queue.merged_text([message, *together]) if together else None)
         except (Forbidden, BadRequest) as exc:
             log.warning("reply %s to chat %s refused for good: %s", message.id, message.chat_id, exc)
             for each in (message, *together):

@@ -4,8 +4,13 @@ Telegram refuses (429) more than about 30 messages a second overall and, in a pr
 second on average after a short burst (bot/emulator/limits.py models both; a group's 20 a minute is
 bot/telegram/group_pace.py's). python-telegram-bot's AIORateLimiter is a leaky bucket that lets 31 through in a
 rolling second, and a refused message then waits out Telegram's "retry after" (1–2 s). Here a message waits only
-for the room it needs, counted as Telegram counts: every message (an album's copies are each one), when its request
-leaves, in a rolling window; a chat action (sendChatAction) is no message and is not counted.
+for the room it needs, counted as Telegram counts: every message (an album's copies are each one) in a rolling
+window; a chat action (sendChatAction) is no message and is not counted.
+
+Telegram counts a message when its request arrives, which is some time after the request leaves and before its
+answer is back; that time varies (a loaded machine, the network). So a message sent through `room` holds its place
+in the overall count from the moment it may leave until a whole window after its answer came back, and its chat's
+refill starts only when the answer is back: whatever the delay, Telegram never sees more than the pace allowed.
 
 When there is no room, customers' answers go first (ANSWER), then everything else (FOLLOW_UP: the agents' group,
 service messages); within a priority, first come first served. A message held by its own chat's allowance does not
@@ -19,10 +24,10 @@ import collections
 import contextlib
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 ANSWER, FOLLOW_UP = 0, 1
-PER_SECOND = 28  # overall, a rolling second: just under Telegram's 30, for the jitter between our clock and its
+PER_SECOND = 28  # overall, a rolling second: just under Telegram's 30, for a second counted a little differently
 CHAT_BURST = 5  # a private chat's burst and rate: Telegram's (bot/emulator/limits.py)
 CHAT_PER_SECOND = 1.0
 CHAT_LAG = 0.1  # seconds of a private chat's refill not counted after each send, for the same jitter
@@ -47,6 +52,10 @@ class _Bucket:
     def spend(self, now: float, count: int) -> None:
         self.left, self.spent_at = self.tokens(now) - min(count, self.burst), now
 
+    def landed(self, now: float) -> None:
+        """The request is answered: it reached Telegram by now, so the refill is counted from now on."""
+        self.spent_at = max(self.spent_at, now)
+
 
 class Pace:
     """Hands out room to send; `take` returns once the messages may leave now (and counts them as sent)."""
@@ -65,7 +74,8 @@ class Pace:
         self._window = window
         self._chat_burst, self._chat_rate, self._chat_lag = chat_burst, chat_per_second, chat_lag
         self._clock = clock
-        self._sent: collections.deque[float] = collections.deque()
+        self._sent: collections.deque[float] = collections.deque()  # when each message's answer came back
+        self._in_flight = 0  # messages given room whose answer is not back yet
         self._chats: dict[int, _Bucket] = {}
         self._waiters: list[tuple[int, int, int | None, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
@@ -79,9 +89,23 @@ class Pace:
         """Whether a message could leave now without making any waiting one wait longer (for "typing…")."""
         return not self._limit or (not self._waiters and self._overall_wait(self._now(), 1) <= 0)
 
-    async def take(self, chat_id: int | None, count: int = 1, priority: int = ANSWER) -> None:
+    @contextlib.asynccontextmanager
+    async def room(self, chat_id: int | None, count: int = 1, priority: int = ANSWER) -> AsyncIterator[None]:
         """Wait for room for `count` messages to `chat_id` (a private chat's allowance counts only for chats with a
-        positive id; None: counted overall only), then count them as sent now."""
+        positive id; None: counted overall only); the request is sent within, and counted as having reached
+        Telegram any time until it is answered (or failed)."""
+        await self._room(chat_id, count, priority)
+        try:
+            yield
+        finally:
+            self._landed(chat_id, count)
+
+    async def take(self, chat_id: int | None, count: int = 1, priority: int = ANSWER) -> None:
+        """Wait for room as `room` does, for a request that reaches Telegram at once."""
+        async with self.room(chat_id, count, priority):
+            pass
+
+    async def _room(self, chat_id: int | None, count: int, priority: int) -> None:
         if not self._limit or count <= 0:
             return
         if not self._waiters and self._wait(self._now(), chat_id, count) <= 0:
@@ -92,7 +116,12 @@ class Pace:
         self._wake.set()
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._run())
-        await future
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self._landed(chat_id, count)  # given room, then given up before sending: the room is free again
+            raise
 
     async def _run(self) -> None:
         while self._waiters:
@@ -133,8 +162,12 @@ class Pace:
     def _overall_wait(self, now: float, count: int) -> float:
         while self._sent and self._sent[0] <= now - self._window:
             self._sent.popleft()
-        overflow = len(self._sent) + min(count, self._limit) - self._limit
-        return 0.0 if overflow <= 0 else self._sent[overflow - 1] + self._window - now
+        overflow = self._in_flight + len(self._sent) + min(count, self._limit) - self._limit
+        if overflow <= 0:
+            return 0.0
+        if overflow <= len(self._sent):
+            return self._sent[overflow - 1] + self._window - now
+        return self._window  # the room frees a window after an answer still to come (which wakes the waiters)
 
     def _chat_wait(self, now: float, chat_id: int | None, count: int) -> float:
         if chat_id is None or chat_id < 0:
@@ -143,10 +176,22 @@ class Pace:
         return bucket.wait(now, count) if bucket else 0.0
 
     def _spend(self, now: float, chat_id: int | None, count: int) -> None:
-        self._sent.extend([now] * min(count, self._limit))
+        self._in_flight += min(count, self._limit)
         if chat_id is not None and chat_id > 0:
             bucket = self._chats.get(chat_id) or _Bucket(self._chat_burst, self._chat_rate, self._chat_lag, now)
             bucket.spend(now, count)
             self._chats[chat_id] = bucket
         if len(self._chats) > 10_000:  # forget chats whose allowance is full again
             self._chats = {k: b for k, b in self._chats.items() if b.tokens(now) < b.burst}
+
+    def _landed(self, chat_id: int | None, count: int) -> None:
+        if not self._limit or count <= 0:
+            return
+        now = self._now()
+        self._in_flight -= min(count, self._limit)
+        self._sent.extend([now] * min(count, self._limit))
+        bucket = self._chats.get(chat_id) if chat_id is not None else None
+        if bucket is not None:
+            bucket.landed(now)
+        if self._waiters:
+            self._wake.set()

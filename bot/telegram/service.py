@@ -7,6 +7,7 @@ and the message is tried again a few times at most.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from telegram import Bot
@@ -24,10 +25,9 @@ async def send(bot: Bot, chat_id: int, text: str, thread_id: int | None = None, 
     """Sent as soon as the app's pace (`rate`) has room, after customers' answers; when Telegram asks to wait (a busy
     chat), after the wait it names, a few times at most."""
     for _ in range(TRIES):
-        if rate is not None:
-            await rate.take(chat_id, 1, FOLLOW_UP)
         try:
-            await bot.send_message(chat_id, text, message_thread_id=thread_id)
+            async with rate.room(chat_id, 1, FOLLOW_UP) if rate is not None else contextlib.nullcontext():
+                await bot.send_message(chat_id, text, message_thread_id=thread_id)
             return
         except RetryAfter as exc:
             await asyncio.sleep(min(retry_seconds(exc), LONGEST_WAIT))

@@ -74,6 +74,61 @@ def test_bursts_to_many_chats_never_exceed_telegrams_limits_and_keep_each_chats_
     assert sent == asked  # every request went once, in order within its chat
 
 
+@settings(deadline=None, max_examples=40)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=8),  # a private chat
+            st.integers(min_value=1, max_value=3),  # messages in the request
+            st.integers(min_value=0, max_value=8),  # tenths of a "second" from leaving to reaching Telegram
+            st.integers(min_value=0, max_value=4),  # tenths of a "second" from reaching Telegram to the answer
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_requests_slow_to_arrive_never_add_up_to_more_than_telegram_allows(batch) -> None:
+    """The time between a request leaving and Telegram counting it varies (a loaded machine, the network): requests
+    that left in different seconds can arrive in one. Sent within the pace's room, Telegram still refuses none."""
+
+    async def scenario() -> list[int | None]:
+        loop = asyncio.get_running_loop()
+        pace, telegram = scaled_pace(loop), scaled_telegram(loop)
+        refusals: list[int | None] = []
+        locks: dict[int, asyncio.Lock] = {}
+
+        async def send(chat: int, count: int, out: int, back: int) -> None:
+            async with locks.setdefault(chat, asyncio.Lock()), pace.room(chat, count):
+                await asyncio.sleep(out * SECOND / 10)
+                refusals.append(telegram.acquire(chat, True, count))
+                await asyncio.sleep(back * SECOND / 10)
+
+        await asyncio.gather(*(send(*request) for request in batch))
+        return refusals
+
+    assert [r for r in asyncio.run(scenario()) if r is not None] == []
+
+
+def test_a_request_given_up_after_its_room_frees_the_room() -> None:
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        pace = Pace(1, window=SECOND, clock=loop.time)
+        async with pace.room(1, 1):
+            waiting = asyncio.create_task(pace.take(2, 1))
+            await asyncio.sleep(0)
+            room_given = pace._waiters[0][-1]
+        while not room_given.done():  # a window after the first was answered
+            await asyncio.sleep(0)
+        waiting.cancel()  # given its room, it is cancelled before it could send
+        await asyncio.gather(waiting, return_exceptions=True)
+        await asyncio.sleep(SECOND * 1.01)
+        start = loop.time()
+        await asyncio.wait_for(pace.take(3, 1), 10 * SECOND)  # a room never freed would wait for ever
+        return loop.time() - start
+
+    assert asyncio.run(scenario()) < SECOND / 2
+
+
 def test_answers_go_before_follow_ups_when_there_is_no_room() -> None:
     async def scenario() -> list[str]:
         loop = asyncio.get_running_loop()
