@@ -55,6 +55,7 @@ from bot.telegram.outbox import Outbox
 from bot.telegram.pace import Pace
 from bot.telegram.poller_lease import AnotherPoller, PollerLease
 from bot.telegram.request import AiohttpRequest
+from bot.telegram.send_share import SendShare
 from bot.web import HealthServer
 
 log = logging.getLogger(__name__)
@@ -172,12 +173,17 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         application, outbox, desk = build_application(settings, sessions, rasa, token=token, api_url=api_url)
         await desk.load_agents()
         several = shares_the_webhook(settings)
+        share: SendShare | None = None
         if several:
             # Several workers (or machines) share the webhook: cross-process try-locks keep each chat in order and
             # single-sent.
             shared = PostgresLocks(engine)  # (on a connection of their own: they take nothing from the pool)
             stack.push_async_callback(shared.close)
             outbox.shared = desk.shared = shared
+            # ... and each takes its share of the bot's allowances with Telegram (bot/telegram/send_share.py).
+            share = SendShare(sessions, [outbox.rate, outbox.pace])
+            await share.beat()
+            stack.push_async_callback(share.leave)
 
         async def handle(update: Update) -> None:
             with inbox.handling(update.update_id) as handling:
@@ -228,6 +234,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             ]
             if isinstance(dispatcher, ChatDrainer):
                 tasks.append(asyncio.create_task(dispatcher.sweep(), name="inbox-sweep"))
+            if share is not None:
+                tasks.append(asyncio.create_task(share.run(), name="send-share"))
             keeper = asyncio.create_task(lease.keep(), name="poller-lease") if lease is not None else None
             if keeper is not None:
                 tasks.append(keeper)

@@ -15,6 +15,7 @@ from bot.storage import (
     desk_models,  # noqa: F401  (registers the agents' tools' tables with the others)
     kb_models,  # noqa: F401  (registers the help center's tables with the others)
     model_blobs,  # noqa: F401  (registers the stored models' tables with the others)
+    senders,  # noqa: F401  (registers the sending processes' table with the others)
 )
 from bot.storage.base import enum_column
 

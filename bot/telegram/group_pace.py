@@ -20,9 +20,14 @@ class GroupPace:
     """A rolling minute of messages sent per group."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._limit = per_minute  # 0: no pacing (a self-hosted Bot API server, or the emulator with its limits off)
+        self._limit = self._whole = per_minute  # 0: no pacing (a self-hosted Bot API server, or no limits)
         self._clock = clock
         self._sent: dict[int, collections.deque[float]] = {}
+
+    def share(self, processes: int) -> None:
+        """Pace to this process's share of each group's minute, `processes` sending (bot/telegram/send_share.py)."""
+        if self._whole:
+            self._limit = max(1, self._whole // max(1, processes))
 
     def wait(self, chat_id: int, count: int, *, card: bool) -> float:
         """Seconds until `count` messages may be sent to the group (0: now)."""

@@ -70,7 +70,7 @@ class Pace:
         chat_lag: float = CHAT_LAG,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self._limit = per_second  # 0: no pacing of our own (a self-hosted Bot API server, the emulator's limits off)
+        self._limit = self._whole = per_second  # 0: no pacing of our own (a self-hosted Bot API server, no limits)
         self._window = window
         self._chat_burst, self._chat_rate, self._chat_lag = chat_burst, chat_per_second, chat_lag
         self._clock = clock
@@ -84,6 +84,13 @@ class Pace:
 
     def _now(self) -> float:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
+
+    def share(self, processes: int) -> None:
+        """Pace to this process's share of the overall allowance, `processes` sending (bot/telegram/send_share.py)."""
+        if self._whole:
+            self._limit = max(1, self._whole // max(1, processes))
+            if self._waiters:
+                self._wake.set()
 
     def has_room(self) -> bool:
         """Whether a message could leave now without making any waiting one wait longer (for "typing…")."""
@@ -176,7 +183,7 @@ class Pace:
         return bucket.wait(now, count) if bucket else 0.0
 
     def _spend(self, now: float, chat_id: int | None, count: int) -> None:
-        self._in_flight += min(count, self._limit)
+        self._in_flight += count
         if chat_id is not None and chat_id > 0:
             bucket = self._chats.get(chat_id) or _Bucket(self._chat_burst, self._chat_rate, self._chat_lag, now)
             bucket.spend(now, count)
@@ -188,8 +195,8 @@ class Pace:
         if not self._limit or count <= 0:
             return
         now = self._now()
-        self._in_flight -= min(count, self._limit)
-        self._sent.extend([now] * min(count, self._limit))
+        self._in_flight -= count
+        self._sent.extend([now] * count)
         bucket = self._chats.get(chat_id) if chat_id is not None else None
         if bucket is not None:
             bucket.landed(now)

@@ -17,6 +17,8 @@ from bot.config import load_settings
 from bot.desk import members, texts
 from bot.desk.round import ROUND_SECONDS
 from bot.storage.models import Handoff, HandoffStatus
+from bot.telegram.send_share import BEAT
+from tests.unit.chat_harness import eventually
 from tests.unit.test_desk import ALEX, _handing_over, _last, _new, _press, _queued
 from tests.unit.two_apps import TwoApps, two_apps
 
@@ -97,6 +99,30 @@ async def test_the_groups_summary_comes_once_a_period_whichever_instance_runs_th
     await asyncio.sleep(3 * ROUND_SECONDS)  # each instance has had its turns at the round since
     sent = (await machines.emulator.sent(machines.group_id, group_start)).messages
     assert len([m for m in sent if (m.get("text") or "").startswith(head)]) == 1
+
+
+async def test_a_burst_through_both_machines_keeps_within_the_bots_allowance(tmp_path) -> None:
+    """Telegram's 30 messages a second are the bot's, not each machine's: with both sending, each paces itself to
+    its share, and Telegram (the emulator, its limits on) refuses none of a burst of answers through both."""
+    customers = range(7001, 7046)  # 45 customers, two answers each: 90 messages, three seconds' worth
+    async with two_apps(tmp_path) as machines:
+        machines.pin(None)  # round robin: each machine takes half the customers' messages
+        machines.rasa.answer = lambda body: [{"text": f"1: {body['message']}"}, {"text": f"2: {body['message']}"}]
+        for user_id in customers:
+            await machines.emulator.add_user(f"Customer {user_id}", user_id=user_id)
+        await asyncio.sleep(BEAT * 1.5)  # A, up first, has since learnt of B at a beat of its own
+        await asyncio.gather(*(machines.emulator.send_text(user_id, f"hello {user_id}") for user_id in customers))
+
+        async def all_answered() -> bool:
+            return len((await machines.emulator.sent()).messages) >= 2 * len(customers)
+
+        assert await eventually(all_answered, True, timeout=60)
+        assert machines.proxy.taken[A] and machines.proxy.taken[B]
+        for user_id in customers:
+            answered = [m["text"] for m in (await machines.emulator.sent(user_id)).messages]
+            assert answered == [f"1: hello {user_id}", f"2: hello {user_id}"]
+        refused = [call for call in await machines.emulator.calls() if call["status"] == 429]
+        assert refused == [], "Telegram (the emulator) refused none of them"
 
 
 @pytest.mark.parametrize(
