@@ -276,6 +276,9 @@ class SentenceEncoder:
         heads, width = self.heads, self.dimension // self.heads
         scale = np.float32(1.0 / np.sqrt(width))
         attention_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        # The dense layers see every token of the batch as one matrix: one large product uses the cores better than
+        # one per text.
+        x = x.reshape(size * length, self.dimension)
         for layer in self.layers:
             qkv = x @ layer["qkv"] + layer["qkv_bias"]
             qkv = qkv.reshape(size, length, 3, heads, width).transpose(2, 0, 3, 1, 4)
@@ -283,10 +286,11 @@ class SentenceEncoder:
             scores = (query @ key.transpose(0, 1, 3, 2)) * scale + attention_bias
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             scores /= scores.sum(-1, keepdims=True)
-            context = (scores @ value).transpose(0, 2, 1, 3).reshape(size, length, self.dimension)
+            context = (scores @ value).transpose(0, 2, 1, 3).reshape(size * length, self.dimension)
             x = _layer_norm(x + context @ layer["out"] + layer["out_bias"], *layer["norm1"])
             hidden = _gelu(x @ layer["up"] + layer["up_bias"])
             x = _layer_norm(x + hidden @ layer["down"] + layer["down_bias"], *layer["norm2"])
+        x = x.reshape(size, length, self.dimension)
         if self.pooling == "cls":
             pooled = x[:, 0]
         else:
