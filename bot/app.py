@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -27,7 +28,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import metrics_figures, tokens
+from bot import metrics, metrics_figures, tokens
 from bot.admin.console import build_console
 from bot.admin.pages import PREFIX as CONSOLE_PREFIX
 from bot.chat.handlers import CustomerChat
@@ -317,7 +318,7 @@ def run(settings: Settings) -> None:
     """Run the app in the foreground; SIGINT or SIGTERM stop it cleanly. With APP_WORKERS above 1 this process
     supervises that many worker processes (restarted if one dies) and passes the stop signal on."""
     if settings.app_workers > 1 and WORKER_ENV not in os.environ:
-        supervise(settings.app_workers)
+        supervise(settings.app_workers, settings.var_dir / "metrics")
         return
 
     async def main() -> None:
@@ -345,13 +346,15 @@ def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
         uvloop.run(main())
 
 
-def supervise(workers: int) -> None:
-    """Start `workers` app processes and keep them running until SIGINT or SIGTERM, which they receive too."""
+def supervise(workers: int, counts: Path) -> None:
+    """Start `workers` app processes and keep them running until SIGINT or SIGTERM, which they receive too; they
+    count their metrics together in `counts` (unless PROMETHEUS_MULTIPROC_DIR names another directory)."""
     stopping = False
     processes: dict[int, subprocess.Popen[bytes]] = {}
+    together = {} if os.environ.get(metrics.WORKERS_DIRECTORY) else metrics.for_workers(counts)
 
     def start(number: int) -> None:
-        env = {**os.environ, WORKER_ENV: str(number)}
+        env = {**os.environ, **together, WORKER_ENV: str(number)}
         processes[number] = subprocess.Popen([sys.executable, "-c", "from bot.cli import main; main(['app'])"], env=env)
         log.info("worker %d started (pid %d)", number, processes[number].pid)
 

@@ -8,10 +8,18 @@ A test installs a fresh `AppMetrics` with `use` so that nothing counted by anoth
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "AppMetrics", "current", "exposition", "use"]
+__all__ = ["CONTENT_TYPE_LATEST", "AppMetrics", "counted", "current", "exposition", "for_workers", "use"]
+
+# Several app workers (APP_WORKERS): each counts into files in this directory, and a scrape, whichever worker
+# answers it, sums them (prometheus_client's multiprocess mode, which reads it when a process starts).
+WORKERS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 # Rasa answers in tens of milliseconds to seconds (RASA_TIMEOUT is 10 s by default).
 RASA_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -67,3 +75,21 @@ def use(metrics: AppMetrics) -> AppMetrics:
 def exposition(registry: CollectorRegistry) -> bytes:
     """The registry in Prometheus's text format."""
     return generate_latest(registry)
+
+
+def counted() -> bytes:
+    """This process's counters in Prometheus's text format; with several workers, every worker's, summed."""
+    directory = os.environ.get(WORKERS_DIRECTORY)
+    if not directory:
+        return exposition(current().registry)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    return exposition(registry)
+
+
+def for_workers(directory: Path) -> dict[str, str]:
+    """The environment that makes workers count together in `directory`, emptied first (counts of an earlier run
+    would be summed in); a worker that dies and starts again keeps adding to the sums."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return {WORKERS_DIRECTORY: str(directory)}

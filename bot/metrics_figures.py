@@ -183,7 +183,8 @@ class Readiness(Collector):
 def scrape(
     sessions: Sessions, checks: Callable[[], Awaitable[dict[str, str]]]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The `GET /metrics` handler: this process's counters, the database's figures and `/ready`'s checks, read now."""
+    """The `GET /metrics` handler: the counters (of every worker), the database's figures and `/ready`'s checks, read
+    now."""
     figures, readiness = DatabaseFigures(sessions), Readiness(checks)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(figures)
@@ -192,7 +193,7 @@ def scrape(
     async def handle(request: web.Request) -> web.Response:
         await figures.refresh()
         await readiness.refresh()
-        body = metrics.exposition(metrics.current().registry) + metrics.exposition(registry)
+        body = metrics.counted() + metrics.exposition(registry)
         return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})
 
     return handle

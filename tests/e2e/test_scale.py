@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -157,6 +159,24 @@ async def test_two_workers_share_the_webhook_and_keep_each_chat_in_order(workers
         await engine.dispose()
     assert pending == 0
     assert workers.log("app").count("app ready") == 2, "two workers served"
+    # Whichever worker answers a scrape, it counts the updates both took.
+    asked = len(users) * 2 * len(QUESTIONS)
+    for _ in range(6):
+        assert _messages_counted(workers) == asked
+
+
+def _messages_counted(stack: Stack) -> float:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.app_port}/metrics", headers={"Authorization": f"Bearer {stack.metrics_token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if sample.name == "frontline_updates_total" and sample.labels.get("kind") == "message"
+    )
 
 
 def _nth_reply(count: int):

@@ -4,6 +4,9 @@ live model) say where things stand, at a clock the test sets. Only METRICS_TOKEN
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -183,3 +186,29 @@ async def test_the_figures_read_the_same_on_sqlite_and_postgresql(sessions, cloc
     figures = await sessions.read(read)
     assert (figures.outbox_pending, figures.oldest_pending_update_at, figures.live) == (1, None, (version.id, "ccc"))
     assert figures.trainings == {"ready": 1} and figures.newest_message_id == figures.oldest_pending_id
+
+
+def _counted_in_a_worker(env: dict[str, str], messages: int) -> dict[str, float]:
+    """A worker process counts `messages` updates and a handoff, then answers a scrape: what it says."""
+    code = (
+        "from bot import metrics; m = metrics.current(); "
+        f"m.updates.labels('message').inc({messages}); m.handoff('asked'); print(metrics.counted().decode())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=60)
+    return {
+        f"{sample.name}{sorted(sample.labels.items())}": sample.value
+        for family in text_string_to_metric_families(done.stdout)
+        for sample in family.samples
+    }
+
+
+def test_with_several_workers_a_scrape_sums_every_workers_counts(tmp_path: Path) -> None:
+    """APP_WORKERS=2: a scrape reaches one worker of the two, and still counts what both did."""
+    env = {**os.environ, **metrics.for_workers(tmp_path / "metrics")}
+    first = _counted_in_a_worker(env, 3)
+    second = _counted_in_a_worker(env, 4)
+    assert first["frontline_updates_total[('kind', 'message')]"] == 3
+    assert second["frontline_updates_total[('kind', 'message')]"] == 3 + 4
+    assert second["frontline_handoffs_total[('reason', 'asked')]"] == 2
+    fresh = metrics.for_workers(tmp_path / "metrics")  # a new start of the app forgets the last one's counts
+    assert _counted_in_a_worker({**os.environ, **fresh}, 1)["frontline_updates_total[('kind', 'message')]"] == 1
