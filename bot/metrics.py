@@ -83,7 +83,7 @@ def counted() -> bytes:
     if not directory:
         return exposition(current().registry)
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     return exposition(registry)
 
 
