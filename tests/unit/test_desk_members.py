@@ -321,3 +321,19 @@ async def test_a_desk_closed_elsewhere_relays_nothing_before_this_worker_reads_i
     assert not [
         m for m in (await desk.emulator.sent(4242, customer_seen)).messages if "still here" in (m.get("text") or "")
     ]
+
+
+async def test_a_customers_button_pressed_at_what_is_now_a_desk_is_answered_not_an_error(desk: Harness) -> None:
+    """Alex wrote to the bot as a customer before becoming an agent: a button of those days, pressed at the desk, is
+    no customer's message (nothing reaches Rasa or the transcript) and gets a polite answer."""
+    desk.rasa.answer = lambda body: [{"text": "Anything else?", "buttons": [{"title": "Yes", "payload": "/affirm"}]}]
+    start = await _last(desk, ALEX)
+    await desk.emulator.send_text(ALEX, "hello")
+    [offered] = await _new(desk, ALEX, start, "Anything else?")
+    await _agent_ready(desk, ALEX)
+    asked, desk_start = len(desk.rasa.received), await _last(desk, ALEX)
+    answer = await _press(desk, ALEX, offered, "Yes")
+    assert answer["answer"]["text"] == replies.EXPIRED_BUTTON
+    await asyncio.sleep(0.5)  # anything the press set off has happened
+    assert len(desk.rasa.received) == asked
+    assert (await desk.emulator.sent(ALEX, desk_start)).messages == [], "no error message at the desk"
