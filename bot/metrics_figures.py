@@ -1,16 +1,11 @@
 """What `/metrics` reads from the database at each scrape: the queue, agents online, the outbox backlog and its age,
 the live model, the trainings. Read once per scrape (`DatabaseFigures.refresh`), then reported by the collector.
-
-The outbox backlog's age: a recorded reply has no time of its own, so its age is the larger of two lower bounds,
-- the time its update (the customer's message, the agent's) was taken to Rasa or handled (`inbox_updates`);
-- how long ago this process first saw a message id at least as high as the oldest pending one (from the scrapes),
-so an old backlog shows its age within one scrape interval even for replies no update caused.
+The outbox backlog's age is the oldest undelivered reply's, from when it was recorded (`messages.created_at`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,13 +24,11 @@ from bot.storage.models import (
     DeliveryStatus,
     Handoff,
     HandoffStatus,
-    InboxUpdate,
     Message,
     ModelVersion,
 )
 
 log = logging.getLogger(__name__)
-HISTORY = 2000  # scrapes remembered for the backlog's age (a day at 15 s, longer at a slower scrape)
 
 
 @dataclass
@@ -46,9 +39,7 @@ class Figures:
     oldest_queued_at: datetime | None = None
     agents_online: int = 0
     outbox_pending: int = 0
-    oldest_pending_id: int | None = None
-    oldest_pending_update_at: datetime | None = None  # the earliest handling time of a pending reply's update
-    newest_message_id: int = 0
+    oldest_pending_at: datetime | None = None  # when the oldest undelivered reply was recorded
     live: tuple[int, str] | None = None  # the live version's id and fingerprint
     live_since: datetime | None = None
     trainings: dict[str, int] = field(default_factory=dict)  # model versions by status
@@ -60,14 +51,7 @@ def read(session: Session) -> Figures:
         select(func.count(), func.min(Handoff.queued_at)).where(Handoff.status == HandoffStatus.QUEUED)
     ).one()
     pending = Message.status == DeliveryStatus.PENDING
-    count, oldest_id = session.execute(select(func.count(), func.min(Message.id)).where(pending)).one()
-    handled = func.coalesce(InboxUpdate.rasa_sent_at, InboxUpdate.processed_at)
-    update_at = session.scalar(
-        select(func.min(handled))
-        .select_from(Message)
-        .join(InboxUpdate, InboxUpdate.update_id == Message.update_id)
-        .where(pending)
-    )
+    count, oldest_pending = session.execute(select(func.count(), func.min(Message.created_at)).where(pending)).one()
     live = live_version(session)
     trainings = session.execute(select(ModelVersion.status, func.count()).group_by(ModelVersion.status)).all()
     return Figures(
@@ -75,9 +59,7 @@ def read(session: Session) -> Figures:
         oldest_queued_at=oldest,
         agents_online=presence.online_count(session),
         outbox_pending=count,
-        oldest_pending_id=oldest_id,
-        oldest_pending_update_at=update_at,
-        newest_message_id=session.scalar(select(func.max(Message.id))) or 0,
+        oldest_pending_at=oldest_pending,
         live=(live.id, live.fingerprint) if live is not None else None,
         live_since=live.live_since if live is not None else None,
         trainings={getattr(status, "value", str(status)).lower(): n for status, n in trainings},
@@ -99,7 +81,6 @@ class DatabaseFigures(Collector):
         self._sessions = sessions
         self._figures: Figures | None = None
         self._now = clock.now()
-        self._seen: deque[tuple[datetime, int]] = deque(maxlen=HISTORY)  # (scrape, newest message id then)
 
     async def refresh(self) -> None:
         """Read the figures now (called by each scrape before the registry is written out)."""
@@ -110,17 +91,7 @@ class DatabaseFigures(Collector):
             self._figures = None
             return
         self._now = clock.now()
-        if not self._seen or figures.newest_message_id > self._seen[-1][1]:
-            self._seen.append((self._now, figures.newest_message_id))
         self._figures = figures
-
-    def backlog_age(self) -> float:
-        """Seconds the oldest undelivered reply has waited, at least (0 with nothing pending)."""
-        f = self._figures
-        if f is None or f.oldest_pending_id is None:
-            return 0.0
-        first_seen = next((at for at, newest in self._seen if newest >= f.oldest_pending_id), None)
-        return max(_age(self._now, f.oldest_pending_update_at), _age(self._now, first_seen))
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         f = self._figures
@@ -138,8 +109,8 @@ class DatabaseFigures(Collector):
         )
         yield GaugeMetricFamily(
             "frontline_outbox_oldest_age_seconds",
-            "How long the oldest undelivered reply has waited (at least; 0 with nothing pending)",
-            value=self.backlog_age(),
+            "How long the oldest undelivered reply has waited (0 with nothing pending)",
+            value=_age(self._now, f.oldest_pending_at),
         )
         live = GaugeMetricFamily(
             "frontline_live_model_info",

@@ -184,8 +184,8 @@ async def test_the_figures_read_the_same_on_sqlite_and_postgresql(sessions, cloc
         version = await session.run_sync(versions.register, Path("ccc.tar.gz"), "ccc", "ana")
         await session.run_sync(versions.put_version_live, version.id, "ana")
     figures = await sessions.read(read)
-    assert (figures.outbox_pending, figures.oldest_pending_update_at, figures.live) == (1, None, (version.id, "ccc"))
-    assert figures.trainings == {"ready": 1} and figures.newest_message_id == figures.oldest_pending_id
+    assert (figures.outbox_pending, figures.oldest_pending_at, figures.live) == (1, START, (version.id, "ccc"))
+    assert figures.trainings == {"ready": 1}
 
 
 def _counted_in_a_worker(env: dict[str, str], messages: int) -> dict[str, float]:
