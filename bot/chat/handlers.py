@@ -215,8 +215,9 @@ class CustomerChat:
         chat_id = update.effective_chat.id if update.effective_chat else 0
         async with self._sessions() as session:
             button = await session.run_sync(buttons.resolve, chat_id=chat_id, data=query.data)
-            at_desk = self._desk.enabled and await session.run_sync(members.is_desk, chat_id)
-        if button is not None and button.payload.startswith(DESK_PREFIX):
+            desk_button = button is not None and button.payload.startswith(DESK_PREFIX)
+            at_desk = not desk_button and self._desk.enabled and await session.run_sync(members.is_desk, chat_id)
+        if button is not None and desk_button:
             await self._desk.on_button(update, button.payload)  # agents' buttons: they stay for the next agent
             return
         if button is None or at_desk:  # never issued here, or a customer's button from before the chat was a desk

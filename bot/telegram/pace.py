@@ -58,7 +58,8 @@ class _Bucket:
 
 
 class Pace:
-    """Hands out room to send; `take` returns once the messages may leave now (and counts them as sent)."""
+    """Hands out room to send: `async with pace.room(chat_id, count):` enters once the messages may leave now, and
+    the request is made within."""
 
     def __init__(
         self,
@@ -106,11 +107,6 @@ class Pace:
             yield
         finally:
             self._landed(chat_id, count)
-
-    async def take(self, chat_id: int | None, count: int = 1, priority: int = ANSWER) -> None:
-        """Wait for room as `room` does, for a request that reaches Telegram at once."""
-        async with self.room(chat_id, count, priority):
-            pass
 
     async def _room(self, chat_id: int | None, count: int, priority: int) -> None:
         if not self._limit or count <= 0:

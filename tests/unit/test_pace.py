@@ -31,6 +31,12 @@ def scaled_telegram(loop: asyncio.AbstractEventLoop) -> RateLimiter:
     return RateLimiter(config, clock=loop.time)
 
 
+async def take(pace: Pace, chat: int | None, count: int = 1, priority: int = ANSWER) -> None:
+    """Room for a request that reaches Telegram at once."""
+    async with pace.room(chat, count, priority):
+        pass
+
+
 sends = st.lists(
     st.tuples(
         st.integers(min_value=1, max_value=8),  # a private chat
@@ -56,7 +62,7 @@ def test_bursts_to_many_chats_never_exceed_telegrams_limits_and_keep_each_chats_
 
         async def send(index: int, chat: int, count: int, priority: int) -> None:
             async with locks.setdefault(chat, asyncio.Lock()):  # one sender per chat, as the outbox has
-                await pace.take(chat, count, priority)
+                await take(pace, chat, count, priority)
                 refusals.append(telegram.acquire(chat, True, count))
                 sent.setdefault(chat, []).append(index)
 
@@ -114,7 +120,7 @@ def test_a_request_given_up_after_its_room_frees_the_room() -> None:
         loop = asyncio.get_running_loop()
         pace = Pace(1, window=SECOND, clock=loop.time)
         async with pace.room(1, 1):
-            waiting = asyncio.create_task(pace.take(2, 1))
+            waiting = asyncio.create_task(take(pace, 2, 1))
             await asyncio.sleep(0)
             room_given = pace._waiters[0][-1]
         while not room_given.done():  # a window after the first was answered
@@ -123,7 +129,7 @@ def test_a_request_given_up_after_its_room_frees_the_room() -> None:
         await asyncio.gather(waiting, return_exceptions=True)
         await asyncio.sleep(SECOND * 1.01)
         start = loop.time()
-        await asyncio.wait_for(pace.take(3, 1), 10 * SECOND)  # a room never freed would wait for ever
+        await asyncio.wait_for(take(pace, 3, 1), 10 * SECOND)  # a room never freed would wait for ever
         return loop.time() - start
 
     assert asyncio.run(scenario()) < SECOND / 2
@@ -136,10 +142,10 @@ def test_answers_go_before_follow_ups_when_there_is_no_room() -> None:
         order: list[str] = []
 
         async def send(name: str, chat: int, priority: int) -> None:
-            await pace.take(chat, 1, priority)
+            await take(pace, chat, 1, priority)
             order.append(name)
 
-        await pace.take(100, 2)  # the second is spent
+        await take(pace, 100, 2)  # the second is spent
         later = [
             asyncio.create_task(send("follow-up 1", -5, FOLLOW_UP)),
             asyncio.create_task(send("follow-up 2", -5, FOLLOW_UP)),
@@ -159,10 +165,10 @@ def test_a_chat_out_of_its_allowance_does_not_hold_up_the_others() -> None:
         order: list[int] = []
 
         async def send(chat: int) -> None:
-            await pace.take(chat, 1)
+            await take(pace, chat, 1)
             order.append(chat)
 
-        await pace.take(1, 1)  # chat 1's allowance is spent for 40 "seconds"
+        await take(pace, 1, 1)  # chat 1's allowance is spent for 40 "seconds"
         await asyncio.gather(send(1), *(send(chat) for chat in range(2, 6)))
         return order
 
@@ -174,9 +180,9 @@ def test_room_is_there_for_typing_only_when_nothing_waits() -> None:
         loop = asyncio.get_running_loop()
         pace = Pace(1, window=SECOND, clock=loop.time)
         seen = [pace.has_room()]
-        await pace.take(1, 1)
+        await take(pace, 1, 1)
         seen.append(pace.has_room())
-        waiting = asyncio.create_task(pace.take(2, 1))
+        waiting = asyncio.create_task(take(pace, 2, 1))
         await asyncio.sleep(0)
         seen.append(pace.has_room())
         await waiting
@@ -189,7 +195,7 @@ def test_no_pacing_when_switched_off() -> None:
     async def scenario() -> int:
         pace = Pace(0)
         for _ in range(1000):
-            await pace.take(1, 1)
+            await take(pace, 1, 1)
         return 1000
 
     assert asyncio.run(scenario()) == 1000
