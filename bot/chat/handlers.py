@@ -211,8 +211,7 @@ class CustomerChat:
     @silent_when_blocked
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button press: resolve its server-side payload; refuse data we never issued to this chat."""
-        query = update.callback_query
-        chat_id = update.effective_chat.id if update.effective_chat else 0
+        query, chat_id = update.callback_query, (update.effective_chat.id if update.effective_chat else 0)
         async with self._sessions() as session:
             button = await session.run_sync(buttons.resolve, chat_id=chat_id, data=query.data)
             desk_button = button is not None and button.payload.startswith(DESK_PREFIX)
