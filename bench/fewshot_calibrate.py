@@ -140,11 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--operating", choices=("left-out", "oos_val", "oos_val-by-size"), default="left-out")
     parser.add_argument("--features", nargs="*", default=[], choices=MORE, help="weighed besides " + ", ".join(NAMES))
     parser.add_argument("--cache", type=Path, default=CACHE, help="the sentence embeddings, by text")
-    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--encoder", default="var/encoders/all-MiniLM-L6-v2", help="the sentence encoder's directory")
+    parser.add_argument("--write", action="store_true", help="write the calibration for --encoder (calibration_for)")
     args = parser.parse_args(argv)
     names = NAMES + tuple(args.features)
-    config = {"encoder_weight": args.encoder_weight, "C": args.C}
-    encoder = "var/encoders/all-MiniLM-L6-v2"
+    config = {"encoder_weight": args.encoder_weight, "C": args.C, "encoder": args.encoder}
+    encoder = args.encoder
     _load_embedding_cache(encoder, args.cache)
     train = read_csv(args.data / "train.csv")
     val = read_csv(args.data / "val.csv") + _optional_csv(args.data / "oos_val.csv")
@@ -213,7 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write:
         from nlu.components.fewshot_intent import SHIPPED_CALIBRATION
 
-        SHIPPED_CALIBRATION.write_text(
+        name = Path(encoder).name
+        default = name == "all-MiniLM-L6-v2"
+        target = SHIPPED_CALIBRATION.with_name(f"fewshot_calibration.{name}.json.txt") if not default else None
+        (target or SHIPPED_CALIBRATION).write_text(
             json.dumps(
                 {
                     "fit_on": (

@@ -1,9 +1,9 @@
 """The encoder's transformer layers as an ONNX graph run by onnxruntime: the numpy forward pass's weights and vectors,
-several times faster on the app's 2 cores.
+several times faster on 2 cores.
 
-`SentenceEncoder` (encoder.sentence_encoder) uses it when `onnx` and `onnxruntime` can be imported (the app's
-environment, requirements/app.in) and its numpy forward pass otherwise (Rasa's side: requirements/rasa.txt has
-neither). `FRONTLINE_ENCODER_BACKEND` chooses otherwise: `numpy` forces numpy (for comparisons), `onnxruntime` makes
+`SentenceEncoder` (encoder.sentence_encoder) uses it when `onnx` and `onnxruntime` can be imported (both
+environments: requirements/app.in, and rasa.in with the last releases for Python 3.10) and its numpy forward pass
+otherwise. `FRONTLINE_ENCODER_BACKEND` chooses otherwise: `numpy` forces numpy (for comparisons), `onnxruntime` makes
 a missing onnxruntime an error instead of a silent fallback; unset or `auto` picks as above.
 
 The graph is built in memory at load time, with `onnx.helper`, from the weights `SentenceEncoder` has read: nothing
@@ -48,11 +48,18 @@ def choose_backend(requested: str | None = None) -> str:
 
 
 def build_model(
-    embedding_norm: tuple[np.ndarray, np.ndarray], layers: list[dict[str, Any]], heads: int, dimension: int
+    embedding_norm: tuple[np.ndarray, np.ndarray],
+    layers: list[dict[str, Any]],
+    heads: int,
+    dimension: int,
+    epsilon: float = EPSILON,
+    position_bias: bool = False,
 ) -> Any:
     """The ONNX model (an `onnx.ModelProto`): `embeddings` (batch, length, dimension; the summed token, position and
     type embeddings) and `mask` (batch, length; int32, 1 for a token and 0 for padding) -> `hidden` (batch, length,
-    dimension), the last layer's output. `layers` are `SentenceEncoder.layers` (matrices as x @ matrix)."""
+    dimension), the last layer's output. `layers` are `SentenceEncoder.layers` (matrices as x @ matrix). With
+    `position_bias` (MPNet) a third input, `position_bias` (1, heads, length, length), is added to every layer's
+    attention scores."""
     from onnx import TensorProto, helper, numpy_helper
 
     initializers, nodes = [], []
@@ -75,12 +82,13 @@ def build_model(
         ],
         "embeddings.normed",
         axis=-1,
-        epsilon=EPSILON,
+        epsilon=epsilon,
     )
+    bias_inputs = ["", "position_bias"] if position_bias else []  # Attention's inputs 4 and 5: past, bias
     for index, layer in enumerate(layers):
         p = f"layer{index}."
         qkv = [weight(p + "qkv", layer["qkv"]), weight(p + "qkv_bias", layer["qkv_bias"])]
-        context = node("Attention", [x, *qkv, "mask"], p + "context", fused=True, num_heads=heads)
+        context = node("Attention", [x, *qkv, "mask", *bias_inputs], p + "context", fused=True, num_heads=heads)
         attended = node("MatMul", [context, weight(p + "out", layer["out"])], p + "attended")
         norm1 = [weight(p + "norm1.weight", layer["norm1"][0]), weight(p + "norm1.bias", layer["norm1"][1])]
         x = node(
@@ -88,7 +96,7 @@ def build_model(
             [attended, x, *norm1, weight(p + "out_bias", layer["out_bias"])],
             p + "x1",
             fused=True,
-            epsilon=EPSILON,
+            epsilon=epsilon,
         )
         up = node("MatMul", [x, weight(p + "up", layer["up"])], p + "up_out")
         hidden = node("BiasGelu", [up, weight(p + "up_bias", layer["up_bias"])], p + "gelu", fused=True)
@@ -99,7 +107,7 @@ def build_model(
             [down, x, *norm2, weight(p + "down_bias", layer["down_bias"])],
             p + "x2",
             fused=True,
-            epsilon=EPSILON,
+            epsilon=epsilon,
         )
     nodes.append(helper.make_node("Identity", [x], ["hidden"], name="hidden"))
     graph = helper.make_graph(
@@ -108,6 +116,11 @@ def build_model(
         [
             helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", "length", dimension]),
             helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch", "length"]),
+            *(
+                [helper.make_tensor_value_info("position_bias", TensorProto.FLOAT, [1, heads, "length", "length"])]
+                if position_bias
+                else []
+            ),
         ],
         [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", dimension])],
         initializers,
@@ -135,10 +148,21 @@ class OnnxForward:
     @classmethod
     def of(cls, encoder: Any, threads: int | None = None) -> OnnxForward:
         """The session for a `SentenceEncoder`'s loaded weights."""
-        return cls(build_model(encoder.embedding_norm, encoder.layers, encoder.heads, encoder.dimension), threads)
+        architecture = encoder.architecture
+        model = build_model(
+            encoder.embedding_norm,
+            encoder.layers,
+            encoder.heads,
+            encoder.dimension,
+            architecture.epsilon,
+            architecture.relative_bias is not None,
+        )
+        return cls(model, threads)
 
-    def forward(self, embeddings: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def forward(self, embeddings: np.ndarray, mask: np.ndarray, position_bias: np.ndarray | None = None) -> np.ndarray:
         feed = {"embeddings": np.ascontiguousarray(embeddings, dtype=np.float32), "mask": mask.astype(np.int32)}
+        if position_bias is not None:
+            feed["position_bias"] = np.ascontiguousarray(position_bias[None], dtype=np.float32)
         return self.session.run(["hidden"], feed)[0]
 
 

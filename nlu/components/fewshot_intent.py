@@ -33,6 +33,18 @@ from nlu.components.linear_intent import LinearIntentClassifier
 
 # Not .json: Rasa reads every .json under nlu/ as training data (tests/nlu/test_training_data_layout.py).
 SHIPPED_CALIBRATION = Path(__file__).with_name("fewshot_calibration.json.txt")
+
+
+def calibration_for(encoder: str | Path | None) -> Path:
+    """The shipped calibration fit with `encoder`'s embeddings: `fewshot_calibration.<directory name>.json.txt` when
+    there is one (all-mpnet-base-v2's), else MiniLM-L6's, SHIPPED_CALIBRATION."""
+    if encoder:
+        own = SHIPPED_CALIBRATION.with_name(f"fewshot_calibration.{Path(encoder).name}.json.txt")
+        if own.is_file():
+            return own
+    return SHIPPED_CALIBRATION
+
+
 NEIGHBOUR_MARGIN = "neighbour_margin"
 LOG_EXAMPLES = "log_examples"
 CENTROID = "centroid"
@@ -120,7 +132,7 @@ class FewShotIntentClassifier(LinearIntentClassifier):
             # Score of an intent = SVM score + neighbour_blend * cosine to its nearest example;
             # null: the shipped calibration's.
             "neighbour_blend": None,
-            # null: the shipped calibration (SHIPPED_CALIBRATION); or weights {bias, score, margin,
+            # null: the shipped calibration fit with the encoder's embeddings (calibration_for); or weights {bias, score, margin,
             # neighbour, neighbour_margin} of calibrated_logit.
             "calibration": None,
             # Put a mistyped word back to a known one a keystroke away before reading a message (fewshot_spelling.py).
@@ -130,11 +142,14 @@ class FewShotIntentClassifier(LinearIntentClassifier):
     _centroids: np.ndarray | None = None  # each class's mean example, computed once from the stored examples
 
     def _calibration(self) -> dict[str, float]:
-        return self._config.get("calibration") or shipped_calibration()["weights"]
+        return self._config.get("calibration") or self._shipped()["weights"]
+
+    def _shipped(self) -> dict[str, Any]:
+        return shipped_calibration(calibration_for(self._config.get("encoder")))
 
     def _blend(self) -> float:
         weight = self._config.get("neighbour_blend")
-        return float(shipped_calibration()["neighbour_blend"] if weight is None else weight)
+        return float(self._shipped()["neighbour_blend"] if weight is None else weight)
 
     def _uses(self, feature: str) -> bool:
         # The nearest-example cosine is always needed (the blend and the shipped calibration).

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from encoder.sentence_encoder import DEFAULT_DIR, SentenceEncoder, WordPiece, basic_words
+from encoder.sentence_encoder import DEFAULT_DIR, SentenceEncoder
+from encoder.wordpiece import WordPiece, basic_words
 
 VOCAB = [
     "[PAD]",
