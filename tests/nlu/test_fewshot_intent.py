@@ -55,6 +55,27 @@ def test_the_shipped_calibration_is_plain_json_fit_elsewhere() -> None:
     assert loaded["neighbour_blend"] >= 0
 
 
+def test_each_encoder_gets_the_calibration_fit_with_its_embeddings() -> None:
+    mpnet = fewshot.calibration_for("var/encoders/all-mpnet-base-v2")
+    assert mpnet.name == "fewshot_calibration.all-mpnet-base-v2.json.txt"
+    fit = json.loads(mpnet.read_text())
+    assert "CLINC150" in fit["fit_on"] and "--encoder var/encoders/all-mpnet-base-v2" in fit["command"]
+    assert fewshot.shipped_calibration(mpnet)["weights"] != fewshot.shipped_calibration()["weights"]
+    # MiniLM's, and any encoder without a calibration of its own, get the one shipped first.
+    assert fewshot.calibration_for("var/encoders/all-MiniLM-L6-v2") == fewshot.SHIPPED_CALIBRATION
+    assert fewshot.calibration_for("elsewhere/some-encoder") == fewshot.SHIPPED_CALIBRATION
+    assert fewshot.calibration_for(None) == fewshot.SHIPPED_CALIBRATION
+
+
+def test_the_classifier_weighs_with_its_encoders_calibration(tmp_path: Path) -> None:
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    directory = "var/encoders/all-mpnet-base-v2"  # named only: nothing is encoded here
+    component = make(LocalModelStorage(tmp_path), fewshot.FewShotIntentClassifier, encoder=directory)
+    assert component._calibration() == fewshot.shipped_calibration(fewshot.calibration_for(directory))["weights"]
+    assert component._calibration() != fewshot.shipped_calibration()["weights"]
+
+
 def test_a_calibration_file_is_read_as_written(tmp_path: Path) -> None:
     path = tmp_path / "calibration.json.txt"
     path.write_text(json.dumps({"neighbour_blend": 1.5, "weights": {"bias": -2, "neighbour": 8.25}}))
