@@ -177,6 +177,22 @@ def timings(mpnet: SentenceEncoder, queries: int = 120) -> dict[str, float]:
     return {name: round(value, 1) for name, value in out.items()}
 
 
+def validation_plan(minilm: kb_data.VectorCache) -> dict[str, tuple[Index, list[kb_data.Query]]]:
+    """`bench.kb_fit --shop-val`'s four validation sets, each with the index its queries are ranked against."""
+    index = build(kb_data.base(), minilm)
+    shop = kb_shop.shop_index(minilm)
+    validation = kb_data.queries("validation")
+    oos = [kb_data.Query(text, f"clinc-oos-val-{i}", False) for i, text in enumerate(kb_data.clinc_oos("val"))]
+    shop_questions = kb_shop.shop_queries(kb_shop.VALIDATION)
+    shop_oos = [kb_data.Query(q.text, "shop:" + q.article_id, False) for q in oos]
+    return {
+        "StackFAQ validation": (index, validation),
+        "CLINC150 oos_val (StackFAQ base)": (index, oos),
+        "shop validation": (shop, shop_questions),
+        "CLINC150 oos_val (shop)": (shop, shop_oos),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/kb-mpnet"))
@@ -189,18 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     minilm = kb_data.VectorCache(load_encoder(), args.cache_dir / "minilm.npz")
     mpnet = kb_data.VectorCache(SentenceEncoder.load(MPNET_DIR), args.cache_dir / "mpnet.npz")
     weights = load_model().ranking
-    index = build(kb_data.base(), minilm)
-    shop = kb_shop.shop_index(minilm)
-    validation = kb_data.queries("validation")
-    oos = [kb_data.Query(text, f"clinc-oos-val-{i}", False) for i, text in enumerate(kb_data.clinc_oos("val"))]
-    shop_questions = kb_shop.shop_queries(kb_shop.VALIDATION)
-    shop_oos = [kb_data.Query(q.text, "shop:" + q.article_id, False) for q in oos]
-    plan = {
-        "StackFAQ validation": (index, validation),
-        "CLINC150 oos_val (StackFAQ base)": (index, oos),
-        "shop validation": (shop, shop_questions),
-        "CLINC150 oos_val (shop)": (shop, shop_oos),
-    }
+    plan = validation_plan(minilm)
     report: dict[str, object] = {}
     for rerank in args.rerank:
         sets = {}
