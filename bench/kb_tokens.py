@@ -2,8 +2,8 @@
 
 MiniLM-L6's last-layer state of every token (the index's encoder, no training), L2-normalised per token; [CLS],
 [SEP] and punctuation left out. For each query token, its best cosine to any token of a target text; over the query:
-the mean, the minimum, the idf-weighted mean (BM25 idf of the token's word in the base, split over its word pieces,
-stop words 0) and the share of tokens below CUTOFF. Targets, for the top candidate of each query:
+the mean, the idf-weighted mean (BM25 idf of the token's word in the base, split over its word pieces, stop words 0),
+and over the content tokens (idf > 0) the minimum and the share below CUTOFF. Targets, for the top candidate:
 
 - `t_*`: its title alone;
 - `p_*`: its best passage as the index encodes it ("title. passage");
@@ -15,7 +15,7 @@ The sets, folds, sample weights and pooled threshold are `bench.kb_mpnet`'s (= `
 are the figures: out-of-fold at the pooled threshold, and at the two operating points matched to the shipped decision
 (StackFAQ declined at 463 of 500 right, right at 116 of 130 declined).
 
-    .venv/bin/python -m bench.kb_tokens [--cache-dir var/bench/kb-maxsim] [--out var/bench/kb-maxsim/report.json]
+    .venv/bin/python -m bench.kb_tokens [--cache-dir var/bench/kb-maxsim] [--out FILE] [--center] [--cutoff 0.5]
     .venv/bin/python -m bench.kb_tokens --timings
 """
 
