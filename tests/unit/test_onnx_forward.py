@@ -16,7 +16,7 @@ from encoder import onnx_forward
 from encoder.sentence_encoder import DEFAULT_DIR, SentenceEncoder
 from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
 
-pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (it is in requirements/app.txt only)")
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (requirements/app.txt and rasa.txt have it)")
 
 ROOT = Path(__file__).resolve().parents[2]
 # Lengths from 2 to 16 tokens in one batch: most rows are padded.
