@@ -140,9 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--operating", choices=("left-out", "oos_val", "oos_val-by-size"), default="left-out")
     parser.add_argument("--features", nargs="*", default=[], choices=MORE, help="weighed besides " + ", ".join(NAMES))
     parser.add_argument("--cache", type=Path, default=CACHE, help="the sentence embeddings, by text")
-    parser.add_argument("--encoder", default="var/encoders/all-MiniLM-L6-v2", help="the sentence encoder's directory")
+    parser.add_argument("--encoder", default=None, help="the sentence encoder's directory (default: MiniLM-L6's)")
     parser.add_argument("--write", action="store_true", help="write the calibration for --encoder (calibration_for)")
     args = parser.parse_args(argv)
+    from nlu.components.fewshot_intent import DEFAULT_ENCODER, calibration_file
+
+    args.encoder = args.encoder or DEFAULT_ENCODER
     names = NAMES + tuple(args.features)
     config = {"encoder_weight": args.encoder_weight, "C": args.C, "encoder": args.encoder}
     encoder = args.encoder
@@ -212,12 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = max(results, key=lambda r: r[0])
     print(f"best blend {best[1]}: {best[2]}")
     if args.write:
-        from nlu.components.fewshot_intent import SHIPPED_CALIBRATION
-
-        name = Path(encoder).name
-        default = name == "all-MiniLM-L6-v2"
-        target = SHIPPED_CALIBRATION.with_name(f"fewshot_calibration.{name}.json.txt") if not default else None
-        (target or SHIPPED_CALIBRATION).write_text(
+        calibration_file(encoder).write_text(
             json.dumps(
                 {
                     "fit_on": (

@@ -29,9 +29,9 @@ from bot.kb.encoder import load_encoder
 from bot.kb.index import Index
 from bot.kb.search import FEATURES
 from bot.kb.text import encoding_text
+from encoder.mpnet_wheel import DEFAULT_DIR as MPNET_DIR
 from encoder.sentence_encoder import SentenceEncoder
 
-MPNET_DIR = Path(__file__).resolve().parents[1] / "var" / "encoders" / "all-mpnet-base-v2"
 MPNET_FEATURES = ("m_title", "m_title_margin", "m_passage", "m_passage_margin")
 VARIANTS: dict[str, tuple[str, ...]] = {
     "seven (shipped)": FEATURES,

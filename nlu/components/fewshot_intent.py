@@ -32,17 +32,23 @@ from nlu.components.fewshot_spelling import Speller
 from nlu.components.linear_intent import LinearIntentClassifier
 
 # Not .json: Rasa reads every .json under nlu/ as training data (tests/nlu/test_training_data_layout.py).
-SHIPPED_CALIBRATION = Path(__file__).with_name("fewshot_calibration.json.txt")
+SHIPPED_CALIBRATION = Path(__file__).with_name("fewshot_calibration.json.txt")  # fit with DEFAULT_ENCODER's
+DEFAULT_ENCODER = "var/encoders/all-MiniLM-L6-v2"
+
+
+def calibration_file(encoder: str | Path | None) -> Path:
+    """Where the calibration fit with `encoder`'s embeddings is kept: SHIPPED_CALIBRATION for MiniLM-L6 (the
+    default), `fewshot_calibration.<directory name>.json.txt` for another (all-mpnet-base-v2's)."""
+    name = Path(encoder or DEFAULT_ENCODER).name
+    if name == Path(DEFAULT_ENCODER).name:
+        return SHIPPED_CALIBRATION
+    return SHIPPED_CALIBRATION.with_name(f"fewshot_calibration.{name}.json.txt")
 
 
 def calibration_for(encoder: str | Path | None) -> Path:
-    """The shipped calibration fit with `encoder`'s embeddings: `fewshot_calibration.<directory name>.json.txt` when
-    there is one (all-mpnet-base-v2's), else MiniLM-L6's, SHIPPED_CALIBRATION."""
-    if encoder:
-        own = SHIPPED_CALIBRATION.with_name(f"fewshot_calibration.{Path(encoder).name}.json.txt")
-        if own.is_file():
-            return own
-    return SHIPPED_CALIBRATION
+    """The shipped calibration to weigh with: `encoder`'s own (calibration_file) when there is one, else MiniLM-L6's."""
+    own = calibration_file(encoder)
+    return own if own.is_file() else SHIPPED_CALIBRATION
 
 
 NEIGHBOUR_MARGIN = "neighbour_margin"
@@ -127,7 +133,7 @@ class FewShotIntentClassifier(LinearIntentClassifier):
     def get_default_config() -> dict[str, Any]:
         return {
             **LinearIntentClassifier.get_default_config(),
-            "encoder": "var/encoders/all-MiniLM-L6-v2",
+            "encoder": DEFAULT_ENCODER,
             "encoder_weight": 2.0,
             # Score of an intent = SVM score + neighbour_blend * cosine to its nearest example;
             # null: the shipped calibration's.

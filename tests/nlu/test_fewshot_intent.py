@@ -64,6 +64,13 @@ def test_each_encoder_gets_the_calibration_fit_with_its_embeddings() -> None:
     # MiniLM's, and any encoder without a calibration of its own, get the one shipped first.
     assert fewshot.calibration_for("var/encoders/all-MiniLM-L6-v2") == fewshot.SHIPPED_CALIBRATION
     assert fewshot.calibration_for("elsewhere/some-encoder") == fewshot.SHIPPED_CALIBRATION
+    # Where bench.fewshot_calibrate --write puts each: MiniLM's in the first file, another encoder's in its own.
+    assert (
+        fewshot.calibration_file(None)
+        == fewshot.calibration_file(fewshot.DEFAULT_ENCODER)
+        == fewshot.SHIPPED_CALIBRATION
+    )
+    assert fewshot.calibration_file("elsewhere/some-encoder").name == "fewshot_calibration.some-encoder.json.txt"
     assert fewshot.calibration_for(None) == fewshot.SHIPPED_CALIBRATION
 
 

