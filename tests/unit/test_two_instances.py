@@ -17,12 +17,16 @@ from bot.config import load_settings
 from bot.desk import members, texts
 from bot.desk.round import ROUND_SECONDS
 from bot.storage.models import Handoff, HandoffStatus
+from bot.telegram.drain import SWEEP_SECONDS
 from bot.telegram.send_share import BEAT
 from tests.unit.chat_harness import eventually
 from tests.unit.test_desk import ALEX, _handing_over, _last, _new, _press, _queued
-from tests.unit.two_apps import TwoApps, two_apps
+from tests.unit.two_apps import PROXY_TIMEOUT, TwoApps, two_apps
 
 A, B = 0, 1
+# What B is given after A went: the proxy's wait for A (PROXY_TIMEOUT, should a connection to A hang rather than be
+# refused), the inbox's sweep (should B find a chat's lock still held by A's closing connection) and the usual 8 s.
+AFTER_FAILOVER = PROXY_TIMEOUT + SWEEP_SECONDS + 8
 
 
 @pytest.fixture
@@ -76,9 +80,9 @@ async def test_with_a_gone_b_finishes_the_conversation_a_started(machines: TwoAp
     await _new(machines, 4242, customer_start, "this is Alex")
     await machines.stop(A)  # pinned to A still: the proxy fails over to B
     await machines.emulator.send_text(ALEX, "Your refund is on its way.")
-    await _new(machines, 4242, customer_start, "refund is on its way")
+    await machines.new_text(4242, customer_start, "refund is on its way", AFTER_FAILOVER)
     await machines.emulator.send_text(ALEX, "/close")
-    await _new(machines, 4242, customer_start, replies.CSAT_QUESTION)
+    await machines.new_text(4242, customer_start, replies.CSAT_QUESTION, AFTER_FAILOVER)
     async with machines.sessions() as session:
         handoff = await session.scalar(select(Handoff))
     assert handoff.status is HandoffStatus.CLOSED

@@ -23,6 +23,8 @@ from devstack.stack import free_port
 from tests.unit.chat_harness import TOKEN, WEBHOOK_SECRET, Harness, ScriptedRasa
 from tests.unit.conftest import _drop_postgres_database, _fresh_postgres_database
 
+PROXY_TIMEOUT = 10.0  # seconds the proxy gives an instance before it tries the other
+
 
 @dataclass
 class TwoApps(Harness):
@@ -32,6 +34,18 @@ class TwoApps(Harness):
 
     def pin(self, instance: int | None) -> None:
         self.proxy.pinned = instance
+
+    async def new_text(self, chat_id: int, after: int, until: str, timeout: float) -> list[dict]:
+        """The chat's messages after `after`, once one contains `until`; on a timeout, what the proxy and the
+        emulator saw meanwhile (which instance took the updates, what the bot asked of Telegram)."""
+        try:
+            return await self.emulator.wait_for_text(chat_id, after, predicate=lambda t: until in t, timeout=timeout)
+        except TimeoutError as exc:
+            calls = [
+                (c.get("method"), c.get("status"), (c.get("params") or {}).get("chat_id"))
+                for c in (await self.emulator.calls())[-12:]
+            ]
+            raise AssertionError(f"{exc}; the proxy's taken {self.proxy.taken}, the last calls {calls}") from exc
 
     async def stop(self, instance: int) -> None:
         """Stop one instance (cleanly: its port closes, the proxy fails over)."""
@@ -60,7 +74,7 @@ async def two_apps(tmp_path: Path, **env_extra: str) -> AsyncIterator[TwoApps]:
     rasa = ScriptedRasa()
     rasa_runner, rasa_port = await _rasa_server(rasa)
     ports = [free_port(), free_port()]
-    proxy = Proxy([f"http://127.0.0.1:{port}" for port in ports], timeout=10)
+    proxy = Proxy([f"http://127.0.0.1:{port}" for port in ports], timeout=PROXY_TIMEOUT)
     proxy_runner, proxy_port = await proxy.start("127.0.0.1", 0)
     apps: list[asyncio.Task] = []
     stops = [asyncio.Event(), asyncio.Event()]
