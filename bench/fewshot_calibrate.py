@@ -16,11 +16,12 @@ out-of-scope recall on these strangers is at least `--target-recall`. With `--wr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,10 @@ def left_out(intents: Sequence[str], share: float, seed: int) -> set[str]:
     return set(chosen[: round(share * len(chosen))])
 
 
-def score_draw(
-    train: Sequence[Example], texts: Sequence[str], config: dict[str, Any]
-) -> tuple[list[str], Any, dict[str, Any]]:
-    """Train on `train`; the classes, the linear SVM scores and the per-class evidence of `texts` (the
-    nearest-example cosine, the log of each class's number of examples, the cosine to its mean example...)."""
+@contextlib.contextmanager
+def trained(examples: Sequence[Example], config: dict[str, Any]) -> Iterator[Any]:
+    """FewShotIntentClassifier trained on `examples` with `config`, the SVM's scores unblended and uncalibrated
+    (what the calibration is fit on), its model storage a temporary directory removed afterwards."""
     from rasa.engine.graph import ExecutionContext, GraphSchema
     from rasa.engine.storage.local_model_storage import LocalModelStorage
     from rasa.engine.storage.resource import Resource
@@ -68,7 +68,16 @@ def score_draw(
             Resource("fewshot"),
             ExecutionContext(GraphSchema({}), "calibrate"),
         )
-        component.train(TrainingData([_message(e, Message) for e in train]))
+        component.train(TrainingData([_message(e, Message) for e in examples]))
+        yield component
+
+
+def score_draw(
+    train: Sequence[Example], texts: Sequence[str], config: dict[str, Any]
+) -> tuple[list[str], Any, dict[str, Any]]:
+    """Train on `train`; the classes, the linear SVM scores and the per-class evidence of `texts` (the
+    nearest-example cosine, the log of each class's number of examples, the cosine to its mean example...)."""
+    with trained(train, config) as component:
         texts = list(texts)
         found = component.extra_features(texts)
         scores = component.scores(texts)  # the linear SVM's: no blend

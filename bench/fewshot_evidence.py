@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,35 +40,17 @@ from typing import Any
 
 import numpy as np
 
-from bench.fewshot_calibrate import left_out
+from bench.fewshot_calibrate import left_out, trained
 from bench.fewshot_data import OUT_OF_SCOPE, draw
 from bench.nlu_data import ROOT, _optional_csv, read_csv
-from bench.tune_center import _load_embedding_cache, _message, _save_embedding_cache
+from bench.tune_center import _load_embedding_cache, _save_embedding_cache
+from encoder import mpnet_wheel, sentence_encoder
 
-MPNET = "var/encoders/all-mpnet-base-v2"
-MINILM = "var/encoders/all-MiniLM-L6-v2"
-
-
-def train(examples: Sequence[Any]) -> Any:
-    """A FewShotIntentClassifier (MPNet, the SVM's scores unblended) trained on `examples`."""
-    from rasa.engine.graph import ExecutionContext, GraphSchema
-    from rasa.engine.storage.local_model_storage import LocalModelStorage
-    from rasa.engine.storage.resource import Resource
-    from rasa.shared.nlu.training_data.message import Message
-    from rasa.shared.nlu.training_data.training_data import TrainingData
-
-    from nlu.components.fewshot_intent import FewShotIntentClassifier
-
-    config = {"encoder_weight": 2.0, "C": 1.0, "encoder": MPNET, "calibration": {"score": 1.0}, "neighbour_blend": 0}
-    tmp = tempfile.mkdtemp(prefix="cw-")
-    component = FewShotIntentClassifier.create(
-        {**FewShotIntentClassifier.get_default_config(), **config},
-        LocalModelStorage(Path(tmp)),
-        Resource("fewshot"),
-        ExecutionContext(GraphSchema({}), "evidence"),
-    )
-    component.train(TrainingData([_message(e, Message) for e in examples]))
-    return component
+# As the configs and bench.fewshot_calibrate name them (relative: the embedding caches are keyed by that name).
+MPNET = str(mpnet_wheel.DEFAULT_DIR.relative_to(ROOT))
+MINILM = str(sentence_encoder.DEFAULT_DIR.relative_to(ROOT))
+# MPNet's classifier as the shipped calibration was fit (bench.fewshot_calibrate's defaults).
+CONFIG = {"encoder_weight": 2.0, "C": 1.0, "encoder": MPNET}
 
 
 def typical(embeddings: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,40 +139,40 @@ def collect(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         out = left_out({e.intent for e in train_all}, share, seed) if share else set()
         examples = [e for e in draw(train_all, k, seed) if e.intent not in out]
-        component = train(examples)
-        spelled = component.spelled(texts)
-        extra = component.extra_features(texts)
-        scores = component.scores(texts)
-        starts = component.neighbour_starts
-        bank = component.neighbour_embeddings.astype(np.float32)
-        similarity = component._encoder().encode(spelled) @ bank.T
-        found = density(similarity, starts, typical(bank, starts))
-        # MiniLM: the same examples grouped in the classifier's class order, the same spelled messages.
-        index = {name: i for i, name in enumerate(component.classes)}
-        ordered = sorted(examples, key=lambda e: index[e.intent])
-        mini_bank = mini.encode([e.text for e in ordered])
-        mini_similarity = mini.encode(spelled) @ mini_bank.T
-        found["mini"] = np.maximum.reduceat(mini_similarity, starts, axis=1)
-        truth = np.array([OUT_OF_SCOPE if e.intent in out else e.intent for e in val])
-        means = centroids(bank, starts)
-        draws.append(
-            {
-                "k": k,
-                "seed": seed,
-                "role": role,
-                "classes": np.array(component.classes),
-                "scores": scores.astype(np.float32),
-                "extra": {name: np.asarray(v, dtype=np.float32) for name, v in extra.items()} | found,
-                "truth": truth,
-                "centroid_sim": (means @ means.T).astype(np.float32),
-                "real": np.array([e.intent == OUT_OF_SCOPE for e in val]),
-            }
-        )
+        with trained(examples, CONFIG) as component:
+            spelled = component.spelled(texts)
+            extra = component.extra_features(texts)
+            scores = component.scores(texts)
+            starts = component.neighbour_starts
+            bank = component.neighbour_embeddings.astype(np.float32)
+            similarity = component._encoder().encode(spelled) @ bank.T
+            found = density(similarity, starts, typical(bank, starts))
+            # MiniLM: the same examples grouped in the classifier's class order, the same spelled messages.
+            index = {name: i for i, name in enumerate(component.classes)}
+            ordered = sorted(examples, key=lambda e: index[e.intent])
+            mini_bank = mini.encode([e.text for e in ordered])
+            mini_similarity = mini.encode(spelled) @ mini_bank.T
+            found["mini"] = np.maximum.reduceat(mini_similarity, starts, axis=1)
+            truth = np.array([OUT_OF_SCOPE if e.intent in out else e.intent for e in val])
+            means = centroids(bank, starts)
+            draws.append(
+                {
+                    "k": k,
+                    "seed": seed,
+                    "role": role,
+                    "classes": np.array(component.classes),
+                    "scores": scores.astype(np.float32),
+                    "extra": {name: np.asarray(v, dtype=np.float32) for name, v in extra.items()} | found,
+                    "truth": truth,
+                    "centroid_sim": (means @ means.T).astype(np.float32),
+                    "real": np.array([e.intent == OUT_OF_SCOPE for e in val]),
+                }
+            )
         print(f"{role} k={k} seed={seed}: {len(examples)} examples, {time.perf_counter() - started:.0f} s", flush=True)
         _save_embedding_cache(MPNET, args.cache)
         _save_embedding_cache(MINILM, args.mini_cache)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(pickle.dumps(draws))
+    args.draws.parent.mkdir(parents=True, exist_ok=True)
+    args.draws.write_bytes(pickle.dumps(draws))
 
 
 def cost(args: argparse.Namespace) -> None:
@@ -247,13 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--leave-out", type=float, default=0.2)
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "bench" / "emb-mpnet.npz")
     parser.add_argument("--mini-cache", type=Path, default=ROOT / "var" / "bench" / "emb-minilm.npz")
-    parser.add_argument("--out", "--draws", dest="draws", type=Path, default=Path("/tmp/cw/draws.pkl"))
+    parser.add_argument("--draws", "--out", dest="draws", type=Path, default=Path("/tmp/cw/draws.pkl"))
     parser.add_argument("--only", nargs="*", default=[])
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--bootstrap", type=int, default=0, help="report: resamples for the gain's spread")
     parser.add_argument("--messages", type=int, default=300, help="cost: how many val messages to time")
     args = parser.parse_args(argv)
-    args.out = args.draws
     if args.step == "report":
         from bench.fewshot_evidence_report import report
 

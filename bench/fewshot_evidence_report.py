@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.fewshot_calibrate import NAMES, fit, size_line
+from bench.fewshot_calibrate import NAMES, curve, fit, size_line
 from bench.fewshot_data import OUT_OF_SCOPE
 from bench.fewshot_evidence import MPNET, per_pair
 
@@ -32,6 +32,7 @@ SETS = {
     "+mini + loo_diff + pair": ("mini_agree", "mini", "mini_margin", "loo_diff", "pair_sim", "margin_pair"),
 }
 IN_SCOPE, OUT_SCOPE = 4500, 1000  # the test split's sizes: oos_val's 100 weigh as its 1,000
+SHIFTS = np.round(np.arange(-1.0, 4.001, 0.02), 2)  # thresholds on the logit, searched for confident-wrong at 5 %
 
 
 def per_class(scores: np.ndarray, extra: dict[str, np.ndarray], pairs: np.ndarray) -> dict[str, np.ndarray]:
@@ -50,22 +51,27 @@ def at_best(found: dict[str, np.ndarray], best: np.ndarray, names: Sequence[str]
 
 
 def figures(logit: np.ndarray, right: np.ndarray, stranger: np.ndarray) -> dict[str, float]:
+    """bench.fewshot_calibrate's figures at logit 0 (`cw`: its confident-wrong), and `cw_in`: confident-wrong
+    among the in-scope messages alone."""
+    found = curve(logit, right, stranger, np.array([0.0]))[0]
     answered = logit >= 0
     return {
-        "accuracy": float((right & answered)[~stranger].mean()),
-        "oos_recall": float((~answered)[stranger].mean()),
-        "cw": float((answered & ~right).mean()),
+        "accuracy": found["accuracy"],
+        "oos_recall": found["oos_recall"],
+        "cw": found["confident_wrong"],
         "cw_in": float((answered & ~right)[~stranger].mean()),
     }
 
 
-def weighed(f: dict[str, float]) -> float:
-    return (IN_SCOPE * f["cw_in"] + OUT_SCOPE * (1 - f["oos_recall"])) / (IN_SCOPE + OUT_SCOPE)
+def weighed(cw_in: np.ndarray | float, oos_recall: np.ndarray | float) -> np.ndarray | float:
+    """Confident-wrong with the strangers weighed as the test split's 1,000 against its 4,500 in-scope messages."""
+    return (IN_SCOPE * cw_in + OUT_SCOPE * (1 - oos_recall)) / (IN_SCOPE + OUT_SCOPE)
 
 
 def at_five(rows: list[tuple[float, dict[str, float]]], key: str) -> dict[str, float]:
-    """The first (lowest) shift whose confident-wrong (`key`) is at most 5.0 %."""
-    return next(f for shift, f in rows if f[key] <= 0.05) | {"shift": next(s for s, f in rows if f[key] <= 0.05)}
+    """The figures at the first (lowest) shift whose confident-wrong (`key`) is at most 5.0 %."""
+    shift, found = next((s, f) for s, f in rows if f[key] <= 0.05)
+    return found | {"shift": shift}
 
 
 def evaluate(draws: list[dict[str, Any]], names: Sequence[str], k: int = 10) -> dict[str, Any]:
@@ -88,13 +94,12 @@ def evaluate(draws: list[dict[str, Any]], names: Sequence[str], k: int = 10) -> 
     logit = raw - (a + b * np.log(sizes))
     weights = {"bias": bias - a} | dict(zip(names, coef))
     weights["log_examples"] -= b
-    shifts = np.round(np.arange(-1.0, 4.001, 0.02), 2)
     calibrate = {
         "chosen": figures(logit, right, stranger),
         "per_k": {
             k: figures(logit[sizes == k], right[sizes == k], stranger[sizes == k]) for k in sorted(set(sizes.tolist()))
         },
-        "at_five": at_five([(s, figures(logit - s, right, stranger)) for s in shifts], "cw"),
+        "at_five": at_five([(s, figures(logit - s, right, stranger)) for s in SHIFTS], "cw"),
     }
     return {"weights": weights, "calibrate": calibrate, "val": validate(draws, names, weights, k)}
 
@@ -116,25 +121,24 @@ def validate(
     def mean(shift: float) -> dict[str, float]:
         each = [figures(logit - shift, right, stranger) for logit, right, stranger in runs]
         found = {key: float(np.mean([f[key] for f in each])) for key in each[0]}
-        found["cw_weighed"] = float(np.mean([weighed(f) for f in each]))
+        found["cw_weighed"] = float(np.mean([weighed(f["cw_in"], f["oos_recall"]) for f in each]))
         return found
 
     top1 = float(np.mean([right[~stranger].mean() for _, right, stranger in runs]))
-    shifts = np.round(np.arange(-1.0, 4.001, 0.02), 2)
-    found = {"top1": top1, "shipped": mean(0.0), "at_five": at_five([(s, mean(s)) for s in shifts], "cw_weighed")}
+    found = {"top1": top1, "shipped": mean(0.0), "at_five": at_five([(s, mean(s)) for s in SHIFTS], "cw_weighed")}
     return found | {"runs": runs}
 
 
 def five_point(runs: list[tuple[np.ndarray, ...]], rows: np.ndarray) -> float:
     """Mean in-scope accuracy over the runs at the lowest shift whose mean weighed confident-wrong is <= 5.0 %."""
-    shifts = np.round(np.arange(-1.0, 4.001, 0.02), 2)[:, None]
+    shifts = SHIFTS[:, None]
     accuracy, wrong = 0.0, 0.0
     for logit, right, stranger in runs:
         logit, right, stranger = logit[rows], right[rows], stranger[rows]
         answered = logit[None, :] >= shifts
         accuracy = accuracy + (answered & right)[:, ~stranger].mean(axis=1) / len(runs)
         cw_in = (answered & ~right)[:, ~stranger].mean(axis=1)
-        wrong = wrong + (IN_SCOPE * cw_in + OUT_SCOPE * answered[:, stranger].mean(axis=1)) / 5500 / len(runs)
+        wrong = wrong + weighed(cw_in, 1 - answered[:, stranger].mean(axis=1)) / len(runs)
     return float(accuracy[np.argmax(wrong <= 0.05)])
 
 

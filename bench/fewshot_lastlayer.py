@@ -4,7 +4,8 @@ CLINC150 validation only (val.csv + oos_val.csv; never a test file, never oos_tr
     /work/venv-ll/bin/python -m bench.fewshot_lastlayer --encoder var/encoders/all-MiniLM-L6-v2 [--loss proto]
 
 An experiment, not a component: it needs PyTorch (CPU), which neither of the project's environments has, so it runs
-in a throw-away venv with torch, numpy, safetensors and scikit-learn (torch is imported only inside functions).
+in a throw-away venv with torch, numpy, safetensors, tokenizers, scikit-learn and pyyaml (torch is imported only
+inside functions).
 
 For each draw (k examples per intent from train.csv, `bench.fewshot_data.draw`, seeds 0 1 2) it
 1. runs the frozen encoder (the project's weights, tokenizer and MPNet position bias, `encoder.sentence_encoder`,
@@ -31,32 +32,21 @@ epochs (36-47 s): 93.4 -> 94.2, 93.0 -> 93.7, 86.4 -> 91.2, AUC 0.973 -> 0.977; 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from bench.fewshot_data import OUT_OF_SCOPE, draw
+from bench.nlu_data import ROOT, _optional_csv, read_csv
+from encoder.sentence_encoder import DEFAULT_DIR as MINILM
 
-ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("svm", "logreg", "nearest", "centroid", "head", "auc")
-
-
-class Example(NamedTuple):
-    text: str
-    intent: str
-
-
-def read(path: Path, intent: str | None = None) -> list[Example]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle) if row][1:]
-    return [Example(row[0], intent or row[1].strip()) for row in rows]
 
 
 # --- the encoder in torch -----------------------------------------------------------------------------------------
@@ -275,7 +265,7 @@ def check(encoder: Any, layers: list[dict[str, Any]], states: list[np.ndarray], 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--encoder", type=Path, default=ROOT / "var" / "encoders" / "all-MiniLM-L6-v2")
+    parser.add_argument("--encoder", type=Path, default=MINILM)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "clinc150")
     parser.add_argument("--shots", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -293,8 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    train_all = read(args.data / "train.csv")
-    val = read(args.data / "val.csv") + read(args.data / "oos_val.csv", intent=OUT_OF_SCOPE)
+    train_all = read_csv(args.data / "train.csv")
+    val = read_csv(args.data / "val.csv") + _optional_csv(args.data / "oos_val.csv")
     draws = {seed: draw(train_all, args.shots, seed) for seed in args.seeds}
     texts = sorted({e.text for e in val} | {e.text for d in draws.values() for e in d})
     encoder, layers = load(args.encoder)

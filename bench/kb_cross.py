@@ -33,11 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from encoder import sentence_encoder
+
 FOLDS = 3
 HEAD_LR = 1e-3  # the linear head starts at zero: at the encoder's rate it would hardly move in a few hundred steps
 TOP = 5  # candidates the cross-encoder rescores at query time (and hard negatives per training query)
 MAX_TOKENS = 128  # query + title + the start of the best passage
-MINILM = Path(__file__).resolve().parents[1] / "var" / "encoders" / "all-MiniLM-L6-v2"
+MINILM = sentence_encoder.DEFAULT_DIR
 
 
 def folds(rows: list[dict]) -> dict[str, int]:
@@ -263,7 +265,7 @@ def train(dump_path: Path, out: Path, epochs: int, lr: float, batch: int, seed: 
 
 
 def decide(dump_path: Path, scores_path: Path) -> None:
-    from bench.kb_fit import OOS_WEIGHT, logistic
+    from bench.kb_fit import OOS_WEIGHT, fit_and_apply
     from bot.kb.decision import load_model
     from bot.kb.search import FEATURES
 
@@ -308,9 +310,7 @@ def decide(dump_path: Path, scores_path: Path) -> None:
             if extra is not None:
                 xt, yt = np.vstack([xt, extra]), np.append(yt, np.zeros(len(extra)))
                 wt = np.append(wt, np.full(len(extra), OOS_WEIGHT))
-            mean, scale = xt.mean(0), xt.std(0) + 1e-9
-            w, b = logistic((xt - mean) / scale, yt, sample_weight=wt)
-            p[~train] = 1 / (1 + np.exp(-(((x[~train] - mean) / scale) @ w + b)))
+            p[~train] = fit_and_apply(xt, yt, x[~train], wt)
         return p
 
     def points(score: np.ndarray, ok: np.ndarray) -> dict[str, object]:

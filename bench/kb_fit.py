@@ -75,12 +75,20 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, groups: list[str], sample_weight: 
     out = np.zeros(len(y))
     for k in range(FOLDS):
         train = fold != k
-        mean, scale = x[train].mean(0), x[train].std(0) + 1e-9
-        weights, bias = logistic(
-            (x[train] - mean) / scale, y[train], sample_weight=None if sample_weight is None else sample_weight[train]
+        out[~train] = fit_and_apply(
+            x[train], y[train], x[~train], None if sample_weight is None else sample_weight[train]
         )
-        out[~train] = 1 / (1 + np.exp(-(((x[~train] - mean) / scale) @ weights + bias)))
     return out
+
+
+def fit_and_apply(
+    x: np.ndarray, y: np.ndarray, x_new: np.ndarray, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """`logistic` fit on `x` standardised by its own mean and spread; the probabilities of `x_new`, standardised
+    alike."""
+    mean, scale = x.mean(0), x.std(0) + 1e-9
+    weights, bias = logistic((x - mean) / scale, y, sample_weight=sample_weight)
+    return 1 / (1 + np.exp(-(((x_new - mean) / scale) @ weights + bias)))
 
 
 def choose_threshold(results: Sequence[Ranked], probabilities: np.ndarray) -> float:
