@@ -7,7 +7,8 @@ standard library's, in both environments), so a retrain encodes only the new or 
 - The model id is a hash of the weights, the vocabulary and the encoder's code (`model_id`): other weights or a
   changed forward pass never read an old vector. A text is looked up by its SHA-256, and stored exactly (float32).
 - Every write is one SQLite transaction (WAL journal, waiting for the lock): two trainings at once, or a crash in
-  the middle, leave the file whole.
+  the middle, leave the file whole. Switching a new file to WAL is the one step SQLite does not wait on (two
+  processes creating the file at once: the loser gets "database is locked" at once), so it is retried.
 - It is bounded: at most `max_entries` vectors, and past that the ones least recently used are dropped. "Recently"
   counts training runs, not the clock: each `EmbeddingCache` opened is one run, and a lookup or a write marks the
   vector used by it, so a run never drops what it used while older runs' vectors remain.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -30,6 +32,7 @@ ENVIRONMENT = "FRONTLINE_ENCODER_CACHE"
 FILE_NAME = "embeddings.sqlite3"
 # About 1.6 kB a vector (384 float32 and the key): 20,000 is some 32 MB, several times the shop's examples.
 DEFAULT_MAX_ENTRIES = 20_000
+_TIMEOUT = 60.0  # seconds a writer waits for another's transaction
 _CHUNK = 500  # texts per query (SQLite's limit on parameters is 999 in old builds)
 
 _SCHEMA = (
@@ -53,6 +56,25 @@ def model_id(files: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def wal_journal(db: sqlite3.Connection, timeout: float) -> None:
+    """Put the database in WAL mode, retrying while another process holds the lock for the same switch.
+
+    SQLite does not call its busy handler for this pragma (it would upgrade a read lock to a write lock), so
+    several processes opening a new file together can fail it at once; once the file is WAL it is a no-op.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.01
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL").fetchall()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
 def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
@@ -67,8 +89,8 @@ class EmbeddingCache:
         self.max_entries = max_entries
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # one connection, used from whichever thread encodes
-        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite3.connect(self.path, timeout=_TIMEOUT, isolation_level=None, check_same_thread=False)
+        wal_journal(self._db, _TIMEOUT)
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._transaction():
             for statement in _SCHEMA:

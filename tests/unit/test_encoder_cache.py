@@ -9,6 +9,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -131,6 +132,39 @@ def test_concurrent_writers_leave_it_whole(tmp_path: Path) -> None:
     assert len(found) == len(cache) == 900
     for text in texts:
         np.testing.assert_array_equal(found[text], vector(text))
+
+
+def open_together(paths: list[str], barrier: Any, results: Any) -> None:
+    """One process of several: for each new file, wait for the others, then all create it at the same moment."""
+    failures = []
+    for path in paths:
+        barrier.wait()
+        try:
+            cache = EmbeddingCache(path, "m", 8)
+            cache.put({"shared": vector("shared")})
+            cache.close()
+        except sqlite3.Error as error:
+            failures.append(f"{path}: {error}")
+    results.put(failures)
+
+
+def test_processes_creating_the_file_at_once_all_open_it(tmp_path: Path) -> None:
+    # Switching a new file to WAL is the one step SQLite does not wait on: without a retry, about one in thirty
+    # processes racing to create the file fails at once with "database is locked".
+    context = get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    paths = [str(tmp_path / f"{trial}" / FILE_NAME) for trial in range(40)]
+    workers = [context.Process(target=open_together, args=(paths, barrier, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    failures = [failure for _ in workers for failure in results.get(timeout=300)]
+    for worker in workers:
+        worker.join()
+    assert failures == []
+    for path in paths:
+        cache = EmbeddingCache(path, "m", 8)
+        np.testing.assert_array_equal(cache.get(["shared"])["shared"], vector("shared"))
+        cache.close()
 
 
 async def test_encoding_off_the_event_loop_runs_in_another_thread(tiny_dir: Path) -> None:  # noqa: F811
