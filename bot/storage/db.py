@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,10 +31,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     # Two processes write (app and actions): WAL lets readers run beside one writer,
     # and the busy timeout makes a writer wait instead of failing at once.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _wal_journal(cursor)
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _wal_journal(cursor) -> None:  # type: ignore[no-untyped-def]
+    """Switch to WAL, retrying while another process switches the same new file (app and actions starting together).
+
+    SQLite does not call its busy handler for this one step, so the loser of that race would fail at once with
+    "database is locked"; on a file already in WAL the pragma is a no-op.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as error:  # sqlite3's, through pysqlite or aiosqlite
+            if "database is locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 @dataclass
