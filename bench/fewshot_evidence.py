@@ -139,6 +139,7 @@ def collect(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         out = left_out({e.intent for e in train_all}, share, seed) if share else set()
         examples = [e for e in draw(train_all, k, seed) if e.intent not in out]
+        examples += getattr(args, "extra_examples", [])  # hook: bench.fewshot_background's background class
         with trained(examples, CONFIG) as component:
             spelled = component.spelled(texts)
             extra = component.extra_features(texts)
@@ -147,6 +148,8 @@ def collect(args: argparse.Namespace) -> None:
             bank = component.neighbour_embeddings.astype(np.float32)
             similarity = component._encoder().encode(spelled) @ bank.T
             found = density(similarity, starts, typical(bank, starts))
+            if getattr(args, "more", None):  # hook: more per-intent features (bench.fewshot_background)
+                found |= args.more(component, spelled, similarity)
             # MiniLM: the same examples grouped in the classifier's class order, the same spelled messages.
             index = {name: i for i, name in enumerate(component.classes)}
             ordered = sorted(examples, key=lambda e: index[e.intent])
