@@ -17,6 +17,7 @@ from safetensors.numpy import save_file
 
 from encoder.cache import ENVIRONMENT, FILE_NAME, EmbeddingCache
 from encoder.sentence_encoder import SentenceEncoder, encode_off_loop
+from tests.unit.racing import race
 from tests.unit.test_sentence_encoder import VOCAB, tiny_dir, tiny_weights  # noqa: F401  (fixture)
 
 TEXTS = ["where is my order", "cafe", "my unknown order is where, a123?", "is my order a cafe"]
@@ -151,16 +152,8 @@ def open_together(paths: list[str], barrier: Any, results: Any) -> None:
 def test_processes_creating_the_file_at_once_all_open_it(tmp_path: Path) -> None:
     # Switching a new file to WAL is the one step SQLite does not wait on: without a retry, about one in thirty
     # processes racing to create the file fails at once with "database is locked".
-    context = get_context("spawn")
-    barrier, results = context.Barrier(4), context.Queue()
     paths = [str(tmp_path / f"{trial}" / FILE_NAME) for trial in range(40)]
-    workers = [context.Process(target=open_together, args=(paths, barrier, results)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    failures = [failure for _ in workers for failure in results.get(timeout=300)]
-    for worker in workers:
-        worker.join()
-    assert failures == []
+    assert race(open_together, paths) == []
     for path in paths:
         cache = EmbeddingCache(path, "m", 8)
         np.testing.assert_array_equal(cache.get(["shared"])["shared"], vector("shared"))

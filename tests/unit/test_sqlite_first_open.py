@@ -2,20 +2,19 @@
 
 On a fresh machine the app and the action server start together and both create `var/frontline.db`. Switching a new
 file to WAL is the one step SQLite does not wait on, so without a retry the loser of that race fails at once with
-"database is locked" (about one process in twenty here, racing four at a time).
+"database is locked" (about one process in twenty here, four racing at a time).
 """
 
 from __future__ import annotations
 
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
 from bot.storage.db import _sqlite_pragmas
+from tests.unit.racing import race
 
-PROCESSES = 4
 FILES = 40
 
 
@@ -39,15 +38,7 @@ def connect_together(urls: list[str], barrier: Any, results: Any) -> None:
 
 
 def test_processes_creating_the_database_at_once_all_connect(tmp_path: Path) -> None:
-    context = get_context("spawn")
-    barrier, results = context.Barrier(PROCESSES), context.Queue()
     urls = [f"sqlite:///{tmp_path / str(trial) / 'frontline.db'}" for trial in range(FILES)]
     for trial in range(FILES):
         (tmp_path / str(trial)).mkdir()
-    workers = [context.Process(target=connect_together, args=(urls, barrier, results)) for _ in range(PROCESSES)]
-    for worker in workers:
-        worker.start()
-    failures = [failure for _ in workers for failure in results.get(timeout=300)]
-    for worker in workers:
-        worker.join()
-    assert failures == []
+    assert race(connect_together, urls) == []
