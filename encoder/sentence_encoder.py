@@ -195,8 +195,11 @@ class SentenceEncoder:
             pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
-    def _layers(self, x: np.ndarray, mask: np.ndarray, position_bias: np.ndarray | None = None) -> np.ndarray:
-        """numpy's forward pass: the summed embeddings (batch, length, dimension) -> the last layer's output."""
+    def _layers(
+        self, x: np.ndarray, mask: np.ndarray, position_bias: np.ndarray | None = None, layers: list | None = None
+    ) -> np.ndarray:
+        """numpy's forward pass: the summed embeddings (batch, length, dimension) -> the last layer's output (of
+        `layers`, all of the encoder's by default)."""
         size, length = mask.shape
         eps = self.architecture.epsilon
         x = _layer_norm(x, *self.embedding_norm, eps)
@@ -208,7 +211,7 @@ class SentenceEncoder:
         # The dense layers see every token of the batch as one matrix: one large product uses the cores better than
         # one per text.
         x = x.reshape(size * length, self.dimension)
-        for layer in self.layers:
+        for layer in self.layers if layers is None else layers:
             qkv = x @ layer["qkv"] + layer["qkv_bias"]
             qkv = qkv.reshape(size, length, 3, heads, width).transpose(2, 0, 3, 1, 4)
             query, key, value = qkv[0], qkv[1], qkv[2]

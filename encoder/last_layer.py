@@ -1,0 +1,340 @@
+"""Fine-tuning only a sentence encoder's last transformer layer on an intent set's few examples, in numpy.
+
+Measured on CLINC150 validation with PyTorch (`bench/fewshot_lastlayer.py`, `bench/fewshot_lastlayer_cw.py`): tuning
+MPNet's last layer on a 10-shot draw, then refitting the few-shot calibration on tuned draws, raises in-scope
+accuracy at 5 % confident-wrong from 89.8 to 91.3 %. Rasa's environment has no PyTorch, so this module does the same
+in numpy: the layer's forward pass with what its backward pass needs, the backward pass itself, mean pooling with L2
+normalisation, the `proto` loss (a softmax over learnable cosine prototypes, started at the intents' normalised mean
+vectors), and torch's AdamW step.
+
+The layer is the encoder's own (`SentenceEncoder.layers[-1]`: matrices as `x @ matrix`, LayerNorms as (weight, bias)
+pairs) and the states it is tuned on are the hidden states entering it, computed once by the frozen layers
+(`penultimate`). Gradients are checked against finite differences in `tests/unit/test_last_layer.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import erf
+
+Params = dict[str, np.ndarray]
+
+_SQRT2 = math.sqrt(2.0)
+_SQRT2PI = math.sqrt(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The measured recipe: proto loss, 2 epochs, AdamW at 1e-3 for the layer and the prototypes."""
+
+    epochs: int = 2
+    lr: float = 1e-3
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    scale: float = 20.0
+    intents: int = 16  # intents per batch, all their examples
+    seed: int = 0
+
+
+def flat(layer: dict[str, Any]) -> Params:
+    """The encoder's layer as float arrays by name, its (weight, bias) pairs split into `name.weight`, `name.bias`."""
+    out: Params = {}
+    for name, value in layer.items():
+        if isinstance(value, tuple):
+            out[name + ".weight"], out[name + ".bias"] = (np.array(v, dtype=np.float32) for v in value)
+        else:
+            out[name] = np.array(value, dtype=np.float32)
+    return out
+
+
+def nested(params: Params) -> dict[str, Any]:
+    """`flat`'s inverse: the layer as `SentenceEncoder.layers` holds it."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name.endswith(".weight"):
+            out[name[: -len(".weight")]] = (value, params[name[: -len(".weight")] + ".bias"])
+        elif not name.endswith(".bias"):
+            out[name] = value
+    return out
+
+
+# --- one layer, forward and backward --------------------------------------------------------------------------------
+
+
+def _norm_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> tuple[np.ndarray, tuple]:
+    mean = x.mean(-1, keepdims=True)
+    inverse = 1.0 / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps)
+    normal = (x - mean) * inverse
+    return normal * weight + bias, (normal, inverse, weight)
+
+
+def _norm_backward(grad: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    normal, inverse, weight = cache
+    grad_normal = grad * weight
+    grad_x = inverse * (
+        grad_normal - grad_normal.mean(-1, keepdims=True) - normal * (grad_normal * normal).mean(-1, keepdims=True)
+    )
+    return grad_x, (grad * normal).sum(0), grad.sum(0)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x / _SQRT2))
+
+
+def _gelu_slope(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + erf(x / _SQRT2)) + x * np.exp(-0.5 * x * x) / _SQRT2PI
+
+
+def attention_bias(mask: np.ndarray, position_bias: np.ndarray | None) -> np.ndarray:
+    """What the scores get added: -1e9 on padding keys, and the encoder's relative-position bias where it has one."""
+    bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+    return bias if position_bias is None else bias + position_bias[None]
+
+
+def layer_forward(
+    x: np.ndarray, bias: np.ndarray, params: Params, heads: int, eps: float
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The layer as `SentenceEncoder._layers` runs it: x (batch, length, dim) -> its output, and the backward cache."""
+    size, length, dim = x.shape
+    width = dim // heads
+    scale = 1.0 / math.sqrt(width)
+    rows = x.reshape(size * length, dim)
+    qkv = (rows @ params["qkv"] + params["qkv_bias"]).reshape(size, length, 3, heads, width).transpose(2, 0, 3, 1, 4)
+    query, key, value = qkv[0], qkv[1], qkv[2]
+    scores = (query @ key.transpose(0, 1, 3, 2)) * scale + bias
+    scores = np.exp(scores - scores.max(-1, keepdims=True))
+    attention = scores / scores.sum(-1, keepdims=True)
+    context = (attention @ value).transpose(0, 2, 1, 3).reshape(size * length, dim)
+    first, norm1 = _norm_forward(
+        rows + context @ params["out"] + params["out_bias"], params["norm1.weight"], params["norm1.bias"], eps
+    )
+    up = first @ params["up"] + params["up_bias"]
+    hidden = _gelu(up)
+    out, norm2 = _norm_forward(
+        first + hidden @ params["down"] + params["down_bias"], params["norm2.weight"], params["norm2.bias"], eps
+    )
+    cache = {
+        "shape": (size, length, dim, heads, width, scale),
+        "rows": rows,
+        "qkv": (query, key, value),
+        "attention": attention,
+        "context": context,
+        "first": first,
+        "norm1": norm1,
+        "up": up,
+        "hidden": hidden,
+        "norm2": norm2,
+    }
+    return out.reshape(size, length, dim), cache
+
+
+def layer_backward(grad_out: np.ndarray, cache: dict[str, Any], params: Params) -> Params:
+    """The gradients of the layer's parameters, given the gradient of its output (batch, length, dim)."""
+    size, length, dim, heads, width, scale = cache["shape"]
+    grads: Params = {}
+    grad, grads["norm2.weight"], grads["norm2.bias"] = _norm_backward(grad_out.reshape(-1, dim), cache["norm2"])
+    grads["down"] = cache["hidden"].T @ grad
+    grads["down_bias"] = grad.sum(0)
+    grad_up = (grad @ params["down"].T) * _gelu_slope(cache["up"])
+    grads["up"] = cache["first"].T @ grad_up
+    grads["up_bias"] = grad_up.sum(0)
+    grad_first = grad + grad_up @ params["up"].T
+    grad, grads["norm1.weight"], grads["norm1.bias"] = _norm_backward(grad_first, cache["norm1"])
+    grads["out"] = cache["context"].T @ grad
+    grads["out_bias"] = grad.sum(0)
+    grad_context = (grad @ params["out"].T).reshape(size, length, heads, width).transpose(0, 2, 1, 3)
+    query, key, value = cache["qkv"]
+    attention = cache["attention"]
+    grad_value = attention.transpose(0, 1, 3, 2) @ grad_context
+    grad_attention = grad_context @ value.transpose(0, 1, 3, 2)
+    grad_scores = attention * (grad_attention - (grad_attention * attention).sum(-1, keepdims=True)) * scale
+    grad_query = grad_scores @ key
+    grad_key = grad_scores.transpose(0, 1, 3, 2) @ query
+    grad_qkv = np.stack([grad_query, grad_key, grad_value]).transpose(1, 3, 0, 2, 4).reshape(size * length, 3 * dim)
+    grads["qkv"] = cache["rows"].T @ grad_qkv
+    grads["qkv_bias"] = grad_qkv.sum(0)
+    return grads
+
+
+# --- pooling and the loss -------------------------------------------------------------------------------------------
+
+
+def pool_forward(out: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Mean over the real tokens, L2-normalised: the sentence vectors (batch, dim)."""
+    counts = mask.sum(1, keepdims=True)
+    mean = (out * mask[:, :, None]).sum(1) / counts
+    norms = np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    vectors = mean / norms
+    return vectors, (vectors, norms, mask, counts)
+
+
+def pool_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
+    vectors, norms, mask, counts = cache
+    grad_mean = (grad - vectors * (grad * vectors).sum(1, keepdims=True)) / norms
+    return (grad_mean / counts)[:, None, :] * mask[:, :, None]
+
+
+def proto_loss(
+    vectors: np.ndarray, labels: np.ndarray, prototypes: np.ndarray, scale: float
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Cross-entropy of `scale` x the cosines to every (normalised) prototype: the loss, and its gradients by the
+    vectors and by the prototypes."""
+    lengths = np.linalg.norm(prototypes, axis=1, keepdims=True)
+    unit = prototypes / lengths
+    logits = scale * vectors @ unit.T
+    logits -= logits.max(1, keepdims=True)
+    probabilities = np.exp(logits)
+    probabilities /= probabilities.sum(1, keepdims=True)
+    rows = np.arange(len(labels))
+    loss = float(-np.log(probabilities[rows, labels] + 1e-30).mean())
+    grad_logits = probabilities
+    grad_logits[rows, labels] -= 1.0
+    grad_logits /= len(labels)
+    grad_unit = scale * grad_logits.T @ vectors
+    grad_prototypes = (grad_unit - unit * (grad_unit * unit).sum(1, keepdims=True)) / lengths
+    return loss, scale * grad_logits @ unit, grad_prototypes
+
+
+class AdamW:
+    """torch.optim.AdamW's step (betas 0.9 / 0.999, eps 1e-8, decoupled weight decay) over named arrays."""
+
+    def __init__(self, rates: dict[str, float], weight_decay: float) -> None:
+        self.rates, self.weight_decay, self.steps = rates, weight_decay, 0
+        self.first: Params = {}
+        self.second: Params = {}
+
+    def step(self, params: Params, grads: Params) -> None:
+        self.steps += 1
+        correction1 = 1.0 - 0.9**self.steps
+        correction2 = math.sqrt(1.0 - 0.999**self.steps)
+        for name, grad in grads.items():
+            rate = self.rates[name]
+            first = self.first.setdefault(name, np.zeros_like(grad))
+            second = self.second.setdefault(name, np.zeros_like(grad))
+            first *= 0.9
+            first += 0.1 * grad
+            second *= 0.999
+            second += 0.001 * grad * grad
+            params[name] *= 1.0 - rate * self.weight_decay
+            params[name] -= (rate / correction1) * first / (np.sqrt(second) / correction2 + 1e-8)
+
+
+# --- tuning --------------------------------------------------------------------------------------------------------
+
+
+def pad(states: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Token states of several texts (tokens, dim) as one zero-padded batch, and its mask."""
+    length, dim = max(len(s) for s in states), states[0].shape[1]
+    x = np.zeros((len(states), length, dim), dtype=np.float32)
+    mask = np.zeros((len(states), length), dtype=np.float32)
+    for row, s in enumerate(states):
+        x[row, : len(s)] = s
+        mask[row, : len(s)] = 1.0
+    return x, mask
+
+
+@dataclass
+class Encoding:
+    """How the encoder runs its layers: heads, LayerNorm epsilon, and its relative-position bias by length."""
+
+    heads: int
+    eps: float
+    position_bias: Any = None  # length -> (heads, length, length) or None
+
+    def bias(self, mask: np.ndarray) -> np.ndarray:
+        position = None if self.position_bias is None else self.position_bias(mask.shape[1])
+        return attention_bias(mask, position)
+
+
+def embed(states: Sequence[np.ndarray], params: Params, encoding: Encoding, batch: int = 128) -> np.ndarray:
+    """The sentence vectors of `states` through the layer `params` (batches of similar length)."""
+    order = sorted(range(len(states)), key=lambda i: len(states[i]))
+    out = np.zeros((len(states), params["out"].shape[1]), dtype=np.float32)
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        x, mask = pad([states[i] for i in chunk])
+        hidden, _ = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
+        out[chunk] = pool_forward(hidden, mask)[0]
+    return out
+
+
+def tune(
+    states: Sequence[np.ndarray], labels: np.ndarray, layer: dict[str, Any], encoding: Encoding, settings: Settings
+) -> tuple[dict[str, Any], list[float]]:
+    """A tuned copy of `layer` (as the encoder holds it) on the examples' states and intent numbers; and each step's
+    loss. Batches hold all the examples of `settings.intents` intents, every intent's prototype in every softmax."""
+    params = flat(layer)
+    labels = np.asarray(labels)
+    classes = int(labels.max()) + 1
+    start = embed(states, params, encoding)
+    prototypes = np.zeros((classes, start.shape[1]), dtype=np.float32)
+    np.add.at(prototypes, labels, start)
+    prototypes /= np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), 1e-12)
+    rates = {name: settings.lr for name in params} | {"prototypes": settings.head_lr}
+    optimizer = AdamW(rates, settings.weight_decay)
+    by_class = [np.flatnonzero(labels == c) for c in range(classes)]
+    rng = np.random.default_rng(settings.seed)
+    losses = []
+    for _ in range(settings.epochs):
+        order = rng.permutation(classes)
+        for first in range(0, classes, settings.intents):
+            index = np.concatenate([by_class[c] for c in order[first : first + settings.intents]])
+            x, mask = pad([states[i] for i in index])
+            hidden, cache = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
+            vectors, pooled = pool_forward(hidden, mask)
+            loss, grad_vectors, grad_prototypes = proto_loss(vectors, labels[index], prototypes, settings.scale)
+            grads = layer_backward(pool_backward(grad_vectors, pooled), cache, params)
+            both = params | {"prototypes": prototypes}
+            optimizer.step(both, grads | {"prototypes": grad_prototypes})
+            prototypes = both["prototypes"]
+            losses.append(loss)
+    return nested(params), losses
+
+
+# --- the encoder around it ----------------------------------------------------------------------------------------
+
+
+def encoding_of(encoder: Any) -> Encoding:
+    """How `encoder` (a `SentenceEncoder`) runs its layers."""
+    architecture = encoder.architecture
+    return Encoding(encoder.heads, architecture.epsilon, architecture.position_bias)
+
+
+def penultimate(encoder: Any, texts: Sequence[str], batch: int = 64) -> list[np.ndarray]:
+    """Each text's hidden states entering `encoder`'s last layer (tokens, dim): its other layers, frozen, run once
+    (in onnxruntime when the encoder runs there)."""
+    from encoder import onnx_forward
+    from encoder.wordpiece import MAX_TOKENS
+
+    frozen = encoder.layers[:-1]
+    session = None
+    if encoder._onnx is not None and frozen:
+        architecture = encoder.architecture
+        model = onnx_forward.build_model(
+            encoder.embedding_norm,
+            frozen,
+            encoder.heads,
+            encoder.dimension,
+            architecture.epsilon,
+            architecture.relative_bias is not None,
+        )
+        session = onnx_forward.OnnxForward(model)
+    tokens = [encoder.tokenizer.encode(encoder.prefix + text, MAX_TOKENS) for text in texts]
+    out: list[np.ndarray] = [np.empty(0)] * len(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        x, mask = encoder._embed([tokens[i] for i in chunk])
+        position = encoder.architecture.position_bias(mask.shape[1])
+        if session is not None:
+            x = session.forward(x, mask, position)
+        else:
+            x = encoder._layers(x, mask, position, layers=frozen)
+        for row, i in enumerate(chunk):
+            out[i] = np.array(x[row, : len(tokens[i])], dtype=np.float32)
+    return out

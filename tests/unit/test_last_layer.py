@@ -1,0 +1,133 @@
+"""Tuning the encoder's last layer in numpy (encoder/last_layer.py): gradients against finite differences, the layer
+as the encoder runs it (BERT and MPNet, numpy and onnxruntime), torch's AdamW step, and tuning that learns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from encoder import last_layer
+from encoder.last_layer import Encoding, Settings
+from encoder.sentence_encoder import SentenceEncoder
+from tests.unit.test_mpnet import HEADS, TEXTS, tiny_mpnet
+from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
+
+DIM, FFN, LENGTHS = 8, 16, (5, 3, 4)
+
+
+def random_layer(rng: np.random.Generator) -> last_layer.Params:
+    shapes = {
+        "qkv": (DIM, 3 * DIM),
+        "qkv_bias": (3 * DIM,),
+        "out": (DIM, DIM),
+        "out_bias": (DIM,),
+        "norm1.weight": (DIM,),
+        "norm1.bias": (DIM,),
+        "up": (DIM, FFN),
+        "up_bias": (FFN,),
+        "down": (FFN, DIM),
+        "down_bias": (DIM,),
+        "norm2.weight": (DIM,),
+        "norm2.bias": (DIM,),
+    }
+    layer = {name: rng.normal(0, 0.5, shape) for name, shape in shapes.items()}
+    layer["norm1.weight"] += 1.0
+    layer["norm2.weight"] += 1.0
+    return layer
+
+
+def test_the_gradients_are_the_losss_slopes() -> None:
+    rng = np.random.default_rng(0)
+    params = random_layer(rng)
+    x, mask = last_layer.pad([rng.normal(0, 1, (n, DIM)) for n in LENGTHS])
+    bias = last_layer.attention_bias(mask, rng.normal(0, 1, (2, max(LENGTHS), max(LENGTHS))))
+    labels = np.array([0, 2, 1])
+    prototypes = rng.normal(0, 1, (3, DIM))
+
+    def loss(params: last_layer.Params, prototypes: np.ndarray) -> float:
+        hidden, _ = last_layer.layer_forward(x, bias, params, 2, 1e-5)
+        return last_layer.proto_loss(last_layer.pool_forward(hidden, mask)[0], labels, prototypes, 5.0)[0]
+
+    hidden, cache = last_layer.layer_forward(x, bias, params, 2, 1e-5)
+    vectors, pooled = last_layer.pool_forward(hidden, mask)
+    _, grad_vectors, grad_prototypes = last_layer.proto_loss(vectors, labels, prototypes, 5.0)
+    grads = last_layer.layer_backward(last_layer.pool_backward(grad_vectors, pooled), cache, params)
+    assert set(grads) == set(params)
+    step = 1e-6
+    for name, value in [*params.items(), ("prototypes", prototypes)]:
+        analytic = grad_prototypes if name == "prototypes" else grads[name]
+        for flat_index in rng.choice(value.size, size=min(6, value.size), replace=False):
+            where = np.unravel_index(flat_index, value.shape)
+            saved = value[where]
+            value[where] = saved + step
+            up = loss(params, prototypes)
+            value[where] = saved - step
+            down = loss(params, prototypes)
+            value[where] = saved
+            assert analytic[where] == pytest.approx((up - down) / (2 * step), rel=1e-4, abs=1e-7), (name, where)
+
+
+def test_padding_changes_nothing() -> None:
+    rng = np.random.default_rng(1)
+    params = {name: value.astype(np.float32) for name, value in random_layer(rng).items()}
+    states = [rng.normal(0, 1, (n, DIM)).astype(np.float32) for n in LENGTHS]
+    encoding = Encoding(2, 1e-12)
+    together = last_layer.embed(states, params, encoding)
+    alone = np.vstack([last_layer.embed([s], params, encoding) for s in states])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "onnxruntime"])
+def test_the_layer_is_the_encoders_last(tiny_dir: Path, tmp_path: Path, backend: str) -> None:  # noqa: F811
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    for directory, heads in ((tiny_dir, 2), (tiny_mpnet(tmp_path), HEADS)):
+        encoder = SentenceEncoder.load(directory, heads=heads, backend=backend)
+        layer = encoder.layers[-1]
+        vectors = last_layer.embed(
+            last_layer.penultimate(encoder, TEXTS), last_layer.flat(layer), last_layer.encoding_of(encoder)
+        )
+        np.testing.assert_allclose(vectors, encoder.encode(TEXTS), atol=2e-5)
+        assert last_layer.nested(last_layer.flat(layer)).keys() == layer.keys()
+
+
+def test_adamw_steps_as_torch_does() -> None:
+    # First step: the bias-corrected moments are g and g squared, so the step is lr (weight decay first).
+    params = {"p": np.array([1.0, -2.0])}
+    optimizer = last_layer.AdamW({"p": 0.1}, weight_decay=0.01)
+    optimizer.step(params, {"p": np.array([0.5, -3.0])})
+    np.testing.assert_allclose(params["p"], [1.0 * 0.999 - 0.1, -2.0 * 0.999 + 0.1], atol=1e-7)
+    # Second step, by hand: m = 0.9 m + 0.1 g, v = 0.999 v + 0.001 g^2, each divided by its correction.
+    optimizer.step(params, {"p": np.array([0.5, 1.0])})
+    first = np.array([0.9 * 0.05 + 0.05, 0.9 * -0.3 + 0.1]) / (1 - 0.81)
+    second = np.array([0.999 * 0.00025 + 0.00025, 0.999 * 0.009 + 0.001]) / (1 - 0.999**2)
+    expected = np.array([0.899, -1.898]) * 0.999 - 0.1 * first / (np.sqrt(second) + 1e-8)
+    np.testing.assert_allclose(params["p"], expected, atol=1e-6)
+
+
+def test_tuning_learns_the_intents_and_leaves_the_encoder_alone(tiny_dir: Path) -> None:  # noqa: F811
+    encoder = SentenceEncoder.load(tiny_dir, heads=2, backend="numpy")
+    examples = {
+        0: ["where is my order", "my order is where", "where is it, my order?"],
+        1: ["cafe", "un cafe", "a cafe?"],
+        2: ["a123", "my a123", "a123, a123?"],
+        3: ["unknown", "is it unknown", "unknown order?"],
+    }
+    texts = [text for intent in examples.values() for text in intent]
+    labels = np.array([intent for intent, group in examples.items() for _ in group])
+    states = last_layer.penultimate(encoder, texts)
+    before = {name: value.copy() for name, value in last_layer.flat(encoder.layers[-1]).items()}
+    settings = Settings(epochs=30, lr=1e-2, head_lr=1e-2, intents=2, scale=10.0)
+    tuned, losses = last_layer.tune(states, labels, encoder.layers[-1], last_layer.encoding_of(encoder), settings)
+    assert len(losses) == 30 * 2
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    for name, value in last_layer.flat(encoder.layers[-1]).items():
+        np.testing.assert_array_equal(value, before[name])
+    vectors = last_layer.embed(states, last_layer.flat(tuned), last_layer.encoding_of(encoder))
+    centroids = np.vstack([vectors[labels == c].mean(0) for c in examples])
+    assert ((vectors @ centroids.T).argmax(1) == labels).all()
+    again, _ = last_layer.tune(states, labels, encoder.layers[-1], last_layer.encoding_of(encoder), settings)
+    for name, value in last_layer.flat(tuned).items():
+        np.testing.assert_array_equal(last_layer.flat(again)[name], value)
