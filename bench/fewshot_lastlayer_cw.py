@@ -132,20 +132,55 @@ def record(args: argparse.Namespace) -> None:
     print(f"{len(found)} draws, {sum(len(d['texts']) for d in found.values())} texts to encode", flush=True)
 
 
-def tune(args: argparse.Namespace) -> None:
-    """Torch side: per draw, the last layer tuned on its examples and its texts' tuned embeddings."""
+def torch_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """bench.fewshot_lastlayer's torch functions: (states of texts, train on states and labels, embed)."""
     import torch
 
     from bench.fewshot_lastlayer import embed, load, penultimate, train
 
     torch.set_num_threads(args.threads)
+    encoder, layers = load(args.encoder)
+
+    def train_on(states: list[np.ndarray], labels: np.ndarray) -> tuple[Any, float, int, float]:
+        tuned, _, seconds, steps, last = train(encoder, layers[-1], states, labels, argparse.Namespace(**SETTINGS))
+        return tuned, seconds, steps, last
+
+    return (lambda texts: penultimate(encoder, layers, texts)), train_on, (lambda t, s: embed(encoder, t, s))
+
+
+def numpy_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The project's own: encoder.last_layer in numpy, the frozen layers in onnxruntime (Rasa's environment)."""
+    from encoder import last_layer
+    from encoder.tuned import Frozen
+
+    frozen = Frozen.get(args.encoder)
+    frozen.keep = 1 << 30  # every text: each is read once here
+    encoder, encoding = frozen.encoder, frozen.encoding
+    names = ("epochs", "lr", "head_lr", "scale", "intents")
+    settings = last_layer.Settings(**{n: SETTINGS[n] for n in names}, seed=SETTINGS["train_seed"])
+
+    def train_on(states: list[np.ndarray], labels: np.ndarray) -> tuple[Any, float, int, float]:
+        started = time.perf_counter()
+        tuned, losses = last_layer.tune(states, labels, encoder.layers[-1], encoding, settings)
+        return last_layer.flat(tuned), time.perf_counter() - started, len(losses), losses[-1]
+
+    return (
+        frozen.states,
+        train_on,
+        lambda tuned, states: last_layer.embed(states, tuned, encoding),
+    )
+
+
+def tune(args: argparse.Namespace) -> None:
+    """Per draw, the last layer tuned on its examples and its texts' tuned embeddings (`--backend`: torch, in the
+    throw-away venv, or the project's numpy `encoder.last_layer`, in `.venv-rasa`)."""
+    states_of, train_on, embed_with = (torch_backend if args.backend == "torch" else numpy_backend)(args)
     plan = json.loads((args.dir / "texts.json").read_text())
     out = args.dir / "tuned"
     out.mkdir(parents=True, exist_ok=True)
-    encoder, layers = load(args.encoder)
     union = sorted({t for d in plan.values() for t in d["texts"]})
     started = time.perf_counter()
-    states = dict(zip(union, penultimate(encoder, layers, union)))
+    states = dict(zip(union, states_of(union)))
     print(f"frozen pass over {len(union)} texts: {time.perf_counter() - started:.0f} s", flush=True)
     timings = json.loads((args.dir / "timings.json").read_text()) if (args.dir / "timings.json").is_file() else {}
     for key, d in sorted(plan.items(), key=lambda item: item[1]["k"]):
@@ -154,12 +189,9 @@ def tune(args: argparse.Namespace) -> None:
         intents = sorted({intent for _, intent in d["examples"]})
         index = {name: i for i, name in enumerate(intents)}
         labels = np.array([index[intent] for _, intent in d["examples"]])
-        settings = argparse.Namespace(**SETTINGS)
-        tuned, _, seconds, steps, last = train(
-            encoder, layers[-1], [states[t] for t, _ in d["examples"]], labels, settings
-        )
+        tuned, seconds, steps, last = train_on([states[t] for t, _ in d["examples"]], labels)
         begun = time.perf_counter()
-        vectors = embed(encoder, tuned, [states[t] for t in d["texts"]])
+        vectors = embed_with(tuned, [states[t] for t in d["texts"]])
         encode_s = time.perf_counter() - begun
         np.savez(out / f"{key}.npz", texts=np.array(d["texts"]), embeddings=vectors.astype(np.float32))
         timings[key] = {"k": d["k"], "intents": d["intents"], "train_s": seconds, "encode_s": encode_s, "steps": steps}
@@ -254,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/ll"), help="texts, vectors, draws and timings")
     parser.add_argument("--encoder", type=Path, default=ENCODER)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backend", choices=("torch", "numpy"), default="torch", help="tune's: see `tune`")
     parser.add_argument("--bootstrap", type=int, default=0)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)

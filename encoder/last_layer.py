@@ -9,7 +9,7 @@ vectors), and torch's AdamW step.
 
 The layer is the encoder's own (`SentenceEncoder.layers[-1]`: matrices as `x @ matrix`, LayerNorms as (weight, bias)
 pairs) and the states it is tuned on are the hidden states entering it, computed once by the frozen layers
-(`penultimate`). Gradients are checked against finite differences in `tests/unit/test_last_layer.py`.
+(`encoder.tuned.Frozen`). Gradients are checked against finite differences in `tests/unit/test_last_layer.py`.
 """
 
 from __future__ import annotations
@@ -303,38 +303,3 @@ def encoding_of(encoder: Any) -> Encoding:
     """How `encoder` (a `SentenceEncoder`) runs its layers."""
     architecture = encoder.architecture
     return Encoding(encoder.heads, architecture.epsilon, architecture.position_bias)
-
-
-def penultimate(encoder: Any, texts: Sequence[str], batch: int = 64) -> list[np.ndarray]:
-    """Each text's hidden states entering `encoder`'s last layer (tokens, dim): its other layers, frozen, run once
-    (in onnxruntime when the encoder runs there)."""
-    from encoder import onnx_forward
-    from encoder.wordpiece import MAX_TOKENS
-
-    frozen = encoder.layers[:-1]
-    session = None
-    if encoder._onnx is not None and frozen:
-        architecture = encoder.architecture
-        model = onnx_forward.build_model(
-            encoder.embedding_norm,
-            frozen,
-            encoder.heads,
-            encoder.dimension,
-            architecture.epsilon,
-            architecture.relative_bias is not None,
-        )
-        session = onnx_forward.OnnxForward(model)
-    tokens = [encoder.tokenizer.encode(encoder.prefix + text, MAX_TOKENS) for text in texts]
-    out: list[np.ndarray] = [np.empty(0)] * len(texts)
-    order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
-    for start in range(0, len(order), batch):
-        chunk = order[start : start + batch]
-        x, mask = encoder._embed([tokens[i] for i in chunk])
-        position = encoder.architecture.position_bias(mask.shape[1])
-        if session is not None:
-            x = session.forward(x, mask, position)
-        else:
-            x = encoder._layers(x, mask, position, layers=frozen)
-        for row, i in enumerate(chunk):
-            out[i] = np.array(x[row, : len(tokens[i])], dtype=np.float32)
-    return out

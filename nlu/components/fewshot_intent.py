@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 
+from encoder.last_layer import Settings, nested
+from encoder.tuned import Frozen, TunedEncoder
 from nlu.components import linear_features as features
 from nlu.components.fewshot_spelling import Speller
 from nlu.components.linear_intent import LinearIntentClassifier
@@ -34,21 +37,27 @@ from nlu.components.linear_intent import LinearIntentClassifier
 # Not .json: Rasa reads every .json under nlu/ as training data (tests/nlu/test_training_data_layout.py).
 SHIPPED_CALIBRATION = Path(__file__).with_name("fewshot_calibration.json.txt")  # fit with DEFAULT_ENCODER's
 DEFAULT_ENCODER = "var/encoders/all-MiniLM-L6-v2"
+LAST_LAYER_FILE = "last_layer.npz"  # the tuned last layer (tune_last_layer), beside LinearIntentClassifier's arrays
+log = logging.getLogger(__name__)
 
 
-def calibration_file(encoder: str | Path | None) -> Path:
+def calibration_file(encoder: str | Path | None, tuned: bool = False) -> Path:
     """Where the calibration fit with `encoder`'s embeddings is kept: SHIPPED_CALIBRATION for MiniLM-L6 (the
-    default), `fewshot_calibration.<directory name>.json.txt` for another (all-mpnet-base-v2's)."""
+    default), `fewshot_calibration.<directory name>.json.txt` for another (all-mpnet-base-v2's), and
+    `fewshot_calibration.<directory name>.tuned.json.txt` for its embeddings with the last layer tuned."""
     name = Path(encoder or DEFAULT_ENCODER).name
-    if name == Path(DEFAULT_ENCODER).name:
+    if name == Path(DEFAULT_ENCODER).name and not tuned:
         return SHIPPED_CALIBRATION
-    return SHIPPED_CALIBRATION.with_name(f"fewshot_calibration.{name}.json.txt")
+    return SHIPPED_CALIBRATION.with_name(f"fewshot_calibration.{name}{'.tuned' if tuned else ''}.json.txt")
 
 
-def calibration_for(encoder: str | Path | None) -> Path:
-    """The shipped calibration to weigh with: `encoder`'s own (calibration_file) when there is one, else MiniLM-L6's."""
-    own = calibration_file(encoder)
-    return own if own.is_file() else SHIPPED_CALIBRATION
+def calibration_for(encoder: str | Path | None, tuned: bool = False) -> Path:
+    """The shipped calibration to weigh with: the first there is of `encoder`'s own for `tuned` embeddings, its own
+    for frozen ones (calibration_file), and MiniLM-L6's."""
+    for path in (calibration_file(encoder, tuned), calibration_file(encoder)):
+        if path.is_file():
+            return path
+    return SHIPPED_CALIBRATION
 
 
 NEIGHBOUR_MARGIN = "neighbour_margin"
@@ -143,6 +152,8 @@ class FewShotIntentClassifier(LinearIntentClassifier):
             "calibration": None,
             # Put a mistyped word back to a known one a keystroke away before reading a message (fewshot_spelling.py).
             "spelling": True,
+            # Tune the encoder's last layer on the examples before fitting (encoder/last_layer.py; its own calibration).
+            "tune_last_layer": False,
         }
 
     _centroids: np.ndarray | None = None  # each class's mean example, computed once from the stored examples
@@ -151,7 +162,45 @@ class FewShotIntentClassifier(LinearIntentClassifier):
         return self._config.get("calibration") or self._shipped()["weights"]
 
     def _shipped(self) -> dict[str, Any]:
-        return shipped_calibration(calibration_for(self._config.get("encoder")))
+        return shipped_calibration(calibration_for(self._config.get("encoder"), self._tunes()))
+
+    # --- the encoder's last layer tuned on the examples ---------------------------------------------------------
+
+    _tuned: TunedEncoder | None = None
+
+    def _tunes(self) -> bool:
+        return bool(self._config.get("tune_last_layer")) and bool(self._config.get("encoder"))
+
+    def _encoder(self) -> Any:
+        return self._tuned if self._tunes() else super()._encoder()
+
+    def train(self, training_data: Any) -> Any:
+        if self._tunes():
+            _, texts, labels = features.labelled(training_data, self._config.get("retrieval_intents", False))
+            if len(set(labels)) >= 2:
+                index = {name: k for k, name in enumerate(sorted(set(labels)))}
+                numbers = np.array([index[label] for label in labels])
+                self._tuned = TunedEncoder.trained(Frozen.get(self._config["encoder"]), texts, numbers, Settings())
+        return super().train(training_data)
+
+    def persist(self) -> None:
+        super().persist()
+        if self._tuned is not None:
+            with self._model_storage.write_to(self._resource) as directory:
+                np.savez(Path(directory) / LAST_LAYER_FILE, **self._tuned.params)
+
+    @classmethod
+    def load(cls, config: dict[str, Any], model_storage: Any, resource: Any, *args: Any, **kwargs: Any) -> Any:
+        component = super().load(config, model_storage, resource, *args, **kwargs)
+        if component._tunes() and component.classes:
+            try:
+                with model_storage.read_from(resource) as directory, np.load(Path(directory) / LAST_LAYER_FILE) as a:
+                    layer = nested({name: a[name] for name in a.files})
+            except (ValueError, FileNotFoundError):
+                log.warning("FewShotIntentClassifier has no tuned last layer; it will predict nothing")
+                return cls(config, model_storage, resource)
+            component._tuned = TunedEncoder(Frozen.get(config["encoder"]), layer)
+        return component
 
     def _blend(self) -> float:
         weight = self._config.get("neighbour_blend")

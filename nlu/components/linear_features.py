@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rasa.shared.nlu.constants import INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, RESPONSE_IDENTIFIER_DELIMITER
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    RESPONSE_IDENTIFIER_DELIMITER,
+    TEXT,
+)
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from encoder.sentence_encoder import SentenceEncoder
@@ -68,6 +74,14 @@ def calibrated_logit(scores: np.ndarray, extra: dict[str, np.ndarray] | None, we
         if weights.get(name):
             logit = logit + weights[name] * values
     return logit
+
+
+def labelled(training_data: Any, full: bool) -> tuple[list[Any], list[str], list[str]]:
+    """The intent examples with a text and an intent, their texts, and their labels (the full retrieval intent,
+    faq/<topic>, when `full`)."""
+    examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+    labels = [m.get_full_intent() if full else m.get(INTENT) for m in examples]
+    return examples, [m.get(TEXT) for m in examples], labels
 
 
 def label_id(name: str) -> int:

@@ -158,13 +158,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         """Fit the vectorizers and the SVM on the intent examples; persist them."""
         from sklearn.svm import LinearSVC
 
-        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
         full = self._config.get("retrieval_intents", False)
-        labels = [m.get_full_intent() if full else m.get(INTENT) for m in examples]
+        _, texts, labels = features.labelled(training_data, full)
         if len(set(labels)) < 2:
             log.warning("LinearIntentClassifier needs at least two intents to train; it will predict nothing")
             return self._resource
-        texts = [m.get(TEXT) for m in examples]
         if full:
             keys = {label for label in labels if RESPONSE_IDENTIFIER_DELIMITER in label}
             self.responses = {

@@ -11,6 +11,7 @@ import pytest
 from encoder import last_layer
 from encoder.last_layer import Encoding, Settings
 from encoder.sentence_encoder import SentenceEncoder
+from encoder.tuned import Frozen
 from tests.unit.test_mpnet import HEADS, TEXTS, tiny_mpnet
 from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
 
@@ -86,9 +87,8 @@ def test_the_layer_is_the_encoders_last(tiny_dir: Path, tmp_path: Path, backend:
     for directory, heads in ((tiny_dir, 2), (tiny_mpnet(tmp_path), HEADS)):
         encoder = SentenceEncoder.load(directory, heads=heads, backend=backend)
         layer = encoder.layers[-1]
-        vectors = last_layer.embed(
-            last_layer.penultimate(encoder, TEXTS), last_layer.flat(layer), last_layer.encoding_of(encoder)
-        )
+        states = Frozen(encoder, backend=backend).states(TEXTS)
+        vectors = last_layer.embed(states, last_layer.flat(layer), last_layer.encoding_of(encoder))
         np.testing.assert_allclose(vectors, encoder.encode(TEXTS), atol=2e-5)
         assert last_layer.nested(last_layer.flat(layer)).keys() == layer.keys()
 
@@ -117,7 +117,7 @@ def test_tuning_learns_the_intents_and_leaves_the_encoder_alone(tiny_dir: Path) 
     }
     texts = [text for intent in examples.values() for text in intent]
     labels = np.array([intent for intent, group in examples.items() for _ in group])
-    states = last_layer.penultimate(encoder, texts)
+    states = Frozen(encoder).states(texts)
     before = {name: value.copy() for name, value in last_layer.flat(encoder.layers[-1]).items()}
     settings = Settings(epochs=30, lr=1e-2, head_lr=1e-2, intents=2, scale=10.0)
     tuned, losses = last_layer.tune(states, labels, encoder.layers[-1], last_layer.encoding_of(encoder), settings)

@@ -1,0 +1,133 @@
+"""A sentence encoder whose last layer is tuned on a model's own examples (`encoder.last_layer`), for serving.
+
+- `Frozen` runs every layer but the last, once per process and directory (`Frozen.get`), in onnxruntime where it is
+  installed, and keeps the states it computed by text (bounded): the same text costs the frozen layers once, whichever
+  model's tuned layer reads it next. Its weights are loaded without a full graph of their own.
+- `TunedEncoder` puts a tuned last layer on top of it, with `SentenceEncoder`'s interface where the classifiers use
+  it (`encode`, `tokenizer`, `dimension`), and keeps its own vectors by text (bounded).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from encoder import last_layer
+
+STATES_KEPT = 4096  # texts whose frozen states are kept (about 50 kB each for MPNet's 768 dimensions)
+VECTORS_KEPT = 4096  # texts whose tuned vectors are kept, per model
+
+
+class Frozen:
+    """An encoder's layers but the last, with their outputs kept by text."""
+
+    loaded: ClassVar[dict[str, Frozen]] = {}
+
+    def __init__(self, encoder: Any, keep: int = STATES_KEPT, backend: str | None = None) -> None:
+        from encoder import onnx_forward
+
+        self.encoder = encoder
+        self.encoding = last_layer.encoding_of(encoder)
+        self.keep = keep
+        self._states: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._session = None
+        frozen = encoder.layers[:-1]
+        if frozen and onnx_forward.choose_backend(backend) == onnx_forward.ONNXRUNTIME:
+            architecture = encoder.architecture
+            model = onnx_forward.build_model(
+                encoder.embedding_norm,
+                frozen,
+                encoder.heads,
+                encoder.dimension,
+                architecture.epsilon,
+                architecture.relative_bias is not None,
+            )
+            self._session = onnx_forward.OnnxForward(model)
+
+    @classmethod
+    def get(cls, directory: str | Path) -> Frozen:
+        """The process's one `Frozen` for the encoder in `directory` (loaded on numpy: no graph of all layers)."""
+        from encoder.sentence_encoder import SentenceEncoder
+
+        key = str(Path(directory).resolve())
+        if key not in cls.loaded:
+            cls.loaded[key] = cls(SentenceEncoder.load(directory, backend="numpy"))
+        return cls.loaded[key]
+
+    @property
+    def last(self) -> dict[str, Any]:
+        """The encoder's own (untuned) last layer."""
+        return self.encoder.layers[-1]
+
+    def states(self, texts: Sequence[str], batch: int = 64) -> list[np.ndarray]:
+        """Each text's hidden states entering the last layer (tokens, dimension)."""
+        from encoder.wordpiece import MAX_TOKENS
+
+        encoder = self.encoder
+        found: dict[str, np.ndarray] = {}
+        todo = []
+        for text in dict.fromkeys(texts):
+            if text in self._states:
+                self._states.move_to_end(text)
+                found[text] = self._states[text]
+            else:
+                todo.append(text)
+        tokens = {text: encoder.tokenizer.encode(encoder.prefix + text, MAX_TOKENS) for text in todo}
+        order = sorted(todo, key=lambda text: len(tokens[text]))  # little padding
+        for start in range(0, len(order), batch):
+            chunk = order[start : start + batch]
+            x, mask = encoder._embed([tokens[text] for text in chunk])
+            position = encoder.architecture.position_bias(mask.shape[1])
+            if self._session is not None:
+                x = self._session.forward(x, mask, position)
+            else:
+                x = encoder._layers(x, mask, position, layers=encoder.layers[:-1])
+            for row, text in enumerate(chunk):
+                found[text] = np.array(x[row, : len(tokens[text])], dtype=np.float32)
+                self._states[text] = found[text]
+        while len(self._states) > self.keep:
+            self._states.popitem(last=False)
+        return [found[text] for text in texts]
+
+
+class TunedEncoder:
+    """`Frozen`'s states through a tuned last layer: L2-normalised sentence vectors, as `SentenceEncoder.encode`."""
+
+    def __init__(self, frozen: Frozen, layer: dict[str, Any], keep: int = VECTORS_KEPT) -> None:
+        self.frozen = frozen
+        self.params = last_layer.flat(layer)
+        self.keep = keep
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @classmethod
+    def trained(
+        cls, frozen: Frozen, texts: Sequence[str], labels: np.ndarray, settings: last_layer.Settings
+    ) -> TunedEncoder:
+        """The last layer tuned on `texts` labelled with intent numbers `labels`."""
+        layer, _ = last_layer.tune(frozen.states(texts), labels, frozen.last, frozen.encoding, settings)
+        return cls(frozen, layer)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.frozen.encoder.tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return int(self.frozen.encoder.dimension)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        todo = [text for text in dict.fromkeys(texts) if text not in self._vectors]
+        if todo:
+            vectors = last_layer.embed(self.frozen.states(todo), self.params, self.frozen.encoding)
+            self._vectors.update(zip(todo, vectors))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            out[row] = self._vectors[text]
+        while len(self._vectors) > self.keep:
+            self._vectors.popitem(last=False)
+        return out

@@ -1,0 +1,89 @@
+"""FewShotIntentClassifier with `tune_last_layer`: the encoder's last layer tuned on the examples, persisted with the
+model and read back, its own calibration file, and the shared frozen encoder left as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rasa.shared.nlu.constants import INTENT
+
+from encoder import last_layer
+from encoder.sentence_encoder import SentenceEncoder
+from encoder.tuned import Frozen
+from nlu.components import fewshot_intent as fewshot
+from tests.nlu.test_linear_intent import EXAMPLES, load, make, predict, training_data
+from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
+
+TEXTS = ["track my package", "hello", "is it raining in paris", "where is my order"]
+
+
+@pytest.fixture()
+def frozen(tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Frozen:  # noqa: F811
+    shared = Frozen(SentenceEncoder.load(tiny_dir, heads=2, backend="numpy"))
+    monkeypatch.setattr(Frozen, "loaded", {str(tiny_dir.resolve()): shared})
+    return shared
+
+
+def test_tuned_embeddings_have_their_own_calibration_file() -> None:
+    mpnet = "var/encoders/all-mpnet-base-v2"
+    tuned = fewshot.calibration_file(mpnet, tuned=True)
+    assert tuned.name == "fewshot_calibration.all-mpnet-base-v2.tuned.json.txt"
+    assert fewshot.calibration_file(fewshot.DEFAULT_ENCODER, tuned=True).name == (
+        "fewshot_calibration.all-MiniLM-L6-v2.tuned.json.txt"
+    )
+    # Until one is fit for tuned embeddings, the encoder's own (frozen) calibration serves.
+    expected = tuned if tuned.is_file() else fewshot.calibration_file(mpnet)
+    assert fewshot.calibration_for(mpnet, tuned=True) == expected
+    assert fewshot.calibration_for("elsewhere/some-encoder", tuned=True) == fewshot.SHIPPED_CALIBRATION
+
+
+def test_trains_a_tuned_layer_persists_it_and_loads_the_same(
+    tmp_path: Path,
+    tiny_dir: Path,  # noqa: F811
+    frozen: Frozen,
+) -> None:
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    untouched = {name: value.copy() for name, value in last_layer.flat(frozen.last).items()}
+    storage = LocalModelStorage(tmp_path)
+    component = make(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir), tune_last_layer=True)
+    component.train(training_data())
+    tuned = component._encoder()
+    assert tuned is not None and tuned.frozen is frozen
+    # The layer moved, the shared encoder's did not, and the model's examples are read through the tuned layer.
+    examples = [text for texts in EXAMPLES.values() for text in texts]
+    plain = last_layer.embed(frozen.states(examples), last_layer.flat(frozen.last), frozen.encoding)
+    assert not np.allclose(tuned.encode(examples), plain, atol=1e-4)
+    for name, value in last_layer.flat(frozen.last).items():
+        np.testing.assert_array_equal(value, untouched[name])
+    stored = np.sort(component.neighbour_embeddings.astype(np.float32), axis=0)
+    np.testing.assert_allclose(stored, np.sort(tuned.encode(examples), axis=0), atol=2e-3)  # float16 storage
+    assert (Path(tmp_path) / "linear" / fewshot.LAST_LAYER_FILE).is_file()
+
+    loaded = load(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir), tune_last_layer=True)
+    np.testing.assert_allclose(loaded._encoder().encode(TEXTS), tuned.encode(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(loaded.scores(TEXTS), component.scores(TEXTS), rtol=1e-5, atol=1e-6)
+    extra = loaded.extra_features(TEXTS)
+    np.testing.assert_allclose(
+        loaded.confidence(loaded.scores(TEXTS), extra),
+        component.confidence(component.scores(TEXTS), component.extra_features(TEXTS)),
+        rtol=1e-5,
+    )
+    assert predict(loaded, "track my package").get(INTENT)["name"] == "track"
+
+
+def test_without_its_tuned_layer_a_model_predicts_nothing(
+    tmp_path: Path,
+    tiny_dir: Path,  # noqa: F811
+    frozen: Frozen,
+) -> None:
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    storage = LocalModelStorage(tmp_path)
+    make(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir), tune_last_layer=True).train(training_data())
+    (Path(tmp_path) / "linear" / fewshot.LAST_LAYER_FILE).unlink()
+    loaded = load(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir), tune_last_layer=True)
+    assert loaded.classes == [] and loaded._encoder() is None
+    assert predict(loaded, "track my package").get(INTENT) is None
