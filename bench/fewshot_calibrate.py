@@ -151,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=CACHE, help="the sentence embeddings, by text")
     parser.add_argument("--encoder", default=None, help="the sentence encoder's directory (default: MiniLM-L6's)")
     parser.add_argument("--write", action="store_true", help="write the calibration for --encoder (calibration_for)")
+    parser.add_argument("--tune-last-layer", action="store_true", help="each draw tunes the encoder's last layer")
     args = parser.parse_args(argv)
     from nlu.components.fewshot_intent import DEFAULT_ENCODER, calibration_file
 
@@ -158,6 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = NAMES + tuple(args.features)
     config = {"encoder_weight": args.encoder_weight, "C": args.C, "encoder": args.encoder}
     encoder = args.encoder
+    if args.tune_last_layer:
+        from encoder.tuned import Frozen
+
+        config["tune_last_layer"] = True
+        Frozen.get(encoder).keep = 1 << 30  # every draw reads the same val texts: their frozen states once
     _load_embedding_cache(encoder, args.cache)
     train = read_csv(args.data / "train.csv")
     val = read_csv(args.data / "val.csv") + _optional_csv(args.data / "oos_val.csv")
@@ -224,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = max(results, key=lambda r: r[0])
     print(f"best blend {best[1]}: {best[2]}")
     if args.write:
-        calibration_file(encoder).write_text(
+        calibration_file(encoder, args.tune_last_layer).write_text(
             json.dumps(
                 {
                     "fit_on": (
