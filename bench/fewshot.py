@@ -131,13 +131,26 @@ def variants(texts: Sequence[str], noise_seed: int) -> dict[str, list[str]]:
     }
 
 
-def cold(encoder: str | None, examples: Sequence[Example], run: Pipeline) -> float:
-    """Seconds to train with the training texts not in the embedding cache (what a fresh training costs)."""
+def tuned_states(linear: dict[str, Any]) -> dict[str, Any] | None:
+    """With `tune_last_layer`: the frozen layers' states by text, kept for every text (each draw reads the same test
+    texts, so the frozen layers run over them once); else None."""
+    if not (linear.get("tune_last_layer") and linear.get("encoder")):
+        return None
+    from encoder.tuned import Frozen
+
+    frozen = Frozen.get(linear["encoder"])
+    frozen.keep = 1 << 30
+    return frozen._states
+
+
+def cold(encoder: str | None, examples: Sequence[Example], run: Pipeline, states: dict[str, Any] | None) -> float:
+    """Seconds to train with the training texts not in the embedding cache (what a fresh training costs); with a
+    tuned last layer, not in the frozen layers' states either."""
     if not encoder:
         return run.train(examples)
     from nlu.components.linear_features import Encoders
 
-    cache = Encoders.get(encoder)._cache
+    cache = Encoders.get(encoder)._cache if states is None else states
     kept = {example.text: cache.pop(example.text) for example in examples if example.text in cache}
     try:
         return run.train(examples)
@@ -149,7 +162,8 @@ def run_grid(args: argparse.Namespace) -> dict[str, Any]:
     linear, fallback = pipeline(args.config)
     encoder = linear.get("encoder")
     cache = args.cache
-    if encoder:
+    states = tuned_states(linear)
+    if encoder and states is None:
         _load_embedding_cache(encoder, cache)
     train = read_csv(args.data / "train.csv")
     # --split val: tune on CLINC's validation split (val + oos_val); test + oos_test only to report.
@@ -165,7 +179,7 @@ def run_grid(args: argparse.Namespace) -> dict[str, Any]:
             for seed in args.seeds:
                 examples = draw(train, k, seed)
                 run = Pipeline(linear, fallback, Path(tmp) / f"{k}-{seed}")
-                cold_seconds = cold(encoder, examples, run) if seed == args.seeds[0] else None
+                cold_seconds = cold(encoder, examples, run, states) if seed == args.seeds[0] else None
                 seconds = run.train(examples)
                 result = {"k": k, "seed": seed, "train_examples": len(examples), "train_seconds": seconds}
                 result["train_seconds_cold"] = cold_seconds
@@ -181,7 +195,7 @@ def run_grid(args: argparse.Namespace) -> dict[str, Any]:
                     f"{100 * clean['oos_recall']:.1f} %, confident-wrong {100 * clean['confident_wrong']:.1f} %",
                     flush=True,
                 )
-                if encoder:  # after each run: an interrupted first run keeps what it encoded
+                if encoder and states is None:  # after each run: an interrupted first run keeps what it encoded
                     _save_embedding_cache(encoder, cache)
                 threshold = run.threshold
     summary = {
