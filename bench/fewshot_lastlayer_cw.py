@@ -279,9 +279,30 @@ def report(args: argparse.Namespace) -> None:
             print(f"tuning at k={k}: {mean:.1f} s a draw (min {min(t['train_s'] for t in chosen):.1f}, {len(chosen)})")
 
 
+def sweep(args: argparse.Namespace) -> None:
+    """The tuned k = 10 draws weighed by the shipped tuned calibration, at fallback thresholds from 0.5 up: where a
+    config's threshold is chosen (validation only)."""
+    from bench.fewshot_evidence_report import figures, validate, weighed
+    from nlu.components.fewshot_intent import calibration_for, shipped_calibration
+
+    weights = shipped_calibration(calibration_for(args.encoder, tuned=True))["weights"]
+    names = tuple(name for name in weights if name != "bias")
+    runs = validate(pickle.loads((args.dir / "tuned.pkl").read_bytes()), names, weights)["runs"]
+    print("| threshold | in-scope | OOS recall | CW weighed as test | per seed: in-scope / CW |")
+    print("|---|---|---|---|---|")
+    for shift in np.round(np.arange(0.0, 0.61, 0.05), 2):
+        each = [figures(logit - shift, right, stranger) for logit, right, stranger in runs]
+        cw = [weighed(f["cw_in"], f["oos_recall"]) for f in each]
+        seeds = ", ".join(f"{100 * f['accuracy']:.1f} / {100 * c:.2f}" for f, c in zip(each, cw))
+        print(
+            f"| {1 / (1 + np.exp(-shift)):.3f} | {100 * np.mean([f['accuracy'] for f in each]):.1f} | "
+            f"{100 * np.mean([f['oos_recall'] for f in each]):.1f} | {100 * np.mean(cw):.2f} | {seeds} |"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("step", choices=("record", "tune", "collect", "report"))
+    parser.add_argument("step", choices=("record", "tune", "collect", "report", "sweep"))
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "clinc150")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/ll"), help="texts, vectors, draws and timings")
     parser.add_argument("--encoder", type=Path, default=ENCODER)
@@ -290,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=0)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    {"record": record, "tune": tune, "collect": collect, "report": report}[args.step](args)
+    {"record": record, "tune": tune, "collect": collect, "report": report, "sweep": sweep}[args.step](args)
     return 0
 
 
