@@ -101,12 +101,9 @@ def attention_bias(encoder: Any, mask: Any) -> Any:
 def pad(states: Sequence[np.ndarray]) -> tuple[Any, Any]:
     import torch
 
-    length, dim = max(len(s) for s in states), states[0].shape[1]
-    x = np.zeros((len(states), length, dim), dtype=np.float32)
-    mask = np.zeros((len(states), length), dtype=np.float32)
-    for row, s in enumerate(states):
-        x[row, : len(s)] = s
-        mask[row, : len(s)] = 1.0
+    from encoder.last_layer import pad as padded
+
+    x, mask = padded(states)
     return torch.from_numpy(x), torch.from_numpy(mask)
 
 
