@@ -23,6 +23,9 @@ import numpy as np
 from scipy.special import erf
 
 Params = dict[str, np.ndarray]
+# Padded tokens a step runs through the layer at once: about 112 kB each for MPNet (768 wide, 3,072 inner, 12 heads),
+# so some 230 MB; a step with more (an intent with hundreds of examples) runs in chunks.
+STEP_TOKENS = 2048
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -263,32 +266,66 @@ def embed(states: Sequence[np.ndarray], params: Params, encoding: Encoding, batc
     return out
 
 
+def step_gradients(
+    states: Sequence[np.ndarray],
+    labels: np.ndarray,
+    params: Params,
+    prototypes: np.ndarray,
+    encoding: Encoding,
+    scale: float,
+    tokens: int = STEP_TOKENS,
+) -> tuple[float, Params, np.ndarray]:
+    """One step's mean loss and gradients over `states`, computed in length-sorted chunks of at most `tokens` padded
+    tokens (the same sums as one batch: the loss is a mean over rows), so memory stays bounded however many examples
+    an intent has."""
+    order = sorted(range(len(states)), key=lambda i: len(states[i]))
+    total_loss, grads, grad_prototypes = 0.0, {}, np.zeros_like(prototypes)
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and (end + 1 - start) * len(states[order[end]]) <= tokens:
+            end += 1
+        chunk = order[start:end]
+        share = len(chunk) / len(order)
+        x, mask = pad([states[i] for i in chunk])
+        hidden, cache = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
+        vectors, pooled = pool_forward(hidden, mask)
+        loss, grad_vectors, grad_chunk = proto_loss(vectors, labels[chunk], prototypes, scale)
+        for name, grad in layer_backward(pool_backward(grad_vectors * share, pooled), cache, params).items():
+            grads[name] = grads[name] + grad if name in grads else grad
+        total_loss += loss * share
+        grad_prototypes += grad_chunk * share
+        start = end
+    return total_loss, grads, grad_prototypes
+
+
 def tune(
     states: Sequence[np.ndarray], labels: np.ndarray, layer: dict[str, Any], encoding: Encoding, settings: Settings
 ) -> tuple[dict[str, Any], list[float]]:
-    """A tuned copy of `layer` (as the encoder holds it) on the examples' states and intent numbers; and each step's
-    loss. Batches hold all the examples of `settings.intents` intents, every intent's prototype in every softmax."""
+    """A tuned copy of `layer` (as the encoder holds it) on the examples' states and intent numbers 0..n-1 (each with
+    an example); and each step's loss. A step takes all the examples of `settings.intents` intents, every intent's
+    prototype in every softmax."""
     params = flat(layer)
     labels = np.asarray(labels)
     classes = int(labels.max()) + 1
+    by_class = [np.flatnonzero(labels == c) for c in range(classes)]
+    if any(len(members) == 0 for members in by_class):
+        raise ValueError("every intent number from 0 to the highest needs an example")
     start = embed(states, params, encoding)
     prototypes = np.zeros((classes, start.shape[1]), dtype=np.float32)
     np.add.at(prototypes, labels, start)
     prototypes /= np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), 1e-12)
     rates = {name: settings.lr for name in params} | {"prototypes": settings.head_lr}
     optimizer = AdamW(rates, settings.weight_decay)
-    by_class = [np.flatnonzero(labels == c) for c in range(classes)]
     rng = np.random.default_rng(settings.seed)
     losses = []
     for _ in range(settings.epochs):
         order = rng.permutation(classes)
         for first in range(0, classes, settings.intents):
             index = np.concatenate([by_class[c] for c in order[first : first + settings.intents]])
-            x, mask = pad([states[i] for i in index])
-            hidden, cache = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
-            vectors, pooled = pool_forward(hidden, mask)
-            loss, grad_vectors, grad_prototypes = proto_loss(vectors, labels[index], prototypes, settings.scale)
-            grads = layer_backward(pool_backward(grad_vectors, pooled), cache, params)
+            loss, grads, grad_prototypes = step_gradients(
+                [states[i] for i in index], labels[index], params, prototypes, encoding, settings.scale
+            )
             both = params | {"prototypes": prototypes}
             optimizer.step(both, grads | {"prototypes": grad_prototypes})
             prototypes = both["prototypes"]

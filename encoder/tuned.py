@@ -1,14 +1,19 @@
 """A sentence encoder whose last layer is tuned on a model's own examples (`encoder.last_layer`), for serving.
 
 - `Frozen` runs every layer but the last, once per process and directory (`Frozen.get`), in onnxruntime where it is
-  installed, and keeps the states it computed by text (bounded): the same text costs the frozen layers once, whichever
-  model's tuned layer reads it next. Its weights are loaded without a full graph of their own.
+  installed, and keeps the states of the last texts it read (a few hundred: each is tokens x dimension floats; a
+  benchmark that reads the same texts for many models raises `keep`). Its weights are loaded without a full graph of
+  their own.
 - `TunedEncoder` puts a tuned last layer on top of it, with `SentenceEncoder`'s interface where the classifiers use
-  it (`encode`, `tokenizer`, `dimension`), and keeps its own vectors by text (bounded).
+  it (`encode`, `tokenizer`, `dimension`), and keeps its own vectors by text, least recently used out; a model's
+  training examples are all kept, so training runs the frozen layers over them once.
+
+Both are safe to call from several threads (one lock each). Only mean pooling is supported (every shipped encoder).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +23,8 @@ import numpy as np
 
 from encoder import last_layer
 
-STATES_KEPT = 4096  # texts whose frozen states are kept (about 50 kB each for MPNet's 768 dimensions)
-VECTORS_KEPT = 4096  # texts whose tuned vectors are kept, per model
+STATES_KEPT = 256  # texts whose frozen states are kept (about 50 kB each for MPNet, 400 kB at 128 tokens)
+VECTORS_KEPT = 4096  # texts whose tuned vectors are kept, per model, besides its training examples (3 kB each)
 
 
 class Frozen:
@@ -30,10 +35,13 @@ class Frozen:
     def __init__(self, encoder: Any, keep: int = STATES_KEPT, backend: str | None = None) -> None:
         from encoder import onnx_forward
 
+        if getattr(encoder, "pooling", "mean") != "mean":
+            raise ValueError("a tuned last layer needs an encoder with mean pooling")
         self.encoder = encoder
         self.encoding = last_layer.encoding_of(encoder)
         self.keep = keep
         self._states: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
         self._session = None
         frozen = encoder.layers[:-1]
         if frozen and onnx_forward.choose_backend(backend) == onnx_forward.ONNXRUNTIME:
@@ -65,6 +73,10 @@ class Frozen:
 
     def states(self, texts: Sequence[str], batch: int = 64) -> list[np.ndarray]:
         """Each text's hidden states entering the last layer (tokens, dimension)."""
+        with self._lock:
+            return self._states_of(texts, batch)
+
+    def _states_of(self, texts: Sequence[str], batch: int) -> list[np.ndarray]:
         from encoder.wordpiece import MAX_TOKENS
 
         encoder = self.encoder
@@ -100,16 +112,23 @@ class TunedEncoder:
     def __init__(self, frozen: Frozen, layer: dict[str, Any], keep: int = VECTORS_KEPT) -> None:
         self.frozen = frozen
         self.params = last_layer.flat(layer)
+        expected = {name: value.shape for name, value in last_layer.flat(frozen.last).items()}
+        if {name: value.shape for name, value in self.params.items()} != expected:
+            raise ValueError("the tuned layer does not fit this encoder's last layer (another encoder?)")
         self.keep = keep
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def trained(
         cls, frozen: Frozen, texts: Sequence[str], labels: np.ndarray, settings: last_layer.Settings
     ) -> TunedEncoder:
-        """The last layer tuned on `texts` labelled with intent numbers `labels`."""
-        layer, _ = last_layer.tune(frozen.states(texts), labels, frozen.last, frozen.encoding, settings)
-        return cls(frozen, layer)
+        """The last layer tuned on `texts` labelled with intent numbers `labels`; their vectors kept."""
+        states = frozen.states(texts)
+        layer, _ = last_layer.tune(states, labels, frozen.last, frozen.encoding, settings)
+        tuned = cls(frozen, layer, keep=VECTORS_KEPT + len(texts))
+        tuned._vectors.update(zip(texts, last_layer.embed(states, tuned.params, frozen.encoding)))
+        return tuned
 
     @property
     def tokenizer(self) -> Any:
@@ -121,13 +140,15 @@ class TunedEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        todo = [text for text in dict.fromkeys(texts) if text not in self._vectors]
-        if todo:
-            vectors = last_layer.embed(self.frozen.states(todo), self.params, self.frozen.encoding)
-            self._vectors.update(zip(todo, vectors))
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            out[row] = self._vectors[text]
-        while len(self._vectors) > self.keep:
-            self._vectors.popitem(last=False)
+        with self._lock:
+            todo = [text for text in dict.fromkeys(texts) if text not in self._vectors]
+            if todo:
+                vectors = last_layer.embed(self.frozen.states(todo), self.params, self.frozen.encoding)
+                self._vectors.update(zip(todo, vectors))
+            out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+            for row, text in enumerate(texts):
+                out[row] = self._vectors[text]
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.keep:
+                self._vectors.popitem(last=False)
         return out

@@ -41,7 +41,8 @@ def _wal_journal(cursor) -> None:  # type: ignore[no-untyped-def]
     """Switch to WAL, retrying while another process switches the same new file (app and actions starting together).
 
     SQLite does not call its busy handler for this one step, so the loser of that race would fail at once with
-    "database is locked"; on a file already in WAL the pragma is a no-op.
+    "database is locked"; on a file already in WAL the pragma is a no-op. The pauses block the caller's thread (the
+    event loop's, through aiosqlite), which happens only while a new file is being created.
     """
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     pause = 0.01

@@ -193,13 +193,21 @@ class FewShotIntentClassifier(LinearIntentClassifier):
     def load(cls, config: dict[str, Any], model_storage: Any, resource: Any, *args: Any, **kwargs: Any) -> Any:
         component = super().load(config, model_storage, resource, *args, **kwargs)
         if component._tunes() and component.classes:
+            # A model trained with its layer tuned is of no use without it: fail the load (a serving Rasa keeps the
+            # model it has) rather than answer with the wrong vectors or none.
             try:
                 with model_storage.read_from(resource) as directory, np.load(Path(directory) / LAST_LAYER_FILE) as a:
                     layer = nested({name: a[name] for name in a.files})
-            except (ValueError, FileNotFoundError):
-                log.warning("FewShotIntentClassifier has no tuned last layer; it will predict nothing")
-                return cls(config, model_storage, resource)
+            except (ValueError, FileNotFoundError, OSError) as error:
+                raise ValueError(
+                    f"FewShotIntentClassifier: the model's tuned last layer is unreadable: {error}"
+                ) from error
             component._tuned = TunedEncoder(Frozen.get(config["encoder"]), layer)
+            if calibration_for(config["encoder"], tuned=True) != calibration_file(config["encoder"], tuned=True):
+                log.warning(
+                    "FewShotIntentClassifier: no calibration fit with %s's tuned embeddings; using its frozen one",
+                    config["encoder"],
+                )
         return component
 
     def _blend(self) -> float:

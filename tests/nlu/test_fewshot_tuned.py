@@ -11,7 +11,7 @@ from rasa.shared.nlu.constants import INTENT
 
 from encoder import last_layer
 from encoder.sentence_encoder import SentenceEncoder
-from encoder.tuned import Frozen
+from encoder.tuned import Frozen, TunedEncoder
 from nlu.components import fewshot_intent as fewshot
 from tests.nlu.test_linear_intent import EXAMPLES, load, make, predict, training_data
 from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
@@ -74,7 +74,7 @@ def test_trains_a_tuned_layer_persists_it_and_loads_the_same(
     assert predict(loaded, "track my package").get(INTENT)["name"] == "track"
 
 
-def test_without_its_tuned_layer_a_model_predicts_nothing(
+def test_a_model_without_its_tuned_layer_fails_to_load(
     tmp_path: Path,
     tiny_dir: Path,  # noqa: F811
     frozen: Frozen,
@@ -84,6 +84,25 @@ def test_without_its_tuned_layer_a_model_predicts_nothing(
     storage = LocalModelStorage(tmp_path)
     make(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir), tune_last_layer=True).train(training_data())
     (Path(tmp_path) / "linear" / fewshot.LAST_LAYER_FILE).unlink()
-    loaded = load(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir), tune_last_layer=True)
-    assert loaded.classes == [] and loaded._encoder() is None
-    assert predict(loaded, "track my package").get(INTENT) is None
+    # Failing the load keeps a serving Rasa on the model it has, rather than one that answers with other vectors.
+    with pytest.raises(ValueError, match="tuned last layer"):
+        load(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir), tune_last_layer=True)
+
+
+def test_a_layer_tuned_on_another_encoder_is_refused(frozen: Frozen) -> None:
+    layer = {name: value[..., :4] for name, value in last_layer.flat(frozen.last).items()}
+    with pytest.raises(ValueError, match="does not fit"):
+        TunedEncoder(frozen, last_layer.nested(layer))
+
+
+def test_the_caches_stay_bounded_and_drop_the_least_recently_used(frozen: Frozen) -> None:
+    tuned = TunedEncoder(frozen, frozen.last, keep=2)
+    first = tuned.encode(["hello", "cafe"])
+    tuned.encode(["hello"])  # used again: "cafe" is now the oldest
+    tuned.encode(["where is my order"])
+    assert list(tuned._vectors) == ["hello", "where is my order"]
+    again = tuned.encode(["hello", "hello", "cafe"])  # "cafe" computed afresh, in another batch
+    np.testing.assert_allclose(again, np.vstack([first[0], first[0], first[1]]), atol=1e-6)
+    frozen.keep = 3
+    frozen.states(["a", "b", "c", "d", "b", "e"])
+    assert len(frozen._states) == 3

@@ -70,6 +70,27 @@ def test_the_gradients_are_the_losss_slopes() -> None:
             assert analytic[where] == pytest.approx((up - down) / (2 * step), rel=1e-4, abs=1e-7), (name, where)
 
 
+def test_a_step_in_chunks_has_the_gradients_of_one_batch() -> None:
+    rng = np.random.default_rng(2)
+    params = random_layer(rng)
+    states = [rng.normal(0, 1, (n, DIM)) for n in (5, 3, 4, 7, 2, 6, 3)]
+    labels, prototypes = np.array([0, 1, 2, 0, 1, 2, 1]), rng.normal(0, 1, (3, DIM))
+    encoding = Encoding(2, 1e-5)
+    whole = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, tokens=10**9)
+    chunked = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, tokens=8)
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
+    for name, grad in whole[1].items():
+        np.testing.assert_allclose(chunked[1][name], grad, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-9, atol=1e-12)
+
+
+def test_every_intent_number_needs_an_example(tiny_dir: Path) -> None:  # noqa: F811
+    encoder = SentenceEncoder.load(tiny_dir, heads=2, backend="numpy")
+    states = Frozen(encoder).states(["cafe", "where is my order"])
+    with pytest.raises(ValueError, match="needs an example"):
+        last_layer.tune(states, np.array([0, 2]), encoder.layers[-1], last_layer.encoding_of(encoder), Settings())
+
+
 def test_padding_changes_nothing() -> None:
     rng = np.random.default_rng(1)
     params = {name: value.astype(np.float32) for name, value in random_layer(rng).items()}
