@@ -26,7 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from encoder.last_layer import Settings, nested
 from encoder.tuned import Frozen, TunedEncoder
@@ -174,7 +178,7 @@ class FewShotIntentClassifier(LinearIntentClassifier):
     def _encoder(self) -> Any:
         return self._tuned if self._tunes() else super()._encoder()
 
-    def train(self, training_data: Any) -> Any:
+    def train(self, training_data: TrainingData) -> Resource:
         if self._tunes():
             _, texts, labels = features.labelled(training_data, self._config.get("retrieval_intents", False))
             if len(set(labels)) >= 2:
@@ -190,8 +194,16 @@ class FewShotIntentClassifier(LinearIntentClassifier):
                 np.savez(Path(directory) / LAST_LAYER_FILE, **self._tuned.params)
 
     @classmethod
-    def load(cls, config: dict[str, Any], model_storage: Any, resource: Any, *args: Any, **kwargs: Any) -> Any:
-        component = super().load(config, model_storage, resource, *args, **kwargs)
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> FewShotIntentClassifier:
+        component = super().load(config, model_storage, resource, execution_context, **kwargs)
+        assert isinstance(component, FewShotIntentClassifier)
         if component._tunes() and component.classes:
             # A model trained with its layer tuned is of no use without it: fail the load (a serving Rasa keeps the
             # model it has) rather than answer with the wrong vectors or none.

@@ -106,3 +106,18 @@ def test_the_caches_stay_bounded_and_drop_the_least_recently_used(frozen: Frozen
     frozen.keep = 3
     frozen.states(["a", "b", "c", "d", "b", "e"])
     assert len(frozen._states) == 3
+
+
+@pytest.mark.parametrize(
+    "config", sorted((Path(__file__).parents[2] / "bench" / "configs").glob("*.yml")), ids=lambda path: path.name
+)
+def test_rasa_accepts_every_benchmark_pipeline(config: Path) -> None:
+    # Rasa checks each component's train/load signatures before training (the return types must be Rasa's own),
+    # which calling the component's methods directly, as the tests above do, never does.
+    from rasa.engine import validation
+    from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+    from rasa.shared.data import TrainingType
+    from rasa.shared.utils.io import read_yaml_file
+
+    graph = DefaultV1Recipe().graph_config_for_recipe(read_yaml_file(str(config)), {}, training_type=TrainingType.NLU)
+    validation.validate(graph)
