@@ -146,12 +146,12 @@ class OnnxForward:
         )
 
     @classmethod
-    def of(cls, encoder: Any, threads: int | None = None) -> OnnxForward:
-        """The session for a `SentenceEncoder`'s loaded weights."""
+    def of(cls, encoder: Any, threads: int | None = None, layers: list[dict[str, Any]] | None = None) -> OnnxForward:
+        """The session for a `SentenceEncoder`'s loaded weights (`layers`: some of its layers, all by default)."""
         architecture = encoder.architecture
         model = build_model(
             encoder.embedding_norm,
-            encoder.layers,
+            encoder.layers if layers is None else layers,
             encoder.heads,
             encoder.dimension,
             architecture.epsilon,

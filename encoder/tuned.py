@@ -45,16 +45,7 @@ class Frozen:
         self._session = None
         frozen = encoder.layers[:-1]
         if frozen and onnx_forward.choose_backend(backend) == onnx_forward.ONNXRUNTIME:
-            architecture = encoder.architecture
-            model = onnx_forward.build_model(
-                encoder.embedding_norm,
-                frozen,
-                encoder.heads,
-                encoder.dimension,
-                architecture.epsilon,
-                architecture.relative_bias is not None,
-            )
-            self._session = onnx_forward.OnnxForward(model)
+            self._session = onnx_forward.OnnxForward.of(encoder, layers=frozen)
 
     @classmethod
     def get(cls, directory: str | Path) -> Frozen:

@@ -17,7 +17,7 @@ from safetensors.numpy import save_file
 
 from encoder.cache import ENVIRONMENT, FILE_NAME, EmbeddingCache, wal_journal
 from encoder.sentence_encoder import SentenceEncoder, encode_off_loop
-from tests.unit.racing import race
+from tests.unit.racing import race, switch_waits_for_writer
 from tests.unit.test_sentence_encoder import VOCAB, tiny_dir, tiny_weights  # noqa: F401  (fixture)
 
 TEXTS = ["where is my order", "cafe", "my unknown order is where, a123?", "is my order a cafe"]
@@ -136,19 +136,7 @@ def test_concurrent_writers_leave_it_whole(tmp_path: Path) -> None:
 
 
 def test_the_switch_to_wal_waits_for_a_writer_on_a_new_file(tmp_path: Path) -> None:
-    path = tmp_path / FILE_NAME
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    holder.execute("BEGIN IMMEDIATE")  # a new file, still in rollback mode: this holds its write lock
-    other = sqlite3.connect(path, timeout=5.0, isolation_level=None)
-    with pytest.raises(sqlite3.OperationalError, match="locked"):
-        other.execute("PRAGMA journal_mode=WAL")  # SQLite does not wait here, whatever the timeout
-    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
-    release.start()
-    wal_journal(other, 5.0)
-    release.join()
-    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    other.close()
-    holder.close()
+    assert switch_waits_for_writer(tmp_path / FILE_NAME, lambda db: wal_journal(db, 5.0)) == "wal"
 
 
 def open_together(paths: list[str], barrier: Any, results: Any) -> None:

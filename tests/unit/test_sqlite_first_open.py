@@ -7,16 +7,13 @@ file to WAL is the one step SQLite does not wait on, so without a retry the lose
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import create_engine, event, text
 
 from bot.storage.db import _sqlite_pragmas, _wal_journal
-from tests.unit.racing import race
+from tests.unit.racing import race, switch_waits_for_writer
 
 FILES = 40
 
@@ -48,16 +45,4 @@ def test_processes_creating_the_database_at_once_all_connect(tmp_path: Path) -> 
 
 
 def test_the_switch_to_wal_waits_for_the_other_process_creating_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "frontline.db"
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    holder.execute("BEGIN IMMEDIATE")  # a new file, still in rollback mode: this holds its write lock
-    other = sqlite3.connect(path, timeout=5.0, isolation_level=None)
-    with pytest.raises(sqlite3.OperationalError, match="locked"):
-        other.execute("PRAGMA journal_mode=WAL")  # SQLite does not wait here, whatever the timeout
-    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
-    release.start()
-    _wal_journal(other.cursor())
-    release.join()
-    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    other.close()
-    holder.close()
+    assert switch_waits_for_writer(tmp_path / "frontline.db", lambda db: _wal_journal(db.cursor())) == "wal"
