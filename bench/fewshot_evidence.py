@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("step", choices=("collect", "report", "cost"))
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "clinc150")
-    parser.add_argument("--shots", type=int, nargs="+", default=[5, 10, 20, 50])
+    parser.add_argument("--shots", type=int, nargs="*", default=[5, 10, 20, 50], help="the calibration draws' k")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--eval-seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--eval-shots", type=int, nargs="*", default=[10], help="collect: k of the all-intent draws")

@@ -69,6 +69,8 @@ def evidence_args(args: argparse.Namespace, draws: Path, cache: Path) -> argpars
 
     parser_args = ["collect", "--data", str(args.data), "--cache", str(cache), "--draws", str(draws)]
     parser_args += ["--mini-cache", str(args.dir / "emb-minilm.npz")]
+    if args.shots is not None:  # the calibration draws' k (none: the all-intent k = 10 draws only)
+        parser_args += ["--shots", *map(str, args.shots)]
     captured: dict[str, argparse.Namespace] = {}
     original = fewshot_evidence.collect
     fewshot_evidence.collect = lambda parsed: captured.setdefault("args", parsed)
@@ -157,11 +159,23 @@ def numpy_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     frozen.keep = 1 << 30  # every text: each is read once here
     encoder, encoding = frozen.encoder, frozen.encoding
     names = ("epochs", "lr", "head_lr", "scale", "intents")
-    settings = last_layer.Settings(**{n: SETTINGS[n] for n in names}, seed=SETTINGS["train_seed"])
+    settings = last_layer.Settings(
+        **{n: SETTINGS[n] for n in names},
+        seed=SETTINGS["train_seed"],
+        background=args.background_loss,
+        background_weight=args.background_weight,
+        background_per_step=args.background_per_step,
+    )
+    background = frozen.states([e.text for e in read_csv(args.background)]) if args.background else []
+    own = last_layer.flat(encoder.layers[-1])
 
     def train_on(states: list[np.ndarray], labels: np.ndarray) -> tuple[Any, float, int, float]:
         started = time.perf_counter()
-        tuned, losses = last_layer.tune(states, labels, encoder.layers[-1], encoding, settings)
+        strangers = background
+        if strangers and args.max_cosine < 1.0:  # as TunedEncoder.trained: none near an example
+            near = last_layer.embed(strangers, own, encoding) @ last_layer.embed(states, own, encoding).T
+            strangers = [state for state, cosine in zip(strangers, near.max(1)) if cosine < args.max_cosine]
+        tuned, losses = last_layer.tune(states, labels, encoder.layers[-1], encoding, settings, strangers)
         return last_layer.flat(tuned), time.perf_counter() - started, len(losses), losses[-1]
 
     return (
@@ -290,7 +304,7 @@ def sweep(args: argparse.Namespace) -> None:
     runs = validate(pickle.loads((args.dir / "tuned.pkl").read_bytes()), names, weights)["runs"]
     print("| threshold | in-scope | OOS recall | CW weighed as test | per seed: in-scope / CW |")
     print("|---|---|---|---|---|")
-    for shift in np.round(np.arange(0.0, 0.61, 0.05), 2):
+    for shift in np.round(np.arange(args.down_to, args.up_to + 0.001, 0.05), 2):
         each = [figures(logit - shift, right, stranger) for logit, right, stranger in runs]
         cw = [weighed(f["cw_in"], f["oos_recall"]) for f in each]
         seeds = ", ".join(f"{100 * f['accuracy']:.1f} / {100 * c:.2f}" for f, c in zip(each, cw))
@@ -309,6 +323,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", choices=("torch", "numpy"), default="torch", help="tune's: see `tune`")
     parser.add_argument("--bootstrap", type=int, default=0)
+    parser.add_argument("--shots", type=int, nargs="*", default=None, help="record/collect: calibration draws' k")
+    parser.add_argument("--up-to", type=float, default=0.6, help="sweep: the largest logit shift")
+    parser.add_argument("--background", type=Path, help="tune (numpy): strangers' CSV for outlier exposure")
+    parser.add_argument("--background-loss", choices=("uniform", "energy"), default="uniform")
+    parser.add_argument("--background-weight", type=float, default=1.0)
+    parser.add_argument("--background-per-step", type=int, default=16)
+    parser.add_argument("--max-cosine", type=float, default=1.0, help="tune: strangers that close to an example out")
+    parser.add_argument("--down-to", type=float, default=0.0, help="sweep: the smallest logit shift")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     {"record": record, "tune": tune, "collect": collect, "report": report, "sweep": sweep}[args.step](args)

@@ -5,7 +5,7 @@ MPNet's last layer on a 10-shot draw, then refitting the few-shot calibration on
 accuracy at 5 % confident-wrong from 89.8 to 91.3 %. Rasa's environment has no PyTorch, so this module does the same
 in numpy: the layer's forward pass with what its backward pass needs, the backward pass itself, mean pooling with L2
 normalisation, the `proto` loss (a softmax over learnable cosine prototypes, started at the intents' normalised mean
-vectors), and torch's AdamW step.
+vectors; strangers labelled -1 pulled towards a uniform softmax, outlier exposure), and torch's AdamW step.
 
 The layer is the encoder's own (`SentenceEncoder.layers[-1]`: matrices as `x @ matrix`, LayerNorms as (weight, bias)
 pairs) and the states it is tuned on are the hidden states entering it, computed once by the frozen layers
@@ -42,6 +42,12 @@ class Settings:
     scale: float = 20.0
     intents: int = 16  # intents per batch, all their examples
     seed: int = 0
+    # Strangers' states passed to `tune` (outlier exposure): `background_per_step` of them join every step, each
+    # weighing `background_weight` in the loss; "uniform" pulls their softmax over the prototypes towards uniform,
+    # "energy" pushes down the log-sum-exp of their cosines (divided by the scale: about their highest cosine).
+    background: str = "uniform"
+    background_weight: float = 1.0
+    background_per_step: int = 16
 
 
 def flat(layer: dict[str, Any]) -> Params:
@@ -183,24 +189,43 @@ def pool_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
 
 
 def proto_loss(
-    vectors: np.ndarray, labels: np.ndarray, prototypes: np.ndarray, scale: float
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    prototypes: np.ndarray,
+    scale: float,
+    background: str = "uniform",
+    weight: float = 1.0,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Cross-entropy of `scale` x the cosines to every (normalised) prototype: the loss, and its gradients by the
-    vectors and by the prototypes."""
+    """Cross-entropy of `scale` x the cosines to every (normalised) prototype, averaged over the rows: the loss, and
+    its gradients by the vectors and by the prototypes. A row labelled -1 is a stranger: `background` "uniform" is
+    the cross-entropy of its softmax against the uniform distribution, "energy" the log-sum-exp of its logits over
+    the scale; either weighs `weight`."""
     lengths = np.linalg.norm(prototypes, axis=1, keepdims=True)
     unit = prototypes / lengths
     logits = scale * vectors @ unit.T
-    logits -= logits.max(1, keepdims=True)
-    probabilities = np.exp(logits)
-    probabilities /= probabilities.sum(1, keepdims=True)
-    rows = np.arange(len(labels))
-    loss = float(-np.log(probabilities[rows, labels] + 1e-30).mean())
-    grad_logits = probabilities
-    grad_logits[rows, labels] -= 1.0
+    top = logits.max(1, keepdims=True)
+    probabilities = np.exp(logits - top)
+    sums = probabilities.sum(1, keepdims=True)
+    probabilities /= sums
+    known = np.flatnonzero(labels >= 0)
+    strangers = np.flatnonzero(labels < 0)
+    total = float(-np.log(probabilities[known, labels[known]] + 1e-30).sum())
+    grad_logits = probabilities.copy()
+    grad_logits[known, labels[known]] -= 1.0
+    if len(strangers):
+        log_sum = (top + np.log(sums))[strangers, 0]
+        if background == "uniform":
+            total += weight * float((log_sum - logits[strangers].mean(1)).sum())
+            grad_logits[strangers] = weight * (probabilities[strangers] - 1.0 / logits.shape[1])
+        elif background == "energy":
+            total += weight * float(log_sum.sum()) / scale
+            grad_logits[strangers] = weight * probabilities[strangers] / scale
+        else:
+            raise ValueError(f"unknown background loss {background!r}")
     grad_logits /= len(labels)
     grad_unit = scale * grad_logits.T @ vectors
     grad_prototypes = (grad_unit - unit * (grad_unit * unit).sum(1, keepdims=True)) / lengths
-    return loss, scale * grad_logits @ unit, grad_prototypes
+    return total / len(labels), scale * grad_logits @ unit, grad_prototypes
 
 
 class AdamW:
@@ -274,10 +299,11 @@ def step_gradients(
     encoding: Encoding,
     scale: float,
     tokens: int = STEP_TOKENS,
+    background: tuple[str, float] = ("uniform", 1.0),
 ) -> tuple[float, Params, np.ndarray]:
     """One step's mean loss and gradients over `states`, computed in length-sorted chunks of at most `tokens` padded
     tokens (the same sums as one batch: the loss is a mean over rows), so memory stays bounded however many examples
-    an intent has."""
+    an intent has. Rows labelled -1 are strangers (`proto_loss`)."""
     order = sorted(range(len(states)), key=lambda i: len(states[i]))
     total_loss, grads, grad_prototypes = 0.0, {}, np.zeros_like(prototypes)
     start = 0
@@ -290,7 +316,7 @@ def step_gradients(
         x, mask = pad([states[i] for i in chunk])
         hidden, cache = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
         vectors, pooled = pool_forward(hidden, mask)
-        loss, grad_vectors, grad_chunk = proto_loss(vectors, labels[chunk], prototypes, scale)
+        loss, grad_vectors, grad_chunk = proto_loss(vectors, labels[chunk], prototypes, scale, *background)
         for name, grad in layer_backward(pool_backward(grad_vectors * share, pooled), cache, params).items():
             grads[name] = grads[name] + grad if name in grads else grad
         total_loss += loss * share
@@ -300,11 +326,17 @@ def step_gradients(
 
 
 def tune(
-    states: Sequence[np.ndarray], labels: np.ndarray, layer: dict[str, Any], encoding: Encoding, settings: Settings
+    states: Sequence[np.ndarray],
+    labels: np.ndarray,
+    layer: dict[str, Any],
+    encoding: Encoding,
+    settings: Settings,
+    background: Sequence[np.ndarray] = (),
 ) -> tuple[dict[str, Any], list[float]]:
     """A tuned copy of `layer` (as the encoder holds it) on the examples' states and intent numbers 0..n-1 (each with
     an example); and each step's loss. A step takes all the examples of `settings.intents` intents, every intent's
-    prototype in every softmax."""
+    prototype in every softmax, and the next `settings.background_per_step` of the `background` strangers' states
+    (a seeded order, cycled)."""
     params = flat(layer)
     labels = np.asarray(labels)
     classes = int(labels.max()) + 1
@@ -318,19 +350,38 @@ def tune(
     rates = {name: settings.lr for name in params} | {"prototypes": settings.head_lr}
     optimizer = AdamW(rates, settings.weight_decay)
     rng = np.random.default_rng(settings.seed)
+    strangers = _cycle(len(background), settings.background_per_step, np.random.default_rng(settings.seed + 1))
     losses = []
     for _ in range(settings.epochs):
         order = rng.permutation(classes)
         for first in range(0, classes, settings.intents):
             index = np.concatenate([by_class[c] for c in order[first : first + settings.intents]])
+            extra = next(strangers)
             loss, grads, grad_prototypes = step_gradients(
-                [states[i] for i in index], labels[index], params, prototypes, encoding, settings.scale
+                [states[i] for i in index] + [background[i] for i in extra],
+                np.concatenate([labels[index], np.full(len(extra), -1)]),
+                params,
+                prototypes,
+                encoding,
+                settings.scale,
+                background=(settings.background, settings.background_weight),
             )
             both = params | {"prototypes": prototypes}
             optimizer.step(both, grads | {"prototypes": grad_prototypes})
             prototypes = both["prototypes"]
             losses.append(loss)
     return nested(params), losses
+
+
+def _cycle(size: int, each: int, rng: np.random.Generator) -> Any:
+    """Endless groups of min(`each`, `size`) distinct indices below `size`, through seeded permutations."""
+    each = min(each, size)
+    queue: list[int] = []
+    while True:
+        while len(queue) < each:
+            queue += [i for i in rng.permutation(size).tolist() if i not in queue[:each]]
+        group, queue = queue[:each], queue[each:]
+        yield np.array(group, dtype=int)
 
 
 # --- the encoder around it ----------------------------------------------------------------------------------------

@@ -107,17 +107,34 @@ class TunedEncoder:
         if {name: value.shape for name, value in self.params.items()} != expected:
             raise ValueError("the tuned layer does not fit this encoder's last layer (another encoder?)")
         self.keep = keep
+        self.strangers = 0  # how many strangers the layer was tuned on (`trained`)
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
     def trained(
-        cls, frozen: Frozen, texts: Sequence[str], labels: np.ndarray, settings: last_layer.Settings
+        cls,
+        frozen: Frozen,
+        texts: Sequence[str],
+        labels: np.ndarray,
+        settings: last_layer.Settings,
+        strangers: Sequence[str] = (),
+        max_cosine: float = 1.0,
     ) -> TunedEncoder:
-        """The last layer tuned on `texts` labelled with intent numbers `labels`; their vectors kept."""
+        """The last layer tuned on `texts` labelled with intent numbers `labels`, and on those of `strangers` whose
+        frozen vector's cosine to every text is below `max_cosine` (outlier exposure, `last_layer.tune`: a stranger
+        that reads like one of the bot's own examples is not pushed away from it); the texts' vectors kept."""
         states = frozen.states(texts)
-        layer, _ = last_layer.tune(states, labels, frozen.last, frozen.encoding, settings)
+        background = frozen.states(strangers) if strangers else []
+        if background and max_cosine < 1.0:
+            own = last_layer.flat(frozen.last)
+            nearest = (
+                last_layer.embed(background, own, frozen.encoding) @ last_layer.embed(states, own, frozen.encoding).T
+            ).max(1)
+            background = [state for state, cosine in zip(background, nearest) if cosine < max_cosine]
+        layer, _ = last_layer.tune(states, labels, frozen.last, frozen.encoding, settings, background)
         tuned = cls(frozen, layer, keep=VECTORS_KEPT + len(texts))
+        tuned.strangers = len(background)
         tuned._vectors.update(zip(texts, last_layer.embed(states, tuned.params, frozen.encoding)))
         return tuned
 

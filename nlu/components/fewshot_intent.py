@@ -14,6 +14,11 @@ encoder's nearest example says more. This classifier keeps LinearIntentClassifie
 - a mistyped word put back before a message is read (`spelling`, nlu/components/fewshot_spelling.py): a typo the
   few examples never showed costs the encoder and the n-grams less.
 
+With `tune_last_layer` the encoder's last layer is first tuned on the examples (encoder/last_layer.py), and on the
+shipped strangers (`strangers`, fewshot_strangers.txt: outlier exposure, their softmax over the intents pulled
+towards uniform), so that messages like them have no intent clearly ahead; it has its own calibration, fit the same
+way with tuned embeddings.
+
 It needs the sentence encoder (`encoder`). Persisted as LinearIntentClassifier is (plain arrays and JSON).
 """
 
@@ -41,8 +46,19 @@ from nlu.components.linear_intent import LinearIntentClassifier
 # Not .json: Rasa reads every .json under nlu/ as training data (tests/nlu/test_training_data_layout.py).
 SHIPPED_CALIBRATION = Path(__file__).with_name("fewshot_calibration.json.txt")  # fit with DEFAULT_ENCODER's
 DEFAULT_ENCODER = "var/encoders/all-MiniLM-L6-v2"
+SHIPPED = "shipped"
+SHIPPED_STRANGERS = Path(__file__).with_name("fewshot_strangers.txt")  # CLINC150's oos_train queries
 LAST_LAYER_FILE = "last_layer.npz"  # the tuned last layer (tune_last_layer), beside LinearIntentClassifier's arrays
 log = logging.getLogger(__name__)
+
+
+def read_strangers(setting: str | None) -> list[str]:
+    """The strangers `setting` names: SHIPPED's file, a file of one sentence a line (# starts a comment), or none."""
+    if not setting:
+        return []
+    path = SHIPPED_STRANGERS if setting == SHIPPED else Path(setting)
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def calibration_file(encoder: str | Path | None, tuned: bool = False) -> Path:
@@ -158,6 +174,12 @@ class FewShotIntentClassifier(LinearIntentClassifier):
             "spelling": True,
             # Tune the encoder's last layer on the examples before fitting (encoder/last_layer.py; its own calibration).
             "tune_last_layer": False,
+            # Strangers the tuning pushes away from every intent (outlier exposure): "shipped"
+            # (fewshot_strangers.txt, what the tuned calibration was fit with), a file of one sentence a line, or
+            # null; each weighs `strangers_weight`, and one within `strangers_max_cosine` of an example is skipped.
+            "strangers": SHIPPED,
+            "strangers_weight": 1.0,
+            "strangers_max_cosine": 0.6,
         }
 
     _centroids: np.ndarray | None = None  # each class's mean example, computed once from the stored examples
@@ -184,7 +206,15 @@ class FewShotIntentClassifier(LinearIntentClassifier):
             if len(set(labels)) >= 2:
                 index = {name: k for k, name in enumerate(sorted(set(labels)))}
                 numbers = np.array([index[label] for label in labels])
-                self._tuned = TunedEncoder.trained(Frozen.get(self._config["encoder"]), texts, numbers, Settings())
+                self._tuned = TunedEncoder.trained(
+                    Frozen.get(self._config["encoder"]),
+                    texts,
+                    numbers,
+                    Settings(background_weight=float(self._config.get("strangers_weight", 1.0))),
+                    read_strangers(self._config.get("strangers")),
+                    float(self._config.get("strangers_max_cosine", 1.0)),
+                )
+                log.info("FewShotIntentClassifier: last layer tuned with %d strangers", self._tuned.strangers)
         return super().train(training_data)
 
     def persist(self) -> None:

@@ -108,6 +108,56 @@ def test_the_caches_stay_bounded_and_drop_the_least_recently_used(frozen: Frozen
     assert len(frozen._states) == 3
 
 
+def test_the_shipped_strangers_are_clinc150s_oos_train_and_none_of_its_test_or_validation() -> None:
+    strangers = fewshot.read_strangers(fewshot.SHIPPED)
+    assert len(strangers) == len(set(strangers)) == 100
+    assert "how do i remove a coffee blemish" in strangers
+    assert fewshot.read_strangers(None) == [] and fewshot.read_strangers("") == []
+    data = Path(__file__).parents[3] / "shared" / "data" / "clinc150"
+    if not data.is_dir():
+        pytest.skip(f"CLINC150 is not at {data}")
+    import csv
+
+    def texts(split: str) -> set[str]:
+        with (data / f"{split}.csv").open(newline="", encoding="utf-8") as handle:
+            return {row["text"] for row in csv.DictReader(handle)}
+
+    assert set(strangers) == texts("oos_train")
+    for split in ("val", "test", "oos_val", "oos_test"):
+        assert not set(strangers) & texts(split), split
+
+
+def test_strangers_join_the_tuning_unless_they_read_like_an_example(
+    tmp_path: Path,
+    tiny_dir: Path,  # noqa: F811
+    frozen: Frozen,
+) -> None:
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    strangers = tmp_path / "strangers.txt"
+    # The tiny encoder knows a few word pieces: these three read unlike any example but the one that is one.
+    strangers.write_text("# not ours\ncafe\n\nwhere is my order\na123\n")
+    assert fewshot.read_strangers(str(strangers)) == ["cafe", "where is my order", "a123"]
+    found = {}
+    for setting, max_cosine in ((None, 1.0), (str(strangers), 1.0), (str(strangers), 0.99999)):
+        (tmp_path / f"{setting is None}-{max_cosine}").mkdir()
+        storage = LocalModelStorage(tmp_path / f"{setting is None}-{max_cosine}")
+        component = make(
+            storage,
+            fewshot.FewShotIntentClassifier,
+            encoder=str(tiny_dir),
+            tune_last_layer=True,
+            strangers=setting,
+            strangers_max_cosine=max_cosine,
+        )
+        component.train(training_data())
+        found[(setting is None, max_cosine)] = component._encoder()
+    assert [tuned.strangers for tuned in found.values()] == [0, 3, 2]  # "where is my order" is an example
+    plain, exposed = found[(True, 1.0)], found[(False, 1.0)]
+    assert not np.allclose(plain.encode(TEXTS), exposed.encode(TEXTS), atol=1e-4)
+    assert fewshot.FewShotIntentClassifier.get_default_config()["strangers"] == fewshot.SHIPPED
+
+
 @pytest.mark.parametrize(
     "config", sorted((Path(__file__).parents[2] / "bench" / "configs").glob("*.yml")), ids=lambda path: path.name
 )

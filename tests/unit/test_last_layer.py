@@ -39,21 +39,28 @@ def random_layer(rng: np.random.Generator) -> last_layer.Params:
     return layer
 
 
-def test_the_gradients_are_the_losss_slopes() -> None:
+@pytest.mark.parametrize(
+    ("labels", "background"),
+    [([0, 2, 1], ("uniform", 1.0)), ([0, -1, 1, -1], ("uniform", 0.7)), ([2, -1, 0, -1], ("energy", 1.3))],
+    ids=["intents", "strangers uniform", "strangers energy"],
+)
+def test_the_gradients_are_the_losss_slopes(labels: list[int], background: tuple[str, float]) -> None:
     rng = np.random.default_rng(0)
     params = random_layer(rng)
-    x, mask = last_layer.pad([rng.normal(0, 1, (n, DIM)) for n in LENGTHS])
-    bias = last_layer.attention_bias(mask, rng.normal(0, 1, (2, max(LENGTHS), max(LENGTHS))))
-    labels = np.array([0, 2, 1])
+    lengths = (*LENGTHS, 2)[: len(labels)]
+    x, mask = last_layer.pad([rng.normal(0, 1, (n, DIM)) for n in lengths])
+    bias = last_layer.attention_bias(mask, rng.normal(0, 1, (2, max(lengths), max(lengths))))
+    labels = np.array(labels)
     prototypes = rng.normal(0, 1, (3, DIM))
 
     def loss(params: last_layer.Params, prototypes: np.ndarray) -> float:
         hidden, _ = last_layer.layer_forward(x, bias, params, 2, 1e-5)
-        return last_layer.proto_loss(last_layer.pool_forward(hidden, mask)[0], labels, prototypes, 5.0)[0]
+        vectors = last_layer.pool_forward(hidden, mask)[0]
+        return last_layer.proto_loss(vectors, labels, prototypes, 5.0, *background)[0]
 
     hidden, cache = last_layer.layer_forward(x, bias, params, 2, 1e-5)
     vectors, pooled = last_layer.pool_forward(hidden, mask)
-    _, grad_vectors, grad_prototypes = last_layer.proto_loss(vectors, labels, prototypes, 5.0)
+    _, grad_vectors, grad_prototypes = last_layer.proto_loss(vectors, labels, prototypes, 5.0, *background)
     grads = last_layer.layer_backward(last_layer.pool_backward(grad_vectors, pooled), cache, params)
     assert set(grads) == set(params)
     step = 1e-6
@@ -74,10 +81,10 @@ def test_a_step_in_chunks_has_the_gradients_of_one_batch() -> None:
     rng = np.random.default_rng(2)
     params = random_layer(rng)
     states = [rng.normal(0, 1, (n, DIM)) for n in (5, 3, 4, 7, 2, 6, 3)]
-    labels, prototypes = np.array([0, 1, 2, 0, 1, 2, 1]), rng.normal(0, 1, (3, DIM))
+    labels, prototypes = np.array([0, 1, -1, 0, 1, 2, -1]), rng.normal(0, 1, (3, DIM))
     encoding = Encoding(2, 1e-5)
-    whole = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, tokens=10**9)
-    chunked = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, tokens=8)
+    whole = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 10**9, ("energy", 0.5))
+    chunked = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 8, ("energy", 0.5))
     assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
     for name, grad in whole[1].items():
         np.testing.assert_allclose(chunked[1][name], grad, rtol=1e-9, atol=1e-12)
@@ -152,3 +159,45 @@ def test_tuning_learns_the_intents_and_leaves_the_encoder_alone(tiny_dir: Path) 
     again, _ = last_layer.tune(states, labels, encoder.layers[-1], last_layer.encoding_of(encoder), settings)
     for name, value in last_layer.flat(tuned).items():
         np.testing.assert_array_equal(last_layer.flat(again)[name], value)
+
+
+def test_a_stranger_loss_by_hand() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0]])
+    prototypes = np.array([[2.0, 0.0], [0.0, 3.0]])  # unit after normalising: the cosines are the vectors' entries
+    labels = np.array([0, -1])
+    known = np.log(1 + np.exp(-2.0))  # row 0: logits (2, 0), label 0
+    uniform = np.log(1 + np.exp(2.0)) - 1.0  # row 1: logits (0, 2); log-sum-exp minus their mean
+    energy = np.log(1 + np.exp(2.0)) / 2.0
+    for background, stranger in (("uniform", uniform), ("energy", energy)):
+        loss, _, _ = last_layer.proto_loss(vectors, labels, prototypes, 2.0, background, 0.5)
+        assert loss == pytest.approx((known + 0.5 * stranger) / 2)
+    with pytest.raises(ValueError, match="unknown background loss"):
+        last_layer.proto_loss(vectors, labels, prototypes, 2.0, "other")
+
+
+def test_tuning_with_strangers_takes_them_in_turn_and_pushes_them_away(tiny_dir: Path) -> None:  # noqa: F811
+    encoder = SentenceEncoder.load(tiny_dir, heads=2, backend="numpy")
+    texts, labels = ["where is my order", "my order is where", "cafe", "un cafe"], np.array([0, 0, 1, 1])
+    states, strangers = Frozen(encoder).states(texts), Frozen(encoder).states(["unknown", "is it unknown", "a123"])
+    encoding = last_layer.encoding_of(encoder)
+    seen: list[int] = []
+    original = last_layer.step_gradients
+
+    def counting(rows: list, labels: np.ndarray, *args: object, **kwargs: object) -> object:
+        seen.append(int((labels < 0).sum()))
+        return original(rows, labels, *args, **kwargs)
+
+    settings = Settings(epochs=20, lr=1e-2, head_lr=1e-2, intents=2, scale=10.0, background="uniform")
+    try:
+        last_layer.step_gradients = counting
+        tuned, _ = last_layer.tune(states, labels, encoder.layers[-1], encoding, settings, strangers)
+    finally:
+        last_layer.step_gradients = original
+    assert seen == [3] * 20  # 16 a step asked, 3 there: each step has all three, none twice
+    plain, _ = last_layer.tune(states, labels, encoder.layers[-1], encoding, settings)
+
+    def nearest(layer: dict) -> float:
+        vectors = last_layer.embed(states + strangers, last_layer.flat(layer), encoding)
+        return float((vectors[4:] @ vectors[:4].T).max(1).mean())
+
+    assert nearest(tuned) < nearest(plain)
