@@ -236,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "fit_on": (
                         "CLINC150 train draws (k per intent) scored on val + oos_val, a share of the intents left out"
                         f" as strangers; operating point: {args.operating} recall >= {args.target_recall}"
+                        + ("; each draw's last layer tuned with the shipped strangers" if args.tune_last_layer else "")
                     ),
                     "command": "python -m bench.fewshot_calibrate " + " ".join(argv or sys.argv[1:]),
                     "neighbour_blend": best[1],

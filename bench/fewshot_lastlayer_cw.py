@@ -29,6 +29,10 @@ Measured (k = 10 draws, seeds 0-2; in-scope accuracy at 5.0 % confident-wrong, t
 +2.8). Tuning (2 threads, `nice -n 15` beside a CI run, load 2-3.5): 21-29 s a k = 10 draw, 132-196 s a k = 50 draw
 (120 intents); the one frozen pass over the 13,761 texts 267 s. Table and conclusion: docs/understanding.md, "The last
 layer tuned, through the classifier and a refit calibration (validation only)".
+
+Strangers in the tuning (outlier exposure; `tune --backend numpy --shots --background <oos_train.csv>
+--background-loss uniform|energy --background-weight W`, then `collect --shots` and `sweep --shots`: the k = 10
+draws only, weighed with the shipped tuned calibration): docs/understanding.md, "Strangers in the tuning".
 """
 
 from __future__ import annotations

@@ -286,6 +286,8 @@ def _save_embedding_cache(encoder: str, path: Path) -> None:
     from nlu.components.linear_features import Encoders
 
     cache = Encoders.get(encoder)._cache
+    if not cache:  # nothing read through the frozen encoder (a tuned layer's run): nothing to keep
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, texts=np.array(list(cache)), embeddings=np.stack(list(cache.values())))
 
