@@ -108,11 +108,17 @@ def test_the_caches_stay_bounded_and_drop_the_least_recently_used(frozen: Frozen
     assert len(frozen._states) == 3
 
 
-def test_the_shipped_strangers_are_clinc150s_oos_train_and_none_of_its_test_or_validation() -> None:
+def test_the_shipped_strangers_are_clinc150s_oos_train_and_in_no_test_or_validation_set() -> None:
     strangers = fewshot.read_strangers(fewshot.SHIPPED)
     assert len(strangers) == len(set(strangers)) == 100
     assert "how do i remove a coffee blemish" in strangers
     assert fewshot.read_strangers(None) == [] and fewshot.read_strangers("") == []
+    import yaml
+
+    for test_set in ("oos_shop.yml", "heldout.yml"):  # the shop's test sets: never trained on
+        items = yaml.safe_load((Path(__file__).parents[1] / "data" / test_set).read_text())["nlu"]
+        lines = {line[2:].strip() for item in items for line in item["examples"].splitlines() if line.startswith("- ")}
+        assert len(lines) > 400 and not set(strangers) & lines, test_set
     data = Path(__file__).parents[3] / "shared" / "data" / "clinc150"
     if not data.is_dir():
         pytest.skip(f"CLINC150 is not at {data}")
