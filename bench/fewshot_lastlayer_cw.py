@@ -157,7 +157,7 @@ def torch_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 def numpy_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The project's own: encoder.last_layer in numpy, the frozen layers in onnxruntime (Rasa's environment)."""
     from encoder import last_layer
-    from encoder.tuned import Frozen
+    from encoder.tuned import Frozen, unlike
 
     frozen = Frozen.get(args.encoder)
     frozen.keep = 1 << 30  # every text: each is read once here
@@ -171,14 +171,10 @@ def numpy_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         background_per_step=args.background_per_step,
     )
     background = frozen.states([e.text for e in read_csv(args.background)]) if args.background else []
-    own = last_layer.flat(encoder.layers[-1])
 
     def train_on(states: list[np.ndarray], labels: np.ndarray) -> tuple[Any, float, int, float]:
         started = time.perf_counter()
-        strangers = background
-        if strangers and args.max_cosine < 1.0:  # as TunedEncoder.trained: none near an example
-            near = last_layer.embed(strangers, own, encoding) @ last_layer.embed(states, own, encoding).T
-            strangers = [state for state, cosine in zip(strangers, near.max(1)) if cosine < args.max_cosine]
+        strangers = unlike(background, states, frozen, args.max_cosine)  # as TunedEncoder.trained
         tuned, losses = last_layer.tune(states, labels, encoder.layers[-1], encoding, settings, strangers)
         return last_layer.flat(tuned), time.perf_counter() - started, len(losses), losses[-1]
 

@@ -374,13 +374,18 @@ def tune(
 
 
 def _cycle(size: int, each: int, rng: np.random.Generator) -> Any:
-    """Endless groups of min(`each`, `size`) distinct indices below `size`, through seeded permutations."""
+    """Endless groups of min(`each`, `size`) distinct indices below `size`, taken in turn from a stream of seeded
+    permutations; an index met twice for one group waits for the next."""
     each = min(each, size)
     queue: list[int] = []
     while True:
-        while len(queue) < each:
-            queue += [i for i in rng.permutation(size).tolist() if i not in queue[:each]]
-        group, queue = queue[:each], queue[each:]
+        while len(set(queue)) < each:
+            queue += rng.permutation(size).tolist()
+        group: list[int] = []
+        rest: list[int] = []
+        for i in queue:
+            (group if len(group) < each and i not in group else rest).append(i)
+        queue = rest
         yield np.array(group, dtype=int)
 
 

@@ -97,6 +97,18 @@ class Frozen:
         return [found[text] for text in texts]
 
 
+def unlike(
+    strangers: Sequence[np.ndarray], examples: Sequence[np.ndarray], frozen: Frozen, max_cosine: float
+) -> list[np.ndarray]:
+    """The strangers' states whose frozen sentence vector's cosine to every example's is below `max_cosine` (all of
+    them at 1.0 or more)."""
+    if not strangers or not examples or max_cosine >= 1.0:
+        return list(strangers)
+    own = last_layer.flat(frozen.last)
+    vectors = last_layer.embed(strangers, own, frozen.encoding) @ last_layer.embed(examples, own, frozen.encoding).T
+    return [state for state, cosine in zip(strangers, vectors.max(1)) if cosine < max_cosine]
+
+
 class TunedEncoder:
     """`Frozen`'s states through a tuned last layer: L2-normalised sentence vectors, as `SentenceEncoder.encode`."""
 
@@ -125,13 +137,7 @@ class TunedEncoder:
         frozen vector's cosine to every text is below `max_cosine` (outlier exposure, `last_layer.tune`: a stranger
         that reads like one of the bot's own examples is not pushed away from it); the texts' vectors kept."""
         states = frozen.states(texts)
-        background = frozen.states(strangers) if strangers else []
-        if background and max_cosine < 1.0:
-            own = last_layer.flat(frozen.last)
-            nearest = (
-                last_layer.embed(background, own, frozen.encoding) @ last_layer.embed(states, own, frozen.encoding).T
-            ).max(1)
-            background = [state for state, cosine in zip(background, nearest) if cosine < max_cosine]
+        background = unlike(frozen.states(strangers) if strangers else [], states, frozen, max_cosine)
         layer, _ = last_layer.tune(states, labels, frozen.last, frozen.encoding, settings, background)
         tuned = cls(frozen, layer, keep=VECTORS_KEPT + len(texts))
         tuned.strangers = len(background)

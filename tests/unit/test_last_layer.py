@@ -184,7 +184,7 @@ def test_tuning_with_strangers_takes_them_in_turn_and_pushes_them_away(tiny_dir:
     original = last_layer.step_gradients
 
     def counting(rows: list, labels: np.ndarray, *args: object, **kwargs: object) -> object:
-        seen.append(int((labels < 0).sum()))
+        seen.append(len({id(row) for row, label in zip(rows, labels) if label < 0}))  # distinct strangers
         return original(rows, labels, *args, **kwargs)
 
     settings = Settings(epochs=20, lr=1e-2, head_lr=1e-2, intents=2, scale=10.0, background="uniform")
@@ -201,3 +201,14 @@ def test_tuning_with_strangers_takes_them_in_turn_and_pushes_them_away(tiny_dir:
         return float((vectors[4:] @ vectors[:4].T).max(1).mean())
 
     assert nearest(tuned) < nearest(plain)
+
+
+def test_strangers_come_in_turn_none_twice_in_a_group() -> None:
+    groups = last_layer._cycle(5, 2, np.random.default_rng(0))
+    drawn = [next(groups).tolist() for _ in range(50)]
+    assert all(len(group) == len(set(group)) == 2 for group in drawn)
+    for end in range(1, 51):  # taken in turn, not sampled: no index ever more than 2 uses ahead of another
+        counts = np.bincount(np.concatenate(drawn[:end]), minlength=5)
+        assert counts.max() - counts.min() <= 2, (end, counts)
+    assert next(last_layer._cycle(3, 16, np.random.default_rng(0))).tolist() != []
+    assert next(last_layer._cycle(0, 16, np.random.default_rng(0))).tolist() == []
