@@ -145,9 +145,10 @@ def test_strangers_join_the_tuning_unless_they_read_like_an_example(
     strangers.write_text("# not ours\ncafe\n\nwhere is my order\na123\n")
     assert fewshot.read_strangers(str(strangers)) == ["cafe", "where is my order", "a123"]
     found = {}
-    for setting, max_cosine in ((None, 1.0), (str(strangers), 1.0), (str(strangers), 0.99999)):
-        (tmp_path / f"{setting is None}-{max_cosine}").mkdir()
-        storage = LocalModelStorage(tmp_path / f"{setting is None}-{max_cosine}")
+    runs = [(None, 1.0, 1.0), (str(strangers), 1.0, 1.0), (str(strangers), 0.99999, 1.0), (str(strangers), 1.0, 3.0)]
+    for setting, max_cosine, weight in runs:
+        (tmp_path / f"{setting is None}-{max_cosine}-{weight}").mkdir()
+        storage = LocalModelStorage(tmp_path / f"{setting is None}-{max_cosine}-{weight}")
         component = make(
             storage,
             fewshot.FewShotIntentClassifier,
@@ -155,12 +156,14 @@ def test_strangers_join_the_tuning_unless_they_read_like_an_example(
             tune_last_layer=True,
             strangers=setting,
             strangers_max_cosine=max_cosine,
+            strangers_weight=weight,
         )
         component.train(training_data())
-        found[(setting is None, max_cosine)] = component._encoder()
-    assert [tuned.strangers for tuned in found.values()] == [0, 3, 2]  # "where is my order" is an example
-    plain, exposed = found[(True, 1.0)], found[(False, 1.0)]
+        found[(setting is None, max_cosine, weight)] = component._encoder()
+    assert [tuned.strangers for tuned in found.values()] == [0, 3, 2, 3]  # "where is my order" is an example
+    plain, exposed, heavier = found[(True, 1.0, 1.0)], found[(False, 1.0, 1.0)], found[(False, 1.0, 3.0)]
     assert not np.allclose(plain.encode(TEXTS), exposed.encode(TEXTS), atol=1e-4)
+    assert not np.allclose(heavier.encode(TEXTS), exposed.encode(TEXTS), atol=1e-4)  # strangers_weight is used
     assert fewshot.FewShotIntentClassifier.get_default_config()["strangers"] == fewshot.SHIPPED
 
 
