@@ -32,7 +32,9 @@ layer tuned, through the classifier and a refit calibration (validation only)".
 
 Strangers in the tuning (outlier exposure; `tune --backend numpy --shots --background <oos_train.csv>
 --background-loss uniform|energy --background-weight W`, then `collect --shots` and `sweep --shots`: the k = 10
-draws only, weighed with the shipped tuned calibration): docs/understanding.md, "Strangers in the tuning".
+draws only, weighed with the shipped tuned calibration): docs/understanding.md, "Strangers in the tuning". Strangers
+made from each draw's own examples (`tune --generated N --vocabulary <one word a line>`): the same section, "Strangers
+made from the bot's own examples".
 """
 
 from __future__ import annotations
@@ -172,9 +174,12 @@ def numpy_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     )
     background = frozen.states([e.text for e in read_csv(args.background)]) if args.background else []
 
-    def train_on(states: list[np.ndarray], labels: np.ndarray) -> tuple[Any, float, int, float]:
+    def train_on(
+        states: list[np.ndarray], labels: np.ndarray, texts: Sequence[str] = ()
+    ) -> tuple[Any, float, int, float]:
         started = time.perf_counter()
-        strangers = unlike(background, states, frozen, args.max_cosine)  # as TunedEncoder.trained
+        made = frozen.states(generated(texts, args)) if args.generated else []
+        strangers = unlike(background + made, states, frozen, args.max_cosine)  # as TunedEncoder.trained
         tuned, losses = last_layer.tune(states, labels, encoder.layers[-1], encoding, settings, strangers)
         return last_layer.flat(tuned), time.perf_counter() - started, len(losses), losses[-1]
 
@@ -183,6 +188,30 @@ def numpy_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         train_on,
         lambda tuned, states: last_layer.embed(states, tuned, encoding),
     )
+
+
+def generated(texts: Sequence[str], args: argparse.Namespace) -> list[str]:
+    """Strangers made from a draw's own examples: every content word swapped for a word of `--vocabulary`."""
+    import random
+    import re
+
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    def content(word: str) -> bool:
+        return word.isalpha() and len(word) >= 3 and word not in STOP_WORDS
+
+    own = {w for t in texts for w in re.findall(r"[a-z]+", t.lower())}
+    pool = [w for w in args.vocabulary.read_text().split() if content(w) and w not in own]
+    rng = random.Random(0)
+    made: list[str] = []
+    for text in rng.sample(list(texts), len(texts)):
+        words = text.lower().split()
+        swapped = [rng.choice(pool) if content(w.strip("?.!,'\"")) else w for w in words]
+        if swapped != words:
+            made.append(" ".join(swapped))
+        if len(made) == args.generated:
+            break
+    return made
 
 
 def tune(args: argparse.Namespace) -> None:
@@ -203,7 +232,11 @@ def tune(args: argparse.Namespace) -> None:
         intents = sorted({intent for _, intent in d["examples"]})
         index = {name: i for i, name in enumerate(intents)}
         labels = np.array([index[intent] for _, intent in d["examples"]])
-        tuned, seconds, steps, last = train_on([states[t] for t, _ in d["examples"]], labels)
+        texts = [t for t, _ in d["examples"]]
+        if args.backend == "numpy":
+            tuned, seconds, steps, last = train_on([states[t] for t in texts], labels, texts)
+        else:
+            tuned, seconds, steps, last = train_on([states[t] for t in texts], labels)
         begun = time.perf_counter()
         vectors = embed_with(tuned, [states[t] for t in d["texts"]])
         encode_s = time.perf_counter() - begun
@@ -326,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shots", type=int, nargs="*", default=None, help="record/collect: calibration draws' k")
     parser.add_argument("--up-to", type=float, default=0.6, help="sweep: the largest logit shift")
     parser.add_argument("--background", type=Path, help="tune (numpy): strangers' CSV for outlier exposure")
+    parser.add_argument("--generated", type=int, default=0, help="tune (numpy): strangers made from the examples")
+    parser.add_argument("--vocabulary", type=Path, help="tune: the words swapped into --generated strangers")
     parser.add_argument("--background-loss", choices=("uniform", "energy"), default="uniform")
     parser.add_argument("--background-weight", type=float, default=1.0)
     parser.add_argument("--background-per-step", type=int, default=16)
