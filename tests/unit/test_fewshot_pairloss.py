@@ -8,7 +8,7 @@ import pytest
 
 from bench.fewshot_pairloss import pair_loss, step_gradients
 from encoder.last_layer import Encoding
-from tests.unit.test_last_layer import DIM, random_layer
+from tests.unit.test_last_layer import DIM, random_layer, step_case
 
 
 def test_the_pair_gradient_is_the_losss_slope() -> None:
@@ -32,11 +32,7 @@ def test_the_pair_loss_by_hand() -> None:
 
 
 def test_a_pair_step_in_chunks_has_the_gradients_of_one_batch() -> None:
-    rng = np.random.default_rng(2)
-    params = random_layer(rng)
-    states = [rng.normal(0, 1, (n, DIM)) for n in (5, 3, 4, 7, 2, 6, 3)]
-    labels, prototypes = np.array([0, 1, -1, 0, 1, 2, -1]), rng.normal(0, 1, (3, DIM))
-    encoding = Encoding(2, 1e-5)
+    states, labels, params, prototypes, encoding = step_case(2)
     whole = step_gradients(states, labels, params, prototypes, encoding, 5.0, 10**9)
     chunked = step_gradients(states, labels, params, prototypes, encoding, 5.0, 8)
     assert chunked[0] == pytest.approx(whole[0], rel=1e-12)

@@ -77,12 +77,17 @@ def test_the_gradients_are_the_losss_slopes(labels: list[int], background: tuple
             assert analytic[where] == pytest.approx((up - down) / (2 * step), rel=1e-4, abs=1e-7), (name, where)
 
 
-def test_a_step_in_chunks_has_the_gradients_of_one_batch() -> None:
-    rng = np.random.default_rng(2)
+def step_case(seed: int) -> tuple[list[np.ndarray], np.ndarray, last_layer.Params, np.ndarray, Encoding]:
+    """A step's states of seven lengths (two strangers among them), labels, a random layer, prototypes, encoding."""
+    rng = np.random.default_rng(seed)
     params = random_layer(rng)
     states = [rng.normal(0, 1, (n, DIM)) for n in (5, 3, 4, 7, 2, 6, 3)]
     labels, prototypes = np.array([0, 1, -1, 0, 1, 2, -1]), rng.normal(0, 1, (3, DIM))
-    encoding = Encoding(2, 1e-5)
+    return states, labels, params, prototypes, Encoding(2, 1e-5)
+
+
+def test_a_step_in_chunks_has_the_gradients_of_one_batch() -> None:
+    states, labels, params, prototypes, encoding = step_case(2)
     whole = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 10**9, ("energy", 0.5))
     chunked = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 8, ("energy", 0.5))
     assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
