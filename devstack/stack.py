@@ -124,7 +124,9 @@ class Stack:
             DATABASE_URL=self.database_url,
             RASA_URL=",".join(self.rasa_urls),
             REDIS_URL=self.redis_url or "",
-            RASA_TIMEOUT="6",
+            # Above Rasa's tracker-store retries through a database restart (nlu/tracker_store.py: the last try
+            # 7.75 s in), so a restart delays an answer instead of handing the customer to a person.
+            RASA_TIMEOUT="10",
             TICKET_RETRY_SECONDS="1",
             APP_PORT=str(self.app_port),
             AGENT_CHAT_ID=str(self.agent_chat_id) if self.agent_chat_id else "",
