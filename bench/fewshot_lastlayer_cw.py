@@ -149,7 +149,7 @@ def torch_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     torch.set_num_threads(args.threads)
     encoder, layers = load(args.encoder)
 
-    def train_on(states: list[np.ndarray], labels: np.ndarray) -> tuple[Any, float, int, float]:
+    def train_on(states: list[np.ndarray], labels: np.ndarray, texts: Sequence[str]) -> tuple[Any, float, int, float]:
         tuned, _, seconds, steps, last = train(encoder, layers[-1], states, labels, argparse.Namespace(**SETTINGS))
         return tuned, seconds, steps, last
 
@@ -174,11 +174,11 @@ def numpy_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     )
     background = frozen.states([e.text for e in read_csv(args.background)]) if args.background else []
 
-    def train_on(
-        states: list[np.ndarray], labels: np.ndarray, texts: Sequence[str] = ()
-    ) -> tuple[Any, float, int, float]:
+    words = args.vocabulary.read_text().split() if args.generated else []
+
+    def train_on(states: list[np.ndarray], labels: np.ndarray, texts: Sequence[str]) -> tuple[Any, float, int, float]:
         started = time.perf_counter()
-        made = frozen.states(generated(texts, args)) if args.generated else []
+        made = frozen.states(generated(texts, words, args.generated)) if args.generated else []
         strangers = unlike(background + made, states, frozen, args.max_cosine)  # as TunedEncoder.trained
         tuned, losses = last_layer.tune(states, labels, encoder.layers[-1], encoding, settings, strangers)
         return last_layer.flat(tuned), time.perf_counter() - started, len(losses), losses[-1]
@@ -190,8 +190,9 @@ def numpy_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     )
 
 
-def generated(texts: Sequence[str], args: argparse.Namespace) -> list[str]:
-    """Strangers made from a draw's own examples: every content word swapped for a word of `--vocabulary`."""
+def generated(texts: Sequence[str], vocabulary: Sequence[str], count: int) -> list[str]:
+    """Up to `count` strangers made from a draw's own examples: every content word swapped for a word of
+    `vocabulary` that no example uses."""
     import random
     import re
 
@@ -201,7 +202,7 @@ def generated(texts: Sequence[str], args: argparse.Namespace) -> list[str]:
         return word.isalpha() and len(word) >= 3 and word not in STOP_WORDS
 
     own = {w for t in texts for w in re.findall(r"[a-z]+", t.lower())}
-    pool = [w for w in args.vocabulary.read_text().split() if content(w) and w not in own]
+    pool = [w for w in vocabulary if content(w) and w not in own]
     rng = random.Random(0)
     made: list[str] = []
     for text in rng.sample(list(texts), len(texts)):
@@ -209,7 +210,7 @@ def generated(texts: Sequence[str], args: argparse.Namespace) -> list[str]:
         swapped = [rng.choice(pool) if content(w.strip("?.!,'\"")) else w for w in words]
         if swapped != words:
             made.append(" ".join(swapped))
-        if len(made) == args.generated:
+        if len(made) == count:
             break
     return made
 
@@ -233,10 +234,7 @@ def tune(args: argparse.Namespace) -> None:
         index = {name: i for i, name in enumerate(intents)}
         labels = np.array([index[intent] for _, intent in d["examples"]])
         texts = [t for t, _ in d["examples"]]
-        if args.backend == "numpy":
-            tuned, seconds, steps, last = train_on([states[t] for t in texts], labels, texts)
-        else:
-            tuned, seconds, steps, last = train_on([states[t] for t in texts], labels)
+        tuned, seconds, steps, last = train_on([states[t] for t in texts], labels, texts)
         begun = time.perf_counter()
         vectors = embed_with(tuned, [states[t] for t in d["texts"]])
         encode_s = time.perf_counter() - begun

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,18 +33,6 @@ def pair_loss(vectors: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarra
     return float((gap**2).sum() / pairs), 4.0 * gap @ vectors / pairs
 
 
-def chunks(states: Sequence[np.ndarray], tokens: int) -> Iterator[list[int]]:
-    """Indices in length-sorted chunks of at most `tokens` padded tokens (one row at least), as `step_gradients`."""
-    order = sorted(range(len(states)), key=lambda i: len(states[i]))
-    start = 0
-    while start < len(order):
-        end = start + 1
-        while end < len(order) and (end + 1 - start) * len(states[order[end]]) <= tokens:
-            end += 1
-        yield order[start:end]
-        start = end
-
-
 def step_gradients(
     states: Sequence[np.ndarray],
     labels: np.ndarray,
@@ -56,7 +44,7 @@ def step_gradients(
     background: Any = None,
 ) -> tuple[float, last_layer.Params, np.ndarray]:
     """`last_layer.step_gradients` with the pair loss (the prototypes, scale and stranger loss unused)."""
-    parts = list(chunks(states, tokens))
+    parts = last_layer.chunks(states, tokens)
 
     def forward(chunk: list[int]) -> tuple[np.ndarray, Any, Any]:
         x, mask = last_layer.pad([states[i] for i in chunk])
@@ -64,10 +52,9 @@ def step_gradients(
         vectors, pooled = last_layer.pool_forward(hidden, mask)
         return vectors, pooled, cache
 
-    found = {tuple(chunk): forward(chunk)[0] for chunk in parts}
-    vectors = np.zeros((len(states), next(iter(found.values())).shape[1]))
-    for chunk, rows in found.items():
-        vectors[list(chunk)] = rows
+    vectors = np.zeros((len(states), params["out_bias"].shape[0]))
+    for chunk in parts:
+        vectors[chunk] = forward(chunk)[0]
     loss, grad_vectors = pair_loss(vectors, labels)
     grads: last_layer.Params = {}
     for chunk in parts:

@@ -23,8 +23,7 @@ import numpy as np
 from scipy.special import erf
 
 Params = dict[str, np.ndarray]
-# Padded tokens a step runs through the layer at once: about 112 kB each for MPNet (768 wide, 3,072 inner, 12 heads),
-# so some 230 MB; a step with more (an intent with hundreds of examples) runs in chunks.
+# Padded tokens a step runs at once (`chunks`): about 112 kB each for MPNet, some 230 MB; more run in chunks.
 STEP_TOKENS = 2048
 
 _SQRT2 = math.sqrt(2.0)
@@ -291,6 +290,17 @@ def embed(states: Sequence[np.ndarray], params: Params, encoding: Encoding, batc
     return out
 
 
+def chunks(states: Sequence[np.ndarray], tokens: int = STEP_TOKENS) -> list[list[int]]:
+    """The states' indices in length-sorted chunks of at most `tokens` padded tokens (one state at least)."""
+    found: list[list[int]] = []
+    for i in sorted(range(len(states)), key=lambda i: len(states[i])):
+        if found and (len(found[-1]) + 1) * len(states[i]) <= tokens:
+            found[-1].append(i)
+        else:
+            found.append([i])
+    return found
+
+
 def step_gradients(
     states: Sequence[np.ndarray],
     labels: np.ndarray,
@@ -301,18 +311,11 @@ def step_gradients(
     tokens: int = STEP_TOKENS,
     background: tuple[str, float] = ("uniform", 1.0),
 ) -> tuple[float, Params, np.ndarray]:
-    """One step's mean loss and gradients over `states`, computed in length-sorted chunks of at most `tokens` padded
-    tokens (the same sums as one batch: the loss is a mean over rows), so memory stays bounded however many examples
-    an intent has. Rows labelled -1 are strangers (`proto_loss`)."""
-    order = sorted(range(len(states)), key=lambda i: len(states[i]))
+    """One step's mean loss and gradients over `states`, in `chunks` (the same sums as one batch: the loss is a mean
+    over rows), so memory stays bounded however many examples an intent has. Rows labelled -1 are strangers."""
     total_loss, grads, grad_prototypes = 0.0, {}, np.zeros_like(prototypes)
-    start = 0
-    while start < len(order):
-        end = start + 1
-        while end < len(order) and (end + 1 - start) * len(states[order[end]]) <= tokens:
-            end += 1
-        chunk = order[start:end]
-        share = len(chunk) / len(order)
+    for chunk in chunks(states, tokens):
+        share = len(chunk) / len(states)
         x, mask = pad([states[i] for i in chunk])
         hidden, cache = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
         vectors, pooled = pool_forward(hidden, mask)
@@ -321,7 +324,6 @@ def step_gradients(
             grads[name] = grads[name] + grad if name in grads else grad
         total_loss += loss * share
         grad_prototypes += grad_chunk * share
-        start = end
     return total_loss, grads, grad_prototypes
 
 
@@ -374,8 +376,8 @@ def tune(
 
 
 def _cycle(size: int, each: int, rng: np.random.Generator) -> Any:
-    """Endless groups of min(`each`, `size`) distinct indices below `size`, taken in turn from a stream of seeded
-    permutations; an index met twice for one group waits for the next."""
+    """Endless groups of min(`each`, `size`) distinct indices, in turn from a stream of seeded permutations of
+    range(`size`); an index met twice for one group waits for the next."""
     each = min(each, size)
     queue: list[int] = []
     while True:

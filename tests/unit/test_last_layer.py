@@ -96,6 +96,14 @@ def test_a_step_in_chunks_has_the_gradients_of_one_batch() -> None:
     np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-9, atol=1e-12)
 
 
+def test_chunks_hold_every_state_once_within_the_padded_tokens() -> None:
+    states = [np.zeros((n, DIM)) for n in (5, 3, 4, 7, 2, 6, 3, 9)]
+    found = last_layer.chunks(states, 12)
+    assert sorted(i for chunk in found for i in chunk) == list(range(len(states)))
+    assert all(len(chunk) * max(len(states[i]) for i in chunk) <= 12 for chunk in found if len(chunk) > 1)
+    assert found == [[4, 1, 6], [2, 0], [5], [3], [7]]  # shortest first, each as full as the tokens allow
+
+
 def test_every_intent_number_needs_an_example(tiny_dir: Path) -> None:  # noqa: F811
     encoder = SentenceEncoder.load(tiny_dir, heads=2, backend="numpy")
     states = Frozen(encoder).states(["cafe", "where is my order"])
