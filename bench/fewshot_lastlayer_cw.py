@@ -164,7 +164,7 @@ def numpy_backend(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     frozen = Frozen.get(args.encoder)
     frozen.keep = 1 << 30  # every text: each is read once here
     encoder, encoding = frozen.encoder, frozen.encoding
-    names = ("epochs", "lr", "head_lr", "scale", "intents")
+    names = ("loss", "epochs", "lr", "head_lr", "scale", "intents")
     settings = last_layer.Settings(
         **{n: SETTINGS[n] for n in names},
         seed=SETTINGS["train_seed"],

@@ -1,14 +1,12 @@
-"""SetFit's cosine pair loss in place of the prototype loss when the encoder's last layer is tuned (a measurement;
-the product tunes with `encoder.last_layer.proto_loss`). Every pair of a step's examples is pulled to cosine 1 when
-both are of one intent and to 0 otherwise (a stranger, labelled -1, is of no intent): the mean squared difference
-over the ordered pairs. The step is `last_layer.step_gradients`'s, in length-sorted chunks of at most `tokens`
-padded tokens, but in two passes: the vectors first (a pair couples two chunks), then each chunk's backward pass.
+"""SetFit's cosine pair loss in the numpy tuning of the encoder's last layer, measured: `encoder.last_layer` with
+`Settings(loss="pairs")` (the whole layer tuned) or, with `--part ffn`, only its feed-forward block (the attention
+block frozen, so each example's attention output is computed once and the feed-forward tokens need no padding).
 
-    PYTHONPATH=. .venv-rasa/bin/python -m bench.fewshot_pairloss --lr 3e-4 --epochs 4 -- \\
+    PYTHONPATH=. .venv-rasa/bin/python -m bench.fewshot_pairloss --lr 3e-4 --epochs 4 [--part ffn] -- \\
         tune --backend numpy --dir D --shots
     then bench.fewshot_lastlayer_cw's `collect` and `sweep` on D, as for the prototype loss.
 
-Measured: docs/understanding.md, "SetFit's pair loss in the numpy tuning".
+Measured: docs/understanding.md, "SetFit's pair loss in the numpy tuning" and "The pair loss's cost".
 """
 
 from __future__ import annotations
@@ -21,48 +19,76 @@ from typing import Any
 import numpy as np
 
 from encoder import last_layer
+from encoder.tuning_loss import pair_loss
 
 
-def pair_loss(vectors: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """The mean over ordered pairs of (cosine − same intent)², and its gradient by the (unit) vectors."""
-    labels = np.asarray(labels)
-    same = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
-    gap = vectors @ vectors.T - same
-    np.fill_diagonal(gap, 0.0)
-    pairs = len(vectors) * (len(vectors) - 1)
-    return float((gap**2).sum() / pairs), 4.0 * gap @ vectors / pairs
+def ffn_inputs(states: Sequence[np.ndarray], params: last_layer.Params, encoding: last_layer.Encoding) -> list:
+    """Each state's tokens after the layer's (frozen) attention block: what its feed-forward block reads."""
+    out: list[np.ndarray] = [np.empty(0)] * len(states)
+    for chunk in last_layer.chunks(states):
+        x, mask = last_layer.pad([states[i] for i in chunk])
+        _, cache = last_layer.layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
+        first = cache["first"].reshape(x.shape)
+        for row, i in enumerate(chunk):
+            out[i] = first[row, : len(states[i])]
+    return out
 
 
-def step_gradients(
+def ffn_step(
+    firsts: Sequence[np.ndarray], labels: np.ndarray, params: last_layer.Params, eps: float
+) -> tuple[float, last_layer.Params, np.ndarray]:
+    """The pair loss and its gradients for the feed-forward block alone: its tokens need no padding (no attention)."""
+    rows = np.concatenate(firsts)
+    lengths = np.array([len(f) for f in firsts])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    up = rows @ params["up"] + params["up_bias"]
+    hidden = last_layer._gelu(up)
+    out, norm2 = last_layer._norm_forward(
+        rows + hidden @ params["down"] + params["down_bias"], params["norm2.weight"], params["norm2.bias"], eps
+    )
+    mean = np.add.reduceat(out, starts, axis=0) / lengths[:, None]
+    norms = np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    vectors = mean / norms
+    loss, grad_vectors = pair_loss(vectors, labels)
+    grad_mean = (grad_vectors - vectors * (grad_vectors * vectors).sum(1, keepdims=True)) / norms / lengths[:, None]
+    grads: last_layer.Params = {}
+    grad, grads["norm2.weight"], grads["norm2.bias"] = last_layer._norm_backward(
+        np.repeat(grad_mean, lengths, axis=0).astype(rows.dtype), norm2
+    )
+    grads["down"] = hidden.T @ grad
+    grads["down_bias"] = grad.sum(0)
+    grad_up = (grad @ params["down"].T) * last_layer._gelu_slope(up)
+    grads["up"] = rows.T @ grad_up
+    grads["up_bias"] = grad_up.sum(0)
+    return loss, grads, np.zeros(0)
+
+
+def tune_ffn(
     states: Sequence[np.ndarray],
     labels: np.ndarray,
-    params: last_layer.Params,
-    prototypes: np.ndarray,
+    layer: dict[str, Any],
     encoding: last_layer.Encoding,
-    scale: float,
-    tokens: int = last_layer.STEP_TOKENS,
-    background: Any = None,
-) -> tuple[float, last_layer.Params, np.ndarray]:
-    """`last_layer.step_gradients` with the pair loss (the prototypes, scale and stranger loss unused)."""
-    parts = last_layer.chunks(states, tokens)
-
-    def forward(chunk: list[int]) -> tuple[np.ndarray, Any, Any]:
-        x, mask = last_layer.pad([states[i] for i in chunk])
-        hidden, cache = last_layer.layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
-        vectors, pooled = last_layer.pool_forward(hidden, mask)
-        return vectors, pooled, cache
-
-    vectors = np.zeros((len(states), params["out_bias"].shape[0]))
-    for chunk in parts:
-        vectors[chunk] = forward(chunk)[0]
-    loss, grad_vectors = pair_loss(vectors, labels)
-    grads: last_layer.Params = {}
-    for chunk in parts:
-        rows, pooled, cache = forward(chunk)
-        grad_in = last_layer.pool_backward(grad_vectors[chunk].astype(rows.dtype), pooled)
-        for name, grad in last_layer.layer_backward(grad_in, cache, params).items():
-            grads[name] = grads[name] + grad if name in grads else grad
-    return loss, grads, np.zeros_like(prototypes)
+    settings: last_layer.Settings,
+    background: Sequence[np.ndarray] = (),
+) -> tuple[dict[str, Any], list[float]]:
+    """`last_layer.tune` with the pair loss, the attention block frozen and only the feed-forward block tuned."""
+    params = last_layer.flat(layer)
+    firsts = ffn_inputs(states, params, encoding)
+    labels = np.asarray(labels)
+    classes = int(labels.max()) + 1
+    by_class = [np.flatnonzero(labels == c) for c in range(classes)]
+    tuned = ("up", "up_bias", "down", "down_bias", "norm2.weight", "norm2.bias")
+    optimizer = last_layer.AdamW({name: settings.lr for name in tuned}, settings.weight_decay)
+    rng = np.random.default_rng(settings.seed)
+    losses = []
+    for _ in range(settings.epochs):
+        order = rng.permutation(classes)
+        for first in range(0, classes, settings.intents):
+            index = np.concatenate([by_class[c] for c in order[first : first + settings.intents]])
+            loss, grads, _ = ffn_step([firsts[i] for i in index], labels[index], params, encoding.eps)
+            optimizer.step(params, grads)
+            losses.append(loss)
+    return last_layer.nested(params), losses
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,11 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--part", choices=("layer", "ffn"), default="layer", help="what is tuned")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="bench.fewshot_lastlayer_cw's arguments")
     args = parser.parse_args(argv)
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
-    last_layer.step_gradients = step_gradients  # type: ignore[assignment]  # what `last_layer.tune` calls
-    fewshot_lastlayer_cw.SETTINGS.update(lr=args.lr, epochs=args.epochs)
+    if args.part == "ffn":
+        last_layer.tune = tune_ffn  # type: ignore[assignment]  # what the benchmark's numpy backend calls
+    fewshot_lastlayer_cw.SETTINGS.update(loss="pairs", lr=args.lr, epochs=args.epochs)
     return fewshot_lastlayer_cw.main(rest)
 
 

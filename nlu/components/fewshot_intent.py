@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from encoder.last_layer import Settings, nested
+from encoder.last_layer import PAIRS, Settings, nested
 from encoder.tuned import Frozen, TunedEncoder
 from nlu.components import linear_features as features
 from nlu.components.fewshot_spelling import Speller
@@ -180,6 +181,9 @@ class FewShotIntentClassifier(LinearIntentClassifier):
             "strangers": SHIPPED,
             "strangers_weight": 1.0,
             "strangers_max_cosine": 0.6,
+            # The tuning's loss: "proto" (what the tuned calibration was fit for) or "pairs" (SetFit's pair loss,
+            # 4 epochs at 3e-4: better on CLINC150 validation, about twice the tuning time; same calibration).
+            "tune_loss": "proto",
         }
 
     _centroids: np.ndarray | None = None  # each class's mean example, computed once from the stored examples
@@ -200,8 +204,16 @@ class FewShotIntentClassifier(LinearIntentClassifier):
     def _encoder(self) -> Any:
         return self._tuned if self._tunes() else super()._encoder()
 
+    def _recipe(self) -> Settings:
+        recipes = {"proto": Settings(), "pairs": PAIRS}
+        loss = self._config.get("tune_loss") or "proto"
+        if loss not in recipes:
+            raise ValueError(f"tune_loss must be one of {', '.join(recipes)}, not {loss!r}")
+        return recipes[loss]
+
     def train(self, training_data: TrainingData) -> Resource:
         if self._tunes():
+            recipe = replace(self._recipe(), background_weight=float(self._config.get("strangers_weight", 1.0)))
             _, texts, labels = features.labelled(training_data, self._config.get("retrieval_intents", False))
             if len(set(labels)) >= 2:
                 index = {name: k for k, name in enumerate(sorted(set(labels)))}
@@ -210,7 +222,7 @@ class FewShotIntentClassifier(LinearIntentClassifier):
                     Frozen.get(self._config["encoder"]),
                     texts,
                     numbers,
-                    Settings(background_weight=float(self._config.get("strangers_weight", 1.0))),
+                    recipe,
                     read_strangers(self._config.get("strangers")),
                     float(self._config.get("strangers_max_cosine", 1.0)),
                 )

@@ -4,6 +4,7 @@ model and read back, its own calibration file, and the shared frozen encoder lef
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,11 @@ from tests.nlu.test_linear_intent import EXAMPLES, load, make, predict, training
 from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
 
 TEXTS = ["track my package", "hello", "is it raining in paris", "where is my order"]
+
+
+def tuning(storage: Any, tiny_dir: Path, **options: Any) -> fewshot.FewShotIntentClassifier:  # noqa: F811
+    """A few-shot classifier on the tiny encoder that tunes its last layer, with `options`."""
+    return make(storage, fewshot.FewShotIntentClassifier, encoder=str(tiny_dir), tune_last_layer=True, **options)
 
 
 @pytest.fixture()
@@ -149,14 +155,8 @@ def test_strangers_join_the_tuning_unless_they_read_like_an_example(
     for setting, max_cosine, weight in runs:
         (tmp_path / f"{setting is None}-{max_cosine}-{weight}").mkdir()
         storage = LocalModelStorage(tmp_path / f"{setting is None}-{max_cosine}-{weight}")
-        component = make(
-            storage,
-            fewshot.FewShotIntentClassifier,
-            encoder=str(tiny_dir),
-            tune_last_layer=True,
-            strangers=setting,
-            strangers_max_cosine=max_cosine,
-            strangers_weight=weight,
+        component = tuning(
+            storage, tiny_dir, strangers=setting, strangers_max_cosine=max_cosine, strangers_weight=weight
         )
         component.train(training_data())
         found[(setting is None, max_cosine, weight)] = component._encoder()
@@ -165,6 +165,38 @@ def test_strangers_join_the_tuning_unless_they_read_like_an_example(
     assert not np.allclose(plain.encode(TEXTS), exposed.encode(TEXTS), atol=1e-4)
     assert not np.allclose(heavier.encode(TEXTS), exposed.encode(TEXTS), atol=1e-4)  # strangers_weight is used
     assert fewshot.FewShotIntentClassifier.get_default_config()["strangers"] == fewshot.SHIPPED
+
+
+def test_tune_loss_picks_the_tunings_recipe_and_refuses_an_unknown_one(
+    tmp_path: Path,
+    tiny_dir: Path,  # noqa: F811
+    frozen: Frozen,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    used: list[last_layer.Settings] = []
+    original = last_layer.tune
+
+    def recording(*args: object, **kwargs: object) -> object:
+        used.append(args[4])  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(last_layer, "tune", recording)
+    for loss in (None, "pairs", "triplet"):
+        (tmp_path / str(loss)).mkdir()
+        storage = LocalModelStorage(tmp_path / str(loss))
+        options = {} if loss is None else {"tune_loss": loss}
+        component = tuning(storage, tiny_dir, strangers=None, strangers_weight=2.0, **options)
+        if loss == "triplet":
+            with pytest.raises(ValueError, match="tune_loss must be one of proto, pairs, not 'triplet'"):
+                component.train(training_data())
+        else:
+            component.train(training_data())
+    assert [(s.loss, s.epochs, s.lr, s.background_weight) for s in used] == [
+        ("proto", 2, 1e-3, 2.0),
+        ("pairs", 4, 3e-4, 2.0),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,19 @@ from tests.unit.test_mpnet import HEADS, TEXTS, tiny_mpnet
 from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
 
 DIM, FFN, LENGTHS = 8, 16, (5, 3, 4)
+TOY = {  # a toy intent set the tiny encoder can read: intent number -> examples
+    0: ["where is my order", "my order is where", "where is it, my order?"],
+    1: ["cafe", "un cafe", "a cafe?"],
+    2: ["a123", "my a123", "a123, a123?"],
+    3: ["unknown", "is it unknown", "unknown order?"],
+}
+
+
+def toy(examples: dict[int, list[str]]) -> tuple[list[str], np.ndarray]:
+    """The examples' texts, and their intent numbers."""
+    return [text for group in examples.values() for text in group], np.array(
+        [intent for intent, group in examples.items() for _ in group]
+    )
 
 
 def random_layer(rng: np.random.Generator) -> last_layer.Params:
@@ -150,14 +163,8 @@ def test_adamw_steps_as_torch_does() -> None:
 
 def test_tuning_learns_the_intents_and_leaves_the_encoder_alone(tiny_dir: Path) -> None:  # noqa: F811
     encoder = SentenceEncoder.load(tiny_dir, heads=2, backend="numpy")
-    examples = {
-        0: ["where is my order", "my order is where", "where is it, my order?"],
-        1: ["cafe", "un cafe", "a cafe?"],
-        2: ["a123", "my a123", "a123, a123?"],
-        3: ["unknown", "is it unknown", "unknown order?"],
-    }
-    texts = [text for intent in examples.values() for text in intent]
-    labels = np.array([intent for intent, group in examples.items() for _ in group])
+    examples = TOY
+    texts, labels = toy(examples)
     states = Frozen(encoder).states(texts)
     before = {name: value.copy() for name, value in last_layer.flat(encoder.layers[-1]).items()}
     settings = Settings(epochs=30, lr=1e-2, head_lr=1e-2, intents=2, scale=10.0)

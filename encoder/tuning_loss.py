@@ -1,0 +1,67 @@
+"""The losses a last layer is tuned with (`encoder.last_layer`), on a step's L2-normalised sentence vectors.
+
+- `proto_loss`, the shipped one: a softmax over learnable cosine prototypes; strangers (label -1) pulled towards a
+  uniform softmax or their energy pushed down (outlier exposure).
+- `pair_loss`, SetFit's: every pair of the step's vectors pulled to cosine 1 when both are of one intent and to 0
+  otherwise (a stranger is of no intent). It couples every row to every other, so a step in chunks runs its forward
+  passes first (`last_layer.step_gradients`).
+
+Measured in docs/understanding.md ("SetFit's pair loss in the numpy tuning"); gradients checked against finite
+differences in tests/unit/test_last_layer.py and tests/unit/test_tuning_loss.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LOSSES = ("proto", "pairs")
+
+
+def proto_loss(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    prototypes: np.ndarray,
+    scale: float,
+    background: str = "uniform",
+    weight: float = 1.0,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Cross-entropy of `scale` x the cosines to every (normalised) prototype, averaged over the rows: the loss, and
+    its gradients by the vectors and by the prototypes. A row labelled -1 is a stranger: `background` "uniform" is
+    the cross-entropy of its softmax against the uniform distribution, "energy" the log-sum-exp of its logits over
+    the scale; either weighs `weight`."""
+    lengths = np.linalg.norm(prototypes, axis=1, keepdims=True)
+    unit = prototypes / lengths
+    logits = scale * vectors @ unit.T
+    top = logits.max(1, keepdims=True)
+    probabilities = np.exp(logits - top)
+    sums = probabilities.sum(1, keepdims=True)
+    probabilities /= sums
+    known = np.flatnonzero(labels >= 0)
+    strangers = np.flatnonzero(labels < 0)
+    total = float(-np.log(probabilities[known, labels[known]] + 1e-30).sum())
+    grad_logits = probabilities.copy()
+    grad_logits[known, labels[known]] -= 1.0
+    if len(strangers):
+        log_sum = (top + np.log(sums))[strangers, 0]
+        if background == "uniform":
+            total += weight * float((log_sum - logits[strangers].mean(1)).sum())
+            grad_logits[strangers] = weight * (probabilities[strangers] - 1.0 / logits.shape[1])
+        elif background == "energy":
+            total += weight * float(log_sum.sum()) / scale
+            grad_logits[strangers] = weight * probabilities[strangers] / scale
+        else:
+            raise ValueError(f"unknown background loss {background!r}")
+    grad_logits /= len(labels)
+    grad_unit = scale * grad_logits.T @ vectors
+    grad_prototypes = (grad_unit - unit * (grad_unit * unit).sum(1, keepdims=True)) / lengths
+    return total / len(labels), scale * grad_logits @ unit, grad_prototypes
+
+
+def pair_loss(vectors: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """The mean over ordered pairs of (cosine - same intent)², and its gradient by the (unit) vectors."""
+    labels = np.asarray(labels)
+    same = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
+    gap = vectors @ vectors.T - same
+    np.fill_diagonal(gap, 0.0)
+    pairs = max(len(vectors) * (len(vectors) - 1), 1)
+    return float((gap**2).sum() / pairs), 4.0 * gap @ vectors / pairs
