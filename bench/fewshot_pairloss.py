@@ -42,7 +42,7 @@ def ffn_step(
     lengths = np.array([len(f) for f in firsts])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     up = rows @ params["up"] + params["up_bias"]
-    hidden = last_layer._gelu(up)
+    hidden, cdf = last_layer.gelu(up)
     out, norm2 = last_layer._norm_forward(
         rows + hidden @ params["down"] + params["down_bias"], params["norm2.weight"], params["norm2.bias"], eps
     )
@@ -57,7 +57,7 @@ def ffn_step(
     )
     grads["down"] = hidden.T @ grad
     grads["down_bias"] = grad.sum(0)
-    grad_up = (grad @ params["down"].T) * last_layer._gelu_slope(up)
+    grad_up = (grad @ params["down"].T) * last_layer.gelu_slope(up, cdf)
     grads["up"] = rows.T @ grad_up
     grads["up_bias"] = grad_up.sum(0)
     return loss, grads, np.zeros(0)
