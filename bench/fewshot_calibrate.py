@@ -152,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--encoder", default=None, help="the sentence encoder's directory (default: MiniLM-L6's)")
     parser.add_argument("--write", action="store_true", help="write the calibration for --encoder (calibration_for)")
     parser.add_argument("--tune-last-layer", action="store_true", help="each draw tunes the encoder's last layer")
+    parser.add_argument("--tune-loss", choices=("proto", "pairs"), default="proto", help="the tuning's loss")
     args = parser.parse_args(argv)
     from nlu.components.fewshot_intent import DEFAULT_ENCODER, calibration_file
 
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from encoder.tuned import Frozen
 
         config["tune_last_layer"] = True
+        config["tune_loss"] = args.tune_loss
         Frozen.get(encoder).keep = 1 << 30  # every draw reads the same val texts: their frozen states once
     _load_embedding_cache(encoder, args.cache)
     train = read_csv(args.data / "train.csv")
@@ -230,13 +232,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = max(results, key=lambda r: r[0])
     print(f"best blend {best[1]}: {best[2]}")
     if args.write:
-        calibration_file(encoder, args.tune_last_layer).write_text(
+        calibration_file(encoder, args.tune_last_layer, args.tune_loss).write_text(
             json.dumps(
                 {
                     "fit_on": (
                         "CLINC150 train draws (k per intent) scored on val + oos_val, a share of the intents left out"
                         f" as strangers; operating point: {args.operating} recall >= {args.target_recall}"
-                        + ("; each draw's last layer tuned with the shipped strangers" if args.tune_last_layer else "")
+                        + (
+                            f"; each draw's last layer tuned ({args.tune_loss} loss) with the shipped strangers"
+                            if args.tune_last_layer
+                            else ""
+                        )
                     ),
                     "command": "python -m bench.fewshot_calibrate " + " ".join(argv or sys.argv[1:]),
                     "neighbour_blend": best[1],

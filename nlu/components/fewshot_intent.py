@@ -62,20 +62,22 @@ def read_strangers(setting: str | None) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def calibration_file(encoder: str | Path | None, tuned: bool = False) -> Path:
+def calibration_file(encoder: str | Path | None, tuned: bool = False, loss: str = "proto") -> Path:
     """Where the calibration fit with `encoder`'s embeddings is kept: SHIPPED_CALIBRATION for MiniLM-L6 (the
     default), `fewshot_calibration.<directory name>.json.txt` for another (all-mpnet-base-v2's), and
-    `fewshot_calibration.<directory name>.tuned.json.txt` for its embeddings with the last layer tuned."""
+    `fewshot_calibration.<directory name>.tuned.json.txt` for its embeddings with the last layer tuned
+    (`.tuned-<loss>.json.txt` when tuned with another loss than the prototype one, `tune_loss`)."""
     name = Path(encoder or DEFAULT_ENCODER).name
     if name == Path(DEFAULT_ENCODER).name and not tuned:
         return SHIPPED_CALIBRATION
-    return SHIPPED_CALIBRATION.with_name(f"fewshot_calibration.{name}{'.tuned' if tuned else ''}.json.txt")
+    suffix = ("" if not tuned else ".tuned" if loss == "proto" else f".tuned-{loss}") + ".json.txt"
+    return SHIPPED_CALIBRATION.with_name(f"fewshot_calibration.{name}{suffix}")
 
 
-def calibration_for(encoder: str | Path | None, tuned: bool = False) -> Path:
-    """The shipped calibration to weigh with: the first there is of `encoder`'s own for `tuned` embeddings, its own
-    for frozen ones (calibration_file), and MiniLM-L6's."""
-    for path in (calibration_file(encoder, tuned), calibration_file(encoder)):
+def calibration_for(encoder: str | Path | None, tuned: bool = False, loss: str = "proto") -> Path:
+    """The shipped calibration to weigh with: the first there is of `encoder`'s own for embeddings `tuned` with
+    `loss`, for embeddings tuned with the prototype loss, for frozen ones (calibration_file), and MiniLM-L6's."""
+    for path in (calibration_file(encoder, tuned, loss), calibration_file(encoder, tuned), calibration_file(encoder)):
         if path.is_file():
             return path
     return SHIPPED_CALIBRATION
@@ -181,8 +183,8 @@ class FewShotIntentClassifier(LinearIntentClassifier):
             "strangers": SHIPPED,
             "strangers_weight": 1.0,
             "strangers_max_cosine": 0.6,
-            # The tuning's loss: "proto" (what the tuned calibration was fit for) or "pairs" (SetFit's pair loss,
-            # 4 epochs at 3e-4: better on CLINC150 validation, about twice the tuning time; same calibration).
+            # The tuning's loss: "proto" or "pairs" (SetFit's pair loss, 4 epochs at 3e-4: better on CLINC150
+            # validation, about twice the tuning time); each reads its own tuned calibration (calibration_for).
             "tune_loss": "proto",
         }
 
@@ -192,7 +194,7 @@ class FewShotIntentClassifier(LinearIntentClassifier):
         return self._config.get("calibration") or self._shipped()["weights"]
 
     def _shipped(self) -> dict[str, Any]:
-        return shipped_calibration(calibration_for(self._config.get("encoder"), self._tunes()))
+        return shipped_calibration(calibration_for(self._config.get("encoder"), self._tunes(), self._loss()))
 
     # --- the encoder's last layer tuned on the examples ---------------------------------------------------------
 
@@ -204,12 +206,14 @@ class FewShotIntentClassifier(LinearIntentClassifier):
     def _encoder(self) -> Any:
         return self._tuned if self._tunes() else super()._encoder()
 
+    def _loss(self) -> str:
+        return str(self._config.get("tune_loss") or "proto")
+
     def _recipe(self) -> Settings:
         recipes = {"proto": Settings(), "pairs": PAIRS}
-        loss = self._config.get("tune_loss") or "proto"
-        if loss not in recipes:
-            raise ValueError(f"tune_loss must be one of {', '.join(recipes)}, not {loss!r}")
-        return recipes[loss]
+        if self._loss() not in recipes:
+            raise ValueError(f"tune_loss must be one of {', '.join(recipes)}, not {self._loss()!r}")
+        return recipes[self._loss()]
 
     def train(self, training_data: TrainingData) -> Resource:
         if self._tunes():
@@ -257,10 +261,14 @@ class FewShotIntentClassifier(LinearIntentClassifier):
                     f"FewShotIntentClassifier: the model's tuned last layer is unreadable: {error}"
                 ) from error
             component._tuned = TunedEncoder(Frozen.get(config["encoder"]), layer)
-            if calibration_for(config["encoder"], tuned=True) != calibration_file(config["encoder"], tuned=True):
+            loss = component._loss()
+            used = calibration_for(config["encoder"], True, loss)
+            if used != calibration_file(config["encoder"], True, loss):
                 log.warning(
-                    "FewShotIntentClassifier: no calibration fit with %s's tuned embeddings; using its frozen one",
+                    "FewShotIntentClassifier: no calibration fit with %s's embeddings tuned with the %s loss; using %s",
                     config["encoder"],
+                    loss,
+                    used.name,
                 )
         return component
 

@@ -3,6 +3,7 @@ model and read back, its own calibration file, and the shared frozen encoder lef
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,34 @@ def test_tuned_embeddings_have_their_own_calibration_file() -> None:
     expected = tuned if tuned.is_file() else fewshot.calibration_file(mpnet)
     assert fewshot.calibration_for(mpnet, tuned=True) == expected
     assert fewshot.calibration_for("elsewhere/some-encoder", tuned=True) == fewshot.SHIPPED_CALIBRATION
+    # Tuned with the pair loss: its own file when one is fit, else the prototype loss's tuned one, else the frozen one.
+    pairs = fewshot.calibration_file(mpnet, tuned=True, loss="pairs")
+    assert pairs.name == "fewshot_calibration.all-mpnet-base-v2.tuned-pairs.json.txt"
+    assert fewshot.calibration_file(mpnet, loss="pairs") == fewshot.calibration_file(mpnet)  # frozen: no loss
+    assert fewshot.calibration_for(mpnet, tuned=True, loss="pairs") == (pairs if pairs.is_file() else expected)
+
+
+def test_a_pair_loss_calibration_is_read_when_there_is_one(
+    tmp_path: Path,
+    tiny_dir: Path,  # noqa: F811
+    frozen: Frozen,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    shipped = tmp_path / "shipped" / "fewshot_calibration.json.txt"
+    shipped.parent.mkdir()
+    monkeypatch.setattr(fewshot, "SHIPPED_CALIBRATION", shipped)
+    weights = {"bias": -1.0, "score": 2.0, "margin": 1.0, "neighbour": 3.0}
+    for suffix, bias in ((".tuned", -1.0), (".tuned-pairs", -2.5)):
+        file = shipped.with_name(f"fewshot_calibration.{tiny_dir.name}{suffix}.json.txt")
+        file.write_text(json.dumps({"neighbour_blend": 0.5, "weights": weights | {"bias": bias}}))
+    found = {}
+    for loss in ("proto", "pairs"):
+        (tmp_path / loss).mkdir()
+        component = tuning(LocalModelStorage(tmp_path / loss), tiny_dir, strangers=None, tune_loss=loss)
+        found[loss] = component._calibration()["bias"]
+    assert found == {"proto": -1.0, "pairs": -2.5}
 
 
 def test_trains_a_tuned_layer_persists_it_and_loads_the_same(
