@@ -36,7 +36,7 @@ def ffn_inputs(states: Sequence[np.ndarray], params: last_layer.Params, encoding
 
 def ffn_step(
     firsts: Sequence[np.ndarray], labels: np.ndarray, params: last_layer.Params, eps: float
-) -> tuple[float, last_layer.Params, np.ndarray]:
+) -> tuple[float, last_layer.Params]:
     """The pair loss and its gradients for the feed-forward block alone: its tokens need no padding (no attention)."""
     rows = np.concatenate(firsts)
     lengths = np.array([len(f) for f in firsts])
@@ -60,7 +60,7 @@ def ffn_step(
     grad_up = (grad @ params["down"].T) * last_layer.gelu_slope(up, cdf)
     grads["up"] = rows.T @ grad_up
     grads["up_bias"] = grad_up.sum(0)
-    return loss, grads, np.zeros(0)
+    return loss, grads
 
 
 def tune_ffn(
@@ -71,23 +71,21 @@ def tune_ffn(
     settings: last_layer.Settings,
     background: Sequence[np.ndarray] = (),
 ) -> tuple[dict[str, Any], list[float]]:
-    """`last_layer.tune` with the pair loss, the attention block frozen and only the feed-forward block tuned."""
+    """`last_layer.tune` with the pair loss, the attention block frozen and only the feed-forward block tuned (no
+    strangers: this form was measured without them)."""
+    if len(background):
+        raise ValueError("the feed-forward form takes no strangers (--background, --generated)")
     params = last_layer.flat(layer)
     firsts = ffn_inputs(states, params, encoding)
     labels = np.asarray(labels)
-    classes = int(labels.max()) + 1
-    by_class = [np.flatnonzero(labels == c) for c in range(classes)]
+    by_class = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
     tuned = ("up", "up_bias", "down", "down_bias", "norm2.weight", "norm2.bias")
     optimizer = last_layer.AdamW({name: settings.lr for name in tuned}, settings.weight_decay)
-    rng = np.random.default_rng(settings.seed)
     losses = []
-    for _ in range(settings.epochs):
-        order = rng.permutation(classes)
-        for first in range(0, classes, settings.intents):
-            index = np.concatenate([by_class[c] for c in order[first : first + settings.intents]])
-            loss, grads, _ = ffn_step([firsts[i] for i in index], labels[index], params, encoding.eps)
-            optimizer.step(params, grads)
-            losses.append(loss)
+    for index in last_layer.steps(by_class, settings):
+        loss, grads = ffn_step([firsts[i] for i in index], labels[index], params, encoding.eps)
+        optimizer.step(params, grads)
+        losses.append(loss)
     return last_layer.nested(params), losses
 
 

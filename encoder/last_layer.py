@@ -102,7 +102,7 @@ def _norm_backward(grad: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarr
 
 
 def gelu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """GELU(x) = x Φ(x), and Φ(x) (the normal CDF) for `gelu_slope`: in place where it can, a quarter of a step."""
+    """GELU(x) = x Φ(x), and Φ(x) (the normal CDF) kept for `gelu_slope`; in place (GELU was a quarter of a step)."""
     cdf = erf(x * np.asarray(1.0 / _SQRT2, dtype=x.dtype))
     cdf += 1.0
     cdf *= 0.5
@@ -338,29 +338,35 @@ def tune(
     prototypes /= np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), 1e-12)
     rates = {name: settings.lr for name in params} | {"prototypes": settings.head_lr}
     optimizer = AdamW(rates, settings.weight_decay)
-    rng = np.random.default_rng(settings.seed)
     strangers = _cycle(len(background), settings.background_per_step, np.random.default_rng(settings.seed + 1))
     losses = []
-    for _ in range(settings.epochs):
-        order = rng.permutation(classes)
-        for first in range(0, classes, settings.intents):
-            index = np.concatenate([by_class[c] for c in order[first : first + settings.intents]])
-            extra = next(strangers)
-            loss, grads, grad_prototypes = step_gradients(
-                [states[i] for i in index] + [background[i] for i in extra],
-                np.concatenate([labels[index], np.full(len(extra), -1)]),
-                params,
-                prototypes,
-                encoding,
-                settings.scale,
-                background=(settings.background, settings.background_weight),
-                loss=settings.loss,
-            )
-            both = params | {"prototypes": prototypes}
-            optimizer.step(both, grads | {"prototypes": grad_prototypes})
-            prototypes = both["prototypes"]
-            losses.append(loss)
+    for index in steps(by_class, settings):
+        extra = next(strangers)
+        loss, grads, grad_prototypes = step_gradients(
+            [states[i] for i in index] + [background[i] for i in extra],
+            np.concatenate([labels[index], np.full(len(extra), -1)]),
+            params,
+            prototypes,
+            encoding,
+            settings.scale,
+            background=(settings.background, settings.background_weight),
+            loss=settings.loss,
+        )
+        both = params | {"prototypes": prototypes}
+        optimizer.step(both, grads | {"prototypes": grad_prototypes})
+        prototypes = both["prototypes"]
+        losses.append(loss)
     return nested(params), losses
+
+
+def steps(by_class: Sequence[np.ndarray], settings: Settings) -> Any:
+    """Each step's example indices: every epoch, the intents in a seeded order, `settings.intents` of them a step,
+    all their examples (`by_class`: each intent's indices)."""
+    rng = np.random.default_rng(settings.seed)
+    for _ in range(settings.epochs):
+        order = rng.permutation(len(by_class))
+        for first in range(0, len(by_class), settings.intents):
+            yield np.concatenate([by_class[c] for c in order[first : first + settings.intents]])
 
 
 def _cycle(size: int, each: int, rng: np.random.Generator) -> Any:

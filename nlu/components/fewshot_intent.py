@@ -193,8 +193,12 @@ class FewShotIntentClassifier(LinearIntentClassifier):
     def _calibration(self) -> dict[str, float]:
         return self._config.get("calibration") or self._shipped()["weights"]
 
+    _shipped_path: Path | None = None  # calibration_for's choice, made once: it looks for files
+
     def _shipped(self) -> dict[str, Any]:
-        return shipped_calibration(calibration_for(self._config.get("encoder"), self._tunes(), self._loss()))
+        if self._shipped_path is None:
+            self._shipped_path = calibration_for(self._config.get("encoder"), self._tunes(), self._loss())
+        return shipped_calibration(self._shipped_path)
 
     # --- the encoder's last layer tuned on the examples ---------------------------------------------------------
 

@@ -72,6 +72,14 @@ def test_a_pair_loss_calibration_is_read_when_there_is_one(
         component = tuning(LocalModelStorage(tmp_path / loss), tiny_dir, strangers=None, tune_loss=loss)
         found[loss] = component._calibration()["bias"]
     assert found == {"proto": -1.0, "pairs": -2.5}
+    # The choice among the files is made once per component, not on every message it weighs.
+    looked = []
+    pairs = shipped.with_name(f"fewshot_calibration.{tiny_dir.name}.tuned-pairs.json.txt")
+    monkeypatch.setattr(fewshot, "calibration_for", lambda *args: looked.append(args) or pairs)
+    fresh = tuning(LocalModelStorage(tmp_path / "pairs"), tiny_dir, strangers=None, tune_loss="pairs")
+    for _ in range(3):
+        fresh._calibration()
+    assert len(looked) == 1
 
 
 def test_trains_a_tuned_layer_persists_it_and_loads_the_same(
