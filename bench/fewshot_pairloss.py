@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from encoder import last_layer
+from encoder import last_layer, layer_pass
 from encoder.tuning_loss import pair_loss
 
 
@@ -27,7 +27,7 @@ def ffn_inputs(states: Sequence[np.ndarray], params: last_layer.Params, encoding
     out: list[np.ndarray] = [np.empty(0)] * len(states)
     for chunk in last_layer.chunks(states):
         x, mask = last_layer.pad([states[i] for i in chunk])
-        _, cache = last_layer.layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
+        _, cache = layer_pass.layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
         first = cache["first"].reshape(x.shape)
         for row, i in enumerate(chunk):
             out[i] = first[row, : len(states[i])]
@@ -42,8 +42,8 @@ def ffn_step(
     lengths = np.array([len(f) for f in firsts])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     up = rows @ params["up"] + params["up_bias"]
-    hidden, cdf = last_layer.gelu(up)
-    out, norm2 = last_layer._norm_forward(
+    hidden, cdf = layer_pass.gelu(up)
+    out, norm2 = layer_pass._norm_forward(
         rows + hidden @ params["down"] + params["down_bias"], params["norm2.weight"], params["norm2.bias"], eps
     )
     mean = np.add.reduceat(out, starts, axis=0) / lengths[:, None]
@@ -52,12 +52,12 @@ def ffn_step(
     loss, grad_vectors = pair_loss(vectors, labels)
     grad_mean = (grad_vectors - vectors * (grad_vectors * vectors).sum(1, keepdims=True)) / norms / lengths[:, None]
     grads: last_layer.Params = {}
-    grad, grads["norm2.weight"], grads["norm2.bias"] = last_layer._norm_backward(
+    grad, grads["norm2.weight"], grads["norm2.bias"] = layer_pass._norm_backward(
         np.repeat(grad_mean, lengths, axis=0).astype(rows.dtype), norm2
     )
     grads["down"] = hidden.T @ grad
     grads["down_bias"] = grad.sum(0)
-    grad_up = (grad @ params["down"].T) * last_layer.gelu_slope(up, cdf)
+    grad_up = (grad @ params["down"].T) * layer_pass.gelu_slope(up, cdf)
     grads["up"] = rows.T @ grad_up
     grads["up_bias"] = grad_up.sum(0)
     return loss, grads

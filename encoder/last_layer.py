@@ -3,9 +3,9 @@
 Measured on CLINC150 validation with PyTorch (`bench/fewshot_lastlayer.py`, `bench/fewshot_lastlayer_cw.py`): tuning
 MPNet's last layer on a 10-shot draw, then refitting the few-shot calibration on tuned draws, raises in-scope
 accuracy at 5 % confident-wrong from 89.8 to 91.3 %. Rasa's environment has no PyTorch, so this module does the same
-in numpy: the layer's forward pass with what its backward pass needs, the backward pass itself, mean pooling with L2
-normalisation, a step's gradients in bounded chunks under one of `encoder.tuning_loss`'s losses (the prototype loss,
-shipped, or SetFit's pair loss), and torch's AdamW step (`encoder.adamw`).
+in numpy: a step's gradients in bounded chunks under one of `encoder.tuning_loss`'s losses (the prototype loss,
+shipped, or SetFit's pair loss), through the layer's forward and backward passes and mean pooling
+(`encoder.layer_pass`), and torch's AdamW step (`encoder.adamw`).
 
 The layer is the encoder's own (`SentenceEncoder.layers[-1]`: matrices as `x @ matrix`, LayerNorms as (weight, bias)
 pairs) and the states it is tuned on are the hidden states entering it, computed once by the frozen layers
@@ -14,24 +14,19 @@ pairs) and the states it is tuned on are the hidden states entering it, computed
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import erf
 
 from encoder.adamw import AdamW
+from encoder.layer_pass import Params, attention_bias, layer_backward, layer_forward, pool_backward, pool_forward
 from encoder.tuning_loss import LOSSES, pair_loss, proto_loss
 
-Params = dict[str, np.ndarray]
 # Padded tokens a step runs at once (`chunks`): about 112 kB each for MPNet, some 230 MB; more run in chunks.
 STEP_TOKENS = 2048
 KEPT_CHUNKS = 2  # the pair loss's chunks whose forward pass is kept for their backward pass (see `step_gradients`)
-
-_SQRT2 = math.sqrt(2.0)
-_SQRT2PI = math.sqrt(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -82,135 +77,6 @@ def nested(params: Params) -> dict[str, Any]:
     return out
 
 
-# --- one layer, forward and backward --------------------------------------------------------------------------------
-
-
-def _norm_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> tuple[np.ndarray, tuple]:
-    mean = x.mean(-1, keepdims=True)
-    inverse = 1.0 / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps)
-    normal = (x - mean) * inverse
-    return normal * weight + bias, (normal, inverse, weight)
-
-
-def _norm_backward(grad: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    normal, inverse, weight = cache
-    grad_normal = grad * weight
-    grad_x = inverse * (
-        grad_normal - grad_normal.mean(-1, keepdims=True) - normal * (grad_normal * normal).mean(-1, keepdims=True)
-    )
-    return grad_x, (grad * normal).sum(0), grad.sum(0)
-
-
-def gelu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """GELU(x) = x Φ(x), and Φ(x) (the normal CDF) kept for `gelu_slope`; in place (GELU was a quarter of a step)."""
-    cdf = erf(x * np.asarray(1.0 / _SQRT2, dtype=x.dtype))
-    cdf += 1.0
-    cdf *= 0.5
-    return x * cdf, cdf
-
-
-def gelu_slope(x: np.ndarray, cdf: np.ndarray) -> np.ndarray:
-    """GELU's derivative at x, Φ(x) + x φ(x), given `gelu`'s Φ(x)."""
-    slope = x * x
-    slope *= -0.5
-    np.exp(slope, out=slope)
-    slope *= x
-    slope *= 1.0 / _SQRT2PI
-    slope += cdf
-    return slope
-
-
-def attention_bias(mask: np.ndarray, position_bias: np.ndarray | None) -> np.ndarray:
-    """What the scores get added: -1e9 on padding keys, and the encoder's relative-position bias where it has one."""
-    bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
-    return bias if position_bias is None else bias + position_bias[None]
-
-
-def layer_forward(
-    x: np.ndarray, bias: np.ndarray, params: Params, heads: int, eps: float
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The layer as `SentenceEncoder._layers` runs it: x (batch, length, dim) -> its output, and the backward cache."""
-    size, length, dim = x.shape
-    width = dim // heads
-    scale = 1.0 / math.sqrt(width)
-    rows = x.reshape(size * length, dim)
-    qkv = (rows @ params["qkv"] + params["qkv_bias"]).reshape(size, length, 3, heads, width).transpose(2, 0, 3, 1, 4)
-    query, key, value = qkv[0], qkv[1], qkv[2]
-    scores = (query @ key.transpose(0, 1, 3, 2)) * scale + bias
-    scores = np.exp(scores - scores.max(-1, keepdims=True))
-    attention = scores / scores.sum(-1, keepdims=True)
-    context = (attention @ value).transpose(0, 2, 1, 3).reshape(size * length, dim)
-    first, norm1 = _norm_forward(
-        rows + context @ params["out"] + params["out_bias"], params["norm1.weight"], params["norm1.bias"], eps
-    )
-    up = first @ params["up"] + params["up_bias"]
-    hidden, cdf = gelu(up)
-    out, norm2 = _norm_forward(
-        first + hidden @ params["down"] + params["down_bias"], params["norm2.weight"], params["norm2.bias"], eps
-    )
-    cache = {
-        "shape": (size, length, dim, heads, width, scale),
-        "rows": rows,
-        "qkv": (query, key, value),
-        "attention": attention,
-        "context": context,
-        "first": first,
-        "norm1": norm1,
-        "up": up,
-        "hidden": hidden,
-        "cdf": cdf,
-        "norm2": norm2,
-    }
-    return out.reshape(size, length, dim), cache
-
-
-def layer_backward(grad_out: np.ndarray, cache: dict[str, Any], params: Params) -> Params:
-    """The gradients of the layer's parameters, given the gradient of its output (batch, length, dim)."""
-    size, length, dim, heads, width, scale = cache["shape"]
-    grads: Params = {}
-    grad, grads["norm2.weight"], grads["norm2.bias"] = _norm_backward(grad_out.reshape(-1, dim), cache["norm2"])
-    grads["down"] = cache["hidden"].T @ grad
-    grads["down_bias"] = grad.sum(0)
-    grad_up = grad @ params["down"].T
-    grad_up *= gelu_slope(cache["up"], cache["cdf"])
-    grads["up"] = cache["first"].T @ grad_up
-    grads["up_bias"] = grad_up.sum(0)
-    grad_first = grad + grad_up @ params["up"].T
-    grad, grads["norm1.weight"], grads["norm1.bias"] = _norm_backward(grad_first, cache["norm1"])
-    grads["out"] = cache["context"].T @ grad
-    grads["out_bias"] = grad.sum(0)
-    grad_context = (grad @ params["out"].T).reshape(size, length, heads, width).transpose(0, 2, 1, 3)
-    query, key, value = cache["qkv"]
-    attention = cache["attention"]
-    grad_value = attention.transpose(0, 1, 3, 2) @ grad_context
-    grad_attention = grad_context @ value.transpose(0, 1, 3, 2)
-    grad_scores = attention * (grad_attention - (grad_attention * attention).sum(-1, keepdims=True)) * scale
-    grad_query = grad_scores @ key
-    grad_key = grad_scores.transpose(0, 1, 3, 2) @ query
-    grad_qkv = np.stack([grad_query, grad_key, grad_value]).transpose(1, 3, 0, 2, 4).reshape(size * length, 3 * dim)
-    grads["qkv"] = cache["rows"].T @ grad_qkv
-    grads["qkv_bias"] = grad_qkv.sum(0)
-    return grads
-
-
-# --- pooling -------------------------------------------------------------------------------------------------------
-
-
-def pool_forward(out: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """Mean over the real tokens, L2-normalised: the sentence vectors (batch, dim)."""
-    counts = mask.sum(1, keepdims=True)
-    mean = (out * mask[:, :, None]).sum(1) / counts
-    norms = np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
-    vectors = mean / norms
-    return vectors, (vectors, norms, mask, counts)
-
-
-def pool_backward(grad: np.ndarray, cache: tuple) -> np.ndarray:
-    vectors, norms, mask, counts = cache
-    grad_mean = (grad - vectors * (grad * vectors).sum(1, keepdims=True)) / norms
-    return (grad_mean / counts)[:, None, :] * mask[:, :, None]
-
-
 # --- tuning --------------------------------------------------------------------------------------------------------
 
 
@@ -245,7 +111,7 @@ def embed(states: Sequence[np.ndarray], params: Params, encoding: Encoding, batc
     for start in range(0, len(order), batch):
         chunk = order[start : start + batch]
         x, mask = pad([states[i] for i in chunk])
-        hidden, _ = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
+        hidden, _ = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps, mask)
         out[chunk] = pool_forward(hidden, mask)[0]
     return out
 
@@ -282,7 +148,7 @@ def step_gradients(
 
     def forward(chunk: list[int]) -> tuple[np.ndarray, tuple, dict[str, Any]]:
         x, mask = pad([states[i] for i in chunk])
-        hidden, cache = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps)
+        hidden, cache = layer_forward(x, encoding.bias(mask), params, encoding.heads, encoding.eps, mask)
         return (*pool_forward(hidden, mask), cache)
 
     grads: Params = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoder import last_layer
+from encoder import last_layer, layer_pass
 from encoder.last_layer import Encoding, Settings
 from encoder.sentence_encoder import SentenceEncoder
 from encoder.tuned import Frozen
@@ -52,29 +52,31 @@ def random_layer(rng: np.random.Generator) -> last_layer.Params:
     return layer
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "real tokens only"])
 @pytest.mark.parametrize(
     ("labels", "background"),
     [([0, 2, 1], ("uniform", 1.0)), ([0, -1, 1, -1], ("uniform", 0.7)), ([2, -1, 0, -1], ("energy", 1.3))],
     ids=["intents", "strangers uniform", "strangers energy"],
 )
-def test_the_gradients_are_the_losss_slopes(labels: list[int], background: tuple[str, float]) -> None:
+def test_the_gradients_are_the_losss_slopes(labels: list[int], background: tuple[str, float], packed: bool) -> None:
     rng = np.random.default_rng(0)
     params = random_layer(rng)
     lengths = (*LENGTHS, 2)[: len(labels)]
     x, mask = last_layer.pad([rng.normal(0, 1, (n, DIM)) for n in lengths])
-    bias = last_layer.attention_bias(mask, rng.normal(0, 1, (2, max(lengths), max(lengths))))
+    bias = layer_pass.attention_bias(mask, rng.normal(0, 1, (2, max(lengths), max(lengths))))
     labels = np.array(labels)
     prototypes = rng.normal(0, 1, (3, DIM))
+    real = mask if packed else None
 
     def loss(params: last_layer.Params, prototypes: np.ndarray) -> float:
-        hidden, _ = last_layer.layer_forward(x, bias, params, 2, 1e-5)
-        vectors = last_layer.pool_forward(hidden, mask)[0]
+        hidden, _ = layer_pass.layer_forward(x, bias, params, 2, 1e-5, real)
+        vectors = layer_pass.pool_forward(hidden, mask)[0]
         return last_layer.proto_loss(vectors, labels, prototypes, 5.0, *background)[0]
 
-    hidden, cache = last_layer.layer_forward(x, bias, params, 2, 1e-5)
-    vectors, pooled = last_layer.pool_forward(hidden, mask)
+    hidden, cache = layer_pass.layer_forward(x, bias, params, 2, 1e-5, real)
+    vectors, pooled = layer_pass.pool_forward(hidden, mask)
     _, grad_vectors, grad_prototypes = last_layer.proto_loss(vectors, labels, prototypes, 5.0, *background)
-    grads = last_layer.layer_backward(last_layer.pool_backward(grad_vectors, pooled), cache, params)
+    grads = layer_pass.layer_backward(layer_pass.pool_backward(grad_vectors, pooled), cache, params)
     assert set(grads) == set(params)
     step = 1e-6
     for name, value in [*params.items(), ("prototypes", prototypes)]:
@@ -107,6 +109,24 @@ def test_a_step_in_chunks_has_the_gradients_of_one_batch() -> None:
     for name, grad in whole[1].items():
         np.testing.assert_allclose(chunked[1][name], grad, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-9, atol=1e-12)
+
+
+def test_the_real_tokens_alone_give_the_padded_batchs_outputs_and_gradients() -> None:
+    rng = np.random.default_rng(4)
+    params = random_layer(rng)
+    x, mask = last_layer.pad([rng.normal(0, 1, (n, DIM)) for n in (5, 2, 4, 1)])
+    x[mask == 0] = rng.normal(0, 1, (int((mask == 0).sum()), DIM))  # padding that is not zero must not leak in
+    bias = layer_pass.attention_bias(mask, rng.normal(0, 1, (2, 5, 5)))
+    padded, padded_cache = layer_pass.layer_forward(x, bias, params, 2, 1e-5)
+    packed, packed_cache = layer_pass.layer_forward(x, bias, params, 2, 1e-5, mask)
+    np.testing.assert_allclose(packed[mask == 1], padded[mask == 1], rtol=1e-9, atol=1e-12)
+    assert not packed[mask == 0].any()
+    grad_out = rng.normal(0, 1, x.shape) * mask[:, :, None]
+    want = layer_pass.layer_backward(grad_out, padded_cache, params)
+    found = layer_pass.layer_backward(grad_out, packed_cache, params)
+    assert found.keys() == want.keys()
+    for name, grad in want.items():
+        np.testing.assert_allclose(found[name], grad, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
 def test_chunks_hold_every_state_once_within_the_padded_tokens() -> None:
