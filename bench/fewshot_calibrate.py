@@ -31,6 +31,7 @@ from bench.fewshot import CACHE
 from bench.fewshot_data import OUT_OF_SCOPE, draw
 from bench.nlu_data import ROOT, Example, _optional_csv, read_csv
 from bench.tune_center import _load_embedding_cache, _message, _save_embedding_cache
+from encoder.tuning_loss import LOSSES
 
 NAMES = ("score", "margin", "neighbour", "neighbour_margin", "log_examples")
 # Besides NAMES, what --features may add (nlu/components/fewshot_intent.py: evidence, derived).
@@ -152,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--encoder", default=None, help="the sentence encoder's directory (default: MiniLM-L6's)")
     parser.add_argument("--write", action="store_true", help="write the calibration for --encoder (calibration_for)")
     parser.add_argument("--tune-last-layer", action="store_true", help="each draw tunes the encoder's last layer")
-    parser.add_argument("--tune-loss", choices=("proto", "pairs"), default="proto", help="the tuning's loss")
+    parser.add_argument("--tune-loss", choices=LOSSES, default="proto", help="the tuning's loss")
+    parser.add_argument("--no-strangers", action="store_true", help="tune without the shipped strangers")
     args = parser.parse_args(argv)
     from nlu.components.fewshot_intent import DEFAULT_ENCODER, calibration_file
 
@@ -165,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         config["tune_last_layer"] = True
         config["tune_loss"] = args.tune_loss
+        if args.no_strangers:
+            config["strangers"] = None
         Frozen.get(encoder).keep = 1 << 30  # every draw reads the same val texts: their frozen states once
     _load_embedding_cache(encoder, args.cache)
     train = read_csv(args.data / "train.csv")
@@ -239,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "CLINC150 train draws (k per intent) scored on val + oos_val, a share of the intents left out"
                         f" as strangers; operating point: {args.operating} recall >= {args.target_recall}"
                         + (
-                            f"; each draw's last layer tuned ({args.tune_loss} loss) with the shipped strangers"
+                            f"; each draw's last layer tuned ({args.tune_loss} loss) with "
+                            + ("no strangers" if args.no_strangers else "the shipped strangers")
                             if args.tune_last_layer
                             else ""
                         )

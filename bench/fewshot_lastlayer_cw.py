@@ -325,12 +325,12 @@ def report(args: argparse.Namespace) -> None:
 
 
 def sweep(args: argparse.Namespace) -> None:
-    """The tuned k = 10 draws weighed by the shipped tuned calibration, at fallback thresholds from 0.5 up: where a
-    config's threshold is chosen (validation only)."""
+    """The tuned k = 10 draws weighed by the shipped tuned calibration (`--tune-loss`'s, else the prototype loss's), at
+    fallback thresholds from 0.5 up: where a config's threshold is chosen (validation only)."""
     from bench.fewshot_evidence_report import figures, validate, weighed
     from nlu.components.fewshot_intent import calibration_for, shipped_calibration
 
-    weights = shipped_calibration(calibration_for(args.encoder, tuned=True))["weights"]
+    weights = shipped_calibration(calibration_for(args.encoder, tuned=True, loss=args.tune_loss))["weights"]
     names = tuple(name for name in weights if name != "bias")
     runs = validate(pickle.loads((args.dir / "tuned.pkl").read_bytes()), names, weights)["runs"]
     print("| threshold | in-scope | OOS recall | CW weighed as test | per seed: in-scope / CW |")
@@ -364,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--background-per-step", type=int, default=16)
     parser.add_argument("--max-cosine", type=float, default=1.0, help="tune: strangers that close to an example out")
     parser.add_argument("--down-to", type=float, default=0.0, help="sweep: the smallest logit shift")
+    parser.add_argument("--tune-loss", default="proto", help="sweep: weigh with the tuned calibration of this loss")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     {"record": record, "tune": tune, "collect": collect, "report": report, "sweep": sweep}[args.step](args)

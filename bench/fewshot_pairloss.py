@@ -2,8 +2,8 @@
 `Settings(loss="pairs")` (the whole layer tuned) or, with `--part ffn`, only its feed-forward block (the attention
 block frozen, so each example's attention output is computed once and the feed-forward tokens need no padding).
 
-    PYTHONPATH=. .venv-rasa/bin/python -m bench.fewshot_pairloss --lr 3e-4 --epochs 4 [--part ffn] -- \\
-        tune --backend numpy --dir D --shots
+    PYTHONPATH=. .venv-rasa/bin/python -m bench.fewshot_pairloss --lr 3e-4 --epochs 4 [--part ffn] \\
+        [--loss contrastive --scale 10] -- tune --backend numpy --dir D --shots
     then bench.fewshot_lastlayer_cw's `collect` and `sweep` on D, as for the prototype loss.
 
 Measured: docs/understanding.md, "SetFit's pair loss in the numpy tuning" and "The pair loss's cost".
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from encoder import last_layer, layer_pass
-from encoder.tuning_loss import pair_loss
+from encoder.tuning_loss import COUPLED, pair_loss
 
 
 def ffn_inputs(states: Sequence[np.ndarray], params: last_layer.Params, encoding: last_layer.Encoding) -> list:
@@ -96,12 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--part", choices=("layer", "ffn"), default="layer", help="what is tuned")
+    parser.add_argument("--loss", choices=COUPLED, default="pairs", help="the whole layer's loss (--part layer)")
+    parser.add_argument("--scale", type=float, default=20.0, help="the contrastive loss's cosine multiplier")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="bench.fewshot_lastlayer_cw's arguments")
     args = parser.parse_args(argv)
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     if args.part == "ffn":
         last_layer.tune = tune_ffn  # type: ignore[assignment]  # what the benchmark's numpy backend calls
-    fewshot_lastlayer_cw.SETTINGS.update(loss="pairs", lr=args.lr, epochs=args.epochs)
+    fewshot_lastlayer_cw.SETTINGS.update(loss=args.loss, lr=args.lr, epochs=args.epochs, scale=args.scale)
     return fewshot_lastlayer_cw.main(rest)
 
 

@@ -5,6 +5,9 @@
 - `pair_loss`, SetFit's: every pair of the step's vectors pulled to cosine 1 when both are of one intent and to 0
   otherwise (a stranger is of no intent). It couples every row to every other, so a step in chunks runs its forward
   passes first (`last_layer.step_gradients`).
+- `contrastive_loss`, the supervised contrastive loss (Khosla et al., 2020): each example's softmax over every other
+  example of the step, at `scale` x their cosines, pulled towards those of its own intent. It couples rows as the
+  pair loss does.
 
 Measured in docs/understanding.md ("SetFit's pair loss in the numpy tuning"); gradients checked against finite
 differences in tests/unit/test_last_layer.py and tests/unit/test_tuning_loss.py.
@@ -14,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-LOSSES = ("proto", "pairs")
+LOSSES = ("proto", "pairs", "contrastive")
+COUPLED = ("pairs", "contrastive")  # losses that couple every row of a step to every other
 
 
 def proto_loss(
@@ -65,3 +69,28 @@ def pair_loss(vectors: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarra
     np.fill_diagonal(gap, 0.0)
     pairs = max(len(vectors) * (len(vectors) - 1), 1)
     return float((gap**2).sum() / pairs), 4.0 * gap @ vectors / pairs
+
+
+def contrastive_loss(vectors: np.ndarray, labels: np.ndarray, scale: float) -> tuple[float, np.ndarray]:
+    """The supervised contrastive loss of the (unit) vectors and its gradient by them: for each row with another row
+    of its intent (an anchor), the mean over those of -log softmax(`scale` x cosine) over every other row; the mean
+    over anchors. A stranger (-1) is an anchor of nothing and weighs against every anchor."""
+    labels = np.asarray(labels)
+    logits = scale * vectors @ vectors.T
+    np.fill_diagonal(logits, -np.inf)
+    top = logits.max(1, keepdims=True)
+    probabilities = np.exp(logits - top)
+    sums = probabilities.sum(1, keepdims=True)
+    probabilities /= sums
+    positive = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
+    np.fill_diagonal(positive, False)
+    counts = positive.sum(1)
+    anchors = np.flatnonzero(counts)
+    if len(anchors) == 0:
+        return 0.0, np.zeros_like(vectors)
+    log_softmax = np.where(positive, logits - top - np.log(sums), 0.0)
+    loss = float(-(log_softmax[anchors].sum(1) / counts[anchors]).mean())
+    grad_logits = np.zeros_like(logits)
+    grad_logits[anchors] = probabilities[anchors] - positive[anchors] / counts[anchors, None]
+    grad_logits /= len(anchors)
+    return loss, scale * (grad_logits + grad_logits.T) @ vectors

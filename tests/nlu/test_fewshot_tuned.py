@@ -220,20 +220,22 @@ def test_tune_loss_picks_the_tunings_recipe_and_refuses_an_unknown_one(
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(last_layer, "tune", recording)
-    for loss in (None, "pairs", "triplet"):
+    for loss in (None, "pairs", "contrastive", "triplet"):
         (tmp_path / str(loss)).mkdir()
         storage = LocalModelStorage(tmp_path / str(loss))
         options = {} if loss is None else {"tune_loss": loss}
         component = tuning(storage, tiny_dir, strangers=None, strangers_weight=2.0, **options)
         if loss == "triplet":
-            with pytest.raises(ValueError, match="tune_loss must be one of proto, pairs, not 'triplet'"):
+            with pytest.raises(ValueError, match="tune_loss must be one of proto, pairs, contrastive, not 'triplet'"):
                 component.train(training_data())
         else:
             component.train(training_data())
     assert [(s.loss, s.epochs, s.lr, s.background_weight) for s in used] == [
         ("proto", 2, 1e-3, 2.0),
         ("pairs", 4, 3e-4, 2.0),
+        ("contrastive", 2, 1e-3, 2.0),
     ]
+    assert used[2].scale == 10.0
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
-"""SetFit's pair loss in the last layer's tuning (encoder/tuning_loss.py, encoder/last_layer.py): its gradients are
-its slopes, a step in chunks (forward passes kept or run again) has the gradients of one batch, and tuning with it
-learns the intents and pushes strangers away."""
+"""SetFit's pair loss and the supervised contrastive loss in the last layer's tuning (encoder/tuning_loss.py,
+encoder/last_layer.py): their gradients are their slopes, a step in chunks (forward passes kept or run again) has the
+gradients of one batch, and tuning with the pair loss learns the intents and pushes strangers away."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,23 +15,34 @@ from encoder import last_layer
 from encoder.last_layer import PAIRS, Encoding
 from encoder.sentence_encoder import SentenceEncoder
 from encoder.tuned import Frozen
-from encoder.tuning_loss import pair_loss
+from encoder.tuning_loss import contrastive_loss, pair_loss
 from tests.unit.test_last_layer import DIM, TOY, random_layer, step_case, toy
 from tests.unit.test_sentence_encoder import tiny_dir  # noqa: F401  (fixture)
 
 
-def test_the_pair_gradient_is_the_losss_slope() -> None:
+@pytest.mark.parametrize(
+    "loss", [pair_loss, lambda v, labels: contrastive_loss(v, labels, 3.0)], ids=["pairs", "contrastive"]
+)
+def test_the_coupled_losss_gradient_is_its_slope(loss: Callable) -> None:
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(7, 5))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     labels = np.array([0, 0, 1, 1, 2, -1, -1])
-    _, grad = pair_loss(vectors, labels)
+    _, grad = loss(vectors, labels)
     slopes = np.zeros_like(vectors)
     for i, j in np.ndindex(*vectors.shape):
         step = np.zeros_like(vectors)
         step[i, j] = 1e-6
-        slopes[i, j] = (pair_loss(vectors + step, labels)[0] - pair_loss(vectors - step, labels)[0]) / 2e-6
+        slopes[i, j] = (loss(vectors + step, labels)[0] - loss(vectors - step, labels)[0]) / 2e-6
     np.testing.assert_allclose(grad, slopes, atol=1e-8)
+
+
+def test_the_contrastive_loss_by_hand() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    # anchor 0: its partner 1 at cosine 0 against the stranger at 1; anchor 1: partner and stranger both at 0
+    found = contrastive_loss(vectors, np.array([0, 0, -1]), 1.0)[0]
+    assert found == pytest.approx((math.log(1 + math.e) + math.log(2)) / 2)
+    assert contrastive_loss(vectors, np.array([0, 1, -1]), 1.0)[0] == 0.0  # no anchor: nothing to learn
 
 
 def test_the_pair_loss_by_hand() -> None:
@@ -39,39 +52,43 @@ def test_the_pair_loss_by_hand() -> None:
     assert pair_loss(vectors[:1], np.array([0]))[0] == 0.0  # one row: no pair
 
 
+@pytest.mark.parametrize("loss", ["pairs", "contrastive"])
 @pytest.mark.parametrize("kept", [0, 1, 2, 99], ids=lambda kept: f"kept {kept}")
-def test_a_pair_step_in_chunks_has_the_gradients_of_one_batch(kept: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_coupled_step_in_chunks_has_the_gradients_of_one_batch(
+    kept: int, loss: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     states, labels, params, prototypes, encoding = step_case(2)
-    whole = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 10**9, loss="pairs")
+    whole = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 10**9, loss=loss)
     monkeypatch.setattr(last_layer, "KEPT_CHUNKS", kept)
-    chunked = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 8, loss="pairs")
+    chunked = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 8, loss=loss)
     assert len(last_layer.chunks(states, 8)) > 2
     assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
     assert set(chunked[1]) == set(params)
     for name, grad in whole[1].items():
         np.testing.assert_allclose(chunked[1][name], grad, rtol=1e-9, atol=1e-12)
-    assert not chunked[2].any()  # the pair loss has no prototypes
+    assert not chunked[2].any()  # neither loss has prototypes
 
 
-def test_the_pair_steps_gradient_is_the_losss_slope() -> None:
+@pytest.mark.parametrize("loss", ["pairs", "contrastive"])
+def test_the_coupled_steps_gradient_is_the_losss_slope(loss: str) -> None:
     rng = np.random.default_rng(3)
     params = random_layer(rng)
     states = [rng.normal(0, 1, (n, DIM)) for n in (5, 3, 4, 2)]
     labels, prototypes = np.array([0, 1, 0, -1]), np.zeros((2, DIM))
     encoding = Encoding(2, 1e-5)
 
-    def loss() -> float:
-        return last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 8, loss="pairs")[0]
+    def value() -> float:
+        return last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 8, loss=loss)[0]
 
-    _, grads, _ = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 8, loss="pairs")
+    _, grads, _ = last_layer.step_gradients(states, labels, params, prototypes, encoding, 5.0, 8, loss=loss)
     for name in ("qkv", "down_bias", "norm1.weight"):
         flat = params[name].reshape(-1)
         for index in rng.choice(flat.size, 3, replace=False):
             saved = flat[index]
             flat[index] = saved + 1e-6
-            up = loss()
+            up = value()
             flat[index] = saved - 1e-6
-            down = loss()
+            down = value()
             flat[index] = saved
             assert grads[name].reshape(-1)[index] == pytest.approx((up - down) / 2e-6, rel=1e-4, abs=1e-9)
 
