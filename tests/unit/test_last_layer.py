@@ -129,6 +129,19 @@ def test_the_real_tokens_alone_give_the_padded_batchs_outputs_and_gradients() ->
         np.testing.assert_allclose(found[name], grad, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
+@pytest.mark.parametrize("rows", [3, 255, 1001], ids=lambda rows: f"{rows} rows")
+def test_gelu_and_its_slope_are_the_same_in_row_blocks_as_in_one(rows: int) -> None:
+    from scipy.special import erf
+
+    x = np.random.default_rng(5).normal(0, 2, (rows, 12)).astype(np.float32)
+    cdf = 0.5 * (1.0 + erf(x.astype(np.float64) / np.sqrt(2.0)))
+    out, found_cdf = layer_pass.gelu(x)
+    np.testing.assert_allclose(found_cdf, cdf, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out, x * cdf, rtol=1e-6, atol=1e-7)
+    slope = cdf + x * np.exp(-0.5 * x.astype(np.float64) ** 2) / np.sqrt(2.0 * np.pi)
+    np.testing.assert_allclose(layer_pass.gelu_slope(x, found_cdf), slope, rtol=1e-5, atol=1e-6)
+
+
 def test_chunks_hold_every_state_once_within_the_padded_tokens() -> None:
     states = [np.zeros((n, DIM)) for n in (5, 3, 4, 7, 2, 6, 3, 9)]
     found = last_layer.chunks(states, 12)
