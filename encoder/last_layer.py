@@ -4,8 +4,8 @@ Measured on CLINC150 validation with PyTorch (`bench/fewshot_lastlayer.py`, `ben
 MPNet's last layer on a 10-shot draw, then refitting the few-shot calibration on tuned draws, raises in-scope
 accuracy at 5 % confident-wrong from 89.8 to 91.3 %. Rasa's environment has no PyTorch, so this module does the same
 in numpy: a step's gradients in bounded chunks under one of `encoder.tuning_loss`'s losses (the prototype loss,
-shipped, or SetFit's pair loss), through the layer's forward and backward passes and mean pooling
-(`encoder.layer_pass`), and torch's AdamW step (`encoder.adamw`).
+shipped, SetFit's pair loss or the supervised contrastive loss), through the layer's forward and backward passes and
+mean pooling (`encoder.layer_pass`), and torch's AdamW step (`encoder.adamw`).
 
 The layer is the encoder's own (`SentenceEncoder.layers[-1]`: matrices as `x @ matrix`, LayerNorms as (weight, bias)
 pairs) and the states it is tuned on are the hidden states entering it, computed once by the frozen layers
@@ -26,13 +26,13 @@ from encoder.tuning_loss import COUPLED, LOSSES, contrastive_loss, pair_loss, pr
 
 # Padded tokens a step runs at once (`chunks`): about 112 kB each for MPNet, some 230 MB; more run in chunks.
 STEP_TOKENS = 2048
-KEPT_CHUNKS = 2  # the pair loss's chunks whose forward pass is kept for their backward pass (see `step_gradients`)
+KEPT_CHUNKS = 2  # a coupled loss's chunks whose forward pass is kept for their backward pass (`step_gradients`)
 
 
 @dataclass(frozen=True)
 class Settings:
     """The measured recipe: proto loss, 2 epochs, AdamW at 1e-3 for the layer and the prototypes (`PAIRS`: the pair
-    loss's)."""
+    loss's; `CONTRASTIVE`: the contrastive loss's)."""
 
     loss: str = "proto"  # or "pairs", "contrastive" (encoder.tuning_loss)
     epochs: int = 2
