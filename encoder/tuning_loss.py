@@ -9,8 +9,8 @@
   example of the step, at `scale` x their cosines, pulled towards those of its own intent. It couples rows as the
   pair loss does.
 
-Measured in docs/understanding.md ("SetFit's pair loss in the numpy tuning"); gradients checked against finite
-differences in tests/unit/test_last_layer.py and tests/unit/test_tuning_loss.py.
+Measured in docs/understanding.md ("SetFit's pair loss in the numpy tuning", "A supervised contrastive loss");
+gradients checked against finite differences in tests/unit/test_last_layer.py and tests/unit/test_tuning_loss.py.
 """
 
 from __future__ import annotations
@@ -76,18 +76,18 @@ def contrastive_loss(vectors: np.ndarray, labels: np.ndarray, scale: float) -> t
     of its intent (an anchor), the mean over those of -log softmax(`scale` x cosine) over every other row; the mean
     over anchors. A stranger (-1) is an anchor of nothing and weighs against every anchor."""
     labels = np.asarray(labels)
+    positive = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
+    np.fill_diagonal(positive, False)
+    counts = positive.sum(1)
+    anchors = np.flatnonzero(counts)
+    if len(anchors) == 0:  # one row, or no intent twice: nothing to pull together
+        return 0.0, np.zeros_like(vectors)
     logits = scale * vectors @ vectors.T
     np.fill_diagonal(logits, -np.inf)
     top = logits.max(1, keepdims=True)
     probabilities = np.exp(logits - top)
     sums = probabilities.sum(1, keepdims=True)
     probabilities /= sums
-    positive = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
-    np.fill_diagonal(positive, False)
-    counts = positive.sum(1)
-    anchors = np.flatnonzero(counts)
-    if len(anchors) == 0:
-        return 0.0, np.zeros_like(vectors)
     log_softmax = np.where(positive, logits - top - np.log(sums), 0.0)
     loss = float(-(log_softmax[anchors].sum(1) / counts[anchors]).mean())
     grad_logits = np.zeros_like(logits)

@@ -43,6 +43,9 @@ def test_the_contrastive_loss_by_hand() -> None:
     found = contrastive_loss(vectors, np.array([0, 0, -1]), 1.0)[0]
     assert found == pytest.approx((math.log(1 + math.e) + math.log(2)) / 2)
     assert contrastive_loss(vectors, np.array([0, 1, -1]), 1.0)[0] == 0.0  # no anchor: nothing to learn
+    with np.errstate(all="raise"):  # one row: no anchor, and no softmax over nothing
+        loss, grad = contrastive_loss(vectors[:1], np.array([0]), 1.0)
+    assert loss == 0.0 and not grad.any()
 
 
 def test_the_pair_loss_by_hand() -> None:
