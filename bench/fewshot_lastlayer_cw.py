@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from bench.nlu_data import ROOT, _optional_csv, read_csv
+from encoder.tuning_loss import LOSSES
 
 ENCODER = ROOT / "var" / "encoders" / "all-mpnet-base-v2"
 SETTINGS = {"loss": "proto", "lr": 1e-3, "epochs": 2, "head_lr": 1e-3, "scale": 20.0, "intents": 16, "train_seed": 0}
@@ -364,7 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--background-per-step", type=int, default=16)
     parser.add_argument("--max-cosine", type=float, default=1.0, help="tune: strangers that close to an example out")
     parser.add_argument("--down-to", type=float, default=0.0, help="sweep: the smallest logit shift")
-    parser.add_argument("--tune-loss", default="proto", help="sweep: weigh with the tuned calibration of this loss")
+    parser.add_argument(
+        "--tune-loss", choices=LOSSES, default="proto", help="sweep: weigh with the tuned calibration of this loss"
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     {"record": record, "tune": tune, "collect": collect, "report": report, "sweep": sweep}[args.step](args)

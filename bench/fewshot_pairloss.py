@@ -97,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--part", choices=("layer", "ffn"), default="layer", help="what is tuned")
     parser.add_argument("--loss", choices=COUPLED, default="pairs", help="the whole layer's loss (--part layer)")
-    parser.add_argument("--scale", type=float, default=20.0, help="the contrastive loss's cosine multiplier")
+    parser.add_argument(
+        "--scale", type=float, default=last_layer.CONTRASTIVE.scale, help="the contrastive loss's cosine multiplier"
+    )
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="bench.fewshot_lastlayer_cw's arguments")
     args = parser.parse_args(argv)
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest

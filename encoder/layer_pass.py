@@ -8,7 +8,6 @@ against finite differences in `tests/unit/test_last_layer.py`.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
@@ -17,11 +16,13 @@ from typing import Any
 import numpy as np
 from scipy.special import erf
 
+from encoder.onnx_forward import cores
+
 Params = dict[str, np.ndarray]
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
-_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_CORES = cores()
 _pool: ThreadPoolExecutor | None = None  # `_by_rows`'s threads, started on first use
 
 

@@ -49,6 +49,11 @@ def test_tuned_embeddings_have_their_own_calibration_file() -> None:
     assert pairs.name == "fewshot_calibration.all-mpnet-base-v2.tuned-pairs.json.txt"
     assert fewshot.calibration_file(mpnet, loss="pairs") == fewshot.calibration_file(mpnet)  # frozen: no loss
     assert fewshot.calibration_for(mpnet, tuned=True, loss="pairs") == (pairs if pairs.is_file() else expected)
+    # The contrastive loss's is shipped: it is the one read.
+    contrastive = fewshot.calibration_file(mpnet, tuned=True, loss="contrastive")
+    assert contrastive.name == "fewshot_calibration.all-mpnet-base-v2.tuned-contrastive.json.txt"
+    assert contrastive.is_file()
+    assert fewshot.calibration_for(mpnet, tuned=True, loss="contrastive") == contrastive
 
 
 def test_a_pair_loss_calibration_is_read_when_there_is_one(
